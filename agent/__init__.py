@@ -1,0 +1,1 @@
+"""What the bot can do: actions, tools, the agent, the command grammar."""

@@ -1,0 +1,1 @@
+"""Front-ends and process wiring: the composition root."""

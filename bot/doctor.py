@@ -1,0 +1,113 @@
+"""`socialops doctor`: what is configured, what each feature still needs, and connectivity.
+
+It prints names and public values (URLs, ids) only; a secret is shown as
+"set" or "missing", never its value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+
+from bot.settings import Settings
+
+FEATURES: dict[str, list[list[str]]] = {
+    # feature -> alternatives, each a list of settings that together enable it
+    "Slack": [
+        ["slack_bot_token", "slack_signing_secret"],
+        ["slack_client_id", "slack_client_secret", "slack_signing_secret"],
+        ["slack_bot_token", "slack_app_token"],
+    ],
+    "Discord": [["discord_token"]],
+    "YouTube": [["google_client_id", "google_client_secret"]],
+    "Instagram": [["instagram_client_id", "instagram_client_secret"]],
+    "LLM (free-form chat)": [["llm_api_key"], ["llm_base_url"]],
+}
+
+
+def _is_set(settings: Settings, name: str) -> bool:
+    return getattr(settings, name) is not None
+
+
+def _safe_url(url: str) -> str:
+    """A URL with any password removed."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def report_lines(settings: Settings) -> list[str]:
+    """The configuration part of the report (no I/O)."""
+    lines = ["Features:"]
+    for feature, alternatives in FEATURES.items():
+        on = any(all(_is_set(settings, n) for n in alt) for alt in alternatives)
+        if on:
+            lines.append(f"  [on]  {feature}")
+        else:
+            best = min(alternatives, key=lambda alt: sum(not _is_set(settings, n) for n in alt))
+            missing = ", ".join(n.upper() for n in best if not _is_set(settings, n))
+            lines.append(f"  [off] {feature}: set {missing}")
+    lines.append("Settings:")
+    for name in sorted(type(settings).model_fields):
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown = "set (hidden)"
+        elif value is None:
+            shown = "-"
+        else:
+            shown = str(value)
+        lines.append(f"  {name.upper()} = {shown}")
+    if settings.token_encryption_keys is None:
+        lines.append("Warning: TOKEN_ENCRYPTION_KEYS is not set; a local key file is used.")
+    return lines
+
+
+async def _check_postgres(settings: Settings) -> str:
+    import asyncpg
+
+    if settings.database_url is None:
+        return "embedded (starts with the app)"
+    url = settings.database_url.get_secret_value()
+    try:
+        started = time.perf_counter()
+        conn = await asyncio.wait_for(asyncpg.connect(url), timeout=5)
+        version = await conn.fetchval("SHOW server_version")
+        await conn.close()
+        return f"ok ({_safe_url(url)}, PostgreSQL {version}, {1000 * (time.perf_counter() - started):.0f} ms)"
+    except Exception as exc:
+        return f"FAILED ({_safe_url(url)}: {type(exc).__name__})"
+
+
+async def _check_redis(settings: Settings) -> str:
+    import redis.asyncio as aioredis
+
+    if settings.redis_url is None:
+        return "embedded (starts with the app)"
+    url = settings.redis_url.get_secret_value()
+    client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        started = time.perf_counter()
+        await client.ping()
+        return f"ok ({_safe_url(url)}, {1000 * (time.perf_counter() - started):.0f} ms)"
+    except Exception as exc:
+        return f"FAILED ({_safe_url(url)}: {type(exc).__name__})"
+    finally:
+        await client.aclose()
+
+
+async def doctor(settings: Settings) -> int:
+    """Print the report; exit 1 if a configured server is unreachable."""
+    lines = report_lines(settings)
+    pg, rd = await asyncio.gather(_check_postgres(settings), _check_redis(settings))
+    lines += ["Connectivity:", f"  Postgres: {pg}", f"  Redis: {rd}"]
+    print("\n".join(lines))
+    return 1 if "FAILED" in pg or "FAILED" in rd else 0

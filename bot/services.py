@@ -1,0 +1,127 @@
+"""Build every long-lived object from Settings, and own their lifecycle.
+
+`Services` holds the shared resources (database, Redis, cipher, and what later
+layers add); `Part`s are the things a process runs (web server, worker, chat
+front-ends, shell). `run_parts` is the explicit lifecycle the CLI uses:
+initialize -> start parts -> wait for a signal or a part to end -> stop intake
+-> let in-flight work finish within the grace period -> shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Protocol
+
+from bot.settings import Settings
+from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
+from storage.db import Database, migrate
+from storage.redis import RedisHandle
+
+log = logging.getLogger(__name__)
+
+
+class Part(Protocol):
+    """Something a process runs: started once, stopped once."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Begin work; return once running (long work goes in tasks)."""
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking new work and finish in-flight work within `grace` seconds."""
+
+    async def wait(self) -> None:
+        """Return when the part has ended on its own (e.g. the shell's user typed `quit`)."""
+
+
+class Services:
+    """Shared resources of one process, built from Settings."""
+
+    def __init__(self, *, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = settings.data_dir
+        self.db = Database(
+            dsn=settings.database_url.get_secret_value() if settings.database_url else None,
+            data_dir=data_dir,
+        )
+        self.redis = RedisHandle(
+            url=settings.redis_url.get_secret_value() if settings.redis_url else None,
+            data_dir=data_dir,
+            key_prefix=settings.redis_key_prefix,
+        )
+        self.cipher = build_cipher(settings)
+        self._initialized = False
+
+    async def initialize(self, *, run_migrations: bool | None = None) -> None:
+        """Open pools (starting embedded servers if needed) and migrate."""
+        if self._initialized:
+            return
+        await self.db.open()
+        try:
+            if self.settings.run_migrations_on_start if run_migrations is None else run_migrations:
+                applied = await migrate(self.db.pool)
+                if applied:
+                    log.info("migrations applied", extra={"count": len(applied)})
+            await self.redis.open()
+        except BaseException:
+            await self.db.close()
+            raise
+        self._initialized = True
+
+    async def shutdown(self) -> None:
+        """Close everything initialize() opened, in reverse order."""
+        await self.redis.close()
+        await self.db.close()
+        self._initialized = False
+
+
+def build_cipher(settings: Settings) -> TokenCipher:
+    if settings.token_encryption_keys is not None:
+        return TokenCipher(parse_keys(settings.token_encryption_keys.get_secret_value()))
+    return TokenCipher(load_or_create_local_keys(settings.data_dir))
+
+
+async def run_parts(services: Services, parts: list[Part]) -> int:
+    """Run parts until SIGTERM/SIGINT or until one of them ends; return an exit code."""
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop_requested.set)
+
+    await services.initialize()
+    started: list[Part] = []
+    exit_code = 0
+    try:
+        for part in parts:
+            await part.start()
+            started.append(part)
+            log.info("started", extra={"part": part.name})
+        waiters = [asyncio.create_task(p.wait(), name=f"wait:{p.name}") for p in started]
+        stopper = asyncio.create_task(stop_requested.wait(), name="wait:signal")
+        done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in (*waiters, stopper):
+            if task not in done:
+                task.cancel()
+        await asyncio.gather(*waiters, stopper, return_exceptions=True)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("part failed", exc_info=task.exception())
+                exit_code = 1
+        log.info("stopping", extra={"reason": "signal" if stopper in done else "part ended"})
+    finally:
+        grace = services.settings.shutdown_grace_seconds
+        for part in reversed(started):
+            try:
+                await asyncio.wait_for(part.stop(grace), timeout=grace + 2)
+            except Exception:
+                log.exception("part did not stop cleanly", extra={"part": part.name})
+        await services.shutdown()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    return exit_code

@@ -1,0 +1,155 @@
+"""Settings: the one place that reads the environment (and an optional `.env`).
+
+Every other module receives what it needs as explicit arguments, built in
+`bot.services` from one `Settings` object. Secrets are `SecretStr`, so a repr,
+a log line or `socialops doctor` never shows their value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process configuration, read from environment variables with conventional names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- core -------------------------------------------------------------------------
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    socialops_data_dir: Path = Path(".socialops")
+    public_base_url: str = "http://localhost:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    run_migrations_on_start: bool = True
+    redis_key_prefix: str = "socialops:"
+    shutdown_grace_seconds: float = 20.0
+
+    # --- secrets at rest --------------------------------------------------------------
+    token_encryption_keys: SecretStr | None = None
+
+    # --- model ------------------------------------------------------------------------
+    llm_model: str = "openai:gpt-4.1-mini"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_max_model_calls: int = 8
+    llm_max_tool_calls: int = 8
+    llm_max_output_tokens: int = 1024
+    llm_history_turns: int = 12
+    llm_request_timeout_seconds: float = 60.0
+
+    # --- Slack ------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_base: str = "https://slack.com/api/"
+
+    # --- Discord ----------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+
+    # --- YouTube ----------------------------------------------------------------------
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    youtube_api_base: str = "https://www.googleapis.com/youtube/v3"
+    youtube_upload_base: str = "https://www.googleapis.com/upload"
+    youtube_analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
+    youtube_upload_chunk_bytes: int = 8 * 1024 * 1024
+    youtube_default_privacy: Literal["private", "unlisted", "public"] = "private"
+    youtube_daily_quota_units: int = 10_000
+    youtube_upload_cost_units: int = 1_600
+    youtube_daily_upload_limit: int = 100
+
+    # --- Instagram --------------------------------------------------------------------
+    instagram_client_id: str | None = None
+    instagram_client_secret: SecretStr | None = None
+    instagram_auth_url: str = "https://www.instagram.com/oauth/authorize"
+    instagram_token_url: str = "https://api.instagram.com/oauth/access_token"
+    instagram_graph_base: str = "https://graph.instagram.com"
+
+    # --- rate limits ------------------------------------------------------------------
+    limit_user_messages: str = "20/minute"
+    limit_workspace_messages: str = "300/minute"
+    limit_platform_calls: str = "10/second"
+    limit_user_llm_tokens_per_day: int = 200_000
+    limit_workspace_llm_tokens_per_day: int = 2_000_000
+    limit_instagram_publishes_per_day: int = 25
+
+    # --- derived ----------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        """The data directory, created on first use (embedded servers, generated key)."""
+        path = self.socialops_data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack runs with a bot token (one workspace) or client credentials (installs)."""
+        return (
+            self.slack_signing_secret is not None
+            and (
+                self.slack_bot_token is not None
+                or (self.slack_client_id is not None and self.slack_client_secret is not None)
+            )
+        ) or (self.slack_app_token is not None and self.slack_bot_token is not None)
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None
+
+    @property
+    def youtube_enabled(self) -> bool:
+        return self.google_client_id is not None and self.google_client_secret is not None
+
+    @property
+    def instagram_enabled(self) -> bool:
+        return self.instagram_client_id is not None and self.instagram_client_secret is not None
+
+    @property
+    def llm_enabled(self) -> bool:
+        """A model is usable with an API key, or with a base URL (local servers need none)."""
+        return self.llm_api_key is not None or self.llm_base_url is not None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's plain value, for the log redaction filter."""
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                if name in {"database_url", "redis_url"}:
+                    raw = _url_password(raw) or ""
+                if len(raw) >= 6:
+                    values.append(raw)
+        if self.token_encryption_keys is not None:
+            for item in self.token_encryption_keys.get_secret_value().split(","):
+                _, _, key = item.strip().partition(":")
+                if len(key) >= 6:
+                    values.append(key)
+        return values
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""The outside world (YouTube, Instagram, ...), behind one protocol."""

@@ -1,0 +1,1 @@
+"""Everything that lasts: Postgres, Redis, encryption at rest, one module per aggregate."""

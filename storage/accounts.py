@@ -1,0 +1,241 @@
+"""Linked social accounts and their encrypted OAuth tokens.
+
+Every read carries the workspace (and, for a user's own view, the owner): a
+user never reaches another tenant's account. Tokens are decrypted only here,
+returned to `integrations` callers, and never logged. A token that fails to
+decrypt marks the account `needs_relink` rather than returning garbage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.crypto import DecryptionError, Location, TokenCipher
+from storage.types import Executor
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "id, ref, workspace_id, owner_id, platform, external_id, handle, scopes,"
+    " expires_at, status, created_at, updated_at"
+)
+
+
+class TokenUnavailable(Exception):
+    """The account's token is missing or unreadable; the user must link it again."""
+
+    def __init__(self, account_ref: str) -> None:
+        super().__init__(f"account {account_ref} needs to be linked again")
+        self.account_ref = account_ref
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAccount:
+    """A linked account as the rest of the app sees it: no token inside."""
+
+    id: int
+    ref: str
+    workspace_id: int
+    owner_id: int
+    platform: str
+    external_id: str
+    handle: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> LinkedAccount:
+        return cls(
+            id=row["id"],
+            ref=row["ref"],
+            workspace_id=row["workspace_id"],
+            owner_id=row["owner_id"],
+            platform=row["platform"],
+            external_id=row["external_id"],
+            handle=row["handle"],
+            scopes=tuple(row["scopes"]),
+            expires_at=row["expires_at"],
+            status=row["status"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+def token_location(account_id: int) -> Location:
+    return Location(table="linked_accounts", row=str(account_id), column="token")
+
+
+def new_ref(platform: str) -> str:
+    """An opaque, unguessable handle for the model and the chat (never a database id)."""
+    prefix = {"youtube": "yt", "instagram": "ig"}.get(platform, platform[:2])
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+async def upsert_linked(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    *,
+    cipher: TokenCipher,
+    workspace_id: int,
+    owner_id: int,
+    platform: str,
+    external_id: str,
+    handle: str,
+    scopes: list[str],
+    token: dict[str, Any],
+    expires_at: datetime | None,
+) -> LinkedAccount:
+    """Link (or relink) an account and store its token, in one transaction.
+
+    The row id is known before the token is encrypted, so the ciphertext is
+    bound to exactly this row.
+    """
+    async with conn.transaction():
+        account_id: int = await conn.fetchval(
+            """
+            INSERT INTO linked_accounts (ref, workspace_id, owner_id, platform, external_id, handle)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (workspace_id, platform, external_id)
+            DO UPDATE SET handle = EXCLUDED.handle, owner_id = EXCLUDED.owner_id
+            RETURNING id
+            """,
+            new_ref(platform),
+            workspace_id,
+            owner_id,
+            platform,
+            external_id,
+            handle,
+        )
+        envelope = cipher.encrypt(json.dumps(token).encode(), token_location(account_id))
+        row = await conn.fetchrow(
+            f"""
+            UPDATE linked_accounts
+               SET token = $2, token_kid = $3, scopes = $4, expires_at = $5,
+                   status = 'ok', updated_at = now()
+             WHERE id = $1
+            RETURNING {_COLUMNS}
+            """,
+            account_id,
+            envelope,
+            cipher.primary_kid,
+            scopes,
+            expires_at,
+        )
+    return LinkedAccount.from_row(row)
+
+
+async def list_for_owner(
+    db: Executor, *, workspace_id: int, owner_id: int, platform: str | None = None
+) -> list[LinkedAccount]:
+    rows = await db.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM linked_accounts
+         WHERE workspace_id = $1 AND owner_id = $2 AND ($3::text IS NULL OR platform = $3)
+         ORDER BY platform, handle
+        """,
+        workspace_id,
+        owner_id,
+        platform,
+    )
+    return [LinkedAccount.from_row(r) for r in rows]
+
+
+async def list_for_workspace(db: Executor, *, workspace_id: int) -> list[LinkedAccount]:
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM linked_accounts WHERE workspace_id = $1 ORDER BY platform, handle",
+        workspace_id,
+    )
+    return [LinkedAccount.from_row(r) for r in rows]
+
+
+async def get_by_ref(
+    db: Executor, *, workspace_id: int, ref: str, owner_id: int | None = None
+) -> LinkedAccount | None:
+    """The account with this handle inside the workspace (and owned by `owner_id` if given)."""
+    row = await db.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM linked_accounts
+         WHERE workspace_id = $1 AND ref = $2 AND ($3::bigint IS NULL OR owner_id = $3)
+        """,
+        workspace_id,
+        ref,
+        owner_id,
+    )
+    return LinkedAccount.from_row(row) if row else None
+
+
+async def get_by_id(db: Executor, account_id: int) -> LinkedAccount | None:
+    """For internal callers (worker jobs) that already hold a trusted account id."""
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM linked_accounts WHERE id = $1", account_id)
+    return LinkedAccount.from_row(row) if row else None
+
+
+async def load_token(
+    db: Executor, *, cipher: TokenCipher, account: LinkedAccount, for_update: bool = False
+) -> dict[str, Any]:
+    """Decrypt an account's token. Unreadable: mark `needs_relink`, raise TokenUnavailable.
+
+    With `for_update`, `db` must be a connection inside a transaction; the row
+    stays locked until it ends (the refresh path relies on this).
+    """
+    lock = " FOR UPDATE" if for_update else ""
+    row = await db.fetchrow(
+        f"SELECT token, status FROM linked_accounts WHERE id = $1{lock}", account.id
+    )
+    if row is None or row["token"] is None:
+        raise TokenUnavailable(account.ref)
+    try:
+        plain = cipher.decrypt(bytes(row["token"]), token_location(account.id))
+        token: dict[str, Any] = json.loads(plain)
+    except (DecryptionError, ValueError):
+        log.error(
+            "stored token is unreadable; marking account for relink", extra={"account": account.ref}
+        )
+        await mark_needs_relink(db, account.id)
+        raise TokenUnavailable(account.ref) from None
+    return token
+
+
+async def save_token(
+    db: Executor,
+    *,
+    cipher: TokenCipher,
+    account_id: int,
+    token: dict[str, Any],
+    expires_at: datetime | None,
+) -> None:
+    envelope = cipher.encrypt(json.dumps(token).encode(), token_location(account_id))
+    await db.execute(
+        """
+        UPDATE linked_accounts
+           SET token = $2, token_kid = $3, expires_at = $4, status = 'ok', updated_at = now()
+         WHERE id = $1
+        """,
+        account_id,
+        envelope,
+        cipher.primary_kid,
+        expires_at,
+    )
+
+
+async def mark_needs_relink(db: Executor, account_id: int) -> None:
+    await db.execute(
+        "UPDATE linked_accounts SET status = 'needs_relink', updated_at = now() WHERE id = $1",
+        account_id,
+    )
+
+
+async def delete(db: Executor, *, workspace_id: int, account_id: int) -> bool:
+    result: str = await db.execute(
+        "DELETE FROM linked_accounts WHERE workspace_id = $1 AND id = $2", workspace_id, account_id
+    )
+    return result.endswith(" 1")

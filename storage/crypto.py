@@ -1,0 +1,167 @@
+"""TokenCipher: AES-256-GCM for secrets at rest (OAuth tokens, upload sessions, bot tokens).
+
+Envelope layout (bytes): ``0x01 | len(kid) | kid | nonce(12) | ciphertext+tag``.
+The key id travels with the ciphertext, so several keys can be live during a
+rotation. The associated data binds each ciphertext to its table, row and
+column: a ciphertext copied to another row or column fails authentication
+instead of decrypting to someone else's token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+log = logging.getLogger(__name__)
+
+_VERSION = 1
+_NONCE_BYTES = 12
+KEY_FILE_NAME = "token-encryption.key"
+
+
+class CryptoError(Exception):
+    """Base for cipher errors; never carries key material or plaintext."""
+
+
+class KeyConfigError(CryptoError):
+    """TOKEN_ENCRYPTION_KEYS is malformed."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext could not be authenticated: wrong key, wrong row, tampered, or unknown kid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a ciphertext lives; it becomes the AEAD associated data."""
+
+    table: str
+    row: str
+    column: str
+
+    def aad(self, kid: str) -> bytes:
+        return f"socialops/v{_VERSION}/{self.table}/{self.column}/{self.row}/{kid}".encode()
+
+
+class TokenCipher:
+    """Encrypts with the first (primary) key; decrypts with any configured key."""
+
+    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+        if not keys:
+            raise KeyConfigError("at least one key is required")
+        self._keys: dict[str, AESGCM] = {}
+        for kid, key in keys:
+            if not kid or len(kid.encode()) > 255 or ":" in kid or "," in kid:
+                raise KeyConfigError(f"invalid key id {kid!r}")
+            if len(key) != 32:
+                raise KeyConfigError(f"key {kid!r} must be 32 bytes (AES-256)")
+            if kid in self._keys:
+                raise KeyConfigError(f"duplicate key id {kid!r}")
+            self._keys[kid] = AESGCM(key)
+        self.primary_kid = keys[0][0]
+
+    def __repr__(self) -> str:
+        return f"TokenCipher(kids={list(self._keys)}, primary={self.primary_kid!r})"
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    def encrypt(self, plaintext: bytes, where: Location) -> bytes:
+        kid = self.primary_kid
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._keys[kid].encrypt(nonce, plaintext, where.aad(kid))
+        kid_bytes = kid.encode()
+        return bytes([_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
+
+    def decrypt(self, envelope: bytes, where: Location) -> bytes:
+        kid = envelope_kid(envelope)
+        aead = self._keys.get(kid)
+        if aead is None:
+            raise DecryptionError(f"no key with id {kid!r} is configured")
+        start = 2 + len(kid.encode())
+        nonce = envelope[start : start + _NONCE_BYTES]
+        try:
+            return aead.decrypt(nonce, envelope[start + _NONCE_BYTES :], where.aad(kid))
+        except InvalidTag:
+            raise DecryptionError("ciphertext failed authentication") from None
+
+    def encrypt_str(self, plaintext: str, where: Location) -> bytes:
+        return self.encrypt(plaintext.encode(), where)
+
+    def decrypt_str(self, envelope: bytes, where: Location) -> str:
+        try:
+            return self.decrypt(envelope, where).decode()
+        except UnicodeDecodeError:
+            raise DecryptionError("plaintext is not text") from None
+
+    def needs_rotation(self, envelope: bytes) -> bool:
+        return envelope_kid(envelope) != self.primary_kid
+
+
+def envelope_kid(envelope: bytes) -> str:
+    """The key id recorded in an envelope; DecryptionError if it is not one of ours."""
+    if len(envelope) < 2 or envelope[0] != _VERSION:
+        raise DecryptionError("unknown envelope format")
+    end = 2 + envelope[1]
+    if len(envelope) < end + _NONCE_BYTES + 16:
+        raise DecryptionError("envelope is truncated")
+    try:
+        return envelope[2:end].decode()
+    except UnicodeDecodeError:
+        raise DecryptionError("envelope key id is not text") from None
+
+
+def parse_keys(spec: str) -> list[tuple[str, bytes]]:
+    """Parse `kid:base64key,kid2:base64key2` (first one encrypts)."""
+    keys: list[tuple[str, bytes]] = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kid, sep, b64 = item.partition(":")
+        if not sep:
+            raise KeyConfigError("each key must be written kid:base64key")
+        try:
+            key = base64.b64decode(b64.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyConfigError(f"key {kid.strip()!r} is not valid base64") from None
+        keys.append((kid.strip(), key))
+    if not keys:
+        raise KeyConfigError("TOKEN_ENCRYPTION_KEYS is empty")
+    return keys
+
+
+def generate_key_spec(kid: str | None = None) -> str:
+    """A fresh `kid:base64key` entry for TOKEN_ENCRYPTION_KEYS."""
+    kid = kid or f"k{secrets.token_hex(4)}"
+    return f"{kid}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+
+def load_or_create_local_keys(data_dir: Path) -> list[tuple[str, bytes]]:
+    """For local use only: a key generated once into a 0600 file in the data directory."""
+    path = data_dir / KEY_FILE_NAME
+    if not path.exists():
+        spec = generate_key_spec("local1")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(spec + "\n")
+        log.warning(
+            "TOKEN_ENCRYPTION_KEYS is not set: generated a local key file. "
+            "This is for local use only; set TOKEN_ENCRYPTION_KEYS in production.",
+            extra={"path": str(path)},
+        )
+    else:
+        log.warning(
+            "TOKEN_ENCRYPTION_KEYS is not set: using the local key file (local use only)",
+            extra={"path": str(path)},
+        )
+    return parse_keys(path.read_text(encoding="utf-8"))
