@@ -39,6 +39,8 @@ class Deps:
     platforms: dict[str, SocialPlatform] = field(default_factory=dict)
     # storage.ratelimit.Budgets once wired (typed loosely to keep this module light).
     budgets: Any = None
+    # agent.ports.PlatformOps implementation (agent.platform_ops.PlatformOps once wired).
+    ops: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,74 @@
+"""Ports between the conversation (tools, commands, approvals) and platform work.
+
+`PlatformOps` is implemented once, platform-agnostically, in `agent/platform_ops.py`
+on top of `integrations.base.SocialPlatform` and storage. Tools and commands call
+it through `Deps.ops`, so the conversation code never touches a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from integrations.base import AccountMetrics, PostMetrics, UploadRequest, UploadResult
+from storage.identity import Identity
+
+Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsReport:
+    """Metrics for a user's accounts; `unavailable` names platforms that failed (partial result)."""
+
+    as_of: datetime
+    accounts: list[tuple[str, AccountMetrics]] = field(
+        default_factory=list
+    )  # (account ref, metrics)
+    posts: list[tuple[str, PostMetrics]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # platform -> user-facing reason
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOutcome:
+    post_row_id: int
+    result: UploadResult
+
+
+class PlatformOps(Protocol):
+    """Platform work on behalf of one identity. Raises `integrations.errors` (user-safe)."""
+
+    def configured(self) -> list[str]:
+        """Names of platforms whose credentials are set."""
+
+    async def start_link(
+        self, identity: Identity, platform: str, *, reply_to: dict[str, Any]
+    ) -> str:
+        """A one-time URL (our /oauth/<platform>/start?s=...) for the requester only."""
+
+    async def unlink(self, identity: Identity, account_ref: str) -> str:
+        """Revoke at the platform (best effort) and delete the account; returns its handle."""
+
+    async def upload(
+        self,
+        identity: Identity,
+        *,
+        account_ref: str,
+        source: dict[str, Any],
+        request: UploadRequest,
+        idempotency_key: str,
+        progress: Progress | None = None,
+    ) -> UploadOutcome:
+        """Upload a video from a source locator (see agent/sources.py); resumable, idempotent."""
+
+    async def metrics(
+        self,
+        identity: Identity,
+        *,
+        platform: str | None = None,
+        account_ref: str | None = None,
+        days: int = 7,
+        post_id: str | None = None,
+    ) -> MetricsReport:
+        """Normalized metrics for the requester's accounts over the last `days` days."""
