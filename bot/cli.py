@@ -109,8 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     settings = _settings()
+    names = {
+        "run": parts_for_run(settings, interactive=sys.stdin.isatty()),
+        "shell": ["shell"],
+        "serve": ["web"],
+        "worker": ["worker"],
+        "discord": ["discord"],
+    }.get(args.command, [])
+    interactive_shell = "shell" in names and sys.stdin.isatty()
     logs.configure(
-        level=settings.log_level, fmt=settings.log_format, secrets=settings.secret_values()
+        level=settings.log_level,
+        fmt=settings.log_format,
+        secrets=settings.secret_values(),
+        log_file=settings.data_dir / "socialops.log" if interactive_shell else None,
     )
 
     if args.command == "doctor":
@@ -122,13 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rotate-keys":
         return asyncio.run(_rotate(settings, args.batch_size, args.pause))
 
-    names = {
-        "run": parts_for_run(settings, interactive=sys.stdin.isatty()),
-        "shell": ["shell"],
-        "serve": ["web"],
-        "worker": ["worker"],
-        "discord": ["discord"],
-    }[args.command]
     return asyncio.run(_run(settings, names))
 
 

