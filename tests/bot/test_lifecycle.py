@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,8 +110,18 @@ async def test_shell_answers_over_a_pipe_and_exits_on_eof(
         assert word not in err.decode(), err.decode()
 
 
-def test_embedded_defaults_start_migrate_write_and_reuse(tmp_path: Path) -> None:
+def test_embedded_defaults_start_migrate_write_and_reuse() -> None:
     """No DATABASE_URL/REDIS_URL: embedded servers start, and a second start sees the data."""
+    # Not pytest's tmp_path: the embedded server runs as another OS user when we are root
+    # and needs a traversable path that pytest's retention sweep of old dirs won't touch.
+    tmp_path = Path(tempfile.mkdtemp(prefix="socialops-embedded-"))
+    try:
+        _embedded_round_trip(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _embedded_round_trip(tmp_path: Path) -> None:
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", *CHAT_VARS)
     }
