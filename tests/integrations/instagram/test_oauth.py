@@ -21,7 +21,9 @@ async def test_platform_satisfies_the_protocol(ig: IG) -> None:
 
 
 async def test_authorization_url_has_instagram_login_parameters(ig: IG) -> None:
-    url = ig.platform.authorization_url(state="st4te", code_verifier="unused", redirect_uri=REDIRECT)
+    url = ig.platform.authorization_url(
+        state="st4te", code_verifier="unused", redirect_uri=REDIRECT
+    )
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{ig.base}/oauth/authorize"
@@ -40,7 +42,9 @@ async def test_code_exchange_returns_a_long_lived_token(ig: IG) -> None:
     code = ig.fake.issue_code(ig.user, REDIRECT)
     before = datetime.now(UTC)
     # Instagram appends "#_" to the redirect; it must not reach the token endpoint.
-    token = await ig.platform.exchange_code(code=code + "#_", code_verifier="x", redirect_uri=REDIRECT)
+    token = await ig.platform.exchange_code(
+        code=code + "#_", code_verifier="x", redirect_uri=REDIRECT
+    )
 
     record = ig.fake.tokens[token.access_token]
     assert record.kind == "long" and record.user_id == ig.user.user_id
