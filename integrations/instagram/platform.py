@@ -173,6 +173,7 @@ class InstagramPlatform:
         self._now = clock or (lambda: datetime.now(UTC))
         self._http = http
         self._owns_http = owns_http
+        self._multi_id = True  # turned off if the Graph host refuses `?ids=` reads
 
     async def aclose(self) -> None:
         """Close the HTTP client if this platform created it (`owns_http`)."""
@@ -536,7 +537,7 @@ class InstagramPlatform:
         out: list[PostMetrics] = []
         for start in range(0, len(ids), IDS_PER_CALL):
             chunk = ids[start : start + IDS_PER_CALL]
-            basics = await self._read_many(token, chunk, MEDIA_FIELDS)
+            basics = await self._read_many(token, chunk, MEDIA_FIELDS, probe=True)
             groups: dict[tuple[str, ...], list[str]] = {}
             for media_id, basic in basics.items():
                 metrics = _metrics_for(basic)
@@ -582,22 +583,37 @@ class InstagramPlatform:
         return out
 
     async def _read_many(
-        self, token: TokenSet, ids: list[str], fields: str
+        self, token: TokenSet, ids: list[str], fields: str, *, probe: bool = False
     ) -> dict[str, dict[str, Any]]:
-        """A multiple-id read; if one id is gone Graph fails the whole read, so fall back to
-        reading the ids one by one and drop the missing ones."""
-        try:
-            body = await self._graph.get(
-                "", token=token.access_token, params={"ids": ",".join(ids), "fields": fields}
-            )
-        except NotFound:
-            if len(ids) == 1:
-                return {}
-            found: dict[str, dict[str, Any]] = {}
-            for media_id in ids:
-                found.update(await self._read_many(token, [media_id], fields))
-            return found
-        return {k: v for k, v in body.items() if isinstance(v, dict)}
+        """Read `fields` of many objects with one multiple-id read (`?ids=a,b`).
+
+        Graph fails the whole read when one id is gone, so then the ids are read one by
+        one and the missing ones dropped. With `probe`, a host that refuses multiple-id
+        reads is remembered and every later read goes object by object.
+        """
+        if len(ids) > 1 and self._multi_id:
+            try:
+                body = await self._graph.get(
+                    "", token=token.access_token, params={"ids": ",".join(ids), "fields": fields}
+                )
+            except NotFound:
+                pass
+            except InvalidRequest:
+                if not probe:
+                    raise
+                log.warning("instagram refused a multiple-id read; reading posts one by one")
+                self._multi_id = False
+            else:
+                return {k: v for k, v in body.items() if isinstance(v, dict)}
+        found: dict[str, dict[str, Any]] = {}
+        for object_id in ids:
+            try:
+                found[object_id] = await self._graph.get(
+                    object_id, token=token.access_token, params={"fields": fields}
+                )
+            except NotFound:
+                continue
+        return found
 
     async def account_metrics(
         self, token: TokenSet, account: AccountProfile, *, start: date, end: date

@@ -131,6 +131,7 @@ class FakeInstagram:
         self.page_size_cap = 25
         self.long_lived_seconds = 60 * 24 * 3600
         self.publish_limit_reached = False
+        self.multi_id_supported = True
         self._next_in_progress = 0
         self._next_error: str | None = None
         self._faults: list[dict[str, Any]] = []
@@ -426,6 +427,8 @@ class FakeInstagram:
                 }
             )
         if path == "":
+            if not self.multi_id_supported:
+                return self.error(400, "(#100) Tried accessing nonexisting field (ids)", 100)
             ids = [i for i in params.get("ids", "").split(",") if i]
             if not ids:
                 return self.error(400, "(#100) The parameter ids is required", 100)

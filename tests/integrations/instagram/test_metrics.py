@@ -62,10 +62,11 @@ async def test_post_metrics_are_normalized_with_engagement_rate(ig: IG) -> None:
     assert p.value(Metric.SHARES) is None
     assert p.figures[Metric.ENGAGEMENT_RATE].value == pytest.approx((10 + 2 + 3) / 100)
 
-    # One basics read for both posts plus one insights read per media kind.
-    reads = [c for c in ig.fake.calls if c.path == ""]
-    assert len(reads) == 3
-    assert reads[0].params["ids"] == f"{reel.id},{photo.id}"
+    # One basics read for both posts plus one insights read per media kind (here one post each).
+    assert len(ig.fake.calls) == 3
+    assert ig.fake.calls[0].path == "" and ig.fake.calls[0].params["ids"] == f"{reel.id},{photo.id}"
+    assert {c.path for c in ig.fake.calls[1:]} == {reel.id, photo.id}
+    assert all(c.params["fields"].startswith("insights.metric(") for c in ig.fake.calls[1:])
 
 
 async def test_a_post_without_insights_keeps_only_its_counts(ig: IG) -> None:
@@ -81,6 +82,20 @@ async def test_deleted_posts_are_left_out(ig: IG) -> None:
     kept = ig.fake.add_media(ig.user, "kept", insights={"reach": 10, "likes": 1})
     results = await ig.platform.post_metrics(ig.token, [kept.id, "17999999999999999"])
     assert [m.post_id for m in results] == [kept.id]
+
+
+async def test_without_multiple_id_reads_posts_are_read_one_by_one(ig: IG) -> None:
+    ig.fake.multi_id_supported = False
+    reel = ig.fake.add_media(ig.user, "r", like_count=1, insights={"reach": 10, "likes": 2})
+    photo = ig.fake.add_media(
+        ig.user, "p", media_product_type="FEED", media_type="IMAGE", insights={"reach": 5}
+    )
+    results = await ig.platform.post_metrics(ig.token, [reel.id, photo.id])
+    assert results[0].figures[Metric.LIKES].value == 2
+    assert results[1].figures[Metric.REACH].value == 5
+    assert len([c for c in ig.fake.calls if c.path == ""]) == 1  # refused once, then remembered
+    await ig.platform.post_metrics(ig.token, [reel.id, photo.id])
+    assert len([c for c in ig.fake.calls if c.path == ""]) == 1
 
 
 async def test_many_posts_are_batched(ig: IG) -> None:
