@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     instagram_auth_url: str = "https://www.instagram.com/oauth/authorize"
     instagram_token_url: str = "https://api.instagram.com/oauth/access_token"
     instagram_graph_base: str = "https://graph.instagram.com"
+    # Graph API version pinned in request paths ("" = unversioned: the app's default).
+    instagram_api_version: str = "v25.0"
+    instagram_publish_poll_seconds: float = 5.0
+    instagram_publish_timeout_seconds: float = 600.0
 
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"

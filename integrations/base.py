@@ -209,6 +209,16 @@ class ByteSource(Protocol):
         """Stream the bytes from `offset` to the end, in chunks; never the whole file at once."""
 
 
+class HostedByteSource(ByteSource, Protocol):
+    """A ByteSource whose bytes are also reachable at a public HTTPS URL.
+
+    For platforms that fetch media themselves instead of receiving bytes (Instagram's
+    `video_url`); `public_url` is None when the bytes exist only locally.
+    """
+
+    public_url: str | None
+
+
 class UploadCheckpoint(Protocol):
     """Durable upload state kept by the caller (the post row), so a restart resumes."""
 
