@@ -17,9 +17,18 @@ async def _placeholder_handler(message: IncomingMessage, sink: ReplySink) -> Non
 def build_part(services: Services, name: str) -> Part:
     settings = services.settings
     if name == "web":
+        from bot.oauth_web import build_oauth_router
         from bot.web import WebPart, create_app
 
-        return WebPart(create_app(services), host=settings.host, port=settings.port)
+        oauth = build_oauth_router(
+            pool=lambda: services.db.pool,
+            cipher=services.cipher,
+            platforms=services.platforms,
+            notifiers=services.notifiers,
+            public_base_url=settings.public_base_url,
+        )
+        app = create_app(services, routers=[oauth])
+        return WebPart(app, host=settings.host, port=settings.port)
     if name == "worker":
         from bot.worker import WorkerPart
 

@@ -75,7 +75,7 @@ async def test_account_metrics_from_analytics(google, make_platform, channel_and
         == "youtubeAnalytics.estimatedMinutesWatched"
     )
     assert result.value(Metric.FOLLOWERS_GAINED) == 14
-    assert [d for d, _ in result.series][0] == date(2026, 11, 1)
+    assert result.series[0][0] == date(2026, 11, 1)
     assert len(result.series) == 7
     assert result.top_posts[0].post_id == top
 
