@@ -8,7 +8,7 @@ import pytest
 
 from agent.platform_ops import PlatformOps
 from integrations.base import Metric
-from integrations.errors import NotConfigured, QuotaExceeded
+from integrations.errors import NotConfigured
 from storage import accounts, metrics, oauth_states
 from tests.fakes.google_env import RecordingBudgets
 

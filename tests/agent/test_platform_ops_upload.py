@@ -169,7 +169,7 @@ async def test_refused_session_refunds_quota_and_fails_post(
 async def test_401_refreshes_once_and_retries(deps, google, identity, link_account, tmp_path):
     account, _, _ = await link_account(identity)
     google.expire_access_tokens()  # Google says 401 though our copy looks valid
-    source, data = _file(tmp_path, CHUNK + 5)
+    source, _data = _file(tmp_path, CHUNK + 5)
     outcome = await PlatformOps(deps=deps).upload(
         identity,
         account_ref=account.ref,
