@@ -12,8 +12,9 @@ Protocol (developers.google.com/youtube/v3/guides/using_resumable_upload_protoco
 3. After a failure, ``PUT`` an empty body with ``Content-Range: bytes */TOTAL`` to learn the
    server's offset, and continue from there.
 
-Only one chunk is in memory at a time; the previous chunk is kept so that a server
-asking for part of it again (a "forgotten" chunk) does not reopen the source.
+Chunk bodies stream straight from the source (never a whole chunk in memory, let
+alone the file); when the server asks for bytes again, the source is reopened at the
+server's offset.
 """
 
 from __future__ import annotations
@@ -35,16 +36,19 @@ log = logging.getLogger(__name__)
 CHUNK_GRANULARITY = 256 * 1024
 
 
-class _ChunkReader:
-    """Reads exact-size chunks at given offsets from a ByteSource stream."""
+class _ChunkStream:
+    """Streams exact-size chunk bodies from one ByteSource iterator.
+
+    The iterator stays open across chunks; after a failure the server's offset rarely
+    equals what we pulled, so the source is reopened there (files seek, HTTP uses Range).
+    No chunk is buffered whole: memory stays at one source piece.
+    """
 
     def __init__(self, source: ByteSource) -> None:
         self._source = source
         self._it: AsyncIterator[bytes] | None = None
-        self._pos = 0  # offset of the next byte the stream yields (after `_pending`)
+        self._pos = 0  # offset of the next byte to hand out
         self._pending = b""
-        self._last = b""
-        self._last_start = 0
 
     async def aclose(self) -> None:
         it, self._it = self._it, None
@@ -52,50 +56,34 @@ class _ChunkReader:
         if closer is not None:
             await closer()
 
-    async def _reopen(self, offset: int) -> None:
+    async def _seek(self, offset: int) -> None:
+        if self._it is not None and offset == self._pos:
+            return
         await self.aclose()
         self._it = aiter(self._source.open(offset))
         self._pos = offset
         self._pending = b""
-        self._last = b""
 
-    async def _take(self, n: int) -> bytes:
+    async def body(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Yield bytes [offset, offset + length) in source-sized pieces."""
+        await self._seek(offset)
         assert self._it is not None
-        parts: list[bytes] = []
-        have = 0
-        if self._pending:
-            piece, self._pending = self._pending[:n], self._pending[n:]
-            parts.append(piece)
-            have = len(piece)
-        while have < n:
-            try:
-                piece = await anext(self._it)
-            except StopAsyncIteration:
-                break
-            if not piece:
-                continue
-            need = n - have
-            if len(piece) > need:
-                self._pending = piece[need:]
-                piece = piece[:need]
-            parts.append(piece)
-            have += len(piece)
-        self._pos += have
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    async def read_at(self, offset: int, n: int) -> bytes:
-        head = b""
-        if self._it is None or offset != self._pos:
-            last_end = self._last_start + len(self._last)
-            if self._it is not None and self._last and self._last_start <= offset < last_end:
-                head = self._last[offset - self._last_start :]
-                if len(head) >= n:
-                    return head[:n]
+        remaining = length
+        while remaining:
+            if self._pending:
+                piece, self._pending = self._pending, b""
             else:
-                await self._reopen(offset)
-        chunk = head + await self._take(n - len(head))
-        self._last, self._last_start = chunk, offset
-        return chunk
+                try:
+                    piece = await anext(self._it)
+                except StopAsyncIteration:
+                    raise InvalidRequest(
+                        "The video source ended before its announced size.", platform=PLATFORM
+                    ) from None
+            if len(piece) > remaining:
+                piece, self._pending = piece[:remaining], piece[remaining:]
+            self._pos += len(piece)
+            remaining -= len(piece)
+            yield piece
 
 
 class _Deciles:
@@ -228,7 +216,7 @@ class ResumableUploader:
             confirmed = 0
             await checkpoint.save(session, 0)
         report = _Deciles(progress, total)
-        reader = _ChunkReader(source)
+        reader = _ChunkStream(source)
         failures = 0
         try:
             while True:
@@ -276,24 +264,23 @@ class ResumableUploader:
                         continue
                     raise error_from_response(response, doing="resuming the upload")
 
-                chunk = await reader.read_at(confirmed, self.chunk_bytes)
-                if not chunk:
-                    raise InvalidRequest(
-                        "The video source ended before its announced size.", platform=PLATFORM
-                    )
-                end = confirmed + len(chunk) - 1
+                length = min(self.chunk_bytes, total - confirmed)
+                end = confirmed + length - 1
                 try:
                     response = await self._http.put(
                         session,
-                        content=chunk,
-                        headers={**auth, "Content-Range": f"bytes {confirmed}-{end}/{total}"},
+                        content=reader.body(confirmed, length),
+                        headers={
+                            **auth,
+                            "Content-Length": str(length),
+                            "Content-Range": f"bytes {confirmed}-{end}/{total}",
+                        },
                     )
                 except httpx.TransportError as exc:
                     failures += 1
                     need_query = True
                     await self._backoff(failures, type(exc).__name__)
                     continue
-                del chunk
                 status = response.status_code
                 if status == 308:
                     server = _range_end(response)

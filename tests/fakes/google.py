@@ -397,6 +397,30 @@ class FakeGoogle:
                 {"kind": "youtubeAnalytics#resultTable", "columnHeaders": headers, "rows": rows}
             )
 
+        # Control endpoints for out-of-process use (benchmarks).
+        @app.get("/_fake/sessions")
+        async def list_sessions() -> Response:
+            return JSONResponse(
+                [
+                    {
+                        "id": s.id,
+                        "total": s.total,
+                        "received": s.received,
+                        "wire_bytes": s.wire_bytes,
+                        "chunk_puts": s.chunk_puts,
+                        "status_queries": s.status_queries,
+                        "video_id": s.video_id,
+                    }
+                    for s in fake.sessions.values()
+                ]
+            )
+
+        @app.post("/_fake/faults")
+        async def set_faults(request: Request) -> Response:
+            fake.faults = UploadFaults(**(await request.json()))
+            fake.held.clear()
+            return JSONResponse({"ok": True})
+
         @app.post(UPLOAD_PATH)
         async def start_upload(request: Request) -> Response:
             channel_id = fake._channel_for(request)
@@ -613,11 +637,16 @@ class FakeGoogle:
 
 def run_standalone(port: int, ready: Any = None, **kwargs: Any) -> None:
     """Serve a FakeGoogle in this process (benchmarks run it in a child process)."""
+    import logging
+
     import uvicorn
 
+    # A cut connection makes uvicorn complain on stderr; that is the point here.
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     fake = FakeGoogle(**kwargs)
     fake.base = f"http://127.0.0.1:{port}"
-    fake.add_channel("Bench Channel")
+    channel = fake.add_channel("Bench Channel")
+    fake.access_tokens["bench-token"] = (channel.id, time.time() + 86400)
     config = uvicorn.Config(
         fake, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
     )

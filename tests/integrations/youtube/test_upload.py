@@ -95,7 +95,7 @@ async def test_503_once_then_continue(google, make_platform, token):
     assert session.wire_bytes == len(data) + CHUNK  # the refused chunk went twice
 
 
-async def test_forgotten_chunk_is_sent_again_without_reopening(google, make_platform, token):
+async def test_forgotten_chunk_is_sent_again_from_the_server_offset(google, make_platform, token):
     data = _data(4 * CHUNK)
     google.faults.forget_chunk = 3
     source = MemorySource(data)
@@ -105,7 +105,7 @@ async def test_forgotten_chunk_is_sent_again_without_reopening(google, make_plat
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
     assert session.wire_bytes == len(data) + CHUNK
-    assert source.opens == [0]  # re-sent from the kept chunk, the source streamed once
+    assert source.opens == [0, 2 * CHUNK]  # reopened where the server says it stands
 
 
 async def test_resume_from_a_checkpoint_after_the_process_died(google, make_platform, token):
