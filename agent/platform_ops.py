@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from agent.context import Deps
 from agent.credentials import Credentials, relink_message
+from agent import ports
 from agent.ports import MetricsReport, Progress, UploadOutcome
 from agent.sources import open_source
 from integrations.base import (
@@ -537,3 +538,8 @@ class PlatformOps:
             },
         )
         return acct, post_metrics
+
+
+def _conforms(ops: PlatformOps) -> ports.PlatformOps:
+    """Type-check only: PlatformOps implements the agent.ports.PlatformOps protocol."""
+    return ops

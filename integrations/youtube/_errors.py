@@ -7,6 +7,7 @@ the machine-readable `reason` decides the type. Messages never echo the body or 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -22,7 +23,7 @@ from integrations.errors import (
     TokenExpired,
 )
 
-PLATFORM = "youtube"
+PLATFORM: Final = "youtube"
 _PACIFIC = ZoneInfo("America/Los_Angeles")
 UPLOAD_LIMIT_RETRY_SECONDS = 24 * 3600.0
 

@@ -187,7 +187,7 @@ class ResumableUploader:
             raise PlatformUnavailable(
                 "YouTube did not return an upload session.", platform=PLATFORM
             )
-        return location
+        return str(location)
 
     async def run(
         self,
