@@ -19,9 +19,9 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from agent import ports
 from agent.context import Deps
 from agent.credentials import Credentials, relink_message
-from agent import ports
 from agent.ports import MetricsReport, Progress, UploadOutcome
 from agent.sources import open_source
 from integrations.base import (
@@ -133,6 +133,15 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _clock(reset_at: Any) -> str:
+    """'HH:MM UTC' for a datetime or an epoch timestamp (Budgets may give either)."""
+    if isinstance(reset_at, datetime):
+        moment = reset_at if reset_at.tzinfo else reset_at.replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromtimestamp(float(reset_at), tz=UTC)
+    return f"{moment.astimezone(UTC):%H:%M} UTC"
+
+
 class PlatformOps:
     """Implements `agent.ports.PlatformOps` for every platform in `deps.platforms`."""
 
@@ -188,10 +197,10 @@ class PlatformOps:
         raise QuotaExceeded(
             f"Not enough {platform} quota left today: this needs {need}, "
             f"{decision.remaining} of {decision.limit} remain. It resets at "
-            f"{decision.reset_at.astimezone(UTC):%H:%M} UTC (in about {_hours(decision.retry_after)}).",
+            f"{_clock(decision.reset_at)} (in about {_hours(float(decision.retry_after))}).",
             platform=platform,
             reason="local_quota",
-            retry_after=decision.retry_after,
+            retry_after=float(decision.retry_after),
         )
 
     async def _refund(self, platform: str, *, units: int, uploads: int = 0) -> None:
