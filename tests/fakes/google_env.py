@@ -26,6 +26,7 @@ from tests.fakes.server import serve_asgi
 
 __all__ = [
     "cipher",
+    "cipher_spec",
     "deps",
     "google",
     "http",
@@ -98,8 +99,13 @@ def youtube(google: FakeGoogle, http: httpx.AsyncClient) -> YouTubePlatform:
 
 
 @pytest.fixture(scope="session")
-def cipher() -> TokenCipher:
-    return TokenCipher(parse_keys(generate_key_spec("yt1")))
+def cipher_spec() -> str:
+    return generate_key_spec("yt1")
+
+
+@pytest.fixture(scope="session")
+def cipher(cipher_spec: str) -> TokenCipher:
+    return TokenCipher(parse_keys(cipher_spec))
 
 
 @pytest.fixture
