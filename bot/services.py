@@ -15,7 +15,11 @@ import logging
 import signal
 from typing import Protocol
 
+import httpx
+
+from bot.notify import Notifiers
 from bot.settings import Settings
+from integrations.base import SocialPlatform
 from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
 from storage.db import Database, migrate
 from storage.redis import RedisHandle
@@ -54,6 +58,12 @@ class Services:
             key_prefix=settings.redis_key_prefix,
         )
         self.cipher = build_cipher(settings)
+        # Outbound HTTP for platform APIs (one pool of connections per process).
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        # Configured platforms only; a missing key means "not configured".
+        self.platforms: dict[str, SocialPlatform] = build_platforms(settings, self.http)
+        # Front-ends register how to tell a chat user something out of band.
+        self.notifiers = Notifiers()
         self._initialized = False
 
     async def initialize(self, *, run_migrations: bool | None = None) -> None:
@@ -76,7 +86,30 @@ class Services:
         """Close everything initialize() opened, in reverse order."""
         await self.redis.close()
         await self.db.close()
+        await self.http.aclose()
         self._initialized = False
+
+
+def build_platforms(settings: Settings, http: httpx.AsyncClient) -> dict[str, SocialPlatform]:
+    """The SocialPlatform of every platform whose credentials are set."""
+    platforms: dict[str, SocialPlatform] = {}
+    if settings.youtube_enabled and settings.google_client_secret is not None:
+        from integrations.youtube import YouTubeConfig, YouTubePlatform
+
+        config = YouTubeConfig(
+            client_id=str(settings.google_client_id),
+            client_secret=settings.google_client_secret.get_secret_value(),
+            auth_url=settings.google_auth_url,
+            token_url=settings.google_token_url,
+            revoke_url=settings.google_revoke_url,
+            api_base=settings.youtube_api_base,
+            upload_base=settings.youtube_upload_base,
+            analytics_base=settings.youtube_analytics_base,
+            chunk_bytes=settings.youtube_upload_chunk_bytes,
+            upload_cost_units=settings.youtube_upload_cost_units,
+        )
+        platforms["youtube"] = YouTubePlatform(config=config, http=http)
+    return platforms
 
 
 def build_cipher(settings: Settings) -> TokenCipher:

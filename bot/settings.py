@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     limit_user_llm_tokens_per_day: int = 200_000
     limit_workspace_llm_tokens_per_day: int = 2_000_000
     limit_instagram_publishes_per_day: int = 25
+
+    @field_validator("youtube_upload_chunk_bytes")
+    @classmethod
+    def _youtube_chunk_granularity(cls, value: int) -> int:
+        # YouTube's resumable protocol takes chunks in multiples of 256 KiB.
+        if value <= 0 or value % (256 * 1024):
+            raise ValueError("must be a positive multiple of 262144 (256 KiB)")
+        return value
 
     # --- derived ----------------------------------------------------------------------
     @property

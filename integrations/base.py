@@ -279,3 +279,16 @@ class SocialPlatform(Protocol):
 
     def quota_cost(self, operation: str) -> int:
         """Units an operation costs against the platform's quota (0 if it has none)."""
+
+
+# Operation names `agent.platform_ops` passes to `SocialPlatform.quota_cost`, charged
+# before each call: "upload" once per upload; "recent_posts" and "post_metrics" once per
+# page/batch of the platform's optional `page_size` attribute (default 50); "profile"
+# and "account_metrics" once per call.
+QUOTA_OPERATIONS: tuple[str, ...] = (
+    "upload",
+    "profile",
+    "recent_posts",
+    "post_metrics",
+    "account_metrics",
+)

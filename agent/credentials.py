@@ -1,0 +1,120 @@
+"""Fresh access tokens for linked accounts, refreshed once no matter how many ask.
+
+A refresh happens inside a transaction that holds the account row
+(`SELECT ... FOR UPDATE`) and re-checks expiry after the lock is granted: of many
+concurrent callers on many replicas, the first refreshes and the rest read its
+result. A refused refresh (`invalid_grant`) marks the account `needs_relink`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from integrations.base import SocialPlatform, TokenSet
+from integrations.errors import NeedsRelink, NotConfigured
+from storage import accounts
+from storage.accounts import LinkedAccount, TokenUnavailable
+from storage.crypto import TokenCipher
+
+log = logging.getLogger(__name__)
+
+
+def relink_message(account: LinkedAccount, display: str) -> str:
+    return (
+        f"Your {display} account {account.handle} needs to be linked again "
+        f"(say `link {account.platform}`)."
+    )
+
+
+class Credentials:
+    """Hands out usable tokens for accounts; never logs or returns them to chat."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        cipher: TokenCipher,
+        platforms: dict[str, SocialPlatform],
+        refresh_margin: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._pool = pool
+        self._cipher = cipher
+        self._platforms = platforms
+        self._margin = refresh_margin
+
+    def _platform(self, account: LinkedAccount) -> SocialPlatform:
+        platform = self._platforms.get(account.platform)
+        if platform is None:
+            raise NotConfigured(
+                f"{account.platform} is not configured on this server.", platform=account.platform
+            )
+        return platform
+
+    def _needs_relink(self, account: LinkedAccount, *, reason: str) -> NeedsRelink:
+        display = getattr(self._platforms.get(account.platform), "display_name", account.platform)
+        return NeedsRelink(
+            relink_message(account, display), platform=account.platform, reason=reason
+        )
+
+    def _stale(self, token: TokenSet) -> bool:
+        if token.expires_at is None:
+            return False
+        return token.expires_at - self._margin <= datetime.now(tz=UTC)
+
+    async def fresh_token(
+        self, account: LinkedAccount, *, stale: TokenSet | None = None
+    ) -> TokenSet:
+        """A token valid for at least the refresh margin.
+
+        `stale`: a token the platform just refused (401); it is refreshed even if not
+        yet expired, unless another caller already replaced it.
+        """
+        if account.status == "needs_relink":
+            raise self._needs_relink(account, reason="needs_relink")
+        platform = self._platform(account)
+        try:
+            token = TokenSet.from_dict(
+                await accounts.load_token(self._pool, cipher=self._cipher, account=account)
+            )
+        except TokenUnavailable:
+            raise self._needs_relink(account, reason="token_unavailable") from None
+        if not self._stale(token) and (stale is None or token.access_token != stale.access_token):
+            return token
+        refused = False
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                try:
+                    token = TokenSet.from_dict(
+                        await accounts.load_token(
+                            conn, cipher=self._cipher, account=account, for_update=True
+                        )
+                    )
+                except TokenUnavailable:
+                    raise self._needs_relink(account, reason="token_unavailable") from None
+                # Re-check under the lock: someone else may have refreshed meanwhile.
+                if not self._stale(token) and (
+                    stale is None or token.access_token != stale.access_token
+                ):
+                    return token
+                try:
+                    fresh = await platform.refresh(token)
+                except NeedsRelink:
+                    refused = True
+                else:
+                    await accounts.save_token(
+                        conn,
+                        cipher=self._cipher,
+                        account_id=account.id,
+                        token=fresh.to_dict(),
+                        expires_at=fresh.expires_at,
+                    )
+                    log.info("refreshed an access token", extra={"account": account.ref})
+                    return fresh
+        # Outside the (rolled-back-on-raise) transaction, so the mark sticks.
+        if refused:
+            await accounts.mark_needs_relink(self._pool, account.id)
+            log.warning("refresh refused; account needs relink", extra={"account": account.ref})
+        raise self._needs_relink(account, reason="invalid_grant")

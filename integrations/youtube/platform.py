@@ -1,0 +1,449 @@
+"""YouTubePlatform: the SocialPlatform for YouTube (Data API v3, Analytics v2, Google OAuth).
+
+API calls go through an injected `httpx.AsyncClient`; OAuth token calls use authlib's
+httpx integration (`AsyncOAuth2Client`, PKCE S256), one short-lived client per call so
+concurrent users never share authlib's per-client token state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from integrations.base import (
+    AccountMetrics,
+    AccountProfile,
+    ByteSource,
+    CaptionRules,
+    PlatformName,
+    PostMetrics,
+    PostSummary,
+    ProgressCallback,
+    TokenSet,
+    UploadCheckpoint,
+    UploadRequest,
+    UploadResult,
+)
+from integrations.errors import (
+    AuthError,
+    InvalidRequest,
+    NeedsRelink,
+    NotFound,
+    PlatformUnavailable,
+)
+from integrations.youtube._errors import PLATFORM, error_from_response, unavailable
+from integrations.youtube.analytics import (
+    REPORT_METRICS,
+    figures_from_row,
+    figures_from_statistics,
+    report_rows,
+    series_from_table,
+)
+from integrations.youtube.upload import ResumableUploader
+
+log = logging.getLogger(__name__)
+
+SCOPES: tuple[str, ...] = (
+    "https://www.googleapis.com/auth/youtube.upload",
+    "https://www.googleapis.com/auth/youtube.readonly",
+    "https://www.googleapis.com/auth/yt-analytics.readonly",
+)
+PAGE_SIZE = 50  # playlistItems.list and videos.list both take at most 50
+
+
+@dataclass(frozen=True, slots=True)
+class YouTubeConfig:
+    """Everything the integration needs from settings (all URLs overridable for fakes)."""
+
+    client_id: str
+    client_secret: str
+    auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_url: str = "https://oauth2.googleapis.com/token"
+    revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    api_base: str = "https://www.googleapis.com/youtube/v3"
+    upload_base: str = "https://www.googleapis.com/upload"
+    analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
+    chunk_bytes: int = 8 * 1024 * 1024
+    upload_cost_units: int = 1_600
+    list_cost_units: int = 1
+    oauth_timeout_seconds: float = 20.0
+
+    def __repr__(self) -> str:  # the client secret stays out of reprs
+        return f"YouTubeConfig(client_id={self.client_id!r}, api_base={self.api_base!r})"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _token_set(raw: dict[str, Any], *, previous: TokenSet | None = None) -> TokenSet:
+    expires_at: datetime | None = None
+    if raw.get("expires_at"):
+        expires_at = datetime.fromtimestamp(float(raw["expires_at"]), tz=UTC)
+    elif raw.get("expires_in"):
+        expires_at = datetime.now(tz=UTC) + timedelta(seconds=float(raw["expires_in"]))
+    scope = raw.get("scope")
+    scopes = tuple(str(scope).split()) if scope else (previous.scopes if previous else ())
+    return TokenSet(
+        access_token=str(raw["access_token"]),
+        # Google usually omits the refresh token on refresh; a rotated one replaces ours.
+        refresh_token=raw.get("refresh_token") or (previous.refresh_token if previous else None),
+        expires_at=expires_at,
+        scopes=scopes,
+        token_type=str(raw.get("token_type") or "Bearer"),
+    )
+
+
+class YouTubePlatform:
+    """SocialPlatform implementation for YouTube."""
+
+    name: PlatformName = "youtube"
+    display_name = "YouTube"
+    scopes: Sequence[str] = SCOPES
+    page_size = PAGE_SIZE
+    # Title 100, description 5000 bytes, tags 500 characters in total; no angle brackets.
+    caption_rules = CaptionRules(
+        title_max_chars=100,
+        description_max_chars=5000,
+        tags_max_chars_total=500,
+        forbidden_chars="<>",
+    )
+
+    def __init__(
+        self,
+        *,
+        config: YouTubeConfig,
+        http: httpx.AsyncClient,
+        oauth_transport: Any = None,
+        uploader: ResumableUploader | None = None,
+    ) -> None:
+        self._config = config
+        self._http = http
+        self._oauth_transport = oauth_transport
+        self.uploader = uploader or ResumableUploader(
+            http=http, upload_base=config.upload_base, chunk_bytes=config.chunk_bytes
+        )
+
+    # --- OAuth ----------------------------------------------------------------------
+    def _oauth(self) -> AsyncOAuth2Client:
+        kwargs: dict[str, Any] = {"timeout": self._config.oauth_timeout_seconds}
+        if self._oauth_transport is not None:
+            kwargs["transport"] = self._oauth_transport
+        return AsyncOAuth2Client(
+            client_id=self._config.client_id,
+            client_secret=self._config.client_secret,
+            token_endpoint_auth_method="client_secret_post",  # noqa: S106 (a method name)
+            code_challenge_method="S256",
+            **kwargs,
+        )
+
+    def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
+        client = self._oauth()
+        url, _ = client.create_authorization_url(
+            self._config.auth_url,
+            state=state,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+            scope=" ".join(SCOPES),
+            access_type="offline",
+            prompt="consent",
+            include_granted_scopes="true",
+        )
+        return str(url)
+
+    async def _token_call(self, doing: str, call: Any) -> dict[str, Any]:
+        try:
+            async with self._oauth() as client:
+                raw = await call(client)
+        except OAuthError as exc:
+            if exc.error == "invalid_grant":
+                raise NeedsRelink(
+                    "Google no longer accepts this account's authorization; link it again.",
+                    platform=PLATFORM,
+                    status=400,
+                    reason="invalid_grant",
+                ) from None
+            raise AuthError(
+                f"Google refused {doing} ({exc.error}).",
+                platform=PLATFORM,
+                reason=str(exc.error),
+            ) from None
+        except Exception as exc:
+            # authlib's HTTP layer is httpx or httpx2 depending on what is installed;
+            # any transport or 5xx failure here means "try again later".
+            raise PlatformUnavailable(
+                f"Could not reach Google while {doing} ({type(exc).__name__}).",
+                platform=PLATFORM,
+            ) from None
+        return dict(raw)
+
+    async def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
+        raw = await self._token_call(
+            "the authorization code",
+            lambda c: c.fetch_token(
+                self._config.token_url,
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+                redirect_uri=redirect_uri,
+            ),
+        )
+        return _token_set(raw)
+
+    async def refresh(self, token: TokenSet) -> TokenSet:
+        if not token.refresh_token:
+            raise NeedsRelink(
+                "This account has no refresh token; link it again.",
+                platform=PLATFORM,
+                reason="no_refresh_token",
+            )
+        raw = await self._token_call(
+            "the token refresh",
+            lambda c: c.refresh_token(self._config.token_url, refresh_token=token.refresh_token),
+        )
+        return _token_set(raw, previous=token)
+
+    async def revoke(self, token: TokenSet) -> None:
+        # Revoking the refresh token also revokes its access tokens.
+        value = token.refresh_token or token.access_token
+        try:
+            response = await self._http.post(
+                self._config.revoke_url,
+                data={"token": value},
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        except httpx.TransportError as exc:
+            raise unavailable(exc, doing="revoking access") from None
+        # 400 invalid_token: already revoked or expired, which is what we wanted.
+        if response.status_code not in (200, 400):
+            raise error_from_response(response, doing="revoking access")
+
+    # --- Data API -------------------------------------------------------------------
+    async def _get(self, url: str, token: TokenSet, params: dict[str, Any], doing: str) -> Any:
+        try:
+            response = await self._http.get(
+                url, params=params, headers={"Authorization": f"Bearer {token.access_token}"}
+            )
+        except httpx.TransportError as exc:
+            raise unavailable(exc, doing=doing) from None
+        if response.status_code != 200:
+            raise error_from_response(response, doing=doing)
+        return response.json()
+
+    async def profile(self, token: TokenSet) -> AccountProfile:
+        body = await self._get(
+            f"{self._config.api_base}/channels",
+            token,
+            {"mine": "true", "part": "snippet,contentDetails,statistics"},
+            "reading the channel",
+        )
+        items = body.get("items") or []
+        if not items:
+            raise NotFound(
+                "This Google account has no YouTube channel yet; create one and link again.",
+                platform=PLATFORM,
+            )
+        channel = items[0]
+        snippet = channel.get("snippet") or {}
+        stats = channel.get("statistics") or {}
+        uploads = ((channel.get("contentDetails") or {}).get("relatedPlaylists") or {}).get(
+            "uploads"
+        )
+        followers = None
+        if not stats.get("hiddenSubscriberCount") and stats.get("subscriberCount") is not None:
+            followers = int(stats["subscriberCount"])
+        title = str(snippet.get("title") or channel["id"])
+        return AccountProfile(
+            external_id=str(channel["id"]),
+            handle=str(snippet.get("customUrl") or title),
+            display_name=title,
+            url=f"https://www.youtube.com/channel/{channel['id']}",
+            followers=followers,
+            extra={"uploads_playlist": uploads} if uploads else {},
+        )
+
+    @staticmethod
+    def _uploads_playlist(account: AccountProfile) -> str:
+        playlist = account.extra.get("uploads_playlist")
+        if playlist:
+            return str(playlist)
+        # A channel's uploads playlist id is its channel id with "UC" replaced by "UU".
+        if account.external_id.startswith("UC"):
+            return "UU" + account.external_id[2:]
+        raise InvalidRequest("This channel has no uploads playlist.", platform=PLATFORM)
+
+    async def recent_posts(
+        self, token: TokenSet, account: AccountProfile, *, limit: int = 50
+    ) -> list[PostSummary]:
+        out: list[PostSummary] = []
+        page_token: str | None = None
+        playlist = self._uploads_playlist(account)
+        while len(out) < limit:
+            params: dict[str, Any] = {
+                "playlistId": playlist,
+                "part": "snippet,contentDetails",
+                "maxResults": min(PAGE_SIZE, limit - len(out)),
+            }
+            if page_token:
+                params["pageToken"] = page_token
+            body = await self._get(
+                f"{self._config.api_base}/playlistItems", token, params, "listing recent videos"
+            )
+            for item in body.get("items") or []:
+                details = item.get("contentDetails") or {}
+                snippet = item.get("snippet") or {}
+                video_id = details.get("videoId") or (snippet.get("resourceId") or {}).get(
+                    "videoId"
+                )
+                if not video_id:
+                    continue
+                out.append(
+                    PostSummary(
+                        post_id=str(video_id),
+                        title=snippet.get("title"),
+                        published_at=_parse_time(
+                            details.get("videoPublishedAt") or snippet.get("publishedAt")
+                        ),
+                        url=f"https://www.youtube.com/watch?v={video_id}",
+                    )
+                )
+            page_token = body.get("nextPageToken")
+            if not page_token:
+                break
+        return out[:limit]
+
+    async def post_metrics(self, token: TokenSet, post_ids: Sequence[str]) -> list[PostMetrics]:
+        ids = list(dict.fromkeys(post_ids))
+        out: list[PostMetrics] = []
+        for start in range(0, len(ids), PAGE_SIZE):
+            batch = ids[start : start + PAGE_SIZE]
+            body = await self._get(
+                f"{self._config.api_base}/videos",
+                token,
+                {"part": "snippet,statistics", "id": ",".join(batch), "maxResults": PAGE_SIZE},
+                "reading video statistics",
+            )
+            as_of = datetime.now(tz=UTC)
+            for item in body.get("items") or []:
+                snippet = item.get("snippet") or {}
+                out.append(
+                    PostMetrics(
+                        platform=PLATFORM,
+                        post_id=str(item["id"]),
+                        as_of=as_of,
+                        figures=figures_from_statistics(item.get("statistics") or {}),
+                        title=snippet.get("title"),
+                        url=f"https://www.youtube.com/watch?v={item['id']}",
+                        published_at=_parse_time(snippet.get("publishedAt")),
+                    )
+                )
+        return out
+
+    async def _report(self, token: TokenSet, params: dict[str, Any]) -> Any:
+        return await self._get(
+            f"{self._config.analytics_base}/reports",
+            token,
+            {"ids": "channel==MINE", "metrics": REPORT_METRICS, **params},
+            "reading YouTube Analytics",
+        )
+
+    async def account_metrics(
+        self, token: TokenSet, account: AccountProfile, *, start: date, end: date
+    ) -> AccountMetrics:
+        if end < start:
+            raise InvalidRequest("The period ends before it starts.", platform=PLATFORM)
+        period = {"startDate": start.isoformat(), "endDate": end.isoformat()}
+        totals = await self._report(token, period)
+        daily = await self._report(token, {**period, "dimensions": "day", "sort": "day"})
+        top = await self._report(
+            token, {**period, "dimensions": "video", "sort": "-views", "maxResults": 10}
+        )
+        as_of = datetime.now(tz=UTC)
+        total_rows = report_rows(totals)
+        top_posts = [
+            PostMetrics(
+                platform=PLATFORM,
+                post_id=str(row["video"]),
+                as_of=as_of,
+                figures=figures_from_row(row),
+                url=f"https://www.youtube.com/watch?v={row['video']}",
+            )
+            for row in report_rows(top)
+            if row.get("video")
+        ]
+        return AccountMetrics(
+            platform=PLATFORM,
+            account_id=account.external_id,
+            start=start,
+            end=end,
+            as_of=as_of,
+            figures=figures_from_row(total_rows[0]) if total_rows else {},
+            series=series_from_table(daily),
+            top_posts=top_posts,
+        )
+
+    # --- Upload ---------------------------------------------------------------------
+    async def upload(
+        self,
+        token: TokenSet,
+        source: ByteSource,
+        request: UploadRequest,
+        *,
+        checkpoint: UploadCheckpoint,
+        progress: ProgressCallback | None = None,
+    ) -> UploadResult:
+        snippet: dict[str, Any] = {"title": request.title, "description": request.description}
+        if request.tags:
+            snippet["tags"] = list(request.tags)
+        if request.category_id:
+            snippet["categoryId"] = request.category_id
+        metadata = {
+            "snippet": snippet,
+            "status": {
+                "privacyStatus": request.privacy,
+                "selfDeclaredMadeForKids": request.made_for_kids,
+            },
+        }
+        video = await self.uploader.run(
+            access_token=token.access_token,
+            source=source,
+            metadata=metadata,
+            notify_subscribers=request.notify_subscribers,
+            checkpoint=checkpoint,
+            progress=progress,
+        )
+        video_id = str(video.get("id") or "")
+        if not video_id:
+            raise PlatformUnavailable(
+                "YouTube finished the upload without a video id.", platform=PLATFORM
+            )
+        privacy = str((video.get("status") or {}).get("privacyStatus") or request.privacy)
+        return UploadResult(
+            post_id=video_id,
+            url=f"https://www.youtube.com/watch?v={video_id}",
+            privacy=privacy,
+            privacy_forced=privacy != request.privacy,
+        )
+
+    def quota_cost(self, operation: str) -> int:
+        """Data API units: an upload (videos.insert) is a setting; list calls 1 a page.
+
+        Analytics reports and OAuth calls do not draw on the Data API quota.
+        """
+        if operation == "upload":
+            return self._config.upload_cost_units
+        if operation in {"profile", "recent_posts", "post_metrics"}:
+            return self._config.list_cost_units
+        return 0

@@ -1,0 +1,113 @@
+"""PlatformOps: linking URLs, unlink with revoke, metrics with snapshots and quota."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from agent.platform_ops import PlatformOps
+from integrations.base import Metric
+from integrations.errors import NotConfigured
+from storage import accounts, metrics, oauth_states
+from tests.fakes.google_env import RecordingBudgets
+
+
+async def test_configured_lists_platforms(deps):
+    assert PlatformOps(deps=deps).configured() == ["youtube"]
+
+
+async def test_start_link_stores_a_hashed_state(deps, identity, pool):
+    url = await PlatformOps(deps=deps).start_link(identity, "youtube", reply_to={"channel": "C1"})
+    assert url.startswith("http://testserver/oauth/youtube/start?s=")
+    state = parse_qs(urlsplit(url).query)["s"][0]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM oauth_states WHERE state_hash = $1", state.encode()
+        )
+        == 0
+    )  # never stored raw
+    pending = await oauth_states.peek(pool, state=state, platform="youtube")
+    assert pending is not None and pending.chat_user_id == identity.chat_user_id
+    assert pending.reply_to == {"channel": "C1"}
+    ttl = (pending.expires_at - await pool.fetchval("SELECT now()")).total_seconds()
+    assert 590 < ttl <= 600
+
+
+async def test_start_link_for_unconfigured_platform(deps, identity):
+    with pytest.raises(NotConfigured):
+        await PlatformOps(deps=deps).start_link(identity, "instagram", reply_to={})
+
+
+async def test_unlink_revokes_and_deletes(deps, google, identity, link_account, pool):
+    account, _, raw = await link_account(identity)
+    handle = await PlatformOps(deps=deps).unlink(identity, account.ref)
+    assert handle == account.handle
+    assert google.revoked == [raw["refresh_token"]]
+    assert await accounts.get_by_id(pool, account.id) is None
+
+
+async def test_metrics_batches_calls_stores_snapshots_and_charges(
+    deps, google, identity, link_account, pool
+):
+    account, channel, _ = await link_account(identity)
+    for i in range(12):
+        google.add_video(channel, title=f"v{i}", views=10 * i)
+    deps.budgets = RecordingBudgets()
+    report = await PlatformOps(deps=deps).metrics(identity, days=7)
+    assert not report.unavailable
+    [(ref, acct)] = report.accounts
+    assert ref == account.ref
+    assert acct.value(Metric.VIEWS) == sum(10 * (i + 1) for i in range(7))
+    assert len(acct.series) == 7
+    assert len(report.posts) == 10  # the 10 most recent uploads
+    assert len(google.calls_to("/videos")) == 1  # one batched statistics call
+    assert len(google.calls_to("/playlistItems")) == 1
+    assert deps.budgets.charges == [(1, 0), (1, 0)]
+    latest = await metrics.latest_before(
+        pool,
+        account_id=account.id,
+        before=report.as_of.replace(year=2100),
+        platform_post_id=report.posts[0][1].post_id,
+    )
+    assert latest is not None and latest.metrics["views"]["source"] == "statistics.viewCount"
+    period_rows = await pool.fetchval(
+        "SELECT count(*) FROM metric_snapshots WHERE account_id = $1 AND platform_post_id IS NULL",
+        account.id,
+    )
+    assert period_rows == 1
+
+
+async def test_metrics_partial_when_quota_is_spent(deps, google, identity, link_account):
+    await link_account(identity)
+    deps.budgets = RecordingBudgets(units=0)
+    report = await PlatformOps(deps=deps).metrics(identity)
+    assert report.accounts == []
+    assert "quota" in report.unavailable["youtube"]
+    assert not google.calls_to("/playlistItems")
+
+
+async def test_metrics_for_one_post(deps, google, identity, link_account):
+    _, channel, _ = await link_account(identity)
+    video = google.add_video(channel, views=42)
+    report = await PlatformOps(deps=deps).metrics(identity, post_id=video)
+    assert [m.post_id for _, m in report.posts] == [video]
+    assert report.posts[0][1].value(Metric.VIEWS) == 42
+    assert not google.calls_to("/playlistItems")
+
+
+async def test_metrics_rejects_silly_periods(deps, identity):
+    from integrations.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest):
+        await PlatformOps(deps=deps).metrics(identity, days=0)
+
+
+async def test_needs_relink_account_is_reported_not_called(
+    deps, google, identity, link_account, pool
+):
+    account, _, _ = await link_account(identity)
+    await accounts.mark_needs_relink(pool, account.id)
+    report = await PlatformOps(deps=deps).metrics(identity)
+    assert "link youtube" in report.unavailable["youtube"]
+    assert not google.calls

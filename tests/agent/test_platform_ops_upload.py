@@ -1,0 +1,294 @@
+"""PlatformOps uploads: durable post rows, idempotency, quota, 401 handling, kill-and-resume."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from agent.platform_ops import PlatformOps
+from integrations.base import UploadRequest
+from integrations.errors import NeedsRelink, NotFound, PermissionDenied, QuotaExceeded
+from storage import accounts, posts
+from tests.fakes.google_env import RecordingBudgets
+
+CHUNK = 256 * 1024
+
+
+def _file(tmp_path: Path, size: int) -> tuple[dict, bytes]:
+    data = os.urandom(size)
+    path = tmp_path / f"clip-{secrets.token_hex(3)}.mp4"
+    path.write_bytes(data)
+    return {"kind": "file", "path": str(path)}, data
+
+
+def _session(google):
+    assert len(google.sessions) == 1
+    return next(iter(google.sessions.values()))
+
+
+async def test_upload_publishes_and_is_idempotent(
+    deps, google, identity, link_account, tmp_path, pool
+):
+    account, _, _ = await link_account(identity)
+    deps.budgets = RecordingBudgets()
+    ops = PlatformOps(deps=deps)
+    source, data = _file(tmp_path, 5 * CHUNK + 77)
+    seen: list[tuple[int, int]] = []
+
+    async def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    request = UploadRequest(title="Launch", privacy="unlisted")
+    outcome = await ops.upload(
+        identity,
+        account_ref=account.ref,
+        source=source,
+        request=request,
+        idempotency_key="k-" + secrets.token_hex(4),
+        progress=progress,
+    )
+    session = _session(google)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert outcome.result.post_id == session.video_id
+    assert seen[-1] == (len(data), len(data))
+    post = await posts.get(pool, outcome.post_row_id)
+    assert post.status == "published" and post.platform_post_id == session.video_id
+    assert not post.has_session  # the secret session URI is dropped once done
+    assert deps.budgets.charges == [(1600, 1)]
+    # Same key again: same video, no new session, no new charge.
+    again = await ops.upload(
+        identity,
+        account_ref=account.ref,
+        source=source,
+        request=request,
+        idempotency_key=post.idempotency_key,
+    )
+    assert again.result.post_id == outcome.result.post_id
+    assert again.post_row_id == outcome.post_row_id
+    assert len(google.sessions) == 1 and deps.budgets.charges == [(1600, 1)]
+
+
+async def test_session_uri_is_stored_encrypted(
+    deps, google, identity, link_account, tmp_path, pool
+):
+    account, _, _ = await link_account(identity)
+    google.faults.hold_at_byte = CHUNK + 10
+    ops = PlatformOps(deps=deps)
+    source, _ = _file(tmp_path, 3 * CHUNK)
+    key = "k-" + secrets.token_hex(4)
+    task = asyncio.create_task(
+        ops.upload(
+            identity,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="t"),
+            idempotency_key=key,
+        )
+    )
+    await asyncio.wait_for(google.held.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    row = await pool.fetchrow(
+        "SELECT upload_session, bytes_confirmed, status FROM posts WHERE idempotency_key = $1", key
+    )
+    session_id = _session(google).id
+    assert row["upload_session"] is not None
+    assert session_id.encode() not in bytes(row["upload_session"])
+    assert row["bytes_confirmed"] == CHUNK and row["status"] == "uploading"
+    # This fake server goes away with the test: keep resume_unfinished elsewhere off it.
+    await pool.execute("UPDATE posts SET status = 'failed' WHERE idempotency_key = $1", key)
+
+
+async def test_quota_refused_before_any_byte(deps, google, identity, link_account, tmp_path, pool):
+    account, _, _ = await link_account(identity)
+    deps.budgets = RecordingBudgets(units=1000)
+    ops = PlatformOps(deps=deps)
+    source, _ = _file(tmp_path, CHUNK)
+    with pytest.raises(QuotaExceeded) as info:
+        await ops.upload(
+            identity,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="t"),
+            idempotency_key="q-" + secrets.token_hex(4),
+        )
+    message = str(info.value)
+    assert "1600" in message and "1000 of 1000" in message
+    assert info.value.retry_after == 5 * 3600.0
+    assert not google.sessions  # nothing was sent
+    assert not google.calls_to("/upload/youtube/v3/videos")
+    assert (
+        await pool.fetchval("SELECT status FROM posts WHERE account_id = $1", account.id)
+        == "failed"
+    )
+
+
+async def test_daily_upload_bucket_refuses_too(deps, google, identity, link_account, tmp_path):
+    account, _, _ = await link_account(identity)
+    deps.budgets = RecordingBudgets(uploads=0)
+    source, _ = _file(tmp_path, CHUNK)
+    with pytest.raises(QuotaExceeded) as info:
+        await PlatformOps(deps=deps).upload(
+            identity,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="t"),
+            idempotency_key="u-" + secrets.token_hex(4),
+        )
+    assert "1 upload" in str(info.value)
+    assert not google.sessions
+
+
+async def test_refused_session_refunds_quota_and_fails_post(
+    deps, google, identity, link_account, tmp_path, pool
+):
+    account, _, _ = await link_account(identity)
+    deps.budgets = RecordingBudgets()
+    google.faults.insert_error = (403, "forbidden")
+    source, _ = _file(tmp_path, CHUNK)
+    with pytest.raises(PermissionDenied):
+        await PlatformOps(deps=deps).upload(
+            identity,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="t"),
+            idempotency_key="f-" + secrets.token_hex(4),
+        )
+    assert deps.budgets.refunds == [(1600, 1)]
+    assert deps.budgets.units_left == 10_000
+    row = await pool.fetchrow("SELECT status, error FROM posts WHERE account_id = $1", account.id)
+    assert row["status"] == "failed" and "forbidden" in row["error"]
+
+
+async def test_401_refreshes_once_and_retries(deps, google, identity, link_account, tmp_path):
+    account, _, _ = await link_account(identity)
+    google.expire_access_tokens()  # Google says 401 though our copy looks valid
+    source, _data = _file(tmp_path, CHUNK + 5)
+    outcome = await PlatformOps(deps=deps).upload(
+        identity,
+        account_ref=account.ref,
+        source=source,
+        request=UploadRequest(title="t"),
+        idempotency_key="r-" + secrets.token_hex(4),
+    )
+    assert google.refresh_count == 1
+    assert outcome.result.post_id == _session(google).video_id
+
+
+async def test_401_and_refused_refresh_asks_for_relink(
+    deps, google, identity, link_account, tmp_path, pool
+):
+    account, _, raw = await link_account(identity)
+    google.expire_access_tokens()
+    google.refresh_tokens.pop(raw["refresh_token"])  # revoked at Google
+    source, _ = _file(tmp_path, CHUNK)
+    with pytest.raises(NeedsRelink) as info:
+        await PlatformOps(deps=deps).upload(
+            identity,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="t"),
+            idempotency_key="n-" + secrets.token_hex(4),
+        )
+    assert "link youtube" in str(info.value)
+    assert (await accounts.get_by_id(pool, account.id)).status == "needs_relink"
+
+
+async def test_private_forced_by_unverified_project_is_reported(
+    deps, google, identity, link_account, tmp_path
+):
+    account, _, _ = await link_account(identity)
+    google.faults.force_private = True
+    source, _ = _file(tmp_path, CHUNK)
+    outcome = await PlatformOps(deps=deps).upload(
+        identity,
+        account_ref=account.ref,
+        source=source,
+        request=UploadRequest(title="t", privacy="public"),
+        idempotency_key="p-" + secrets.token_hex(4),
+    )
+    assert outcome.result.privacy == "private" and outcome.result.privacy_forced
+
+
+async def test_other_workspace_account_is_not_found(
+    deps, google, identity, make_identity, link_account, tmp_path
+):
+    account, _, _ = await link_account(identity)
+    stranger = await make_identity()
+    ops = PlatformOps(deps=deps)
+    source, _ = _file(tmp_path, CHUNK)
+    with pytest.raises(NotFound):
+        await ops.upload(
+            stranger,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="t"),
+            idempotency_key="t-" + secrets.token_hex(4),
+        )
+    with pytest.raises(NotFound):
+        await ops.unlink(stranger, account.ref)
+    with pytest.raises(NotFound):
+        await ops.metrics(stranger, account_ref=account.ref)
+    # Same workspace, another user: not theirs either.
+    colleague = await make_identity(workspace=identity.workspace_external_id)
+    with pytest.raises(NotFound):
+        await ops.unlink(colleague, account.ref)
+    assert not google.sessions and not google.revoked
+
+
+async def test_kill_mid_upload_then_resume_after_restart(
+    deps, google, identity, link_account, tmp_path, pool, cipher, youtube, redis
+):
+    account, _, _ = await link_account(identity)
+    google.faults.hold_at_byte = 4 * CHUNK + 1234
+    source, data = _file(tmp_path, 10 * CHUNK + 99)
+    key = "kill-" + secrets.token_hex(4)
+    first = PlatformOps(deps=deps)
+    task = asyncio.create_task(
+        first.upload(
+            identity,
+            account_ref=account.ref,
+            source=source,
+            request=UploadRequest(title="Resumed", tags=("x",)),
+            idempotency_key=key,
+        )
+    )
+    await asyncio.wait_for(google.held.wait(), 10)
+    task.cancel()  # the worker dies mid-chunk
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    row = await pool.fetchrow(
+        "SELECT id, status, bytes_confirmed FROM posts WHERE idempotency_key = $1", key
+    )
+    assert row["status"] == "uploading" and row["bytes_confirmed"] == 4 * CHUNK
+
+    from agent.context import AgentConfig, Deps
+
+    restarted = PlatformOps(
+        deps=Deps(
+            pool=pool,
+            redis=redis,
+            cipher=cipher,
+            config=AgentConfig(),
+            platforms={"youtube": youtube},
+        )
+    )
+    assert await restarted.resume_unfinished() >= 1
+    session = _session(google)
+    assert session.received == len(data)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    # Resumed from the server's byte (4 chunks + 1234), not from our last checkpoint.
+    assert session.wire_bytes == len(data)
+    assert len(google.videos_created) == 1
+    post = await posts.get(pool, row["id"])
+    assert post.status == "published" and post.platform_post_id == session.video_id
+    assert session.metadata["snippet"]["tags"] == ["x"]
+    # Nothing left to resume; a second pass does no work.
+    assert await restarted.resume_unfinished() == 0
+    assert len(google.videos_created) == 1

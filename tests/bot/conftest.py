@@ -1,0 +1,1 @@
+from tests.fakes.google_env import *  # noqa: F403

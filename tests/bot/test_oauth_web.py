@@ -1,0 +1,178 @@
+"""The OAuth link pages end to end: our app in-process, Google as a loopback fake."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from agent.platform_ops import PlatformOps
+from bot.notify import Notifiers
+from bot.oauth_web import build_oauth_router
+from integrations.youtube import SCOPES
+from storage import accounts
+
+
+@pytest.fixture
+def notified():
+    return []
+
+
+@pytest.fixture
+async def web(deps, pool, cipher, notified):
+    notifiers = Notifiers()
+
+    async def local(reply_to, text):
+        notified.append((reply_to, text))
+
+    notifiers.register("local", local)
+    app = FastAPI()
+    app.include_router(
+        build_oauth_router(
+            pool=lambda: pool,
+            cipher=cipher,
+            platforms=deps.platforms,
+            notifiers=notifiers,
+            public_base_url="http://testserver",
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def _to_google(web, deps, identity):
+    link = await PlatformOps(deps=deps).start_link(identity, "youtube", reply_to={"thread": "T9"})
+    response = await web.get(_path(link))
+    assert response.status_code == 302, response.text
+    return link, response.headers["location"]
+
+
+async def _consent(url: str) -> str:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 302
+    return response.headers["location"]
+
+
+async def test_full_link_flow(web, deps, google, identity, pool, cipher, notified):
+    channel = google.add_channel("Cooking With Ada", custom_url="@adacooks")
+    link, auth_url = await _to_google(web, deps, identity)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}
+    assert auth_url.startswith(google.base)
+    assert query["state"] == parse_qs(urlsplit(link).query)["s"][0]
+    assert query["code_challenge_method"] == "S256"
+    assert query["access_type"] == "offline" and query["prompt"] == "consent"
+    assert query["include_granted_scopes"] == "true"
+    assert set(query["scope"].split()) == set(SCOPES)
+    assert query["redirect_uri"] == "http://testserver/oauth/youtube/callback"
+
+    callback = await _consent(auth_url)
+    page = await web.get(_path(callback))
+    assert page.status_code == 200, page.text
+    assert "Cooking With Ada" in page.text and "Ada" in page.text
+    [account] = await accounts.list_for_owner(
+        pool, workspace_id=identity.workspace_id, owner_id=identity.chat_user_id
+    )
+    assert account.external_id == channel.id and account.handle == "@adacooks"
+    assert account.status == "ok" and set(account.scopes) == set(SCOPES)
+    token = await accounts.load_token(pool, cipher=cipher, account=account)
+    raw = await pool.fetchval("SELECT token FROM linked_accounts WHERE id = $1", account.id)
+    assert token["access_token"].encode() not in bytes(raw)  # encrypted at rest
+    assert token["refresh_token"]
+    assert notified == [
+        ({"thread": "T9"}, f"Linked YouTube Cooking With Ada (@adacooks) as {account.ref}.")
+    ]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'link' AND target = $1", account.ref
+        )
+        == 1
+    )
+
+    # The same callback again: the state was consumed.
+    again = await web.get(_path(callback))
+    assert again.status_code == 400
+    assert "already used" in again.text and "link youtube" in again.text
+    assert google.exchange_count == 1
+
+
+async def test_reused_start_link_after_callback_is_refused(web, deps, google, identity):
+    google.add_channel()
+    link, auth_url = await _to_google(web, deps, identity)
+    await web.get(_path(await _consent(auth_url)))
+    response = await web.get(_path(link))
+    assert response.status_code == 400 and "already used" in response.text
+
+
+async def test_expired_state(web, deps, google, identity, pool):
+    google.add_channel()
+    link, auth_url = await _to_google(web, deps, identity)
+    callback = await _consent(auth_url)
+    await pool.execute(
+        "UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE workspace_id = $1",
+        identity.workspace_id,
+    )
+    start = await web.get(_path(link))
+    assert start.status_code == 400 and "expired" in start.text
+    response = await web.get(_path(callback))
+    assert response.status_code == 400 and "expired" in response.text
+    assert google.exchange_count == 0
+
+
+async def test_tampered_state(web, deps, google, identity):
+    google.add_channel()
+    link, auth_url = await _to_google(web, deps, identity)
+    callback = await _consent(auth_url)
+    tampered = callback.replace("state=", "state=x")
+    response = await web.get(_path(tampered))
+    assert response.status_code == 400 and "not valid" in response.text
+    bad_start = await web.get(_path(link) + "x")
+    assert bad_start.status_code == 400
+    # The genuine state still works once.
+    assert (await web.get(_path(callback))).status_code == 200
+
+
+async def test_missing_or_damaged_verifier(web, deps, google, identity, pool):
+    google.add_channel()
+    link, auth_url = await _to_google(web, deps, identity)
+    callback = await _consent(auth_url)
+    await pool.execute(
+        "UPDATE oauth_states SET code_verifier = overlay(code_verifier placing '\\x00'::bytea from 20)"
+        " WHERE workspace_id = $1",
+        identity.workspace_id,
+    )
+    start = await web.get(_path(link))
+    assert start.status_code == 400 and "security check" in start.text
+    response = await web.get(_path(callback))
+    assert response.status_code == 400 and "security check" in response.text
+    assert google.exchange_count == 0
+
+
+async def test_declined_and_incomplete(web, deps, google, identity):
+    google.add_channel()
+    link, _ = await _to_google(web, deps, identity)
+    state = parse_qs(urlsplit(link).query)["s"][0]
+    declined = await web.get(f"/oauth/youtube/callback?state={state}&error=access_denied")
+    assert declined.status_code == 400 and "declined" in declined.text
+    assert (await web.get("/oauth/youtube/callback")).status_code == 400
+    assert (await web.get("/oauth/youtube/start")).status_code == 400
+    assert (await web.get("/oauth/myspace/start?s=abc")).status_code == 404
+
+
+async def test_state_is_bound_to_its_platform(web, deps, google, identity, pool):
+    google.add_channel()
+    link, _ = await _to_google(web, deps, identity)
+    await pool.execute(
+        "UPDATE oauth_states SET platform = 'instagram' WHERE workspace_id = $1",
+        identity.workspace_id,
+    )
+    response = await web.get(_path(link))
+    assert response.status_code == 400

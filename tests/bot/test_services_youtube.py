@@ -1,0 +1,42 @@
+"""Services builds the YouTube platform only when configured, and the web part mounts OAuth."""
+
+from __future__ import annotations
+
+from bot.assembly import build_part
+from bot.services import Services
+from integrations.base import SocialPlatform
+
+
+async def test_youtube_platform_when_configured(make_settings):
+    services = Services(settings=make_settings(google_client_id="cid", google_client_secret="sec"))
+    try:
+        platform = services.platforms["youtube"]
+        assert isinstance(platform, SocialPlatform)
+        assert "sec" not in repr(platform._config)
+        part = build_part(services, "web")
+        app = part._server.config.app
+        assert app.url_path_for("start", platform="youtube") == "/oauth/youtube/start"
+        assert app.url_path_for("callback", platform="youtube") == "/oauth/youtube/callback"
+        worker = build_part(services, "worker")
+        assert [job.name for job in worker._jobs] == ["resume-uploads"]
+    finally:
+        await services.http.aclose()
+
+
+async def test_no_platforms_without_credentials(make_settings):
+    services = Services(settings=make_settings())
+    try:
+        assert services.platforms == {}
+        assert services.notifiers.get("slack") is None
+        assert build_part(services, "worker")._jobs == []
+    finally:
+        await services.http.aclose()
+
+
+def test_chunk_size_setting_must_fit_the_protocol(make_settings):
+    import pytest
+    from pydantic import ValidationError
+
+    assert make_settings(youtube_upload_chunk_bytes=512 * 1024).youtube_upload_chunk_bytes == 524288
+    with pytest.raises(ValidationError):
+        make_settings(youtube_upload_chunk_bytes=1_000_000)

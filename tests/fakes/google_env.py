@@ -1,0 +1,174 @@
+"""Shared fixtures for tests that need the fake Google and a wired YouTube platform.
+
+Import the fixtures into a conftest (`from tests.fakes.google_env import *`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from agent.context import AgentConfig, Deps
+from integrations.youtube import YouTubePlatform
+from storage import accounts
+from storage.accounts import LinkedAccount
+from storage.crypto import TokenCipher, generate_key_spec, parse_keys
+from storage.identity import Identity, resolve
+from tests.fakes.google import Channel, FakeGoogle, youtube_config
+from tests.fakes.server import serve_asgi
+
+__all__ = [
+    "cipher",
+    "cipher_spec",
+    "deps",
+    "google",
+    "http",
+    "identity",
+    "link_account",
+    "make_identity",
+    "youtube",
+]
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float
+    reset_at: datetime
+
+
+class RecordingBudgets:
+    """Stands in for storage.ratelimit.Budgets: a plain counter that records every charge."""
+
+    def __init__(self, *, units: int = 10_000, uploads: int = 100) -> None:
+        self.limit_units, self.units_left = units, units
+        self.limit_uploads, self.uploads_left = uploads, uploads
+        self.charges: list[tuple[int, int]] = []
+        self.refunds: list[tuple[int, int]] = []
+
+    async def reserve_youtube(self, *, units: int, uploads: int = 0) -> Decision:
+        reset = datetime.now(tz=UTC) + timedelta(hours=5)
+        if units > self.units_left or uploads > self.uploads_left:
+            short_uploads = uploads > self.uploads_left
+            return Decision(
+                False,
+                self.limit_uploads if short_uploads else self.limit_units,
+                self.uploads_left if short_uploads else self.units_left,
+                5 * 3600.0,
+                reset,
+            )
+        self.units_left -= units
+        self.uploads_left -= uploads
+        self.charges.append((units, uploads))
+        return Decision(True, self.limit_units, self.units_left, 0.0, reset)
+
+    async def refund_youtube(self, *, units: int, uploads: int = 0) -> None:
+        self.units_left += units
+        self.uploads_left += uploads
+        self.refunds.append((units, uploads))
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[FakeGoogle]:
+    fake = FakeGoogle()
+    async with serve_asgi(fake) as base:
+        fake.base = base
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def youtube(google: FakeGoogle, http: httpx.AsyncClient) -> YouTubePlatform:
+    platform = YouTubePlatform(config=youtube_config(google.base, google), http=http)
+    platform.uploader._backoff_base = 0.001
+    return platform
+
+
+@pytest.fixture(scope="session")
+def cipher_spec() -> str:
+    return generate_key_spec("yt1")
+
+
+@pytest.fixture(scope="session")
+def cipher(cipher_spec: str) -> TokenCipher:
+    return TokenCipher(parse_keys(cipher_spec))
+
+
+@pytest.fixture
+def deps(pool: asyncpg.Pool, redis: Any, cipher: TokenCipher, youtube: YouTubePlatform) -> Deps:
+    return Deps(
+        pool=pool,
+        redis=redis,
+        cipher=cipher,
+        config=AgentConfig(public_base_url="http://testserver"),
+        platforms={"youtube": youtube},
+    )
+
+
+@pytest.fixture
+def make_identity(pool: asyncpg.Pool) -> Any:
+    async def build(workspace: str | None = None, user: str | None = None) -> Identity:
+        return await resolve(
+            pool,
+            frontend="local",
+            workspace_external_id=workspace or "W" + secrets.token_hex(4),
+            user_external_id=user or "U" + secrets.token_hex(4),
+            user_display_name="Ada",
+        )
+
+    return build
+
+
+@pytest.fixture
+async def identity(make_identity: Any) -> Identity:
+    return await make_identity()
+
+
+@pytest.fixture
+def link_account(pool: asyncpg.Pool, cipher: TokenCipher, google: FakeGoogle) -> Any:
+    """Link a fake channel to an identity directly (as the OAuth callback would)."""
+
+    async def build(
+        who: Identity, channel: Channel | None = None, *, expires_in: int = 3600
+    ) -> tuple[LinkedAccount, Channel, dict[str, Any]]:
+        channel = channel or google.add_channel("Linked " + secrets.token_hex(2))
+        raw = google.issue_tokens(channel.id, expires_in=expires_in)
+        expires_at = datetime.now(tz=UTC) + timedelta(seconds=expires_in)
+        token = {
+            "access_token": raw["access_token"],
+            "refresh_token": raw["refresh_token"],
+            "expires_at": expires_at.isoformat(),
+            "scopes": [],
+            "token_type": "Bearer",
+            "extra": {},
+        }
+        async with pool.acquire() as conn:
+            account = await accounts.upsert_linked(
+                conn,
+                cipher=cipher,
+                workspace_id=who.workspace_id,
+                owner_id=who.chat_user_id,
+                platform="youtube",
+                external_id=channel.id,
+                handle=channel.custom_url,
+                scopes=[],
+                token=token,
+                expires_at=expires_at,
+            )
+        return account, channel, raw
+
+    return build

@@ -1,0 +1,184 @@
+"""The resumable upload protocol against the fake, with injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+
+from integrations.base import TokenSet, UploadRequest
+from integrations.errors import PermissionDenied, QuotaExceeded, TokenExpired
+from integrations.youtube import ResumableUploader
+from tests.fakes.google import MemoryCheckpoint, MemorySource
+
+CHUNK = 256 * 1024
+
+
+@pytest.fixture
+def token(google):
+    channel = google.add_channel("Uploads")
+    raw = google.issue_tokens(channel.id)
+    return TokenSet(access_token=raw["access_token"], refresh_token=raw["refresh_token"])
+
+
+def _data(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def _only_session(google):
+    assert len(google.sessions) == 1
+    return next(iter(google.sessions.values()))
+
+
+async def test_chunk_size_must_be_a_multiple_of_256k(http):
+    with pytest.raises(ValueError):
+        ResumableUploader(http=http, upload_base="http://x", chunk_bytes=CHUNK + 1)
+
+
+async def test_upload_in_chunks_with_progress(google, make_platform, token):
+    data = _data(10 * CHUNK + 1234)
+    source = MemorySource(data)
+    checkpoint = MemoryCheckpoint()
+    progress: list[tuple[int, int]] = []
+
+    async def on_progress(done: int, total: int) -> None:
+        progress.append((done, total))
+
+    request = UploadRequest(title="Hello", description="d", tags=("a", "b"), privacy="unlisted")
+    result = await make_platform().upload(
+        token, source, request, checkpoint=checkpoint, progress=on_progress
+    )
+    session = _only_session(google)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert session.total == len(data)
+    assert session.content_type == "video/mp4"
+    assert session.metadata["snippet"]["tags"] == ["a", "b"]
+    assert session.metadata["status"]["privacyStatus"] == "unlisted"
+    assert result.post_id == session.video_id and not result.privacy_forced
+    assert session.chunk_puts == 11
+    assert session.wire_bytes == len(data)  # nothing sent twice
+    # Checkpoints at every confirmed chunk, progress about every 10 %.
+    assert checkpoint.saves[:3] == [0, CHUNK, 2 * CHUNK]
+    assert len(progress) == 10
+    assert progress[-1] == (len(data), len(data))
+    assert all(t == len(data) for _, t in progress)
+    assert google.calls_to("/upload/youtube/v3/videos")[0]["notifySubscribers"] == "true"
+
+
+async def test_dropped_connection_resumes_from_server_offset(google, make_platform, token):
+    data = _data(6 * CHUNK)
+    google.faults.drop_at_byte = 2 * CHUNK + 5000
+    checkpoint = MemoryCheckpoint()
+    result = await make_platform().upload(
+        token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint
+    )
+    session = _only_session(google)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert session.status_queries == 1  # asked for the offset after the cut
+    assert checkpoint.saves.count(2 * CHUNK + 5000) == 1  # resumed from the server's byte
+    assert session.wire_bytes == len(data)  # the partly sent chunk's tail only, once
+    assert result.post_id == session.video_id
+    assert len(google.videos_created) == 1
+
+
+async def test_503_once_then_continue(google, make_platform, token):
+    data = _data(4 * CHUNK + 10)
+    google.faults.fail_503_at_chunk = 2
+    await make_platform().upload(
+        token, MemorySource(data), UploadRequest(title="t"), checkpoint=MemoryCheckpoint()
+    )
+    session = _only_session(google)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert session.status_queries == 1
+    assert session.wire_bytes == len(data) + CHUNK  # the refused chunk went twice
+
+
+async def test_forgotten_chunk_is_sent_again_from_the_server_offset(google, make_platform, token):
+    data = _data(4 * CHUNK)
+    google.faults.forget_chunk = 3
+    source = MemorySource(data)
+    await make_platform().upload(
+        token, source, UploadRequest(title="t"), checkpoint=MemoryCheckpoint()
+    )
+    session = _only_session(google)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert session.wire_bytes == len(data) + CHUNK
+    assert source.opens == [0, 2 * CHUNK]  # reopened where the server says it stands
+
+
+async def test_resume_from_a_checkpoint_after_the_process_died(google, make_platform, token):
+    data = _data(8 * CHUNK)
+    google.faults.hold_at_byte = 3 * CHUNK + 100
+    checkpoint = MemoryCheckpoint()
+    platform = make_platform()
+    task = asyncio.create_task(
+        platform.upload(token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint)
+    )
+    await asyncio.wait_for(google.held.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checkpoint.session is not None and checkpoint.confirmed == 3 * CHUNK
+    # A new uploader (new process) resumes with the saved session.
+    source = MemorySource(data)
+    result = await make_platform().upload(
+        token, source, UploadRequest(title="t"), checkpoint=checkpoint
+    )
+    session = _only_session(google)
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert source.opens == [3 * CHUNK + 100]  # from the server's offset, not ours
+    assert result.post_id == session.video_id
+    assert len(google.videos_created) == 1
+
+
+async def test_completed_session_is_not_uploaded_twice(google, make_platform, token):
+    data = _data(2 * CHUNK)
+    checkpoint = MemoryCheckpoint()
+    platform = make_platform()
+    first = await platform.upload(
+        token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint
+    )
+    again = await platform.upload(
+        token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint
+    )
+    assert again.post_id == first.post_id
+    assert len(google.videos_created) == 1
+    assert _only_session(google).wire_bytes == len(data)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "error", "retry_after"),
+    [
+        (403, "quotaExceeded", QuotaExceeded, None),
+        (400, "uploadLimitExceeded", QuotaExceeded, 86400.0),
+        (403, "forbidden", PermissionDenied, None),
+        (401, "authError", TokenExpired, None),
+    ],
+)
+async def test_errors_are_mapped(google, make_platform, token, status, reason, error, retry_after):
+    google.faults.insert_error = (status, reason)
+    with pytest.raises(error) as info:
+        await make_platform().upload(
+            token, MemorySource(b"x" * 100), UploadRequest(title="t"), checkpoint=MemoryCheckpoint()
+        )
+    assert info.value.status == status and info.value.reason == reason
+    if retry_after is not None:
+        assert info.value.retry_after == retry_after
+        assert "24 hours" in str(info.value)
+    if reason == "quotaExceeded":
+        assert 0 < info.value.retry_after <= 86400
+        assert "Pacific" in str(info.value)
+    assert not google.sessions
+
+
+async def test_unverified_project_forces_private(google, make_platform, token):
+    google.faults.force_private = True
+    result = await make_platform().upload(
+        token,
+        MemorySource(b"x" * 1000),
+        UploadRequest(title="t", privacy="public"),
+        checkpoint=MemoryCheckpoint(),
+    )
+    assert result.privacy == "private" and result.privacy_forced
