@@ -109,6 +109,11 @@ def build_platforms(settings: Settings, http: httpx.AsyncClient) -> dict[str, So
             upload_cost_units=settings.youtube_upload_cost_units,
         )
         platforms["youtube"] = YouTubePlatform(config=config, http=http)
+    from bot.platforms import build_instagram_platform
+
+    instagram = build_instagram_platform(settings, http=http)
+    if instagram is not None:
+        platforms["instagram"] = instagram
     return platforms
 
 
