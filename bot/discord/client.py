@@ -65,6 +65,9 @@ class SocialOpsClient(discord.Client):
         guild_ready_timeout: float = 2.0,
         attachment_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        # The bot never joins voice: skip discord.py's "voice will NOT be supported" warnings.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             intents=intents(),
             allowed_mentions=discord.AllowedMentions(

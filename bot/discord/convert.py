@@ -33,13 +33,13 @@ def dm_workspace(user_id: int | str) -> str:
 async def stream_url(
     url: str,
     *,
-    timeout: float = 60.0,
+    read_timeout: float = 60.0,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[bytes]:
     """Stream a file from Discord's CDN chunk by chunk; nothing is held whole in memory."""
     async with (
         httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=httpx.Timeout(read_timeout, connect=10.0),
             follow_redirects=True,
             transport=transport,
         ) as client,
@@ -108,9 +108,7 @@ def should_handle(message: discord.Message, bot_id: int) -> bool:
     return mentions_bot(message, bot_id)
 
 
-def _conversation(
-    channel: object, *, user_id: int, is_dm: bool
-) -> tuple[str, str]:
+def _conversation(channel: object, *, user_id: int, is_dm: bool) -> tuple[str, str]:
     """(channel id, thread key) for a channel-like object."""
     if is_dm:
         return str(getattr(channel, "id", "")), "dm"

@@ -64,10 +64,14 @@ class DiscordPart:
             await client.login(self._token)
         except discord.LoginFailure:
             await client.close()
-            raise DiscordUnavailable("Discord rejected DISCORD_TOKEN; check the bot token") from None
+            raise DiscordUnavailable(
+                "Discord rejected DISCORD_TOKEN; check the bot token"
+            ) from None
         except (discord.HTTPException, OSError) as exc:
             await client.close()
-            raise DiscordUnavailable(f"could not reach the Discord API: {type(exc).__name__}") from None
+            raise DiscordUnavailable(
+                f"could not reach the Discord API: {type(exc).__name__}"
+            ) from None
         except BaseException:
             await client.close()
             raise

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CUSTOM_ID_LIMIT = 100  # Discord rejects longer component custom ids
-_APPROVAL_ID = re.compile(r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})")
+_APPROVAL_ID = re.compile(
+    r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})"
+)
 _DM_CLOSED_HINT = (
     "I couldn't send you a direct message. Allow direct messages from server members "
     "(Server settings > Privacy) and try again."
@@ -174,7 +176,9 @@ class InteractionSink:
             channel = self._interaction.channel
             if ephemeral or channel is None or not isinstance(channel, discord.abc.Messageable):
                 raise
-            log.info("interaction follow-up failed; posting to the channel", extra={"status": exc.status})
+            log.info(
+                "interaction follow-up failed; posting to the channel", extra={"status": exc.status}
+            )
             kwargs.pop("ephemeral", None)
             kwargs.pop("wait", None)
             sent = await channel.send(part, **kwargs)

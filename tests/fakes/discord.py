@@ -116,20 +116,27 @@ class FakeDiscord:
         self.owner = self.user("owner")
         self.guilds: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []  # messages the bot created, in order
         self.calls: list[Call] = []
         self.identifies: list[dict[str, Any]] = []
         self.heartbeats = 0
+        self.gateway_queries: list[dict[str, str]] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.bytes_served: dict[str, int] = {}
         self.commands: list[dict[str, Any]] = []
         self._interaction_channels: dict[str, str] = {}  # token -> channel id
+        self._originals: dict[str, str] = {}  # token -> id of the message "@original" names
         self.base_url = ""
         self._faults: list[_Fault] = []
         self._connections: set[_Connection] = set()
         self._changed = asyncio.Condition()
         self.app = Starlette(
             routes=[
-                Route(API_PREFIX + "/{path:path}", self._rest, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
+                Route(
+                    API_PREFIX + "/{path:path}",
+                    self._rest,
+                    methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+                ),
                 Route("/cdn/{name}", self._cdn, methods=["GET"]),
                 WebSocketRoute("/gateway", self._gateway),
             ]
@@ -184,8 +191,16 @@ class FakeDiscord:
             "large": False,
             "features": [],
             "roles": [
-                {"id": guild_id, "name": "@everyone", "permissions": "0", "position": 0,
-                 "color": 0, "hoist": False, "managed": False, "mentionable": False},
+                {
+                    "id": guild_id,
+                    "name": "@everyone",
+                    "permissions": "0",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                },
             ],
             "emojis": [],
             "stickers": [],
@@ -257,8 +272,13 @@ class FakeDiscord:
         }
         if guild_id is not None:
             data["guild_id"] = guild_id
-            data["member"] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                              "flags": 0}
+            data["member"] = {
+                "roles": [],
+                "joined_at": _now(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
         if webhook_id is not None:
             data["webhook_id"] = webhook_id
         return data
@@ -293,12 +313,20 @@ class FakeDiscord:
         if guild_id is not None:
             payload["guild_id"] = guild_id
             payload["guild_locale"] = "en-US"
-            payload["member"] = {"user": user, "roles": [], "joined_at": _now(), "deaf": False,
-                                 "mute": False, "flags": 0, "permissions": "0"}
+            payload["member"] = {
+                "user": user,
+                "roles": [],
+                "joined_at": _now(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+                "permissions": "0",
+            }
         else:
             payload["user"] = user
         if message is not None:
             payload["message"] = message
+            self._originals[payload["token"]] = message["id"]
         self._interaction_channels[payload["token"]] = channel["id"]
         return payload
 
@@ -385,15 +413,24 @@ class FakeDiscord:
                     "url": ws,
                     "shards": 1,
                     "session_start_limit": {
-                        "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1
+                        "total": 1000,
+                        "remaining": 999,
+                        "reset_after": 0,
+                        "max_concurrency": 1,
                     },
                 }
             )
         if m := re.fullmatch(r"/applications/(\d+)/commands", path):
             if method == "PUT":
                 self.commands = [
-                    {**cmd, "id": snowflake(), "application_id": m[1], "version": snowflake(),
-                     "default_member_permissions": None, "type": cmd.get("type", 1)}
+                    {
+                        **cmd,
+                        "id": snowflake(),
+                        "application_id": m[1],
+                        "version": snowflake(),
+                        "default_member_permissions": None,
+                        "type": cmd.get("type", 1),
+                    }
                     for cmd in body
                 ]
                 return JSONResponse(self.commands)
@@ -405,7 +442,7 @@ class FakeDiscord:
                 return JSONResponse(self._create_message(m[1], body))
         if m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path):
             if method == "PATCH":
-                return self._edit_message(m[2], body, channel_id=m[1])
+                return self._edit_message(m[2], body)
         if method == "POST" and path == "/users/@me/channels":
             recipient = body["recipient_id"]
             return JSONResponse(
@@ -417,19 +454,22 @@ class FakeDiscord:
                 }
             )
         if m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
-            return JSONResponse(self._interaction_callback(m[1], body))
+            return JSONResponse(self._interaction_callback(m[1], m[2], body))
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path):
             if method == "POST":
                 channel_id = self._interaction_channels.get(m[2], "0")
                 message = self._create_message(channel_id, body, webhook=m[1])
                 return JSONResponse(message)
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/([^/]+)", path):
+            message_id = self._originals.get(m[2], m[3]) if m[3] == "@original" else m[3]
             if method == "PATCH":
-                return self._edit_message(m[3], body, channel_id=None)
+                return self._edit_message(message_id, body)
             if method == "DELETE":
+                if self.messages.pop(message_id, None) is None:
+                    return self._error(404, 10008, "Unknown Message")
                 return Response(status_code=204)
             if method == "GET":
-                found = self.messages.get(m[3])
+                found = self.messages.get(message_id)
                 return JSONResponse(found) if found else self._error(404, 10008, "Unknown Message")
         return self._error(404, 0, f"fake Discord has no route {method} {path}")
 
@@ -460,20 +500,13 @@ class FakeDiscord:
             message["webhook_id"] = webhook
             message["application_id"] = webhook
         self.messages[message["id"]] = message
+        self.created.append(message)
         return message
 
-    def _edit_message(self, message_id: str, body: dict[str, Any], *, channel_id: str | None) -> Response:
+    def _edit_message(self, message_id: str, body: dict[str, Any]) -> Response:
         message = self.messages.get(message_id)
         if message is None:
-            if message_id == "@original":
-                message = {"id": message_id, "channel_id": channel_id or "0", "author": self.bot_user,
-                           "content": "", "timestamp": _now(), "edited_timestamp": None, "tts": False,
-                           "mention_everyone": False, "mentions": [], "mention_roles": [],
-                           "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
-                           "components": []}
-                self.messages[message_id] = message
-            else:
-                return self._error(404, 10008, "Unknown Message")
+            return self._error(404, 10008, "Unknown Message")
         if "content" in body:
             message["content"] = body["content"]
         if "components" in body:
@@ -481,7 +514,9 @@ class FakeDiscord:
         message["edited_timestamp"] = _now()
         return JSONResponse(message)
 
-    def _interaction_callback(self, interaction_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _interaction_callback(
+        self, interaction_id: str, token: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         kind = body["type"]
         flags = (body.get("data") or {}).get("flags") or 0
         response: dict[str, Any] = {
@@ -494,8 +529,13 @@ class FakeDiscord:
                 "response_message_ephemeral": bool(flags & 64),
             }
         }
-        if kind in (4, 7):
-            message = self._create_message("0", body.get("data") or {})
+        channel_id = self._interaction_channels.get(token, "0")
+        if kind == 5:  # "thinking": Discord shows a loading message that @original names
+            loading = self._create_message(channel_id, {"flags": flags | 128}, webhook=self.app_id)
+            self._originals[token] = loading["id"]
+        if kind == 4:
+            message = self._create_message(channel_id, body.get("data") or {}, webhook=self.app_id)
+            self._originals[token] = message["id"]
             response["interaction"]["response_message_id"] = message["id"]
             response["resource"] = {"type": kind, "message": message}
         return response
@@ -522,6 +562,7 @@ class FakeDiscord:
     # --- gateway ------------------------------------------------------------------
     async def _gateway(self, ws: WebSocket) -> None:
         await ws.accept()
+        self.gateway_queries.append(dict(ws.query_params))
         conn = _Connection(ws, _compressor(ws.query_params.get("compress")))
         self._connections.add(conn)
         try:
@@ -561,7 +602,8 @@ class FakeDiscord:
                         "user": self.bot_user,
                         "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
                         "session_id": "session-" + snowflake(),
-                        "resume_gateway_url": self.base_url.replace("http://", "ws://") + "/gateway",
+                        "resume_gateway_url": self.base_url.replace("http://", "ws://")
+                        + "/gateway",
                         "shard": [0, 1],
                         "application": {"id": self.app_id, "flags": 0},
                         "private_channels": [],
