@@ -130,7 +130,7 @@ class SocialOpsClient(discord.Client):
                 is_dm=incoming.is_dm,
             )
             try:
-                async with message.channel.typing():
+                async with _typing(message.channel):
                     await self.handler.handle(incoming, sink)
             except Exception:
                 log.exception("discord message handling failed")
@@ -230,6 +230,22 @@ class SocialOpsClient(discord.Client):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event handler failed", extra={"event": event_method})
+
+
+@asynccontextmanager
+async def _typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show "typing…" while the core works; a channel that refuses it must not stop the reply."""
+    indicator = channel.typing()
+    try:
+        await indicator.__aenter__()
+        entered = True
+    except discord.HTTPException:
+        entered = False
+    try:
+        yield
+    finally:
+        if entered:
+            await indicator.__aexit__(None, None, None)
 
 
 async def _apologize(sink: ChannelSink | InteractionSink) -> None:

@@ -223,6 +223,20 @@ async def test_huge_reply_is_truncated_after_a_few_messages(fake, part, handler)
     assert all(len(p.body["content"]) <= MESSAGE_LIMIT for p in posts)
 
 
+async def test_a_refused_typing_indicator_does_not_stop_the_reply(fake, part, handler) -> None:
+    _, channel = guild_and_channel(fake)
+    fake.fail_next("POST", r"/channels/\d+/typing", status=403, code=50013)
+
+    async def reply(message: IncomingMessage, sink: ReplySink) -> None:
+        await sink.send(Reply("still here"))
+
+    handler.on_message = reply
+    await mention(fake, fake.user("alice"), "hi")
+    [post] = await fake.wait_for(lambda f: channel_posts(f, channel["id"]))
+    assert post.body["content"] == "still here"
+    assert fake.find("POST", rf"/channels/{channel['id']}/typing")
+
+
 async def test_a_failing_handler_gets_a_polite_reply_not_a_trace(fake, part, handler) -> None:
     _, channel = guild_and_channel(fake)
 
