@@ -7,7 +7,8 @@ in `calls`. A CDN route serves attachment bytes in chunks, counting bytes sent.
 
 Gateway (websocket at the URL `/gateway/bot` returns): HELLO (op 10), heartbeats
 (op 1 -> op 11), IDENTIFY (op 2) -> READY and one GUILD_CREATE per guild; RESUME
-(op 6) is refused with INVALID_SESSION (op 9). Tests inject MESSAGE_CREATE and
+(op 6) of a known session -> RESUMED, of an unknown one -> INVALID_SESSION (op 9);
+`drop_connections` simulates a network blip. Tests inject MESSAGE_CREATE and
 INTERACTION_CREATE dispatches with `dispatch`. Frames are compressed as the client
 asks (`zlib-stream` or `zstd-stream`), like the real gateway.
 
@@ -72,6 +73,7 @@ class _Connection:
     ws: WebSocket
     compress: Callable[[bytes], bytes] | None
     seq: int = 0
+    session_id: str = ""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -121,6 +123,8 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.heartbeats = 0
         self.gateway_queries: list[dict[str, str]] = []
+        self.resumes: list[dict[str, Any]] = []
+        self._sessions: dict[str, int] = {}  # session id -> last sequence sent
         self.files: dict[str, tuple[bytes, str]] = {}
         self.bytes_served: dict[str, int] = {}
         self.commands: list[dict[str, Any]] = []
@@ -337,7 +341,15 @@ class FakeDiscord:
             raise AssertionError("no identified gateway connection to dispatch to")
         for conn in conns:
             conn.seq += 1
+            self._sessions[conn.session_id] = conn.seq
             await conn.send({"op": 0, "t": event, "s": conn.seq, "d": data})
+
+    async def drop_connections(self, code: int = 4000) -> None:
+        """Close every gateway connection as a network blip would (4000: resumable)."""
+        for conn in list(self._connections):
+            conn.ready.clear()
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=code)
 
     async def wait_for(
         self, predicate: Callable[[FakeDiscord], Any], *, timeout: float = 10.0
@@ -592,6 +604,7 @@ class FakeDiscord:
                 await conn.ws.close(code=4004)
                 return
             conn.seq += 1
+            conn.session_id = "session-" + snowflake()
             await conn.send(
                 {
                     "op": 0,
@@ -601,7 +614,7 @@ class FakeDiscord:
                         "v": 10,
                         "user": self.bot_user,
                         "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
-                        "session_id": "session-" + snowflake(),
+                        "session_id": conn.session_id,
                         "resume_gateway_url": self.base_url.replace("http://", "ws://")
                         + "/gateway",
                         "shard": [0, 1],
@@ -614,7 +627,19 @@ class FakeDiscord:
             for guild in self.guilds.values():
                 conn.seq += 1
                 await conn.send({"op": 0, "t": "GUILD_CREATE", "s": conn.seq, "d": guild})
+            self._sessions[conn.session_id] = conn.seq
             conn.ready.set()
             await self._notify()
         elif op == 6:
-            await conn.send({"op": 9, "d": False})
+            resume = payload["d"]
+            self.resumes.append(resume)
+            known = self._sessions.get(resume.get("session_id", ""))
+            if known is None or resume.get("token") != self.token:
+                await conn.send({"op": 9, "d": False})  # not resumable: identify again
+                return
+            conn.session_id = resume["session_id"]
+            conn.seq = known + 1
+            await conn.send({"op": 0, "t": "RESUMED", "s": conn.seq, "d": {}})
+            self._sessions[conn.session_id] = conn.seq
+            conn.ready.set()
+            await self._notify()

@@ -39,6 +39,7 @@ async def test_starts_identifies_syncs_and_stops_cleanly(fake, handler, caplog) 
         await asyncio.wait_for(part.stop(5), 10)
         await asyncio.wait_for(part.wait(), 5)  # the gateway task has ended
         assert part.client.is_closed()
+        assert part.client.http._HTTPClient__session.closed  # the aiohttp session
         await fake.wait_for(lambda f: not f._connections)
         gc.collect()
     leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
@@ -59,6 +60,7 @@ async def test_a_rejected_token_fails_start_clearly(fake, handler, caplog) -> No
     assert "DISCORD_TOKEN" in str(info.value)
     assert "wrong-token-value" not in str(info.value) + caplog.text
     assert part.client.is_closed()
+    assert part.client.http._HTTPClient__session.closed
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert fake.identifies == []
 
@@ -124,3 +126,20 @@ async def test_gateway_frames_are_compressed_as_requested(fake, part) -> None:
     assert query["v"] == "10" and query["encoding"] == "json"
     assert query["compress"] in {"zlib-stream", "zstd-stream"}
     assert part.client.is_ready()
+
+
+async def test_survives_a_dropped_gateway_by_resuming(fake, part, handler) -> None:
+    _, channel = guild_and_channel(fake)
+
+    async def reply(message: IncomingMessage, sink: ReplySink) -> None:
+        await sink.send(Reply("back"))
+
+    handler.on_message = reply
+    await fake.drop_connections(code=4000)
+    await fake.wait_for(lambda f: any(c.ready.is_set() for c in f._connections))
+    [resume] = fake.resumes
+    assert resume["token"] == fake.token and resume["session_id"].startswith("session-")
+    assert len(fake.identifies) == 1  # resumed, not re-identified
+    await mention(fake, fake.user("alice"), "still there?")
+    [post] = await fake.wait_for(lambda f: channel_posts(f, channel["id"]))
+    assert post.body["content"] == "back"
