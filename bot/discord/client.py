@@ -227,6 +227,12 @@ class SocialOpsClient(discord.Client):
             except Exception:
                 log.exception("discord approval handling failed")
                 await _apologize(sink)
+            if not sink.sent_any and interaction.response.type is not None:
+                if (
+                    interaction.response.type
+                    == discord.InteractionResponseType.deferred_channel_message
+                ):
+                    await interaction.delete_original_response()  # no "thinking…" left behind
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event handler failed", extra={"event": event_method})

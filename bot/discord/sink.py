@@ -9,6 +9,7 @@
   the core says is written into the approval message itself (buttons removed),
   so the channel sees the outcome where the question was asked.
 
+`Reply.blocks` are Slack's layout; Discord shows `Reply.text`, which is always complete.
 Approval buttons carry everything in their custom_id (`ApprovalButton`), so a
 click is handled by whichever replica receives it, even after a restart.
 """

@@ -236,3 +236,48 @@ async def test_expired_interaction_token_falls_back_to_the_channel(fake, part, h
         lambda f: f.find("PATCH", rf"/channels/{channel['id']}/messages/{message['id']}")
     )
     assert "Done." in edit.body["content"] and edit.body["components"] == []
+
+
+async def test_slash_command_in_a_direct_message(fake, part, handler) -> None:
+    dana = fake.user("dana")
+    dm = {"id": "1200000000000000900", "type": 1, "recipients": [dana]}
+
+    async def reply(message: IncomingMessage, sink: ReplySink) -> None:
+        await sink.send(Reply("hi"))
+
+    handler.on_message = reply
+    interaction = fake.interaction_payload(
+        user=dana,
+        guild_id=None,
+        channel=dm,
+        type=2,
+        data={"id": "1200000000000000500", "name": "social", "type": 1, "options": []},
+    )
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    [post] = await fake.wait_for(lambda f: followups(f, interaction))
+    [incoming] = handler.messages
+    assert incoming.is_dm and incoming.is_command and incoming.text == ""
+    assert incoming.workspace_id == f"dm:{dana['id']}" and incoming.channel_id == dm["id"]
+    assert post.body["content"] == "hi"
+
+
+async def test_someone_elses_click_with_nothing_to_say_leaves_no_placeholder(
+    fake, part, handler
+) -> None:
+    alice, erin = fake.user("alice"), fake.user("erin")
+    _, message = await _ask(fake, handler, alice)
+
+    async def silent(call: dict[str, Any], sink: ReplySink) -> None:
+        return None
+
+    handler.on_approval = silent
+    interaction = click(fake, erin, message, _buttons(message)["Reject"])
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    await fake.wait_for(
+        lambda f: f.find(
+            "DELETE", rf"/webhooks/{f.app_id}/{interaction['token']}/messages/@original"
+        )
+    )
+    assert handler.approvals[0]["user_id"] == erin["id"]
+    assert handler.approvals[0]["approved"] is False
+    assert message["id"] in fake.messages  # the approval message itself is untouched
