@@ -74,4 +74,15 @@ def build_part(services: Services, name: str) -> Part:
         from bot.shell import ShellPart
 
         return ShellPart(_placeholder_handler)
+    if name == "discord":
+        if settings.discord_token is None:
+            raise PartUnavailable("Discord is off: set DISCORD_TOKEN to run the 'discord' part")
+        from bot.assembly import build_chatops  # type: ignore[attr-defined]
+        from bot.discord import DiscordPart
+
+        return DiscordPart(
+            token=settings.discord_token.get_secret_value(),
+            handler=build_chatops(services),
+            api_base=settings.discord_api_base,
+        )
     raise PartUnavailable(f"the '{name}' part is not available in this build")

@@ -1,0 +1,308 @@
+"""`ReplySink` implementations for Discord.
+
+- `ChannelSink`: a message from the gateway. Replies go to the same channel or
+  thread as a reply to the request; private replies go by DM.
+- `InteractionSink`: a `/social` command or a button click. Replies are
+  follow-ups of the interaction (ephemeral when private); its token lasts 15
+  minutes, so past that (long uploads) replies fall back to the channel.
+- `ApprovalClickSink`: the requester's own approve/reject click. The first thing
+  the core says is written into the approval message itself (buttons removed),
+  so the channel sees the outcome where the question was asked.
+
+`Reply.blocks` are Slack's layout; Discord shows `Reply.text`, which is always complete.
+Approval buttons carry everything in their custom_id (`ApprovalButton`), so a
+click is handled by whichever replica receives it, even after a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.core.messages import ApprovalRequest, Reply
+from bot.discord.text import split_message, truncate
+
+if TYPE_CHECKING:
+    from bot.discord.client import SocialOpsClient
+
+log = logging.getLogger(__name__)
+
+CUSTOM_ID_LIMIT = 100  # Discord rejects longer component custom ids
+_APPROVAL_ID = re.compile(
+    r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})"
+)
+_DM_CLOSED_HINT = (
+    "I couldn't send you a direct message. Allow direct messages from server members "
+    "(Server settings > Privacy) and try again."
+)
+
+
+def approval_custom_id(request: ApprovalRequest, *, approve: bool) -> str:
+    """The custom id of an approve/reject button; fails loudly if it cannot fit."""
+    custom_id = f"so:ap:{'y' if approve else 'n'}:{request.requester_user_id}:{request.action_id}"
+    if len(custom_id) > CUSTOM_ID_LIMIT or not _APPROVAL_ID.fullmatch(custom_id):
+        raise ValueError("approval ids must be short tokens and requesters Discord user ids")
+    return custom_id
+
+
+def _approval_header(requester_user_id: str) -> str:
+    return f"**Approval needed** · requested by <@{requester_user_id}>"
+
+
+def approval_content(request: ApprovalRequest, *, now: dt.datetime | None = None) -> str:
+    """The text of an approval message: header line, then the action's summary."""
+    now = now or dt.datetime.now(dt.UTC)
+    expires = int(now.timestamp()) + max(request.expires_in_seconds, 0)
+    header = f"{_approval_header(request.requester_user_id)} · expires <t:{expires}:R>"
+    return truncate(f"{header}\n{request.summary}")
+
+
+def approval_view(request: ApprovalRequest) -> discord.ui.View:
+    """Approve / Reject buttons. The view is stopped so it is never stored in memory:
+    clicks are routed by `ApprovalButton`'s custom-id template instead."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ApprovalButton(request.requester_user_id, request.action_id, approve=True))
+    view.add_item(ApprovalButton(request.requester_user_id, request.action_id, approve=False))
+    view.stop()
+    return view
+
+
+def _allowed_mentions() -> discord.AllowedMentions:
+    # Platform text (titles, captions) is data: it must never ping @everyone or roles.
+    return discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
+
+
+class ChannelSink:
+    """Replies to a gateway message in its own channel or thread."""
+
+    def __init__(
+        self,
+        *,
+        channel: discord.abc.Messageable,
+        requester: discord.abc.User,
+        request: discord.Message | None = None,
+        client: discord.Client,
+        is_dm: bool = False,
+    ) -> None:
+        self._channel = channel
+        self._requester = requester
+        self._request = request
+        self._client = client
+        self._is_dm = is_dm
+
+    async def _post(
+        self, channel: discord.abc.Messageable, text: str, *, view: discord.ui.View | None = None
+    ) -> str:
+        parts = split_message(text)
+        first: discord.Message | None = None
+        for index, part in enumerate(parts):
+            kwargs: dict[str, Any] = {"allowed_mentions": _allowed_mentions()}
+            if index == 0 and self._request is not None and channel is self._channel:
+                kwargs["reference"] = self._request.to_reference(fail_if_not_exists=False)
+            if view is not None and index == len(parts) - 1:
+                kwargs["view"] = view
+            sent = await channel.send(part, **kwargs)
+            first = first or sent
+        assert first is not None
+        return str(first.id)
+
+    async def send(self, reply: Reply) -> str:
+        return await self._post(self._channel, reply.text)
+
+    async def update(self, message_ref: str, reply: Reply) -> None:
+        partial = _partial_message(self._channel, int(message_ref))
+        await partial.edit(content=truncate(reply.text), allowed_mentions=_allowed_mentions())
+
+    async def send_private(self, reply: Reply) -> None:
+        if self._is_dm:
+            await self._post(self._channel, reply.text)
+            return
+        try:
+            dm = await self._client.create_dm(self._requester)
+            await self._post(dm, reply.text)
+        except discord.Forbidden:
+            # Never fall back to posting private text in the channel; say how to fix it.
+            await self._post(self._channel, f"<@{self._requester.id}> {_DM_CLOSED_HINT}")
+
+    async def ask_approval(self, request: ApprovalRequest) -> None:
+        await self._post(self._channel, approval_content(request), view=approval_view(request))
+
+
+def _partial_message(channel: discord.abc.Messageable, message_id: int) -> discord.PartialMessage:
+    getter = getattr(channel, "get_partial_message", None)
+    if getter is None:
+        raise TypeError(f"cannot edit messages in {type(channel).__name__}")
+    message: discord.PartialMessage = getter(message_id)
+    return message
+
+
+class InteractionSink:
+    """Replies to an already-deferred interaction with follow-ups (private ones ephemeral)."""
+
+    def __init__(self, *, interaction: discord.Interaction, ephemeral: bool = False) -> None:
+        self._interaction = interaction
+        self._ephemeral = ephemeral
+        self.sent_any = False
+
+    async def _followup(
+        self, text: str, *, ephemeral: bool, view: discord.ui.View | None = None
+    ) -> str:
+        parts = split_message(text)
+        first: str | None = None
+        for index, part in enumerate(parts):
+            kwargs: dict[str, Any] = {
+                "ephemeral": ephemeral,
+                "wait": True,
+                "allowed_mentions": _allowed_mentions(),
+            }
+            if view is not None and index == len(parts) - 1:
+                kwargs["view"] = view
+            message_id = await self._send_one(part, kwargs, ephemeral=ephemeral)
+            first = first or message_id
+        self.sent_any = True
+        assert first is not None
+        return first
+
+    async def _send_one(self, part: str, kwargs: dict[str, Any], *, ephemeral: bool) -> str:
+        try:
+            message = await self._interaction.followup.send(part, **kwargs)
+            return str(message.id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            # The interaction token expired (15 minutes) or was revoked.
+            channel = self._interaction.channel
+            if ephemeral or channel is None or not isinstance(channel, discord.abc.Messageable):
+                raise
+            log.info(
+                "interaction follow-up failed; posting to the channel", extra={"status": exc.status}
+            )
+            kwargs.pop("ephemeral", None)
+            kwargs.pop("wait", None)
+            sent = await channel.send(part, **kwargs)
+            return str(sent.id)
+
+    async def send(self, reply: Reply) -> str:
+        return await self._followup(reply.text, ephemeral=self._ephemeral)
+
+    async def update(self, message_ref: str, reply: Reply) -> None:
+        content = truncate(reply.text)
+        await _edit_with_fallback(
+            lambda: self._interaction.followup.edit_message(
+                int(message_ref), content=content, allowed_mentions=_allowed_mentions()
+            ),
+            self._interaction.channel,
+            int(message_ref),
+            content=content,
+        )
+
+    async def send_private(self, reply: Reply) -> None:
+        await self._followup(reply.text, ephemeral=True)
+
+    async def ask_approval(self, request: ApprovalRequest) -> None:
+        await self._followup(
+            approval_content(request), ephemeral=self._ephemeral, view=approval_view(request)
+        )
+
+
+async def _edit_with_fallback(
+    primary: Callable[[], Awaitable[object]],
+    channel: object,
+    message_id: int,
+    *,
+    content: str,
+    **extra: Any,
+) -> None:
+    """Edit through the interaction token; once it has expired, through the channel."""
+    try:
+        await primary()
+    except (discord.NotFound, discord.Forbidden):
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            raise
+        await _partial_message(channel, message_id).edit(
+            content=content, allowed_mentions=_allowed_mentions(), **extra
+        )
+
+
+class ApprovalClickSink(InteractionSink):
+    """The requester clicked: the first reply becomes the approval message's outcome line."""
+
+    def __init__(self, *, interaction: discord.Interaction, approved: bool) -> None:
+        super().__init__(interaction=interaction)
+        message = interaction.message
+        if message is None:
+            raise ValueError("a button click always comes with its message")
+        self._message_id = message.id
+        original = message.content
+        _, _, summary = original.partition("\n")
+        verdict = "✅ **Approve**" if approved else "✖️ **Reject**"
+        self._header = f"{summary or original}\n\n{verdict} · <@{interaction.user.id}>"
+        self._outcome_written = False
+
+    async def _edit_approval(self, text: str) -> None:
+        content = truncate(f"{self._header}\n{text}")
+        await _edit_with_fallback(
+            lambda: self._interaction.edit_original_response(
+                content=content, view=None, allowed_mentions=_allowed_mentions()
+            ),
+            self._interaction.channel,
+            self._message_id,
+            content=content,
+            view=None,
+        )
+
+    async def send(self, reply: Reply) -> str:
+        if self._outcome_written:
+            return await super().send(reply)
+        self._outcome_written = True
+        self.sent_any = True
+        await self._edit_approval(reply.text)
+        return str(self._message_id)
+
+    async def update(self, message_ref: str, reply: Reply) -> None:
+        if message_ref == str(self._message_id):
+            await self._edit_approval(reply.text)
+            return
+        await super().update(message_ref, reply)
+
+
+class ApprovalButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=_APPROVAL_ID,
+):
+    """An approve or reject button; its custom id names the pending action and the requester."""
+
+    def __init__(self, requester_user_id: str, action_id: str, *, approve: bool) -> None:
+        self.requester_user_id = requester_user_id
+        self.action_id = action_id
+        self.approve = approve
+        custom_id = f"so:ap:{'y' if approve else 'n'}:{requester_user_id}:{action_id}"
+        super().__init__(
+            discord.ui.Button(
+                label="Approve" if approve else "Reject",
+                style=discord.ButtonStyle.success if approve else discord.ButtonStyle.secondary,
+                custom_id=custom_id,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ApprovalButton:
+        return cls(match["requester"], match["action"], approve=match["verdict"] == "y")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: SocialOpsClient = interaction.client  # type: ignore[assignment]
+        await client.on_approval_click(
+            interaction,
+            requester_user_id=self.requester_user_id,
+            action_id=self.action_id,
+            approved=self.approve,
+        )
