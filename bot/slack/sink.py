@@ -1,0 +1,111 @@
+"""`SlackReplySink`: how the conversation core answers in Slack.
+
+Replies go to the request's channel, in its thread when it has one. Private
+replies are ephemeral to the requester (falling back to the command's
+`response_url`, then to a DM, where Slack refuses an ephemeral). After an
+approval click, the core's first public reply replaces the approval message, so
+the buttons disappear and the outcome shows where the question was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.core.messages import ApprovalRequest, Reply
+from bot.slack.convert import approval_payload, decided_payload, reply_payload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PendingDecision:
+    """The approval message a click came from, to be replaced by the outcome."""
+
+    channel: str
+    ts: str
+    blocks: list[dict[str, Any]]
+    decided_by: str
+    approved: bool
+
+
+def message_ref(channel: str, ts: str) -> str:
+    return f"{channel}:{ts}"
+
+
+class SlackReplySink:
+    """ReplySink over the Slack Web API for one request."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        channel: str,
+        user: str,
+        thread_ts: str | None = None,
+        response_url: str | None = None,
+        decision: PendingDecision | None = None,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._user = user
+        self._thread_ts = thread_ts
+        self._response_url = response_url
+        self._decision = decision
+
+    async def send(self, reply: Reply) -> str:
+        decision, self._decision = self._decision, None
+        if decision is not None:
+            await self._client.chat_update(
+                channel=decision.channel,
+                ts=decision.ts,
+                **decided_payload(
+                    decision.blocks,
+                    reply,
+                    decided_by=decision.decided_by,
+                    approved=decision.approved,
+                ),
+            )
+            return message_ref(decision.channel, decision.ts)
+        response = await self._client.chat_postMessage(
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **reply_payload(reply),
+        )
+        return message_ref(str(response["channel"]), str(response["ts"]))
+
+    async def update(self, message_ref: str, reply: Reply) -> None:
+        channel, _, ts = message_ref.partition(":")
+        if not ts:
+            raise ValueError(f"not a Slack message reference: {message_ref!r}")
+        await self._client.chat_update(channel=channel, ts=ts, **reply_payload(reply))
+
+    async def send_private(self, reply: Reply) -> None:
+        payload = reply_payload(reply)
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self._channel, user=self._user, thread_ts=self._thread_ts, **payload
+            )
+            return
+        except SlackApiError as exc:
+            # e.g. not_in_channel: a slash command in a channel the bot is not in.
+            log.info("ephemeral refused", extra={"error": exc.response.get("error")})
+        if self._response_url:
+            webhook = AsyncWebhookClient(self._response_url)
+            result = await webhook.send(response_type="ephemeral", **payload)
+            if result.status_code == 200:
+                return
+        # Last resort: a DM from the bot (posting to a user id opens the DM).
+        await self._client.chat_postMessage(channel=self._user, **payload)
+
+    async def ask_approval(self, request: ApprovalRequest) -> None:
+        await self._client.chat_postMessage(
+            channel=self._channel, thread_ts=self._thread_ts, **approval_payload(request)
+        )
