@@ -117,7 +117,8 @@ class SlackAdapter:
         self.config = config
         self._handler = handler
         self._dedupe = EventDeduper(redis=redis)
-        self._verifier = SignatureVerifier(config.signing_secret)
+        # Socket Mode needs no signing secret (nothing arrives over HTTP); HTTP mode does.
+        self._verifier = SignatureVerifier(config.signing_secret) if config.signing_secret else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
@@ -154,6 +155,7 @@ class SlackAdapter:
         self.app = AsyncApp(
             client=self.web_client,
             signing_secret=config.signing_secret,
+            request_verification_enabled=self._verifier is not None,
             authorize=self._authorize,
             oauth_settings=oauth_settings,
             installation_store_bot_only=True if config.multi_workspace else None,
@@ -194,6 +196,8 @@ class SlackAdapter:
 
     def router(self) -> APIRouter:
         """The HTTP endpoints: `/slack/events`, and the OAuth pages in multi-workspace mode."""
+        if self._verifier is None:
+            raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
         router = APIRouter()
         router.add_api_route("/slack/events", self._events_route, methods=["POST"])
         if self.config.multi_workspace:
@@ -212,6 +216,8 @@ class SlackAdapter:
 
     def _signed_by_slack(self, body: bytes, request: Request) -> bool:
         """Slack's v0 signature, timestamp within 5 minutes (bolt's own check, called directly)."""
+        if self._verifier is None:
+            return False
         timestamp = request.headers.get("x-slack-request-timestamp")
         signature = request.headers.get("x-slack-signature")
         if not timestamp or not signature or not timestamp.isdigit():
