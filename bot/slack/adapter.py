@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -122,7 +123,9 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
-        self._bot_user_ids: dict[str, str] = {}
+        # One aiohttp session for every Web API call (bolt's per-request clients
+        # copy it from `web_client`); opened on first use inside the event loop.
+        self._session: aiohttp.ClientSession | None = None
         self.web_client = self._client(config.bot_token)
         self.files = SlackFiles(
             http=self._http, token_for_team=self._token_for_team, api_base=config.api_base
@@ -176,6 +179,7 @@ class SlackAdapter:
         return AsyncWebClient(
             token=token,
             base_url=self.config.api_base,
+            session=self._session,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=self.config.rate_limit_retries),
@@ -199,13 +203,21 @@ class SlackAdapter:
         if self._verifier is None:
             raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
         router = APIRouter()
-        router.add_api_route("/slack/events", self._events_route, methods=["POST"])
+        # Plain Starlette routes: Slack's payloads are verified and parsed here, so
+        # FastAPI's per-request dependency solving would be pure overhead on the ack path.
+        router.add_route("/slack/events", self._events_route, methods=["POST"])
         if self.config.multi_workspace:
-            router.add_api_route("/slack/install", self._oauth_route, methods=["GET"])
-            router.add_api_route("/slack/oauth_redirect", self._oauth_route, methods=["GET"])
+            router.add_route("/slack/install", self._oauth_route, methods=["GET"])
+            router.add_route("/slack/oauth_redirect", self._oauth_route, methods=["GET"])
         return router
 
+    def _ensure_session(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self.web_client.session = self._session
+
     async def _events_route(self, request: Request) -> Response:
+        self._ensure_session()
         body = await request.body()
         form = _slash_command_form(request.headers.get("content-type", ""), body)
         if form is None:
@@ -225,6 +237,7 @@ class SlackAdapter:
         return self._verifier.is_valid(body, timestamp, signature)
 
     async def _oauth_route(self, request: Request) -> Response:
+        self._ensure_session()
         return await self._request_handler.handle(request)
 
     # --- slash commands ---------------------------------------------------------------
@@ -347,12 +360,17 @@ class SlackAdapter:
 
     # --- outside callers --------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Open the shared HTTP session (Socket Mode calls this; HTTP routes open it lazily)."""
+        self._ensure_session()
+
     async def notify(self, reply_to: Mapping[str, Any], text: str) -> None:
         """Tell a user something later (OAuth finished): ephemeral where they asked, else a DM.
 
         `reply_to` is `{"frontend": "slack", "team": ..., "channel": ..., "user": ...}`
         (see `bot.slack.convert.reply_to_for`).
         """
+        self._ensure_session()
         team = str(reply_to.get("team") or "")
         user = str(reply_to.get("user") or "")
         channel = str(reply_to.get("channel") or "")
@@ -377,6 +395,10 @@ class SlackAdapter:
         await self.drain(grace)
         if self._own_http:
             await self._http.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            self.web_client.session = None
+            await session.close()
 
     # --- internals --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ class SlackSocketPart:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
+        await self._adapter.start()
         await self._handler.connect_async()
         log.info("slack socket mode connected")
 
