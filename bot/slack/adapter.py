@@ -159,7 +159,8 @@ class SlackAdapter:
             client=self.web_client,
             signing_secret=config.signing_secret,
             request_verification_enabled=self._verifier is not None,
-            authorize=self._authorize,
+            # bolt accepts an AsyncAuthorize instance here; its annotation says only callables.
+            authorize=self._authorize,  # type: ignore[arg-type]
             oauth_settings=oauth_settings,
             installation_store_bot_only=True if config.multi_workspace else None,
             # Listeners here only schedule work (tracked by `_spawn`) and return, so

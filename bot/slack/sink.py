@@ -34,6 +34,12 @@ class PendingDecision:
     approved: bool
 
 
+# Errors meaning "the bot cannot post here", where a response_url still can.
+_UNREACHABLE = {"not_in_channel", "channel_not_found"}
+# The reference `send` returns for a message posted through a response_url.
+RESPONSE_URL_REF = "response_url"
+
+
 def message_ref(channel: str, ts: str) -> str:
     return f"{channel}:{ts}"
 
@@ -61,31 +67,58 @@ class SlackReplySink:
     async def send(self, reply: Reply) -> str:
         decision, self._decision = self._decision, None
         if decision is not None:
-            await self._client.chat_update(
-                channel=decision.channel,
-                ts=decision.ts,
-                **decided_payload(
-                    decision.blocks,
-                    reply,
-                    decided_by=decision.decided_by,
-                    approved=decision.approved,
-                ),
+            payload = decided_payload(
+                decision.blocks, reply, decided_by=decision.decided_by, approved=decision.approved
             )
+            try:
+                await self._client.chat_update(channel=decision.channel, ts=decision.ts, **payload)
+            except SlackApiError as exc:
+                if not await self._via_response_url(exc, payload, replace=True):
+                    raise
+                return RESPONSE_URL_REF
             return message_ref(decision.channel, decision.ts)
-        response = await self._client.chat_postMessage(
-            channel=self._channel,
-            thread_ts=self._thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-            **reply_payload(reply),
-        )
+        payload = reply_payload(reply)
+        try:
+            response = await self._client.chat_postMessage(
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                **payload,
+            )
+        except SlackApiError as exc:
+            if not await self._via_response_url(exc, payload, replace=False):
+                raise
+            return RESPONSE_URL_REF
         return message_ref(str(response["channel"]), str(response["ts"]))
 
     async def update(self, message_ref: str, reply: Reply) -> None:
+        if message_ref == RESPONSE_URL_REF and self._response_url:
+            await self._webhook(reply_payload(reply), replace=True)
+            return
         channel, _, ts = message_ref.partition(":")
         if not ts:
             raise ValueError(f"not a Slack message reference: {message_ref!r}")
         await self._client.chat_update(channel=channel, ts=ts, **reply_payload(reply))
+
+    async def _via_response_url(
+        self, exc: SlackApiError, payload: dict[str, Any], *, replace: bool
+    ) -> bool:
+        """Post through the request's response_url where the bot may not post itself.
+
+        A slash command works in any channel, but the bot can only post in the
+        ones it was invited to; the command's response_url reaches the rest.
+        """
+        if exc.response.get("error") not in _UNREACHABLE or not self._response_url:
+            return False
+        return await self._webhook(payload, replace=replace)
+
+    async def _webhook(self, payload: dict[str, Any], *, replace: bool) -> bool:
+        assert self._response_url is not None
+        result = await AsyncWebhookClient(self._response_url).send(
+            response_type="in_channel", replace_original=replace, **payload
+        )
+        return result.status_code == 200
 
     async def send_private(self, reply: Reply) -> None:
         payload = reply_payload(reply)
@@ -106,6 +139,11 @@ class SlackReplySink:
         await self._client.chat_postMessage(channel=self._user, **payload)
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
-        await self._client.chat_postMessage(
-            channel=self._channel, thread_ts=self._thread_ts, **approval_payload(request)
-        )
+        payload = approval_payload(request)
+        try:
+            await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, **payload
+            )
+        except SlackApiError as exc:
+            if not await self._via_response_url(exc, payload, replace=False):
+                raise

@@ -26,7 +26,7 @@ class SlackSocketPart:
 
     async def start(self) -> None:
         await self._adapter.start()
-        await self._handler.connect_async()
+        await self._handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("slack socket mode connected")
 
     async def wait(self) -> None:
@@ -34,7 +34,7 @@ class SlackSocketPart:
 
     async def stop(self, grace: float) -> None:
         try:
-            await self._handler.close_async()
+            await self._handler.close_async()  # type: ignore[no-untyped-call]
         finally:
             await self._adapter.aclose(grace)
             self._stopped.set()

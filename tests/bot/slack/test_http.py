@@ -429,3 +429,20 @@ async def test_notify_posts_ephemeral_then_falls_back_to_a_dm(slack: SlackHarnes
     ]
     (dm,) = slack.fake.calls_of("chat.postMessage")
     assert (dm.args["channel"], dm.args["text"]) == ("UALICE", "Instagram account linked.")
+
+
+async def test_command_in_a_channel_without_the_bot_answers_through_response_url(
+    slack: SlackHarness,
+) -> None:
+    slack.fake.errors["chat.postMessage"] = "not_in_channel"
+    await slack.command("progress")
+    await slack.settle()
+
+    first, second = slack.fake.webhook_posts
+    assert (first["response_type"], first["text"], first["replace_original"]) == (
+        "in_channel",
+        "Uploading: 0%",
+        False,
+    )
+    assert (second["text"], second["replace_original"]) == ("Uploading: 100%", True)
+    assert slack.fake.calls_of("chat.update") == []
