@@ -9,6 +9,7 @@ v0 request signature Slack puts on what it sends to apps.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 
@@ -79,6 +80,9 @@ class FakeSlack:
     # OAuth: code -> team the install is for; rotation on if expires_in is set
     oauth_codes: dict[str, str] = field(default_factory=dict)
     token_expires_in: int | None = None
+    # Socket Mode: envelopes to push to the connected app, and what it sent back
+    socket_outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    socket_received: list[dict[str, Any]] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _tok: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -142,6 +146,11 @@ class FakeSlack:
                 return JSONResponse({"ok": False, "error": self.errors[method]})
             if method == "oauth.v2.access":
                 return JSONResponse(self._oauth(request, args))
+            if method == "apps.connections.open":
+                if not (token or "").startswith("xapp-"):
+                    return JSONResponse({"ok": False, "error": "invalid_auth"})
+                ws_url = self.base_url.replace("http://", "ws://", 1) + "/socket"
+                return JSONResponse({"ok": True, "url": ws_url})
             team = self.tokens.get(token or "")
             if team is None:
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
@@ -170,6 +179,24 @@ class FakeSlack:
                 media_type="application/octet-stream",
                 headers={"content-length": str(len(data))},
             )
+
+        @app.websocket("/socket")
+        async def socket(ws: WebSocket) -> None:
+            await ws.accept()
+            await ws.send_json({"type": "hello", "num_connections": 1})
+
+            async def pump() -> None:
+                while True:
+                    await ws.send_json(await self.socket_outbox.get())
+
+            pumping = asyncio.create_task(pump())
+            try:
+                while True:
+                    self.socket_received.append(json.loads(await ws.receive_text()))
+            except WebSocketDisconnect:
+                pass
+            finally:
+                pumping.cancel()
 
         @app.post("/response/{key}")
         async def response_url(key: str, request: Request) -> Response:
