@@ -42,6 +42,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.messages import Reply
 from bot.slack.convert import (
     APPROVAL_ACTION,
+    approval_requester,
     command_to_message,
     event_team,
     event_to_message,
@@ -322,10 +323,15 @@ class SlackAdapter:
         parsed = parse_approval_action(str(action.get("action_id", "")))
         if parsed is None:
             return
-        self._spawn(self._run_approval(body, parsed, context), name="slack:approval")
+        requester = approval_requester(str(action.get("block_id", "")))
+        self._spawn(self._run_approval(body, parsed, requester, context), name="slack:approval")
 
     async def _run_approval(
-        self, body: dict[str, Any], parsed: tuple[bool, str], context: AsyncBoltContext
+        self,
+        body: dict[str, Any],
+        parsed: tuple[bool, str],
+        requester: str | None,
+        context: AsyncBoltContext,
     ) -> None:
         approved, action_id = parsed
         user = str((body.get("user") or {}).get("id", ""))
@@ -336,19 +342,27 @@ class SlackAdapter:
         )
         message = body.get("message") or {}
         ts = str(message.get("ts") or (body.get("container") or {}).get("message_ts", ""))
+        # Where the answer goes is presentation, decided here; whether the click
+        # counts is the core's decision. The requester's first click turns the
+        # approval message into the outcome; anyone else's click (or a second
+        # click) is answered privately, so the buttons stay for the requester.
+        decision = None
+        if user == requester and await self._dedupe.claim_approval(channel, ts):
+            decision = PendingDecision(
+                channel=channel,
+                ts=ts,
+                blocks=list(message.get("blocks") or []),
+                decided_by=user,
+                approved=approved,
+            )
         sink = SlackReplySink(
             client=context.client,
             channel=channel,
             user=user,
             thread_ts=message.get("thread_ts") or ts,
             response_url=body.get("response_url"),
-            decision=PendingDecision(
-                channel=channel,
-                ts=ts,
-                blocks=list(message.get("blocks") or []),
-                decided_by=user,
-                approved=approved,
-            ),
+            decision=decision,
+            private_only=decision is None,
         )
         await self._handler.resolve_approval(
             frontend="slack",

@@ -118,6 +118,14 @@ def reply_to_for(message: IncomingMessage) -> dict[str, str]:
     }
 
 
+def approval_requester(block_id: str) -> str | None:
+    """The requester named in an approval's actions block id (see `approval_payload`)."""
+    prefix = f"{APPROVAL_PREFIX}:approval:"
+    if not block_id.startswith(prefix):
+        return None
+    return block_id[len(prefix) :] or None
+
+
 def parse_approval_action(action_id: str) -> tuple[bool, str] | None:
     """`socialops:approve:<id>` -> (True, id); None for anything that is not ours."""
     match = APPROVAL_ACTION.match(action_id)
@@ -205,7 +213,8 @@ def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
             ),
             {
                 "type": "actions",
-                "block_id": f"{APPROVAL_PREFIX}:approval",
+                # Who may decide, so the adapter knows whose click replaces this message.
+                "block_id": f"{APPROVAL_PREFIX}:approval:{request.requester_user_id}",
                 "elements": [
                     {
                         "type": "button",
@@ -233,9 +242,10 @@ def decided_payload(
     """The approval message after a decision: buttons gone, outcome and decider shown."""
     kept = [b for b in original_blocks if b.get("type") != "actions"]
     outcome = reply.blocks or [section_block(reply.text)]
-    verdict = "Approved" if approved else "Rejected"
-    blocks = [*kept, *outcome, context_block(f"{verdict} by <@{decided_by}>.")]
+    # What was clicked, stated as a fact; the outcome text says what came of it.
+    choice = "Approve" if approved else "Reject"
+    blocks = [*kept, *outcome, context_block(f"<@{decided_by}> chose {choice}.")]
     return {
-        "text": _cut(defuse(reply.text), MESSAGE_TEXT_MAX) or verdict,
+        "text": _cut(defuse(reply.text), MESSAGE_TEXT_MAX) or choice,
         "blocks": clamp_blocks(blocks),
     }

@@ -28,12 +28,17 @@ class EventDeduper:
 
     async def claim(self, event_id: str) -> bool:
         """True if this call is the first to see `event_id`."""
+        return await self._claim(self._redis.key("slack", "event", event_id))
+
+    async def claim_approval(self, channel: str, message_ts: str) -> bool:
+        """True for the first decision on an approval message (double clicks, two replicas)."""
+        return await self._claim(self._redis.key("slack", "approval", channel, message_ts))
+
+    async def _claim(self, key: str) -> bool:
         try:
-            won = await self._redis.client.set(
-                self._redis.key("slack", "event", event_id), b"1", nx=True, ex=self._ttl
-            )
+            won = await self._redis.client.set(key, b"1", nx=True, ex=self._ttl)
         except RedisError:
             # Without Redis we cannot tell; answering is better than going silent.
-            log.warning("event dedupe unavailable; handling the event", exc_info=True)
+            log.warning("dedupe unavailable; handling it", exc_info=True)
             return True
         return bool(won)

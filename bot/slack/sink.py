@@ -2,9 +2,11 @@
 
 Replies go to the request's channel, in its thread when it has one. Private
 replies are ephemeral to the requester (falling back to the command's
-`response_url`, then to a DM, where Slack refuses an ephemeral). After an
-approval click, the core's first public reply replaces the approval message, so
-the buttons disappear and the outcome shows where the question was.
+`response_url`, then to a DM, where Slack refuses an ephemeral). After the
+requester's click on an approval, the core's first public reply replaces the
+approval message, so the buttons disappear and the outcome (or the progress
+that `update` then edits) shows where the question was. Replies to anyone
+else's click are private to them.
 """
 
 from __future__ import annotations
@@ -38,10 +40,16 @@ class PendingDecision:
 _UNREACHABLE = {"not_in_channel", "channel_not_found"}
 # The reference `send` returns for a message posted through a response_url.
 RESPONSE_URL_REF = "response_url"
+# The reference `send` returns when the answer went privately (ephemeral).
+PRIVATE_REF = "private"
 
 
 def message_ref(channel: str, ts: str) -> str:
     return f"{channel}:{ts}"
+
+
+def message_ref_of(decision: PendingDecision) -> str:
+    return message_ref(decision.channel, decision.ts)
 
 
 class SlackReplySink:
@@ -56,6 +64,7 @@ class SlackReplySink:
         thread_ts: str | None = None,
         response_url: str | None = None,
         decision: PendingDecision | None = None,
+        private_only: bool = False,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -63,20 +72,18 @@ class SlackReplySink:
         self._thread_ts = thread_ts
         self._response_url = response_url
         self._decision = decision
+        self._decided: PendingDecision | None = None
+        # Answers to someone else's click on an approval go to that person only.
+        self._private_only = private_only
 
     async def send(self, reply: Reply) -> str:
+        if self._private_only:
+            await self.send_private(reply)
+            return PRIVATE_REF
         decision, self._decision = self._decision, None
         if decision is not None:
-            payload = decided_payload(
-                decision.blocks, reply, decided_by=decision.decided_by, approved=decision.approved
-            )
-            try:
-                await self._client.chat_update(channel=decision.channel, ts=decision.ts, **payload)
-            except SlackApiError as exc:
-                if not await self._via_response_url(exc, payload, replace=True):
-                    raise
-                return RESPONSE_URL_REF
-            return message_ref(decision.channel, decision.ts)
+            self._decided = decision
+            return await self._show_decision(decision, reply)
         payload = reply_payload(reply)
         try:
             response = await self._client.chat_postMessage(
@@ -93,6 +100,14 @@ class SlackReplySink:
         return message_ref(str(response["channel"]), str(response["ts"]))
 
     async def update(self, message_ref: str, reply: Reply) -> None:
+        if message_ref == PRIVATE_REF:
+            await self.send_private(reply)  # ephemeral messages cannot be edited by the API
+            return
+        decided = self._decided
+        if decided is not None and message_ref == message_ref_of(decided):
+            # Progress on the former approval message keeps its summary and decider.
+            await self._show_decision(decided, reply)
+            return
         if message_ref == RESPONSE_URL_REF and self._response_url:
             await self._webhook(reply_payload(reply), replace=True)
             return
@@ -100,6 +115,18 @@ class SlackReplySink:
         if not ts:
             raise ValueError(f"not a Slack message reference: {message_ref!r}")
         await self._client.chat_update(channel=channel, ts=ts, **reply_payload(reply))
+
+    async def _show_decision(self, decision: PendingDecision, reply: Reply) -> str:
+        payload = decided_payload(
+            decision.blocks, reply, decided_by=decision.decided_by, approved=decision.approved
+        )
+        try:
+            await self._client.chat_update(channel=decision.channel, ts=decision.ts, **payload)
+        except SlackApiError as exc:
+            if not await self._via_response_url(exc, payload, replace=True):
+                raise
+            return RESPONSE_URL_REF
+        return message_ref_of(decision)
 
     async def _via_response_url(
         self, exc: SlackApiError, payload: dict[str, Any], *, replace: bool

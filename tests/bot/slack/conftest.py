@@ -15,6 +15,7 @@ from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 from bot.services import Services
 from bot.slack import SlackAdapter, build_slack_adapter
 from bot.web import create_app
+from storage.redis import RedisHandle
 from tests.fakes.server import serve_asgi
 from tests.fakes.slack import FakeSlack, form_body, interaction_body, sign
 
@@ -93,14 +94,20 @@ class RecordingCore:
         if requester is None:
             self.unexpected.append(f"approval for unknown action {action_id}")
             return
+        # Like the real core, refusals are plain `send`s: the adapter decides who sees them.
         if user_id != requester:
-            await sink.send_private(Reply(f"Only <@{requester}> can decide this."))
+            await sink.send(Reply("Only the person who asked can approve or reject this request."))
             return
         if action_id in self.decided:
-            await sink.send_private(Reply("That request was already handled."))
+            await sink.send(Reply("That request was already answered; nothing more was done."))
             return
         self.decided[action_id] = approved
-        await sink.send(Reply("Uploaded." if approved else "Cancelled."))
+        if not approved:
+            await sink.send(Reply("Cancelled."))
+            return
+        ref = await sink.send(Reply("Uploading… 0%"))
+        await sink.update(ref, Reply("Uploading… 100%"))
+        await sink.send(Reply("Uploaded."))
 
 
 @pytest.fixture
@@ -194,7 +201,10 @@ class SlackHarness:
                 {
                     "type": "button",
                     "action_id": action_id,
-                    "block_id": "socialops:approval",
+                    "block_id": next(
+                        (b["block_id"] for b in message["blocks"] if b["type"] == "actions"),
+                        "socialops:approval",
+                    ),
                     "value": action_id.rsplit(":", 1)[-1],
                     "action_ts": str(time.time()),
                 }
@@ -236,7 +246,7 @@ async def _harness(
 
 @pytest.fixture
 async def slack(
-    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore
+    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore, redis: RedisHandle
 ) -> AsyncIterator[SlackHarness]:
     """Single-workspace HTTP mode (SLACK_BOT_TOKEN)."""
     async for harness in _harness(make_settings, fake_slack, core, slack_bot_token=BOT_TOKEN):
@@ -245,7 +255,7 @@ async def slack(
 
 @pytest.fixture
 async def slack_multi(
-    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore
+    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore, redis: RedisHandle
 ) -> AsyncIterator[SlackHarness]:
     """Multi-workspace HTTP mode (SLACK_CLIENT_ID / SLACK_CLIENT_SECRET, installs via OAuth)."""
     async for harness in _harness(

@@ -7,6 +7,7 @@ from bot.slack.convert import (
     MAX_BLOCKS,
     SECTION_TEXT_MAX,
     approval_payload,
+    approval_requester,
     clamp_blocks,
     command_to_message,
     decided_payload,
@@ -74,6 +75,10 @@ def test_approval_action_ids_round_trip() -> None:
     ]
     assert [parse_approval_action(i) for i in ids] == [(True, "a-1:x"), (False, "a-1:x")]
     assert parse_approval_action("someone_else:approve:1") is None
+    actions = next(b for b in payload["blocks"] if b["type"] == "actions")
+    assert approval_requester(actions["block_id"]) == "U1"
+    assert approval_requester("socialops:approval:") is None
+    assert approval_requester("other") is None
     assert "Expires in 15 min" in str(payload["blocks"])
 
 
@@ -107,7 +112,7 @@ def test_decided_payload_drops_buttons_and_names_the_decider() -> None:
     asked = approval_payload(ApprovalRequest("a1", "Upload clip", "U1", 900))
     done = decided_payload(asked["blocks"], Reply("Uploaded."), decided_by="U1", approved=True)
     assert [b["type"] for b in done["blocks"]] == ["section", "context", "section", "context"]
-    assert done["blocks"][-1]["elements"][0]["text"] == "Approved by <@U1>."
+    assert done["blocks"][-1]["elements"][0]["text"] == "<@U1> chose Approve."
     assert done["text"] == "Uploaded."
 
 

@@ -196,12 +196,21 @@ async def test_approval_by_someone_else_does_not_count(slack: SlackHarness) -> N
         "approved": True,
     }
     assert "act-7" not in slack.core.decided
+    # The refusal reaches only the clicker; the buttons stay for the requester.
     (eph,) = slack.fake.calls_of("chat.postEphemeral")
-    assert eph.args["user"] == "UMALLORY"
+    assert eph.args["user"] == "UMALLORY" and "Only the person who asked" in eph.args["text"]
     assert slack.fake.calls_of("chat.update") == []
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1
+
+    await slack.click(user="UALICE", action_id="socialops:approve:act-7", message=message)
+    await slack.settle()
+    assert slack.core.decided == {"act-7": True}
+    assert slack.fake.calls_of("chat.update")
 
 
-async def test_approval_by_requester_updates_the_message_once(slack: SlackHarness) -> None:
+async def test_approval_by_requester_turns_the_message_into_the_outcome_once(
+    slack: SlackHarness,
+) -> None:
     message = await _approval_message(slack, "act-8")
 
     await slack.click(user="UALICE", action_id="socialops:approve:act-8", message=message)
@@ -211,15 +220,20 @@ async def test_approval_by_requester_updates_the_message_once(slack: SlackHarnes
 
     assert slack.core.decided == {"act-8": True}
     assert [a["user_id"] for a in slack.core.approvals] == ["UALICE", "UALICE"]
-    (update,) = slack.fake.calls_of("chat.update")
-    assert (update.args["channel"], update.args["ts"]) == ("C1", "1700.0201")
-    kinds = [b["type"] for b in update.args["blocks"]]
-    assert "actions" not in kinds
-    assert "Approved by <@UALICE>" in json.dumps(update.args["blocks"])
-    assert "Uploaded." in update.args["text"]
+    first, progress = slack.fake.calls_of("chat.update")
+    for update in (first, progress):
+        assert (update.args["channel"], update.args["ts"]) == ("C1", "1700.0201")
+        blocks = json.dumps(update.args["blocks"])
+        assert "actions" not in [b["type"] for b in update.args["blocks"]]
+        assert "<@UALICE> chose Approve." in blocks and "clip.mp4" in blocks
+    assert first.args["text"] == "Uploading… 0%"
+    assert progress.args["text"] == "Uploading… 100%"
+    # The final word is a new message in the request's thread.
+    final = slack.fake.calls_of("chat.postMessage")[-1]
+    assert (final.args["text"], final.args["thread_ts"]) == ("Uploaded.", "1700.0200")
     # The second click only tells the clicker, privately.
     (eph,) = slack.fake.calls_of("chat.postEphemeral")
-    assert "already handled" in eph.args["text"]
+    assert eph.args["user"] == "UALICE" and "already answered" in eph.args["text"]
 
 
 async def test_rejection_shows_the_outcome(slack: SlackHarness) -> None:
@@ -229,7 +243,8 @@ async def test_rejection_shows_the_outcome(slack: SlackHarness) -> None:
 
     assert slack.core.decided == {"act-9": False}
     (update,) = slack.fake.calls_of("chat.update")
-    assert "Rejected by <@UALICE>" in json.dumps(update.args["blocks"])
+    assert update.args["text"] == "Cancelled."
+    assert "<@UALICE> chose Reject." in json.dumps(update.args["blocks"])
 
 
 async def test_progress_updates_one_message(slack: SlackHarness) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from bot.services import Services
 from bot.slack import build_slack_adapter
 from bot.slack.socket import SlackSocketPart
+from storage.redis import RedisHandle
 from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, TEAM, RecordingCore
 from tests.fakes.slack import FakeSlack
 
@@ -22,7 +23,7 @@ async def _until(predicate: Any, what: str) -> None:
 
 
 async def test_socket_mode_serves_commands_and_events(
-    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore
+    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore, redis: RedisHandle
 ) -> None:
     settings = make_settings(
         slack_bot_token=BOT_TOKEN,
