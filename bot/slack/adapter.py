@@ -383,17 +383,21 @@ class SlackAdapter:
         """Tell a user something later (OAuth finished): ephemeral where they asked, else a DM.
 
         `reply_to` is `{"frontend": "slack", "team": ..., "channel": ..., "user": ...}`
-        (see `bot.slack.convert.reply_to_for`).
+        (see `bot.slack.convert.reply_to_for`); the core's spelling
+        (`workspace_id`, `channel_id`, `user_id`, `thread_id`) is accepted too.
         """
         self._ensure_session()
-        team = str(reply_to.get("team") or "")
-        user = str(reply_to.get("user") or "")
-        channel = str(reply_to.get("channel") or "")
+        team = str(reply_to.get("team") or reply_to.get("workspace_id") or "")
+        user = str(reply_to.get("user") or reply_to.get("user_id") or "")
+        channel = str(reply_to.get("channel") or reply_to.get("channel_id") or "")
+        thread = reply_to.get("thread_id") or reply_to.get("thread") or None
         client = await self._client_for(team_id=team, enterprise_id=None)
         if client is None or not user:
             log.warning("cannot notify: unknown workspace or user", extra={"team": team})
             return
-        sink = SlackReplySink(client=client, channel=channel or user, user=user)
+        sink = SlackReplySink(
+            client=client, channel=channel or user, user=user, thread_ts=thread and str(thread)
+        )
         await sink.send_private(Reply(text))
 
     async def drain(self, grace: float) -> None:

@@ -461,3 +461,21 @@ async def test_command_in_a_channel_without_the_bot_answers_through_response_url
     )
     assert (second["text"], second["replace_original"]) == ("Uploading: 100%", True)
     assert slack.fake.calls_of("chat.update") == []
+
+
+async def test_notify_accepts_the_cores_reply_to_spelling(slack: SlackHarness) -> None:
+    reply_to = {
+        "frontend": "slack",
+        "workspace_id": TEAM,
+        "channel_id": "C1",
+        "thread_id": "1700.0001",
+        "user_id": "UALICE",
+    }
+    await slack.adapter.notify(reply_to, "Linked.")
+
+    (eph,) = slack.fake.calls_of("chat.postEphemeral")
+    assert (eph.args["channel"], eph.args["user"], eph.args["thread_ts"]) == (
+        "C1",
+        "UALICE",
+        "1700.0001",
+    )
