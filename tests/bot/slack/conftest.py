@@ -36,6 +36,7 @@ class RecordingCore:
     messages: list[IncomingMessage] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     bytes_read: dict[str, bytes] = field(default_factory=dict)
+    chunk_sizes: list[int] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     decided: dict[str, bool] = field(default_factory=dict)
     requesters: dict[str, str] = field(default_factory=dict)
@@ -58,6 +59,7 @@ class RecordingCore:
             for attachment in message.attachments:
                 data = b""
                 async for chunk in attachment.open():
+                    self.chunk_sizes.append(len(chunk))
                     data += chunk
                 self.bytes_read[attachment.name] = data
             await sink.send(Reply(f"read {sum(len(b) for b in self.bytes_read.values())} bytes"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
+from bot.slack.files import CHUNK_BYTES, SlackFileError
 from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, SlackHarness
 from tests.fakes.slack import form_body, sign
 
@@ -283,6 +286,8 @@ async def test_shared_file_reaches_the_core_as_a_streaming_attachment(slack: Sla
         "video/mp4",
     )
     assert slack.core.bytes_read["clip.mp4"] == data
+    # Streamed in bounded chunks, never as one buffer.
+    assert len(slack.core.chunk_sizes) > 1 and max(slack.core.chunk_sizes) <= CHUNK_BYTES
     assert attachment.locator == {
         "kind": "slack",
         "team": TEAM,
@@ -479,3 +484,26 @@ async def test_notify_accepts_the_cores_reply_to_spelling(slack: SlackHarness) -
         "UALICE",
         "1700.0001",
     )
+
+
+async def test_bot_token_is_never_sent_to_another_host(slack: SlackHarness) -> None:
+    info = slack.fake.add_file("F3", b"secret video")
+    elsewhere = info["url_private_download"].replace("127.0.0.1", "localhost")
+    attachment = slack.adapter.files.attachment(
+        {**info, "url_private_download": elsewhere}, team_id=TEAM
+    )
+
+    with pytest.raises(SlackFileError):
+        async for _ in attachment.open():
+            pass
+    assert slack.fake.downloads == []
+
+
+async def test_a_file_slack_will_not_serve_is_a_clear_error(slack: SlackHarness) -> None:
+    info = slack.fake.add_file("F4", b"gone soon")
+    del slack.fake.files["F4"]  # deleted in Slack: the download answers with its sign-in page
+    attachment = slack.adapter.files.attachment(info, team_id=TEAM)
+
+    with pytest.raises(SlackFileError, match="did not allow"):
+        async for _ in attachment.open():
+            pass

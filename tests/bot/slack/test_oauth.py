@@ -139,3 +139,17 @@ async def test_expiring_bot_token_is_rotated_and_the_new_one_stored(
         == "xoxb-TOA4-2"
     )
     assert b"xoxe-" not in bytes(row["bot_refresh_token"])
+
+
+async def test_uninstall_forgets_the_workspace_bot(slack_multi: SlackHarness) -> None:
+    slack = slack_multi
+    await _install(slack, "TOA5", "code-oa5")
+    event = {"type": "app_uninstalled"}
+    response = await slack.event(event, event_id="EvUninstall", team="TOA5")
+    await slack.settle()
+
+    assert response.status_code == 200
+    gone = await slack.services.db.pool.fetchval(
+        "SELECT count(*) FROM slack_bots WHERE team_id = 'TOA5'"
+    )
+    assert gone == 0
