@@ -27,11 +27,17 @@ def build_part(services: Services, name: str) -> Part:
     if name == "web":
         from bot.web import WebPart, create_app
 
-        return WebPart(
+        web = WebPart(
             create_app(services, routers=_web_routers(services)),
             host=settings.host,
             port=settings.port,
         )
+        slack = _slack_adapters.get(services)
+        if slack is not None:
+            from bot.slack.socket import DrainingWebPart
+
+            return DrainingWebPart(web=web, adapter=slack)
+        return web
     if name == "worker":
         from bot.worker import WorkerPart
 

@@ -1,4 +1,4 @@
-"""Socket Mode: the same bolt app over a WebSocket, for use without a public URL."""
+"""Process parts for Slack: Socket Mode, and draining the adapter's work when the web part stops."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.services import Part
 from bot.slack.adapter import SlackAdapter
 
 log = logging.getLogger(__name__)
@@ -38,3 +39,29 @@ class SlackSocketPart:
         finally:
             await self._adapter.aclose(grace)
             self._stopped.set()
+
+
+class DrainingWebPart:
+    """The web part, then the Slack adapter's in-flight work on stop (HTTP mode).
+
+    Slack already has its 200 for every request whose work is still running, so
+    stopping must let that work finish (within the grace period) before the
+    process shuts its pools.
+    """
+
+    def __init__(self, *, web: Part, adapter: SlackAdapter) -> None:
+        self._web = web
+        self._adapter = adapter
+        self.name = web.name
+
+    async def start(self) -> None:
+        await self._web.start()
+
+    async def wait(self) -> None:
+        await self._web.wait()
+
+    async def stop(self, grace: float) -> None:
+        try:
+            await self._web.stop(grace)
+        finally:
+            await self._adapter.aclose(grace)

@@ -12,7 +12,7 @@ import yaml
 from bot.assembly import PartUnavailable, build_part
 from bot.services import Services
 from bot.slack.adapter import BOT_SCOPES
-from bot.slack.socket import SlackSocketPart
+from bot.slack.socket import DrainingWebPart, SlackSocketPart
 
 
 def test_manifest_asks_for_exactly_the_scopes_and_events_used() -> None:
@@ -30,7 +30,8 @@ def test_manifest_asks_for_exactly_the_scopes_and_events_used() -> None:
 
 
 async def _status(part: Any, method: str, path: str) -> int:
-    app = part._server.config.app
+    web = part._web if isinstance(part, DrainingWebPart) else part
+    app = web._server.config.app
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
         return (await http.request(method, path)).status_code
@@ -75,3 +76,52 @@ async def test_socket_part_needs_an_app_token(make_settings: Any) -> None:
         "slack-socket",
     )
     assert isinstance(part, SlackSocketPart) and part.name == "slack-socket"
+
+
+class _StubWeb:
+    """Stands in for the uvicorn part: records the order of calls."""
+
+    name = "web"
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def start(self) -> None:
+        self.log.append("web start")
+
+    async def wait(self) -> None:
+        self.log.append("web wait")
+
+    async def stop(self, grace: float) -> None:
+        self.log.append("web stop")
+
+
+async def test_stopping_the_web_part_lets_slack_work_finish(slack: Any) -> None:
+    import asyncio
+
+    from bot.core.messages import IncomingMessage, Reply, ReplySink
+
+    log: list[str] = []
+    release = asyncio.Event()
+    original = slack.core.handle
+
+    async def slow(message: IncomingMessage, sink: ReplySink) -> None:
+        await release.wait()
+        await sink.send(Reply("finished after the stop began"))
+        log.append("work done")
+
+    slack.core.handle = slow
+    slack.adapter.accept_command(
+        {"team_id": "T1", "channel_id": "C1", "user_id": "U1", "text": "x"}
+    )
+    part = DrainingWebPart(web=_StubWeb(log), adapter=slack.adapter)
+    stopping = asyncio.create_task(part.stop(10))
+    await asyncio.sleep(0.05)
+    assert log == ["web stop"]
+    release.set()
+    await stopping
+    slack.core.handle = original
+
+    assert log == ["web stop", "work done"]
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    assert post.args["text"] == "finished after the stop began"
