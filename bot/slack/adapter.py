@@ -61,7 +61,15 @@ from storage.slack_installations import SlackInstallations
 log = logging.getLogger(__name__)
 
 # Exactly the bot scopes the handlers below use (manifest.yaml lists the same).
-BOT_SCOPES = ("app_mentions:read", "chat:write", "commands", "files:read", "im:history")
+BOT_SCOPES = (
+    "app_mentions:read",
+    "channels:history",  # conversations.replies: a file shared earlier in the thread
+    "chat:write",
+    "commands",
+    "files:read",
+    "groups:history",  # the same in private channels
+    "im:history",
+)
 ACK_TEXT = "Working on it…"
 _FAILED_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
 
@@ -300,9 +308,10 @@ class SlackAdapter:
     ) -> None:
         client: AsyncWebClient = context.client
         team = event_team(body) or (context.team_id or "")
-        attachments = await self.files.attachments(
-            list(event.get("files") or []), team_id=team, client=client
-        )
+        files = list(event.get("files") or [])
+        if not files and event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
+            files = await self._thread_files(client, event)
+        attachments = await self.files.attachments(files, team_id=team, client=client)
         message = event_to_message(
             event, team_id=team, bot_user_id=context.bot_user_id, attachments=attachments
         )
@@ -313,6 +322,25 @@ class SlackAdapter:
             thread_ts=message.thread_id,
         )
         await self._handler.handle(message, sink)
+
+    async def _thread_files(
+        self, client: AsyncWebClient, event: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Files of the latest earlier message in the thread ("upload the video above")."""
+        try:
+            response = await client.conversations_replies(
+                channel=str(event.get("channel", "")), ts=str(event["thread_ts"]), limit=100
+            )
+        except SlackApiError as exc:
+            # e.g. missing_scope on an older install: go on without the thread's files.
+            log.info("thread history unavailable", extra={"error": exc.response.get("error")})
+            return []
+        earlier = [
+            m
+            for m in response.get("messages") or []
+            if m.get("ts") != event.get("ts") and m.get("files")
+        ]
+        return list(earlier[-1]["files"]) if earlier else []
 
     # --- approvals --------------------------------------------------------------------
 

@@ -77,6 +77,8 @@ class FakeSlack:
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     rate_limited: dict[str, list[int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # (channel, thread_ts) -> the thread's messages, oldest first (conversations.replies)
+    threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # OAuth: code -> team the install is for; rotation on if expires_in is set
     oauth_codes: dict[str, str] = field(default_factory=dict)
     token_expires_in: int | None = None
@@ -234,6 +236,11 @@ class FakeSlack:
             }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        if method == "conversations.replies":
+            thread = self.threads.get((str(args.get("channel")), str(args.get("ts"))))
+            if thread is None:
+                return {"ok": False, "error": "thread_not_found"}
+            return {"ok": True, "messages": thread, "has_more": False}
         if method == "files.info":
             entry = self.files.get(str(args.get("file")))
             if entry is None:
@@ -267,7 +274,7 @@ class FakeSlack:
             "ok": True,
             "access_token": token,
             "token_type": "bot",
-            "scope": "app_mentions:read,chat:write,commands,files:read,im:history",
+            "scope": "app_mentions:read,channels:history,chat:write,commands,files:read,groups:history,im:history",
             "bot_user_id": f"U{team_id}BOT",
             "app_id": "A1",
             "team": {"id": team_id, "name": f"Team {team_id}"},

@@ -507,3 +507,49 @@ async def test_a_file_slack_will_not_serve_is_a_clear_error(slack: SlackHarness)
     with pytest.raises(SlackFileError, match="did not allow"):
         async for _ in attachment.open():
             pass
+
+
+async def test_a_video_shared_earlier_in_the_thread_becomes_the_attachment(
+    slack: SlackHarness,
+) -> None:
+    older = slack.fake.add_file("F5", b"older video", name="old.mp4")
+    video = slack.fake.add_file("F6", b"the video to upload", name="launch.mp4")
+    slack.fake.threads[("C1", "1700.0500")] = [
+        {"ts": "1700.0500", "user": "UALICE", "text": "first cut", "files": [older]},
+        {"ts": "1700.0501", "user": "UBOB", "text": "final cut", "files": [video]},
+        {"ts": "1700.0502", "user": "UALICE", "text": f"<@{BOT_USER}> upload"},
+    ]
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0502",
+        "thread_ts": "1700.0500",
+        "text": f"<@{BOT_USER}> upload",
+    }
+    await slack.event(event, event_id="EvThreadFile")
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert [a.name for a in message.attachments] == ["launch.mp4"]
+    assert slack.core.bytes_read == {"launch.mp4": b"the video to upload"}
+    (replies,) = slack.fake.calls_of("conversations.replies")
+    assert (replies.args["channel"], replies.args["ts"]) == ("C1", "1700.0500")
+
+
+async def test_thread_history_unavailable_means_no_attachment(slack: SlackHarness) -> None:
+    slack.fake.errors["conversations.replies"] = "missing_scope"
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0602",
+        "thread_ts": "1700.0600",
+        "text": f"<@{BOT_USER}> echo no files",
+    }
+    await slack.event(event, event_id="EvThreadNoScope")
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert message.attachments == ()
+    assert slack.fake.calls_of("chat.postMessage")[0].args["text"] == "you said: echo no files"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from bot.slack.adapter import BOT_SCOPES
 from storage.crypto import Location
 from tests.bot.slack.conftest import SlackHarness
 
@@ -15,13 +16,7 @@ async def _install(slack: SlackHarness, team: str, code: str) -> None:
     query = parse_qs(location.query)
     assert location.netloc == "slack.com" and location.path == "/oauth/v2/authorize"
     assert query["client_id"] == ["1111.2222"]
-    assert set(query["scope"][0].split(",")) == {
-        "app_mentions:read",
-        "chat:write",
-        "commands",
-        "files:read",
-        "im:history",
-    }
+    assert set(query["scope"][0].split(",")) == set(BOT_SCOPES)
     assert query["redirect_uri"] == ["http://localhost:8000/slack/oauth_redirect"]
     slack.fake.oauth_codes[code] = team
     done = await slack.http.get(
