@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -58,6 +58,9 @@ from bot.slack.sink import PendingDecision, SlackReplySink
 from storage.redis import RedisHandle
 from storage.slack_installations import SlackInstallations
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
 log = logging.getLogger(__name__)
 
 # Exactly the bot scopes the handlers below use (manifest.yaml lists the same).
@@ -93,7 +96,7 @@ class SlackConfig:
         return self.bot_token is None and bool(self.client_id and self.client_secret)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SlackConfig:
+    def from_settings(cls, settings: Settings) -> SlackConfig:
         """Build from `bot.settings.Settings` (read-only use of its Slack section)."""
 
         def secret(value: Any) -> str | None:
@@ -205,6 +208,14 @@ class SlackAdapter:
         app.action(re.compile(APPROVAL_ACTION.pattern))(self._on_approval)
         if self.config.multi_workspace:
             app.enable_token_revocation_listeners()
+        else:
+            # Subscribed in the manifest; with one fixed token there is nothing to
+            # forget, but an unanswered event would be retried by Slack.
+            app.event("app_uninstalled")(self._on_uninstalled)
+            app.event("tokens_revoked")(self._on_uninstalled)
+
+    async def _on_uninstalled(self, event: dict[str, Any]) -> None:
+        log.warning("slack reports the app uninstalled or its tokens revoked")
 
     # --- routes -----------------------------------------------------------------------
 
@@ -230,7 +241,7 @@ class SlackAdapter:
         self._ensure_session()
         body = await request.body()
         form = _slash_command_form(request.headers.get("content-type", ""), body)
-        if form is None:
+        if form is None or form.get("command") != self.config.command:
             return await self._request_handler.handle(request)
         if not self._signed_by_slack(body, request):
             return Response(status_code=401, content="invalid request")

@@ -553,3 +553,18 @@ async def test_thread_history_unavailable_means_no_attachment(slack: SlackHarnes
     (message,) = slack.core.messages
     assert message.attachments == ()
     assert slack.fake.calls_of("chat.postMessage")[0].args["text"] == "you said: echo no files"
+
+
+async def test_uninstall_event_in_single_workspace_mode_is_acknowledged(
+    slack: SlackHarness,
+) -> None:
+    response = await slack.event({"type": "app_uninstalled"}, event_id="EvUn1")
+    assert response.status_code == 200
+    assert slack.core.messages == []
+
+
+async def test_another_slash_command_is_not_taken_for_social(slack: SlackHarness) -> None:
+    response = await slack.command("echo x", command="/other")
+    await slack.settle()
+    assert response.status_code == 404  # bolt: no listener for it
+    assert slack.core.messages == []
