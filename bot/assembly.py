@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from bot.core.messages import IncomingMessage, Reply, ReplySink
 from bot.services import Part, Services
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from bot.slack import SlackAdapter
 
 
 class PartUnavailable(Exception):
@@ -56,8 +62,17 @@ def build_part(services: Services, name: str) -> Part:
             notifiers=services.notifiers,
             public_base_url=settings.public_base_url,
         )
-        app = create_app(services, routers=[oauth])
-        return WebPart(app, host=settings.host, port=settings.port)
+        web = WebPart(
+            create_app(services, routers=[oauth, *_web_routers(services)]),
+            host=settings.host,
+            port=settings.port,
+        )
+        slack = _slack_adapters.get(services)
+        if slack is not None:
+            from bot.slack.socket import DrainingWebPart
+
+            return DrainingWebPart(web=web, adapter=slack)
+        return web
     if name == "worker":
         from bot.worker import PeriodicJob, WorkerPart
 
@@ -85,4 +100,55 @@ def build_part(services: Services, name: str) -> Part:
             handler=build_chatops(services),
             api_base=settings.discord_api_base,
         )
+    if name == "slack-socket":
+        if not settings.slack_enabled or settings.slack_app_token is None:
+            raise PartUnavailable("Slack Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN")
+        from bot.slack.socket import SlackSocketPart
+
+        return SlackSocketPart(
+            adapter=_slack_adapter(services),
+            app_token=settings.slack_app_token.get_secret_value(),
+        )
     raise PartUnavailable(f"the '{name}' part is not available in this build")
+
+
+class _PlaceholderConversation:
+    """Stands in for ChatOpsService until the conversation core is wired in."""
+
+    async def handle(self, message: IncomingMessage, sink: ReplySink) -> None:
+        await _placeholder_handler(message, sink)
+
+    async def resolve_approval(
+        self,
+        *,
+        frontend: str,
+        workspace_id: str,
+        user_id: str,
+        action_id: str,
+        approved: bool,
+        sink: ReplySink,
+    ) -> None:
+        await sink.send_private(Reply("The conversation core is not wired in yet."))
+
+
+# One Slack adapter per Services (the web part and the socket part share it).
+_slack_adapters: weakref.WeakKeyDictionary[Services, SlackAdapter] = weakref.WeakKeyDictionary()
+
+
+def _slack_adapter(services: Services) -> SlackAdapter:
+    from bot.slack import build_slack_adapter
+
+    adapter = _slack_adapters.get(services)
+    if adapter is None:
+        adapter = build_slack_adapter(services, handler=_PlaceholderConversation())
+        _slack_adapters[services] = adapter
+    return adapter
+
+
+def _web_routers(services: Services) -> list[APIRouter]:
+    """Routers the web part mounts: Slack's HTTP endpoints when Slack is configured for HTTP."""
+    settings = services.settings
+    routers: list[APIRouter] = []
+    if settings.slack_enabled and settings.slack_signing_secret is not None:
+        routers.append(_slack_adapter(services).router())
+    return routers

@@ -1,0 +1,520 @@
+"""The Slack front-end: a bolt `AsyncApp`, thin handlers, and the routes that serve them.
+
+Every handler here does the same three things: convert the Slack payload to an
+`IncomingMessage` (or an approval click), build a `SlackReplySink`, and hand
+both to the conversation core in a background task, so Slack gets its 200 at
+once whatever the core, the model or the platforms do.
+
+Slash commands take a shorter road in HTTP mode: bolt acknowledges a listener
+by polling every 10 ms, so `/slack/events` verifies the signature itself
+(slack_sdk's `SignatureVerifier`, the one bolt uses), schedules the work and
+answers straight away. Events, button clicks and the OAuth pages go through
+bolt unchanged (its request verification, authorization, self-event filter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.messages import Reply
+from bot.slack.convert import (
+    APPROVAL_ACTION,
+    approval_requester,
+    command_to_message,
+    event_team,
+    event_to_message,
+    is_from_bot,
+    is_person_dm,
+    parse_approval_action,
+)
+from bot.slack.dedupe import EventDeduper
+from bot.slack.files import SlackFiles
+from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
+from bot.slack.protocol import ConversationHandler
+from bot.slack.sink import PendingDecision, SlackReplySink
+from storage.redis import RedisHandle
+from storage.slack_installations import SlackInstallations
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Exactly the bot scopes the handlers below use (manifest.yaml lists the same).
+BOT_SCOPES = (
+    "app_mentions:read",
+    "channels:history",  # conversations.replies: a file shared earlier in the thread
+    "chat:write",
+    "commands",
+    "files:read",
+    "groups:history",  # the same in private channels
+    "im:history",
+)
+ACK_TEXT = "Working on it…"
+_FAILED_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
+
+
+@dataclass(frozen=True, slots=True)
+class SlackConfig:
+    """What the adapter needs from Settings; secrets stay out of repr."""
+
+    signing_secret: str = field(repr=False)
+    api_base: str = "https://slack.com/api/"
+    bot_token: str | None = field(default=None, repr=False)
+    app_token: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    public_base_url: str = "http://localhost:8000"
+    command: str = "/social"
+    rate_limit_retries: int = 2
+
+    @property
+    def multi_workspace(self) -> bool:
+        return self.bot_token is None and bool(self.client_id and self.client_secret)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackConfig:
+        """Build from `bot.settings.Settings` (read-only use of its Slack section)."""
+
+        def secret(value: Any) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return cls(
+            signing_secret=secret(settings.slack_signing_secret) or "",
+            api_base=settings.slack_api_base,
+            bot_token=secret(settings.slack_bot_token),
+            app_token=secret(settings.slack_app_token),
+            client_id=settings.slack_client_id,
+            client_secret=secret(settings.slack_client_secret),
+            public_base_url=settings.public_base_url,
+        )
+
+
+class SlackAdapter:
+    """Slack <-> conversation core. Build once per process; serve via `router()` or Socket Mode."""
+
+    def __init__(
+        self,
+        *,
+        config: SlackConfig,
+        handler: ConversationHandler,
+        redis: RedisHandle,
+        installations: SlackInstallations | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if config.multi_workspace and installations is None:
+            raise ValueError("multi-workspace Slack needs an installation store")
+        self.config = config
+        self._handler = handler
+        self._dedupe = EventDeduper(redis=redis)
+        # Socket Mode needs no signing secret (nothing arrives over HTTP); HTTP mode does.
+        self._verifier = SignatureVerifier(config.signing_secret) if config.signing_secret else None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
+        # One aiohttp session for every Web API call (bolt's per-request clients
+        # copy it from `web_client`); opened on first use inside the event loop.
+        self._session: aiohttp.ClientSession | None = None
+        self.web_client = self._client(config.bot_token)
+        self.files = SlackFiles(
+            http=self._http, token_for_team=self._token_for_team, api_base=config.api_base
+        )
+
+        self._authorize: AsyncInstallationStoreAuthorize | None = None
+        oauth_settings: AsyncOAuthSettings | None = None
+        if config.multi_workspace:
+            assert installations is not None
+            store = PostgresInstallationStore(installations=installations)
+            self._authorize = AsyncInstallationStoreAuthorize(
+                logger=log,
+                installation_store=store,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                bot_only=True,
+                cache_enabled=True,
+                client=self.web_client,  # token rotation talks to the configured API base
+            )
+            oauth_settings = AsyncOAuthSettings(
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                scopes=list(BOT_SCOPES),
+                redirect_uri=config.public_base_url.rstrip("/") + "/slack/oauth_redirect",
+                install_page_rendering_enabled=False,
+                installation_store=store,
+                installation_store_bot_only=True,
+                state_store=PostgresOAuthStateStore(installations=installations),
+            )
+        self.app = AsyncApp(
+            client=self.web_client,
+            signing_secret=config.signing_secret,
+            request_verification_enabled=self._verifier is not None,
+            # bolt accepts an AsyncAuthorize instance here; its annotation says only callables.
+            authorize=self._authorize,  # type: ignore[arg-type]
+            oauth_settings=oauth_settings,
+            installation_store_bot_only=True if config.multi_workspace else None,
+            # Listeners here only schedule work (tracked by `_spawn`) and return, so
+            # running them before the response costs nothing, and it spares bolt's
+            # 10 ms ack polling; it also means a request's work is registered (and
+            # drained on shutdown) by the time Slack has its 200.
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        self._register()
+        self._request_handler = AsyncSlackRequestHandler(self.app)
+
+    # --- construction helpers ---------------------------------------------------------
+
+    def _client(self, token: str | None) -> AsyncWebClient:
+        """A Web API client on the configured base URL that waits out 429s (Retry-After)."""
+        return AsyncWebClient(
+            token=token,
+            base_url=self.config.api_base,
+            session=self._session,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=self.config.rate_limit_retries),
+            ],
+        )
+
+    def _register(self) -> None:
+        app = self.app
+        app.middleware(self._dedupe_events)
+        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_message)
+        app.command(self.config.command)(self._on_command)
+        app.action(re.compile(APPROVAL_ACTION.pattern))(self._on_approval)
+        if self.config.multi_workspace:
+            app.enable_token_revocation_listeners()
+        else:
+            # Subscribed in the manifest; with one fixed token there is nothing to
+            # forget, but an unanswered event would be retried by Slack.
+            app.event("app_uninstalled")(self._on_uninstalled)
+            app.event("tokens_revoked")(self._on_uninstalled)
+
+    async def _on_uninstalled(self, event: dict[str, Any]) -> None:
+        log.warning("slack reports the app uninstalled or its tokens revoked")
+
+    # --- routes -----------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        """The HTTP endpoints: `/slack/events`, and the OAuth pages in multi-workspace mode."""
+        if self._verifier is None:
+            raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
+        router = APIRouter()
+        # Plain Starlette routes: Slack's payloads are verified and parsed here, so
+        # FastAPI's per-request dependency solving would be pure overhead on the ack path.
+        router.add_route("/slack/events", self._events_route, methods=["POST"])
+        if self.config.multi_workspace:
+            router.add_route("/slack/install", self._oauth_route, methods=["GET"])
+            router.add_route("/slack/oauth_redirect", self._oauth_route, methods=["GET"])
+        return router
+
+    def _ensure_session(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self.web_client.session = self._session
+
+    async def _events_route(self, request: Request) -> Response:
+        self._ensure_session()
+        body = await request.body()
+        form = _slash_command_form(request.headers.get("content-type", ""), body)
+        if form is None or form.get("command") != self.config.command:
+            return await self._request_handler.handle(request)
+        if not self._signed_by_slack(body, request):
+            return Response(status_code=401, content="invalid request")
+        return JSONResponse(self.accept_command(form))
+
+    def _signed_by_slack(self, body: bytes, request: Request) -> bool:
+        """Slack's v0 signature, timestamp within 5 minutes (bolt's own check, called directly)."""
+        if self._verifier is None:
+            return False
+        timestamp = request.headers.get("x-slack-request-timestamp")
+        signature = request.headers.get("x-slack-signature")
+        if not timestamp or not signature or not timestamp.isdigit():
+            return False
+        return self._verifier.is_valid(body, timestamp, signature)
+
+    async def _oauth_route(self, request: Request) -> Response:
+        self._ensure_session()
+        return await self._request_handler.handle(request)
+
+    # --- slash commands ---------------------------------------------------------------
+
+    def accept_command(self, form: Mapping[str, str]) -> dict[str, str]:
+        """Schedule a verified slash command; returns the immediate (ephemeral) ack body."""
+        self._spawn(self._run_command(dict(form)), name="slack:command")
+        return {"response_type": "ephemeral", "text": ACK_TEXT}
+
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        """Socket Mode (and any bolt-routed command): same path as the HTTP fast path."""
+        await ack(self.accept_command(body))
+
+    async def _run_command(self, form: dict[str, str]) -> None:
+        client = await self._client_for(
+            team_id=form.get("team_id"),
+            enterprise_id=form.get("enterprise_id") or None,
+            is_enterprise_install=form.get("is_enterprise_install") == "true",
+        )
+        if client is None:
+            log.warning("command from a workspace without an installation")
+            return
+        message = command_to_message(form)
+        sink = SlackReplySink(
+            client=client,
+            channel=message.channel_id,
+            user=message.user_id,
+            response_url=form.get("response_url"),
+        )
+        await self._handler.handle(message, sink)
+
+    # --- events -----------------------------------------------------------------------
+
+    async def _dedupe_events(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
+        """Global middleware: an event id seen before gets a 200 and reaches no listener."""
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await self._dedupe.claim(str(event_id)):
+            log.info("duplicate slack event ignored", extra={"event_id": event_id})
+            return BoltResponse(status=200, body="")
+        return await next()  # type: ignore[no-any-return]
+
+    async def _on_mention(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        if is_from_bot(event, context.bot_user_id):
+            return
+        self._spawn(self._run_event(body, event, context), name="slack:mention")
+
+    async def _on_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        if not is_person_dm(event, context.bot_user_id):
+            return
+        self._spawn(self._run_event(body, event, context), name="slack:dm")
+
+    async def _run_event(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        client: AsyncWebClient = context.client
+        team = event_team(body) or (context.team_id or "")
+        files = list(event.get("files") or [])
+        if not files and event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
+            files = await self._thread_files(client, event)
+        attachments = await self.files.attachments(files, team_id=team, client=client)
+        message = event_to_message(
+            event, team_id=team, bot_user_id=context.bot_user_id, attachments=attachments
+        )
+        sink = SlackReplySink(
+            client=client,
+            channel=message.channel_id,
+            user=message.user_id,
+            thread_ts=message.thread_id,
+        )
+        await self._handler.handle(message, sink)
+
+    async def _thread_files(
+        self, client: AsyncWebClient, event: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Files of the latest earlier message in the thread ("upload the video above")."""
+        try:
+            response = await client.conversations_replies(
+                channel=str(event.get("channel", "")), ts=str(event["thread_ts"]), limit=100
+            )
+        except SlackApiError as exc:
+            # e.g. missing_scope on an older install: go on without the thread's files.
+            log.info("thread history unavailable", extra={"error": exc.response.get("error")})
+            return []
+        earlier = [
+            m
+            for m in response.get("messages") or []
+            if m.get("ts") != event.get("ts") and m.get("files")
+        ]
+        return list(earlier[-1]["files"]) if earlier else []
+
+    # --- approvals --------------------------------------------------------------------
+
+    async def _on_approval(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        parsed = parse_approval_action(str(action.get("action_id", "")))
+        if parsed is None:
+            return
+        requester = approval_requester(str(action.get("block_id", "")))
+        self._spawn(self._run_approval(body, parsed, requester, context), name="slack:approval")
+
+    async def _run_approval(
+        self,
+        body: dict[str, Any],
+        parsed: tuple[bool, str],
+        requester: str | None,
+        context: AsyncBoltContext,
+    ) -> None:
+        approved, action_id = parsed
+        user = str((body.get("user") or {}).get("id", ""))
+        team = str((body.get("team") or {}).get("id") or context.team_id or "")
+        channel = str(
+            (body.get("channel") or {}).get("id")
+            or (body.get("container") or {}).get("channel_id", "")
+        )
+        message = body.get("message") or {}
+        ts = str(message.get("ts") or (body.get("container") or {}).get("message_ts", ""))
+        # Where the answer goes is presentation, decided here; whether the click
+        # counts is the core's decision. The requester's first click turns the
+        # approval message into the outcome; anyone else's click (or a second
+        # click) is answered privately, so the buttons stay for the requester.
+        decision = None
+        if user == requester and await self._dedupe.claim_approval(channel, ts):
+            decision = PendingDecision(
+                channel=channel,
+                ts=ts,
+                blocks=list(message.get("blocks") or []),
+                decided_by=user,
+                approved=approved,
+            )
+        sink = SlackReplySink(
+            client=context.client,
+            channel=channel,
+            user=user,
+            thread_ts=message.get("thread_ts") or ts,
+            response_url=body.get("response_url"),
+            decision=decision,
+            private_only=decision is None,
+        )
+        await self._handler.resolve_approval(
+            frontend="slack",
+            workspace_id=team,
+            user_id=user,
+            action_id=action_id,
+            approved=approved,
+            sink=sink,
+        )
+
+    # --- outside callers --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the shared HTTP session (Socket Mode calls this; HTTP routes open it lazily)."""
+        self._ensure_session()
+
+    async def notify(self, reply_to: Mapping[str, Any], text: str) -> None:
+        """Tell a user something later (OAuth finished): ephemeral where they asked, else a DM.
+
+        `reply_to` is `{"frontend": "slack", "team": ..., "channel": ..., "user": ...}`
+        (see `bot.slack.convert.reply_to_for`); the core's spelling
+        (`workspace_id`, `channel_id`, `user_id`, `thread_id`) is accepted too.
+        """
+        self._ensure_session()
+        team = str(reply_to.get("team") or reply_to.get("workspace_id") or "")
+        user = str(reply_to.get("user") or reply_to.get("user_id") or "")
+        channel = str(reply_to.get("channel") or reply_to.get("channel_id") or "")
+        thread = reply_to.get("thread_id") or reply_to.get("thread") or None
+        client = await self._client_for(team_id=team, enterprise_id=None)
+        if client is None or not user:
+            log.warning("cannot notify: unknown workspace or user", extra={"team": team})
+            return
+        sink = SlackReplySink(
+            client=client, channel=channel or user, user=user, thread_ts=thread and str(thread)
+        )
+        await sink.send_private(Reply(text))
+
+    async def drain(self, grace: float) -> None:
+        """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def aclose(self, grace: float = 10.0) -> None:
+        """Drain background work and close the download client."""
+        await self.drain(grace)
+        if self._own_http:
+            await self._http.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            self.web_client.session = None
+            await session.close()
+
+    # --- internals --------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(self._guard(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        # The core never raises; this catches the adapter's own failures
+        # (Slack API errors, a missing installation) so they are logged, not lost.
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except SlackApiError as exc:
+            log.error(
+                "slack api call failed", extra={"work": name, "error": exc.response.get("error")}
+            )
+        except Exception:
+            log.exception("slack handler failed", extra={"work": name})
+
+    async def _client_for(
+        self,
+        *,
+        team_id: str | None,
+        enterprise_id: str | None,
+        is_enterprise_install: bool = False,
+    ) -> AsyncWebClient | None:
+        """A client with the right bot token for a workspace (None if not installed)."""
+        if not self.config.multi_workspace:
+            return self.web_client
+        token = await self._token_for(team_id, enterprise_id, is_enterprise_install)
+        return self._client(token) if token is not None else None
+
+    async def _token_for(
+        self, team_id: str | None, enterprise_id: str | None, is_enterprise_install: bool
+    ) -> str | None:
+        if not self.config.multi_workspace:
+            return self.config.bot_token
+        assert self._authorize is not None
+        context = AsyncBoltContext(
+            {"client": self.web_client, "is_enterprise_install": is_enterprise_install}
+        )
+        result = await self._authorize(
+            context=context, enterprise_id=enterprise_id, team_id=team_id, user_id=None
+        )
+        return result.bot_token if result is not None else None
+
+    async def _token_for_team(self, team_id: str) -> str | None:
+        return await self._token_for(team_id or None, None, False)
+
+
+def _slash_command_form(content_type: str, body: bytes) -> dict[str, str] | None:
+    """The form fields if this POST is a slash command, else None (events, clicks)."""
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return None
+    fields = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    if "command" not in fields or "payload" in fields:
+        return None
+    return fields

@@ -1,0 +1,570 @@
+"""The Slack adapter end to end: signed requests into the real ASGI app, a fake Slack behind it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bot.slack.files import CHUNK_BYTES, SlackFileError
+from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, SlackHarness
+from tests.fakes.slack import form_body, sign
+
+
+async def test_slash_command_is_acked_then_answered_through_the_api(slack: SlackHarness) -> None:
+    response = await slack.command("echo hello there")
+
+    assert response.status_code == 200
+    assert response.json() == {"response_type": "ephemeral", "text": "Working on it…"}
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert message.is_command and not message.is_mention
+    assert (message.workspace_id, message.channel_id, message.user_id) == (TEAM, "C1", "UALICE")
+    assert message.text == "echo hello there"
+    assert message.workspace_name == "acme"
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    assert post.token == BOT_TOKEN
+    assert post.args["channel"] == "C1"
+    assert post.args["text"] == "you said: echo hello there"
+
+
+async def test_private_reply_is_ephemeral_to_the_requester(slack: SlackHarness) -> None:
+    await slack.command("private")
+    await slack.settle()
+
+    (eph,) = slack.fake.calls_of("chat.postEphemeral")
+    assert (eph.args["channel"], eph.args["user"]) == ("C1", "UALICE")
+    assert "connect" in eph.args["text"]
+    assert slack.fake.calls_of("chat.postMessage") == []
+
+
+async def test_private_reply_falls_back_to_response_url_when_bot_is_not_in_channel(
+    slack: SlackHarness,
+) -> None:
+    slack.fake.errors["chat.postEphemeral"] = "not_in_channel"
+    await slack.command("private")
+    await slack.settle()
+
+    (posted,) = slack.fake.webhook_posts
+    assert posted["key"] == "cmd1"
+    assert posted["response_type"] == "ephemeral"
+    assert "connect" in posted["text"]
+
+
+async def test_mention_in_a_thread_is_answered_in_that_thread(slack: SlackHarness) -> None:
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0002",
+        "thread_ts": "1700.0001",
+        "text": f"<@{BOT_USER}> echo stats please",
+        "team": TEAM,
+    }
+    assert (await slack.event(event)).status_code == 200
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert message.is_mention and not message.is_dm
+    assert message.text == "echo stats please"
+    assert message.thread_id == "1700.0001"
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    assert post.args["thread_ts"] == "1700.0001"
+    assert post.args["channel"] == "C1"
+
+
+async def test_top_level_mention_starts_a_thread_on_itself(slack: SlackHarness) -> None:
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0005",
+        "text": f"<@{BOT_USER}> echo hi",
+    }
+    await slack.event(event, event_id="EvTop")
+    await slack.settle()
+
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    assert post.args["thread_ts"] == "1700.0005"
+
+
+async def test_direct_message_reaches_the_core(slack: SlackHarness) -> None:
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "UALICE",
+        "channel": "D1",
+        "ts": "1700.0010",
+        "text": "echo from a DM",
+    }
+    await slack.event(event, event_id="EvDM")
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert message.is_dm and message.channel_id == "D1"
+    assert message.thread_key == "D1:1700.0010"
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    assert post.args["channel"] == "D1"
+
+
+async def test_own_and_other_bots_messages_and_edits_are_ignored(slack: SlackHarness) -> None:
+    base = {"type": "message", "channel_type": "im", "channel": "D1", "text": "echo loop"}
+    await slack.event({**base, "user": BOT_USER, "ts": "1.1"}, event_id="EvOwn")
+    await slack.event({**base, "user": "UOTHER", "bot_id": "B999", "ts": "1.2"}, event_id="EvBot")
+    await slack.event(
+        {**base, "subtype": "bot_message", "bot_id": "B999", "ts": "1.3"}, event_id="EvBot2"
+    )
+    await slack.event(
+        {
+            **base,
+            "subtype": "message_changed",
+            "ts": "1.4",
+            "message": {"user": "UALICE", "text": "echo edited"},
+        },
+        event_id="EvEdit",
+    )
+    await slack.settle()
+
+    assert slack.core.messages == []
+    assert slack.fake.calls_of("chat.postMessage") == []
+
+
+async def test_retried_event_runs_once(slack: SlackHarness) -> None:
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0100",
+        "text": f"<@{BOT_USER}> echo once",
+    }
+    first = await slack.event(event, event_id="EvRetry")
+    second = await slack.event(event, event_id="EvRetry", retry=1)
+    third = await slack.event(event, event_id="EvRetry", retry=2)
+    await slack.settle()
+
+    assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
+    assert len(slack.core.messages) == 1
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1
+
+
+async def _approval_message(slack: SlackHarness, action_id: str) -> dict:
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0200",
+        "text": f"<@{BOT_USER}> approve-me {action_id}",
+    }
+    await slack.event(event, event_id=f"Ev-{action_id}")
+    await slack.settle()
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    blocks = post.args["blocks"]
+    return {
+        "type": "message",
+        "user": BOT_USER,
+        "ts": "1700.0201",
+        "thread_ts": "1700.0200",
+        "text": post.args["text"],
+        "blocks": blocks,
+    }
+
+
+async def test_approval_buttons_carry_the_pending_action_id(slack: SlackHarness) -> None:
+    message = await _approval_message(slack, "act-42")
+
+    actions = next(b for b in message["blocks"] if b["type"] == "actions")
+    ids = [e["action_id"] for e in actions["elements"]]
+    assert ids == ["socialops:approve:act-42", "socialops:reject:act-42"]
+    # Platform text never pings a channel.
+    assert "<!channel>" not in json.dumps(message["blocks"])
+    assert "<!channel>" not in message["text"]
+
+
+async def test_approval_by_someone_else_does_not_count(slack: SlackHarness) -> None:
+    message = await _approval_message(slack, "act-7")
+
+    response = await slack.click(
+        user="UMALLORY", action_id="socialops:approve:act-7", message=message
+    )
+    await slack.settle()
+
+    assert response.status_code == 200
+    assert slack.core.approvals[-1] == {
+        "frontend": "slack",
+        "workspace_id": TEAM,
+        "user_id": "UMALLORY",
+        "action_id": "act-7",
+        "approved": True,
+    }
+    assert "act-7" not in slack.core.decided
+    # The refusal reaches only the clicker; the buttons stay for the requester.
+    (eph,) = slack.fake.calls_of("chat.postEphemeral")
+    assert eph.args["user"] == "UMALLORY" and "Only the person who asked" in eph.args["text"]
+    assert slack.fake.calls_of("chat.update") == []
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1
+
+    await slack.click(user="UALICE", action_id="socialops:approve:act-7", message=message)
+    await slack.settle()
+    assert slack.core.decided == {"act-7": True}
+    assert slack.fake.calls_of("chat.update")
+
+
+async def test_approval_by_requester_turns_the_message_into_the_outcome_once(
+    slack: SlackHarness,
+) -> None:
+    message = await _approval_message(slack, "act-8")
+
+    await slack.click(user="UALICE", action_id="socialops:approve:act-8", message=message)
+    await slack.settle()
+    await slack.click(user="UALICE", action_id="socialops:approve:act-8", message=message)
+    await slack.settle()
+
+    assert slack.core.decided == {"act-8": True}
+    assert [a["user_id"] for a in slack.core.approvals] == ["UALICE", "UALICE"]
+    first, progress = slack.fake.calls_of("chat.update")
+    for update in (first, progress):
+        assert (update.args["channel"], update.args["ts"]) == ("C1", "1700.0201")
+        blocks = json.dumps(update.args["blocks"])
+        assert "actions" not in [b["type"] for b in update.args["blocks"]]
+        assert "<@UALICE> chose Approve." in blocks and "clip.mp4" in blocks
+    assert first.args["text"] == "Uploading… 0%"
+    assert progress.args["text"] == "Uploading… 100%"
+    # The final word is a new message in the request's thread.
+    final = slack.fake.calls_of("chat.postMessage")[-1]
+    assert (final.args["text"], final.args["thread_ts"]) == ("Uploaded.", "1700.0200")
+    # The second click only tells the clicker, privately.
+    (eph,) = slack.fake.calls_of("chat.postEphemeral")
+    assert eph.args["user"] == "UALICE" and "already answered" in eph.args["text"]
+
+
+async def test_rejection_shows_the_outcome(slack: SlackHarness) -> None:
+    message = await _approval_message(slack, "act-9")
+    await slack.click(user="UALICE", action_id="socialops:reject:act-9", message=message)
+    await slack.settle()
+
+    assert slack.core.decided == {"act-9": False}
+    (update,) = slack.fake.calls_of("chat.update")
+    assert update.args["text"] == "Cancelled."
+    assert "<@UALICE> chose Reject." in json.dumps(update.args["blocks"])
+
+
+async def test_progress_updates_one_message(slack: SlackHarness) -> None:
+    await slack.command("progress")
+    await slack.settle()
+
+    (post,) = slack.fake.calls_of("chat.postMessage")
+    (update,) = slack.fake.calls_of("chat.update")
+    assert update.args["channel"] == "C1"
+    assert update.args["text"] == "Uploading: 100%"
+    assert update.token == BOT_TOKEN
+    assert post.args["text"] == "Uploading: 0%"
+
+
+async def test_shared_file_reaches_the_core_as_a_streaming_attachment(slack: SlackHarness) -> None:
+    data = bytes(range(256)) * 4096 + b"tail"  # ~1 MiB, several chunks
+    info = slack.fake.add_file("F1", data, name="clip.mp4")
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel_type": "im",
+        "user": "UALICE",
+        "channel": "D1",
+        "ts": "1700.0300",
+        "text": "upload",
+        "files": [info],
+    }
+    await slack.event(event, event_id="EvFile")
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    (attachment,) = message.attachments
+    assert (attachment.name, attachment.size, attachment.mime_type) == (
+        "clip.mp4",
+        len(data),
+        "video/mp4",
+    )
+    assert slack.core.bytes_read["clip.mp4"] == data
+    # Streamed in bounded chunks, never as one buffer.
+    assert len(slack.core.chunk_sizes) > 1 and max(slack.core.chunk_sizes) <= CHUNK_BYTES
+    assert attachment.locator == {
+        "kind": "slack",
+        "team": TEAM,
+        "file_id": "F1",
+        "url": info["url_private_download"],
+        "size": len(data),
+        "mime_type": "video/mp4",
+    }
+    assert BOT_TOKEN not in json.dumps(attachment.locator)
+    (download,) = slack.fake.downloads
+    assert download.token == BOT_TOKEN and download.bytes_sent == len(data)
+
+
+async def test_partial_file_object_is_completed_with_files_info(slack: SlackHarness) -> None:
+    data = b"\x00\x01video" * 1000
+    slack.fake.add_file("F2", data, name="short.mov", mimetype="video/quicktime")
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0400",
+        "text": f"<@{BOT_USER}> upload",
+        "files": [{"id": "F2", "file_access": "check_file_info"}],
+    }
+    await slack.event(event, event_id="EvFile2")
+    await slack.settle()
+
+    (info_call,) = slack.fake.calls_of("files.info")
+    assert info_call.args["file"] == "F2"
+    assert slack.core.bytes_read["short.mov"] == data
+
+
+async def test_slack_rate_limit_is_waited_out(slack: SlackHarness) -> None:
+    slack.fake.rate_limit("chat.postMessage", times=1, retry_after=0)
+    await slack.command("echo after a 429")
+    await slack.settle()
+
+    posts = slack.fake.calls_of("chat.postMessage")
+    assert len(posts) == 2  # the 429, then the retry
+    assert all(p.args["text"] == "you said: echo after a 429" for p in posts)
+
+
+async def test_forged_signature_is_rejected_before_any_handler(slack: SlackHarness) -> None:
+    body = form_body(
+        {
+            "team_id": TEAM,
+            "channel_id": "C1",
+            "user_id": "UALICE",
+            "command": "/social",
+            "text": "echo x",
+        }
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign("not-the-secret", body)}
+    forged_command = await slack.http.post("/slack/events", content=body, headers=headers)
+
+    event_body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": TEAM,
+            "event_id": "EvForged",
+            "event": {
+                "type": "app_mention",
+                "user": "UALICE",
+                "channel": "C1",
+                "ts": "1.5",
+                "text": "echo x",
+            },
+        }
+    ).encode()
+    forged_event = await slack.http.post(
+        "/slack/events",
+        content=event_body,
+        headers={"Content-Type": "application/json", **sign("not-the-secret", event_body)},
+    )
+    tampered = await slack.http.post(
+        "/slack/events",
+        content=body + b"&x=1",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING_SECRET, body)},
+    )
+    await slack.settle()
+
+    assert [forged_command.status_code, forged_event.status_code, tampered.status_code] == [
+        401,
+        401,
+        401,
+    ]
+    assert slack.core.messages == []
+    assert slack.fake.calls == []
+
+
+async def test_stale_or_missing_signature_is_rejected(slack: SlackHarness) -> None:
+    body = form_body(
+        {
+            "team_id": TEAM,
+            "channel_id": "C1",
+            "user_id": "UALICE",
+            "command": "/social",
+            "text": "echo x",
+        }
+    )
+    stale = await slack.http.post(
+        "/slack/events",
+        content=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            **sign(SIGNING_SECRET, body, int(time.time()) - 6 * 60),
+        },
+    )
+    missing = await slack.command("echo x", signed=False)
+    event_body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": TEAM,
+            "event_id": "EvStale",
+            "event": {
+                "type": "app_mention",
+                "user": "UALICE",
+                "channel": "C1",
+                "ts": "1.6",
+                "text": "echo x",
+            },
+        }
+    ).encode()
+    stale_event = await slack.http.post(
+        "/slack/events",
+        content=event_body,
+        headers={
+            "Content-Type": "application/json",
+            **sign(SIGNING_SECRET, event_body, int(time.time()) - 6 * 60),
+        },
+    )
+    await slack.settle()
+
+    assert [stale.status_code, missing.status_code, stale_event.status_code] == [401, 401, 401]
+    assert slack.core.messages == []
+
+
+async def test_url_verification_answers_the_challenge(slack: SlackHarness) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "x"}).encode()
+    response = await slack.http.post(
+        "/slack/events",
+        content=body,
+        headers={"Content-Type": "application/json", **sign(SIGNING_SECRET, body)},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "abc123"}
+
+
+async def test_notify_posts_ephemeral_then_falls_back_to_a_dm(slack: SlackHarness) -> None:
+    reply_to = {"frontend": "slack", "team": TEAM, "channel": "C1", "user": "UALICE"}
+    await slack.adapter.notify(reply_to, "YouTube account linked.")
+    slack.fake.errors["chat.postEphemeral"] = "user_not_in_channel"
+    await slack.adapter.notify(reply_to, "Instagram account linked.")
+
+    ephs = slack.fake.calls_of("chat.postEphemeral")
+    assert [e.args["text"] for e in ephs] == [
+        "YouTube account linked.",
+        "Instagram account linked.",
+    ]
+    (dm,) = slack.fake.calls_of("chat.postMessage")
+    assert (dm.args["channel"], dm.args["text"]) == ("UALICE", "Instagram account linked.")
+
+
+async def test_command_in_a_channel_without_the_bot_answers_through_response_url(
+    slack: SlackHarness,
+) -> None:
+    slack.fake.errors["chat.postMessage"] = "not_in_channel"
+    await slack.command("progress")
+    await slack.settle()
+
+    first, second = slack.fake.webhook_posts
+    assert (first["response_type"], first["text"], first["replace_original"]) == (
+        "in_channel",
+        "Uploading: 0%",
+        False,
+    )
+    assert (second["text"], second["replace_original"]) == ("Uploading: 100%", True)
+    assert slack.fake.calls_of("chat.update") == []
+
+
+async def test_notify_accepts_the_cores_reply_to_spelling(slack: SlackHarness) -> None:
+    reply_to = {
+        "frontend": "slack",
+        "workspace_id": TEAM,
+        "channel_id": "C1",
+        "thread_id": "1700.0001",
+        "user_id": "UALICE",
+    }
+    await slack.adapter.notify(reply_to, "Linked.")
+
+    (eph,) = slack.fake.calls_of("chat.postEphemeral")
+    assert (eph.args["channel"], eph.args["user"], eph.args["thread_ts"]) == (
+        "C1",
+        "UALICE",
+        "1700.0001",
+    )
+
+
+async def test_bot_token_is_never_sent_to_another_host(slack: SlackHarness) -> None:
+    info = slack.fake.add_file("F3", b"secret video")
+    elsewhere = info["url_private_download"].replace("127.0.0.1", "localhost")
+    attachment = slack.adapter.files.attachment(
+        {**info, "url_private_download": elsewhere}, team_id=TEAM
+    )
+
+    with pytest.raises(SlackFileError):
+        async for _ in attachment.open():
+            pass
+    assert slack.fake.downloads == []
+
+
+async def test_a_file_slack_will_not_serve_is_a_clear_error(slack: SlackHarness) -> None:
+    info = slack.fake.add_file("F4", b"gone soon")
+    del slack.fake.files["F4"]  # deleted in Slack: the download answers with its sign-in page
+    attachment = slack.adapter.files.attachment(info, team_id=TEAM)
+
+    with pytest.raises(SlackFileError, match="did not allow"):
+        async for _ in attachment.open():
+            pass
+
+
+async def test_a_video_shared_earlier_in_the_thread_becomes_the_attachment(
+    slack: SlackHarness,
+) -> None:
+    older = slack.fake.add_file("F5", b"older video", name="old.mp4")
+    video = slack.fake.add_file("F6", b"the video to upload", name="launch.mp4")
+    slack.fake.threads[("C1", "1700.0500")] = [
+        {"ts": "1700.0500", "user": "UALICE", "text": "first cut", "files": [older]},
+        {"ts": "1700.0501", "user": "UBOB", "text": "final cut", "files": [video]},
+        {"ts": "1700.0502", "user": "UALICE", "text": f"<@{BOT_USER}> upload"},
+    ]
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0502",
+        "thread_ts": "1700.0500",
+        "text": f"<@{BOT_USER}> upload",
+    }
+    await slack.event(event, event_id="EvThreadFile")
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert [a.name for a in message.attachments] == ["launch.mp4"]
+    assert slack.core.bytes_read == {"launch.mp4": b"the video to upload"}
+    (replies,) = slack.fake.calls_of("conversations.replies")
+    assert (replies.args["channel"], replies.args["ts"]) == ("C1", "1700.0500")
+
+
+async def test_thread_history_unavailable_means_no_attachment(slack: SlackHarness) -> None:
+    slack.fake.errors["conversations.replies"] = "missing_scope"
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0602",
+        "thread_ts": "1700.0600",
+        "text": f"<@{BOT_USER}> echo no files",
+    }
+    await slack.event(event, event_id="EvThreadNoScope")
+    await slack.settle()
+
+    (message,) = slack.core.messages
+    assert message.attachments == ()
+    assert slack.fake.calls_of("chat.postMessage")[0].args["text"] == "you said: echo no files"
+
+
+async def test_uninstall_event_in_single_workspace_mode_is_acknowledged(
+    slack: SlackHarness,
+) -> None:
+    response = await slack.event({"type": "app_uninstalled"}, event_id="EvUn1")
+    assert response.status_code == 200
+    assert slack.core.messages == []
+
+
+async def test_another_slash_command_is_not_taken_for_social(slack: SlackHarness) -> None:
+    response = await slack.command("echo x", command="/other")
+    await slack.settle()
+    assert response.status_code == 404  # bolt: no listener for it
+    assert slack.core.messages == []

@@ -1,0 +1,309 @@
+"""A fake Slack: the Web API methods the bot calls, file downloads and response_urls.
+
+slack_sdk talks to it through `base_url` (the SLACK_API_BASE setting) over
+loopback, exactly as it talks to slack.com. Every call is recorded with its
+token and arguments. Faults are injectable: a 429 with Retry-After for the next
+N calls of a method, or a Slack error code for a method. `sign` produces the
+v0 request signature Slack puts on what it sends to apps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends: `v0=` HMAC-SHA256 of `v0:{ts}:{body}` with the signing secret."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = b"v0:" + ts.encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def form_body(fields: dict[str, str]) -> bytes:
+    return urlencode(fields).encode()
+
+
+def interaction_body(payload: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+@dataclass
+class Call:
+    """One recorded Web API call."""
+
+    method: str
+    token: str | None
+    args: dict[str, Any]
+
+
+@dataclass
+class Download:
+    file_id: str
+    token: str | None
+    bytes_sent: int
+
+
+@dataclass
+class _Team:
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+
+
+@dataclass
+class FakeSlack:
+    """State and recordings of the fake; `app` is the ASGI app to serve."""
+
+    base_url: str = ""  # set by the test once served, e.g. http://127.0.0.1:PORT
+    calls: list[Call] = field(default_factory=list)
+    downloads: list[Download] = field(default_factory=list)
+    webhook_posts: list[dict[str, Any]] = field(default_factory=list)
+    tokens: dict[str, _Team] = field(default_factory=dict)
+    files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    rate_limited: dict[str, list[int]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    # (channel, thread_ts) -> the thread's messages, oldest first (conversations.replies)
+    threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # OAuth: code -> team the install is for; rotation on if expires_in is set
+    oauth_codes: dict[str, str] = field(default_factory=dict)
+    token_expires_in: int | None = None
+    # Socket Mode: envelopes to push to the connected app, and what it sent back
+    socket_outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    socket_received: list[dict[str, Any]] = field(default_factory=list)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _tok: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.app = self._build()
+
+    # --- setup helpers ----------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def add_team(
+        self, team_id: str, *, token: str, bot_user_id: str = "UBOT", bot_id: str = "BBOT"
+    ) -> None:
+        self.tokens[token] = _Team(team_id, f"Team {team_id}", bot_user_id, bot_id)
+
+    def add_file(
+        self, file_id: str, data: bytes, *, name: str = "clip.mp4", mimetype: str = "video/mp4"
+    ) -> dict[str, Any]:
+        """Register a file; returns the file object as events carry it."""
+        info = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(data),
+            "url_private": f"{self.base_url}/files-pri/{file_id}/{name}",
+            "url_private_download": f"{self.base_url}/files-pri/{file_id}/download/{name}",
+        }
+        self.files[file_id] = (info, data)
+        return info
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 0) -> None:
+        """The next `times` calls of `method` answer 429 with `Retry-After`."""
+        self.rate_limited[method] = [retry_after] * times
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    # --- the app ----------------------------------------------------------------------
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.api_route("/api/{method}", methods=["GET", "POST"])
+        async def api(method: str, request: Request) -> Response:
+            args = await _args(request)
+            token = _token(request, args)
+            self.calls.append(Call(method, token, args))
+            pending = self.rate_limited.get(method)
+            if pending:
+                retry_after = pending.pop(0)
+                return JSONResponse(
+                    {"ok": False, "error": "ratelimited"},
+                    status_code=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+            if method in self.errors:
+                return JSONResponse({"ok": False, "error": self.errors[method]})
+            if method == "oauth.v2.access":
+                return JSONResponse(self._oauth(request, args))
+            if method == "apps.connections.open":
+                if not (token or "").startswith("xapp-"):
+                    return JSONResponse({"ok": False, "error": "invalid_auth"})
+                ws_url = self.base_url.replace("http://", "ws://", 1) + "/socket"
+                return JSONResponse({"ok": True, "url": ws_url})
+            team = self.tokens.get(token or "")
+            if team is None:
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            return JSONResponse(self._method(method, args, team))
+
+        @app.get("/files-pri/{file_id}/download/{name}")
+        async def download(file_id: str, name: str, request: Request) -> Response:
+            auth = request.headers.get("authorization", "")
+            token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+            if file_id not in self.files or token not in self.tokens:
+                # What Slack does for a missing or bad token: its login page, 200.
+                self.downloads.append(Download(file_id, token, 0))
+                return HTMLResponse("<html>sign in</html>")
+            _, data = self.files[file_id]
+            record = Download(file_id, token, 0)
+            self.downloads.append(record)
+
+            async def body() -> AsyncIterator[bytes]:
+                for start in range(0, len(data), 65536):
+                    chunk = data[start : start + 65536]
+                    record.bytes_sent += len(chunk)
+                    yield chunk
+
+            return StreamingResponse(
+                body(),
+                media_type="application/octet-stream",
+                headers={"content-length": str(len(data))},
+            )
+
+        @app.websocket("/socket")
+        async def socket(ws: WebSocket) -> None:
+            await ws.accept()
+            await ws.send_json({"type": "hello", "num_connections": 1})
+
+            async def pump() -> None:
+                while True:
+                    await ws.send_json(await self.socket_outbox.get())
+
+            pumping = asyncio.create_task(pump())
+            try:
+                while True:
+                    self.socket_received.append(json.loads(await ws.receive_text()))
+            except WebSocketDisconnect:
+                pass
+            finally:
+                pumping.cancel()
+
+        @app.post("/response/{key}")
+        async def response_url(key: str, request: Request) -> Response:
+            self.webhook_posts.append({"key": key, **json.loads(await request.body() or b"{}")})
+            return Response("ok")
+
+        return app
+
+    def _method(self, method: str, args: dict[str, Any], team: _Team) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": f"https://{team.team_id.lower()}.slack.com/",
+                "team": team.name,
+                "user": "socialops",
+                "team_id": team.team_id,
+                "user_id": team.bot_user_id,
+                "bot_id": team.bot_id,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            ts = f"1700000000.{next(self._ts):06d}"
+            return {
+                "ok": True,
+                "channel": args.get("channel"),
+                "ts": ts,
+                "message": {"text": args.get("text"), "ts": ts},
+            }
+        if method == "chat.update":
+            return {
+                "ok": True,
+                "channel": args.get("channel"),
+                "ts": args.get("ts"),
+                "text": args.get("text"),
+            }
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        if method == "conversations.replies":
+            thread = self.threads.get((str(args.get("channel")), str(args.get("ts"))))
+            if thread is None:
+                return {"ok": False, "error": "thread_not_found"}
+            return {"ok": True, "messages": thread, "has_more": False}
+        if method == "files.info":
+            entry = self.files.get(str(args.get("file")))
+            if entry is None:
+                return {"ok": False, "error": "file_not_found"}
+            return {"ok": True, "file": entry[0]}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _oauth(self, request: Request, args: dict[str, Any]) -> dict[str, Any]:
+        if not request.headers.get("authorization", "").startswith("Basic "):
+            return {"ok": False, "error": "invalid_client_id"}
+        client_id, _, _ = (
+            base64.b64decode(request.headers["authorization"][6:]).decode().partition(":")
+        )
+        if args.get("grant_type") == "refresh_token":
+            team_id = self.oauth_codes.get("refresh:" + str(args.get("refresh_token")))
+            if team_id is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            return self._grant(team_id)
+        team_id = self.oauth_codes.pop(str(args.get("code")), None)
+        if team_id is None:
+            return {"ok": False, "error": "invalid_code"}
+        grant = self._grant(team_id)
+        grant["app_id"] = f"A-{client_id}"
+        return grant
+
+    def _grant(self, team_id: str) -> dict[str, Any]:
+        n = next(self._tok)
+        token = f"xoxb-{team_id}-{n}"
+        self.add_team(team_id, token=token, bot_user_id=f"U{team_id}BOT", bot_id=f"B{team_id}")
+        grant: dict[str, Any] = {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "app_mentions:read,channels:history,chat:write,commands,files:read,groups:history,im:history",
+            "bot_user_id": f"U{team_id}BOT",
+            "app_id": "A1",
+            "team": {"id": team_id, "name": f"Team {team_id}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": "UINSTALLER"},
+        }
+        if self.token_expires_in is not None:
+            refresh = f"xoxe-{team_id}-{n}"
+            self.oauth_codes["refresh:" + refresh] = team_id
+            grant["refresh_token"] = refresh
+            grant["expires_in"] = self.token_expires_in
+        return grant
+
+
+async def _args(request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = dict(request.query_params)
+    body = await request.body()
+    if body:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            args.update(json.loads(body))
+        else:
+            args.update(dict(parse_qsl(body.decode())))
+    return args
+
+
+def _token(request: Request, args: dict[str, Any]) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:]
+    token = args.get("token")
+    return str(token) if token else None
