@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
-from bot.core.messages import IncomingMessage, Reply, ReplySink
+from typing import TYPE_CHECKING
+
 from bot.services import Part, Services
+
+if TYPE_CHECKING:
+    from bot.core.service import ChatOpsService
 
 
 class PartUnavailable(Exception):
     """A part was asked for whose feature is not configured or not built."""
 
 
-async def _placeholder_handler(message: IncomingMessage, sink: ReplySink) -> None:
-    await sink.send(Reply("The conversation core is not wired in yet."))
+def build_chatops(services: Services) -> ChatOpsService:
+    """The conversation core: actions' dependencies (built once the pool is open) and the agent."""
+    from agent.context import AgentConfig, Deps
+    from agent.limits import NoLimits
+    from agent.runner import AgentRunner, RunnerConfig, build_model
+    from bot.core.service import ChatOpsService
+
+    settings = services.settings
+    built: list[Deps] = []
+
+    def deps() -> Deps:
+        if not built:
+            built.append(
+                Deps(
+                    pool=services.db.pool,
+                    redis=services.redis,
+                    cipher=services.cipher,
+                    config=AgentConfig(
+                        public_base_url=settings.public_base_url,
+                        youtube_default_privacy=settings.youtube_default_privacy,
+                    ),
+                    budgets=getattr(services, "budgets", None) or NoLimits(),
+                    ops=getattr(services, "ops", None),
+                )
+            )
+        return built[0]
+
+    runner = None
+    if settings.llm_enabled:
+        config = RunnerConfig(
+            model=settings.llm_model,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            max_model_calls=settings.llm_max_model_calls,
+            max_tool_calls=settings.llm_max_tool_calls,
+            max_output_tokens=settings.llm_max_output_tokens,
+            timeout_seconds=settings.llm_request_timeout_seconds,
+        )
+        runner = AgentRunner(model=build_model(config), config=config)
+    return ChatOpsService(deps=deps, runner=runner, history_turns=settings.llm_history_turns)
 
 
 def build_part(services: Services, name: str) -> Part:
@@ -27,5 +69,5 @@ def build_part(services: Services, name: str) -> Part:
     if name == "shell":
         from bot.shell import ShellPart
 
-        return ShellPart(_placeholder_handler)
+        return ShellPart(build_chatops(services))
     raise PartUnavailable(f"the '{name}' part is not available in this build")

@@ -1,0 +1,132 @@
+"""The agent: `create_agent` with our tools, prompt, runtime context and per-run limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import ModelCallLimitMiddleware, ToolCallLimitMiddleware
+from langchain.chat_models import init_chat_model
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.tools import BaseTool
+
+from agent.prompts import SYSTEM_PROMPT
+from agent.session import ChatContext
+from agent.tools import build_tools
+from storage.conversations import Turn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """Model choice and per-run limits (copied from bot.settings at assembly)."""
+
+    model: str = "openai:gpt-4.1-mini"
+    base_url: str | None = None
+    api_key: str | None = None
+    max_model_calls: int = 8
+    max_tool_calls: int = 8
+    max_output_tokens: int = 1024
+    timeout_seconds: float = 60.0
+    max_reply_chars: int = 3500
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReply:
+    text: str
+    tokens: int
+    tool_calls: tuple[str, ...]
+
+
+def build_model(config: RunnerConfig) -> BaseChatModel:
+    """Any provider `init_chat_model` knows; an OpenAI-compatible server via base_url."""
+    kwargs: dict[str, Any] = {
+        "max_tokens": config.max_output_tokens,
+        "timeout": config.timeout_seconds,
+        "max_retries": 1,
+    }
+    if config.base_url:
+        kwargs["base_url"] = config.base_url
+    if config.api_key:
+        kwargs["api_key"] = config.api_key
+    elif config.base_url:
+        # Local OpenAI-compatible servers (vLLM, llama.cpp, Ollama) ignore the key; the client needs one.
+        kwargs["api_key"] = "unused"
+    return init_chat_model(config.model, **kwargs)
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = [
+        p.get("text", "") if isinstance(p, dict) else str(p) for p in content if p is not None
+    ]
+    return "".join(parts)
+
+
+def history_messages(history: Sequence[Turn]) -> list[AnyMessage]:
+    out: list[AnyMessage] = []
+    for turn in history:
+        if turn.role == "assistant":
+            out.append(AIMessage(turn.content))
+        else:
+            out.append(HumanMessage(turn.content))
+    return out
+
+
+def describe_attachments(chat: ChatContext) -> str:
+    if not chat.attachments:
+        return ""
+    items = ", ".join(
+        f"{a.name} ({a.mime_type or 'unknown type'}, {a.size or 0} bytes)" for a in chat.attachments
+    )
+    return f"\n[attached: {items}]"
+
+
+class AgentRunner:
+    """Runs one request through the agent graph (compiled once, reused for every request)."""
+
+    def __init__(
+        self,
+        *,
+        model: BaseChatModel,
+        config: RunnerConfig,
+        tools: Sequence[BaseTool] | None = None,
+    ) -> None:
+        self.config = config
+        self.graph = create_agent(
+            model,
+            tools=list(tools) if tools is not None else build_tools(),
+            system_prompt=SYSTEM_PROMPT,
+            middleware=[
+                ModelCallLimitMiddleware(run_limit=config.max_model_calls, exit_behavior="end"),
+                ToolCallLimitMiddleware(run_limit=config.max_tool_calls, exit_behavior="end"),
+            ],
+            context_schema=ChatContext,
+        )
+
+    async def run(self, *, history: Sequence[Turn], text: str, chat: ChatContext) -> AgentReply:
+        messages = [*history_messages(history), HumanMessage(text + describe_attachments(chat))]
+        result = await self.graph.ainvoke({"messages": messages}, context=chat)
+        produced = result["messages"][len(messages) :]
+        tokens = 0
+        calls: list[str] = []
+        final = ""
+        for msg in produced:
+            if isinstance(msg, AIMessage):
+                usage = msg.usage_metadata
+                if usage:
+                    tokens += int(usage.get("total_tokens", 0))
+                calls += [c["name"] for c in msg.tool_calls]
+                if not msg.tool_calls:
+                    final = _text(msg)
+        final = final.strip() or "Done."
+        if len(final) > self.config.max_reply_chars:
+            final = final[: self.config.max_reply_chars] + "…"
+        return AgentReply(text=final, tokens=tokens, tool_calls=tuple(calls))
