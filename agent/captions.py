@@ -72,6 +72,18 @@ def _strip_forbidden(text: str, forbidden: str) -> str:
     return "".join(ch for ch in text if ch not in forbidden) if forbidden else text
 
 
+def _cap_hashtags(text: str, limit: int) -> str:
+    """Keep the first `limit` hashtags of the person's text; the rest become plain words."""
+    seen = 0
+
+    def keep(match: re.Match[str]) -> str:
+        nonlocal seen
+        seen += 1
+        return match.group(0) if seen <= limit else match.group(0)[1:]
+
+    return _HASHTAG.sub(keep, text)
+
+
 def problems(rules: CaptionRules, caption: Caption) -> list[str]:
     """What breaks the platform's rules (empty when the caption fits)."""
     found: list[str] = []
@@ -102,14 +114,18 @@ def generate(
     if not text:
         raise ValueError("describe the post in a few words")
     tone = tone if tone in _OPENERS else "neutral"
+    if rules.hashtags_max is not None:
+        text = _cap_hashtags(text, rules.hashtags_max)
+    in_text = {t.lower() for t in _HASHTAG.findall(text)}
     count = min(max(variants, 1), MAX_VARIANTS)
     tag_cap = rules.hashtags_max if rules.hashtags_max is not None else 5
     out: list[Caption] = []
     for i in range(count):
         opener = _OPENERS[tone][i % 3]
         closer = _CLOSERS[i % 3]
-        n_tags = min(tag_cap, (3, 8, 5)[i % 3] + 5 * (i // 3))
-        tags = hashtags_for(text, n_tags)
+        n_tags = min(tag_cap - len(in_text), (3, 8, 5)[i % 3] + 5 * (i // 3))
+        extra = [t for t in hashtags_for(text, 100) if t.lower() not in in_text]
+        tags = extra[: max(n_tags, 0)]
         tag_line = " ".join(tags)
         body_limit = rules.caption_max_chars or rules.description_max_chars or 5000
         core = f"{opener}{text}{closer}"

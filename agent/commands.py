@@ -10,12 +10,13 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.actions import accounts, approvals, captions, digest, metrics, quota, upload
 from agent.actions.base import PLATFORM_TITLES, ActionError, Outcome, normalize_platform
-from agent.session import ChatContext
+from agent.session import AttachmentInfo, ChatContext
 
 USAGE: dict[str, str] = {
     "help": "help [command]: what I can do",
@@ -103,7 +104,7 @@ def _help(rest: list[str]) -> Command | Usage:
     return _usage("help")
 
 
-def _no_args(name: str) -> Any:
+def _no_args(name: str) -> Callable[[list[str]], Command | Usage]:
     def parse_it(rest: list[str]) -> Command | Usage:
         return Command(name) if not rest else _usage(name)
 
@@ -120,7 +121,10 @@ def _unlink(rest: list[str]) -> Command | Usage:
     if 1 <= len(rest) <= 2 and _is_platform(rest[0]):
         return Command(
             "unlink",
-            {"platform": normalize_platform(rest[0]), "account": rest[1] if len(rest) > 1 else None},
+            {
+                "platform": normalize_platform(rest[0]),
+                "account": rest[1] if len(rest) > 1 else None,
+            },
         )
     return _usage("unlink")
 
@@ -142,7 +146,12 @@ def _metrics(rest: list[str]) -> Command | Usage:
     seen_period = False
     for token in rest:
         low = token.lower()
-        if args["platform"] is None and not seen_period and args["post"] is None and _is_platform(low):
+        if (
+            args["platform"] is None
+            and not seen_period
+            and args["post"] is None
+            and _is_platform(low)
+        ):
             args["platform"] = normalize_platform(low)
         elif not seen_period and args["post"] is None and low in metrics.PERIODS:
             args["period"] = "today" if low == "1d" else low
@@ -180,7 +189,12 @@ def _digest(rest: list[str]) -> Command | Usage:
         token = more[i]
         if args["channel"] is None and args["at"] is None and token.startswith(("#", "<#")):
             args["channel"] = token
-        elif args["at"] is None and token.lower() == "at" and i + 1 < len(more) and _TIME.match(more[i + 1]):
+        elif (
+            args["at"] is None
+            and token.lower() == "at"
+            and i + 1 < len(more)
+            and _TIME.match(more[i + 1])
+        ):
             args["at"] = more[i + 1]
             i += 1
         elif args["zone"] is None and ("/" in token or token.upper() == "UTC"):
@@ -191,7 +205,7 @@ def _digest(rest: list[str]) -> Command | Usage:
     return Command("digest", args)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[list[str]], Command | Usage]] = {
     "help": _help,
     "link": _link,
     "accounts": _no_args("accounts"),
@@ -225,8 +239,11 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     if name == "accounts":
         return await accounts.list_accounts(ctx)
     if name == "unlink":
-        return await accounts.request_unlink(ctx, platform=args["platform"], account=args["account"])
+        return await accounts.request_unlink(
+            ctx, platform=args["platform"], account=args["account"]
+        )
     if name == "upload":
+        source: AttachmentInfo | None
         if args["path"]:
             source = chat.local_file(args["path"])
         else:
@@ -247,7 +264,9 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
             ctx, platform=args["platform"], period=args["period"], post=args["post"]
         )
     if name == "caption":
-        return await captions.suggest(ctx, platform=args["platform"], description=args["description"])
+        return await captions.suggest(
+            ctx, platform=args["platform"], description=args["description"]
+        )
     if name == "digest":
         if args["verb"] == "show":
             return await digest.show(ctx)

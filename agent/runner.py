@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import ModelCallLimitMiddleware, ToolCallLimitMiddleware
+from langchain.agents.middleware import (
+    AgentMiddleware,
+    ModelCallLimitMiddleware,
+    ToolCallLimitMiddleware,
+)
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
@@ -57,16 +61,15 @@ def build_model(config: RunnerConfig) -> BaseChatModel:
     elif config.base_url:
         # Local OpenAI-compatible servers (vLLM, llama.cpp, Ollama) ignore the key; the client needs one.
         kwargs["api_key"] = "unused"
-    return init_chat_model(config.model, **kwargs)
+    model: BaseChatModel = init_chat_model(config.model, **kwargs)
+    return model
 
 
 def _text(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
         return content
-    parts = [
-        p.get("text", "") if isinstance(p, dict) else str(p) for p in content if p is not None
-    ]
+    parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content if p is not None]
     return "".join(parts)
 
 
@@ -100,20 +103,22 @@ class AgentRunner:
         tools: Sequence[BaseTool] | None = None,
     ) -> None:
         self.config = config
+        middleware: list[AgentMiddleware[Any, ChatContext]] = [
+            ModelCallLimitMiddleware(run_limit=config.max_model_calls, exit_behavior="end"),
+            ToolCallLimitMiddleware(run_limit=config.max_tool_calls, exit_behavior="end"),
+        ]
         self.graph = create_agent(
             model,
             tools=list(tools) if tools is not None else build_tools(),
             system_prompt=SYSTEM_PROMPT,
-            middleware=[
-                ModelCallLimitMiddleware(run_limit=config.max_model_calls, exit_behavior="end"),
-                ToolCallLimitMiddleware(run_limit=config.max_tool_calls, exit_behavior="end"),
-            ],
+            middleware=middleware,
             context_schema=ChatContext,
         )
 
     async def run(self, *, history: Sequence[Turn], text: str, chat: ChatContext) -> AgentReply:
         messages = [*history_messages(history), HumanMessage(text + describe_attachments(chat))]
-        result = await self.graph.ainvoke({"messages": messages}, context=chat)
+        state: Any = {"messages": messages}
+        result = await self.graph.ainvoke(state, context=chat)
         produced = result["messages"][len(messages) :]
         tokens = 0
         calls: list[str] = []

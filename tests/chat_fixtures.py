@@ -58,7 +58,9 @@ def new_identity(pool: asyncpg.Pool) -> Callable[..., Awaitable[Identity]]:
 def link(pool: asyncpg.Pool, cipher: TokenCipher) -> Callable[..., Awaitable[LinkedAccount]]:
     """Link an account for an identity, as a finished OAuth flow would."""
 
-    async def make(ident: Identity, platform: str = "youtube", handle: str = "creator") -> LinkedAccount:
+    async def make(
+        ident: Identity, platform: str = "youtube", handle: str = "creator"
+    ) -> LinkedAccount:
         async with pool.acquire() as conn:
             return await accounts.upsert_linked(
                 conn,

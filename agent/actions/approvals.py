@@ -45,9 +45,7 @@ def registered() -> list[str]:
     return sorted(_EXECUTORS)
 
 
-async def propose(
-    ctx: ActionContext, action: str, args: dict[str, Any], summary: str
-) -> Outcome:
+async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary: str) -> Outcome:
     """Store a pending action for the requester and say what approval is needed."""
     if action not in _EXECUTORS:
         raise RuntimeError(f"no executor registered for {action!r}")

@@ -19,7 +19,9 @@ _SLACK_CHANNEL = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$")
 def parse_time(value: str) -> time:
     match = _TIME.match(value.strip())
     if match is None:
-        raise ActionError(f"Time must be HH:MM on a 24-hour clock, e.g. 09:00 (got '{value[:20]}').")
+        raise ActionError(
+            f"Time must be HH:MM on a 24-hour clock, e.g. 09:00 (got '{value[:20]}')."
+        )
     return time(int(match.group(1)), int(match.group(2)))
 
 

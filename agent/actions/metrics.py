@@ -23,7 +23,10 @@ def _fmt(figure: Figure, metric: Metric) -> str:
 
 
 def _figures(figures: dict[Metric, Figure]) -> str:
-    return ", ".join(f"{m.value.replace('_', ' ')} {_fmt(f, m)}" for m, f in figures.items()) or "no figures"
+    return (
+        ", ".join(f"{m.value.replace('_', ' ')} {_fmt(f, m)}" for m, f in figures.items())
+        or "no figures"
+    )
 
 
 def render(report: MetricsReport, period: str) -> str:
@@ -32,7 +35,9 @@ def render(report: MetricsReport, period: str) -> str:
     for ref, acct in report.accounts:
         lines.append(f"- {title_of(acct.platform)} {ref}: {_figures(acct.figures)}")
         for post in acct.top_posts[:3]:
-            lines.append(f"    top post {post.post_id} title={json.dumps(post.title or '')}: {_figures(post.figures)}")
+            lines.append(
+                f"    top post {post.post_id} title={json.dumps(post.title or '')}: {_figures(post.figures)}"
+            )
     for ref, post in report.posts:
         lines.append(
             f"- {title_of(post.platform)} {ref} post {post.post_id}"

@@ -61,7 +61,9 @@ async def request_upload(
             check = captions.Caption(title=None, body=description, hashtags=())
         issues = captions.problems(rules, check)
         if issues:
-            raise ActionError(f"The {platform_title(target.platform)} text has problems: {'; '.join(issues)}.")
+            raise ActionError(
+                f"The {platform_title(target.platform)} text has problems: {'; '.join(issues)}."
+            )
     args = {
         "account": target.ref,
         "platform": target.platform,

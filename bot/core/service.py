@@ -174,7 +174,11 @@ class ChatOpsService:
         await self._remember(chat, message, reply)
 
     async def _run_command(
-        self, command: commands.Command, chat: ChatContext, message: IncomingMessage, sink: ReplySink
+        self,
+        command: commands.Command,
+        chat: ChatContext,
+        message: IncomingMessage,
+        sink: ReplySink,
     ) -> str:
         try:
             outcome = await commands.execute(command, chat)
@@ -222,7 +226,9 @@ class ChatOpsService:
             return MODEL_DOWN
         if result.tokens:
             await limiter.charge_llm_tokens(
-                workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id, tokens=result.tokens
+                workspace_id=ident.workspace_id,
+                chat_user_id=ident.chat_user_id,
+                tokens=result.tokens,
             )
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)

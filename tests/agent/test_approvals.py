@@ -28,7 +28,7 @@ async def _propose_upload(make_deps, new_identity, link, ops):
 
 async def test_approve_runs_the_stored_action_once(make_deps, new_identity, link, pool):
     ops = FakeOps(allow={"upload"})
-    ident, acct, deps, ctx, action_id = await _propose_upload(make_deps, new_identity, link, ops)
+    _ident, acct, _deps, ctx, action_id = await _propose_upload(make_deps, new_identity, link, ops)
     assert ops.calls == []  # proposing executes nothing
 
     first = await approvals.resolve(ctx, action_id, approved=True)
@@ -39,10 +39,15 @@ async def test_approve_runs_the_stored_action_once(make_deps, new_identity, link
     assert ops.names() == ["upload"]
     call = ops.calls[0][1]
     assert call["account_ref"] == acct.ref
-    assert call["source"] == {"kind": "file", "path": "/tmp/clip.mp4"}  # credential-like key dropped
+    assert call["source"] == {
+        "kind": "file",
+        "path": "/tmp/clip.mp4",
+    }  # credential-like key dropped
     assert call["request"].title == "My clip" and call["request"].privacy == "private"
     assert call["idempotency_key"] == f"approval:{action_id}"
-    status = await pool.fetchval("SELECT status FROM pending_actions WHERE id = $1::uuid", action_id)
+    status = await pool.fetchval(
+        "SELECT status FROM pending_actions WHERE id = $1::uuid", action_id
+    )
     assert status == "done"
 
 
@@ -56,7 +61,10 @@ async def test_wrong_user_cannot_approve(make_deps, new_identity, link, pool):
 
     assert text == approvals.REFUSALS["wrong_user"]
     assert ops.calls == []
-    assert await pool.fetchval("SELECT status FROM pending_actions WHERE id = $1::uuid", action_id) == "pending"
+    assert (
+        await pool.fetchval("SELECT status FROM pending_actions WHERE id = $1::uuid", action_id)
+        == "pending"
+    )
 
 
 async def test_other_workspace_sees_not_found(make_deps, new_identity, link):
@@ -86,28 +94,38 @@ async def test_changed_arguments_are_refused(make_deps, new_identity, link, pool
     args = json.loads(row)
     args["privacy"] = "public"
     await pool.execute(
-        "UPDATE pending_actions SET args = $2::jsonb WHERE id = $1::uuid", action_id, json.dumps(args)
+        "UPDATE pending_actions SET args = $2::jsonb WHERE id = $1::uuid",
+        action_id,
+        json.dumps(args),
     )
 
     text = await approvals.resolve(ctx, action_id, approved=True)
 
     assert "changed" in text and "nothing was done" in text
     assert ops.calls == []
-    assert await pool.fetchval("SELECT status FROM pending_actions WHERE id = $1::uuid", action_id) == "failed"
+    assert (
+        await pool.fetchval("SELECT status FROM pending_actions WHERE id = $1::uuid", action_id)
+        == "failed"
+    )
 
 
 async def test_reject_then_approve_executes_nothing(make_deps, new_identity, link):
     ops = FakeOps()
     _, _, _, ctx, action_id = await _propose_upload(make_deps, new_identity, link, ops)
     assert (await approvals.resolve(ctx, action_id, approved=False)).startswith("Cancelled")
-    assert await approvals.resolve(ctx, action_id, approved=True) == approvals.REFUSALS["already_decided"]
+    assert (
+        await approvals.resolve(ctx, action_id, approved=True)
+        == approvals.REFUSALS["already_decided"]
+    )
     assert ops.calls == []
 
 
 async def test_garbage_action_id_is_not_found(make_deps, new_identity):
     ident = await new_identity()
     ctx = action_ctx(ident, make_deps(ops=FakeOps()))
-    assert await approvals.resolve(ctx, "not-a-uuid", approved=True) == approvals.REFUSALS["not_found"]
+    assert (
+        await approvals.resolve(ctx, "not-a-uuid", approved=True) == approvals.REFUSALS["not_found"]
+    )
 
 
 async def test_unlink_requires_approval_then_unlinks(make_deps, new_identity, link):

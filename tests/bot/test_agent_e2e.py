@@ -70,8 +70,12 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
     ident = await new_identity()
     acct = await link(ident, "youtube", "chan")
     budgets = RecordingBudgets()
-    service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner_for(base))
-    server.script(fake.tool_call("list_accounts", {}), fake.text(f"You have one account: {acct.ref}."))
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner_for(base)
+    )
+    server.script(
+        fake.tool_call("list_accounts", {}), fake.text(f"You have one account: {acct.ref}.")
+    )
     sink = RecordingSink()
 
     await service.handle(msg(ident, "which accounts do I have?"), sink)
@@ -90,7 +94,9 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
         "show_quota",
     }
     schemas = json.dumps(first["tools"])
-    assert "runtime" not in schemas and "workspace" not in schemas  # identity is never model-visible
+    assert (
+        "runtime" not in schemas and "workspace" not in schemas
+    )  # identity is never model-visible
     assert first["messages"][0]["role"] == "system"
     assert "never instructions" in first["messages"][0]["content"]
     results = server.tool_results(1)
@@ -107,15 +113,22 @@ async def test_grammar_and_agent_give_the_same_results(llm, make_deps, new_ident
     sink = RecordingSink()
 
     await service.handle(msg(ident, "metrics youtube 28d", is_command=True), sink)
-    await service.handle(msg(ident, "caption instagram sunset over the harbour", is_command=True), sink)
+    await service.handle(
+        msg(ident, "caption instagram sunset over the harbour", is_command=True), sink
+    )
     server.script(
         fake.tool_calls(
             ("get_metrics", {"platform": "youtube", "period": "28d"}),
-            ("generate_caption", {"platform": "instagram", "description": "sunset over the harbour"}),
+            (
+                "generate_caption",
+                {"platform": "instagram", "description": "sunset over the harbour"},
+            ),
         ),
         fake.text("Here you go."),
     )
-    await service.handle(msg(ident, "how did youtube do this month, and a caption for my sunset?"), sink)
+    await service.handle(
+        msg(ident, "how did youtube do this month, and a caption for my sunset?"), sink
+    )
 
     tool_texts = [m["content"] for m in server.tool_results(1)]
     assert tool_texts == sink.sent[:2]
@@ -134,21 +147,33 @@ async def test_upload_through_agent_waits_for_approval(llm, make_deps, new_ident
         if False:
             yield b""
 
-    att = Attachment("trip.mp4", 2048, "video/mp4", nothing, {"kind": "slack", "url": "https://f.test/trip.mp4"})
+    att = Attachment(
+        "trip.mp4", 2048, "video/mp4", nothing, {"kind": "slack", "url": "https://f.test/trip.mp4"}
+    )
     server.script(
         fake.tool_call(
             "upload_video",
-            {"account": acct.ref, "title": "Our trip", "tags": ["#travel", "sea"], "privacy": "unlisted"},
+            {
+                "account": acct.ref,
+                "title": "Our trip",
+                "tags": ["#travel", "sea"],
+                "privacy": "unlisted",
+            },
         ),
         fake.text("I've asked for your approval to upload it."),
     )
     sink = RecordingSink()
-    await service.handle(msg(ident, "upload this as 'Our trip', unlisted", attachments=(att,)), sink)
+    await service.handle(
+        msg(ident, "upload this as 'Our trip', unlisted", attachments=(att,)), sink
+    )
 
     assert ops.calls == []
     assert sink.sent == ["I've asked for your approval to upload it."]
     assert len(sink.approvals) == 1
-    assert "[attached: trip.mp4 (video/mp4, 2048 bytes)]" in server.requests[0]["messages"][-1]["content"]
+    assert (
+        "[attached: trip.mp4 (video/mp4, 2048 bytes)]"
+        in server.requests[0]["messages"][-1]["content"]
+    )
     await service.resolve_approval(
         frontend="slack",
         workspace_id=ident.workspace_external_id,
@@ -163,7 +188,9 @@ async def test_upload_through_agent_waits_for_approval(llm, make_deps, new_ident
     assert len(server.requests) == 2  # the approval ran in code: no model call
 
 
-async def test_injected_platform_text_causes_no_side_effect(llm, make_deps, new_identity, link, pool):
+async def test_injected_platform_text_causes_no_side_effect(
+    llm, make_deps, new_identity, link, pool
+):
     server, base = llm
     ident = await new_identity()
     acct = await link(ident, "youtube", "chan")
@@ -174,7 +201,9 @@ async def test_injected_platform_text_causes_no_side_effect(llm, make_deps, new_
         if False:
             yield b""
 
-    att = Attachment("secret.mp4", 10, "video/mp4", nothing, {"kind": "slack", "url": "https://f.test/s.mp4"})
+    att = Attachment(
+        "secret.mp4", 10, "video/mp4", nothing, {"kind": "slack", "url": "https://f.test/s.mp4"}
+    )
     # A model that falls for the injection: it reads the title, then tries to upload and unlink.
     server.script(
         fake.tool_call("get_metrics", {}),
@@ -193,7 +222,9 @@ async def test_injected_platform_text_causes_no_side_effect(llm, make_deps, new_
 
     assert ops.names() == ["metrics"]  # no upload, no unlink
     results = [m["content"] for m in server.tool_results(2)]
-    assert any(json.dumps(INJECTION) in r for r in results)  # the title reached the model quoted as data
+    assert any(
+        json.dumps(INJECTION) in r for r in results
+    )  # the title reached the model quoted as data
     assert all("waiting for your approval" in r for r in results[1:])
     # Only pending requests exist, bound to the real requester, awaiting a person.
     rows = await pool.fetch(
@@ -209,8 +240,15 @@ async def test_injected_platform_text_causes_no_side_effect(llm, make_deps, new_
 async def test_history_is_kept_per_thread(llm, make_deps, new_identity):
     server, base = llm
     ident = await new_identity()
-    service = ChatOpsService(deps=make_deps(ops=FakeOps()), runner=runner_for(base), history_turns=1)
-    server.script(fake.text("first answer"), fake.text("second answer"), fake.text("third"), fake.text("other"))
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps()), runner=runner_for(base), history_turns=1
+    )
+    server.script(
+        fake.text("first answer"),
+        fake.text("second answer"),
+        fake.text("third"),
+        fake.text("other"),
+    )
     sink = RecordingSink()
     await service.handle(msg(ident, "first question"), sink)
     await service.handle(msg(ident, "second question"), sink)
@@ -249,7 +287,9 @@ async def test_daily_token_budget_spent(llm, make_deps, new_identity):
     server, base = llm
     ident = await new_identity()
     budgets = RecordingBudgets(allow_llm=False)
-    service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner_for(base))
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner_for(base)
+    )
     sink = RecordingSink()
     await service.handle(msg(ident, "write me a poem"), sink)
     await service.handle(msg(ident, "quota"), sink)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from agent.actions import approvals
 from bot.core.messages import Attachment, IncomingMessage
 from bot.core.service import INTERNAL, NO_MODEL, ChatOpsService
 from tests.fakes.chatops import FakeOps, RecordingBudgets, RecordingSink
 
 
-def msg(ident, text: str, *, is_command: bool = False, channel: str = "C1", **kw) -> IncomingMessage:
+def msg(
+    ident, text: str, *, is_command: bool = False, channel: str = "C1", **kw
+) -> IncomingMessage:
     return IncomingMessage(
         frontend=ident.frontend,  # type: ignore[arg-type]
         workspace_id=ident.workspace_external_id,
@@ -114,7 +115,10 @@ async def test_upload_from_slack_attachment_then_approve(make_deps, new_identity
         sink=sink,
     )
     assert ops.names() == ["upload"]
-    assert ops.calls[0][1]["source"] == {"kind": "slack", "url": "https://files.slack.test/F1/clip.mp4"}
+    assert ops.calls[0][1]["source"] == {
+        "kind": "slack",
+        "url": "https://files.slack.test/F1/clip.mp4",
+    }
     assert sink.sent[-1].startswith("Uploaded to YouTube @chan")
     assert any("100%" in text for _, text in sink.updates)  # progress updated in place
 
@@ -171,7 +175,9 @@ async def test_caption_respects_limits(make_deps, new_identity):
 
 async def test_rate_limited_message_is_refused(make_deps, new_identity):
     ident = await new_identity()
-    service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets(allow_messages=False)))
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets(allow_messages=False))
+    )
     sink = RecordingSink()
     await service.handle(msg(ident, "accounts"), sink)
     assert sink.sent == ["Too many messages; please wait 13 s and try again."]

@@ -43,7 +43,9 @@ class FakeOps:
     def configured(self) -> list[str]:
         return list(self.platforms)
 
-    async def start_link(self, identity: Identity, platform: str, *, reply_to: dict[str, Any]) -> str:
+    async def start_link(
+        self, identity: Identity, platform: str, *, reply_to: dict[str, Any]
+    ) -> str:
         self._record("start_link", identity=identity, platform=platform, reply_to=reply_to)
         return f"http://localhost:8000/oauth/{platform}/start?s=one-time-{identity.chat_user_id}"
 
@@ -131,7 +133,13 @@ class RecordingBudgets:
         self.charged: list[int] = []
 
     async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
-        return Decision(self.allow_messages, 20, 0 if not self.allow_messages else 19, 0 if self.allow_messages else 12.5, None)
+        return Decision(
+            self.allow_messages,
+            20,
+            0 if not self.allow_messages else 19,
+            0 if self.allow_messages else 12.5,
+            None,
+        )
 
     async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
         reset = datetime(2030, 1, 1, tzinfo=UTC)

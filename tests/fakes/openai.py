@@ -68,7 +68,12 @@ class ScriptedOpenAI:
         self.requests.append(body)
         if not self.steps:
             return JSONResponse(
-                {"error": {"message": "fake OpenAI: no scripted step left", "type": "server_error"}},
+                {
+                    "error": {
+                        "message": "fake OpenAI: no scripted step left",
+                        "type": "server_error",
+                    }
+                },
                 status_code=500,
             )
         step = self.steps.pop(0)
