@@ -8,15 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import (
-    AgentMiddleware,
-    ModelCallLimitMiddleware,
-    ToolCallLimitMiddleware,
-)
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
+from langgraph.errors import GraphRecursionError
 
 from agent.prompts import SYSTEM_PROMPT
 from agent.session import ChatContext
@@ -24,6 +20,10 @@ from agent.tools import build_tools
 from storage.conversations import Turn
 
 log = logging.getLogger(__name__)
+
+STOPPED_TEXT = (
+    "I stopped: this request needed more steps than I'm allowed. Try one thing at a time."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,23 +103,38 @@ class AgentRunner:
         tools: Sequence[BaseTool] | None = None,
     ) -> None:
         self.config = config
-        middleware: list[AgentMiddleware[Any, ChatContext]] = [
-            ModelCallLimitMiddleware(run_limit=config.max_model_calls, exit_behavior="end"),
-            ToolCallLimitMiddleware(run_limit=config.max_tool_calls, exit_behavior="end"),
-        ]
         self.graph = create_agent(
             model,
             tools=list(tools) if tools is not None else build_tools(),
             system_prompt=SYSTEM_PROMPT,
-            middleware=middleware,
             context_schema=ChatContext,
         )
 
     async def run(self, *, history: Sequence[Turn], text: str, chat: ChatContext) -> AgentReply:
+        """One request: history + the new message in, the final text and token usage out.
+
+        Per-run limits. Model calls: LangGraph's recursion limit (a model call and
+        its tool step are two graph steps), which costs nothing per step; LangChain's
+        ModelCallLimitMiddleware/ToolCallLimitMiddleware were measured at 2-3x a
+        whole bare turn with a fast model (extra graph nodes, traced hooks), see
+        bench/conversation.py. Tool calls: counted in the request's context by
+        the tools themselves (agent.tools). Output: max_tokens on the model and
+        a cap on the reply's length.
+        """
         messages = [*history_messages(history), HumanMessage(text + describe_attachments(chat))]
+        chat.max_tool_calls = self.config.max_tool_calls
         state: Any = {"messages": messages}
-        result = await self.graph.ainvoke(state, context=chat)
-        produced = result["messages"][len(messages) :]
+        limit = max(2 * self.config.max_model_calls - 1, 1)
+        last: Any = state
+        stopped = False
+        try:
+            async for values in self.graph.astream(
+                state, config={"recursion_limit": limit}, context=chat, stream_mode="values"
+            ):
+                last = values
+        except GraphRecursionError:
+            stopped = True
+        produced = last["messages"][len(messages) :]
         tokens = 0
         calls: list[str] = []
         final = ""
@@ -131,6 +146,8 @@ class AgentRunner:
                 calls += [c["name"] for c in msg.tool_calls]
                 if not msg.tool_calls:
                     final = _text(msg)
+        if stopped:
+            final = STOPPED_TEXT
         final = final.strip() or "Done."
         if len(final) > self.config.max_reply_chars:
             final = final[: self.config.max_reply_chars] + "…"

@@ -38,6 +38,9 @@ class ChatContext:
     # Only the local shell may name files on this machine.
     allow_local_files: bool = False
     outbox: list[Outcome] = field(default_factory=list)
+    # Per-run tool-call budget, counted by the tools (set by the runner).
+    max_tool_calls: int = 8
+    tool_calls: int = 0
 
     def find_attachment(self, name: str | None) -> AttachmentInfo | None:
         """The named attachment, or the only video one when no name is given."""

@@ -23,12 +23,18 @@ from integrations.errors import IntegrationError
 log = logging.getLogger(__name__)
 
 MAX_TOOL_OUTPUT_CHARS = 4000
+TOOL_LIMIT_TEXT = (
+    "Tool call limit reached for this request; nothing was done. Answer with what you have."
+)
 
 Runtime = ToolRuntime[ChatContext]
 
 
 async def _run(chat: ChatContext, make: Callable[[], Awaitable[Outcome]]) -> str:
     """Run an action; queue its private message/approval; return its text (bounded)."""
+    chat.tool_calls += 1
+    if chat.tool_calls > chat.max_tool_calls:
+        return TOOL_LIMIT_TEXT
     try:
         outcome = await make()
     except ActionError as exc:

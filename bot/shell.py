@@ -31,6 +31,8 @@ class ChatOps(Protocol):
 
     async def handle(self, message: IncomingMessage, sink: ReplySink) -> None: ...
 
+    async def drain(self, grace: float = 10.0) -> None: ...
+
     async def resolve_approval(
         self,
         *,
@@ -209,3 +211,4 @@ class ShellPart:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        await self._chatops.drain(grace)

@@ -47,14 +47,20 @@ async def append_exchange(
 ) -> None:
     """Store one user message and the reply, and drop the thread's messages beyond `keep`.
 
-    One statement: both rows and the trim land together or not at all.
+    One statement: both rows and the trim land together or not at all. History
+    is a convenience, not a record, so this commit does not wait for the WAL
+    flush (`synchronous_commit` off for this transaction only): a crash may lose
+    the last turn, never corrupt anything, and the reply is not held up by fsync.
     """
     await db.execute(
         """
-        WITH added AS (
+        WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+        added AS (
             INSERT INTO conversation_messages
                 (workspace_id, thread_key, chat_user_id, role, content, tokens)
-            VALUES ($1, $2, $3, 'user', $4, 0), ($1, $2, $3, 'assistant', $5, $6)
+            SELECT $1, $2, $3, t.role, t.content, t.tokens
+              FROM (VALUES ('user', $4::text, 0), ('assistant', $5::text, $6::int))
+                   AS t (role, content, tokens), relaxed
             RETURNING id
         )
         DELETE FROM conversation_messages

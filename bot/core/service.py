@@ -9,6 +9,7 @@ into a clear reply. It never raises into an adapter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -75,6 +76,8 @@ class ChatOpsService:
         self._history_limit = max(history_turns, 0) * 2
         self._keep = max(keep_messages, self._history_limit + 2)
         self._identities: dict[tuple[str, str, str], Identity] = {}
+        # History writes run after the reply is out; one chain per thread keeps their order.
+        self._writes: dict[tuple[int, str], asyncio.Task[None]] = {}
 
     @property
     def deps(self) -> Deps:
@@ -206,6 +209,7 @@ class ChatOpsService:
             text = f"Today's model budget is used up.{when} Commands still work: try `help`."
             await sink.send(Reply(text))
             return text
+        await self._settled(ident.workspace_id, message.thread_key)
         history = (
             await conversations.recent(
                 chat.action.deps.pool,
@@ -232,16 +236,7 @@ class ChatOpsService:
             )
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)
-        await conversations.append_exchange(
-            chat.action.deps.pool,
-            workspace_id=ident.workspace_id,
-            thread_key=message.thread_key,
-            chat_user_id=ident.chat_user_id,
-            user_text=message.text,
-            reply_text=result.text,
-            tokens=result.tokens,
-            keep=self._keep,
-        )
+        self._store_later(chat, message, result.text, result.tokens)
         return result.text
 
     async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
@@ -269,18 +264,58 @@ class ChatOpsService:
 
     async def _remember(self, chat: ChatContext, message: IncomingMessage, reply: str) -> None:
         """Commands go into the thread's history too, so the agent knows what happened."""
+        self._store_later(chat, message, reply, 0)
+
+    def _store_later(
+        self, chat: ChatContext, message: IncomingMessage, reply: str, tokens: int
+    ) -> None:
+        """Store the exchange after the reply is out (off the reply's critical path).
+
+        Chained per thread: the write waits for the thread's previous write, and the
+        next agent run in the thread waits for this one before reading history.
+        """
         if not self._history_limit:
             return
         ident = chat.action.identity
-        await conversations.append_exchange(
-            chat.action.deps.pool,
-            workspace_id=ident.workspace_id,
-            thread_key=message.thread_key,
-            chat_user_id=ident.chat_user_id,
-            user_text=message.text,
-            reply_text=reply,
-            keep=self._keep,
-        )
+        key = (ident.workspace_id, message.thread_key)
+        previous = self._writes.get(key)
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await conversations.append_exchange(
+                    chat.action.deps.pool,
+                    workspace_id=ident.workspace_id,
+                    thread_key=message.thread_key,
+                    chat_user_id=ident.chat_user_id,
+                    user_text=message.text,
+                    reply_text=reply,
+                    tokens=tokens,
+                    keep=self._keep,
+                )
+            except Exception:  # history is a convenience: log, never fail the conversation
+                log.exception("could not store conversation history")
+
+        task = asyncio.create_task(write(), name="chatops:history")
+        self._writes[key] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._writes.get(key) is done:
+                del self._writes[key]
+
+        task.add_done_callback(forget)
+
+    async def _settled(self, workspace_id: int, thread_key: str) -> None:
+        pending = self._writes.get((workspace_id, thread_key))
+        if pending is not None:
+            await asyncio.wait([pending])
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Wait up to `grace` seconds for pending history writes (call before closing the pool)."""
+        tasks = list(self._writes.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
 
     # -- approvals --------------------------------------------------------------------
 

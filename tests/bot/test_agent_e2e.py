@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from agent.ports import MetricsReport
-from agent.runner import AgentRunner, RunnerConfig, build_model
+from agent.runner import STOPPED_TEXT, AgentRunner, RunnerConfig, build_model
+from agent.tools import TOOL_LIMIT_TEXT
 from bot.core.messages import Attachment, IncomingMessage
 from bot.core.service import MODEL_DOWN, ChatOpsService
 from integrations.base import AccountMetrics, Figure, Metric, PostMetrics
@@ -280,7 +281,44 @@ async def test_model_failure_and_limits(llm, make_deps, new_identity):
     before = len(server.requests)
     await service.handle(msg(ident, "loop forever", thread="t3"), sink)
     assert len(server.requests) - before == 2
-    assert sink.sent[-1]  # a clear reply, not an exception
+    assert sink.sent[-1] == STOPPED_TEXT
+
+
+async def test_tool_call_limit_per_run(llm, make_deps, new_identity, pool):
+    server, base = llm
+    ident = await new_identity()
+    budgets = RecordingBudgets()
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=budgets),
+        runner=runner_for(base, max_tool_calls=2),
+    )
+    server.script(
+        fake.tool_calls(
+            ("show_quota", {}), ("list_accounts", {}), ("manage_digest", {"action": "on"})
+        ),
+        fake.text("ok"),
+    )
+    sink = RecordingSink()
+    await service.handle(msg(ident, "do three things"), sink)
+    results = [m["content"] for m in server.tool_results(1)]
+    assert results[2] == TOOL_LIMIT_TEXT  # the third call did nothing
+    assert sink.approvals == []
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM pending_actions WHERE workspace_id = $1", ident.workspace_id
+        )
+        == 0
+    )
+    assert budgets.charged == [240]
+    await service.drain()
+    rows = await pool.fetch(
+        "SELECT role, content, tokens FROM conversation_messages WHERE workspace_id = $1 ORDER BY id",
+        ident.workspace_id,
+    )
+    assert [(r["role"], r["content"], r["tokens"]) for r in rows] == [
+        ("user", "do three things", 0),
+        ("assistant", "ok", 240),
+    ]
 
 
 async def test_daily_token_budget_spent(llm, make_deps, new_identity):
