@@ -95,9 +95,11 @@ async def list_enabled(db: Executor) -> list[Subscription]:
 async def claim_run(
     db: Executor, *, subscription_id: int, local_date: date, owner: str, lease_seconds: float
 ) -> int | None:
-    """Lease today's run of a subscription; None if it was posted or another replica holds it.
+    """Lease today's run of a subscription; None if someone already has or had it.
 
-    A lease whose holder died (expired, not posted) can be taken over.
+    At most once: a run whose holder died mid-run (lease expired, still
+    'leased') is never taken over, because it may have posted before dying.
+    Only a run that failed explicitly (nothing was posted) is retried, 5 tries at most.
     """
     run_id: int | None = await db.fetchval(
         """
@@ -107,9 +109,7 @@ async def claim_run(
         ON CONFLICT (subscription_id, local_date) DO UPDATE
            SET lease_owner = EXCLUDED.lease_owner, lease_expires_at = EXCLUDED.lease_expires_at,
                attempts = digest_runs.attempts + 1, status = 'leased'
-         WHERE digest_runs.status <> 'posted'
-           AND (digest_runs.lease_expires_at IS NULL OR digest_runs.lease_expires_at < now())
-           AND digest_runs.attempts < 5
+         WHERE digest_runs.status = 'failed' AND digest_runs.attempts < 5
         RETURNING id
         """,
         subscription_id,
@@ -145,3 +145,37 @@ async def finish_run(
         posted_at,
     )
     return result.endswith(" 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: int
+    frontend: str
+    external_id: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    chat_user_id: int
+    external_id: str
+
+
+async def get_workspace(db: Executor, workspace_id: int) -> Workspace | None:
+    row = await db.fetchrow(
+        "SELECT id, frontend, external_id, name FROM workspaces WHERE id = $1", workspace_id
+    )
+    return Workspace(row["id"], row["frontend"], row["external_id"], row["name"]) if row else None
+
+
+async def account_owners(db: Executor, *, workspace_id: int) -> list[Member]:
+    """Members of a workspace who have at least one linked account."""
+    rows = await db.fetch(
+        """
+        SELECT DISTINCT u.id, u.external_id FROM chat_users u
+          JOIN linked_accounts a ON a.owner_id = u.id AND a.workspace_id = u.workspace_id
+         WHERE u.workspace_id = $1 ORDER BY u.id
+        """,
+        workspace_id,
+    )
+    return [Member(r["id"], r["external_id"]) for r in rows]
