@@ -153,18 +153,18 @@ class ShellPart:
         self._stdout.flush()
 
     async def _loop(self) -> None:
-        try:
-            while True:
-                line = await self._lines.get()
-                if line is None:
-                    return
-                try:
-                    if not await self._one(line.strip()):
-                        return
-                finally:
-                    self._ready.set()
-        finally:
-            self._ready.set()
+        while True:
+            line = await self._lines.get()
+            if line is None:
+                return
+            try:
+                keep_going = await self._one(line.strip())
+            except BaseException:
+                self._ready.set()
+                raise
+            if not keep_going:
+                return
+            self._ready.set()  # only now may the reader print the next prompt
 
     async def _one(self, text: str) -> bool:
         """Handle one line; False means the user asked to leave."""
