@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.actions import accounts, approvals, captions, digest, metrics, quota, upload
+from agent.actions import accounts, captions, digest, metrics, quota, upload
 from agent.actions.base import PLATFORM_TITLES, ActionError, Outcome, normalize_platform
 from agent.session import AttachmentInfo, ChatContext
 
@@ -283,4 +283,4 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     raise AssertionError(f"unhandled command {name}")
 
 
-__all__ = ["COMMANDS", "USAGE", "Command", "Usage", "approvals", "execute", "help_text", "parse"]
+__all__ = ["COMMANDS", "USAGE", "Command", "Usage", "execute", "help_text", "parse"]

@@ -169,17 +169,20 @@ class ShellPart:
     async def _one(self, text: str) -> bool:
         """Handle one line; False means the user asked to leave."""
         if self.sink.pending:
+            # The next line answers: y/yes approves, anything else rejects. A line that
+            # is not a plain y/n answer is then also handled as a message of its own.
             request = self.sink.pending.popleft()
-            approved = text.lower() in {"y", "yes"}
+            answer = text.lower()
             await self._chatops.resolve_approval(
                 frontend="local",
                 workspace_id=WORKSPACE,
                 user_id=self._user,
                 action_id=request.action_id,
-                approved=approved,
+                approved=answer in {"y", "yes"},
                 sink=self.sink,
             )
-            return True
+            if answer in {"", "y", "yes", "n", "no"}:
+                return True
         if not text:
             return True
         if text in {"quit", "exit"}:

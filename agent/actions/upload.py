@@ -60,6 +60,11 @@ async def request_upload(
         if target.platform != "youtube":
             check = captions.Caption(title=None, body=description, hashtags=())
         issues = captions.problems(rules, check)
+        if rules.tags_max_chars_total is not None:
+            # YouTube counts each tag plus a separator (and quotes around tags with spaces).
+            total = sum(len(t) + 1 + (2 if " " in t else 0) for t in tag_list)
+            if total > rules.tags_max_chars_total:
+                issues.append(f"tags over {rules.tags_max_chars_total} characters in total")
         if issues:
             raise ActionError(
                 f"The {platform_title(target.platform)} text has problems: {'; '.join(issues)}."

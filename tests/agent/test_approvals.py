@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from agent.actions import accounts, approvals, upload
+from agent.actions.base import ActionError
 from tests.chat_fixtures import action_ctx
 from tests.fakes.chatops import FakeOps
 
@@ -138,3 +142,25 @@ async def test_unlink_requires_approval_then_unlinks(make_deps, new_identity, li
     text = await approvals.resolve(ctx, outcome.approval.action_id, approved=True)
     assert "Unlinked Instagram" in text
     assert ops.calls == [("unlink", {"identity": ident, "account_ref": acct.ref})]
+
+
+async def test_upload_checks_platform_limits_before_asking(make_deps, new_identity, link, pool):
+    ident = await new_identity()
+    await link(ident, "youtube", "me")
+    ctx = action_ctx(ident, make_deps(ops=FakeOps()))
+    src = {"kind": "file", "path": "/tmp/c.mp4"}
+    cases = [
+        ({"title": "x" * 101}, "title over 100 characters"),
+        ({"title": "ok", "tags": ["t" * 60] * 10}, "tags over 500 characters"),
+        ({"title": "a <b> title"}, "contains '<'"),
+        ({"title": "ok", "privacy": "secret"}, "Privacy must be one of"),
+    ]
+    for kwargs, expected in cases:
+        with pytest.raises(ActionError, match=re.escape(expected)):
+            await upload.request_upload(
+                ctx, platform="youtube", account=None, source=src, source_name="c.mp4", **kwargs
+            )
+    count = await pool.fetchval(
+        "SELECT count(*) FROM pending_actions WHERE workspace_id = $1", ident.workspace_id
+    )
+    assert count == 0

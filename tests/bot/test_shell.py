@@ -49,6 +49,8 @@ async def test_shell_commands_and_approvals(make_deps, new_identity, link, tmp_p
             f"upload youtube {clip}",
             "n",
             "y",
+            f"upload youtube {clip} Third",
+            "accounts",  # not a y/n answer: rejects, then runs as a command
             "hello there",
             "quit",
             "accounts",  # after quit: never handled
@@ -64,7 +66,8 @@ async def test_shell_commands_and_approvals(make_deps, new_identity, link, tmp_p
     assert "Uploaded to YouTube @alicetube: https://youtu.be/vid123" in output
     assert "Cancelled: Upload 'beach.mp4' to YouTube @alicetube as 'beach'" in output
     assert NO_MODEL in output
-    assert output.count(f"{acct.ref}: YouTube") == 1
+    assert "Cancelled: Upload 'beach.mp4' to YouTube @alicetube as 'Third'" in output
+    assert output.count(f"{acct.ref}: YouTube") == 2
     assert ops.names() == ["upload"]
     assert ops.calls[0][1]["source"]["path"] == str(clip.resolve())
     assert ops.calls[0][1]["identity"].user_external_id == user
