@@ -33,6 +33,8 @@ COMMANDS = tuple(USAGE)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
 _POST_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}$")
+# A leading bot mention (Slack `<@U123>`, Discord `<@123>` / `<@!123>`) is not part of the command.
+_MENTION = re.compile(r"^(?:<@!?[A-Za-z0-9]+>\s*)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ def closest(word: str) -> str | None:
 
 def parse(text: str) -> Command | Usage | None:
     """Parse one line. None: it does not start with a command word at all."""
-    body = text.strip()
+    body = _MENTION.sub("", text.strip()).strip()
     if body.lower().startswith("/social"):
         body = body[len("/social") :].strip()
     if not body:

@@ -16,9 +16,8 @@ from langchain.tools import ToolRuntime, tool
 from langchain_core.tools import BaseTool
 
 from agent.actions import accounts, captions, digest, metrics, quota, upload
-from agent.actions.base import ActionError, Outcome
+from agent.actions.base import USER_ERRORS, ActionError, Outcome, user_message
 from agent.session import ChatContext
-from integrations.errors import IntegrationError
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +36,8 @@ async def _run(chat: ChatContext, make: Callable[[], Awaitable[Outcome]]) -> str
         return TOOL_LIMIT_TEXT
     try:
         outcome = await make()
-    except ActionError as exc:
-        return str(exc)
-    except IntegrationError as exc:
-        return exc.user_message
+    except USER_ERRORS as exc:
+        return user_message(exc)
     if outcome.private is not None or outcome.approval is not None:
         chat.outbox.append(outcome)
     text = outcome.text

@@ -12,9 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent.actions.base import ActionError, ApprovalTicket, Outcome
+from agent.actions.base import USER_ERRORS, ApprovalTicket, Outcome, user_message
 from agent.context import ActionContext
-from integrations.errors import IntegrationError
 from storage import approvals as store
 from storage import audit
 from storage.approvals import PendingAction
@@ -106,8 +105,8 @@ async def resolve(
         return "That request's details changed after it was made; nothing was done. Ask again."
     try:
         result = await _EXECUTORS[pending.action](ctx, pending, progress)
-    except (ActionError, IntegrationError) as exc:
-        message = exc.user_message if isinstance(exc, IntegrationError) else str(exc)
+    except USER_ERRORS as exc:
+        message = user_message(exc)
         await store.finish(ctx.deps.pool, action_id=pending.id, status="failed", result=message)
         return f"Could not {pending.summary[0].lower()}{pending.summary[1:]}: {message}"
     except Exception:

@@ -6,12 +6,27 @@ from dataclasses import dataclass
 
 from agent.context import ActionContext
 from agent.limits import Budgets, NoLimits
+from integrations.errors import IntegrationError
+from storage.accounts import TokenUnavailable
 
 PLATFORM_TITLES = {"youtube": "YouTube", "instagram": "Instagram", "tiktok": "TikTok", "x": "X"}
 
 
 class ActionError(Exception):
     """A refusal or bad input; `str(err)` is written for the person in the chat."""
+
+
+# Errors whose message is safe and useful to show in chat (everything else is a bug).
+USER_ERRORS: tuple[type[Exception], ...] = (ActionError, IntegrationError, TokenUnavailable)
+
+
+def user_message(exc: Exception) -> str:
+    """The chat-safe text of one of USER_ERRORS."""
+    if isinstance(exc, IntegrationError):
+        return exc.user_message
+    if isinstance(exc, TokenUnavailable):
+        return f"Account {exc.account_ref} needs to be linked again (try `link`)."
+    return str(exc)
 
 
 @dataclass(frozen=True, slots=True)

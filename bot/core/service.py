@@ -17,13 +17,12 @@ from typing import Any
 
 from agent import commands
 from agent.actions import approvals
-from agent.actions.base import ActionError, Outcome
+from agent.actions.base import USER_ERRORS, Outcome, user_message
 from agent.context import ActionContext, Deps
 from agent.limits import Budgets, NoLimits
 from agent.runner import AgentRunner
 from agent.session import AttachmentInfo, ChatContext
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
-from integrations.errors import IntegrationError
 from storage import conversations, identity
 from storage.identity import Identity
 
@@ -185,10 +184,8 @@ class ChatOpsService:
     ) -> str:
         try:
             outcome = await commands.execute(command, chat)
-        except ActionError as exc:
-            outcome = Outcome(str(exc))
-        except IntegrationError as exc:
-            outcome = Outcome(exc.user_message)
+        except USER_ERRORS as exc:
+            outcome = Outcome(user_message(exc))
         await self._deliver(outcome, message, sink, show_text=outcome.approval is None)
         return outcome.text
 
@@ -340,8 +337,8 @@ class ChatOpsService:
                 ctx, action_id, approved=approved, progress=UploadProgress(sink)
             )
             await sink.send(Reply(text))
-        except IntegrationError as exc:
-            await _send_quietly(sink, Reply(exc.user_message))
+        except USER_ERRORS as exc:
+            await _send_quietly(sink, Reply(user_message(exc)))
         except Exception:
             log.exception("approval handling failed")
             await _send_quietly(sink, Reply(INTERNAL))

@@ -6,6 +6,8 @@ import pytest
 
 from bot.core.messages import Attachment, IncomingMessage
 from bot.core.service import INTERNAL, NO_MODEL, ChatOpsService
+from integrations.errors import QuotaExceeded
+from storage.accounts import TokenUnavailable
 from tests.fakes.chatops import FakeOps, RecordingBudgets, RecordingSink
 
 
@@ -221,3 +223,33 @@ async def test_bad_command_gets_usage(make_deps, new_identity, text):
     sink = RecordingSink()
     await service.handle(msg(ident, text, is_command=True), sink)
     assert "Usage:" in sink.sent[0]
+
+
+async def test_platform_errors_become_clear_replies(make_deps, new_identity, link):
+    ident = await new_identity()
+    acct = await link(ident, "youtube", "chan")
+    ops = FakeOps(
+        allow={"metrics", "unlink"},
+        fail={
+            "metrics": QuotaExceeded(
+                "YouTube's daily quota is spent; try after midnight Pacific.", platform="youtube"
+            ),
+            "unlink": TokenUnavailable(acct.ref),
+        },
+    )
+    service = ChatOpsService(deps=make_deps(ops=ops))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "<@UBOT> metrics youtube"), sink)
+    await service.handle(msg(ident, "unlink youtube"), sink)
+    await service.resolve_approval(
+        frontend="slack",
+        workspace_id=ident.workspace_external_id,
+        user_id=ident.user_external_id,
+        action_id=sink.approvals[0].action_id,
+        approved=True,
+        sink=sink,
+    )
+    assert sink.sent[0] == "YouTube's daily quota is spent; try after midnight Pacific."
+    assert sink.sent[-1].startswith("Could not unlink YouTube account @chan")
+    assert f"Account {acct.ref} needs to be linked again" in sink.sent[-1]
+    assert "secret-access-token" not in sink.text

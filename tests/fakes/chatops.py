@@ -26,8 +26,10 @@ class FakeOps:
         allow: set[str] | frozenset[str] = frozenset(),
         platforms: tuple[str, ...] = ("youtube", "instagram"),
         report: MetricsReport | None = None,
+        fail: dict[str, Exception] | None = None,
     ) -> None:
         self.allow = set(allow)
+        self.fail = dict(fail or {})
         self.platforms = platforms
         self.report = report
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -36,6 +38,8 @@ class FakeOps:
         if name not in self.allow:
             raise AssertionError(f"unexpected PlatformOps.{name}({kwargs})")
         self.calls.append((name, kwargs))
+        if name in self.fail:
+            raise self.fail[name]
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
