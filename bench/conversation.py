@@ -125,6 +125,14 @@ async def measure(sides: dict[str, Any]) -> dict[str, dict[str, float]]:
     }
 
 
+async def concurrent_rate(one: Any, *, in_flight: int = 16) -> float:
+    """Messages/second with `in_flight` requests at once (distinct threads)."""
+    start = time.perf_counter()
+    for base in range(0, N, in_flight):
+        await asyncio.gather(*(one(base + k) for k in range(in_flight)))
+    return N / (time.perf_counter() - start)
+
+
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="socialops-bench-"))
     db = Database(dsn=os.environ.get("DATABASE_URL"), data_dir=tmp)
@@ -186,6 +194,8 @@ async def main() -> None:
             return {k: statistics.median(r[k] for r in rows) for k in ("rate", "p50", "p99")}
 
         a, o = best(results["anchor"]), best(results["ours"])
+        conc_a = statistics.median([await concurrent_rate(anchor) for _ in range(ROUNDS)])
+        conc_o = statistics.median([await concurrent_rate(ours) for _ in range(ROUNDS)])
         print(f"conversation benchmark: {N} messages x {ROUNDS} rounds, instant scripted model")
         print(
             f"  anchor (bare create_agent): {a['rate']:8.1f} msg/s (serial)  p50 {a['p50']:6.2f} ms  p99 {a['p99']:6.2f} ms"
@@ -196,6 +206,10 @@ async def main() -> None:
         print(
             f"  overhead: p50 x{o['p50'] / a['p50']:.2f}, p99 x{o['p99'] / a['p99']:.2f},"
             f" throughput x{a['rate'] / o['rate']:.2f} (target <= 1.30)"
+        )
+        print(
+            f"  16 in flight: anchor {conc_a:.1f} msg/s, ChatOpsService {conc_o:.1f} msg/s"
+            f" (x{conc_a / conc_o:.2f})"
         )
         await db.pool.execute(
             "DELETE FROM workspaces WHERE frontend = 'local' AND external_id = $1", f"bench-{tag}"
