@@ -1,154 +1,238 @@
-"""Construct each runnable part from Services. The one place that knows every part."""
+"""Construct each runnable part from Services. The one place that knows every part.
+
+`Assembly` builds each shared object once per process (the conversation core,
+platform operations, the Slack adapter) and hands the same instances to every
+part that needs them. Objects that need the database pool are built lazily,
+because parts are constructed before `Services.initialize()` opens it.
+"""
 
 from __future__ import annotations
 
-import weakref
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bot.core.messages import IncomingMessage, Reply, ReplySink
 from bot.services import Part, Services
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from agent.context import Deps
+    from agent.platform_ops import PlatformOps
+    from bot.core.service import ChatOpsService
     from bot.slack import SlackAdapter
+
+log = logging.getLogger(__name__)
 
 
 class PartUnavailable(Exception):
     """A part was asked for whose feature is not configured or not built."""
 
 
-async def _placeholder_handler(message: IncomingMessage, sink: ReplySink) -> None:
-    await sink.send(Reply("The conversation core is not wired in yet."))
+class Assembly:
+    """Shared objects of one process, built on first use and reused by every part."""
 
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
 
-_OPS: dict[int, Any] = {}
-
-
-def _platform_ops(services: Services) -> Any:
-    """agent.platform_ops.PlatformOps over this process's resources, built on first use
-    (the pool only exists once Services.initialize() ran)."""
-    ops = _OPS.get(id(services))
-    if ops is None:
+    # --- shared objects -------------------------------------------------------------
+    @cached_property
+    def deps(self) -> Deps:
+        """Actions' dependencies; first used after initialize() (the pool must be open)."""
         from agent.context import AgentConfig, Deps
+        from agent.limits import NoLimits
         from agent.platform_ops import PlatformOps
 
-        settings = services.settings
-        deps = getattr(services, "deps", None) or Deps(
-            pool=services.db.pool,
-            redis=services.redis,
-            cipher=services.cipher,
+        settings = self.settings
+        deps = Deps(
+            pool=self.services.db.pool,
+            redis=self.services.redis,
+            cipher=self.services.cipher,
             config=AgentConfig(
                 public_base_url=settings.public_base_url,
                 youtube_default_privacy=settings.youtube_default_privacy,
             ),
-            platforms=services.platforms,
-            budgets=getattr(services, "budgets", None),
+            platforms=self.services.platforms,
+            budgets=getattr(self.services, "budgets", None) or NoLimits(),
         )
-        ops = _OPS[id(services)] = PlatformOps(deps=deps)
-    return ops
+        deps.ops = PlatformOps(deps=deps)
+        return deps
 
+    @property
+    def ops(self) -> PlatformOps:
+        ops: PlatformOps = self.deps.ops
+        return ops
 
-def build_part(services: Services, name: str) -> Part:
-    settings = services.settings
-    if name == "web":
+    @cached_property
+    def chatops(self) -> ChatOpsService:
+        """The conversation core: grammar always, the agent when a model is configured."""
+        from agent.runner import AgentRunner, RunnerConfig, build_model
+        from bot.core.service import ChatOpsService
+
+        settings = self.settings
+        runner = None
+        if settings.llm_enabled:
+            config = RunnerConfig(
+                model=settings.llm_model,
+                base_url=settings.llm_base_url,
+                api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+                max_model_calls=settings.llm_max_model_calls,
+                max_tool_calls=settings.llm_max_tool_calls,
+                max_output_tokens=settings.llm_max_output_tokens,
+                timeout_seconds=settings.llm_request_timeout_seconds,
+            )
+            runner = AgentRunner(model=build_model(config), config=config)
+        return ChatOpsService(
+            deps=lambda: self.deps, runner=runner, history_turns=settings.llm_history_turns
+        )
+
+    @cached_property
+    def slack(self) -> SlackAdapter | None:
+        """The Slack adapter when Slack is configured (shared by web and socket parts)."""
+        if not self.settings.slack_enabled:
+            return None
+        from agent.sources import register_source_opener
+        from bot.slack import build_slack_adapter
+
+        adapter = build_slack_adapter(self.services, handler=self.chatops)
+        self.services.notifiers.register("slack", adapter.notify)
+        register_source_opener("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
+        return adapter
+
+    def web_routers(self) -> list[APIRouter]:
         from bot.oauth_web import build_oauth_router
-        from bot.web import WebPart, create_app
 
-        oauth = build_oauth_router(
-            pool=lambda: services.db.pool,
-            cipher=services.cipher,
-            platforms=services.platforms,
-            notifiers=services.notifiers,
-            public_base_url=settings.public_base_url,
-        )
-        web = WebPart(
-            create_app(services, routers=[oauth, *_web_routers(services)]),
-            host=settings.host,
-            port=settings.port,
-        )
-        slack = _slack_adapters.get(services)
-        if slack is not None:
-            from bot.slack.socket import DrainingWebPart
+        services = self.services
+        routers = [
+            build_oauth_router(
+                pool=lambda: services.db.pool,
+                cipher=services.cipher,
+                platforms=services.platforms,
+                notifiers=services.notifiers,
+                public_base_url=self.settings.public_base_url,
+            )
+        ]
+        if self.slack is not None and self.settings.slack_signing_secret is not None:
+            routers.append(self.slack.router())
+        return routers
 
-            return DrainingWebPart(web=web, adapter=slack)
-        return web
-    if name == "worker":
+    # --- parts ----------------------------------------------------------------------
+    def build_part(self, name: str) -> Part:
+        settings = self.settings
+        if name == "web":
+            from bot.web import WebPart, create_app
+
+            web = WebPart(
+                create_app(self.services, routers=self.web_routers()),
+                host=settings.host,
+                port=settings.port,
+            )
+            if self.slack is not None:
+                from bot.slack.socket import DrainingWebPart
+
+                return DrainingWebPart(web=web, adapter=self.slack)
+            return web
+        if name == "worker":
+            return self._worker()
+        if name == "shell":
+            from bot.shell import ShellPart
+
+            shell = ShellPart(self.chatops)
+            self.services.notifiers.register("local", shell.notify)
+            return shell
+        if name == "discord":
+            if settings.discord_token is None:
+                raise PartUnavailable("Discord is off: set DISCORD_TOKEN to run the 'discord' part")
+            from bot.discord import DiscordPart
+
+            part = DiscordPart(
+                token=settings.discord_token.get_secret_value(),
+                handler=self.chatops,
+                api_base=settings.discord_api_base,
+            )
+            self.services.notifiers.register("discord", part.notify)
+            return part
+        if name == "slack-socket":
+            if self.slack is None or settings.slack_app_token is None:
+                raise PartUnavailable("Slack Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN")
+            from bot.slack.socket import SlackSocketPart
+
+            return SlackSocketPart(
+                adapter=self.slack, app_token=settings.slack_app_token.get_secret_value()
+            )
+        raise PartUnavailable(f"the '{name}' part is not available in this build")
+
+    def _worker(self) -> Part:
         from bot.worker import PeriodicJob, WorkerPart
 
         jobs: list[PeriodicJob] = []
-        if services.platforms:
+        if self.services.platforms:
             # Uploads a dead worker left half-done continue from the platform's offset.
-            jobs.append(
-                PeriodicJob(
-                    "resume-uploads", 120.0, lambda: _platform_ops(services).resume_unfinished()
-                )
-            )
+            jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
         return WorkerPart(jobs)
-    if name == "shell":
-        from bot.shell import ShellPart
 
-        return ShellPart(_placeholder_handler)
-    if name == "discord":
-        if settings.discord_token is None:
-            raise PartUnavailable("Discord is off: set DISCORD_TOKEN to run the 'discord' part")
-        from bot.assembly import build_chatops  # type: ignore[attr-defined]
-        from bot.discord import DiscordPart
-
-        return DiscordPart(
-            token=settings.discord_token.get_secret_value(),
-            handler=build_chatops(services),
-            api_base=settings.discord_api_base,
-        )
-    if name == "slack-socket":
-        if not settings.slack_enabled or settings.slack_app_token is None:
-            raise PartUnavailable("Slack Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN")
-        from bot.slack.socket import SlackSocketPart
-
-        return SlackSocketPart(
-            adapter=_slack_adapter(services),
-            app_token=settings.slack_app_token.get_secret_value(),
-        )
-    raise PartUnavailable(f"the '{name}' part is not available in this build")
+    async def _resume_uploads(self) -> int:
+        return await self.ops.resume_unfinished()
 
 
-class _PlaceholderConversation:
-    """Stands in for ChatOpsService until the conversation core is wired in."""
+class CorePart:
+    """Started first and so stopped last: lets conversation work finish before pools close."""
 
-    async def handle(self, message: IncomingMessage, sink: ReplySink) -> None:
-        await _placeholder_handler(message, sink)
+    name = "core"
 
-    async def resolve_approval(
-        self,
-        *,
-        frontend: str,
-        workspace_id: str,
-        user_id: str,
-        action_id: str,
-        approved: bool,
-        sink: ReplySink,
-    ) -> None:
-        await sink.send_private(Reply("The conversation core is not wired in yet."))
+    def __init__(self, assembly: Assembly) -> None:
+        self._assembly = assembly
+        self._stopped = asyncio.Event()
 
+    async def start(self) -> None:
+        return None
 
-# One Slack adapter per Services (the web part and the socket part share it).
-_slack_adapters: weakref.WeakKeyDictionary[Services, SlackAdapter] = weakref.WeakKeyDictionary()
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self, grace: float) -> None:
+        if "chatops" in self._assembly.__dict__:  # only if some part built it
+            await self._assembly.chatops.drain(grace)
+        self._stopped.set()
 
 
-def _slack_adapter(services: Services) -> SlackAdapter:
-    from bot.slack import build_slack_adapter
+class StreamedSource:
+    """A ByteSource over a front-end's streaming download (no Range support assumed).
 
-    adapter = _slack_adapters.get(services)
-    if adapter is None:
-        adapter = build_slack_adapter(services, handler=_PlaceholderConversation())
-        _slack_adapters[services] = adapter
-    return adapter
+    Resuming from an offset re-reads and discards the bytes before it: slower
+    than a ranged request, but correct for any HTTP server.
+    """
+
+    def __init__(self, stream: Any, locator: Mapping[str, Any]) -> None:
+        self._stream = stream
+        self._locator = dict(locator)
+        self.size = int(locator.get("size") or 0)
+        self.mime_type = str(locator.get("mime_type") or "application/octet-stream")
+
+    async def open(self, offset: int = 0) -> AsyncIterator[bytes]:
+        skip = offset
+        async for chunk in self._stream(self._locator):
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:] if skip else chunk
+            skip = 0
 
 
-def _web_routers(services: Services) -> list[APIRouter]:
-    """Routers the web part mounts: Slack's HTTP endpoints when Slack is configured for HTTP."""
-    settings = services.settings
-    routers: list[APIRouter] = []
-    if settings.slack_enabled and settings.slack_signing_secret is not None:
-        routers.append(_slack_adapter(services).router())
-    return routers
+def build_parts(services: Services, names: list[str]) -> list[Part]:
+    """The named parts, sharing one Assembly, with the core part first (stopped last)."""
+    assembly = Assembly(services)
+    return [CorePart(assembly), *(assembly.build_part(name) for name in names)]
+
+
+def build_chatops(services: Services) -> ChatOpsService:
+    """The conversation core for this process (used by tests and single-part callers)."""
+    return Assembly(services).chatops
+
+
+def build_part(services: Services, name: str) -> Part:
+    """One part on its own Assembly (tests and tools that need a single part)."""
+    return Assembly(services).build_part(name)

@@ -30,9 +30,9 @@ def _settings() -> Settings:
 
 def build_parts(services: Services, names: list[str]) -> list[Part]:
     """Construct the named parts; each import is local so a part's deps load only if used."""
-    from bot.assembly import build_part
+    from bot.assembly import build_parts as assemble
 
-    return [build_part(services, name) for name in names]
+    return assemble(services, names)
 
 
 def parts_for_run(settings: Settings, *, interactive: bool) -> list[str]:

@@ -2,62 +2,93 @@
 
 The OS user is the chat user in a `local` workspace. Input is read on a daemon
 thread (readline needs a blocking `input()`), so a signal can stop the process
-without waiting for the next line.
+without waiting for the next line. An approval request is answered by the next
+line (y/n); upload progress rewrites one line on a terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import getpass
 import logging
 import sys
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, Protocol, TextIO
 
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[IncomingMessage, ReplySink], Awaitable[None]]
 PROMPT = "socialops> "
+APPROVAL_PROMPT = "approve? [y/N] "
+WORKSPACE = "local"
+CHANNEL = "shell"
+
+
+class ChatOps(Protocol):
+    """What the shell needs of bot.core.service.ChatOpsService."""
+
+    async def handle(self, message: IncomingMessage, sink: ReplySink) -> None: ...
+
+    async def drain(self, grace: float = 10.0) -> None: ...
+
+    async def resolve_approval(
+        self,
+        *,
+        frontend: str,
+        workspace_id: str,
+        user_id: str,
+        action_id: str,
+        approved: bool,
+        sink: ReplySink,
+    ) -> None: ...
 
 
 class ShellSink:
     """Prints replies; progress updates rewrite the current line on a terminal."""
 
-    def __init__(self, out: TextIO, answers: asyncio.Queue[str | None]) -> None:
+    def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._answers = answers
         self._count = 0
         self._last_ref: str | None = None
+        self._progress_open = False
+        self.pending: collections.deque[ApprovalRequest] = collections.deque()
+
+    def _write(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
 
     async def send(self, reply: Reply) -> str:
         self._end_progress()
-        self._out.write(reply.text + "\n")
-        self._out.flush()
+        self._write(reply.text + "\n")
         self._count += 1
         self._last_ref = str(self._count)
         return self._last_ref
 
     async def update(self, message_ref: str, reply: Reply) -> None:
         if self._out.isatty() and message_ref == self._last_ref:
-            self._out.write("\r\x1b[2K" + reply.text)
+            self._write("\r\x1b[2K" + reply.text)
             self._progress_open = True
         else:
-            self._out.write(reply.text + "\n")
-        self._out.flush()
+            self._end_progress()
+            self._write(reply.text + "\n")
 
     def _end_progress(self) -> None:
-        if getattr(self, "_progress_open", False):
-            self._out.write("\n")
+        if self._progress_open:
+            self._write("\n")
             self._progress_open = False
 
     async def send_private(self, reply: Reply) -> None:
         await self.send(reply)
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
-        await self.send(Reply(f"{request.summary}\nApprove? [y/N] (id {request.action_id[:8]})"))
+        minutes = max(request.expires_in_seconds // 60, 1)
+        await self.send(
+            Reply(f"{request.summary}\nApprove? Answer y or n (expires in {minutes} min).")
+        )
+        self.pending.append(request)
 
 
 class ShellPart:
@@ -67,37 +98,43 @@ class ShellPart:
 
     def __init__(
         self,
-        handler: Handler,
+        chatops: ChatOps,
         *,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
         user: str | None = None,
     ) -> None:
-        self._handler = handler
+        self._chatops = chatops
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._user = user or getpass.getuser()
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.sink = ShellSink(self._stdout, self._lines)
+        # The reader prompts only once the previous line is fully answered, so the
+        # prompt is never printed in the middle of a reply.
+        self._ready = threading.Event()
+        self._ready.set()
+        self.sink = ShellSink(self._stdout)
 
     def _reader(self, loop: asyncio.AbstractEventLoop) -> None:
-        interactive = self._stdin.isatty()
+        interactive = self._stdin is sys.stdin and self._stdin.isatty()
         if interactive:
             try:
                 import readline  # noqa: F401 - enables line editing and history for input()
             except ImportError:
                 pass
         while True:
+            if interactive:
+                self._ready.wait()
+                self._ready.clear()
             try:
-                line = (
-                    input(PROMPT)
-                    if interactive and self._stdin is sys.stdin
-                    else (self._stdin.readline() or None)
-                )
+                if interactive:
+                    line: str | None = input(APPROVAL_PROMPT if self.sink.pending else PROMPT)
+                else:
+                    line = self._stdin.readline() or None
             except (EOFError, KeyboardInterrupt):
                 line = None
-            except RuntimeError:  # loop closed while we were blocked
+            except (RuntimeError, ValueError):  # loop or stream closed while we were blocked
                 return
             try:
                 loop.call_soon_threadsafe(self._lines.put_nowait, line)
@@ -121,25 +158,55 @@ class ShellPart:
             line = await self._lines.get()
             if line is None:
                 return
-            text = line.strip()
-            if not text:
-                continue
-            if text in {"quit", "exit"}:
-                return
-            message = IncomingMessage(
-                frontend="local",
-                workspace_id="local",
-                channel_id="shell",
-                user_id=self._user,
-                text=text,
-                is_dm=True,
-                user_name=self._user,
-            )
             try:
-                await self._handler(message, self.sink)
-            except Exception:  # the core never raises; this is a last guard for the prompt
-                log.exception("shell handler failed")
-                await self.sink.send(Reply("Something went wrong; see the log."))
+                keep_going = await self._one(line.strip())
+            except BaseException:
+                self._ready.set()
+                raise
+            if not keep_going:
+                return
+            self._ready.set()  # only now may the reader print the next prompt
+
+    async def _one(self, text: str) -> bool:
+        """Handle one line; False means the user asked to leave."""
+        if self.sink.pending:
+            # The next line answers: y/yes approves, anything else rejects. A line that
+            # is not a plain y/n answer is then also handled as a message of its own.
+            request = self.sink.pending.popleft()
+            answer = text.lower()
+            await self._chatops.resolve_approval(
+                frontend="local",
+                workspace_id=WORKSPACE,
+                user_id=self._user,
+                action_id=request.action_id,
+                approved=answer in {"y", "yes"},
+                sink=self.sink,
+            )
+            if answer in {"", "y", "yes", "n", "no"}:
+                return True
+        if not text:
+            return True
+        if text in {"quit", "exit"}:
+            return False
+        message = IncomingMessage(
+            frontend="local",
+            workspace_id=WORKSPACE,
+            channel_id=CHANNEL,
+            user_id=self._user,
+            text=text,
+            is_dm=True,
+            user_name=self._user,
+        )
+        try:
+            await self._chatops.handle(message, self.sink)
+        except Exception:  # the core never raises; this is a last guard for the prompt
+            log.exception("shell handler failed")
+            await self.sink.send(Reply("Something went wrong; see the log."))
+        return True
+
+    async def notify(self, reply_to: Mapping[str, Any], text: str) -> None:
+        """Out-of-band news for the local user (an OAuth link completed in the browser)."""
+        await self.sink.send(Reply(text))
 
     async def wait(self) -> None:
         if self._task is not None:
@@ -152,3 +219,4 @@ class ShellPart:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        await self._chatops.drain(grace)

@@ -1,0 +1,125 @@
+"""No side effect without a person: propose an action, then run it on an approval.
+
+`propose` stores the exact arguments (hashed) as a pending action bound to the
+requester. `resolve` claims it atomically and runs the registered executor in
+code; the model is never involved after proposing. Refusals (another user, a
+second or late click, arguments changed since) execute nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent.actions.base import USER_ERRORS, ApprovalTicket, Outcome, user_message
+from agent.context import ActionContext
+from storage import approvals as store
+from storage import audit
+from storage.approvals import PendingAction
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], Awaitable[None]]
+Executor = Callable[[ActionContext, PendingAction, Progress | None], Awaitable[str]]
+
+_EXECUTORS: dict[str, Executor] = {}
+
+REFUSALS = {
+    "not_found": "That request was not found.",
+    "wrong_user": "Only the person who asked can approve or reject this request.",
+    "already_decided": "That request was already answered; nothing more was done.",
+    "expired": "That request has expired; nothing was done. Ask again if you still want it.",
+}
+
+__all__ = ["REFUSALS", "PendingAction", "Progress", "propose", "register", "resolve"]
+
+
+def register(name: str, executor: Executor) -> None:
+    """Name -> code that performs an approved action (one per side-effecting action)."""
+    _EXECUTORS[name] = executor
+
+
+def registered() -> list[str]:
+    return sorted(_EXECUTORS)
+
+
+async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary: str) -> Outcome:
+    """Store a pending action for the requester and say what approval is needed."""
+    if action not in _EXECUTORS:
+        raise RuntimeError(f"no executor registered for {action!r}")
+    ttl = ctx.deps.config.approval_ttl_seconds
+    pending = await store.create(
+        ctx.deps.pool,
+        workspace_id=ctx.identity.workspace_id,
+        chat_user_id=ctx.identity.chat_user_id,
+        action=action,
+        args=args,
+        summary=summary,
+        ttl_seconds=ttl,
+    )
+    minutes = max(ttl // 60, 1)
+    return Outcome(
+        text=f"{summary}: waiting for your approval (expires in {minutes} minutes).",
+        approval=ApprovalTicket(action_id=pending.id, summary=summary, expires_in_seconds=ttl),
+    )
+
+
+async def resolve(
+    ctx: ActionContext, action_id: str, *, approved: bool, progress: Progress | None = None
+) -> str:
+    """Approve (and run) or reject a pending action; returns what to tell the requester."""
+    ident = ctx.identity
+    decided = await store.decide(
+        ctx.deps.pool,
+        action_id=action_id,
+        workspace_id=ident.workspace_id,
+        chat_user_id=ident.chat_user_id,
+        approved=approved,
+    )
+    if isinstance(decided, str):
+        await audit.record(
+            ctx.deps.pool,
+            action="approval",
+            outcome=f"refused:{decided}",
+            workspace_id=ident.workspace_id,
+            chat_user_id=ident.chat_user_id,
+            target=action_id[:64],
+        )
+        return REFUSALS[decided]
+    pending = decided
+    if not approved:
+        return f"Cancelled: {pending.summary}."
+    if not pending.hash_matches or pending.action not in _EXECUTORS:
+        await store.finish(
+            ctx.deps.pool, action_id=pending.id, status="failed", result="arguments changed"
+        )
+        await audit.record(
+            ctx.deps.pool,
+            action=f"approval:{pending.action}",
+            outcome="refused:args_changed",
+            workspace_id=ident.workspace_id,
+            chat_user_id=ident.chat_user_id,
+            target=pending.id,
+        )
+        return "That request's details changed after it was made; nothing was done. Ask again."
+    try:
+        result = await _EXECUTORS[pending.action](ctx, pending, progress)
+    except USER_ERRORS as exc:
+        message = user_message(exc)
+        await store.finish(ctx.deps.pool, action_id=pending.id, status="failed", result=message)
+        return f"Could not {pending.summary[0].lower()}{pending.summary[1:]}: {message}"
+    except Exception:
+        log.exception("approved action failed", extra={"action": pending.action})
+        await store.finish(ctx.deps.pool, action_id=pending.id, status="failed", result="error")
+        raise
+    await store.finish(ctx.deps.pool, action_id=pending.id, status="done", result=result)
+    await audit.record(
+        ctx.deps.pool,
+        action=f"approval:{pending.action}",
+        outcome="done",
+        workspace_id=ident.workspace_id,
+        chat_user_id=ident.chat_user_id,
+        target=pending.id,
+    )
+    return result

@@ -1,0 +1,108 @@
+"""Daily engagement digests: which channels get one, at what local time."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from agent.actions import approvals
+from agent.actions.base import ActionError, Outcome
+from agent.context import ActionContext
+from storage import digests as store
+
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# Slack renders a channel mention as <#C123|name>; keep the id.
+_SLACK_CHANNEL = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def parse_time(value: str) -> time:
+    match = _TIME.match(value.strip())
+    if match is None:
+        raise ActionError(
+            f"Time must be HH:MM on a 24-hour clock, e.g. 09:00 (got '{value[:20]}')."
+        )
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_zone(value: str) -> str:
+    name = value.strip()
+    try:
+        if not name or ".." in name or name.startswith("/"):
+            raise ValueError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ActionError(
+            f"Unknown time zone '{name[:40]}'. Use an IANA name such as Europe/Paris or UTC."
+        ) from None
+    return name
+
+
+def parse_channel(value: str | None, default: str) -> str:
+    if not value:
+        return default
+    raw = value.strip()
+    match = _SLACK_CHANNEL.match(raw)
+    if match:
+        return match.group(1)
+    name = raw.lstrip("#")
+    if not name or len(name) > 80 or not re.fullmatch(r"[\w.-]+", name):
+        raise ActionError(f"'{raw[:40]}' does not look like a channel.")
+    return name
+
+
+async def request_change(
+    ctx: ActionContext,
+    *,
+    enabled: bool,
+    channel: str | None,
+    current_channel: str,
+    at: str | None = None,
+    zone: str | None = None,
+) -> Outcome:
+    """Digest on/off for a channel: validated now, applied on approval."""
+    chan = parse_channel(channel, current_channel)
+    if enabled:
+        local = parse_time(at) if at else time(9, 0)
+        tz = parse_zone(zone) if zone else "UTC"
+        args = {"channel": chan, "enabled": True, "time": local.strftime("%H:%M"), "zone": tz}
+        summary = f"Post a daily digest in #{chan} at {local:%H:%M} {tz}"
+    else:
+        args = {"channel": chan, "enabled": False}
+        summary = f"Stop the daily digest in #{chan}"
+    return await approvals.propose(ctx, "digest", args, summary)
+
+
+async def execute_change(
+    ctx: ActionContext, pending: approvals.PendingAction, progress: approvals.Progress | None
+) -> str:
+    args = pending.args
+    ident = ctx.identity
+    if args["enabled"]:
+        sub = await store.upsert(
+            ctx.deps.pool,
+            workspace_id=ident.workspace_id,
+            channel_id=args["channel"],
+            local_time=parse_time(args["time"]),
+            time_zone=parse_zone(args["zone"]),
+            created_by=ident.chat_user_id,
+        )
+        return f"Daily digest on for #{sub.channel_id} at {sub.local_time:%H:%M} {sub.time_zone}."
+    changed = await store.disable(
+        ctx.deps.pool, workspace_id=ident.workspace_id, channel_id=args["channel"]
+    )
+    if not changed:
+        return f"#{args['channel']} had no digest; nothing to stop."
+    return f"Daily digest off for #{args['channel']}."
+
+
+async def show(ctx: ActionContext) -> Outcome:
+    subs = await store.list_for_workspace(ctx.deps.pool, workspace_id=ctx.identity.workspace_id)
+    if not subs:
+        return Outcome("No channel gets a daily digest. Try `digest on`.")
+    lines = ["Daily digests:"]
+    lines += [f"- #{s.channel_id} at {s.local_time:%H:%M} {s.time_zone}" for s in subs]
+    return Outcome("\n".join(lines))
+
+
+approvals.register("digest", execute_change)

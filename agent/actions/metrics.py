@@ -1,0 +1,81 @@
+"""Engagement figures for the requester's accounts and posts."""
+
+from __future__ import annotations
+
+import json
+
+from agent.actions.accounts import resolve_account
+from agent.actions.base import ActionError, Outcome, configured_platforms, normalize_platform
+from agent.actions.base import platform_title as title_of
+from agent.context import ActionContext
+from agent.ports import MetricsReport
+from integrations.base import Figure, Metric
+from storage import accounts as account_store
+
+PERIODS = {"today": 1, "1d": 1, "7d": 7, "28d": 28, "90d": 90}
+
+
+def _fmt(figure: Figure, metric: Metric) -> str:
+    if metric is Metric.ENGAGEMENT_RATE:
+        return f"{figure.value * 100:.2f}%"
+    value = figure.value
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _figures(figures: dict[Metric, Figure]) -> str:
+    return (
+        ", ".join(f"{m.value.replace('_', ' ')} {_fmt(f, m)}" for m, f in figures.items())
+        or "no figures"
+    )
+
+
+def render(report: MetricsReport, period: str) -> str:
+    """Plain text; platform-supplied strings (titles) are quoted as data."""
+    lines = [f"Metrics ({period}), as of {report.as_of:%Y-%m-%d %H:%M} UTC:"]
+    for ref, acct in report.accounts:
+        lines.append(f"- {title_of(acct.platform)} {ref}: {_figures(acct.figures)}")
+        for post in acct.top_posts[:3]:
+            lines.append(
+                f"    top post {post.post_id} title={json.dumps(post.title or '')}: {_figures(post.figures)}"
+            )
+    for ref, post in report.posts:
+        lines.append(
+            f"- {title_of(post.platform)} {ref} post {post.post_id}"
+            f" title={json.dumps(post.title or '')}: {_figures(post.figures)}"
+        )
+    for platform, reason in report.unavailable.items():
+        lines.append(f"- {title_of(platform)}: unavailable ({reason})")
+    if len(lines) == 1:
+        lines.append("No figures yet.")
+    return "\n".join(lines)
+
+
+async def get_metrics(
+    ctx: ActionContext,
+    *,
+    platform: str | None = None,
+    account: str | None = None,
+    period: str = "7d",
+    post: str | None = None,
+) -> Outcome:
+    if period not in PERIODS:
+        raise ActionError(f"Period must be one of: {', '.join(p for p in PERIODS if p != '1d')}.")
+    plat = normalize_platform(platform)
+    account_ref = None
+    if account:
+        account_ref = (await resolve_account(ctx, account, platform=plat)).ref
+    elif plat is not None:
+        own = await account_store.list_for_owner(
+            ctx.deps.pool,
+            workspace_id=ctx.identity.workspace_id,
+            owner_id=ctx.identity.chat_user_id,
+            platform=plat,
+        )
+        if not own:
+            raise ActionError(f"You have no linked {title_of(plat)} account. Try `link {plat}`.")
+    if ctx.deps.ops is None or not configured_platforms(ctx):
+        raise ActionError("No platform is configured on this bot yet.")
+    report = await ctx.deps.ops.metrics(
+        ctx.identity, platform=plat, account_ref=account_ref, days=PERIODS[period], post_id=post
+    )
+    return Outcome(render(report, period))

@@ -1,0 +1,288 @@
+"""The command grammar: `help`, `link`, `accounts`, ... straight to the actions, no model.
+
+Slash commands are parsed here (instant, free, predictable), and free text that
+parses exactly is routed here too. A line that starts like a command but does
+not parse gets the usage of the closest command.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.actions import accounts, captions, digest, metrics, quota, upload
+from agent.actions.base import PLATFORM_TITLES, ActionError, Outcome, normalize_platform
+from agent.session import AttachmentInfo, ChatContext
+
+USAGE: dict[str, str] = {
+    "help": "help [command]: what I can do",
+    "link": "link <platform>: connect a YouTube or Instagram account (link sent privately)",
+    "accounts": "accounts: your linked accounts",
+    "unlink": "unlink <platform> [account]: disconnect an account",
+    "upload": 'upload <platform> ["title"]: upload the attached video (shell: upload youtube ~/clip.mp4 "Title")',
+    "metrics": "metrics [platform] [today|7d|28d|90d] [post]: engagement figures",
+    "caption": "caption <platform> <description>: caption ideas that fit the platform",
+    "digest": "digest on [#channel] [at HH:MM] [IANA zone] | digest off [#channel] | digest show",
+    "quota": "quota: what you have left today",
+}
+COMMANDS = tuple(USAGE)
+_PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
+_POST_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+_TIME = re.compile(r"^\d{1,2}:\d{2}$")
+# A leading bot mention (Slack `<@U123>`, Discord `<@123>` / `<@!123>`) is not part of the command.
+_MENTION = re.compile(r"^(?:<@!?[A-Za-z0-9]+>\s*)+")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A line that parsed: which command and its arguments."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A line that looked like a command but did not parse: what to tell the person."""
+
+    command: str | None
+    message: str
+
+
+def help_text(topic: str | None = None) -> str:
+    if topic in USAGE:
+        return "Usage: " + USAGE[topic]
+    lines = ["Commands (or just ask me in plain words):"]
+    lines += [f"- {u}" for u in USAGE.values()]
+    return "\n".join(lines)
+
+
+def _usage(name: str, problem: str | None = None) -> Usage:
+    prefix = f"{problem}\n" if problem else ""
+    return Usage(name, f"{prefix}Usage: {USAGE[name]}")
+
+
+def _is_platform(token: str) -> bool:
+    try:
+        return normalize_platform(token) is not None
+    except ActionError:
+        return False
+
+
+def closest(word: str) -> str | None:
+    found = difflib.get_close_matches(word.lower(), COMMANDS, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def parse(text: str) -> Command | Usage | None:
+    """Parse one line. None: it does not start with a command word at all."""
+    body = _MENTION.sub("", text.strip()).strip()
+    if body.lower().startswith("/social"):
+        body = body[len("/social") :].strip()
+    if not body:
+        return Command("help")
+    first = body.split(maxsplit=1)[0].lower()
+    if first not in USAGE:
+        return None
+    try:
+        tokens = shlex.split(body)
+    except ValueError:
+        return _usage(first, "Unbalanced quotes.")
+    if not tokens:
+        return Command("help")
+    rest = tokens[1:]
+    return _PARSERS[first](rest)
+
+
+def _help(rest: list[str]) -> Command | Usage:
+    if not rest:
+        return Command("help")
+    if len(rest) == 1 and rest[0].lower() in USAGE:
+        return Command("help", {"topic": rest[0].lower()})
+    return _usage("help")
+
+
+def _no_args(name: str) -> Callable[[list[str]], Command | Usage]:
+    def parse_it(rest: list[str]) -> Command | Usage:
+        return Command(name) if not rest else _usage(name)
+
+    return parse_it
+
+
+def _link(rest: list[str]) -> Command | Usage:
+    if len(rest) == 1 and _is_platform(rest[0]):
+        return Command("link", {"platform": normalize_platform(rest[0])})
+    return _usage("link", "Which platform? " + ", ".join(PLATFORM_TITLES) if not rest else None)
+
+
+def _unlink(rest: list[str]) -> Command | Usage:
+    if 1 <= len(rest) <= 2 and _is_platform(rest[0]):
+        return Command(
+            "unlink",
+            {
+                "platform": normalize_platform(rest[0]),
+                "account": rest[1] if len(rest) > 1 else None,
+            },
+        )
+    return _usage("unlink")
+
+
+def _upload(rest: list[str]) -> Command | Usage:
+    if not rest or not _is_platform(rest[0]):
+        return _usage("upload")
+    args: dict[str, Any] = {"platform": normalize_platform(rest[0]), "path": None, "title": None}
+    more = rest[1:]
+    if more and _PATHLIKE.search(more[0]):
+        args["path"] = more.pop(0)
+    if more:
+        args["title"] = " ".join(more)
+    return Command("upload", args)
+
+
+def _metrics(rest: list[str]) -> Command | Usage:
+    args: dict[str, Any] = {"platform": None, "period": "7d", "post": None}
+    seen_period = False
+    for token in rest:
+        low = token.lower()
+        if (
+            args["platform"] is None
+            and not seen_period
+            and args["post"] is None
+            and _is_platform(low)
+        ):
+            args["platform"] = normalize_platform(low)
+        elif not seen_period and args["post"] is None and low in metrics.PERIODS:
+            args["period"] = "today" if low == "1d" else low
+            seen_period = True
+        elif args["post"] is None and _POST_ID.match(token):
+            args["post"] = token
+        else:
+            return _usage("metrics")
+    return Command("metrics", args)
+
+
+def _caption(rest: list[str]) -> Command | Usage:
+    if len(rest) >= 2 and _is_platform(rest[0]):
+        return Command(
+            "caption", {"platform": normalize_platform(rest[0]), "description": " ".join(rest[1:])}
+        )
+    return _usage("caption")
+
+
+def _digest(rest: list[str]) -> Command | Usage:
+    if not rest:
+        return _usage("digest")
+    verb, more = rest[0].lower(), rest[1:]
+    if verb == "show" and not more:
+        return Command("digest", {"verb": "show"})
+    if verb == "off" and len(more) <= 1:
+        if more and not more[0].startswith(("#", "<#")):
+            return _usage("digest")
+        return Command("digest", {"verb": "off", "channel": more[0] if more else None})
+    if verb != "on":
+        return _usage("digest")
+    args: dict[str, Any] = {"verb": "on", "channel": None, "at": None, "zone": None}
+    i = 0
+    while i < len(more):
+        token = more[i]
+        if args["channel"] is None and args["at"] is None and token.startswith(("#", "<#")):
+            args["channel"] = token
+        elif (
+            args["at"] is None
+            and token.lower() == "at"
+            and i + 1 < len(more)
+            and _TIME.match(more[i + 1])
+        ):
+            args["at"] = more[i + 1]
+            i += 1
+        elif args["zone"] is None and ("/" in token or token.upper() == "UTC"):
+            args["zone"] = "UTC" if token.upper() == "UTC" else token
+        else:
+            return _usage("digest")
+        i += 1
+    return Command("digest", args)
+
+
+_PARSERS: dict[str, Callable[[list[str]], Command | Usage]] = {
+    "help": _help,
+    "link": _link,
+    "accounts": _no_args("accounts"),
+    "unlink": _unlink,
+    "upload": _upload,
+    "metrics": _metrics,
+    "caption": _caption,
+    "digest": _digest,
+    "quota": _no_args("quota"),
+}
+
+
+def usage_for_unknown(text: str) -> str:
+    """For a slash command that starts with no known word: the closest command's usage."""
+    words = text.strip().split(maxsplit=1)
+    near = closest(words[0]) if words else None
+    if near is not None:
+        return f"Did you mean `{near}`?\nUsage: {USAGE[near]}"
+    return help_text()
+
+
+async def execute(command: Command, chat: ChatContext) -> Outcome:
+    """Run a parsed command through the same actions the tools use."""
+    ctx = chat.action
+    args = command.args
+    name = command.name
+    if name == "help":
+        return Outcome(help_text(args.get("topic")))
+    if name == "link":
+        return await accounts.link(ctx, args["platform"], reply_to=chat.reply_to)
+    if name == "accounts":
+        return await accounts.list_accounts(ctx)
+    if name == "unlink":
+        return await accounts.request_unlink(
+            ctx, platform=args["platform"], account=args["account"]
+        )
+    if name == "upload":
+        source: AttachmentInfo | None
+        if args["path"]:
+            source = chat.local_file(args["path"])
+        else:
+            found = chat.find_attachment(None)
+            if found is None and chat.attachments:
+                raise ActionError("Attach exactly one video to upload.")
+            source = found
+        return await upload.request_upload(
+            ctx,
+            platform=args["platform"],
+            account=None,
+            source=source.locator if source else None,
+            source_name=source.name if source else "",
+            title=args["title"],
+        )
+    if name == "metrics":
+        return await metrics.get_metrics(
+            ctx, platform=args["platform"], period=args["period"], post=args["post"]
+        )
+    if name == "caption":
+        return await captions.suggest(
+            ctx, platform=args["platform"], description=args["description"]
+        )
+    if name == "digest":
+        if args["verb"] == "show":
+            return await digest.show(ctx)
+        return await digest.request_change(
+            ctx,
+            enabled=args["verb"] == "on",
+            channel=args.get("channel"),
+            current_channel=chat.channel_id,
+            at=args.get("at"),
+            zone=args.get("zone"),
+        )
+    if name == "quota":
+        return await quota.show_quota(ctx)
+    raise AssertionError(f"unhandled command {name}")
+
+
+__all__ = ["COMMANDS", "USAGE", "Command", "Usage", "execute", "help_text", "parse"]

@@ -1,0 +1,154 @@
+"""The agent: `create_agent` with our tools, prompt, runtime context and per-run limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain.chat_models import init_chat_model
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.tools import BaseTool
+from langgraph.errors import GraphRecursionError
+
+from agent.prompts import SYSTEM_PROMPT
+from agent.session import ChatContext
+from agent.tools import build_tools
+from storage.conversations import Turn
+
+log = logging.getLogger(__name__)
+
+STOPPED_TEXT = (
+    "I stopped: this request needed more steps than I'm allowed. Try one thing at a time."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """Model choice and per-run limits (copied from bot.settings at assembly)."""
+
+    model: str = "openai:gpt-4.1-mini"
+    base_url: str | None = None
+    api_key: str | None = None
+    max_model_calls: int = 8
+    max_tool_calls: int = 8
+    max_output_tokens: int = 1024
+    timeout_seconds: float = 60.0
+    max_reply_chars: int = 3500
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReply:
+    text: str
+    tokens: int
+    tool_calls: tuple[str, ...]
+
+
+def build_model(config: RunnerConfig) -> BaseChatModel:
+    """Any provider `init_chat_model` knows; an OpenAI-compatible server via base_url."""
+    kwargs: dict[str, Any] = {
+        "max_tokens": config.max_output_tokens,
+        "timeout": config.timeout_seconds,
+        "max_retries": 1,
+    }
+    if config.base_url:
+        kwargs["base_url"] = config.base_url
+    if config.api_key:
+        kwargs["api_key"] = config.api_key
+    elif config.base_url:
+        # Local OpenAI-compatible servers (vLLM, llama.cpp, Ollama) ignore the key; the client needs one.
+        kwargs["api_key"] = "unused"
+    model: BaseChatModel = init_chat_model(config.model, **kwargs)
+    return model
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content if p is not None]
+    return "".join(parts)
+
+
+def history_messages(history: Sequence[Turn]) -> list[AnyMessage]:
+    out: list[AnyMessage] = []
+    for turn in history:
+        if turn.role == "assistant":
+            out.append(AIMessage(turn.content))
+        else:
+            out.append(HumanMessage(turn.content))
+    return out
+
+
+def describe_attachments(chat: ChatContext) -> str:
+    if not chat.attachments:
+        return ""
+    items = ", ".join(
+        f"{a.name} ({a.mime_type or 'unknown type'}, {a.size or 0} bytes)" for a in chat.attachments
+    )
+    return f"\n[attached: {items}]"
+
+
+class AgentRunner:
+    """Runs one request through the agent graph (compiled once, reused for every request)."""
+
+    def __init__(
+        self,
+        *,
+        model: BaseChatModel,
+        config: RunnerConfig,
+        tools: Sequence[BaseTool] | None = None,
+    ) -> None:
+        self.config = config
+        self.graph = create_agent(
+            model,
+            tools=list(tools) if tools is not None else build_tools(),
+            system_prompt=SYSTEM_PROMPT,
+            context_schema=ChatContext,
+        )
+
+    async def run(self, *, history: Sequence[Turn], text: str, chat: ChatContext) -> AgentReply:
+        """One request: history + the new message in, the final text and token usage out.
+
+        Per-run limits. Model calls: LangGraph's recursion limit (a model call and
+        its tool step are two graph steps), which costs nothing per step; LangChain's
+        ModelCallLimitMiddleware/ToolCallLimitMiddleware were measured at 2-3x a
+        whole bare turn with a fast model (extra graph nodes, traced hooks), see
+        bench/conversation.py. Tool calls: counted in the request's context by
+        the tools themselves (agent.tools). Output: max_tokens on the model and
+        a cap on the reply's length.
+        """
+        messages = [*history_messages(history), HumanMessage(text + describe_attachments(chat))]
+        chat.max_tool_calls = self.config.max_tool_calls
+        state: Any = {"messages": messages}
+        limit = max(2 * self.config.max_model_calls - 1, 1)
+        last: Any = state
+        stopped = False
+        try:
+            async for values in self.graph.astream(
+                state, config={"recursion_limit": limit}, context=chat, stream_mode="values"
+            ):
+                last = values
+        except GraphRecursionError:
+            stopped = True
+        produced = last["messages"][len(messages) :]
+        tokens = 0
+        calls: list[str] = []
+        final = ""
+        for msg in produced:
+            if isinstance(msg, AIMessage):
+                usage = msg.usage_metadata
+                if usage:
+                    tokens += int(usage.get("total_tokens", 0))
+                calls += [c["name"] for c in msg.tool_calls]
+                if not msg.tool_calls:
+                    final = _text(msg)
+        if stopped:
+            final = STOPPED_TEXT
+        final = final.strip() or "Done."
+        if len(final) > self.config.max_reply_chars:
+            final = final[: self.config.max_reply_chars] + "…"
+        return AgentReply(text=final, tokens=tokens, tool_calls=tuple(calls))

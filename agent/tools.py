@@ -1,0 +1,222 @@
+"""LangChain tools over the actions. Identity comes from the runtime context only.
+
+Every tool takes `runtime: ToolRuntime[ChatContext]`, which LangChain injects and
+hides from the model's schema: the model can name an account or a file but never
+who is asking. Tool results are the actions' plain-text answers (the same text
+the command grammar replies with); refusals come back as text the model relays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from langchain.tools import ToolRuntime, tool
+from langchain_core.tools import BaseTool
+
+from agent.actions import accounts, captions, digest, metrics, quota, upload
+from agent.actions.base import USER_ERRORS, ActionError, Outcome, user_message
+from agent.session import ChatContext
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_OUTPUT_CHARS = 4000
+TOOL_LIMIT_TEXT = (
+    "Tool call limit reached for this request; nothing was done. Answer with what you have."
+)
+
+Runtime = ToolRuntime[ChatContext]
+
+
+async def _run(chat: ChatContext, make: Callable[[], Awaitable[Outcome]]) -> str:
+    """Run an action; queue its private message/approval; return its text (bounded)."""
+    chat.tool_calls += 1
+    if chat.tool_calls > chat.max_tool_calls:
+        return TOOL_LIMIT_TEXT
+    try:
+        outcome = await make()
+    except USER_ERRORS as exc:
+        return user_message(exc)
+    if outcome.private is not None or outcome.approval is not None:
+        chat.outbox.append(outcome)
+    text = outcome.text
+    if len(text) > MAX_TOOL_OUTPUT_CHARS:
+        text = text[:MAX_TOOL_OUTPUT_CHARS] + "\n[truncated]"
+    return text
+
+
+@tool
+async def link_account(platform: str, runtime: Runtime) -> str:
+    """Send the person a private, single-use link to connect a platform account.
+
+    Args:
+        platform: youtube or instagram.
+    """
+    chat = runtime.context
+    return await _run(chat, lambda: accounts.link(chat.action, platform, reply_to=chat.reply_to))
+
+
+@tool
+async def list_accounts(runtime: Runtime) -> str:
+    """List the person's own linked accounts with their handles (e.g. yt-1a2b3c4d)."""
+    chat = runtime.context
+    return await _run(chat, lambda: accounts.list_accounts(chat.action))
+
+
+@tool
+async def unlink_account(account: str, runtime: Runtime) -> str:
+    """Request to disconnect one of the person's accounts (they must approve it).
+
+    Args:
+        account: the account handle (e.g. yt-1a2b3c4d), its @name, or its platform.
+    """
+    chat = runtime.context
+    return await _run(
+        chat, lambda: accounts.request_unlink(chat.action, platform=None, account=account)
+    )
+
+
+@tool
+async def upload_video(
+    account: str,
+    title: str,
+    runtime: Runtime,
+    attachment: str | None = None,
+    description: str = "",
+    tags: list[str] | None = None,
+    privacy: Literal["private", "unlisted", "public"] | None = None,
+) -> str:
+    """Request an upload of a video attached to the person's message (they must approve it).
+
+    Args:
+        account: the account handle (e.g. yt-1a2b3c4d), its @name, or its platform.
+        title: the video title.
+        attachment: the attachment's file name; may be omitted when exactly one is attached.
+        description: the video description or caption.
+        tags: keywords, without '#'.
+        privacy: private, unlisted or public (default: the bot's default, usually private).
+    """
+    chat = runtime.context
+
+    async def make() -> Outcome:
+        found = chat.find_attachment(attachment)
+        if found is None:
+            names = ", ".join(a.name for a in chat.attachments) or "none"
+            raise ActionError(f"No such attachment on this message (attached: {names}).")
+        return await upload.request_upload(
+            chat.action,
+            platform=None,
+            account=account,
+            source=found.locator,
+            source_name=found.name,
+            title=title,
+            description=description,
+            tags=tags,
+            privacy=privacy,
+        )
+
+    return await _run(chat, make)
+
+
+@tool
+async def get_metrics(
+    runtime: Runtime,
+    platform: str | None = None,
+    account: str | None = None,
+    period: Literal["today", "7d", "28d", "90d"] = "7d",
+    post: str | None = None,
+) -> str:
+    """Engagement figures (views, likes, ...) for the person's accounts, with an "as of" time.
+
+    Args:
+        platform: youtube or instagram; omit for all.
+        account: one account handle; omit for all.
+        period: today, 7d, 28d or 90d.
+        post: one post id, for that post's figures.
+    """
+    chat = runtime.context
+    return await _run(
+        chat,
+        lambda: metrics.get_metrics(
+            chat.action, platform=platform, account=account, period=period, post=post
+        ),
+    )
+
+
+@tool
+async def generate_caption(
+    platform: str,
+    description: str,
+    runtime: Runtime,
+    tone: Literal["neutral", "friendly", "professional", "playful", "hype"] = "neutral",
+    variants: int = 3,
+) -> str:
+    """Caption (and, for YouTube, title) ideas that fit the platform's length and hashtag limits.
+
+    Args:
+        platform: youtube or instagram.
+        description: what the post is about.
+        tone: neutral, friendly, professional, playful or hype.
+        variants: how many ideas, 1 to 5.
+    """
+    chat = runtime.context
+    return await _run(
+        chat,
+        lambda: captions.suggest(
+            chat.action, platform=platform, description=description, tone=tone, variants=variants
+        ),
+    )
+
+
+@tool
+async def manage_digest(
+    action: Literal["on", "off", "show"],
+    runtime: Runtime,
+    channel: str | None = None,
+    time: str | None = None,
+    time_zone: str | None = None,
+) -> str:
+    """Show, turn on or turn off a channel's daily engagement digest (on/off need approval).
+
+    Args:
+        action: on, off or show.
+        channel: the channel (default: the current one).
+        time: local time HH:MM (default 09:00).
+        time_zone: IANA time zone such as Europe/Paris (default UTC).
+    """
+    chat = runtime.context
+    if action == "show":
+        return await _run(chat, lambda: digest.show(chat.action))
+    return await _run(
+        chat,
+        lambda: digest.request_change(
+            chat.action,
+            enabled=action == "on",
+            channel=channel,
+            current_channel=chat.channel_id,
+            at=time,
+            zone=time_zone,
+        ),
+    )
+
+
+@tool
+async def show_quota(runtime: Runtime) -> str:
+    """What the person has left today: messages, model tokens, platform quotas."""
+    chat = runtime.context
+    return await _run(chat, lambda: quota.show_quota(chat.action))
+
+
+def build_tools() -> list[BaseTool]:
+    """Every tool the agent may call."""
+    return [
+        link_account,
+        list_accounts,
+        unlink_account,
+        upload_video,
+        get_metrics,
+        generate_caption,
+        manage_digest,
+        show_quota,
+    ]

@@ -1,0 +1,352 @@
+"""ChatOpsService: the front-end-neutral conversation core.
+
+An adapter hands it an `IncomingMessage` and a `ReplySink`. It resolves who is
+talking, applies the message limits, routes slash commands and exact command
+lines to the grammar and everything else to the agent, keeps per-thread
+history, delivers private links and approval prompts, and turns every error
+into a clear reply. It never raises into an adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from agent import commands
+from agent.actions import approvals
+from agent.actions.base import USER_ERRORS, Outcome, user_message
+from agent.context import ActionContext, Deps
+from agent.limits import Budgets, NoLimits
+from agent.runner import AgentRunner
+from agent.session import AttachmentInfo, ChatContext
+from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
+from storage import conversations, identity
+from storage.identity import Identity
+
+log = logging.getLogger(__name__)
+
+NO_MODEL = "Free-form chat needs a model; try `help` for the commands."
+MODEL_DOWN = "The model is not answering right now. Commands still work: try `help`."
+INTERNAL = "Something went wrong on my side. Please try again in a moment."
+_IDENTITY_CACHE_MAX = 10_000
+
+
+class UploadProgress:
+    """Shows upload progress as one message that is updated in place."""
+
+    def __init__(self, sink: ReplySink, label: str = "Uploading") -> None:
+        self._sink = sink
+        self._label = label
+        self._ref: str | None = None
+        self._last = -1
+
+    async def __call__(self, done: int, total: int) -> None:
+        percent = 100 if total <= 0 else min(100, math.floor(done * 100 / total))
+        if self._ref is not None and percent < 100 and percent - self._last < 5:
+            return
+        self._last = percent
+        reply = Reply(f"{self._label}… {percent}% ({done:,} of {total:,} bytes)")
+        try:
+            if self._ref is None:
+                self._ref = await self._sink.send(reply)
+            else:
+                await self._sink.update(self._ref, reply)
+        except Exception:  # progress is cosmetic; never fail an upload over it
+            log.warning("progress update failed", exc_info=True)
+
+
+class ChatOpsService:
+    """The conversation core shared by every front-end."""
+
+    def __init__(
+        self,
+        *,
+        deps: Deps | Callable[[], Deps],
+        runner: AgentRunner | None = None,
+        history_turns: int = 12,
+        keep_messages: int = 50,
+    ) -> None:
+        # Deps may be built lazily: the pool exists only once the process has initialized.
+        self._deps_source = deps
+        self.runner = runner
+        self._history_limit = max(history_turns, 0) * 2
+        self._keep = max(keep_messages, self._history_limit + 2)
+        self._identities: dict[tuple[str, str, str], Identity] = {}
+        # History writes run after the reply is out; one chain per thread keeps their order.
+        self._writes: dict[tuple[int, str], asyncio.Task[None]] = {}
+
+    @property
+    def deps(self) -> Deps:
+        source = self._deps_source
+        return source if isinstance(source, Deps) else source()
+
+    def _budgets(self, deps: Deps) -> Budgets:
+        return deps.budgets if deps.budgets is not None else NoLimits()
+
+    async def _identity(
+        self,
+        deps: Deps,
+        *,
+        frontend: str,
+        workspace_id: str,
+        user_id: str,
+        workspace_name: str | None = None,
+        user_name: str | None = None,
+    ) -> Identity:
+        key = (frontend, workspace_id, user_id)
+        found = self._identities.get(key)
+        if found is not None:
+            return found
+        ident = await identity.resolve(
+            deps.pool,
+            frontend=frontend,
+            workspace_external_id=workspace_id,
+            user_external_id=user_id,
+            workspace_name=workspace_name,
+            user_display_name=user_name,
+        )
+        if len(self._identities) >= _IDENTITY_CACHE_MAX:
+            self._identities.clear()
+        self._identities[key] = ident
+        return ident
+
+    # -- messages ---------------------------------------------------------------------
+
+    async def handle(self, message: IncomingMessage, sink: ReplySink) -> None:
+        """Answer one message. Never raises: every failure becomes a reply."""
+        try:
+            await self._handle(message, sink)
+        except Exception:
+            log.exception("message handling failed", extra={"frontend": message.frontend})
+            await _send_quietly(sink, Reply(INTERNAL))
+
+    async def _handle(self, message: IncomingMessage, sink: ReplySink) -> None:
+        deps = self.deps
+        ident = await self._identity(
+            deps,
+            frontend=message.frontend,
+            workspace_id=message.workspace_id,
+            user_id=message.user_id,
+            workspace_name=message.workspace_name,
+            user_name=message.user_name,
+        )
+        limiter = self._budgets(deps)
+        decision = await limiter.check_message(
+            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+        )
+        if not decision.allowed:
+            wait = max(1, math.ceil(decision.retry_after))
+            await sink.send(Reply(f"Too many messages; please wait {wait} s and try again."))
+            return
+        chat = ChatContext(
+            action=ActionContext(identity=ident, deps=deps),
+            channel_id=message.channel_id,
+            reply_to={
+                "frontend": message.frontend,
+                "workspace_id": message.workspace_id,
+                "channel_id": message.channel_id,
+                "thread_id": message.thread_id,
+                "user_id": message.user_id,
+            },
+            attachments=tuple(
+                AttachmentInfo(a.name, a.size, a.mime_type, dict(a.locator))
+                for a in message.attachments
+            ),
+            allow_local_files=message.frontend == "local",
+        )
+        parsed = commands.parse(message.text)
+        if isinstance(parsed, commands.Command):
+            reply = await self._run_command(parsed, chat, message, sink)
+        elif message.is_command or (self.runner is None and isinstance(parsed, commands.Usage)):
+            reply = (
+                parsed.message
+                if isinstance(parsed, commands.Usage)
+                else commands.usage_for_unknown(message.text)
+            )
+            await sink.send(Reply(reply))
+        elif self.runner is None:
+            reply = NO_MODEL
+            await sink.send(Reply(reply))
+        else:
+            reply = await self._run_agent(self.runner, chat, message, sink, limiter)
+            return  # the agent path stores its own history (with token counts)
+        await self._remember(chat, message, reply)
+
+    async def _run_command(
+        self,
+        command: commands.Command,
+        chat: ChatContext,
+        message: IncomingMessage,
+        sink: ReplySink,
+    ) -> str:
+        try:
+            outcome = await commands.execute(command, chat)
+        except USER_ERRORS as exc:
+            outcome = Outcome(user_message(exc))
+        await self._deliver(outcome, message, sink, show_text=outcome.approval is None)
+        return outcome.text
+
+    async def _run_agent(
+        self,
+        runner: AgentRunner,
+        chat: ChatContext,
+        message: IncomingMessage,
+        sink: ReplySink,
+        limiter: Budgets,
+    ) -> str:
+        ident = chat.action.identity
+        budget = await limiter.check_llm_budget(
+            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+        )
+        if not budget.allowed:
+            when = f" It resets at {budget.reset_at:%H:%M} UTC." if budget.reset_at else ""
+            text = f"Today's model budget is used up.{when} Commands still work: try `help`."
+            await sink.send(Reply(text))
+            return text
+        await self._settled(ident.workspace_id, message.thread_key)
+        history = (
+            await conversations.recent(
+                chat.action.deps.pool,
+                workspace_id=ident.workspace_id,
+                thread_key=message.thread_key,
+                limit=self._history_limit,
+            )
+            if self._history_limit
+            else []
+        )
+        try:
+            result = await runner.run(history=history, text=message.text, chat=chat)
+        except Exception:
+            log.exception("agent run failed")
+            # Approvals the tools queued before the failure are still real requests.
+            await self._flush(chat, message, sink)
+            await sink.send(Reply(MODEL_DOWN))
+            return MODEL_DOWN
+        if result.tokens:
+            await limiter.charge_llm_tokens(
+                workspace_id=ident.workspace_id,
+                chat_user_id=ident.chat_user_id,
+                tokens=result.tokens,
+            )
+        await sink.send(Reply(result.text))
+        await self._flush(chat, message, sink)
+        self._store_later(chat, message, result.text, result.tokens)
+        return result.text
+
+    async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
+        outbox, chat.outbox = chat.outbox, []
+        for outcome in outbox:
+            await self._deliver(outcome, message, sink, show_text=False)
+
+    async def _deliver(
+        self, outcome: Outcome, message: IncomingMessage, sink: ReplySink, *, show_text: bool
+    ) -> None:
+        if show_text:
+            await sink.send(Reply(outcome.text))
+        if outcome.private is not None:
+            await sink.send_private(Reply(outcome.private))
+        if outcome.approval is not None:
+            ticket = outcome.approval
+            await sink.ask_approval(
+                ApprovalRequest(
+                    action_id=ticket.action_id,
+                    summary=ticket.summary,
+                    requester_user_id=message.user_id,
+                    expires_in_seconds=ticket.expires_in_seconds,
+                )
+            )
+
+    async def _remember(self, chat: ChatContext, message: IncomingMessage, reply: str) -> None:
+        """Commands go into the thread's history too, so the agent knows what happened."""
+        self._store_later(chat, message, reply, 0)
+
+    def _store_later(
+        self, chat: ChatContext, message: IncomingMessage, reply: str, tokens: int
+    ) -> None:
+        """Store the exchange after the reply is out (off the reply's critical path).
+
+        Chained per thread: the write waits for the thread's previous write, and the
+        next agent run in the thread waits for this one before reading history.
+        """
+        if not self._history_limit:
+            return
+        ident = chat.action.identity
+        key = (ident.workspace_id, message.thread_key)
+        previous = self._writes.get(key)
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await conversations.append_exchange(
+                    chat.action.deps.pool,
+                    workspace_id=ident.workspace_id,
+                    thread_key=message.thread_key,
+                    chat_user_id=ident.chat_user_id,
+                    user_text=message.text,
+                    reply_text=reply,
+                    tokens=tokens,
+                    keep=self._keep,
+                )
+            except Exception:  # history is a convenience: log, never fail the conversation
+                log.exception("could not store conversation history")
+
+        task = asyncio.create_task(write(), name="chatops:history")
+        self._writes[key] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._writes.get(key) is done:
+                del self._writes[key]
+
+        task.add_done_callback(forget)
+
+    async def _settled(self, workspace_id: int, thread_key: str) -> None:
+        pending = self._writes.get((workspace_id, thread_key))
+        if pending is not None:
+            await asyncio.wait([pending])
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Wait up to `grace` seconds for pending history writes (call before closing the pool)."""
+        tasks = list(self._writes.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+    # -- approvals --------------------------------------------------------------------
+
+    async def resolve_approval(
+        self,
+        *,
+        frontend: str,
+        workspace_id: str,
+        user_id: str,
+        action_id: str,
+        approved: bool,
+        sink: ReplySink,
+    ) -> None:
+        """A person clicked approve/reject (or answered y/n). Never raises."""
+        try:
+            deps = self.deps
+            ident = await self._identity(
+                deps, frontend=frontend, workspace_id=workspace_id, user_id=user_id
+            )
+            ctx = ActionContext(identity=ident, deps=deps)
+            text = await approvals.resolve(
+                ctx, action_id, approved=approved, progress=UploadProgress(sink)
+            )
+            await sink.send(Reply(text))
+        except USER_ERRORS as exc:
+            await _send_quietly(sink, Reply(user_message(exc)))
+        except Exception:
+            log.exception("approval handling failed")
+            await _send_quietly(sink, Reply(INTERNAL))
+
+
+async def _send_quietly(sink: ReplySink, reply: Reply) -> Any:
+    try:
+        return await sink.send(reply)
+    except Exception:
+        log.exception("could not deliver a reply")
+        return None

@@ -1,0 +1,181 @@
+"""Digest subscriptions (which channel, what local time) and their daily runs.
+
+A run is unique per (subscription, local date); a replica claims it with a
+lease, so a digest is posted at most once per day even if a replica dies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from storage.types import Executor
+
+_COLUMNS = "id, workspace_id, channel_id, local_time, time_zone, enabled, created_by"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    workspace_id: int
+    channel_id: str
+    local_time: time
+    time_zone: str
+    enabled: bool
+    created_by: int | None
+
+
+def _sub(row: object) -> Subscription:
+    r = row  # asyncpg.Record
+    return Subscription(
+        id=r["id"],  # type: ignore[index]
+        workspace_id=r["workspace_id"],  # type: ignore[index]
+        channel_id=r["channel_id"],  # type: ignore[index]
+        local_time=r["local_time"],  # type: ignore[index]
+        time_zone=r["time_zone"],  # type: ignore[index]
+        enabled=r["enabled"],  # type: ignore[index]
+        created_by=r["created_by"],  # type: ignore[index]
+    )
+
+
+async def upsert(
+    db: Executor,
+    *,
+    workspace_id: int,
+    channel_id: str,
+    local_time: time,
+    time_zone: str,
+    created_by: int | None,
+) -> Subscription:
+    """Turn a channel's digest on (or change its time), one row per channel."""
+    row = await db.fetchrow(
+        f"""
+        INSERT INTO digest_subscriptions (workspace_id, channel_id, local_time, time_zone, created_by)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (workspace_id, channel_id) DO UPDATE
+           SET local_time = EXCLUDED.local_time, time_zone = EXCLUDED.time_zone,
+               enabled = true, updated_at = now()
+        RETURNING {_COLUMNS}
+        """,
+        workspace_id,
+        channel_id,
+        local_time,
+        time_zone,
+        created_by,
+    )
+    return _sub(row)
+
+
+async def disable(db: Executor, *, workspace_id: int, channel_id: str) -> bool:
+    result: str = await db.execute(
+        """
+        UPDATE digest_subscriptions SET enabled = false, updated_at = now()
+         WHERE workspace_id = $1 AND channel_id = $2 AND enabled
+        """,
+        workspace_id,
+        channel_id,
+    )
+    return result.endswith(" 1")
+
+
+async def list_for_workspace(db: Executor, *, workspace_id: int) -> list[Subscription]:
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM digest_subscriptions WHERE workspace_id = $1 AND enabled"
+        " ORDER BY channel_id",
+        workspace_id,
+    )
+    return [_sub(r) for r in rows]
+
+
+async def list_enabled(db: Executor) -> list[Subscription]:
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM digest_subscriptions WHERE enabled ORDER BY id")
+    return [_sub(r) for r in rows]
+
+
+async def claim_run(
+    db: Executor, *, subscription_id: int, local_date: date, owner: str, lease_seconds: float
+) -> int | None:
+    """Lease today's run of a subscription; None if someone already has or had it.
+
+    At most once: a run whose holder died mid-run (lease expired, still
+    'leased') is never taken over, because it may have posted before dying.
+    Only a run that failed explicitly (nothing was posted) is retried, 5 tries at most.
+    """
+    run_id: int | None = await db.fetchval(
+        """
+        INSERT INTO digest_runs (subscription_id, local_date, status, lease_owner,
+                                 lease_expires_at, attempts)
+        VALUES ($1, $2, 'leased', $3, now() + make_interval(secs => $4), 1)
+        ON CONFLICT (subscription_id, local_date) DO UPDATE
+           SET lease_owner = EXCLUDED.lease_owner, lease_expires_at = EXCLUDED.lease_expires_at,
+               attempts = digest_runs.attempts + 1, status = 'leased'
+         WHERE digest_runs.status = 'failed' AND digest_runs.attempts < 5
+        RETURNING id
+        """,
+        subscription_id,
+        local_date,
+        owner,
+        float(lease_seconds),
+    )
+    return run_id
+
+
+async def finish_run(
+    db: Executor,
+    *,
+    run_id: int,
+    owner: str,
+    message_ref: str | None,
+    error: str | None = None,
+    posted_at: datetime | None = None,
+) -> bool:
+    """Mark a leased run posted (or failed); only the lease holder can."""
+    result: str = await db.execute(
+        """
+        UPDATE digest_runs
+           SET status = CASE WHEN $3::text IS NULL THEN 'posted' ELSE 'failed' END,
+               posted_at = CASE WHEN $3::text IS NULL THEN coalesce($5, now()) END,
+               message_ref = $4, error = $3, lease_expires_at = NULL
+         WHERE id = $1 AND lease_owner = $2 AND status = 'leased'
+        """,
+        run_id,
+        owner,
+        error,
+        message_ref,
+        posted_at,
+    )
+    return result.endswith(" 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: int
+    frontend: str
+    external_id: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    chat_user_id: int
+    external_id: str
+
+
+async def get_workspace(db: Executor, workspace_id: int) -> Workspace | None:
+    row = await db.fetchrow(
+        "SELECT id, frontend, external_id, name FROM workspaces WHERE id = $1", workspace_id
+    )
+    return Workspace(row["id"], row["frontend"], row["external_id"], row["name"]) if row else None
+
+
+async def account_owners(db: Executor, *, workspace_id: int) -> list[Member]:
+    """Members of a workspace who have at least one linked account."""
+    rows = await db.fetch(
+        """
+        SELECT DISTINCT u.id, u.external_id FROM chat_users u
+          JOIN linked_accounts a ON a.owner_id = u.id AND a.workspace_id = u.workspace_id
+         WHERE u.workspace_id = $1 ORDER BY u.id
+        """,
+        workspace_id,
+    )
+    return [Member(r["id"], r["external_id"]) for r in rows]

@@ -1,0 +1,95 @@
+"""The digest sweeper: due subscriptions are posted exactly once per local day."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, time
+
+from agent.context import AgentConfig, Deps
+from agent.digests import run_due_digests
+from agent.ports import MetricsReport
+from storage import accounts, digests, identity
+from tests.fakes.chatops import FakeOps
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # 10:00 in Paris
+
+
+async def setup(fresh_pool, redis, cipher):
+    ops = FakeOps(allow={"metrics"}, report=MetricsReport(as_of=NOW))
+    deps = Deps(pool=fresh_pool, redis=redis, cipher=cipher, config=AgentConfig(), ops=ops)
+    ident = await identity.resolve(
+        fresh_pool, frontend="slack", workspace_external_id="T1", user_external_id="U1"
+    )
+    async with fresh_pool.acquire() as conn:
+        await accounts.upsert_linked(
+            conn,
+            cipher=cipher,
+            workspace_id=ident.workspace_id,
+            owner_id=ident.chat_user_id,
+            platform="youtube",
+            external_id="UC1",
+            handle="chan",
+            scopes=[],
+            token={"access_token": "x"},
+            expires_at=None,
+        )
+    for channel, at, zone in (("a", time(8, 0), "Europe/Paris"), ("b", time(23, 0), "UTC")):
+        await digests.upsert(
+            fresh_pool,
+            workspace_id=ident.workspace_id,
+            channel_id=channel,
+            local_time=at,
+            time_zone=zone,
+            created_by=ident.chat_user_id,
+        )
+    return deps, ops, ident
+
+
+async def test_due_digest_posted_once_across_replicas(fresh_pool, redis, cipher):
+    deps, ops, _ident = await setup(fresh_pool, redis, cipher)
+    posts: list[tuple[str, str, str]] = []
+
+    async def post(ws, channel, text):
+        await asyncio.sleep(0.01)
+        posts.append((ws.external_id, channel, text))
+        return f"ts-{len(posts)}"
+
+    counts = await asyncio.gather(
+        *(run_due_digests(deps, post, NOW, owner=f"r{i}") for i in range(4))
+    )
+    again = await run_due_digests(deps, post, NOW, owner="r9")
+
+    assert sum(counts) == 1 and again == 0
+    assert [(w, c) for w, c, _ in posts] == [("T1", "a")]  # #b is due at 23:00 UTC only
+    assert posts[0][2].startswith("Daily digest, 2026-11-25")
+    assert ops.calls[0][1]["days"] == 1 and ops.calls[0][1]["identity"].user_external_id == "U1"
+    row = await fresh_pool.fetchrow("SELECT status, message_ref FROM digest_runs")
+    assert (row["status"], row["message_ref"]) == ("posted", "ts-1")
+
+
+async def test_failed_post_is_retried_but_dead_lease_is_not(fresh_pool, redis, cipher):
+    deps, _, _ident = await setup(fresh_pool, redis, cipher)
+    calls = 0
+
+    async def flaky(ws, channel, text):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("chat API down")
+        return "ts-ok"
+
+    assert await run_due_digests(deps, flaky, NOW, owner="r1") == 0
+    assert await run_due_digests(deps, flaky, NOW, owner="r2") == 1
+    assert calls == 2
+
+    # A replica that died mid-run (lease expired, still 'leased') may have posted: never retaken.
+    sub_b = next(s for s in await digests.list_enabled(fresh_pool) if s.channel_id == "b")
+    late = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
+    await fresh_pool.execute(
+        "INSERT INTO digest_runs (subscription_id, local_date, lease_owner, lease_expires_at)"
+        " VALUES ($1, $2, 'dead', now() - interval '1 hour')",
+        sub_b.id,
+        late.date(),
+    )
+    assert await run_due_digests(deps, flaky, late, owner="r3") == 0
+    assert calls == 2

@@ -1,0 +1,255 @@
+"""ChatOpsService through the grammar: routing, tenancy, limits, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.messages import Attachment, IncomingMessage
+from bot.core.service import INTERNAL, NO_MODEL, ChatOpsService
+from integrations.errors import QuotaExceeded
+from storage.accounts import TokenUnavailable
+from tests.fakes.chatops import FakeOps, RecordingBudgets, RecordingSink
+
+
+def msg(
+    ident, text: str, *, is_command: bool = False, channel: str = "C1", **kw
+) -> IncomingMessage:
+    return IncomingMessage(
+        frontend=ident.frontend,  # type: ignore[arg-type]
+        workspace_id=ident.workspace_external_id,
+        channel_id=channel,
+        user_id=ident.user_external_id,
+        text=text,
+        is_command=is_command,
+        **kw,
+    )
+
+
+async def test_grammar_commands_without_a_model(make_deps, new_identity, link):
+    ident = await new_identity()
+    acct = await link(ident, "youtube", "chan")
+    ops = FakeOps(allow={"start_link"})
+    service = ChatOpsService(deps=make_deps(ops=ops))
+    sink = RecordingSink()
+
+    await service.handle(msg(ident, "accounts", is_command=True), sink)
+    await service.handle(msg(ident, "link youtube"), sink)
+    await service.handle(msg(ident, "hello, what can you do?"), sink)
+    await service.handle(msg(ident, "lnk youtube", is_command=True), sink)
+
+    assert f"- {acct.ref}: YouTube @chan" in sink.sent[0]
+    assert sink.sent[1] == "I sent you a private link to connect YouTube."
+    assert len(sink.private) == 1 and "oauth/youtube/start" in sink.private[0]
+    assert "oauth" not in sink.text  # the link never goes to the channel
+    assert sink.sent[2] == NO_MODEL
+    assert sink.sent[3].startswith("Did you mean `link`?")
+    assert ops.names() == ["start_link"]
+    reply_to = ops.calls[0][1]["reply_to"]
+    assert reply_to["user_id"] == ident.user_external_id and reply_to["channel_id"] == "C1"
+
+
+async def test_tenancy_other_workspace_account_is_not_found(make_deps, new_identity, link, pool):
+    owner = await new_identity()
+    theirs = await link(owner, "youtube", "victim")
+    intruder = await new_identity()
+    ops = FakeOps()  # nothing allowed: any platform call fails the test
+    service = ChatOpsService(deps=make_deps(ops=ops))
+    sink = RecordingSink()
+
+    await service.handle(msg(intruder, f"unlink youtube {theirs.ref}", is_command=True), sink)
+    await service.handle(msg(intruder, "metrics youtube 7d", is_command=True), sink)
+
+    assert "not found" in sink.sent[0]
+    assert "no linked YouTube account" in sink.sent[1]
+    assert sink.approvals == [] and ops.calls == []
+    pending = await pool.fetchval(
+        "SELECT count(*) FROM pending_actions WHERE workspace_id = $1", intruder.workspace_id
+    )
+    assert pending == 0
+    touched = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE target = $1 OR workspace_id = $2",
+        theirs.ref,
+        owner.workspace_id,
+    )
+    assert touched == 0
+
+
+async def test_same_workspace_other_users_account_is_not_found(make_deps, new_identity, link):
+    owner = await new_identity()
+    theirs = await link(owner, "instagram", "teammate")
+    colleague = await new_identity(workspace=owner.workspace_external_id)
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    await service.handle(msg(colleague, f"unlink instagram {theirs.ref}"), sink)
+    assert "not found" in sink.sent[0] and sink.approvals == []
+
+
+async def test_upload_from_slack_attachment_then_approve(make_deps, new_identity, link):
+    ident = await new_identity()
+    acct = await link(ident, "youtube", "chan")
+    ops = FakeOps(allow={"upload"})
+    service = ChatOpsService(deps=make_deps(ops=ops))
+    sink = RecordingSink()
+
+    async def no_bytes():  # the upload itself is PlatformOps' job
+        if False:
+            yield b""
+
+    att = Attachment(
+        name="clip.mp4",
+        size=1000,
+        mime_type="video/mp4",
+        open=no_bytes,
+        locator={"kind": "slack", "url": "https://files.slack.test/F1/clip.mp4"},
+    )
+    await service.handle(msg(ident, 'upload youtube "Launch day"', attachments=(att,)), sink)
+    assert ops.calls == [] and len(sink.approvals) == 1
+    request = sink.approvals[0]
+    assert request.requester_user_id == ident.user_external_id
+    assert "Launch day" in request.summary and acct.handle in request.summary
+
+    await service.resolve_approval(
+        frontend="slack",
+        workspace_id=ident.workspace_external_id,
+        user_id=ident.user_external_id,
+        action_id=request.action_id,
+        approved=True,
+        sink=sink,
+    )
+    assert ops.names() == ["upload"]
+    assert ops.calls[0][1]["source"] == {
+        "kind": "slack",
+        "url": "https://files.slack.test/F1/clip.mp4",
+    }
+    assert sink.sent[-1].startswith("Uploaded to YouTube @chan")
+    assert any("100%" in text for _, text in sink.updates)  # progress updated in place
+
+
+async def test_file_paths_are_refused_outside_the_shell(make_deps, new_identity, link, tmp_path):
+    ident = await new_identity()
+    await link(ident, "youtube", "chan")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 10)
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    await service.handle(msg(ident, f"upload youtube {clip} Title"), sink)
+    assert "only in the local shell" in sink.sent[0] and sink.approvals == []
+
+
+async def test_digest_on_needs_approval_then_show(make_deps, new_identity):
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "digest on #general at 08:30 Europe/Paris"), sink)
+    await service.handle(msg(ident, "digest show"), sink)
+    assert sink.sent[-1].startswith("No channel gets a daily digest")
+    await service.resolve_approval(
+        frontend="slack",
+        workspace_id=ident.workspace_external_id,
+        user_id=ident.user_external_id,
+        action_id=sink.approvals[0].action_id,
+        approved=True,
+        sink=sink,
+    )
+    await service.handle(msg(ident, "digest show"), sink)
+    assert sink.sent[-2] == "Daily digest on for #general at 08:30 Europe/Paris."
+    assert "#general at 08:30 Europe/Paris" in sink.sent[-1]
+    await service.handle(msg(ident, "digest on at 25:00"), sink)
+    assert "HH:MM" in sink.sent[-1] or "Usage" in sink.sent[-1]
+    await service.handle(msg(ident, "digest on Mars/Olympus"), sink)
+    assert "Unknown time zone" in sink.sent[-1]
+
+
+async def test_caption_respects_limits(make_deps, new_identity):
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    long_desc = "A very long trip " + " ".join(f"word{i}" for i in range(900))
+    await service.handle(msg(ident, f"caption instagram {long_desc}"), sink)
+    await service.handle(msg(ident, f"caption youtube {long_desc}"), sink)
+    insta, yt = sink.sent
+    assert insta.startswith("Instagram caption ideas")
+    for block in insta.split("\n1.\n")[1:] + insta.split("\n2.\n")[1:]:
+        assert block.count("#") <= 30
+    titles = [line.split("Title: ", 1)[1] for line in yt.splitlines() if "Title: " in line]
+    assert titles and all(len(t) <= 100 for t in titles)
+
+
+async def test_rate_limited_message_is_refused(make_deps, new_identity):
+    ident = await new_identity()
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets(allow_messages=False))
+    )
+    sink = RecordingSink()
+    await service.handle(msg(ident, "accounts"), sink)
+    assert sink.sent == ["Too many messages; please wait 13 s and try again."]
+
+
+async def test_quota_reports_budgets(make_deps, new_identity):
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets()))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "quota"), sink)
+    assert "llm_tokens_user_day: 0 of 1,000 used, 1,000 left" in sink.sent[0]
+
+
+async def test_handle_never_raises(new_identity):
+    ident = await new_identity()
+
+    def broken():
+        raise RuntimeError("database is gone")
+
+    service = ChatOpsService(deps=broken)
+    sink = RecordingSink()
+    await service.handle(msg(ident, "accounts"), sink)
+    await service.resolve_approval(
+        frontend="slack", workspace_id="T", user_id="U", action_id="x", approved=True, sink=sink
+    )
+    assert sink.sent == [INTERNAL, INTERNAL]
+
+
+async def test_unconfigured_platform_says_so(make_deps, new_identity):
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps(platforms=("youtube",))))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "link instagram"), sink)
+    assert sink.sent == ["Instagram is not configured on this bot."]
+
+
+@pytest.mark.parametrize("text", ["upload", "metrics nonsense words here", "digest", 'caption "x'])
+async def test_bad_command_gets_usage(make_deps, new_identity, text):
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    await service.handle(msg(ident, text, is_command=True), sink)
+    assert "Usage:" in sink.sent[0]
+
+
+async def test_platform_errors_become_clear_replies(make_deps, new_identity, link):
+    ident = await new_identity()
+    acct = await link(ident, "youtube", "chan")
+    ops = FakeOps(
+        allow={"metrics", "unlink"},
+        fail={
+            "metrics": QuotaExceeded(
+                "YouTube's daily quota is spent; try after midnight Pacific.", platform="youtube"
+            ),
+            "unlink": TokenUnavailable(acct.ref),
+        },
+    )
+    service = ChatOpsService(deps=make_deps(ops=ops))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "<@UBOT> metrics youtube"), sink)
+    await service.handle(msg(ident, "unlink youtube"), sink)
+    await service.resolve_approval(
+        frontend="slack",
+        workspace_id=ident.workspace_external_id,
+        user_id=ident.user_external_id,
+        action_id=sink.approvals[0].action_id,
+        approved=True,
+        sink=sink,
+    )
+    assert sink.sent[0] == "YouTube's daily quota is spent; try after midnight Pacific."
+    assert sink.sent[-1].startswith("Could not unlink YouTube account @chan")
+    assert f"Account {acct.ref} needs to be linked again" in sink.sent[-1]
+    assert "secret-access-token" not in sink.text

@@ -1,0 +1,157 @@
+"""In-test fakes for the conversation: platform work, reply sink, budgets.
+
+`FakeOps` implements `agent.ports.PlatformOps`, records every call, and fails
+loudly on any operation a test did not allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.limits import BudgetStatus, Decision
+from agent.ports import MetricsReport, Progress, UploadOutcome
+from bot.core.messages import ApprovalRequest, Reply
+from integrations.base import UploadRequest, UploadResult
+from storage.identity import Identity
+
+
+class FakeOps:
+    """PlatformOps that records calls; anything not in `allow` raises AssertionError."""
+
+    def __init__(
+        self,
+        *,
+        allow: set[str] | frozenset[str] = frozenset(),
+        platforms: tuple[str, ...] = ("youtube", "instagram"),
+        report: MetricsReport | None = None,
+        fail: dict[str, Exception] | None = None,
+    ) -> None:
+        self.allow = set(allow)
+        self.fail = dict(fail or {})
+        self.platforms = platforms
+        self.report = report
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _record(self, name: str, **kwargs: Any) -> None:
+        if name not in self.allow:
+            raise AssertionError(f"unexpected PlatformOps.{name}({kwargs})")
+        self.calls.append((name, kwargs))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def configured(self) -> list[str]:
+        return list(self.platforms)
+
+    async def start_link(
+        self, identity: Identity, platform: str, *, reply_to: dict[str, Any]
+    ) -> str:
+        self._record("start_link", identity=identity, platform=platform, reply_to=reply_to)
+        return f"http://localhost:8000/oauth/{platform}/start?s=one-time-{identity.chat_user_id}"
+
+    async def unlink(self, identity: Identity, account_ref: str) -> str:
+        self._record("unlink", identity=identity, account_ref=account_ref)
+        return "handle"
+
+    async def upload(
+        self,
+        identity: Identity,
+        *,
+        account_ref: str,
+        source: dict[str, Any],
+        request: UploadRequest,
+        idempotency_key: str,
+        progress: Progress | None = None,
+    ) -> UploadOutcome:
+        self._record(
+            "upload",
+            identity=identity,
+            account_ref=account_ref,
+            source=source,
+            request=request,
+            idempotency_key=idempotency_key,
+        )
+        if progress is not None:
+            await progress(50, 100)
+            await progress(100, 100)
+        return UploadOutcome(7, UploadResult("vid123", "https://youtu.be/vid123", request.privacy))
+
+    async def metrics(
+        self,
+        identity: Identity,
+        *,
+        platform: str | None = None,
+        account_ref: str | None = None,
+        days: int = 7,
+        post_id: str | None = None,
+    ) -> MetricsReport:
+        self._record(
+            "metrics",
+            identity=identity,
+            platform=platform,
+            account_ref=account_ref,
+            days=days,
+            post_id=post_id,
+        )
+        assert self.report is not None, "test did not set a metrics report"
+        return self.report
+
+
+@dataclass
+class RecordingSink:
+    """A ReplySink that keeps everything it was asked to do."""
+
+    sent: list[str] = field(default_factory=list)
+    updates: list[tuple[str, str]] = field(default_factory=list)
+    private: list[str] = field(default_factory=list)
+    approvals: list[ApprovalRequest] = field(default_factory=list)
+
+    async def send(self, reply: Reply) -> str:
+        self.sent.append(reply.text)
+        return str(len(self.sent))
+
+    async def update(self, message_ref: str, reply: Reply) -> None:
+        self.updates.append((message_ref, reply.text))
+
+    async def send_private(self, reply: Reply) -> None:
+        self.private.append(reply.text)
+
+    async def ask_approval(self, request: ApprovalRequest) -> None:
+        self.approvals.append(request)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.sent)
+
+
+class RecordingBudgets:
+    """Budgets that allow (or refuse) and record token charges."""
+
+    def __init__(self, *, allow_messages: bool = True, allow_llm: bool = True) -> None:
+        self.allow_messages = allow_messages
+        self.allow_llm = allow_llm
+        self.charged: list[int] = []
+
+    async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
+        return Decision(
+            self.allow_messages,
+            20,
+            0 if not self.allow_messages else 19,
+            0 if self.allow_messages else 12.5,
+            None,
+        )
+
+    async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
+        reset = datetime(2030, 1, 1, tzinfo=UTC)
+        return Decision(self.allow_llm, 1000, 1000 - sum(self.charged), 0.0, reset)
+
+    async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
+        self.charged.append(tokens)
+
+    async def report(self, *, workspace_id: int, chat_user_id: int) -> list[BudgetStatus]:
+        used = sum(self.charged)
+        return [BudgetStatus("llm_tokens_user_day", used, 1000, 1000 - used, None)]
