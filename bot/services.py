@@ -16,8 +16,10 @@ import signal
 from typing import Protocol
 
 from bot.settings import Settings
+from integrations.http import Guards
 from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
 from storage.db import Database, migrate
+from storage.ratelimit import Budgets, LimitPolicy
 from storage.redis import RedisHandle
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,12 @@ class Services:
             key_prefix=settings.redis_key_prefix,
         )
         self.cipher = build_cipher(settings)
+        self.budgets = Budgets(redis=self.redis, policy=build_limit_policy(settings))
+        self.http_guards = Guards(
+            max_concurrency=settings.http_max_concurrency_per_platform,
+            failure_threshold=settings.http_breaker_failure_threshold,
+            cooldown=settings.http_breaker_cooldown_seconds,
+        )
         self._initialized = False
 
     async def initialize(self, *, run_migrations: bool | None = None) -> None:
@@ -83,6 +91,21 @@ def build_cipher(settings: Settings) -> TokenCipher:
     if settings.token_encryption_keys is not None:
         return TokenCipher(parse_keys(settings.token_encryption_keys.get_secret_value()))
     return TokenCipher(load_or_create_local_keys(settings.data_dir))
+
+
+def build_limit_policy(settings: Settings) -> LimitPolicy:
+    """Every rate limit and quota, from settings (rate strings are validated by Budgets)."""
+    return LimitPolicy(
+        user_messages=settings.limit_user_messages,
+        workspace_messages=settings.limit_workspace_messages,
+        platform_calls=settings.limit_platform_calls,
+        user_llm_tokens_per_day=settings.limit_user_llm_tokens_per_day,
+        workspace_llm_tokens_per_day=settings.limit_workspace_llm_tokens_per_day,
+        youtube_daily_units=settings.youtube_daily_quota_units,
+        youtube_upload_cost_units=settings.youtube_upload_cost_units,
+        youtube_daily_uploads=settings.youtube_daily_upload_limit,
+        instagram_publishes_per_day=settings.limit_instagram_publishes_per_day,
+    )
 
 
 async def run_parts(services: Services, parts: list[Part]) -> int:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -365,3 +366,24 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_uploads(
         assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
     finally:
         await handle.close()
+
+
+async def test_services_build_budgets_from_settings(make_settings: Any) -> None:
+    from bot.services import Services
+
+    services = Services(settings=make_settings(limit_user_messages="2/minute"))
+    await services.redis.open()
+    try:
+        got = [
+            (await services.budgets.check_message(workspace_id=5, chat_user_id=5)).allowed
+            for _ in range(3)
+        ]
+        assert got == [True, True, False]
+        assert services.budgets.policy.youtube_daily_units == 10_000
+        assert services.http_guards["youtube"].breaker.failure_threshold == 5
+    finally:
+        async for key in services.redis.client.scan_iter(match=services.redis.key("rl") + "*"):
+            await services.redis.client.delete(key)
+        await services.redis.close()
+    with pytest.raises(ValueError, match="20/minute"):
+        Services(settings=make_settings(limit_user_messages="lots"))
