@@ -4,9 +4,9 @@ Two mechanisms:
 
 * **Sliding log** for request rates (chat messages per user and per workspace,
   calls per second per platform API, Instagram publishes per account per 24 h):
-  a Redis list of the last L admission times, newest first. A request is admitted
-  when the L-th newest entry is older than the window, so no window of that length
-  ever holds more than L admissions. Several limits are checked and charged in one
+  a Redis list of the admission times still inside the window, newest first. A
+  request is admitted while fewer than L are, so no window of that length ever
+  holds more than L admissions. Several limits are checked and charged in one
   script, so a request refused by one limit is charged to none.
 * **Counter ledger** for daily quotas (LLM tokens per user and per workspace per
   UTC day, YouTube quota units and uploads per Pacific day): one counter per period,
@@ -154,10 +154,14 @@ def candidate_periods(instant: datetime, tz: tzinfo) -> list[Period]:
 # --------------------------------------------------------------------------------------
 
 # KEYS: one list per limit. ARGV: peek (0/1), then per limit: capacity, window_ms.
-# Returns: {allowed, now_ms, then per limit: in_window_after, retry_ms, newest_ms}.
-# Entries are admission times in ms, newest first, trimmed to capacity; the list
-# therefore holds at most `capacity` entries and the capacity-th is the one that
-# must leave the window before another is admitted.
+# Returns one space-separated string (cheaper to parse than a nested reply):
+# "allowed count_1 retry_ms_1 newest_ms_1 count_2 ...", counts after the call.
+# Each list holds the admission times (ms) still inside the window, newest first:
+# expired entries are popped from the tail as they age out (each entry is pushed and
+# popped once, so this is amortised O(1)), the length is the count in the window, and
+# when it has reached capacity the tail is the entry that must expire before the next
+# admission. Unlike `limits`' moving window, no window ever holds more than capacity
+# admissions whatever the callers' clocks say, since the only clock is Redis `TIME`.
 _SLIDING_LOG = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -166,44 +170,48 @@ local n = #KEYS
 local allowed = 1
 local counts, retries, newest = {}, {}, {}
 for i = 1, n do
+  local key = KEYS[i]
   local cap = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
-  local horizon = now - window
-  local len = redis.call('LLEN', KEYS[i])
-  -- entries are sorted newest first: binary search for how many are inside the window
-  local lo, hi = 0, len
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if tonumber(redis.call('LINDEX', KEYS[i], mid)) > horizon then lo = mid + 1 else hi = mid end
+  local horizon = now - tonumber(ARGV[2 * i + 1])
+  local len = redis.call('LLEN', key)
+  local oldest = nil
+  while len > 0 do
+    oldest = tonumber(redis.call('LINDEX', key, -1))
+    if oldest > horizon then break end
+    redis.call('RPOP', key)
+    len = len - 1
+    oldest = nil
   end
-  counts[i] = lo
+  counts[i] = len
   retries[i] = 0
   newest[i] = 0
-  if lo > 0 then newest[i] = tonumber(redis.call('LINDEX', KEYS[i], 0)) end
-  if lo >= cap then
+  if len >= cap then
     allowed = 0
-    local gate = tonumber(redis.call('LINDEX', KEYS[i], cap - 1))
-    retries[i] = gate + window - now
-    if retries[i] < 1 then retries[i] = 1 end
+    -- more than cap entries only if the capacity was lowered: the gate is the cap-th newest
+    local gate = oldest
+    if len > cap then gate = tonumber(redis.call('LINDEX', key, cap - 1)) end
+    retries[i] = math.max(gate - horizon, 1)
   end
 end
 if allowed == 1 and not peek then
   for i = 1, n do
-    local cap = tonumber(ARGV[2 * i])
     redis.call('LPUSH', KEYS[i], now)
-    redis.call('LTRIM', KEYS[i], 0, cap - 1)
     redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]))
     counts[i] = counts[i] + 1
     newest[i] = now
   end
+else
+  for i = 1, n do
+    if counts[i] > 0 then newest[i] = tonumber(redis.call('LINDEX', KEYS[i], 0)) end
+  end
 end
-local out = {allowed, now}
+local out = {allowed}
 for i = 1, n do
   out[#out + 1] = counts[i]
   out[#out + 1] = retries[i]
   out[#out + 1] = newest[i]
 end
-return out
+return table.concat(out, ' ')
 """
 
 # KEYS: counters, period-major: KEYS[(p-1)*m + c] is counter c in candidate period p.
@@ -419,19 +427,16 @@ class Budgets:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def _eval(self, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    async def _eval(self, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a script (by SHA, loading it on first use) within the call timeout."""
         client = self._redis.client
         async with asyncio.timeout(self._call_timeout):
             try:
-                result = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+                return await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
             except NoScriptError:
-                result = await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
-        return list(result)
+                return await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
 
-    async def _guarded(
-        self, script: _Lua, keys: Sequence[str], args: Sequence[Any]
-    ) -> list[Any] | None:
+    async def _guarded(self, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> Any | None:
         """Run a script; None when Redis is unreachable (and the outage is recorded)."""
         if self._outage.skip():
             return None
@@ -451,14 +456,15 @@ class Budgets:
         args: list[Any] = ["1" if peek else "0"]
         for rate, _ in rates:
             args += [rate.capacity, rate.window * 1000]
-        raw = await self._guarded(SLIDING_LOG, keys, args)
-        if raw is None:
+        reply = await self._guarded(SLIDING_LOG, keys, args)
+        if reply is None:
             return None
+        raw = reply.split()
         allowed = int(raw[0]) == 1
         per_limit: list[tuple[int, datetime | None]] = []
         decision: Decision | None = None
         for i, (rate, _) in enumerate(rates):
-            count, retry_ms, newest_ms = (int(x) for x in raw[2 + 3 * i : 5 + 3 * i])
+            count, retry_ms, newest_ms = (int(x) for x in raw[1 + 3 * i : 4 + 3 * i])
             reset_at = _ms_to_dt(newest_ms + rate.window * 1000) if count else None
             per_limit.append((count, reset_at))
             remaining = max(rate.capacity - count, 0)
@@ -491,9 +497,10 @@ class Budgets:
             args += [int(p.start.timestamp()), int(p.end.timestamp())]
         for amount, cap in zip(amounts, caps, strict=True):
             args += [amount, cap]
-        raw = await self._guarded(LEDGER, keys, args)
-        if raw is None:
+        reply = await self._guarded(LEDGER, keys, args)
+        if reply is None:
             return None
+        raw = list(reply)
         if int(raw[0]) == -1:
             # Redis' clock is more than a day away from ours: refuse rather than guess.
             log.error("redis clock is far from this host's clock; ledger refused")
