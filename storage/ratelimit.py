@@ -81,6 +81,22 @@ class Decision:
     retry_after: float  # seconds; 0.0 when allowed
     reset_at: datetime | None
 
+    def refusal_message(self, what: str) -> str:
+        """A chat-ready sentence for a refusal, e.g. "Message limit reached (20 per minute)..."."""
+        return f"{what} limit reached ({self.limit}); try again in {format_wait(self.retry_after)}."
+
+
+def format_wait(seconds: float) -> str:
+    """A short human duration for "try again in ...": "3 s", "2 min", "5 h 10 min"."""
+    whole = max(math.ceil(seconds), 1)
+    if whole < 60:
+        return f"{whole} s"
+    minutes = math.ceil(whole / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
 
 @dataclass(frozen=True, slots=True)
 class BudgetStatus:

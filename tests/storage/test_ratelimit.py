@@ -26,6 +26,7 @@ from storage.ratelimit import (
     Rate,
     candidate_periods,
     day_period,
+    format_wait,
 )
 from storage.redis import RedisHandle
 
@@ -76,6 +77,16 @@ def test_candidate_periods_are_contiguous_around_the_instant() -> None:
     assert days[1].start <= instant < days[1].end
     with pytest.raises(ValueError):
         day_period(datetime(2026, 1, 1), PACIFIC)  # naive instants are a bug
+
+
+def test_refusals_say_when_to_retry() -> None:
+    assert format_wait(0.2) == "1 s"
+    assert format_wait(59.5) == "1 min"
+    assert format_wait(61) == "2 min"
+    assert format_wait(3 * 3600 + 600) == "3 h 10 min"
+    assert format_wait(7200) == "2 h"
+    refused = Decision(False, 20, 0, 42.3, None)
+    assert refused.refusal_message("Message") == "Message limit reached (20); try again in 43 s."
 
 
 def test_rate_strings_use_limits_syntax() -> None:
@@ -344,7 +355,11 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_uploads(
                 errors += 1
         assert errors == 0
         assert budgets.redis_down
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        warnings = [
+            r
+            for r in caplog.records
+            if r.name == "storage.ratelimit" and r.levelno == logging.WARNING
+        ]
         assert len(warnings) == 1
         assert sum(d.allowed for d in decisions) == 20  # the fallback still caps the user
         assert all(d.retry_after > 0 for d in decisions if not d.allowed)
@@ -363,7 +378,7 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_uploads(
         assert not budgets.redis_down
         assert any("reachable again" in r.getMessage() for r in caplog.records)
         assert (await budgets.check_message(workspace_id=1, chat_user_id=42)).remaining == 19
-        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == warnings
     finally:
         await handle.close()
 
