@@ -61,8 +61,14 @@ class Services:
             max_concurrency=settings.http_max_concurrency_per_platform,
             failure_threshold=settings.http_breaker_failure_threshold,
             cooldown=settings.http_breaker_cooldown_seconds,
+            pace=self._pace_platform_call,
         )
         self._initialized = False
+
+    async def _pace_platform_call(self, platform: str) -> float:
+        """Seconds to wait before calling `platform` (shared calls/second budget in Redis)."""
+        decision = await self.budgets.platform_call(platform)
+        return 0.0 if decision.allowed else decision.retry_after
 
     async def initialize(self, *, run_migrations: bool | None = None) -> None:
         """Open pools (starting embedded servers if needed) and migrate."""

@@ -16,6 +16,8 @@ gets all of this without changing a line:
   then one probe is let through (half-open) and its outcome closes or reopens it.
 * **A concurrency cap per platform** (a semaphore held until the response is closed),
   so one slow platform cannot take every connection and every worker with it.
+* **Shared pacing** (optional `pace` callable): each attempt first asks the shared
+  calls-per-second budget; short waits are slept, long ones raise `RateLimited`.
 
 The transport raises `PlatformUnavailable` (no response at all) and `CircuitOpen`;
 any response, including a final 429 or 5xx, is returned as is so the integration can
@@ -115,6 +117,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 # --------------------------------------------------------------------------------------
 
 BreakerState = Literal["closed", "open", "half_open"]
+
+Pacer = Callable[[str], Awaitable[float]]
+"""Shared call pacing: given a platform, seconds to wait before calling it (0 = go now).
+The composition root wires it to the Redis limiter, so every replica shares the budget."""
 
 
 class CircuitBreaker:
@@ -252,6 +258,8 @@ class Guards:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        pace: Pacer | None = None,
+        max_pace_wait: float = 5.0,
     ) -> None:
         self.max_concurrency = max_concurrency
         self.failure_threshold = failure_threshold
@@ -261,6 +269,8 @@ class Guards:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
+        self.pace = pace
+        self.max_pace_wait = max_pace_wait
         self._guards: dict[str, PlatformGuard] = {}
 
     def __getitem__(self, platform: str) -> PlatformGuard:
@@ -283,7 +293,13 @@ class Guards:
 
     def transport(self, platform: str, inner: httpx.AsyncBaseTransport) -> ResilientTransport:
         return ResilientTransport(
-            inner, guard=self[platform], retry=self.retry, sleep=self.sleep, rng=self.rng
+            inner,
+            guard=self[platform],
+            retry=self.retry,
+            sleep=self.sleep,
+            rng=self.rng,
+            pace=self.pace,
+            max_pace_wait=self.max_pace_wait,
         )
 
 
@@ -332,12 +348,34 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        pace: Pacer | None = None,
+        max_pace_wait: float = 5.0,
     ) -> None:
         self._inner = inner
         self.guard = guard
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng
+        self._pace = pace
+        self._max_pace_wait = max_pace_wait
+
+    async def _wait_for_pace(self) -> None:
+        """Hold the call until the shared per-platform rate allows it, or refuse it."""
+        if self._pace is None:
+            return
+        platform = self.guard.platform
+        waited = 0.0
+        while (wait := await self._pace(platform)) > 0:
+            if waited + wait > self._max_pace_wait:
+                raise RateLimited(
+                    f"Too many {display_name(platform)} calls right now; "
+                    f"try again in about {int(wait + 0.999)} s.",
+                    platform=platform,
+                    reason="local_rate_limit",
+                    retry_after=wait,
+                )
+            await self._sleep(wait)
+            waited += wait
 
     @staticmethod
     def retryable(request: httpx.Request) -> bool:
@@ -355,6 +393,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         while True:
             attempt += 1
             last = attempt >= self.retry.max_attempts or not can_retry
+            await self._wait_for_pace()
             probe = breaker.before_call()
             try:
                 release = await guard.acquire()
