@@ -45,8 +45,8 @@ from zoneinfo import ZoneInfo
 import limits
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from redis.exceptions import ClusterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage.redis import RedisHandle
@@ -61,6 +61,8 @@ _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
     ReadOnlyError,  # a failover left us talking to a replica
+    OutOfMemoryError,  # Redis refuses writes: as good as down for a limiter
+    ClusterDownError,
     OSError,
     TimeoutError,
 )

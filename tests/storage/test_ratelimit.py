@@ -404,3 +404,32 @@ async def test_services_build_budgets_from_settings(make_settings: Any) -> None:
         await services.redis.close()
     with pytest.raises(ValueError, match="20/minute"):
         Services(settings=make_settings(limit_user_messages="lots"))
+
+
+async def test_a_redis_that_stops_answering_is_an_outage_not_a_hang(tmp_path: Path) -> None:
+    """A server that accepts connections and never replies: chat still gets an answer."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    handle = RedisHandle(url=f"redis://127.0.0.1:{port}/0", data_dir=tmp_path, key_prefix="t:")
+    await handle.open()
+    budgets = Budgets(redis=handle, policy=POLICY, call_timeout=0.3)
+    try:
+        decision = await asyncio.wait_for(
+            budgets.check_message(workspace_id=1, chat_user_id=1), timeout=10
+        )
+        assert decision.allowed and budgets.redis_down
+        assert not (await budgets.reserve_youtube(units=1)).allowed
+        assert connections  # it really reached the black hole
+    finally:
+        await handle.close()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
