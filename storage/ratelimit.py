@@ -317,6 +317,10 @@ class Rate:
         return cls(item.amount, item.get_expiry())
 
     @property
+    def window_ms(self) -> int:
+        return self.window * 1000
+
+    @property
     def per(self) -> str:
         names = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
         if self.window in names:
@@ -445,26 +449,28 @@ class Budgets:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def _eval(self, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run a script (by SHA, loading it on first use) within the call timeout."""
-        client = self._redis.client
-        async with asyncio.timeout(self._call_timeout):
-            try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
-            except NoScriptError:
-                return await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
+    async def _run(self, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> Any | None:
+        """Run a script (by SHA, loading it on first use) within the call timeout.
 
-    async def _guarded(self, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> Any | None:
-        """Run a script; None when Redis is unreachable (and the outage is recorded)."""
-        if self._outage.skip():
+        None when Redis is unreachable; the outage is recorded (one warning) and, for a
+        while, later calls skip Redis instead of each waiting for a timeout.
+        """
+        outage = self._outage
+        if outage.down and outage.skip():
             return None
         try:
-            result = await self._eval(script, keys, args)
+            client = self._redis.client
+            async with asyncio.timeout(self._call_timeout):
+                try:
+                    reply = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+                except NoScriptError:
+                    reply = await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
         except _OUTAGE_ERRORS as exc:
-            self._outage.failed(exc)
+            outage.failed(exc)
             return None
-        self._outage.recovered()
-        return result
+        if outage.down:
+            outage.recovered()
+        return reply
 
     async def _sliding(
         self, rates: Sequence[tuple[Rate, str]], *, peek: bool = False
@@ -473,28 +479,28 @@ class Budgets:
         keys = [key for _, key in rates]
         args: list[Any] = ["1" if peek else "0"]
         for rate, _ in rates:
-            args += [rate.capacity, rate.window * 1000]
-        reply = await self._guarded(SLIDING_LOG, keys, args)
+            args += (rate.capacity, rate.window_ms)
+        reply = await self._run(SLIDING_LOG, keys, args)
         if reply is None:
             return None
         raw = reply.split()
-        allowed = int(raw[0]) == 1
+        allowed = raw[0] == b"1"
         per_limit: list[tuple[int, datetime | None]] = []
         decision: Decision | None = None
         for i, (rate, _) in enumerate(rates):
-            count, retry_ms, newest_ms = (int(x) for x in raw[1 + 3 * i : 4 + 3 * i])
-            reset_at = _ms_to_dt(newest_ms + rate.window * 1000) if count else None
-            per_limit.append((count, reset_at))
-            remaining = max(rate.capacity - count, 0)
-            candidate = Decision(
-                allowed, rate.capacity, remaining, retry_ms / 1000 if not allowed else 0.0, reset_at
+            count, retry_ms, newest_ms = (
+                int(raw[3 * i + 1]),
+                int(raw[3 * i + 2]),
+                int(raw[3 * i + 3]),
             )
-            if decision is None:
-                decision = candidate
-            elif not allowed and candidate.retry_after > decision.retry_after:
-                decision = candidate
-            elif allowed and candidate.remaining < decision.remaining:
-                decision = candidate
+            reset_at = _ms_to_dt(newest_ms + rate.window_ms) if count else None
+            per_limit.append((count, reset_at))
+            if allowed:
+                remaining = rate.capacity - count
+                if decision is None or remaining < decision.remaining:
+                    decision = Decision(True, rate.capacity, max(remaining, 0), 0.0, reset_at)
+            elif decision is None or retry_ms / 1000 > decision.retry_after:
+                decision = Decision(False, rate.capacity, 0, retry_ms / 1000, reset_at)
         assert decision is not None
         return decision, per_limit
 
@@ -515,7 +521,7 @@ class Budgets:
             args += [int(p.start.timestamp()), int(p.end.timestamp())]
         for amount, cap in zip(amounts, caps, strict=True):
             args += [amount, cap]
-        reply = await self._guarded(LEDGER, keys, args)
+        reply = await self._run(LEDGER, keys, args)
         if reply is None:
             return None
         raw = list(reply)
