@@ -191,15 +191,16 @@ for i = 1, n do
   local key = KEYS[i]
   local cap = tonumber(ARGV[2 * i])
   local horizon = now - tonumber(ARGV[2 * i + 1])
-  local len = redis.call('LLEN', key)
   local oldest = nil
-  while len > 0 do
-    oldest = tonumber(redis.call('LINDEX', key, -1))
-    if oldest > horizon then break end
+  local tail = redis.call('LINDEX', key, -1)
+  while tail do
+    local ts = tonumber(tail)
+    if ts > horizon then oldest = ts; break end
     redis.call('RPOP', key)
-    len = len - 1
-    oldest = nil
+    tail = redis.call('LINDEX', key, -1)
   end
+  local len = 0
+  if oldest then len = redis.call('LLEN', key) end
   counts[i] = len
   retries[i] = 0
   newest[i] = 0
@@ -441,6 +442,7 @@ class Budgets:
         self._closed_retry_after = closed_retry_after
         self._outage = _Outage(outage_probe_interval)
         self._local = _LocalLimits()
+        self._platform_keys: dict[str, str] = {}
 
     @property
     def redis_down(self) -> bool:
@@ -655,7 +657,10 @@ class Budgets:
 
     async def platform_call(self, platform: str) -> Decision:
         """Pace calls to one platform API (calls per second, shared by every replica)."""
-        rates = [(self._platform_rate, self._redis.key("rl", "{api}", platform))]
+        key = self._platform_keys.get(platform)
+        if key is None:
+            key = self._platform_keys[platform] = self._redis.key("rl", "{api}", platform)
+        rates = [(self._platform_rate, key)]
         result = await self._sliding(rates)
         return self._local.hit(rates) if result is None else result[0]
 

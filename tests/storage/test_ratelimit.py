@@ -120,6 +120,19 @@ async def test_message_limits_per_user_and_workspace_charge_atomically(redis: Re
     assert (await budgets.check_message(workspace_id=2, chat_user_id=1)).allowed
 
 
+async def test_capacity_returns_when_retry_after_has_passed(redis: RedisHandle) -> None:
+    budgets = Budgets(redis=redis, policy=replace(POLICY, platform_calls="3/second"))
+    assert (await budgets.platform_call("live")).allowed
+    await asyncio.sleep(0.5)  # the next two keep the key alive past the first one's window
+    assert all([(await budgets.platform_call("live")).allowed for _ in range(2)])
+    refused = await budgets.platform_call("live")
+    assert not refused.allowed and 0 < refused.retry_after <= 0.5
+    await asyncio.sleep(refused.retry_after + 0.05)
+    again = await budgets.platform_call("live")
+    assert again.allowed  # the oldest admission left the window exactly when promised
+    assert (await budgets.platform_call("other-api")).remaining == 2  # per platform
+
+
 async def _admissions(
     handles: list[RedisHandle], *, clients: int, limit: int, seconds: float, seed: int
 ) -> tuple[list[datetime], int]:
