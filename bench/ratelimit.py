@@ -6,7 +6,9 @@ Uses REDIS_URL when set, else an embedded Redis on a temporary directory. Report
 the median over alternating rounds of decisions per second (32 concurrent callers) and
 p50/p99 latency (one caller at a time) for:
 
-* one limit per decision: `Budgets.platform_call` vs `MovingWindowRateLimiter.hit`;
+* one limit per decision: `Budgets.platform_call` (a Decision with remaining, retry
+  time and reset) vs `MovingWindowRateLimiter.hit` (yes/no only), and vs `hit` plus
+  `get_window_stats` on refusal, which is what a reply saying when to retry needs;
 * a chat message (per-user + per-workspace limits): `Budgets.check_message` (one
   atomic script) vs two `limits` hits (two round trips, not atomic).
 
@@ -140,6 +142,12 @@ async def main() -> None:
         async def theirs_one(k: int) -> object:
             return await limiter.hit(item, "p", str(k))
 
+        async def theirs_one_with_retry(k: int) -> object:
+            # What a chat reply needs from `limits` on refusal: when to retry (2nd round trip).
+            if await limiter.hit(item, "p", str(k)):
+                return True
+            return await limiter.get_window_stats(item, "p", str(k))
+
         async def ours_chat(k: int) -> object:
             return await budgets.check_message(workspace_id=k % 50, chat_user_id=k)
 
@@ -149,7 +157,11 @@ async def main() -> None:
             return False
 
         print(f"rate limiter benchmark on {where}, python {sys.version.split()[0]}")
-        show("one limit per decision", *await compare(ours_one, theirs_one))
+        show("one limit per decision (limits: yes/no only)", *await compare(ours_one, theirs_one))
+        show(
+            "one limit, with the retry time on refusal",
+            *await compare(ours_one, theirs_one_with_retry),
+        )
         show("chat message: user + workspace limits", *await compare(ours_chat, theirs_chat))
     finally:
         async for key in handle.client.scan_iter(match=prefix + "*", count=1000):

@@ -367,6 +367,59 @@ class _Outage:
             log.info("redis reachable again: limits are shared again")
 
 
+class _Deadlines:
+    """A hard time bound on Redis calls, enforced by one sweeping timer for all of them.
+
+    The client's 0.25 s socket timeouts bound each attempt, but redis-py retries, so a
+    Redis that stops answering could hold a call for over a second. `asyncio.timeout`
+    per call would bound it, but arming and cancelling a timer on every decision costs
+    as much as the rest of our Python path; here one timer runs only while calls are
+    in flight and cancels those past their deadline (enforced within 1.5x the bound).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._inflight: dict[asyncio.Task[Any], tuple[float, int]] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def enter(self) -> asyncio.Task[Any]:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - always called from a task
+            raise RuntimeError("Budgets must be used from an asyncio task")
+        loop = asyncio.get_running_loop()
+        self._inflight[task] = (loop.time() + self._timeout, task.cancelling())
+        if self._timer is None or self._loop is not loop:
+            self._loop = loop
+            self._timer = loop.call_later(self._timeout / 2, self._sweep, loop)
+        return task
+
+    def exit(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.pop(task, None)
+        self._expired.discard(task)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """True if the CancelledError came from our deadline (and then it is absorbed)."""
+        if task not in self._expired:
+            return False
+        _, cancelling = self._inflight.get(task, (0.0, 0))
+        # Absorb our own cancel; if someone else also cancelled, theirs stands.
+        return task.uncancel() <= cancelling
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:
+            return
+        now = loop.time()
+        for task, (deadline, _) in list(self._inflight.items()):
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        self._timer = (
+            loop.call_later(self._timeout / 2, self._sweep, loop) if self._inflight else None
+        )
+
+
 class _LocalLimits:
     """Per-process fallback while Redis is down (fail open, but still cap each user).
 
@@ -438,9 +491,9 @@ class Budgets:
         self._user_rate = Rate.parse(policy.user_messages)
         self._workspace_rate = Rate.parse(policy.workspace_messages)
         self._platform_rate = Rate.parse(policy.platform_calls)
-        self._call_timeout = call_timeout
         self._closed_retry_after = closed_retry_after
         self._outage = _Outage(outage_probe_interval)
+        self._deadlines = _Deadlines(call_timeout)
         self._local = _LocalLimits()
         self._platform_keys: dict[str, str] = {}
 
@@ -460,16 +513,23 @@ class Budgets:
         outage = self._outage
         if outage.down and outage.skip():
             return None
+        client = self._redis.client
+        task = self._deadlines.enter()
         try:
-            client = self._redis.client
-            async with asyncio.timeout(self._call_timeout):
-                try:
-                    reply = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
-                except NoScriptError:
-                    reply = await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
+            try:
+                reply = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            except NoScriptError:
+                reply = await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
         except _OUTAGE_ERRORS as exc:
             outage.failed(exc)
             return None
+        except asyncio.CancelledError:
+            if not self._deadlines.expired(task):
+                raise  # someone else cancelled the caller: let it through
+            outage.failed(TimeoutError())
+            return None
+        finally:
+            self._deadlines.exit(task)
         if outage.down:
             outage.recovered()
         return reply

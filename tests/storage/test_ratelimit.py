@@ -430,16 +430,28 @@ async def test_a_redis_that_stops_answering_is_an_outage_not_a_hang(tmp_path: Pa
 
     server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    handle = RedisHandle(url=f"redis://127.0.0.1:{port}/0", data_dir=tmp_path, key_prefix="t:")
+    # Socket timeouts far longer than our bound: only the limiter's own deadline can answer.
+    handle = RedisHandle(
+        url=f"redis://127.0.0.1:{port}/0", data_dir=tmp_path, key_prefix="t:", socket_timeout=30
+    )
     await handle.open()
-    budgets = Budgets(redis=handle, policy=POLICY, call_timeout=0.3)
+    budgets = Budgets(redis=handle, policy=POLICY, call_timeout=0.3, outage_probe_interval=0)
     try:
         decision = await asyncio.wait_for(
-            budgets.check_message(workspace_id=1, chat_user_id=1), timeout=10
+            budgets.check_message(workspace_id=1, chat_user_id=1), timeout=5
         )
         assert decision.allowed and budgets.redis_down
-        assert not (await budgets.reserve_youtube(units=1)).allowed
+        assert not (await asyncio.wait_for(budgets.reserve_youtube(units=1), timeout=5)).allowed
         assert connections  # it really reached the black hole
+
+        # A cancel from outside (the caller gave up) is not swallowed as a timeout.
+        patient = Budgets(redis=handle, policy=POLICY, call_timeout=20)
+        call = asyncio.create_task(patient.check_message(workspace_id=1, chat_user_id=1))
+        await asyncio.sleep(0.2)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert not patient.redis_down
     finally:
         await handle.close()
         for writer in connections:
