@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
@@ -20,8 +21,10 @@ import httpx
 from bot.notify import Notifiers
 from bot.settings import Settings
 from integrations.base import SocialPlatform
+from integrations.http import Guards, make_client
 from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
 from storage.db import Database, migrate
+from storage.ratelimit import Budgets, LimitPolicy
 from storage.redis import RedisHandle
 
 log = logging.getLogger(__name__)
@@ -58,13 +61,37 @@ class Services:
             key_prefix=settings.redis_key_prefix,
         )
         self.cipher = build_cipher(settings)
-        # Outbound HTTP for platform APIs (one pool of connections per process).
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        self.budgets = Budgets(redis=self.redis, policy=build_limit_policy(settings))
+        self.http_guards = Guards(
+            max_concurrency=settings.http_max_concurrency_per_platform,
+            failure_threshold=settings.http_breaker_failure_threshold,
+            cooldown=settings.http_breaker_cooldown_seconds,
+            pace=self._pace_platform_call,
+        )
+        # Outbound HTTP: one client per platform, each behind that platform's retries,
+        # circuit breaker and concurrency cap, so one slow platform can't starve another.
+        self.http_clients: dict[str, httpx.AsyncClient] = {}
         # Configured platforms only; a missing key means "not configured".
-        self.platforms: dict[str, SocialPlatform] = build_platforms(settings, self.http)
+        self.platforms: dict[str, SocialPlatform] = build_platforms(settings, self._client_for)
         # Front-ends register how to tell a chat user something out of band.
         self.notifiers = Notifiers()
         self._initialized = False
+
+    def _client_for(self, platform: str) -> httpx.AsyncClient:
+        client = self.http_clients.get(platform)
+        if client is None:
+            client = make_client(
+                platform=platform,
+                guards=self.http_guards,
+                timeout=httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0),
+            )
+            self.http_clients[platform] = client
+        return client
+
+    async def _pace_platform_call(self, platform: str) -> float:
+        """Seconds to wait before calling `platform` (shared calls/second budget in Redis)."""
+        decision = await self.budgets.platform_call(platform)
+        return 0.0 if decision.allowed else decision.retry_after
 
     async def initialize(self, *, run_migrations: bool | None = None) -> None:
         """Open pools (starting embedded servers if needed) and migrate."""
@@ -86,11 +113,14 @@ class Services:
         """Close everything initialize() opened, in reverse order."""
         await self.redis.close()
         await self.db.close()
-        await self.http.aclose()
+        for client in self.http_clients.values():
+            await client.aclose()
         self._initialized = False
 
 
-def build_platforms(settings: Settings, http: httpx.AsyncClient) -> dict[str, SocialPlatform]:
+def build_platforms(
+    settings: Settings, client_for: Callable[[str], httpx.AsyncClient]
+) -> dict[str, SocialPlatform]:
     """The SocialPlatform of every platform whose credentials are set."""
     platforms: dict[str, SocialPlatform] = {}
     if settings.youtube_enabled and settings.google_client_secret is not None:
@@ -108,11 +138,12 @@ def build_platforms(settings: Settings, http: httpx.AsyncClient) -> dict[str, So
             chunk_bytes=settings.youtube_upload_chunk_bytes,
             upload_cost_units=settings.youtube_upload_cost_units,
         )
-        platforms["youtube"] = YouTubePlatform(config=config, http=http)
+        platforms["youtube"] = YouTubePlatform(config=config, http=client_for("youtube"))
     from bot.platforms import build_instagram_platform
 
-    instagram = build_instagram_platform(settings, http=http)
-    if instagram is not None:
+    if settings.instagram_enabled:
+        instagram = build_instagram_platform(settings, http=client_for("instagram"))
+        assert instagram is not None
         platforms["instagram"] = instagram
     return platforms
 
@@ -121,6 +152,21 @@ def build_cipher(settings: Settings) -> TokenCipher:
     if settings.token_encryption_keys is not None:
         return TokenCipher(parse_keys(settings.token_encryption_keys.get_secret_value()))
     return TokenCipher(load_or_create_local_keys(settings.data_dir))
+
+
+def build_limit_policy(settings: Settings) -> LimitPolicy:
+    """Every rate limit and quota, from settings (rate strings are validated by Budgets)."""
+    return LimitPolicy(
+        user_messages=settings.limit_user_messages,
+        workspace_messages=settings.limit_workspace_messages,
+        platform_calls=settings.limit_platform_calls,
+        user_llm_tokens_per_day=settings.limit_user_llm_tokens_per_day,
+        workspace_llm_tokens_per_day=settings.limit_workspace_llm_tokens_per_day,
+        youtube_daily_units=settings.youtube_daily_quota_units,
+        youtube_upload_cost_units=settings.youtube_upload_cost_units,
+        youtube_daily_uploads=settings.youtube_daily_upload_limit,
+        instagram_publishes_per_day=settings.limit_instagram_publishes_per_day,
+    )
 
 
 async def run_parts(services: Services, parts: list[Part]) -> int:

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     limit_user_llm_tokens_per_day: int = 200_000
     limit_workspace_llm_tokens_per_day: int = 2_000_000
     limit_instagram_publishes_per_day: int = 25
+    http_max_concurrency_per_platform: int = 8
+    http_breaker_failure_threshold: int = 5
+    http_breaker_cooldown_seconds: float = 30.0
+    http_call_deadline_seconds: float = 20.0
 
     @field_validator("youtube_upload_chunk_bytes")
     @classmethod

@@ -20,7 +20,7 @@ async def test_youtube_platform_when_configured(make_settings):
         worker = build_part(services, "worker")
         assert [job.name for job in worker._jobs] == ["resume-uploads"]
     finally:
-        await services.http.aclose()
+        await services.shutdown()
 
 
 async def test_no_platforms_without_credentials(make_settings):
@@ -30,7 +30,7 @@ async def test_no_platforms_without_credentials(make_settings):
         assert services.notifiers.get("slack") is None
         assert build_part(services, "worker")._jobs == []
     finally:
-        await services.http.aclose()
+        await services.shutdown()
 
 
 def test_chunk_size_setting_must_fit_the_protocol(make_settings):
