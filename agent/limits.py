@@ -1,37 +1,17 @@
 """The limiter interface the conversation uses, and a no-op implementation.
 
 `storage.ratelimit.Budgets` satisfies `Budgets` structurally; `NoLimits` stands
-in where no limiter is wired (or limits are configured off). The dataclasses
-keep the exact field names of storage.ratelimit's so the two can be swapped.
+in where no limiter is wired (or limits are configured off). Decisions and
+statuses are storage.ratelimit's own types.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
+from storage.ratelimit import BudgetStatus, Decision
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Whether one more unit is allowed now, and when to retry if not."""
-
-    allowed: bool
-    limit: int
-    remaining: int
-    retry_after: float
-    reset_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetStatus:
-    """One named budget's usage, for `quota`."""
-
-    name: str
-    used: int
-    limit: int
-    remaining: int
-    reset_at: datetime | None
+__all__ = ["BudgetStatus", "Budgets", "Decision", "NoLimits"]
 
 
 class Budgets(Protocol):

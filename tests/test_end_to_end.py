@@ -1,0 +1,136 @@
+"""The whole product wired as `socialops run` wires it, against fake Google over loopback.
+
+Services + Assembly (the real composition root), the real limiter on real Redis,
+the real web app for the OAuth pages, and the grammar path of the conversation
+core: link a channel, list it, upload a video with approval, read metrics and
+quota. Nothing in between is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bot.assembly import Assembly
+from bot.core.messages import IncomingMessage
+from bot.services import Services
+from bot.web import create_app
+from tests.fakes.chatops import RecordingSink
+from tests.fakes.google import FakeGoogle
+from tests.fakes.server import serve_asgi
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[FakeGoogle]:
+    fake = FakeGoogle()
+    async with serve_asgi(fake) as base:
+        fake.base = base
+        yield fake
+
+
+@pytest.fixture
+async def wired(make_settings: Any, google: FakeGoogle) -> AsyncIterator[Assembly]:
+    base = google.base
+    settings = make_settings(
+        google_client_id=google.client_id,
+        google_client_secret=google.client_secret,
+        google_auth_url=f"{base}/o/oauth2/v2/auth",
+        google_token_url=f"{base}/token",
+        google_revoke_url=f"{base}/revoke",
+        youtube_api_base=f"{base}/youtube/v3",
+        youtube_upload_base=f"{base}/upload",
+        youtube_analytics_base=f"{base}/v2",
+        youtube_upload_chunk_bytes=256 * 1024,
+        public_base_url="http://testserver",
+        limit_platform_calls="1000/second",
+    )
+    services = Services(settings=settings)
+    await services.initialize()
+    try:
+        yield Assembly(services)
+    finally:
+        await services.shutdown()
+
+
+def message(workspace: str, user: str, text: str) -> IncomingMessage:
+    return IncomingMessage(
+        frontend="local", workspace_id=workspace, channel_id="shell", user_id=user, text=text,
+        is_dm=True,
+    )
+
+
+async def test_link_list_upload_metrics_quota_through_the_composition_root(
+    wired: Assembly, google: FakeGoogle, tmp_path: Path
+) -> None:
+    chat = wired.chatops
+    workspace, user = f"W{secrets.token_hex(3)}", f"u{secrets.token_hex(3)}"
+    channel = google.add_channel("Cooking With Ada", custom_url="@adacooks")
+    google.login_channel = channel.id
+
+    # 1. link: the URL goes to the requester privately.
+    sink = RecordingSink()
+    await chat.handle(message(workspace, user, "link youtube"), sink)
+    links = re.findall(r"http://testserver/oauth/youtube/start\?s=[\w-]+", "\n".join(sink.private))
+    assert len(links) == 1, (sink.private, sink.sent)
+
+    # 2. the browser: our start page -> Google consent -> our callback.
+    app = create_app(wired.services, routers=wired.web_routers())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as web, httpx.AsyncClient() as browser:
+        start = await web.get(links[0].removeprefix("http://testserver"))
+        assert start.status_code == 302
+        consent = await browser.get(start.headers["location"])
+        assert consent.status_code == 302
+        parts = urlsplit(consent.headers["location"])
+        page = await web.get(f"{parts.path}?{parts.query}")
+        assert page.status_code == 200, page.text
+        assert "Cooking With Ada" in page.text
+
+    # 3. accounts lists the channel under an opaque handle, never a token.
+    sink = RecordingSink()
+    await chat.handle(message(workspace, user, "accounts"), sink)
+    assert "@adacooks" in sink.text or "Cooking With Ada" in sink.text
+    assert "access_token" not in sink.text and "ya29" not in sink.text
+
+    # 4. upload from a file path: approval first, then the resumable upload.
+    video = tmp_path / "clip.mp4"
+    data = os.urandom(700 * 1024)
+    video.write_bytes(data)
+    sink = RecordingSink()
+    await chat.handle(message(workspace, user, f'upload youtube {video} "My first clip"'), sink)
+    assert len(sink.approvals) == 1, sink.sent
+    assert google.videos_created == []  # nothing happens before the person says yes
+    await chat.resolve_approval(
+        frontend="local", workspace_id=workspace, user_id=user,
+        action_id=sink.approvals[0].action_id, approved=True, sink=sink,
+    )
+    assert len(google.videos_created) == 1, sink.text
+    session = next(iter(google.sessions.values()))
+    assert session.sha256 == hashlib.sha256(data).hexdigest()
+    assert google.videos_created[0] in sink.text + "\n".join(t for _, t in sink.updates)
+
+    # 5. metrics come back normalized, with an "as of" time.
+    sink = RecordingSink()
+    await chat.handle(message(workspace, user, "metrics youtube 7d"), sink)
+    assert "as of" in sink.text.lower(), sink.text
+    assert "views" in sink.text.lower()
+
+    # 6. quota shows the real limiter's figures, including the upload's units.
+    sink = RecordingSink()
+    await chat.handle(message(workspace, user, "quota"), sink)
+    assert "YouTube" in sink.text, sink.text
+    used = re.search(r"YouTube quota units today \(Pacific\): ([\d,]+) of", sink.text)
+    assert used is not None, sink.text
+    # The upload's cost plus one unit per metrics/profile read: more than the upload alone.
+    assert int(used.group(1).replace(",", "")) > wired.services.settings.youtube_upload_cost_units
+    assert "YouTube uploads today (Pacific): 1 of 100 used" in sink.text
