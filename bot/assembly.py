@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -168,11 +169,27 @@ class Assembly:
     def _worker(self) -> Part:
         from bot.worker import PeriodicJob, WorkerPart
 
-        jobs: list[PeriodicJob] = []
+        jobs: list[PeriodicJob] = [
+            # Every replica runs these; digest runs are claimed in Postgres, once per day.
+            PeriodicJob("digests", 60.0, self.run_digests),
+            PeriodicJob("purge-expired", 600.0, self._purge_expired),
+        ]
         if self.services.platforms:
             # Uploads a dead worker left half-done continue from the platform's offset.
             jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
         return WorkerPart(jobs)
+
+    async def run_digests(self, now: datetime | None = None) -> int:
+        """Post every due digest (each subscription at most once per local day)."""
+        from agent.digests import run_due_digests
+        from bot.digest_post import DigestPoster
+
+        return await run_due_digests(self.deps, DigestPoster(self), now or datetime.now(UTC))
+
+    async def _purge_expired(self) -> int:
+        from storage import oauth_states
+
+        return await oauth_states.purge_expired(self.services.db.pool)
 
     async def _resume_uploads(self) -> int:
         return await self.ops.resume_unfinished()

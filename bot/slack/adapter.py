@@ -439,6 +439,19 @@ class SlackAdapter:
         )
         await sink.send_private(Reply(text))
 
+    async def post_to_channel(self, *, team_id: str, channel: str, reply: Reply) -> str:
+        """Post a message into a channel outside any conversation (daily digests).
+
+        Returns the message ts; raises LookupError when the workspace has no bot
+        installed, and SlackApiError when Slack refuses (e.g. not in the channel).
+        """
+        self._ensure_session()
+        client = await self._client_for(team_id=team_id or None, enterprise_id=None)
+        if client is None:
+            raise LookupError(f"no Slack installation for workspace {team_id}")
+        sink = SlackReplySink(client=client, channel=channel, user="", thread_ts=None)
+        return await sink.send(reply)
+
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""
         tasks = list(self._tasks)

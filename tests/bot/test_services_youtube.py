@@ -18,7 +18,7 @@ async def test_youtube_platform_when_configured(make_settings):
         assert app.url_path_for("start", platform="youtube") == "/oauth/youtube/start"
         assert app.url_path_for("callback", platform="youtube") == "/oauth/youtube/callback"
         worker = build_part(services, "worker")
-        assert [job.name for job in worker._jobs] == ["resume-uploads"]
+        assert [job.name for job in worker._jobs] == ["digests", "purge-expired", "resume-uploads"]
     finally:
         await services.shutdown()
 
@@ -28,7 +28,7 @@ async def test_no_platforms_without_credentials(make_settings):
     try:
         assert services.platforms == {}
         assert services.notifiers.get("slack") is None
-        assert build_part(services, "worker")._jobs == []
+        assert "resume-uploads" not in [j.name for j in build_part(services, "worker")._jobs]
     finally:
         await services.shutdown()
 
