@@ -239,7 +239,10 @@ class SocialPlatform(Protocol):
     name: PlatformName
     display_name: str
     caption_rules: CaptionRules
-    scopes: Sequence[str]
+
+    @property
+    def scopes(self) -> Sequence[str]:
+        """OAuth scopes the platform asks for (read-only, so a tuple or list satisfies it)."""
 
     def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
         """The platform's consent URL (PKCE S256 where supported)."""
