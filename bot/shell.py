@@ -17,7 +17,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
-from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
+from bot.core.messages import (
+    ApprovalRequest,
+    ConversationHandler,
+    IncomingMessage,
+    Reply,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +32,10 @@ WORKSPACE = "local"
 CHANNEL = "shell"
 
 
-class ChatOps(Protocol):
-    """What the shell needs of bot.core.service.ChatOpsService."""
-
-    async def handle(self, message: IncomingMessage, sink: ReplySink) -> None: ...
+class ChatOps(ConversationHandler, Protocol):
+    """What the shell needs of bot.core.service.ChatOpsService: the handler, plus drain."""
 
     async def drain(self, grace: float = 10.0) -> None: ...
-
-    async def resolve_approval(
-        self,
-        *,
-        frontend: str,
-        workspace_id: str,
-        user_id: str,
-        action_id: str,
-        approved: bool,
-        sink: ReplySink,
-    ) -> None: ...
 
 
 class ShellSink:

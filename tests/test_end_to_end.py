@@ -26,15 +26,7 @@ from bot.services import Services
 from bot.web import create_app
 from tests.fakes.chatops import RecordingSink
 from tests.fakes.google import FakeGoogle
-from tests.fakes.server import serve_asgi
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[FakeGoogle]:
-    fake = FakeGoogle()
-    async with serve_asgi(fake) as base:
-        fake.base = base
-        yield fake
+from tests.fakes.google_env import google  # noqa: F401
 
 
 @pytest.fixture
@@ -63,7 +55,11 @@ async def wired(make_settings: Any, google: FakeGoogle) -> AsyncIterator[Assembl
 
 def message(workspace: str, user: str, text: str) -> IncomingMessage:
     return IncomingMessage(
-        frontend="local", workspace_id=workspace, channel_id="shell", user_id=user, text=text,
+        frontend="local",
+        workspace_id=workspace,
+        channel_id="shell",
+        user_id=user,
+        text=text,
         is_dm=True,
     )
 
@@ -84,9 +80,12 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
 
     # 2. the browser: our start page -> Google consent -> our callback.
     app = create_app(wired.services, routers=wired.web_routers())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as web, httpx.AsyncClient() as browser:
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as web,
+        httpx.AsyncClient() as browser,
+    ):
         start = await web.get(links[0].removeprefix("http://testserver"))
         assert start.status_code == 302
         consent = await browser.get(start.headers["location"])
@@ -111,8 +110,12 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
     assert len(sink.approvals) == 1, sink.sent
     assert google.videos_created == []  # nothing happens before the person says yes
     await chat.resolve_approval(
-        frontend="local", workspace_id=workspace, user_id=user,
-        action_id=sink.approvals[0].action_id, approved=True, sink=sink,
+        frontend="local",
+        workspace_id=workspace,
+        user_id=user,
+        action_id=sink.approvals[0].action_id,
+        approved=True,
+        sink=sink,
     )
     assert len(google.videos_created) == 1, sink.text
     session = next(iter(google.sessions.values()))

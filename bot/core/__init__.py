@@ -3,10 +3,19 @@
 from bot.core.messages import (
     ApprovalRequest,
     Attachment,
+    ConversationHandler,
     Frontend,
     IncomingMessage,
     Reply,
     ReplySink,
 )
 
-__all__ = ["ApprovalRequest", "Attachment", "Frontend", "IncomingMessage", "Reply", "ReplySink"]
+__all__ = [
+    "ApprovalRequest",
+    "Attachment",
+    "ConversationHandler",
+    "Frontend",
+    "IncomingMessage",
+    "Reply",
+    "ReplySink",
+]

@@ -82,3 +82,26 @@ class ReplySink(Protocol):
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
         """Ask the requester to approve or reject a pending action."""
+
+
+class ConversationHandler(Protocol):
+    """The conversation core as every front-end adapter sees it.
+
+    `bot.core.service.ChatOpsService` satisfies it; adapters depend on this shape
+    only, so each can be built and tested with a recording fake.
+    """
+
+    async def handle(self, message: IncomingMessage, sink: ReplySink) -> None:
+        """Answer one message through `sink`; never raises."""
+
+    async def resolve_approval(
+        self,
+        *,
+        frontend: str,
+        workspace_id: str,
+        user_id: str,
+        action_id: str,
+        approved: bool,
+        sink: ReplySink,
+    ) -> None:
+        """A person clicked approve or reject; the core checks that `user_id` may decide."""

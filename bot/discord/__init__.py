@@ -4,7 +4,7 @@ An adapter only: `convert` turns discord.py objects into `IncomingMessage`,
 `sink` implements `ReplySink`, `client` routes events, `part` runs it.
 """
 
-from bot.discord.handler import ConversationHandler
+from bot.core.messages import ConversationHandler
 from bot.discord.part import DiscordPart, DiscordUnavailable
 
 __all__ = ["ConversationHandler", "DiscordPart", "DiscordUnavailable"]

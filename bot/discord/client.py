@@ -19,14 +19,13 @@ import httpx
 import yarl
 from discord import app_commands
 
-from bot.core.messages import Reply
+from bot.core.messages import ConversationHandler, Reply
 from bot.discord.convert import (
     dm_workspace,
     interaction_to_incoming,
     message_to_incoming,
     should_handle,
 )
-from bot.discord.handler import ConversationHandler
 from bot.discord.sink import ApprovalButton, ApprovalClickSink, ChannelSink, InteractionSink
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from typing import Any
 import discord
 import httpx
 
+from bot.core.messages import ConversationHandler
 from bot.discord.client import SocialOpsClient, point_at
-from bot.discord.handler import ConversationHandler
 from bot.discord.text import split_message
 
 log = logging.getLogger(__name__)

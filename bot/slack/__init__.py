@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.core.messages import ConversationHandler
 from bot.slack.adapter import SlackAdapter, SlackConfig
 from bot.slack.convert import reply_to_for
-from bot.slack.protocol import ConversationHandler
 
 if TYPE_CHECKING:
     from bot.services import Services

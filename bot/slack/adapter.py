@@ -39,7 +39,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.messages import Reply
+from bot.core.messages import ConversationHandler, Reply
 from bot.slack.convert import (
     APPROVAL_ACTION,
     approval_requester,
@@ -53,7 +53,6 @@ from bot.slack.convert import (
 from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
 from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
-from bot.slack.protocol import ConversationHandler
 from bot.slack.sink import PendingDecision, SlackReplySink
 from storage.redis import RedisHandle
 from storage.slack_installations import SlackInstallations

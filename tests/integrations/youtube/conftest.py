@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -8,21 +7,7 @@ import pytest
 
 from integrations.youtube import YouTubePlatform
 from tests.fakes.google import FakeGoogle, youtube_config
-from tests.fakes.server import serve_asgi
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[FakeGoogle]:
-    fake = FakeGoogle()
-    async with serve_asgi(fake) as base:
-        fake.base = base
-        yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
+from tests.fakes.google_env import google, http  # noqa: F401
 
 
 @pytest.fixture
