@@ -25,6 +25,8 @@ class AgentConfig:
     youtube_default_privacy: str = "private"
     oauth_state_ttl_seconds: int = 600
     approval_ttl_seconds: int = 900
+    # The longest one platform call (e.g. one account's metrics) may take inside a request.
+    call_deadline_seconds: float = 20.0
 
 
 @dataclass(slots=True)

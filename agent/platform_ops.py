@@ -10,6 +10,7 @@ refused before any byte is sent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -182,11 +183,31 @@ class PlatformOps:
             raise NotFound(f"You have no linked account '{ref}'.", platform="accounts")
         return account
 
-    async def _charge(self, platform: str, *, units: int, uploads: int = 0) -> bool:
-        """Reserve quota before a call; QuotaExceeded (with the numbers) if it can't be met."""
+    async def _charge(
+        self, platform: str, *, units: int, uploads: int = 0, account_id: int | None = None
+    ) -> bool:
+        """Reserve quota before a call; QuotaExceeded (with the numbers) if it can't be met.
+
+        Returns whether something was charged that a failed call should refund.
+        """
         budgets = self._deps.budgets
         if budgets is None or (units <= 0 and uploads <= 0):
             return False
+        if uploads and account_id is not None:
+            # Per-account publish windows (Instagram: N publishes per rolling 24 h).
+            reserve_publish = getattr(budgets, f"reserve_{platform}_publish", None)
+            if reserve_publish is not None:
+                decision = await reserve_publish(account_id=account_id)
+                if not decision.allowed:
+                    raise QuotaExceeded(
+                        f"This {platform} account has used its {decision.limit} publishes of "
+                        f"the last 24 hours; the next one frees up in about "
+                        f"{_hours(float(decision.retry_after))}.",
+                        platform=platform,
+                        reason="publish_limit",
+                        retry_after=float(decision.retry_after),
+                    )
+                return False  # the rolling window is its own ledger: nothing to refund
         reserve = getattr(budgets, f"reserve_{platform}", None)
         if reserve is None:
             return False
@@ -371,7 +392,9 @@ class PlatformOps:
             charged_now = False
             if not post.metadata.get("quota_charged") and not post.has_session:
                 try:
-                    charged_now = await self._charge(account.platform, units=units, uploads=1)
+                    charged_now = await self._charge(
+                        account.platform, units=units, uploads=1, account_id=account.id
+                    )
                 except QuotaExceeded as exc:
                     await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
                     raise
@@ -471,23 +494,37 @@ class PlatformOps:
         account_rows: list[tuple[str, AccountMetrics]] = []
         post_rows: list[tuple[str, PostMetrics]] = []
         unavailable: dict[str, str] = {}
-        for account in chosen:
+        deadline = self._deps.config.call_deadline_seconds
+
+        async def one(account: LinkedAccount) -> None:
             impl = self._deps.platforms.get(account.platform)
             if impl is None:
                 unavailable[account.platform] = "not set up on this server"
-                continue
+                return
             if account.status == "needs_relink":
                 unavailable[account.platform] = (await self._relink_error(account)).user_message
-                continue
+                return
             try:
-                acct, post_metrics = await self._account_metrics(
-                    account, impl, start=start, end=end, post_id=post_id
+                # Accounts are read concurrently, each under the deadline, so one slow
+                # platform costs at most the deadline and never hides the others' figures.
+                acct, post_metrics = await asyncio.wait_for(
+                    self._account_metrics(account, impl, start=start, end=end, post_id=post_id),
+                    timeout=deadline,
                 )
             except IntegrationError as exc:
                 unavailable[account.platform] = exc.user_message
-                continue
+                return
+            except TimeoutError:
+                display = getattr(impl, "display_name", account.platform)
+                unavailable[account.platform] = f"{display} did not answer in time"
+                return
             account_rows.append((account.ref, acct))
             post_rows.extend((account.ref, m) for m in post_metrics)
+
+        await asyncio.gather(*(one(account) for account in chosen))
+        order = {account.ref: i for i, account in enumerate(chosen)}
+        account_rows.sort(key=lambda row: order[row[0]])
+        post_rows.sort(key=lambda row: order[row[0]])
         return MetricsReport(
             as_of=datetime.now(tz=UTC),
             accounts=account_rows,

@@ -55,6 +55,7 @@ class Assembly:
             config=AgentConfig(
                 public_base_url=settings.public_base_url,
                 youtube_default_privacy=settings.youtube_default_privacy,
+                call_deadline_seconds=settings.http_call_deadline_seconds,
             ),
             platforms=self.services.platforms,
             budgets=getattr(self.services, "budgets", None) or NoLimits(),
