@@ -59,15 +59,19 @@ class Credentials:
             relink_message(account, display), platform=account.platform, reason=reason
         )
 
-    def _stale(self, token: TokenSet) -> bool:
+    def _stale(self, token: TokenSet, margin: timedelta | None = None) -> bool:
         if token.expires_at is None:
             return False
-        return token.expires_at - self._margin <= datetime.now(tz=UTC)
+        return token.expires_at - (margin or self._margin) <= datetime.now(tz=UTC)
 
     async def fresh_token(
-        self, account: LinkedAccount, *, stale: TokenSet | None = None
+        self,
+        account: LinkedAccount,
+        *,
+        stale: TokenSet | None = None,
+        margin: timedelta | None = None,
     ) -> TokenSet:
-        """A token valid for at least the refresh margin.
+        """A token valid for at least the refresh margin (or `margin`, when given).
 
         `stale`: a token the platform just refused (401); it is refreshed even if not
         yet expired, unless another caller already replaced it.
@@ -81,7 +85,9 @@ class Credentials:
             )
         except TokenUnavailable:
             raise self._needs_relink(account, reason="token_unavailable") from None
-        if not self._stale(token) and (stale is None or token.access_token != stale.access_token):
+        if not self._stale(token, margin) and (
+            stale is None or token.access_token != stale.access_token
+        ):
             return token
         refused = False
         async with self._pool.acquire() as conn:
@@ -95,7 +101,7 @@ class Credentials:
                 except TokenUnavailable:
                     raise self._needs_relink(account, reason="token_unavailable") from None
                 # Re-check under the lock: someone else may have refreshed meanwhile.
-                if not self._stale(token) and (
+                if not self._stale(token, margin) and (
                     stale is None or token.access_token != stale.access_token
                 ):
                     return token
@@ -118,3 +124,30 @@ class Credentials:
             await accounts.mark_needs_relink(self._pool, account.id)
             log.warning("refresh refused; account needs relink", extra={"account": account.ref})
         raise self._needs_relink(account, reason="invalid_grant")
+
+    async def refresh_expiring(self) -> int:
+        """Refresh long-lived tokens before they lapse; returns how many were refreshed.
+
+        Only platforms that declare `refresh_ahead` (a timedelta) take part: their
+        tokens die if not renewed in time (Instagram's long-lived tokens after 60
+        days), while short-lived ones (YouTube's hour) are refreshed on use instead.
+        A refused refresh marks the account for relinking, as on use.
+        """
+        refreshed = 0
+        for name, platform in self._platforms.items():
+            ahead = getattr(platform, "refresh_ahead", None)
+            if not isinstance(ahead, timedelta):
+                continue
+            due = await accounts.list_expiring(
+                self._pool, platform=name, before=datetime.now(tz=UTC) + ahead
+            )
+            for account in due:
+                try:
+                    await self.fresh_token(account, margin=ahead)
+                except NeedsRelink:
+                    continue  # marked and logged by fresh_token; the owner is told on next use
+                except Exception:
+                    log.exception("proactive refresh failed", extra={"account": account.ref})
+                    continue
+                refreshed += 1
+        return refreshed

@@ -178,7 +178,12 @@ class Assembly:
         if self.services.platforms:
             # Uploads a dead worker left half-done continue from the platform's offset.
             jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
+            # Long-lived tokens (Instagram) are renewed before they lapse.
+            jobs.append(PeriodicJob("refresh-tokens", 3600.0, self._refresh_tokens))
         return WorkerPart(jobs)
+
+    async def _refresh_tokens(self) -> int:
+        return await self.ops.credentials.refresh_expiring()
 
     async def run_digests(self, now: datetime | None = None) -> int:
         """Post every due digest (each subscription at most once per local day)."""

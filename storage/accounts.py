@@ -179,6 +179,20 @@ async def get_by_id(db: Executor, account_id: int) -> LinkedAccount | None:
     return LinkedAccount.from_row(row) if row else None
 
 
+async def list_expiring(db: Executor, *, platform: str, before: datetime) -> list[LinkedAccount]:
+    """Usable accounts of a platform whose token expires before `before` (for the worker)."""
+    rows = await db.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM linked_accounts
+         WHERE platform = $1 AND status = 'ok' AND expires_at IS NOT NULL AND expires_at < $2
+         ORDER BY expires_at
+        """,
+        platform,
+        before,
+    )
+    return [LinkedAccount.from_row(r) for r in rows]
+
+
 async def load_token(
     db: Executor, *, cipher: TokenCipher, account: LinkedAccount, for_update: bool = False
 ) -> dict[str, Any]:

@@ -137,6 +137,9 @@ class InstagramPlatform:
     name: PlatformName = "instagram"
     display_name = "Instagram"
     caption_rules: CaptionRules = CAPTION_RULES
+    # Long-lived tokens last 60 days and die unless refreshed (a token must be at least
+    # 24 h old to refresh): the worker renews those within a week of expiry.
+    refresh_ahead = timedelta(days=7)
 
     def __init__(
         self,

@@ -18,7 +18,12 @@ async def test_youtube_platform_when_configured(make_settings):
         assert app.url_path_for("start", platform="youtube") == "/oauth/youtube/start"
         assert app.url_path_for("callback", platform="youtube") == "/oauth/youtube/callback"
         worker = build_part(services, "worker")
-        assert [job.name for job in worker._jobs] == ["digests", "purge-expired", "resume-uploads"]
+        assert [job.name for job in worker._jobs] == [
+            "digests",
+            "purge-expired",
+            "resume-uploads",
+            "refresh-tokens",
+        ]
     finally:
         await services.shutdown()
 
