@@ -30,6 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
