@@ -137,6 +137,8 @@ class InstagramPlatform:
     name: PlatformName = "instagram"
     display_name = "Instagram"
     caption_rules: CaptionRules = CAPTION_RULES
+    # Instagram downloads the video itself: callers pass a HostedByteSource with a public_url.
+    needs_public_url = True
 
     def __init__(
         self,
