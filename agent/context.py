@@ -27,6 +27,8 @@ class AgentConfig:
     approval_ttl_seconds: int = 900
     # The longest one platform call (e.g. one account's metrics) may take inside a request.
     call_deadline_seconds: float = 20.0
+    # How long a signed /media/{token} link (for platforms that fetch by URL) stays valid.
+    media_url_ttl_seconds: int = 7200
 
 
 @dataclass(slots=True)

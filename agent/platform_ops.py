@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from agent import ports
 from agent.context import Deps
 from agent.credentials import Credentials, relink_message
+from agent.media_links import HostedSource, MediaLinks
 from agent.ports import MetricsReport, Progress, UploadOutcome
 from agent.sources import open_source
 from integrations.base import (
@@ -153,6 +154,7 @@ class PlatformOps:
         credentials: Credentials | None = None,
         source_opener: Callable[[Mapping[str, Any]], ByteSource] = open_source,
         recent_posts_limit: int = 10,
+        media_links: MediaLinks | None = None,
     ) -> None:
         self._deps = deps
         self._pool = deps.pool
@@ -161,6 +163,11 @@ class PlatformOps:
         )
         self._open = source_opener
         self._recent_limit = recent_posts_limit
+        self.media_links = media_links or MediaLinks(
+            cipher=deps.cipher,
+            public_base_url=deps.config.public_base_url,
+            ttl_seconds=deps.config.media_url_ttl_seconds,
+        )
 
     # --- helpers --------------------------------------------------------------------
     def configured(self) -> list[str]:
@@ -401,11 +408,23 @@ class PlatformOps:
                 if charged_now:
                     await posts.set_metadata(self._pool, post_id, quota_charged=True)
             checkpoint = PostCheckpoint(deps=self._deps, post_id=post_id)
+            if getattr(platform, "needs_public_url", False):
+                source = self._hosted(post, source)
 
             async def call(token: TokenSet) -> UploadResult:
-                return await platform.upload(
-                    token, source, request, checkpoint=checkpoint, progress=progress
-                )
+                try:
+                    return await platform.upload(
+                        token, source, request, checkpoint=checkpoint, progress=progress
+                    )
+                except InvalidRequest as exc:
+                    if exc.reason != "needs_public_url" or self.media_links.public:
+                        raise
+                    raise InvalidRequest(
+                        self._needs_public_url_message(platform),
+                        platform=exc.platform,
+                        status=exc.status,
+                        reason=exc.reason,
+                    ) from None
 
             try:
                 result = await self._with_token(account, call)
@@ -436,6 +455,23 @@ class PlatformOps:
                 detail={"post": post_id, "bytes": source.size},
             )
             return UploadOutcome(post_row_id=post_id, result=result)
+
+    def _hosted(self, post: posts.Post, source: ByteSource) -> ByteSource:
+        """For platforms that fetch the video themselves (Instagram): the same bytes, plus
+        a signed, expiring /media/{token} URL for this post when the server is reachable."""
+        if isinstance(getattr(source, "public_url", None), str):
+            return source  # already public (a HostedByteSource from elsewhere)
+        url = self.media_links.url_for(post.id, post.source) if self.media_links.public else None
+        return HostedSource(source, public_url=url)
+
+    def _needs_public_url_message(self, platform: SocialPlatform) -> str:
+        display = getattr(platform, "display_name", platform.name)
+        return (
+            f"{display} fetches the video from a web address, and this bot's PUBLIC_BASE_URL "
+            f"({self.media_links.base_url}) is not reachable from the internet. Set "
+            "PUBLIC_BASE_URL to the bot's public https address (for example "
+            "https://bot.example.com) and try again."
+        )
 
     async def resume_unfinished(self) -> int:
         """Resume uploads a dead worker left behind; returns how many finished now."""

@@ -56,6 +56,7 @@ class Assembly:
                 public_base_url=settings.public_base_url,
                 youtube_default_privacy=settings.youtube_default_privacy,
                 call_deadline_seconds=settings.http_call_deadline_seconds,
+                media_url_ttl_seconds=settings.media_url_ttl_seconds,
             ),
             platforms=self.services.platforms,
             budgets=getattr(self.services, "budgets", None) or NoLimits(),
@@ -119,7 +120,22 @@ class Assembly:
         ]
         if self.slack is not None and self.settings.slack_signing_secret is not None:
             routers.append(self.slack.router())
+        routers.append(self._media_router())
         return routers
+
+    def _media_router(self) -> APIRouter:
+        """/media/{token}: videos that platforms fetch by URL (Instagram), signed per post."""
+        from agent.media_links import MediaLinks
+        from bot.media_web import build_media_router
+
+        services = self.services
+        _ = self.slack  # registers the "slack" source opener when Slack is configured
+        links = MediaLinks(
+            cipher=services.cipher,
+            public_base_url=self.settings.public_base_url,
+            ttl_seconds=self.settings.media_url_ttl_seconds,
+        )
+        return build_media_router(pool=lambda: services.db.pool, links=links)
 
     # --- parts ----------------------------------------------------------------------
     def build_part(self, name: str) -> Part:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
+from agent.media_links import is_public_base_url
 from bot.settings import Settings
 
 FEATURES: dict[str, list[list[str]]] = {
@@ -68,6 +69,11 @@ def report_lines(settings: Settings) -> list[str]:
         lines.append(f"  {name.upper()} = {shown}")
     if settings.token_encryption_keys is None:
         lines.append("Warning: TOKEN_ENCRYPTION_KEYS is not set; a local key file is used.")
+    if settings.instagram_enabled and not is_public_base_url(settings.public_base_url):
+        lines.append(
+            "Warning: PUBLIC_BASE_URL is not reachable from the internet; Instagram cannot "
+            "fetch videos from /media/. Set it to this server's public https address."
+        )
     return lines
 
 

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     run_migrations_on_start: bool = True
     redis_key_prefix: str = "socialops:"
     shutdown_grace_seconds: float = 20.0
+    # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
+    media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
 
     # --- secrets at rest --------------------------------------------------------------
     token_encryption_keys: SecretStr | None = None

@@ -213,7 +213,9 @@ class HostedByteSource(ByteSource, Protocol):
     """A ByteSource whose bytes are also reachable at a public HTTPS URL.
 
     For platforms that fetch media themselves instead of receiving bytes (Instagram's
-    `video_url`); `public_url` is None when the bytes exist only locally.
+    `video_url`); `public_url` is None when the bytes exist only locally. Such a platform
+    says so with a class attribute `needs_public_url = True`, and the caller then hands
+    its `upload` a HostedByteSource (see agent.media_links).
     """
 
     public_url: str | None

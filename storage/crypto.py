@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class TokenCipher:
         if not keys:
             raise KeyConfigError("at least one key is required")
         self._keys: dict[str, AESGCM] = {}
+        self._raw: dict[str, bytes] = {}  # only for derive_key; never logged or returned
         for kid, key in keys:
             if not kid or len(kid.encode()) > 255 or ":" in kid or "," in kid:
                 raise KeyConfigError(f"invalid key id {kid!r}")
@@ -66,6 +69,7 @@ class TokenCipher:
             if kid in self._keys:
                 raise KeyConfigError(f"duplicate key id {kid!r}")
             self._keys[kid] = AESGCM(key)
+            self._raw[kid] = key
         self.primary_kid = keys[0][0]
 
     def __repr__(self) -> str:
@@ -105,6 +109,19 @@ class TokenCipher:
 
     def needs_rotation(self, envelope: bytes) -> bool:
         return envelope_kid(envelope) != self.primary_kid
+
+    def derive_key(self, purpose: str, kid: str | None = None) -> tuple[str, bytes]:
+        """A 32-byte subkey for `purpose` (HKDF-SHA256) from key `kid` (default: primary).
+
+        Lets other secrets (signed media URLs) ride on TOKEN_ENCRYPTION_KEYS and its
+        rotation without ever using an encryption key for a second job directly.
+        KeyError if `kid` is not configured.
+        """
+        kid = kid or self.primary_kid
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"socialops/{purpose}".encode()
+        )
+        return kid, hkdf.derive(self._raw[kid])
 
 
 def envelope_kid(envelope: bytes) -> str:

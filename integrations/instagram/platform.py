@@ -140,6 +140,8 @@ class InstagramPlatform:
     # Long-lived tokens last 60 days and die unless refreshed (a token must be at least
     # 24 h old to refresh): the worker renews those within a week of expiry.
     refresh_ahead = timedelta(days=7)
+    # Instagram downloads the video itself: callers pass a HostedByteSource with a public_url.
+    needs_public_url = True
 
     def __init__(
         self,

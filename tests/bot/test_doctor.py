@@ -84,3 +84,13 @@ def test_doctor_reports_an_unreachable_server(tmp_path) -> None:
     result = run_doctor(env)
     assert result.returncode == 1
     assert "Postgres: FAILED" in result.stdout and "Redis: FAILED" in result.stdout
+
+
+def test_doctor_warns_when_instagram_cannot_fetch_media(make_settings) -> None:
+    from bot.doctor import report_lines
+
+    ig = {"instagram_client_id": "iid", "instagram_client_secret": "s3cret-ig"}
+    local = report_lines(make_settings(public_base_url="http://localhost:8000", **ig))
+    public = report_lines(make_settings(public_base_url="https://bot.example.com", **ig))
+    assert any("PUBLIC_BASE_URL is not reachable" in line for line in local)
+    assert not any("PUBLIC_BASE_URL is not reachable" in line for line in public)

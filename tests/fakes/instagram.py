@@ -8,20 +8,29 @@ reference: token answers, `{"data": [...]}` lists with `paging`, insights rows w
 `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
 
 Faults: `expire(token)`, `rate_limit(...)`, `fail_with_500(...)`,
-`plan_containers(in_progress_polls=..., error=...)`, `publish_limit_reached`.
+`plan_containers(in_progress_polls=..., error=...)`, `publish_limit_reached`,
+`unreachable_video_url()`.
 Every request is recorded in `calls` for assertions.
+
+With `fetch_video_urls=True` the fake does what Instagram's fetcher does when a
+container is created: it downloads `video_url` (HEAD, then GET; in `Range` pieces
+of `fetch_range_bytes` if set) and records the byte count and SHA-256 on the
+container; a failed download makes the container ERROR (subcode 2207052). `hosts`
+maps a public host (``bot.example.com``) to a loopback base URL, standing in for DNS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -105,6 +114,21 @@ class FakeContainer:
     in_progress_polls: int
     error: str | None
     status_code: str = "IN_PROGRESS"
+    # What the fetcher got from video_url (fetch_video_urls=True only).
+    fetched_bytes: int | None = None
+    fetched_sha256: str | None = None
+    fetch_error: str | None = None
+
+
+@dataclass
+class Fetch:
+    """One request the fake's video fetcher made."""
+
+    method: str
+    url: str
+    range: str | None
+    status: int | None
+    headers: dict[str, str]
 
 
 @dataclass
@@ -119,7 +143,13 @@ class FakeInstagram:
     """In-memory Instagram with the faults tests need."""
 
     def __init__(
-        self, *, client_id: str = "1234567890", client_secret: str = "ig-app-secret-9f8e7d6c"
+        self,
+        *,
+        client_id: str = "1234567890",
+        client_secret: str = "ig-app-secret-9f8e7d6c",
+        fetch_video_urls: bool = False,
+        fetch_range_bytes: int | None = None,
+        hosts: dict[str, str] | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -135,6 +165,11 @@ class FakeInstagram:
         self._next_in_progress = 0
         self._next_error: str | None = None
         self._faults: list[dict[str, Any]] = []
+        self.fetch_video_urls = fetch_video_urls
+        self.fetch_range_bytes = fetch_range_bytes
+        self.hosts = dict(hosts or {})
+        self.fetches: list[Fetch] = []
+        self._unreachable = 0
         self._ids = 17_900_000_000_000_000
         self.app = self._build_app()
 
@@ -186,6 +221,10 @@ class FakeInstagram:
         become FINISHED, or ERROR with `error` as their `status` text."""
         self._next_in_progress = in_progress_polls
         self._next_error = error
+
+    def unreachable_video_url(self, *, times: int = 1) -> None:
+        """The next `times` video fetches fail as if the URL's host could not be reached."""
+        self._unreachable += times
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]
@@ -400,7 +439,10 @@ class FakeInstagram:
             if fault is not None:
                 return fault
             if request.method == "POST":
-                return self._post(user, path, params)
+                response = self._post(user, path, params)
+                if path == "me/media" and response.status_code == 200 and self.fetch_video_urls:
+                    await self._fetch_video(self.containers[json.loads(response.body)["id"]])
+                return response
             return self._get(user, path, params)
 
         return app
@@ -675,6 +717,64 @@ class FakeInstagram:
             user.published_count += 1
             return JSONResponse({"id": media.id})
         return self.error(400, "Unsupported post request.", 100)
+
+
+    # --- the video fetcher -----------------------------------------------------------------
+
+    def _resolve(self, url: str) -> str:
+        parts = urlsplit(url)
+        base = self.hosts.get(parts.netloc)
+        if base is None:
+            return url
+        return base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+
+    async def _fetch_video(self, container: FakeContainer) -> None:
+        """Download the container's video_url as Instagram would; ERROR the container if
+        that fails (a real Instagram reports it on the container, not on the POST)."""
+        try:
+            if self._unreachable > 0:
+                self._unreachable -= 1
+                raise httpx.ConnectError("unreachable (fault)")
+            size, digest = await self._download(self._resolve(container.video_url))
+        except (httpx.HTTPError, ValueError) as exc:
+            container.fetch_error = f"{type(exc).__name__}: {exc}"
+            container.error = "Error: Media upload has failed with error code 2207052"
+            return
+        container.fetched_bytes, container.fetched_sha256 = size, digest
+
+    async def _download(self, url: str) -> tuple[int, str]:
+        digest = hashlib.sha256()
+        got = 0
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
+            head = await client.head(url)
+            self.fetches.append(Fetch("HEAD", url, None, head.status_code, dict(head.headers)))
+            if head.status_code != 200:
+                raise ValueError(f"HEAD answered {head.status_code}")
+            size = int(head.headers["content-length"])
+            if not head.headers.get("content-type", "").startswith("video/"):
+                raise ValueError("not a video content type")
+            step = self.fetch_range_bytes or size
+            while got < size:
+                wanted = f"bytes={got}-{min(got + step, size) - 1}" if self.fetch_range_bytes else None
+                headers = {"Range": wanted} if wanted else {}
+                async with client.stream("GET", url, headers=headers) as response:
+                    self.fetches.append(
+                        Fetch("GET", url, wanted, response.status_code, dict(response.headers))
+                    )
+                    if response.status_code != (206 if wanted else 200):
+                        raise ValueError(f"GET answered {response.status_code}")
+                    if wanted and response.headers.get("content-range") != (
+                        f"bytes {wanted.removeprefix('bytes=')}/{size}"
+                    ):
+                        raise ValueError("wrong Content-Range")
+                    async for chunk in response.aiter_bytes():
+                        digest.update(chunk)
+                        got += len(chunk)
+                if not wanted:
+                    break
+        if got != size:
+            raise ValueError(f"got {got} of {size} bytes")
+        return got, digest.hexdigest()
 
 
 async def _form(request: Request) -> dict[str, str]:
