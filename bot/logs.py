@@ -65,8 +65,11 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                record.__dict__[key] = self.redact(value)
+            if key in _STANDARD or isinstance(value, int | float | bool | None):
+                continue
+            # Formatters print other extras with str(): redact that text (a dict
+            # of response fields can hold a token as well as a plain string can).
+            record.__dict__[key] = self.redact(value if isinstance(value, str) else str(value))
         return True
 
 
