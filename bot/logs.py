@@ -19,14 +19,15 @@ from typing import Any
 REDACTED = "[redacted]"
 
 # Token shapes worth hiding even when they are not one of our configured secrets:
-# OAuth bearer headers, Google access tokens, Slack tokens, query-string secrets.
+# OAuth bearer headers, Google access tokens, Slack tokens, query-string secrets
+# (upload_id: a resumable upload session URI grants write access by itself).
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"ya29\.[A-Za-z0-9._-]+"),
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(
-        r"(?i)((?:access_token|refresh_token|client_secret|code|password|token)=)[^&\s\"']+"
+        r"(?i)((?:access_token|refresh_token|client_secret|code|password|token|upload_id)=)[^&\s\"']+"
     ),
 ]
 

@@ -78,3 +78,10 @@ def test_secrets_inside_non_string_extras_are_redacted() -> None:
         assert secret not in out and "1234-5678" not in out
         assert "refresh failed" in out and REDACTED in out
     assert json.loads(emit(redactor, JsonFormatter(), log))["n"] == 3
+
+
+def test_a_resumable_upload_session_uri_is_redacted() -> None:
+    """The session URI alone grants write access to the upload (no token needed)."""
+    uri = "https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&upload_id=ADPycdvSeSsIoN"
+    out = emit(RedactingFilter(), JsonFormatter(), lambda lg: lg.warning("PUT %s failed", uri))
+    assert "ADPycdvSeSsIoN" not in out and "uploadType=resumable" in out
