@@ -309,10 +309,19 @@ class ChatOpsService:
             await asyncio.wait([pending])
 
     async def drain(self, grace: float = 10.0) -> None:
-        """Wait up to `grace` seconds for pending history writes (call before closing the pool)."""
+        """Wait up to `grace` seconds for pending history writes (call before closing the pool).
+
+        Writes still running after that are cancelled: the pool closes next, and a
+        task left pending would fail on it or be destroyed with the loop.
+        """
         tasks = list(self._writes.values())
         if tasks:
-            await asyncio.wait(tasks, timeout=grace)
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("history writes cut short at shutdown", extra={"tasks": len(late)})
+                await asyncio.gather(*late, return_exceptions=True)
 
     # -- approvals --------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.core.messages import Attachment, IncomingMessage
@@ -253,3 +255,29 @@ async def test_platform_errors_become_clear_replies(make_deps, new_identity, lin
     assert sink.sent[-1].startswith("Could not unlink YouTube account @chan")
     assert f"Account {acct.ref} needs to be linked again" in sink.sent[-1]
     assert "secret-access-token" not in sink.text
+
+
+async def test_drain_cancels_history_writes_still_running_after_the_grace(
+    make_deps, new_identity, monkeypatch
+):
+    """Shutdown closes the pool right after drain: a write left running would fail or be
+    destroyed while pending ("Task was destroyed but it is pending!")."""
+    import bot.core.service as service_module
+
+    started = asyncio.Event()
+
+    async def stuck_write(*args, **kwargs):
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(service_module.conversations, "append_exchange", stuck_write)
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    await service.handle(msg(ident, "help", is_command=True), RecordingSink())
+    await started.wait()
+    [write] = list(service._writes.values())
+
+    await service.drain(grace=0.05)
+
+    assert write.cancelled()
+    assert service._writes == {}
