@@ -178,6 +178,9 @@ class Assembly:
         if self.services.platforms:
             # Uploads a dead worker left half-done continue from the platform's offset.
             jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
+        # Built now, not on first use: it registers the `slack` source opener, which a
+        # worker-only process needs to resume an upload whose bytes come from Slack.
+        _ = self.slack
         return WorkerPart(jobs)
 
     async def run_digests(self, now: datetime | None = None) -> int:
@@ -214,6 +217,11 @@ class CorePart:
     async def stop(self, grace: float) -> None:
         if "chatops" in self._assembly.__dict__:  # only if some part built it
             await self._assembly.chatops.drain(grace)
+        # Every other part has stopped: close the Slack clients whoever opened them
+        # (a worker posting digests has no Slack part to do it; aclose is idempotent).
+        slack = self._assembly.__dict__.get("slack")
+        if slack is not None:
+            await slack.aclose(grace)
         self._stopped.set()
 
 
