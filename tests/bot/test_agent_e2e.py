@@ -364,3 +364,11 @@ async def test_model_cannot_point_an_upload_at_a_server_file(
         "SELECT args FROM pending_actions WHERE workspace_id = $1", ident.workspace_id
     )
     assert rows == []
+
+
+def test_runner_config_repr_hides_the_model_key():
+    """The config is kept on the runner for the process's life; a repr of it (in a log
+    line, a traceback's locals, a debugger) must not carry the LLM key."""
+    config = RunnerConfig(model="openai:fake-model", api_key="sk-live-abcdef123456")
+    assert "sk-live-abcdef123456" not in repr(config)
+    assert "fake-model" in repr(config)
