@@ -10,6 +10,7 @@ into a clear reply. It never raises into an adapter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class ChatOpsService:
             await _send_quietly(sink, Reply(INTERNAL))
 
     async def _handle(self, message: IncomingMessage, sink: ReplySink) -> None:
+        if "\x00" in message.text:
+            # Postgres text cannot hold U+0000, and it never means anything in chat.
+            message = dataclasses.replace(message, text=message.text.replace("\x00", ""))
         deps = self.deps
         ident = await self._identity(
             deps,

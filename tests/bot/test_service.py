@@ -281,3 +281,38 @@ async def test_drain_cancels_history_writes_still_running_after_the_grace(
 
     assert write.cancelled()
     assert service._writes == {}
+
+
+async def test_nul_characters_in_input_get_an_answer_not_an_internal_error(
+    make_deps, new_identity, link, pool, tmp_path
+):
+    """Postgres text and jsonb cannot hold U+0000: a NUL typed (or written by the model)
+    must not turn a request into "something went wrong" or lose the history."""
+    ident = await new_identity(frontend="local")
+    await link(ident, "youtube", "chan")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 10)
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    await service.handle(msg(ident, f'upload youtube {clip} "Our\x00 trip"'), sink)
+    await service.drain()
+
+    assert INTERNAL not in sink.sent
+    [approval] = sink.approvals
+    assert "'Our trip'" in approval.summary
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM conversation_messages WHERE workspace_id = $1", ident.workspace_id
+    )
+    assert stored == 2
+
+
+async def test_nul_characters_in_model_written_arguments_are_dropped(make_deps, new_identity):
+    from agent.actions import approvals
+    from agent.context import ActionContext
+
+    ident = await new_identity()
+    ctx = ActionContext(identity=ident, deps=make_deps(ops=FakeOps()))
+    outcome = await approvals.propose(
+        ctx, "digest", {"channel": "gen\x00eral", "tags": ["a\x00"]}, "Digest in #gen\x00eral"
+    )
+    assert outcome.approval is not None and "\x00" not in outcome.text
