@@ -28,7 +28,9 @@ APPROVAL_ACTION = re.compile(rf"^{APPROVAL_PREFIX}:(approve|reject):(.+)$")
 
 # Subtypes of a DM that are still a person talking to the bot.
 _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
-_BROADCAST = re.compile(r"<!(channel|here|everyone|subteam\^[A-Za-z0-9]+)(\|[^>]*)?>", re.IGNORECASE)
+_BROADCAST = re.compile(
+    r"<!(channel|here|everyone|subteam\^[A-Za-z0-9]+)(\|[^>]*)?>", re.IGNORECASE
+)
 
 
 # --- Slack -> IncomingMessage ---------------------------------------------------------
