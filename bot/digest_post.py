@@ -73,15 +73,24 @@ class DigestPoster:
             found.raise_for_status()
             if not _belongs_to(found.json(), workspace.external_id):
                 raise DigestUndeliverable("that channel is not in the workspace's server")
-            first = ""
+            first, sent = "", 0
             for part in split_message(text):
-                response = await client.post(
-                    url,
-                    headers=headers,
-                    # Digest text quotes platform titles: never let it ping anyone.
-                    json={"content": part, "allowed_mentions": {"parse": []}},
-                )
-                response.raise_for_status()
+                try:
+                    response = await client.post(
+                        url,
+                        headers=headers,
+                        # Digest text quotes platform titles: never let it ping anyone.
+                        json={"content": part, "allowed_mentions": {"parse": []}},
+                    )
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:
+                    if not sent:
+                        raise
+                    # Part of the digest is out: a failed run would be retried and post
+                    # that part twice, so this one counts as posted, cut short.
+                    log.warning("discord digest cut short", extra={"error": type(exc).__name__})
+                    break
+                sent += 1
                 first = first or str(response.json().get("id", ""))
             return first
         finally:

@@ -63,3 +63,35 @@ async def test_dm_digest_goes_only_to_that_persons_dm(fake: FakeDiscord) -> None
         assert fake.created == []
         await poster(mine, dm, "Daily digest: mine")
     assert [m["content"] for m in _posted_to(fake, dm)] == ["Daily digest: mine"]
+
+
+class _FailSecondPost(httpx.AsyncBaseTransport):
+    """Loopback transport that answers the second message POST with a 500."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.posts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/messages"):
+            self.posts += 1
+            if self.posts == 2:
+                return httpx.Response(500, json={"message": "injected"})
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_long_digest_cut_short_is_not_posted_again(fake: FakeDiscord) -> None:
+    """A digest longer than one Discord message goes out in parts. If a later part fails
+    after the first was posted, the run must count as posted: a retry would post the
+    first part a second time."""
+    home = next(iter(fake.guilds.values()))
+    own = home["channels"][0]["id"]
+    workspace = Workspace(id=1, frontend="discord", external_id=home["id"], name="Creators")
+    text = "\n".join(f"- account {i}: views {i * 100}" for i in range(200))  # > 2,000 chars
+    async with httpx.AsyncClient(transport=_FailSecondPost()) as http:
+        ref = await _poster(fake, http)(workspace, own, text)
+    [first] = _posted_to(fake, own)
+    assert ref == first["id"]
