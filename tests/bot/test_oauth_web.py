@@ -220,3 +220,29 @@ async def test_unexpected_failure_is_a_readable_page_and_links_nothing(
         )
         == []
     )
+
+
+async def test_names_on_the_pages_are_escaped_and_the_error_is_not_echoed(web, deps, google, pool):
+    """The chat user's display name and the channel title are other people's text;
+    the `error` parameter is the caller's. None of them may become markup."""
+    from storage import identity as identities
+
+    evil = "<script>alert(1)</script>"
+    who = await identities.resolve(
+        pool,
+        frontend="local",
+        workspace_external_id="W-xss",
+        user_external_id="U-xss",
+        user_display_name=f"Eve {evil}",
+    )
+    google.login_channel = google.add_channel('Chan <img src=x onerror="alert(2)">').id
+    link, auth_url = await _to_google(web, deps, who)
+    page = await web.get(_path(await _consent(auth_url)))
+    assert page.status_code == 200
+    assert "<script>" not in page.text and "<img" not in page.text
+    assert "&lt;script&gt;" in page.text and "&lt;img" in page.text
+
+    link, _ = await _to_google(web, deps, who)
+    state = parse_qs(urlsplit(link).query)["s"][0]
+    declined = await web.get("/oauth/youtube/callback", params={"state": state, "error": evil})
+    assert declined.status_code == 400 and "alert(1)" not in declined.text
