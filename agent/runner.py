@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain.agents import create_agent
@@ -32,7 +32,7 @@ class RunnerConfig:
 
     model: str = "openai:gpt-4.1-mini"
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # the LLM key stays out of reprs
     max_model_calls: int = 8
     max_tool_calls: int = 8
     max_output_tokens: int = 1024

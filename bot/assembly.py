@@ -196,6 +196,9 @@ class Assembly:
             jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
             # Long-lived tokens (Instagram) are renewed before they lapse.
             jobs.append(PeriodicJob("refresh-tokens", 3600.0, self._refresh_tokens))
+        # Built now, not on first use: it registers the `slack` source opener, which a
+        # worker-only process needs to resume an upload whose bytes come from Slack.
+        _ = self.slack
         return WorkerPart(jobs)
 
     async def _refresh_tokens(self) -> int:
@@ -235,6 +238,11 @@ class CorePart:
     async def stop(self, grace: float) -> None:
         if "chatops" in self._assembly.__dict__:  # only if some part built it
             await self._assembly.chatops.drain(grace)
+        # Every other part has stopped: close the Slack clients whoever opened them
+        # (a worker posting digests has no Slack part to do it; aclose is idempotent).
+        slack = self._assembly.__dict__.get("slack")
+        if slack is not None:
+            await slack.aclose(grace)
         self._stopped.set()
 
 

@@ -9,7 +9,7 @@ the local shell through its notifier.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -42,7 +42,7 @@ class DigestPoster:
                 team_id=workspace.external_id, channel=channel_id, reply=Reply(text)
             )
         if workspace.frontend == "discord":
-            return await self._post_discord(channel_id, text)
+            return await self._post_discord(workspace, channel_id, text)
         if workspace.frontend == "local":
             delivered = await self._assembly.services.notifiers.notify(
                 "local", {"channel": channel_id}, text
@@ -52,27 +52,60 @@ class DigestPoster:
             return "local"
         raise DigestUndeliverable(f"unknown front-end {workspace.frontend!r}")
 
-    async def _post_discord(self, channel_id: str, text: str) -> str:
+    async def _post_discord(self, workspace: Workspace, channel_id: str, text: str) -> str:
         from bot.discord.text import split_message
 
         settings = self._assembly.settings
         if settings.discord_token is None:
             raise DigestUndeliverable("Discord is not configured")
+        if not channel_id.isdigit():
+            raise DigestUndeliverable("not a Discord channel id")
         headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
-        url = f"{settings.discord_api_base.rstrip('/')}/channels/{channel_id}/messages"
+        channel_url = f"{settings.discord_api_base.rstrip('/')}/channels/{channel_id}"
+        url = f"{channel_url}/messages"
         client = self._http or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         try:
-            first = ""
+            # One bot token reaches every guild the bot is in: the channel must belong
+            # to the server (or the DM) whose figures these are, or nothing is posted.
+            found = await client.get(channel_url, headers=headers)
+            if found.status_code in (403, 404):
+                raise DigestUndeliverable("the bot cannot see that channel")
+            found.raise_for_status()
+            if not _belongs_to(found.json(), workspace.external_id):
+                raise DigestUndeliverable("that channel is not in the workspace's server")
+            first, sent = "", 0
             for part in split_message(text):
-                response = await client.post(
-                    url,
-                    headers=headers,
-                    # Digest text quotes platform titles: never let it ping anyone.
-                    json={"content": part, "allowed_mentions": {"parse": []}},
-                )
-                response.raise_for_status()
+                try:
+                    response = await client.post(
+                        url,
+                        headers=headers,
+                        # Digest text quotes platform titles: never let it ping anyone.
+                        json={"content": part, "allowed_mentions": {"parse": []}},
+                    )
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:
+                    if not sent:
+                        raise
+                    # Part of the digest is out: a failed run would be retried and post
+                    # that part twice, so this one counts as posted, cut short.
+                    log.warning("discord digest cut short", extra={"error": type(exc).__name__})
+                    break
+                sent += 1
                 first = first or str(response.json().get("id", ""))
             return first
         finally:
             if self._http is None:
                 await client.aclose()
+
+
+def _belongs_to(channel: dict[str, Any], workspace_external_id: str) -> bool:
+    """Is this Discord channel object in the guild (or the person's DM) of the workspace?"""
+    from bot.discord.convert import DM_WORKSPACE_PREFIX
+
+    if workspace_external_id.startswith(DM_WORKSPACE_PREFIX):
+        user = workspace_external_id.removeprefix(DM_WORKSPACE_PREFIX)
+        recipients = channel.get("recipients") or []
+        return channel.get("guild_id") is None and any(
+            str(r.get("id")) == user for r in recipients if isinstance(r, dict)
+        )
+    return str(channel.get("guild_id") or "") == workspace_external_id

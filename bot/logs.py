@@ -19,14 +19,15 @@ from typing import Any
 REDACTED = "[redacted]"
 
 # Token shapes worth hiding even when they are not one of our configured secrets:
-# OAuth bearer headers, Google access tokens, Slack tokens, query-string secrets.
+# OAuth bearer headers, Google access tokens, Slack tokens, query-string secrets
+# (upload_id: a resumable upload session URI grants write access by itself).
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"ya29\.[A-Za-z0-9._-]+"),
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(
-        r"(?i)((?:access_token|refresh_token|client_secret|code|password|token)=)[^&\s\"']+"
+        r"(?i)((?:access_token|refresh_token|client_secret|code|password|token|upload_id)=)[^&\s\"']+"
     ),
 ]
 
@@ -65,8 +66,11 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                record.__dict__[key] = self.redact(value)
+            if key in _STANDARD or isinstance(value, int | float | bool | None):
+                continue
+            # Formatters print other extras with str(): redact that text (a dict
+            # of response fields can hold a token as well as a plain string can).
+            record.__dict__[key] = self.redact(value if isinstance(value, str) else str(value))
         return True
 
 

@@ -109,6 +109,12 @@ def build_oauth_router(
         except IntegrationError as exc:
             log.warning("oauth callback failed", extra={"error": type(exc).__name__})
             return _problem(exc.user_message, platform, 400 if exc.status == 400 else 502)
+        except Exception:
+            # e.g. an answer that is not JSON: the person gets a page, the log the details.
+            log.exception("oauth callback failed unexpectedly", extra={"platform": platform})
+            return _problem(
+                "The platform's answer could not be read; nothing was linked.", platform, 502
+            )
         async with pool().acquire() as conn:
             account = await accounts.upsert_linked(
                 conn,

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import getpass
 import logging
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -30,6 +31,13 @@ PROMPT = "socialops> "
 APPROVAL_PROMPT = "approve? [y/N] "
 WORKSPACE = "local"
 CHANNEL = "shell"
+# Replies quote platform text (titles, captions): its control characters would reach
+# the terminal as escape sequences. Newlines and tabs are kept; the rest is dropped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _inert(text: str) -> str:
+    return _CONTROL.sub("", text)
 
 
 class ChatOps(ConversationHandler, Protocol):
@@ -54,18 +62,18 @@ class ShellSink:
 
     async def send(self, reply: Reply) -> str:
         self._end_progress()
-        self._write(reply.text + "\n")
+        self._write(_inert(reply.text) + "\n")
         self._count += 1
         self._last_ref = str(self._count)
         return self._last_ref
 
     async def update(self, message_ref: str, reply: Reply) -> None:
         if self._out.isatty() and message_ref == self._last_ref:
-            self._write("\r\x1b[2K" + reply.text)
+            self._write("\r\x1b[2K" + _inert(reply.text))
             self._progress_open = True
         else:
             self._end_progress()
-            self._write(reply.text + "\n")
+            self._write(_inert(reply.text) + "\n")
 
     def _end_progress(self) -> None:
         if self._progress_open:

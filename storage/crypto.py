@@ -166,11 +166,7 @@ def generate_key_spec(kid: str | None = None) -> str:
 def load_or_create_local_keys(data_dir: Path) -> list[tuple[str, bytes]]:
     """For local use only: a key generated once into a 0600 file in the data directory."""
     path = data_dir / KEY_FILE_NAME
-    if not path.exists():
-        spec = generate_key_spec("local1")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(spec + "\n")
+    if not path.exists() and _publish_new_key(path):
         log.warning(
             "TOKEN_ENCRYPTION_KEYS is not set: generated a local key file. "
             "This is for local use only; set TOKEN_ENCRYPTION_KEYS in production.",
@@ -182,3 +178,26 @@ def load_or_create_local_keys(data_dir: Path) -> list[tuple[str, bytes]]:
             extra={"path": str(path)},
         )
     return parse_keys(path.read_text(encoding="utf-8"))
+
+
+def _publish_new_key(path: Path) -> bool:
+    """Write a new key file next to `path`, then hard-link it into place.
+
+    Several processes may start on a fresh data dir at once: the link is atomic, so
+    `path` appears complete or not at all, and whoever loses the race (False) reads
+    the winner's key instead of failing or reading a half-written file.
+    """
+    spec = generate_key_spec("local1")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(spec + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True

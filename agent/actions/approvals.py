@@ -48,6 +48,7 @@ async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary
     """Store a pending action for the requester and say what approval is needed."""
     if action not in _EXECUTORS:
         raise RuntimeError(f"no executor registered for {action!r}")
+    args, summary = _without_nul(args), _without_nul(summary)
     ttl = ctx.deps.config.approval_ttl_seconds
     pending = await store.create(
         ctx.deps.pool,
@@ -63,6 +64,17 @@ async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary
         text=f"{summary}: waiting for your approval (expires in {minutes} minutes).",
         approval=ApprovalTicket(action_id=pending.id, summary=summary, expires_in_seconds=ttl),
     )
+
+
+def _without_nul(value: Any) -> Any:
+    """Drop U+0000 from every string (jsonb and text cannot store it; the model may write it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 async def resolve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from agent.actions.accounts import resolve_account
 from agent.actions.base import ActionError, Outcome, configured_platforms, normalize_platform
@@ -13,6 +14,9 @@ from integrations.base import Figure, Metric
 from storage import accounts as account_store
 
 PERIODS = {"today": 1, "1d": 1, "7d": 7, "28d": 28, "90d": 90}
+# Platform post ids (YouTube video ids, Instagram media ids) are short and URL-safe;
+# anything else could steer which Graph path or query a post read hits.
+POST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _fmt(figure: Figure, metric: Metric) -> str:
@@ -60,6 +64,8 @@ async def get_metrics(
 ) -> Outcome:
     if period not in PERIODS:
         raise ActionError(f"Period must be one of: {', '.join(p for p in PERIODS if p != '1d')}.")
+    if post is not None and not POST_ID.fullmatch(post):
+        raise ActionError("That is not a post id (letters, digits, - and _ only).")
     plat = normalize_platform(platform)
     account_ref = None
     if account:

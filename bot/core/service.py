@@ -10,6 +10,7 @@ into a clear reply. It never raises into an adapter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class ChatOpsService:
             await _send_quietly(sink, Reply(INTERNAL))
 
     async def _handle(self, message: IncomingMessage, sink: ReplySink) -> None:
+        if "\x00" in message.text:
+            # Postgres text cannot hold U+0000, and it never means anything in chat.
+            message = dataclasses.replace(message, text=message.text.replace("\x00", ""))
         deps = self.deps
         ident = await self._identity(
             deps,
@@ -309,10 +313,19 @@ class ChatOpsService:
             await asyncio.wait([pending])
 
     async def drain(self, grace: float = 10.0) -> None:
-        """Wait up to `grace` seconds for pending history writes (call before closing the pool)."""
+        """Wait up to `grace` seconds for pending history writes (call before closing the pool).
+
+        Writes still running after that are cancelled: the pool closes next, and a
+        task left pending would fail on it or be destroyed with the loop.
+        """
         tasks = list(self._writes.values())
         if tasks:
-            await asyncio.wait(tasks, timeout=grace)
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("history writes cut short at shutdown", extra={"tasks": len(late)})
+                await asyncio.gather(*late, return_exceptions=True)
 
     # -- approvals --------------------------------------------------------------------
 

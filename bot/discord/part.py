@@ -120,21 +120,23 @@ class DiscordPart:
         """DM the person named in `reply_to` (used when an OAuth flow completes).
 
         If their DMs are closed, the note goes to the channel they asked from, with a mention.
+        `reply_to` may use this adapter's keys (`user`, `channel`, `guild`) or the core's
+        (`user_id`, `channel_id`, `workspace_id`), which is what a link started in chat stores.
         """
         client = self.client
-        user_id = int(reply_to["user"])
+        user_id = int(reply_to.get("user") or reply_to["user_id"])
         try:
             dm = await client.create_dm(discord.Object(id=user_id))
             for part in split_message(text):
                 await dm.send(part)
             return
         except discord.Forbidden:
-            channel_id = reply_to.get("channel")
+            channel_id = reply_to.get("channel") or reply_to.get("channel_id")
             if not channel_id:
                 raise
+        guild = str(reply_to.get("guild") or reply_to.get("workspace_id") or "")
         channel = client.get_partial_messageable(
-            int(channel_id),
-            guild_id=int(reply_to["guild"]) if reply_to.get("guild") else None,
+            int(channel_id), guild_id=int(guild) if guild.isdigit() else None
         )
         for part in split_message(f"<@{user_id}> {text}"):
             await channel.send(

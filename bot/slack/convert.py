@@ -28,7 +28,9 @@ APPROVAL_ACTION = re.compile(rf"^{APPROVAL_PREFIX}:(approve|reject):(.+)$")
 
 # Subtypes of a DM that are still a person talking to the bot.
 _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
-_BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>", re.IGNORECASE)
+_BROADCAST = re.compile(
+    r"<!(channel|here|everyone|subteam\^[A-Za-z0-9]+)(\|[^>]*)?>", re.IGNORECASE
+)
 
 
 # --- Slack -> IncomingMessage ---------------------------------------------------------
@@ -138,7 +140,7 @@ def parse_approval_action(action_id: str) -> tuple[bool, str] | None:
 
 
 def defuse(text: str) -> str:
-    """Neutralise @channel/@here/@everyone: platform text (titles, captions) is data."""
+    """Neutralise @channel/@here/@everyone and user-group pings: platform text is data."""
     return _BROADCAST.sub(lambda m: "&lt;!" + m.group(0)[2:], text)
 
 

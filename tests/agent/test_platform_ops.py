@@ -111,3 +111,39 @@ async def test_needs_relink_account_is_reported_not_called(
     report = await PlatformOps(deps=deps).metrics(identity)
     assert "link youtube" in report.unavailable["youtube"]
     assert not google.calls
+
+
+async def test_a_ref_from_another_workspace_is_not_found_for_every_operation(
+    deps, google, make_identity, link_account, pool, tmp_path
+):
+    """PlatformOps re-checks tenancy itself (workspace and owner), whatever the caller did:
+    another workspace's ref, or another user's in the same workspace, reaches no platform."""
+    from integrations.base import UploadRequest
+    from integrations.errors import NotFound
+
+    owner = await make_identity()
+    account, _, _ = await link_account(owner)
+    intruders = [
+        await make_identity(),  # another workspace
+        await make_identity(workspace=owner.workspace_external_id),  # same one, another user
+    ]
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 1024)
+    ops = PlatformOps(deps=deps)
+    calls_before = len(google.calls)
+    for intruder in intruders:
+        with pytest.raises(NotFound):
+            await ops.unlink(intruder, account.ref)
+        with pytest.raises(NotFound):
+            await ops.metrics(intruder, account_ref=account.ref)
+        with pytest.raises(NotFound):
+            await ops.upload(
+                intruder,
+                account_ref=account.ref,
+                source={"kind": "file", "path": str(clip), "size": 1024},
+                request=UploadRequest(title="x"),
+                idempotency_key=f"tenancy-{intruder.chat_user_id}",
+            )
+    assert len(google.calls) == calls_before and google.revoked == []
+    assert await accounts.get_by_id(pool, account.id) is not None
+    assert await pool.fetchval("SELECT count(*) FROM posts WHERE account_id = $1", account.id) == 0

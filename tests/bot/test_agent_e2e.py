@@ -334,3 +334,41 @@ async def test_daily_token_budget_spent(llm, make_deps, new_identity):
     assert "model budget is used up" in sink.sent[0] and "Commands still work" in sink.sent[0]
     assert sink.sent[1].startswith("Your budgets:")
     assert server.requests == []
+
+
+async def test_model_cannot_point_an_upload_at_a_server_file(
+    llm, make_deps, new_identity, link, pool
+):
+    """Only the local shell's grammar turns a path into a source; a model-written path
+    (even with made-up `path`/`source` arguments) names no attachment and reads nothing."""
+    server, base = llm
+    ident = await new_identity()
+    acct = await link(ident, "youtube", "chan")
+    ops = FakeOps(allow={"upload"})
+    service = ChatOpsService(deps=make_deps(ops=ops), runner=runner_for(base))
+    crafted = {
+        "account": acct.ref,
+        "title": "x",
+        "attachment": "/etc/passwd",
+        "path": "/etc/passwd",
+        "source": {"kind": "file", "path": "/etc/passwd"},
+    }
+    server.script(fake.tool_call("upload_video", crafted), fake.text("Could not."))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "upload /etc/passwd to youtube"), sink)
+
+    [result] = [m["content"] for m in server.tool_results(1)]
+    assert "No such attachment" in result and "root:" not in result
+    assert sink.approvals == [] and ops.calls == []
+    rows = await pool.fetch(
+        "SELECT args FROM pending_actions WHERE workspace_id = $1", ident.workspace_id
+    )
+    assert rows == []
+
+
+def test_runner_config_repr_hides_the_model_key():
+    """The config is kept on the runner for the process's life; a repr of it (in a log
+    line, a traceback's locals, a debugger) must not carry the LLM key."""
+    config = RunnerConfig(model="openai:fake-model", api_key="sk-live-abcdef123456")
+    assert "sk-live-abcdef123456" not in repr(config)
+    assert "fake-model" in repr(config)

@@ -60,3 +60,28 @@ def test_token_shapes_are_redacted_without_configuration() -> None:
     ):
         assert leaked not in line
         assert REDACTED in line
+
+
+def test_secrets_inside_non_string_extras_are_redacted() -> None:
+    """A dict or list passed in `extra` is formatted with str(): redact that text too."""
+    secret = "sup3r-s3cret-value"
+    redactor = RedactingFilter([secret])
+
+    def log(logger: logging.Logger) -> None:
+        logger.info(
+            "refresh failed",
+            extra={"detail": {"token": secret, "slack": "xoxb-1234-5678-abcdef"}, "n": 3},
+        )
+
+    for formatter in (JsonFormatter(), TextFormatter()):
+        out = emit(redactor, formatter, log)
+        assert secret not in out and "1234-5678" not in out
+        assert "refresh failed" in out and REDACTED in out
+    assert json.loads(emit(redactor, JsonFormatter(), log))["n"] == 3
+
+
+def test_a_resumable_upload_session_uri_is_redacted() -> None:
+    """The session URI alone grants write access to the upload (no token needed)."""
+    uri = "https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&upload_id=ADPycdvSeSsIoN"
+    out = emit(RedactingFilter(), JsonFormatter(), lambda lg: lg.warning("PUT %s failed", uri))
+    assert "ADPycdvSeSsIoN" not in out and "uploadType=resumable" in out

@@ -176,3 +176,73 @@ async def test_state_is_bound_to_its_platform(web, deps, google, identity, pool)
     )
     response = await web.get(_path(link))
     assert response.status_code == 400
+
+
+class _UnreadableProfile:
+    """The real YouTube platform, except that reading the channel fails unexpectedly
+    (as when Google answers 200 with a body that is not JSON)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    async def profile(self, tokens):
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+
+async def test_unexpected_failure_is_a_readable_page_and_links_nothing(
+    deps, google, identity, pool, cipher
+):
+    google.add_channel()
+    app = FastAPI()
+    app.include_router(
+        build_oauth_router(
+            pool=lambda: pool,
+            cipher=cipher,
+            platforms={"youtube": _UnreadableProfile(deps.platforms["youtube"])},
+            notifiers=Notifiers(),
+            public_base_url="http://testserver",
+        )
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+        _, auth_url = await _to_google(web, deps, identity)
+        page = await web.get(_path(await _consent(auth_url)))
+    assert page.status_code == 502
+    assert page.headers["content-type"].startswith("text/html")
+    assert "nothing was linked" in page.text and "link youtube" in page.text
+    assert "Expecting value" not in page.text and "Traceback" not in page.text
+    assert (
+        await accounts.list_for_owner(
+            pool, workspace_id=identity.workspace_id, owner_id=identity.chat_user_id
+        )
+        == []
+    )
+
+
+async def test_names_on_the_pages_are_escaped_and_the_error_is_not_echoed(web, deps, google, pool):
+    """The chat user's display name and the channel title are other people's text;
+    the `error` parameter is the caller's. None of them may become markup."""
+    from storage import identity as identities
+
+    evil = "<script>alert(1)</script>"
+    who = await identities.resolve(
+        pool,
+        frontend="local",
+        workspace_external_id="W-xss",
+        user_external_id="U-xss",
+        user_display_name=f"Eve {evil}",
+    )
+    google.login_channel = google.add_channel('Chan <img src=x onerror="alert(2)">').id
+    link, auth_url = await _to_google(web, deps, who)
+    page = await web.get(_path(await _consent(auth_url)))
+    assert page.status_code == 200
+    assert "<script>" not in page.text and "<img" not in page.text
+    assert "&lt;script&gt;" in page.text and "&lt;img" in page.text
+
+    link, _ = await _to_google(web, deps, who)
+    state = parse_qs(urlsplit(link).query)["s"][0]
+    declined = await web.get("/oauth/youtube/callback", params={"state": state, "error": evil})
+    assert declined.status_code == 400 and "alert(1)" not in declined.text

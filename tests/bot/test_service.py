@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.core.messages import Attachment, IncomingMessage
@@ -253,3 +255,64 @@ async def test_platform_errors_become_clear_replies(make_deps, new_identity, lin
     assert sink.sent[-1].startswith("Could not unlink YouTube account @chan")
     assert f"Account {acct.ref} needs to be linked again" in sink.sent[-1]
     assert "secret-access-token" not in sink.text
+
+
+async def test_drain_cancels_history_writes_still_running_after_the_grace(
+    make_deps, new_identity, monkeypatch
+):
+    """Shutdown closes the pool right after drain: a write left running would fail or be
+    destroyed while pending ("Task was destroyed but it is pending!")."""
+    import bot.core.service as service_module
+
+    started = asyncio.Event()
+
+    async def stuck_write(*args, **kwargs):
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(service_module.conversations, "append_exchange", stuck_write)
+    ident = await new_identity()
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    await service.handle(msg(ident, "help", is_command=True), RecordingSink())
+    await started.wait()
+    [write] = list(service._writes.values())
+
+    await service.drain(grace=0.05)
+
+    assert write.cancelled()
+    assert service._writes == {}
+
+
+async def test_nul_characters_in_input_get_an_answer_not_an_internal_error(
+    make_deps, new_identity, link, pool, tmp_path
+):
+    """Postgres text and jsonb cannot hold U+0000: a NUL typed (or written by the model)
+    must not turn a request into "something went wrong" or lose the history."""
+    ident = await new_identity(frontend="local")
+    await link(ident, "youtube", "chan")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 10)
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()))
+    sink = RecordingSink()
+    await service.handle(msg(ident, f'upload youtube {clip} "Our\x00 trip"'), sink)
+    await service.drain()
+
+    assert INTERNAL not in sink.sent
+    [approval] = sink.approvals
+    assert "'Our trip'" in approval.summary
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM conversation_messages WHERE workspace_id = $1", ident.workspace_id
+    )
+    assert stored == 2
+
+
+async def test_nul_characters_in_model_written_arguments_are_dropped(make_deps, new_identity):
+    from agent.actions import approvals
+    from agent.context import ActionContext
+
+    ident = await new_identity()
+    ctx = ActionContext(identity=ident, deps=make_deps(ops=FakeOps()))
+    outcome = await approvals.propose(
+        ctx, "digest", {"channel": "gen\x00eral", "tags": ["a\x00"]}, "Digest in #gen\x00eral"
+    )
+    assert outcome.approval is not None and "\x00" not in outcome.text

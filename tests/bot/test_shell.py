@@ -113,3 +113,20 @@ async def test_socialops_shell_cli_with_a_model(pg_dsn, redis_url, redis_prefix,
     assert "YouTube is not configured on this bot." in text
     assert len(server.requests) == 1
     assert server.requests[0]["messages"][-1]["content"] == "hello"
+
+
+async def test_platform_text_cannot_send_terminal_control_sequences() -> None:
+    """A caption or title is printed to a terminal: its escape sequences (retitle the
+    window, rewrite the screen, hyperlinks) must arrive as inert text."""
+    from bot.core.messages import ApprovalRequest, Reply
+    from bot.shell import ShellSink
+
+    out = io.StringIO()
+    sink = ShellSink(out)
+    evil = "Cats \x1b]0;pwned\x07 \x1b[2J\x9b31m done\r\tok"
+    await sink.send(Reply(f"Top post: {evil}\nsecond line"))
+    await sink.ask_approval(ApprovalRequest("a1", f"Upload '{evil}'", "u", 900))
+    await sink.update("99", Reply(f"Uploading {evil}: 50%"))
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text and "\r" not in text
+    assert "Top post: Cats" in text and "second line\n" in text and "\tok" in text

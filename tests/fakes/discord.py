@@ -117,6 +117,7 @@ class FakeDiscord:
         }
         self.owner = self.user("owner")
         self.guilds: dict[str, dict[str, Any]] = {}
+        self.dm_channels: dict[str, dict[str, Any]] = {}  # DM channels opened by the bot
         self.messages: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []  # messages the bot created, in order
         self.calls: list[Call] = []
@@ -457,14 +458,19 @@ class FakeDiscord:
                 return self._edit_message(m[2], body)
         if method == "POST" and path == "/users/@me/channels":
             recipient = body["recipient_id"]
-            return JSONResponse(
-                {
-                    "id": snowflake(),
-                    "type": 1,
-                    "last_message_id": None,
-                    "recipients": [{**self.user("dm-user"), "id": str(recipient)}],
-                }
+            dm = {
+                "id": snowflake(),
+                "type": 1,
+                "last_message_id": None,
+                "recipients": [{**self.user("dm-user"), "id": str(recipient)}],
+            }
+            self.dm_channels[dm["id"]] = dm
+            return JSONResponse(dm)
+        if method == "GET" and (m := re.fullmatch(r"/channels/(\d+)", path)):
+            found = self.dm_channels.get(m[1]) or next(
+                (c for g in self.guilds.values() for c in g["channels"] if c["id"] == m[1]), None
             )
+            return JSONResponse(found) if found else self._error(404, 10003, "Unknown Channel")
         if m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
             return JSONResponse(self._interaction_callback(m[1], m[2], body))
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path):

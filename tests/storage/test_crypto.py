@@ -91,6 +91,30 @@ def test_local_key_file_is_0600_and_reused(
     assert load_or_create_local_keys(tmp_path) == first
 
 
+def test_processes_creating_the_local_key_at_once_all_get_the_same_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas starting together on a fresh data dir: the one that loses the race to
+    create the key file reads the winner's key instead of failing (or reading it half-written)."""
+    import storage.crypto as crypto
+
+    real = crypto.generate_key_spec
+    others: list[list[tuple[str, bytes]]] = []
+
+    def racing(kid: str) -> str:
+        # Another process creates the file between our existence check and our write.
+        if not others:
+            monkeypatch.setattr(crypto, "generate_key_spec", real)
+            others.append(load_or_create_local_keys(tmp_path))
+        return real(kid)
+
+    monkeypatch.setattr(crypto, "generate_key_spec", racing)
+    mine = load_or_create_local_keys(tmp_path)
+    assert others == [mine]
+    assert [p.name for p in tmp_path.iterdir()] == ["token-encryption.key"]
+    assert stat.S_IMODE(os.stat(tmp_path / "token-encryption.key").st_mode) == 0o600
+
+
 async def _make_accounts(pool: asyncpg.Pool, cipher: TokenCipher, n: int) -> list[int]:
     ident = await identity.resolve(
         pool,

@@ -120,6 +120,27 @@ async def test_notify_falls_back_to_the_channel_when_dms_are_closed(fake, part) 
     assert post.body["allowed_mentions"]["users"] == [int(alice["id"])]
 
 
+async def test_notify_understands_the_reply_to_the_core_stores(fake, part) -> None:
+    """An OAuth link started from Discord stores the core's `reply_to` spelling
+    (bot.core.service: workspace_id / channel_id / user_id); the "linked" note must arrive."""
+    guild, channel = guild_and_channel(fake)
+    alice = fake.user("alice")
+    reply_to = {
+        "frontend": "discord",
+        "workspace_id": guild["id"],
+        "channel_id": channel["id"],
+        "thread_id": None,
+        "user_id": alice["id"],
+    }
+    await part.notify(reply_to, "Linked YouTube Cats.")
+    [dm] = fake.find("POST", r"/users/@me/channels")
+    assert str(dm.body["recipient_id"]) == alice["id"]
+    fake.fail_next("POST", r"/channels/\d+/messages", status=403, code=50007)
+    await part.notify(reply_to, "Linked YouTube Dogs.")
+    [post] = channel_posts(fake, channel["id"])
+    assert post.body["content"] == f"<@{alice['id']}> Linked YouTube Dogs."
+
+
 async def test_gateway_frames_are_compressed_as_requested(fake, part) -> None:
     """discord.py asks for a compressed stream; the fake honors it, so decoding is exercised."""
     [query] = fake.gateway_queries

@@ -108,6 +108,12 @@ def test_reply_always_has_plain_text_and_no_broadcasts() -> None:
     assert defuse("<@U1> <#C1>") == "<@U1> <#C1>"
 
 
+def test_user_group_mentions_in_platform_text_ping_no_one() -> None:
+    """A caption or title naming a user group (`<!subteam^ID>`) would notify the whole group."""
+    text = defuse("New reel <!subteam^S0614TZR7|@marketing> and <!subteam^S0615>")
+    assert "<!subteam" not in text and "&lt;!subteam^S0614TZR7|@marketing>" in text
+
+
 def test_decided_payload_drops_buttons_and_names_the_decider() -> None:
     asked = approval_payload(ApprovalRequest("a1", "Upload clip", "U1", 900))
     done = decided_payload(asked["blocks"], Reply("Uploaded."), decided_by="U1", approved=True)
