@@ -66,7 +66,8 @@ async def link(ctx: ActionContext, platform: str, *, reply_to: dict[str, Any]) -
     return Outcome(
         text=f"I sent you a private link to connect {platform_title(name)}.",
         private=f"Connect your {platform_title(name)} account: {url}\n"
-        f"(single use, valid {minutes} minutes; only you can use it)",
+        f"(single use, valid {minutes} minutes. Don't share it: whoever opens it links "
+        "their account to you.)",
     )
 
 
