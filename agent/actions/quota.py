@@ -15,7 +15,9 @@ async def show_quota(ctx: ActionContext) -> Outcome:
             workspace_id=ctx.identity.workspace_id, chat_user_id=ctx.identity.chat_user_id
         )
     except LimiterUnavailable:
-        return Outcome("I can't read the budgets right now (the limiter is unreachable); try again shortly.")
+        return Outcome(
+            "I can't read the budgets right now (the limiter is unreachable); try again shortly."
+        )
     if not statuses:
         return Outcome("No limits are configured: nothing is being counted.")
     lines = ["Your budgets:"]

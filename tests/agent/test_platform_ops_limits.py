@@ -55,19 +55,31 @@ class ReadOnlyPlatform:
     def quota_cost(self, operation: str) -> int:
         return 0
 
-    async def recent_posts(self, token: TokenSet, account: AccountProfile, *, limit: int = 50) -> list[PostSummary]:
+    async def recent_posts(
+        self, token: TokenSet, account: AccountProfile, *, limit: int = 50
+    ) -> list[PostSummary]:
         if self.hang:
             await asyncio.sleep(3600)
         return [PostSummary(post_id="p1", title="One", published_at=None)]
 
     async def post_metrics(self, token: TokenSet, post_ids: Any) -> list[PostMetrics]:
         now = datetime.now(tz=UTC)
-        return [PostMetrics(self.name, pid, now, {Metric.VIEWS: Figure(42, "plays")})  # type: ignore[arg-type]
-                for pid in post_ids]
+        return [
+            PostMetrics(self.name, pid, now, {Metric.VIEWS: Figure(42, "plays")})  # type: ignore[arg-type]
+            for pid in post_ids
+        ]
 
-    async def account_metrics(self, token: TokenSet, account: AccountProfile, *, start: date, end: date) -> AccountMetrics:
-        return AccountMetrics(self.name, account.external_id, start, end, datetime.now(tz=UTC),  # type: ignore[arg-type]
-                              {Metric.VIEWS: Figure(420, "plays")})
+    async def account_metrics(
+        self, token: TokenSet, account: AccountProfile, *, start: date, end: date
+    ) -> AccountMetrics:
+        return AccountMetrics(
+            self.name,
+            account.external_id,
+            start,
+            end,
+            datetime.now(tz=UTC),  # type: ignore[arg-type]
+            {Metric.VIEWS: Figure(420, "plays")},
+        )
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected platform call: {name}")
@@ -76,19 +88,32 @@ class ReadOnlyPlatform:
 async def _linked(pool, cipher, who: Identity, platform: str) -> accounts.LinkedAccount:
     async with pool.acquire() as conn:
         return await accounts.upsert_linked(
-            conn, cipher=cipher, workspace_id=who.workspace_id, owner_id=who.chat_user_id,
-            platform=platform, external_id=f"{platform}-{secrets.token_hex(3)}", handle=platform,
-            scopes=[], token={"access_token": "t", "expires_at": None}, expires_at=None,
+            conn,
+            cipher=cipher,
+            workspace_id=who.workspace_id,
+            owner_id=who.chat_user_id,
+            platform=platform,
+            external_id=f"{platform}-{secrets.token_hex(3)}",
+            handle=platform,
+            scopes=[],
+            token={"access_token": "t", "expires_at": None},
+            expires_at=None,
         )
 
 
 @pytest.fixture
 async def who(pool) -> Identity:
-    return await resolve(pool, frontend="local", workspace_external_id=f"W{secrets.token_hex(3)}",
-                         user_external_id="ada")
+    return await resolve(
+        pool,
+        frontend="local",
+        workspace_external_id=f"W{secrets.token_hex(3)}",
+        user_external_id="ada",
+    )
 
 
-async def test_instagram_publish_window_refuses_the_third_publish_with_the_numbers(pool, redis, cipher, who):
+async def test_instagram_publish_window_refuses_the_third_publish_with_the_numbers(
+    pool, redis, cipher, who
+):
     budgets = Budgets(redis=redis, policy=POLICY)
     deps = Deps(pool=pool, redis=redis, cipher=cipher, config=AgentConfig(), budgets=budgets)
     ops = PlatformOps(deps=deps)
@@ -106,10 +131,14 @@ async def test_instagram_publish_window_refuses_the_third_publish_with_the_numbe
 
 async def test_metrics_return_the_healthy_platform_when_another_hangs(pool, redis, cipher, who):
     deps = Deps(
-        pool=pool, redis=redis, cipher=cipher,
+        pool=pool,
+        redis=redis,
+        cipher=cipher,
         config=replace(AgentConfig(), call_deadline_seconds=0.5),
-        platforms={"youtube": ReadOnlyPlatform("youtube", hang=True),  # type: ignore[dict-item]
-                   "instagram": ReadOnlyPlatform("instagram")},  # type: ignore[dict-item]
+        platforms={
+            "youtube": ReadOnlyPlatform("youtube", hang=True),  # type: ignore[dict-item]
+            "instagram": ReadOnlyPlatform("instagram"),
+        },  # type: ignore[dict-item]
     )
     await _linked(pool, cipher, who, "youtube")
     ig = await _linked(pool, cipher, who, "instagram")

@@ -22,21 +22,35 @@ from tests.fakes.server import serve_asgi
 async def instagram() -> AsyncIterator[tuple[FakeInstagram, InstagramPlatform]]:
     fake = FakeInstagram()
     async with serve_asgi(fake.app) as base, httpx.AsyncClient(timeout=10) as http:
-        yield fake, InstagramPlatform(
-            http, client_id=fake.client_id, client_secret=fake.client_secret,
-            auth_url=f"{base}/oauth/authorize", token_url=f"{base}/oauth/access_token",
-            graph_base=base, api_version="v25.0",
+        yield (
+            fake,
+            InstagramPlatform(
+                http,
+                client_id=fake.client_id,
+                client_secret=fake.client_secret,
+                auth_url=f"{base}/oauth/authorize",
+                token_url=f"{base}/oauth/access_token",
+                graph_base=base,
+                api_version="v25.0",
+            ),
         )
 
 
 async def test_expiring_tokens_are_renewed_others_left_alone(pool, cipher, instagram) -> None:
     fake, platform = instagram
-    who = await resolve(pool, frontend="local", workspace_external_id=f"W{secrets.token_hex(3)}",
-                        user_external_id="fern")
+    who = await resolve(
+        pool,
+        frontend="local",
+        workspace_external_id=f"W{secrets.token_hex(3)}",
+        user_external_id="fern",
+    )
     now = datetime.now(tz=UTC)
     linked = {}
-    for label, expires_in in (("soon", timedelta(days=2)), ("later", timedelta(days=40)),
-                              ("dead", timedelta(days=1))):
+    for label, expires_in in (
+        ("soon", timedelta(days=2)),
+        ("later", timedelta(days=40)),
+        ("dead", timedelta(days=1)),
+    ):
         user = fake.add_user(f"{label}.{secrets.token_hex(2)}")
         raw = fake.issue_token(user)
         if label == "dead":
@@ -44,12 +58,21 @@ async def test_expiring_tokens_are_renewed_others_left_alone(pool, cipher, insta
         token = TokenSet(access_token=raw, expires_at=now + expires_in)
         async with pool.acquire() as conn:
             linked[label] = await accounts.upsert_linked(
-                conn, cipher=cipher, workspace_id=who.workspace_id, owner_id=who.chat_user_id,
-                platform="instagram", external_id=user.user_id, handle=label, scopes=[],
-                token=token.to_dict(), expires_at=token.expires_at,
+                conn,
+                cipher=cipher,
+                workspace_id=who.workspace_id,
+                owner_id=who.chat_user_id,
+                platform="instagram",
+                external_id=user.user_id,
+                handle=label,
+                scopes=[],
+                token=token.to_dict(),
+                expires_at=token.expires_at,
             )
-    before = {k: (await accounts.load_token(pool, cipher=cipher, account=a))["access_token"]
-              for k, a in linked.items()}
+    before = {
+        k: (await accounts.load_token(pool, cipher=cipher, account=a))["access_token"]
+        for k, a in linked.items()
+    }
 
     credentials = Credentials(pool=pool, cipher=cipher, platforms={"instagram": platform})
     refreshed = await credentials.refresh_expiring()

@@ -15,7 +15,9 @@ from tests.fakes.slack import FakeSlack
 NOW = datetime(2026, 11, 25, 9, 5, tzinfo=UTC)  # 10:05 in Paris
 
 
-async def test_due_digest_is_posted_to_slack_once(make_settings: Any, fake_slack: FakeSlack) -> None:
+async def test_due_digest_is_posted_to_slack_once(
+    make_settings: Any, fake_slack: FakeSlack
+) -> None:
     settings = make_settings(
         slack_signing_secret=SIGNING_SECRET,
         slack_bot_token=BOT_TOKEN,
@@ -32,18 +34,25 @@ async def test_due_digest_is_posted_to_slack_once(make_settings: Any, fake_slack
             pool, frontend="slack", workspace_external_id=TEAM, user_external_id="U1"
         )
         await digests.upsert(
-            pool, workspace_id=ident.workspace_id, channel_id=channel,
-            local_time=time(10, 0), time_zone="Europe/Paris", created_by=ident.chat_user_id,
+            pool,
+            workspace_id=ident.workspace_id,
+            channel_id=channel,
+            local_time=time(10, 0),
+            time_zone="Europe/Paris",
+            created_by=ident.chat_user_id,
         )
         await assembly.run_digests(NOW)
         await assembly.run_digests(NOW)  # the next sweep (or another replica) posts nothing
-        posts = [c for c in fake_slack.calls_of("chat.postMessage") if c.args.get("channel") == channel]
+        posts = [
+            c for c in fake_slack.calls_of("chat.postMessage") if c.args.get("channel") == channel
+        ]
         assert len(posts) == 1
         assert "digest" in str(posts[0].args.get("text", "")).lower()
         assert posts[0].token == BOT_TOKEN
         run = await pool.fetchrow(
             "SELECT r.status, r.message_ref FROM digest_runs r JOIN digest_subscriptions s"
-            " ON s.id = r.subscription_id WHERE s.channel_id = $1", channel,
+            " ON s.id = r.subscription_id WHERE s.channel_id = $1",
+            channel,
         )
         assert run["status"] == "posted" and run["message_ref"]
     finally:

@@ -55,7 +55,8 @@ def test_token_shapes_are_redacted_without_configuration() -> None:
     out = emit(redactor, JsonFormatter(), lambda lg: [lg.warning(s) for s in samples])
     lines = [json.loads(line)["msg"] for line in out.splitlines()]
     for line, leaked in zip(
-        lines, ["abcdefghijklmnop123", "a0AfH6SMBxyz", "1234-5678", "4/0Adeu5B", "1//0gAbCdEf"],
+        lines,
+        ["abcdefghijklmnop123", "a0AfH6SMBxyz", "1234-5678", "4/0Adeu5B", "1//0gAbCdEf"],
         strict=True,
     ):
         assert leaked not in line

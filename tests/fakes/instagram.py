@@ -718,7 +718,6 @@ class FakeInstagram:
             return JSONResponse({"id": media.id})
         return self.error(400, "Unsupported post request.", 100)
 
-
     # --- the video fetcher -----------------------------------------------------------------
 
     def _resolve(self, url: str) -> str:
@@ -755,7 +754,9 @@ class FakeInstagram:
                 raise ValueError("not a video content type")
             step = self.fetch_range_bytes or size
             while got < size:
-                wanted = f"bytes={got}-{min(got + step, size) - 1}" if self.fetch_range_bytes else None
+                wanted = (
+                    f"bytes={got}-{min(got + step, size) - 1}" if self.fetch_range_bytes else None
+                )
                 headers = {"Range": wanted} if wanted else {}
                 async with client.stream("GET", url, headers=headers) as response:
                     self.fetches.append(
