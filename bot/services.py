@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
 from typing import Protocol
 
 import httpx
 
 from bot.notify import Notifiers
+from bot.platforms import build_platforms
 from bot.settings import Settings
 from integrations.base import SocialPlatform
 from integrations.http import Guards, make_client
@@ -116,36 +116,6 @@ class Services:
         for client in self.http_clients.values():
             await client.aclose()
         self._initialized = False
-
-
-def build_platforms(
-    settings: Settings, client_for: Callable[[str], httpx.AsyncClient]
-) -> dict[str, SocialPlatform]:
-    """The SocialPlatform of every platform whose credentials are set."""
-    platforms: dict[str, SocialPlatform] = {}
-    if settings.youtube_enabled and settings.google_client_secret is not None:
-        from integrations.youtube import YouTubeConfig, YouTubePlatform
-
-        config = YouTubeConfig(
-            client_id=str(settings.google_client_id),
-            client_secret=settings.google_client_secret.get_secret_value(),
-            auth_url=settings.google_auth_url,
-            token_url=settings.google_token_url,
-            revoke_url=settings.google_revoke_url,
-            api_base=settings.youtube_api_base,
-            upload_base=settings.youtube_upload_base,
-            analytics_base=settings.youtube_analytics_base,
-            chunk_bytes=settings.youtube_upload_chunk_bytes,
-            upload_cost_units=settings.youtube_upload_cost_units,
-        )
-        platforms["youtube"] = YouTubePlatform(config=config, http=client_for("youtube"))
-    from bot.platforms import build_instagram_platform
-
-    if settings.instagram_enabled:
-        instagram = build_instagram_platform(settings, http=client_for("instagram"))
-        assert instagram is not None
-        platforms["instagram"] = instagram
-    return platforms
 
 
 def build_cipher(settings: Settings) -> TokenCipher:

@@ -159,7 +159,6 @@ class InstagramPlatform:
         get_attempts: int = 2,
         retry_backoff_seconds: float = 0.5,
         clock: Callable[[], datetime] | None = None,
-        owns_http: bool = False,
     ) -> None:
         self.scopes: tuple[str, ...] = tuple(scopes)
         self._client_id = client_id
@@ -176,14 +175,7 @@ class InstagramPlatform:
         self._poll = poll_interval_seconds
         self._publish_timeout = publish_timeout_seconds
         self._now = clock or (lambda: datetime.now(UTC))
-        self._http = http
-        self._owns_http = owns_http
         self._multi_id = True  # turned off if the Graph host refuses `?ids=` reads
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this platform created it (`owns_http`)."""
-        if self._owns_http:
-            await self._http.aclose()
 
     def __repr__(self) -> str:  # no secret in reprs
         return f"InstagramPlatform(client_id={self._client_id!r})"

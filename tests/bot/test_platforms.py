@@ -15,7 +15,8 @@ def _settings(**values: object) -> Settings:
 
 async def test_instagram_off_without_credentials() -> None:
     settings = _settings(instagram_client_id=None, instagram_client_secret=None)
-    assert build_instagram_platform(settings) is None
+    async with httpx.AsyncClient() as http:
+        assert build_instagram_platform(settings, http=http) is None
 
 
 async def test_instagram_built_from_settings_without_leaking_the_secret() -> None:
@@ -33,11 +34,3 @@ async def test_instagram_built_from_settings_without_leaking_the_secret() -> Non
         url = platform.authorization_url(state="s", code_verifier="v", redirect_uri="https://x/cb")
         assert url.startswith("https://www.instagram.com/oauth/authorize?client_id=1234&")
         assert platform._graph.url("me") == "http://127.0.0.1:1/v25.0/me"
-
-
-async def test_instagram_owns_and_closes_its_client_when_none_given() -> None:
-    settings = _settings(instagram_client_id="1234", instagram_client_secret="very-secret-value")
-    platform = build_instagram_platform(settings)
-    assert platform is not None
-    await platform.aclose()
-    assert platform._http.is_closed
