@@ -44,7 +44,6 @@ class Assembly:
     def deps(self) -> Deps:
         """Actions' dependencies; first used after initialize() (the pool must be open)."""
         from agent.context import AgentConfig, Deps
-        from agent.limits import NoLimits
         from agent.platform_ops import PlatformOps
 
         settings = self.settings
@@ -59,7 +58,7 @@ class Assembly:
                 media_url_ttl_seconds=settings.media_url_ttl_seconds,
             ),
             platforms=self.services.platforms,
-            budgets=getattr(self.services, "budgets", None) or NoLimits(),
+            budgets=self.services.budgets,
         )
         deps.ops = PlatformOps(deps=deps)
         return deps

@@ -36,6 +36,15 @@ def _page(title: str, body: str, status: int) -> HTMLResponse:
     return HTMLResponse(doc, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def _unusable(pending: oauth_states.OAuthState | None, platform: str) -> Response | None:
+    """The 400 page for a state that is unknown, already used or expired; None if usable."""
+    if pending is None:
+        return _problem("This link is not valid or was already used.", platform)
+    if pending.expired(datetime.now(tz=UTC)):
+        return _problem("This link has expired (links last 10 minutes).", platform)
+    return None
+
+
 def _problem(text: str, platform: str, status: int = 400) -> HTMLResponse:
     hint = f" Ask the bot for a new link (say <code>link {html.escape(platform)}</code>)."
     return _page("Linking did not work", html.escape(text) + hint, status)
@@ -64,10 +73,9 @@ def build_oauth_router(
         if not s:
             return _problem("This link is incomplete.", platform)
         pending = await oauth_states.peek(pool(), state=s, platform=platform)
-        if pending is None:
-            return _problem("This link is not valid or was already used.", platform)
-        if pending.expired(datetime.now(tz=UTC)):
-            return _problem("This link has expired (links last 10 minutes).", platform)
+        if (refused := _unusable(pending, platform)) is not None:
+            return refused
+        assert pending is not None
         try:
             verifier = pending.verifier(cipher)
         except DecryptionError:
@@ -90,10 +98,9 @@ def build_oauth_router(
         if not state:
             return _problem("The answer from the platform has no state.", platform)
         pending = await oauth_states.consume(pool(), state=state, platform=platform)
-        if pending is None:
-            return _problem("This link is not valid or was already used.", platform)
-        if pending.expired(datetime.now(tz=UTC)):
-            return _problem("This link has expired (links last 10 minutes).", platform)
+        if (refused := _unusable(pending, platform)) is not None:
+            return refused
+        assert pending is not None
         if error or not code:
             reason = "You declined access" if error == "access_denied" else "No code came back"
             return _problem(f"{reason}; nothing was linked.", platform)
