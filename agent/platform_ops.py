@@ -18,7 +18,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from agent import ports
 from agent.context import Deps
@@ -58,24 +58,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # pg advisory-lock namespace for "an upload of post N is running" (arbitrary constant).
 UPLOAD_LOCK_NS = 0x5E1F
-
-
-class QuotaDecision(Protocol):
-    """What `storage.ratelimit.Budgets` answers (only the fields we read)."""
-
-    allowed: bool
-    limit: int
-    remaining: int
-    retry_after: float
-    reset_at: datetime
-
-
-class YouTubeBudgets(Protocol):
-    """The part of `storage.ratelimit.Budgets` PlatformOps uses (None: no enforcement)."""
-
-    async def reserve_youtube(self, *, units: int, uploads: int = 0) -> QuotaDecision: ...
-
-    async def refund_youtube(self, *, units: int, uploads: int = 0) -> None: ...
 
 
 class _AlreadyRunning(PlatformUnavailable):
@@ -135,13 +117,11 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _clock(reset_at: Any) -> str:
-    """'HH:MM UTC' for a datetime or an epoch timestamp (Budgets may give either)."""
-    if isinstance(reset_at, datetime):
-        moment = reset_at if reset_at.tzinfo else reset_at.replace(tzinfo=UTC)
-    else:
-        moment = datetime.fromtimestamp(float(reset_at), tz=UTC)
-    return f"{moment.astimezone(UTC):%H:%M} UTC"
+def _clock(reset_at: datetime | None) -> str:
+    """'HH:MM UTC' for a reset time (Budgets' decisions carry an aware datetime)."""
+    if reset_at is None:
+        return "the next reset"
+    return f"{reset_at.astimezone(UTC):%H:%M} UTC"
 
 
 class PlatformOps:

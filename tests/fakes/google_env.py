@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from storage import accounts
 from storage.accounts import LinkedAccount
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys
 from storage.identity import Identity, resolve
+from storage.ratelimit import Decision
 from tests.fakes.google import Channel, FakeGoogle, youtube_config
 from tests.fakes.server import serve_asgi
 
@@ -35,15 +35,6 @@ __all__ = [
     "make_identity",
     "youtube",
 ]
-
-
-@dataclass
-class Decision:
-    allowed: bool
-    limit: int
-    remaining: int
-    retry_after: float
-    reset_at: datetime
 
 
 class RecordingBudgets:
