@@ -7,13 +7,16 @@ constructors lives here; `bot.services` calls `build_platforms` once per process
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
 from bot.settings import Settings
 from integrations.base import SocialPlatform
-from integrations.instagram import InstagramPlatform
-from integrations.youtube import YouTubeConfig, YouTubePlatform
+
+if TYPE_CHECKING:  # imported when built: an unconfigured platform costs no import
+    from integrations.instagram import InstagramPlatform
+    from integrations.youtube import YouTubePlatform
 
 
 def build_youtube_platform(
@@ -22,6 +25,8 @@ def build_youtube_platform(
     """A YouTubePlatform when GOOGLE_CLIENT_ID/SECRET are set, else None (feature off)."""
     if settings.google_client_id is None or settings.google_client_secret is None:
         return None
+    from integrations.youtube import YouTubeConfig, YouTubePlatform
+
     config = YouTubeConfig(
         client_id=settings.google_client_id,
         client_secret=settings.google_client_secret.get_secret_value(),
@@ -43,6 +48,8 @@ def build_instagram_platform(
     """An InstagramPlatform when INSTAGRAM_CLIENT_ID/SECRET are set, else None (feature off)."""
     if settings.instagram_client_id is None or settings.instagram_client_secret is None:
         return None
+    from integrations.instagram import InstagramPlatform
+
     return InstagramPlatform(
         http,
         client_id=settings.instagram_client_id,
