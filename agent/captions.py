@@ -8,23 +8,13 @@ checked against the platform's `CaptionRules` and trimmed to fit.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from integrations.base import CaptionRules
+from integrations.capabilities import HASHTAG, MENTION, CaptionRules
 
-# Platform limits (YouTube Data API snippet limits; Instagram Graph API caption limits).
-DEFAULT_RULES: dict[str, CaptionRules] = {
-    "youtube": CaptionRules(
-        title_max_chars=100,
-        description_max_chars=5000,
-        tags_max_chars_total=500,
-        forbidden_chars="<>",
-    ),
-    "instagram": CaptionRules(caption_max_chars=2200, hashtags_max=30),
-}
 TONES = ("neutral", "friendly", "professional", "playful", "hype")
 MAX_VARIANTS = 5
-_HASHTAG = re.compile(r"#\w+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{3,}")
 _STOP = frozenset(
     "this that with from have your about what when will into just more than they them then"
@@ -51,7 +41,7 @@ class Caption:
 
 def hashtags_for(description: str, limit: int) -> list[str]:
     """Hashtags from the description's own words, most relevant (first seen) first."""
-    tags: list[str] = [t for t in _HASHTAG.findall(description)]
+    tags: list[str] = [t for t in HASHTAG.findall(description)]
     for word in _WORD.findall(description):
         tag = "#" + word.lower()
         if word.lower() not in _STOP and tag not in tags:
@@ -59,11 +49,14 @@ def hashtags_for(description: str, limit: int) -> list[str]:
     return tags[:limit]
 
 
-def _trim(text: str, limit: int) -> str:
-    if len(text) <= limit:
+def _trim(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
+    """`text` cut at a word boundary, with an ellipsis, to measure at most `limit`."""
+    if measure(text) <= limit:
         return text
     cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
+    while cut and measure(cut + "…") > limit:  # weighted counts (X) can exceed len()
+        cut = cut[:-1]
+    if " " in cut[len(cut) // 2 :]:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,.;:-") + "…"
 
@@ -72,8 +65,9 @@ def _strip_forbidden(text: str, forbidden: str) -> str:
     return "".join(ch for ch in text if ch not in forbidden) if forbidden else text
 
 
-def _cap_hashtags(text: str, limit: int) -> str:
-    """Keep the first `limit` hashtags of the person's text; the rest become plain words."""
+def _cap_marked(text: str, pattern: re.Pattern[str], limit: int) -> str:
+    """Keep the first `limit` hashtags (or @mentions) of the person's text; the rest lose
+    their mark and become plain words."""
     seen = 0
 
     def keep(match: re.Match[str]) -> str:
@@ -81,28 +75,15 @@ def _cap_hashtags(text: str, limit: int) -> str:
         seen += 1
         return match.group(0) if seen <= limit else match.group(0)[1:]
 
-    return _HASHTAG.sub(keep, text)
+    return pattern.sub(keep, text)
 
 
 def problems(rules: CaptionRules, caption: Caption) -> list[str]:
     """What breaks the platform's rules (empty when the caption fits)."""
-    found: list[str] = []
-    if caption.title is not None and rules.title_max_chars is not None:
-        if len(caption.title) > rules.title_max_chars:
-            found.append(f"title over {rules.title_max_chars} characters")
-    body_limit = rules.caption_max_chars or rules.description_max_chars
-    if body_limit is not None and len(caption.body) > body_limit:
-        found.append(f"text over {body_limit} characters")
-    if rules.hashtags_max is not None and len(_HASHTAG.findall(caption.body)) > rules.hashtags_max:
-        found.append(f"more than {rules.hashtags_max} hashtags")
-    for ch in rules.forbidden_chars:
-        if ch in caption.body or (caption.title and ch in caption.title):
-            found.append(f"contains '{ch}'")
-    return found
+    return rules.problems(title=caption.title, body=caption.body)
 
 
 def generate(
-    platform: str,
     description: str,
     *,
     rules: CaptionRules,
@@ -115,8 +96,10 @@ def generate(
         raise ValueError("describe the post in a few words")
     tone = tone if tone in _OPENERS else "neutral"
     if rules.hashtags_max is not None:
-        text = _cap_hashtags(text, rules.hashtags_max)
-    in_text = {t.lower() for t in _HASHTAG.findall(text)}
+        text = _cap_marked(text, HASHTAG, rules.hashtags_max)
+    if rules.mentions_max is not None:
+        text = _cap_marked(text, MENTION, rules.mentions_max)
+    in_text = {t.lower() for t in HASHTAG.findall(text)}
     count = min(max(variants, 1), MAX_VARIANTS)
     tag_cap = rules.hashtags_max if rules.hashtags_max is not None else 5
     out: list[Caption] = []
@@ -127,14 +110,14 @@ def generate(
         extra = [t for t in hashtags_for(text, 100) if t.lower() not in in_text]
         tags = extra[: max(n_tags, 0)]
         tag_line = " ".join(tags)
-        body_limit = rules.caption_max_chars or rules.description_max_chars or 5000
+        body_limit = rules.body_max_chars or 5000
         core = f"{opener}{text}{closer}"
-        room = body_limit - (len(tag_line) + 2 if tag_line else 0)
-        body = _trim(core, max(room, 1)) + (f"\n\n{tag_line}" if tag_line else "")
+        room = body_limit - (rules.length(tag_line) + 2 if tag_line else 0)
+        body = _trim(core, max(room, 1), rules.length) + (f"\n\n{tag_line}" if tag_line else "")
         title = None
         if rules.title_max_chars is not None:
             first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-            title = _trim(f"{opener}{first}".strip(), rules.title_max_chars)
+            title = _trim(f"{opener}{first}".strip(), rules.title_max_chars, rules.length)
         caption = Caption(title=title, body=body, hashtags=tuple(tags))
         assert not problems(rules, caption), problems(rules, caption)
         out.append(caption)

@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.actions import accounts, captions, digest, metrics, quota, upload
-from agent.actions.base import PLATFORM_TITLES, ActionError, Outcome, normalize_platform
+from agent.actions.base import ActionError, Outcome
 from agent.session import AttachmentInfo, ChatContext
+from integrations.capabilities import PRIVACY_WORDS
+from integrations.registry import Platforms
 
 USAGE: dict[str, str] = {
     "help": "help [command]: what I can do",
-    "link": "link <platform>: connect a YouTube or Instagram account (link sent privately)",
+    "link": "link <platform>: connect one of your accounts (the link is sent privately)",
     "accounts": "accounts: your linked accounts",
     "unlink": "unlink <platform> [account]: disconnect an account",
-    "upload": 'upload <platform> ["title"]: upload the attached video (shell: upload youtube ~/clip.mp4 "Title")',
+    "upload": 'upload <platform> ["title"] [public|unlisted|private|...]: upload the attached video'
+    ' (shell: upload <platform> ~/clip.mp4 "Title")',
     "metrics": "metrics [platform] [today|7d|28d|90d] [post]: engagement figures",
     "caption": "caption <platform> <description>: caption ideas that fit the platform",
     "digest": "digest on [#channel] [at HH:MM] [IANA zone] | digest off [#channel] | digest show",
@@ -45,6 +48,9 @@ class Command:
     args: dict[str, Any] = field(default_factory=dict)
 
 
+Parser = Callable[[list[str], "Platforms"], "Command | Usage"]
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     """A line that looked like a command but did not parse: what to tell the person."""
@@ -53,11 +59,13 @@ class Usage:
     message: str
 
 
-def help_text(topic: str | None = None) -> str:
+def help_text(topic: str | None = None, platforms: Platforms | None = None) -> str:
     if topic in USAGE:
         return "Usage: " + USAGE[topic]
     lines = ["Commands (or just ask me in plain words):"]
     lines += [f"- {u}" for u in USAGE.values()]
+    if platforms is not None and platforms.configured():
+        lines.append("Platforms: " + ", ".join(platforms.configured()))
     return "\n".join(lines)
 
 
@@ -66,20 +74,16 @@ def _usage(name: str, problem: str | None = None) -> Usage:
     return Usage(name, f"{prefix}Usage: {USAGE[name]}")
 
 
-def _is_platform(token: str) -> bool:
-    try:
-        return normalize_platform(token) is not None
-    except ActionError:
-        return False
-
-
 def closest(word: str) -> str | None:
     found = difflib.get_close_matches(word.lower(), COMMANDS, n=1, cutoff=0.6)
     return found[0] if found else None
 
 
-def parse(text: str) -> Command | Usage | None:
-    """Parse one line. None: it does not start with a command word at all."""
+def parse(text: str, platforms: Platforms) -> Command | Usage | None:
+    """Parse one line. None: it does not start with a command word at all.
+
+    `platforms` says which words name a platform (names and aliases).
+    """
     body = _MENTION.sub("", text.strip()).strip()
     if body.lower().startswith("/social"):
         body = body[len("/social") :].strip()
@@ -95,10 +99,10 @@ def parse(text: str) -> Command | Usage | None:
     if not tokens:
         return Command("help")
     rest = tokens[1:]
-    return _PARSERS[first](rest)
+    return _PARSERS[first](rest, platforms)
 
 
-def _help(rest: list[str]) -> Command | Usage:
+def _help(rest: list[str], platforms: Platforms) -> Command | Usage:
     if not rest:
         return Command("help")
     if len(rest) == 1 and rest[0].lower() in USAGE:
@@ -106,44 +110,43 @@ def _help(rest: list[str]) -> Command | Usage:
     return _usage("help")
 
 
-def _no_args(name: str) -> Callable[[list[str]], Command | Usage]:
-    def parse_it(rest: list[str]) -> Command | Usage:
+def _no_args(name: str) -> Parser:
+    def parse_it(rest: list[str], platforms: Platforms) -> Command | Usage:
         return Command(name) if not rest else _usage(name)
 
     return parse_it
 
 
-def _link(rest: list[str]) -> Command | Usage:
-    if len(rest) == 1 and _is_platform(rest[0]):
-        return Command("link", {"platform": normalize_platform(rest[0])})
-    return _usage("link", "Which platform? " + ", ".join(PLATFORM_TITLES) if not rest else None)
+def _link(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) == 1 and (name := platforms.resolve(rest[0])) is not None:
+        return Command("link", {"platform": name})
+    which = "Which platform? " + ", ".join(platforms.configured() or platforms.names)
+    return _usage("link", which if not rest else None)
 
 
-def _unlink(rest: list[str]) -> Command | Usage:
-    if 1 <= len(rest) <= 2 and _is_platform(rest[0]):
-        return Command(
-            "unlink",
-            {
-                "platform": normalize_platform(rest[0]),
-                "account": rest[1] if len(rest) > 1 else None,
-            },
-        )
+def _unlink(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if 1 <= len(rest) <= 2 and (name := platforms.resolve(rest[0])) is not None:
+        return Command("unlink", {"platform": name, "account": rest[1] if len(rest) > 1 else None})
     return _usage("unlink")
 
 
-def _upload(rest: list[str]) -> Command | Usage:
-    if not rest or not _is_platform(rest[0]):
+def _upload(rest: list[str], platforms: Platforms) -> Command | Usage:
+    name = platforms.resolve(rest[0]) if rest else None
+    if name is None:
         return _usage("upload")
-    args: dict[str, Any] = {"platform": normalize_platform(rest[0]), "path": None, "title": None}
+    args: dict[str, Any] = {"platform": name, "path": None, "title": None, "privacy": None}
     more = rest[1:]
     if more and _PATHLIKE.search(more[0]):
         args["path"] = more.pop(0)
+    if more and more[-1].lower() in PRIVACY_WORDS:
+        # A trailing privacy word ("... unlisted"); quote a title that ends with one.
+        args["privacy"] = more.pop().lower()
     if more:
         args["title"] = " ".join(more)
     return Command("upload", args)
 
 
-def _metrics(rest: list[str]) -> Command | Usage:
+def _metrics(rest: list[str], platforms: Platforms) -> Command | Usage:
     args: dict[str, Any] = {"platform": None, "period": "7d", "post": None}
     seen_period = False
     for token in rest:
@@ -152,9 +155,9 @@ def _metrics(rest: list[str]) -> Command | Usage:
             args["platform"] is None
             and not seen_period
             and args["post"] is None
-            and _is_platform(low)
+            and platforms.resolve(low) is not None
         ):
-            args["platform"] = normalize_platform(low)
+            args["platform"] = platforms.resolve(low)
         elif not seen_period and args["post"] is None and low in metrics.PERIODS:
             args["period"] = "today" if low == "1d" else low
             seen_period = True
@@ -165,15 +168,14 @@ def _metrics(rest: list[str]) -> Command | Usage:
     return Command("metrics", args)
 
 
-def _caption(rest: list[str]) -> Command | Usage:
-    if len(rest) >= 2 and _is_platform(rest[0]):
-        return Command(
-            "caption", {"platform": normalize_platform(rest[0]), "description": " ".join(rest[1:])}
-        )
+def _caption(rest: list[str], platforms: Platforms) -> Command | Usage:
+    name = platforms.resolve(rest[0]) if rest else None
+    if len(rest) >= 2 and name is not None:
+        return Command("caption", {"platform": name, "description": " ".join(rest[1:])})
     return _usage("caption")
 
 
-def _digest(rest: list[str]) -> Command | Usage:
+def _digest(rest: list[str], platforms: Platforms) -> Command | Usage:
     if not rest:
         return _usage("digest")
     verb, more = rest[0].lower(), rest[1:]
@@ -207,7 +209,7 @@ def _digest(rest: list[str]) -> Command | Usage:
     return Command("digest", args)
 
 
-_PARSERS: dict[str, Callable[[list[str]], Command | Usage]] = {
+_PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
     "accounts": _no_args("accounts"),
@@ -235,7 +237,7 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     args = command.args
     name = command.name
     if name == "help":
-        return Outcome(help_text(args.get("topic")))
+        return Outcome(help_text(args.get("topic"), ctx.deps.platforms))
     if name == "link":
         return await accounts.link(ctx, args["platform"], reply_to=chat.reply_to)
     if name == "accounts":
@@ -260,6 +262,7 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
             source=source.locator if source else None,
             source_name=source.name if source else "",
             title=args["title"],
+            privacy=args["privacy"],
         )
     if name == "metrics":
         return await metrics.get_metrics(

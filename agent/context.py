@@ -6,15 +6,25 @@ actions check it before touching an account.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from integrations.base import SocialPlatform
+from agent.limits import Budgets, NoLimits
+from integrations.registry import Platforms
+from storage.approvals import PendingAction
 from storage.crypto import TokenCipher
 from storage.identity import Identity
 from storage.redis import RedisHandle
+
+if TYPE_CHECKING:
+    from agent.ports import PlatformOps
+
+Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
+Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable[str]]
+"""Code that performs one kind of approved action (see agent.actions.EXECUTORS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +32,6 @@ class AgentConfig:
     """The settings actions need, copied from bot.settings at assembly."""
 
     public_base_url: str = "http://localhost:8000"
-    youtube_default_privacy: str = "private"
     oauth_state_ttl_seconds: int = 600
     approval_ttl_seconds: int = 900
     # The longest one platform call (e.g. one account's metrics) may take inside a request.
@@ -31,20 +40,21 @@ class AgentConfig:
     media_url_ttl_seconds: int = 7200
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Deps:
-    """Long-lived objects shared by all actions (built once in bot.services)."""
+    """Long-lived objects shared by all actions (built once per process by bot.assembly)."""
 
     pool: asyncpg.Pool
     redis: RedisHandle
     cipher: TokenCipher
     config: AgentConfig
-    # Configured platforms only; a missing key means "not configured".
-    platforms: dict[str, SocialPlatform] = field(default_factory=dict)
-    # storage.ratelimit.Budgets once wired (typed loosely to keep this module light).
-    budgets: Any = None
-    # agent.ports.PlatformOps implementation (agent.platform_ops.PlatformOps once wired).
-    ops: Any = None
+    # Every registered platform's capabilities, and clients for the configured ones.
+    platforms: Platforms = field(default_factory=lambda: Platforms([]))
+    budgets: Budgets = field(default_factory=NoLimits)
+    # Platform work (linking, uploads, metrics); None where no platform work is wired.
+    ops: PlatformOps | None = None
+    # Approved-action name -> the code that performs it.
+    executors: Mapping[str, Executor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from integrations.base import SocialPlatform, TokenSet
-from integrations.errors import NeedsRelink, NotConfigured
+from integrations.errors import NeedsRelink
+from integrations.registry import Platforms
 from storage import accounts
 from storage.accounts import LinkedAccount, TokenUnavailable
 from storage.crypto import TokenCipher
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def relink_message(account: LinkedAccount, display: str) -> str:
     return (
-        f"Your {display} account {account.handle} needs to be linked again "
+        f"Your {display} account @{account.handle.lstrip('@')} needs to be linked again "
         f"(say `link {account.platform}`)."
     )
 
@@ -37,7 +38,7 @@ class Credentials:
         *,
         pool: asyncpg.Pool,
         cipher: TokenCipher,
-        platforms: dict[str, SocialPlatform],
+        platforms: Platforms,
         refresh_margin: timedelta = timedelta(minutes=5),
     ) -> None:
         self._pool = pool
@@ -46,15 +47,10 @@ class Credentials:
         self._margin = refresh_margin
 
     def _platform(self, account: LinkedAccount) -> SocialPlatform:
-        platform = self._platforms.get(account.platform)
-        if platform is None:
-            raise NotConfigured(
-                f"{account.platform} is not configured on this server.", platform=account.platform
-            )
-        return platform
+        return self._platforms.client(account.platform)
 
     def _needs_relink(self, account: LinkedAccount, *, reason: str) -> NeedsRelink:
-        display = getattr(self._platforms.get(account.platform), "display_name", account.platform)
+        display = self._platforms.display(account.platform)
         return NeedsRelink(
             relink_message(account, display), platform=account.platform, reason=reason
         )
@@ -128,15 +124,15 @@ class Credentials:
     async def refresh_expiring(self) -> int:
         """Refresh long-lived tokens before they lapse; returns how many were refreshed.
 
-        Only platforms that declare `refresh_ahead` (a timedelta) take part: their
-        tokens die if not renewed in time (Instagram's long-lived tokens after 60
-        days), while short-lived ones (YouTube's hour) are refreshed on use instead.
-        A refused refresh marks the account for relinking, as on use.
+        Only platforms that declare `refresh_ahead` take part: their tokens die if not
+        renewed in time (long-lived tokens that cannot be revived once expired), while
+        short-lived ones are refreshed on use instead. A refused refresh marks the
+        account for relinking, as on use.
         """
         refreshed = 0
-        for name, platform in self._platforms.items():
-            ahead = getattr(platform, "refresh_ahead", None)
-            if not isinstance(ahead, timedelta):
+        for name in self._platforms.configured():
+            ahead = self._platforms.capabilities(name).refresh_ahead
+            if ahead is None:
                 continue
             due = await accounts.list_expiring(
                 self._pool, platform=name, before=datetime.now(tz=UTC) + ahead

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.actions.accounts import link_hint
 from agent.actions.metrics import render
 from agent.context import Deps
 from integrations.errors import IntegrationError
@@ -47,7 +48,7 @@ async def build_digest(deps: Deps, workspace: Workspace, *, now: datetime) -> st
     lines = [f"Daily digest, {now:%Y-%m-%d}"]
     members = await store.account_owners(deps.pool, workspace_id=workspace.id)
     if not members:
-        return lines[0] + ": no linked accounts yet. Try `link youtube`."
+        return f"{lines[0]}: no linked accounts yet. {link_hint(deps.platforms)}"
     if deps.ops is None:
         return lines[0] + ": no platform is configured on this bot."
     for member in members:
@@ -63,7 +64,7 @@ async def build_digest(deps: Deps, workspace: Workspace, *, now: datetime) -> st
         except IntegrationError as exc:
             lines.append(f"- unavailable: {exc.user_message}")
             continue
-        lines.append(render(report, "today"))
+        lines.append(render(report, "today", deps.platforms))
     return "\n".join(lines)
 
 

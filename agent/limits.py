@@ -1,4 +1,4 @@
-"""The limiter interface the conversation uses, and a no-op implementation.
+"""The limiter interface the conversation and platform work use, and a no-op one.
 
 `storage.ratelimit.Budgets` satisfies `Budgets` structurally; `NoLimits` stands
 in where no limiter is wired (or limits are configured off). Decisions and
@@ -7,6 +7,7 @@ statuses are storage.ratelimit's own types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from storage.ratelimit import BudgetStatus, Decision
@@ -15,7 +16,7 @@ __all__ = ["BudgetStatus", "Budgets", "Decision", "NoLimits"]
 
 
 class Budgets(Protocol):
-    """Per-user and per-workspace message rate and daily model-token budgets."""
+    """Message rates, daily model-token budgets and each platform's declared quotas."""
 
     async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
         """Count one incoming message; refuse if the user or workspace is over its rate."""
@@ -26,8 +27,24 @@ class Budgets(Protocol):
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
         """Charge tokens the model reported using to today's budgets."""
 
-    async def report(self, *, workspace_id: int, chat_user_id: int) -> list[BudgetStatus]:
-        """Every budget that applies to this user, for `quota`."""
+    async def reserve(
+        self, platform: str, account: int | None, amounts: Mapping[str, int]
+    ) -> Decision:
+        """Take `amounts` from the platform's counters, all or nothing."""
+
+    async def refund(
+        self,
+        platform: str,
+        account: int | None,
+        amounts: Mapping[str, int],
+        reservation: Decision | None = None,
+    ) -> None:
+        """Give back a reservation's amounts (work that never reached the platform)."""
+
+    async def report(
+        self, *, workspace_id: int, chat_user_id: int, accounts: Sequence[tuple[str, int]] = ()
+    ) -> list[BudgetStatus]:
+        """Every budget that applies to this user and these (platform, account id) pairs."""
 
 
 _UNLIMITED = 2**31 - 1
@@ -45,5 +62,21 @@ class NoLimits:
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
         return None
 
-    async def report(self, *, workspace_id: int, chat_user_id: int) -> list[BudgetStatus]:
+    async def reserve(
+        self, platform: str, account: int | None, amounts: Mapping[str, int]
+    ) -> Decision:
+        return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
+
+    async def refund(
+        self,
+        platform: str,
+        account: int | None,
+        amounts: Mapping[str, int],
+        reservation: Decision | None = None,
+    ) -> None:
+        return None
+
+    async def report(
+        self, *, workspace_id: int, chat_user_id: int, accounts: Sequence[tuple[str, int]] = ()
+    ) -> list[BudgetStatus]:
         return []

@@ -18,6 +18,7 @@ from langchain_core.tools import BaseTool
 from agent.actions import accounts, captions, digest, metrics, quota, upload
 from agent.actions.base import USER_ERRORS, ActionError, Outcome, user_message
 from agent.session import ChatContext
+from integrations.capabilities import PrivacyWord
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ async def link_account(platform: str, runtime: Runtime) -> str:
     """Send the person a private, single-use link to connect a platform account.
 
     Args:
-        platform: youtube or instagram.
+        platform: the platform's name, e.g. one the person named.
     """
     chat = runtime.context
     return await _run(chat, lambda: accounts.link(chat.action, platform, reply_to=chat.reply_to))
@@ -85,7 +86,7 @@ async def upload_video(
     attachment: str | None = None,
     description: str = "",
     tags: list[str] | None = None,
-    privacy: Literal["private", "unlisted", "public"] | None = None,
+    privacy: PrivacyWord | None = None,
 ) -> str:
     """Request an upload of a video attached to the person's message (they must approve it).
 
@@ -95,7 +96,8 @@ async def upload_video(
         attachment: the attachment's file name; may be omitted when exactly one is attached.
         description: the video description or caption.
         tags: keywords, without '#'.
-        privacy: private, unlisted or public (default: the bot's default, usually private).
+        privacy: who may see it; each platform accepts some of these (default: the
+            platform's own default).
     """
     chat = runtime.context
 
@@ -130,7 +132,7 @@ async def get_metrics(
     """Engagement figures (views, likes, ...) for the person's accounts, with an "as of" time.
 
     Args:
-        platform: youtube or instagram; omit for all.
+        platform: a platform's name; omit for all.
         account: one account handle; omit for all.
         period: today, 7d, 28d or 90d.
         post: one post id, for that post's figures.
@@ -152,10 +154,10 @@ async def generate_caption(
     tone: Literal["neutral", "friendly", "professional", "playful", "hype"] = "neutral",
     variants: int = 3,
 ) -> str:
-    """Caption (and, for YouTube, title) ideas that fit the platform's length and hashtag limits.
+    """Caption (and, where the platform has one, title) ideas within the platform's limits.
 
     Args:
-        platform: youtube or instagram.
+        platform: a platform's name.
         description: what the post is about.
         tone: neutral, friendly, professional, playful or hype.
         variants: how many ideas, 1 to 5.

@@ -168,7 +168,7 @@ async def ours(
     result = await platform.upload(
         TokenSet(access_token=TOKEN),
         source,
-        UploadRequest(title="bench"),
+        UploadRequest(title="bench", privacy="private"),
         checkpoint=MemoryCheckpoint(),
     )
     return {"video": result.post_id}

@@ -20,8 +20,8 @@ from bot.services import Part, Services
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from agent.context import Deps
-    from agent.platform_ops import PlatformOps
+    from agent.context import AgentConfig, Deps
+    from agent.ops import PlatformOps
     from bot.core.service import ChatOpsService
     from bot.slack import SlackAdapter
 
@@ -41,32 +41,47 @@ class Assembly:
 
     # --- shared objects -------------------------------------------------------------
     @cached_property
-    def deps(self) -> Deps:
-        """Actions' dependencies; first used after initialize() (the pool must be open)."""
-        from agent.context import AgentConfig, Deps
-        from agent.platform_ops import PlatformOps
+    def config(self) -> AgentConfig:
+        from agent.context import AgentConfig
 
         settings = self.settings
-        deps = Deps(
-            pool=self.services.db.pool,
-            redis=self.services.redis,
-            cipher=self.services.cipher,
-            config=AgentConfig(
-                public_base_url=settings.public_base_url,
-                youtube_default_privacy=settings.youtube_default_privacy,
-                call_deadline_seconds=settings.http_call_deadline_seconds,
-                media_url_ttl_seconds=settings.media_url_ttl_seconds,
-            ),
-            platforms=self.services.platforms,
-            budgets=self.services.budgets,
+        return AgentConfig(
+            public_base_url=settings.public_base_url,
+            call_deadline_seconds=settings.http_call_deadline_seconds,
+            media_url_ttl_seconds=settings.media_url_ttl_seconds,
         )
-        deps.ops = PlatformOps(deps=deps)
-        return deps
 
-    @property
+    @cached_property
     def ops(self) -> PlatformOps:
-        ops: PlatformOps = self.deps.ops
-        return ops
+        """Linking, uploads and metrics; first used after initialize() (the pool is open)."""
+        from agent.ops import PlatformOps
+
+        services = self.services
+        return PlatformOps(
+            pool=services.db.pool,
+            cipher=services.cipher,
+            platforms=services.platforms,
+            budgets=services.budgets,
+            config=self.config,
+        )
+
+    @cached_property
+    def deps(self) -> Deps:
+        """Actions' dependencies; first used after initialize() (the pool must be open)."""
+        from agent.actions import EXECUTORS
+        from agent.context import Deps
+
+        services = self.services
+        return Deps(
+            pool=services.db.pool,
+            redis=services.redis,
+            cipher=services.cipher,
+            config=self.config,
+            platforms=services.platforms,
+            budgets=services.budgets,
+            ops=self.ops,
+            executors=EXECUTORS,
+        )
 
     @cached_property
     def chatops(self) -> ChatOpsService:
@@ -110,11 +125,9 @@ class Assembly:
         services = self.services
         routers = [
             build_oauth_router(
-                pool=lambda: services.db.pool,
-                cipher=services.cipher,
+                linking=lambda: self.ops,
                 platforms=services.platforms,
                 notifiers=services.notifiers,
-                public_base_url=self.settings.public_base_url,
             )
         ]
         if self.slack is not None and self.settings.slack_signing_secret is not None:
@@ -190,7 +203,7 @@ class Assembly:
             PeriodicJob("digests", 60.0, self.run_digests),
             PeriodicJob("purge-expired", 600.0, self._purge_expired),
         ]
-        if self.services.platforms:
+        if self.services.platforms.configured():
             # Uploads a dead worker left half-done continue from the platform's offset.
             jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
             # Long-lived tokens (Instagram) are renewed before they lapse.
@@ -208,7 +221,16 @@ class Assembly:
         from agent.digests import run_due_digests
         from bot.digest_post import DigestPoster
 
-        return await run_due_digests(self.deps, DigestPoster(self), now or datetime.now(UTC))
+        settings = self.settings
+        poster = DigestPoster(
+            slack=self.slack,
+            notifiers=self.services.notifiers,
+            discord_token=(
+                settings.discord_token.get_secret_value() if settings.discord_token else None
+            ),
+            discord_api_base=settings.discord_api_base,
+        )
+        return await run_due_digests(self.deps, poster, now or datetime.now(UTC))
 
     async def _purge_expired(self) -> int:
         from storage import oauth_states

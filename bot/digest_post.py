@@ -17,7 +17,8 @@ from bot.core.messages import Reply
 from storage.digests import Workspace
 
 if TYPE_CHECKING:
-    from bot.assembly import Assembly
+    from bot.notify import Notifiers
+    from bot.slack import SlackAdapter
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,24 @@ class DigestUndeliverable(Exception):
 class DigestPoster:
     """`agent.digests.Post`: (workspace, channel, text) -> a reference to the posted message."""
 
-    def __init__(self, assembly: Assembly, *, http: httpx.AsyncClient | None = None) -> None:
-        self._assembly = assembly
+    def __init__(
+        self,
+        *,
+        slack: SlackAdapter | None,
+        notifiers: Notifiers,
+        discord_token: str | None,
+        discord_api_base: str,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._slack = slack
+        self._notifiers = notifiers
+        self._discord_token = discord_token
+        self._discord_api_base = discord_api_base
         self._http = http
 
     async def __call__(self, workspace: Workspace, channel_id: str, text: str) -> str:
         if workspace.frontend == "slack":
-            adapter = self._assembly.slack
+            adapter = self._slack
             if adapter is None:
                 raise DigestUndeliverable("Slack is not configured")
             return await adapter.post_to_channel(
@@ -44,7 +56,7 @@ class DigestPoster:
         if workspace.frontend == "discord":
             return await self._post_discord(workspace, channel_id, text)
         if workspace.frontend == "local":
-            delivered = await self._assembly.services.notifiers.notify(
+            delivered = await self._notifiers.notify(
                 "local", {"channel": channel_id}, text
             )
             if not delivered:
@@ -55,13 +67,12 @@ class DigestPoster:
     async def _post_discord(self, workspace: Workspace, channel_id: str, text: str) -> str:
         from bot.discord.text import split_message
 
-        settings = self._assembly.settings
-        if settings.discord_token is None:
+        if self._discord_token is None:
             raise DigestUndeliverable("Discord is not configured")
         if not channel_id.isdigit():
             raise DigestUndeliverable("not a Discord channel id")
-        headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
-        channel_url = f"{settings.discord_api_base.rstrip('/')}/channels/{channel_id}"
+        headers = {"Authorization": f"Bot {self._discord_token}"}
+        channel_url = f"{self._discord_api_base.rstrip('/')}/channels/{channel_id}"
         url = f"{channel_url}/messages"
         client = self._http or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         try:

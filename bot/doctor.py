@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from agent.media_links import is_public_base_url
 from bot.settings import Settings
+from integrations.registry import Registry
 
 FEATURES: dict[str, list[list[str]]] = {
     # feature -> alternatives, each a list of settings that together enable it
@@ -23,10 +24,14 @@ FEATURES: dict[str, list[list[str]]] = {
         ["slack_bot_token", "slack_app_token"],
     ],
     "Discord": [["discord_token"]],
-    "YouTube": [["google_client_id", "google_client_secret"]],
-    "Instagram": [["instagram_client_id", "instagram_client_secret"]],
     "LLM (free-form chat)": [["llm_api_key"], ["llm_base_url"]],
 }
+
+
+def _features(registry: Registry) -> dict[str, list[list[str]]]:
+    """The chat and model features, then one per registered platform (from its plug-in)."""
+    platforms = {p.display_name: [list(alt) for alt in p.required] for p in registry.plugins}
+    return {**FEATURES, **platforms}
 
 
 def _is_set(settings: Settings, name: str) -> bool:
@@ -46,10 +51,11 @@ def _safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def report_lines(settings: Settings) -> list[str]:
+def report_lines(settings: Settings, registry: Registry | None = None) -> list[str]:
     """The configuration part of the report (no I/O)."""
+    registry = registry or Registry()
     lines = ["Features:"]
-    for feature, alternatives in FEATURES.items():
+    for feature, alternatives in _features(registry).items():
         on = any(all(_is_set(settings, n) for n in alt) for alt in alternatives)
         if on:
             lines.append(f"  [on]  {feature}")
@@ -69,11 +75,16 @@ def report_lines(settings: Settings) -> list[str]:
         lines.append(f"  {name.upper()} = {shown}")
     if settings.token_encryption_keys is None:
         lines.append("Warning: TOKEN_ENCRYPTION_KEYS is not set; a local key file is used.")
-    if settings.instagram_enabled and not is_public_base_url(settings.public_base_url):
-        lines.append(
-            "Warning: PUBLIC_BASE_URL is not reachable from the internet; Instagram cannot "
-            "fetch videos from /media/. Set it to this server's public https address."
-        )
+    public = is_public_base_url(settings.public_base_url)
+    for plugin in registry.plugins:
+        own = plugin.settings_from(settings)
+        caps = plugin.capabilities(own)
+        if plugin.enabled(own) and caps.media == "public_url" and not public:
+            lines.append(
+                f"Warning: PUBLIC_BASE_URL is not reachable from the internet; "
+                f"{caps.display_name} cannot fetch videos from /media/. Set it to this "
+                "server's public https address."
+            )
     return lines
 
 

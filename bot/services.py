@@ -18,10 +18,9 @@ from typing import Protocol
 import httpx
 
 from bot.notify import Notifiers
-from bot.platforms import build_platforms
 from bot.settings import Settings
-from integrations.base import SocialPlatform
 from integrations.http import Guards, make_client
+from integrations.registry import Platforms, Registry
 from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
 from storage.db import Database, migrate
 from storage.ratelimit import Budgets, LimitPolicy
@@ -48,8 +47,9 @@ class Part(Protocol):
 class Services:
     """Shared resources of one process, built from Settings."""
 
-    def __init__(self, *, settings: Settings) -> None:
+    def __init__(self, *, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
+        self.registry = registry or Registry()
         data_dir = settings.data_dir
         self.db = Database(
             dsn=settings.database_url.get_secret_value() if settings.database_url else None,
@@ -61,7 +61,6 @@ class Services:
             key_prefix=settings.redis_key_prefix,
         )
         self.cipher = build_cipher(settings)
-        self.budgets = Budgets(redis=self.redis, policy=build_limit_policy(settings))
         self.http_guards = Guards(
             max_concurrency=settings.http_max_concurrency_per_platform,
             failure_threshold=settings.http_breaker_failure_threshold,
@@ -71,8 +70,13 @@ class Services:
         # Outbound HTTP: one client per platform, each behind that platform's retries,
         # circuit breaker and concurrency cap, so one slow platform can't starve another.
         self.http_clients: dict[str, httpx.AsyncClient] = {}
-        # Configured platforms only; a missing key means "not configured".
-        self.platforms: dict[str, SocialPlatform] = build_platforms(settings, self._client_for)
+        # Every registered platform's capabilities; clients for the configured ones.
+        self.platforms: Platforms = self.registry.platforms(settings, self._client_for)
+        self.budgets = Budgets(
+            redis=self.redis,
+            policy=build_limit_policy(settings),
+            quotas={cap.name: cap.quota.counters for cap in self.platforms},
+        )
         # Front-ends register how to tell a chat user something out of band.
         self.notifiers = Notifiers()
         self._initialized = False
@@ -125,17 +129,13 @@ def build_cipher(settings: Settings) -> TokenCipher:
 
 
 def build_limit_policy(settings: Settings) -> LimitPolicy:
-    """Every rate limit and quota, from settings (rate strings are validated by Budgets)."""
+    """Chat and model limits, from settings (platform quotas come from their plug-ins)."""
     return LimitPolicy(
         user_messages=settings.limit_user_messages,
         workspace_messages=settings.limit_workspace_messages,
         platform_calls=settings.limit_platform_calls,
         user_llm_tokens_per_day=settings.limit_user_llm_tokens_per_day,
         workspace_llm_tokens_per_day=settings.limit_workspace_llm_tokens_per_day,
-        youtube_daily_units=settings.youtube_daily_quota_units,
-        youtube_upload_cost_units=settings.youtube_upload_cost_units,
-        youtube_daily_uploads=settings.youtube_daily_upload_limit,
-        instagram_publishes_per_day=settings.limit_instagram_publishes_per_day,
     )
 
 

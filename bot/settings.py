@@ -10,12 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integrations.registry import PLUGINS
 
-class Settings(BaseSettings):
-    """Process configuration, read from environment variables with conventional names."""
+# Each registered platform declares its own settings model (GOOGLE_*, INSTAGRAM_*, ...);
+# Settings inherits their fields, so they are read here like every other variable.
+PLATFORM_SETTINGS = tuple(plugin.settings_type for plugin in PLUGINS)
+
+
+class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
+    """Process configuration, read from environment variables with conventional names.
+
+    The core, chat and model settings are below; each platform's come from its
+    plug-in (`integrations/<platform>/plugin.py`).
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -63,51 +73,16 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
 
-    # --- YouTube ----------------------------------------------------------------------
-    google_client_id: str | None = None
-    google_client_secret: SecretStr | None = None
-    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
-    google_token_url: str = "https://oauth2.googleapis.com/token"
-    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
-    youtube_api_base: str = "https://www.googleapis.com/youtube/v3"
-    youtube_upload_base: str = "https://www.googleapis.com/upload"
-    youtube_analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
-    youtube_upload_chunk_bytes: int = 8 * 1024 * 1024
-    youtube_default_privacy: Literal["private", "unlisted", "public"] = "private"
-    youtube_daily_quota_units: int = 10_000
-    youtube_upload_cost_units: int = 1_600
-    youtube_daily_upload_limit: int = 100
-
-    # --- Instagram --------------------------------------------------------------------
-    instagram_client_id: str | None = None
-    instagram_client_secret: SecretStr | None = None
-    instagram_auth_url: str = "https://www.instagram.com/oauth/authorize"
-    instagram_token_url: str = "https://api.instagram.com/oauth/access_token"
-    instagram_graph_base: str = "https://graph.instagram.com"
-    # Graph API version pinned in request paths ("" = unversioned: the app's default).
-    instagram_api_version: str = "v25.0"
-    instagram_publish_poll_seconds: float = 5.0
-    instagram_publish_timeout_seconds: float = 600.0
-
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"
     limit_workspace_messages: str = "300/minute"
     limit_platform_calls: str = "10/second"
     limit_user_llm_tokens_per_day: int = 200_000
     limit_workspace_llm_tokens_per_day: int = 2_000_000
-    limit_instagram_publishes_per_day: int = 25
     http_max_concurrency_per_platform: int = 8
     http_breaker_failure_threshold: int = 5
     http_breaker_cooldown_seconds: float = 30.0
     http_call_deadline_seconds: float = 20.0
-
-    @field_validator("youtube_upload_chunk_bytes")
-    @classmethod
-    def _youtube_chunk_granularity(cls, value: int) -> int:
-        # YouTube's resumable protocol takes chunks in multiples of 256 KiB.
-        if value <= 0 or value % (256 * 1024):
-            raise ValueError("must be a positive multiple of 262144 (256 KiB)")
-        return value
 
     # --- derived ----------------------------------------------------------------------
     @property
@@ -131,14 +106,6 @@ class Settings(BaseSettings):
     @property
     def discord_enabled(self) -> bool:
         return self.discord_token is not None
-
-    @property
-    def youtube_enabled(self) -> bool:
-        return self.google_client_id is not None and self.google_client_secret is not None
-
-    @property
-    def instagram_enabled(self) -> bool:
-        return self.instagram_client_id is not None and self.instagram_client_secret is not None
 
     @property
     def llm_enabled(self) -> bool:

@@ -1,7 +1,7 @@
 """The SocialPlatform protocol and the normalized metrics model.
 
-One implementation per platform package (youtube/, instagram/, later tiktok/, x/).
-Platforms know HTTP and their own API; they know nothing of Postgres, chat or
+One implementation per platform package, registered in `integrations.registry`;
+what sets a platform apart is declared in its `PlatformCapabilities`. Platforms know HTTP and their own API; they know nothing of Postgres, chat or
 users. What must outlive a call (tokens, upload sessions) goes out through the
 types below and is stored by the caller.
 """
@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-PlatformName = Literal["youtube", "instagram", "tiktok", "x"]
-PLATFORM_NAMES: tuple[PlatformName, ...] = ("youtube", "instagram", "tiktok", "x")
+from integrations.capabilities import PlatformCapabilities
+
+PlatformName = str
+"""A registered platform's name (see `integrations.registry`)."""
 
 
 class Metric(StrEnum):
@@ -167,23 +169,13 @@ class PostSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class CaptionRules:
-    """Limits a caption must meet on a platform; None means no limit of that kind."""
-
-    title_max_chars: int | None = None
-    description_max_chars: int | None = None
-    caption_max_chars: int | None = None
-    hashtags_max: int | None = None
-    tags_max_chars_total: int | None = None
-    forbidden_chars: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class UploadRequest:
+    """What to publish. `privacy` is one of the platform's `capabilities.privacy.values`."""
+
     title: str
+    privacy: str
     description: str = ""
     tags: tuple[str, ...] = ()
-    privacy: Literal["private", "unlisted", "public"] = "private"
     category_id: str | None = None
     made_for_kids: bool = False
     notify_subscribers: bool = True
@@ -214,8 +206,8 @@ class HostedByteSource(ByteSource, Protocol):
 
     For platforms that fetch media themselves instead of receiving bytes (Instagram's
     `video_url`); `public_url` is None when the bytes exist only locally. Such a platform
-    says so with a class attribute `needs_public_url = True`, and the caller then hands
-    its `upload` a HostedByteSource (see agent.media_links).
+    declares `media="public_url"` in its capabilities, and the caller then hands its
+    `upload` a HostedByteSource (see agent.media_links).
     """
 
     public_url: str | None
@@ -238,9 +230,7 @@ ProgressCallback = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, to
 class SocialPlatform(Protocol):
     """What every platform integration provides. Methods raise `integrations.errors` only."""
 
-    name: PlatformName
-    display_name: str
-    caption_rules: CaptionRules
+    capabilities: PlatformCapabilities
 
     @property
     def scopes(self) -> Sequence[str]:
@@ -281,19 +271,3 @@ class SocialPlatform(Protocol):
     async def account_metrics(
         self, token: TokenSet, account: AccountProfile, *, start: date, end: date
     ) -> AccountMetrics: ...
-
-    def quota_cost(self, operation: str) -> int:
-        """Units an operation costs against the platform's quota (0 if it has none)."""
-
-
-# Operation names `agent.platform_ops` passes to `SocialPlatform.quota_cost`, charged
-# before each call: "upload" once per upload; "recent_posts" and "post_metrics" once per
-# page/batch of the platform's optional `page_size` attribute (default 50); "profile"
-# and "account_metrics" once per call.
-QUOTA_OPERATIONS: tuple[str, ...] = (
-    "upload",
-    "profile",
-    "recent_posts",
-    "post_metrics",
-    "account_metrics",
-)

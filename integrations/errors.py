@@ -21,6 +21,8 @@ response body.
 
 from __future__ import annotations
 
+import math
+
 
 class IntegrationError(Exception):
     """Base class. `user_message` is safe to show in chat."""
@@ -89,3 +91,15 @@ class InvalidRequest(IntegrationError):
 
 class NotFound(IntegrationError):
     pass
+
+
+def format_wait(seconds: float) -> str:
+    """A short human duration for "try again in ...": "3 s", "2 min", "5 h 10 min"."""
+    whole = max(math.ceil(seconds), 1)
+    if whole < 60:
+        return f"{whole} s"
+    minutes = math.ceil(whole / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

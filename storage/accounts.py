@@ -75,9 +75,8 @@ def token_location(account_id: int) -> Location:
     return Location(table="linked_accounts", row=str(account_id), column="token")
 
 
-def new_ref(platform: str) -> str:
+def new_ref(prefix: str) -> str:
     """An opaque, unguessable handle for the model and the chat (never a database id)."""
-    prefix = {"youtube": "yt", "instagram": "ig"}.get(platform, platform[:2])
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
@@ -93,11 +92,13 @@ async def upsert_linked(
     scopes: list[str],
     token: dict[str, Any],
     expires_at: datetime | None,
+    prefix: str | None = None,
 ) -> LinkedAccount:
     """Link (or relink) an account and store its token, in one transaction.
 
     The row id is known before the token is encrypted, so the ciphertext is
-    bound to exactly this row.
+    bound to exactly this row. `prefix` starts the account's opaque ref (the
+    platform's declared one; the platform name's first two letters by default).
     """
     async with conn.transaction():
         account_id: int = await conn.fetchval(
@@ -108,7 +109,7 @@ async def upsert_linked(
             DO UPDATE SET handle = EXCLUDED.handle, owner_id = EXCLUDED.owner_id
             RETURNING id
             """,
-            new_ref(platform),
+            new_ref(prefix or platform[:2]),
             workspace_id,
             owner_id,
             platform,

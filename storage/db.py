@@ -132,10 +132,19 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
             raise ValueError(f"migration file name {name!r} is not NNNN_name.sql")
         migrations.append(Migration(int(match.group(1)), name, sql))
     migrations.sort(key=lambda m: m.version)
-    versions = [m.version for m in migrations]
+    check_sequence(migrations)
+    return migrations
+
+
+def check_sequence(migrations: list[Migration]) -> None:
+    """Refuse duplicate or missing numbers: migrations run 0001, 0002, ... with no gap."""
+    versions = sorted(m.version for m in migrations)
     if len(set(versions)) != len(versions):
         raise ValueError(f"duplicate migration numbers: {versions}")
-    return migrations
+    expected = list(range(1, len(versions) + 1))
+    if versions != expected:
+        missing = sorted(set(expected) - set(versions))
+        raise ValueError(f"migration numbers have a gap (missing {missing}): {versions}")
 
 
 async def migrate(pool: asyncpg.Pool, migrations: list[Migration] | None = None) -> list[str]:
@@ -147,6 +156,8 @@ async def migrate(pool: asyncpg.Pool, migrations: list[Migration] | None = None)
     """
     if migrations is None:
         migrations = load_migrations()
+    check_sequence(migrations)
+    migrations = sorted(migrations, key=lambda m: m.version)
     applied_now: list[str] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)

@@ -132,8 +132,8 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
     sink = RecordingSink()
     await chat.handle(message(workspace, user, "quota"), sink)
     assert "YouTube" in sink.text, sink.text
-    used = re.search(r"YouTube quota units today \(Pacific\): ([\d,]+) of", sink.text)
+    used = re.search(r"YouTube quota units today \(America/Los_Angeles\): ([\d,]+) of", sink.text)
     assert used is not None, sink.text
     # The upload's cost plus one unit per metrics/profile read: more than the upload alone.
     assert int(used.group(1).replace(",", "")) > wired.services.settings.youtube_upload_cost_units
-    assert "YouTube uploads today (Pacific): 1 of 100 used" in sink.text
+    assert "YouTube uploads today (America/Los_Angeles): 1 of 100 used" in sink.text

@@ -1,7 +1,18 @@
-"""What the bot can do: actions, tools, the agent, the command grammar.
+"""What the bot can do: use cases as plain async functions, authorization inside.
 
-Importing this package registers every approval executor (unlink, upload,
-digest), so an approval can run whatever was proposed.
+`EXECUTORS` names the code behind each action that needs a person's approval;
+the composition root hands it to `Deps.executors`.
 """
 
-from agent.actions import accounts, digest, upload  # noqa: F401 - registers executors
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from agent.actions import accounts, digest, upload
+from agent.context import Executor
+
+EXECUTORS: Mapping[str, Executor] = {
+    "unlink": accounts.execute_unlink,
+    "upload": upload.execute_upload,
+    "digest": digest.execute_change,
+}

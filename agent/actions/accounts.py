@@ -12,9 +12,24 @@ from agent.actions.base import (
     platform_title,
     require_configured,
 )
-from agent.context import ActionContext
+from agent.context import ActionContext, Progress
+from integrations.registry import Platforms
 from storage import accounts as account_store
 from storage.accounts import LinkedAccount
+
+
+def shown(ctx: ActionContext, account: LinkedAccount) -> str:
+    """'YouTube @handle': how an account is named to people."""
+    caps = ctx.deps.platforms.capabilities(account.platform)
+    return f"{caps.display_name} {caps.handle(account.handle)}"
+
+
+def link_hint(platforms: Platforms) -> str:
+    """'Try `link <name>` or ...' for the configured platforms."""
+    names = platforms.configured()
+    if not names:
+        return "No platform is configured on this bot yet."
+    return "Try " + " or ".join(f"`link {n}`" for n in names) + "."
 
 
 async def resolve_account(
@@ -33,11 +48,7 @@ async def resolve_account(
         own = [a for a in own if a.platform == platform]
     if spec:
         wanted = spec.strip()
-        plat = None
-        try:
-            plat = normalize_platform(wanted)
-        except ActionError:
-            plat = None
+        plat = ctx.deps.platforms.resolve(wanted)
         matches = [
             a
             for a in own
@@ -48,24 +59,26 @@ async def resolve_account(
     else:
         matches = own
     if not matches:
-        what = f"'{spec[:60]}'" if spec else (platform_title(platform) if platform else "any")
+        what = f"'{spec[:60]}'" if spec else (platform_title(ctx, platform) if platform else "any")
         raise ActionError(f"Account {what} not found among your linked accounts. Try `accounts`.")
     if len(matches) > 1:
-        options = ", ".join(f"{a.ref} (@{a.handle})" for a in matches)
+        options = ", ".join(f"{a.ref} ({shown(ctx, a)})" for a in matches)
         raise ActionError(f"Which account? You have several: {options}.")
     return matches[0]
 
 
 async def link(ctx: ActionContext, platform: str, *, reply_to: dict[str, Any]) -> Outcome:
     """A one-time OAuth link, sent to the requester only."""
-    name = normalize_platform(platform)
+    name = normalize_platform(ctx, platform)
     assert name is not None
     require_configured(ctx, name)
+    assert ctx.deps.ops is not None
     url = await ctx.deps.ops.start_link(ctx.identity, name, reply_to=reply_to)
     minutes = max(ctx.deps.config.oauth_state_ttl_seconds // 60, 1)
+    title = platform_title(ctx, name)
     return Outcome(
-        text=f"I sent you a private link to connect {platform_title(name)}.",
-        private=f"Connect your {platform_title(name)} account: {url}\n"
+        text=f"I sent you a private link to connect {title}.",
+        private=f"Connect your {title} account: {url}\n"
         f"(single use, valid {minutes} minutes. Don't share it: whoever opens it links "
         "their account to you.)",
     )
@@ -76,11 +89,11 @@ async def list_accounts(ctx: ActionContext) -> Outcome:
         ctx.deps.pool, workspace_id=ctx.identity.workspace_id, owner_id=ctx.identity.chat_user_id
     )
     if not own:
-        return Outcome("You have no linked accounts yet. Try `link youtube` or `link instagram`.")
+        return Outcome(f"You have no linked accounts yet. {link_hint(ctx.deps.platforms)}")
     lines = ["Your linked accounts:"]
     for a in own:
         flag = "" if a.status == "ok" else " (needs to be linked again)"
-        lines.append(f"- {a.ref}: {platform_title(a.platform)} @{a.handle}{flag}")
+        lines.append(f"- {a.ref}: {shown(ctx, a)}{flag}")
     return Outcome("\n".join(lines))
 
 
@@ -88,22 +101,18 @@ async def request_unlink(
     ctx: ActionContext, *, platform: str | None, account: str | None
 ) -> Outcome:
     """Ask the requester to confirm unlinking one of their accounts."""
-    plat = normalize_platform(platform)
+    plat = normalize_platform(ctx, platform)
     target = await resolve_account(ctx, account, platform=plat)
     return await approvals.propose(
-        ctx,
-        "unlink",
-        {"account": target.ref},
-        f"Unlink {platform_title(target.platform)} account @{target.handle} ({target.ref})",
+        ctx, "unlink", {"account": target.ref}, f"Unlink {shown(ctx, target)} ({target.ref})"
     )
 
 
 async def execute_unlink(
-    ctx: ActionContext, pending: approvals.PendingAction, progress: approvals.Progress | None
+    ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
 ) -> str:
     target = await resolve_account(ctx, pending.args["account"])
-    handle = await ctx.deps.ops.unlink(ctx.identity, target.ref)
-    return f"Unlinked {platform_title(target.platform)} account @{handle}."
-
-
-approvals.register("unlink", execute_unlink)
+    if ctx.deps.ops is None:
+        raise ActionError("Platform work is not available in this process.")
+    await ctx.deps.ops.unlink(ctx.identity, target.ref)
+    return f"Unlinked {shown(ctx, target)}."

@@ -1,29 +1,23 @@
 """No side effect without a person: propose an action, then run it on an approval.
 
 `propose` stores the exact arguments (hashed) as a pending action bound to the
-requester. `resolve` claims it atomically and runs the registered executor in
-code; the model is never involved after proposing. Refusals (another user, a
+requester. `resolve` claims it atomically and runs the action's executor
+(`Deps.executors`, built from `agent.actions.EXECUTORS`) in code; the model is never involved after proposing. Refusals (another user, a
 second or late click, arguments changed since) execute nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.actions.base import USER_ERRORS, ApprovalTicket, Outcome, user_message
-from agent.context import ActionContext
+from agent.context import ActionContext, Progress
 from storage import approvals as store
 from storage import audit
 from storage.approvals import PendingAction
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], Awaitable[None]]
-Executor = Callable[[ActionContext, PendingAction, Progress | None], Awaitable[str]]
-
-_EXECUTORS: dict[str, Executor] = {}
 
 REFUSALS = {
     "not_found": "That request was not found.",
@@ -32,21 +26,12 @@ REFUSALS = {
     "expired": "That request has expired; nothing was done. Ask again if you still want it.",
 }
 
-__all__ = ["REFUSALS", "PendingAction", "Progress", "propose", "register", "resolve"]
-
-
-def register(name: str, executor: Executor) -> None:
-    """Name -> code that performs an approved action (one per side-effecting action)."""
-    _EXECUTORS[name] = executor
-
-
-def registered() -> list[str]:
-    return sorted(_EXECUTORS)
+__all__ = ["REFUSALS", "PendingAction", "Progress", "propose", "resolve"]
 
 
 async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary: str) -> Outcome:
     """Store a pending action for the requester and say what approval is needed."""
-    if action not in _EXECUTORS:
+    if action not in ctx.deps.executors:
         raise RuntimeError(f"no executor registered for {action!r}")
     args, summary = _without_nul(args), _without_nul(summary)
     ttl = ctx.deps.config.approval_ttl_seconds
@@ -102,7 +87,7 @@ async def resolve(
     pending = decided
     if not approved:
         return f"Cancelled: {pending.summary}."
-    if not pending.hash_matches or pending.action not in _EXECUTORS:
+    if not pending.hash_matches or pending.action not in ctx.deps.executors:
         await store.finish(
             ctx.deps.pool, action_id=pending.id, status="failed", result="arguments changed"
         )
@@ -116,7 +101,7 @@ async def resolve(
         )
         return "That request's details changed after it was made; nothing was done. Ask again."
     try:
-        result = await _EXECUTORS[pending.action](ctx, pending, progress)
+        result = await ctx.deps.executors[pending.action](ctx, pending, progress)
     except USER_ERRORS as exc:
         message = user_message(exc)
         await store.finish(ctx.deps.pool, action_id=pending.id, status="failed", result=message)

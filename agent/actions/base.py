@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.context import ActionContext
-from agent.limits import Budgets, NoLimits
+from integrations.capabilities import PlatformCapabilities
 from integrations.errors import IntegrationError
 from storage.accounts import TokenUnavailable
-
-PLATFORM_TITLES = {"youtube": "YouTube", "instagram": "Instagram", "tiktok": "TikTok", "x": "X"}
 
 
 class ActionError(Exception):
@@ -47,34 +45,26 @@ class Outcome:
     approval: ApprovalTicket | None = None
 
 
-def platform_title(name: str) -> str:
-    return PLATFORM_TITLES.get(name, name)
+def platform_title(ctx: ActionContext, name: str) -> str:
+    """The platform's name as people write it ("YouTube")."""
+    return ctx.deps.platforms.display(name)
 
 
-def normalize_platform(value: str | None) -> str | None:
-    """'YouTube', 'yt', 'ig' -> canonical platform names; None stays None."""
+def normalize_platform(ctx: ActionContext, value: str | None) -> str | None:
+    """'YouTube', 'yt', 'ig' -> the registered platform name; None stays None."""
     if value is None:
         return None
-    key = value.strip().lower()
-    aliases = {"yt": "youtube", "ig": "instagram", "insta": "instagram", "twitter": "x"}
-    key = aliases.get(key, key)
-    if key not in PLATFORM_TITLES:
-        raise ActionError(
-            f"I don't know the platform '{value[:40]}'. Try one of: {', '.join(PLATFORM_TITLES)}."
-        )
-    return key
+    name = ctx.deps.platforms.resolve(value)
+    if name is None:
+        known = ", ".join(ctx.deps.platforms.names) or "none"
+        raise ActionError(f"I don't know the platform '{value[:40]}'. Try one of: {known}.")
+    return name
 
 
-def configured_platforms(ctx: ActionContext) -> list[str]:
-    ops = ctx.deps.ops
-    return list(ops.configured()) if ops is not None else []
+def capabilities(ctx: ActionContext, name: str) -> PlatformCapabilities:
+    return ctx.deps.platforms.capabilities(name)
 
 
 def require_configured(ctx: ActionContext, platform: str) -> None:
-    if platform not in configured_platforms(ctx):
-        raise ActionError(f"{platform_title(platform)} is not configured on this bot.")
-
-
-def budgets(ctx: ActionContext) -> Budgets:
-    b = ctx.deps.budgets
-    return b if b is not None else NoLimits()
+    if platform not in ctx.deps.platforms.configured() or ctx.deps.ops is None:
+        raise ActionError(f"{platform_title(ctx, platform)} is not configured on this bot.")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.actions import approvals
 from agent.actions.base import ActionError, Outcome
-from agent.context import ActionContext
+from agent.context import ActionContext, Progress
 from storage import digests as store
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -74,7 +74,7 @@ async def request_change(
 
 
 async def execute_change(
-    ctx: ActionContext, pending: approvals.PendingAction, progress: approvals.Progress | None
+    ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
 ) -> str:
     args = pending.args
     ident = ctx.identity
@@ -103,6 +103,3 @@ async def show(ctx: ActionContext) -> Outcome:
     lines = ["Daily digests:"]
     lines += [f"- #{s.channel_id} at {s.local_time:%H:%M} {s.time_zone}" for s in subs]
     return Outcome("\n".join(lines))
-
-
-approvals.register("digest", execute_change)

@@ -6,11 +6,11 @@ import json
 import re
 
 from agent.actions.accounts import resolve_account
-from agent.actions.base import ActionError, Outcome, configured_platforms, normalize_platform
-from agent.actions.base import platform_title as title_of
+from agent.actions.base import ActionError, Outcome, normalize_platform
 from agent.context import ActionContext
 from agent.ports import MetricsReport
 from integrations.base import Figure, Metric
+from integrations.registry import Platforms
 from storage import accounts as account_store
 
 PERIODS = {"today": 1, "1d": 1, "7d": 7, "28d": 28, "90d": 90}
@@ -33,8 +33,9 @@ def _figures(figures: dict[Metric, Figure]) -> str:
     )
 
 
-def render(report: MetricsReport, period: str) -> str:
+def render(report: MetricsReport, period: str, platforms: Platforms) -> str:
     """Plain text; platform-supplied strings (titles) are quoted as data."""
+    title_of = platforms.display
     lines = [f"Metrics ({period}), as of {report.as_of:%Y-%m-%d %H:%M} UTC:"]
     for ref, acct in report.accounts:
         lines.append(f"- {title_of(acct.platform)} {ref}: {_figures(acct.figures)}")
@@ -66,10 +67,13 @@ async def get_metrics(
         raise ActionError(f"Period must be one of: {', '.join(p for p in PERIODS if p != '1d')}.")
     if post is not None and not POST_ID.fullmatch(post):
         raise ActionError("That is not a post id (letters, digits, - and _ only).")
-    plat = normalize_platform(platform)
+    plat = normalize_platform(ctx, platform)
+    days = PERIODS[period]
     account_ref = None
     if account:
-        account_ref = (await resolve_account(ctx, account, platform=plat)).ref
+        chosen = await resolve_account(ctx, account, platform=plat)
+        account_ref = chosen.ref
+        plat = chosen.platform
     elif plat is not None:
         own = await account_store.list_for_owner(
             ctx.deps.pool,
@@ -78,10 +82,20 @@ async def get_metrics(
             platform=plat,
         )
         if not own:
-            raise ActionError(f"You have no linked {title_of(plat)} account. Try `link {plat}`.")
-    if ctx.deps.ops is None or not configured_platforms(ctx):
+            title = ctx.deps.platforms.display(plat)
+            raise ActionError(f"You have no linked {title} account. Try `link {plat}`.")
+    if plat is not None and post is None:
+        caps = ctx.deps.platforms.capabilities(plat)
+        longest = caps.metrics.max_period_days
+        if days > longest:
+            fits = [p for p, d in PERIODS.items() if d <= longest and p != "1d"]
+            raise ActionError(
+                f"{caps.display_name} gives figures for at most {longest} days at a time; "
+                f"try {fits[-1]}."
+            )
+    if ctx.deps.ops is None or not ctx.deps.platforms.configured():
         raise ActionError("No platform is configured on this bot yet.")
     report = await ctx.deps.ops.metrics(
-        ctx.identity, platform=plat, account_ref=account_ref, days=PERIODS[period], post_id=post
+        ctx.identity, platform=plat, account_ref=account_ref, days=days, post_id=post
     )
-    return Outcome(render(report, period))
+    return Outcome(render(report, period, ctx.deps.platforms))

@@ -1,27 +1,56 @@
-"""What the requester has left today: messages, model tokens, platform quotas."""
+"""What the requester has left: messages, model tokens, and every configured platform's quota."""
 
 from __future__ import annotations
 
 from datetime import UTC
 
-from agent.actions.base import Outcome, budgets
+from agent.actions.base import Outcome
 from agent.context import ActionContext
+from agent.limits import BudgetStatus
+from integrations.errors import format_wait
+from storage import accounts as account_store
 from storage.ratelimit import LimiterUnavailable
+
+_OWN = {"user": "your", "workspace": "workspace"}
+
+
+def _label(ctx: ActionContext, s: BudgetStatus, refs: dict[int, str]) -> str:
+    """'YouTube quota units today (America/Los_Angeles)', 'your messages (per minute)'..."""
+    if s.rolling_seconds is not None:
+        window = f"per {format_wait(s.rolling_seconds)}"
+    else:
+        window = f"today ({s.reset_zone or 'UTC'})"
+    if s.platform is None:
+        return f"{_OWN.get(s.scope, s.scope)} {s.label} {window}"
+    name = ctx.deps.platforms.display(s.platform)
+    if s.account_id is not None:
+        return f"{name} {s.label}, account {refs.get(s.account_id, '?')} ({window})"
+    return f"{name} {s.label} {window}"
 
 
 async def show_quota(ctx: ActionContext) -> Outcome:
+    ident = ctx.identity
+    own = await account_store.list_for_owner(
+        ctx.deps.pool, workspace_id=ident.workspace_id, owner_id=ident.chat_user_id
+    )
+    configured = set(ctx.deps.platforms.configured())
+    mine = [(a.platform, a.id) for a in own if a.platform in configured]
     try:
-        statuses = await budgets(ctx).report(
-            workspace_id=ctx.identity.workspace_id, chat_user_id=ctx.identity.chat_user_id
+        statuses = await ctx.deps.budgets.report(
+            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id, accounts=mine
         )
     except LimiterUnavailable:
         return Outcome(
             "I can't read the budgets right now (the limiter is unreachable); try again shortly."
         )
+    statuses = [s for s in statuses if s.platform is None or s.platform in configured]
     if not statuses:
         return Outcome("No limits are configured: nothing is being counted.")
+    refs = {a.id: a.ref for a in own}
     lines = ["Your budgets:"]
     for s in statuses:
         reset = f", resets {s.reset_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if s.reset_at else ""
-        lines.append(f"- {s.name}: {s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}")
+        lines.append(
+            f"- {_label(ctx, s, refs)}: {s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}"
+        )
     return Outcome("\n".join(lines))

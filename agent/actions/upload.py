@@ -1,31 +1,61 @@
-"""Upload a video to one of the requester's accounts, after their approval."""
+"""Upload a video to one of the requester's accounts, after their approval.
+
+Everything the platform declares (privacy values, caption rules, how it takes
+media) is checked before the approval is offered: an approval is only asked for
+a request the platform can carry out.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from agent import captions
 from agent.actions import approvals
-from agent.actions.accounts import resolve_account
-from agent.actions.base import (
-    ActionError,
-    Outcome,
-    normalize_platform,
-    platform_title,
-    require_configured,
-)
-from agent.actions.captions import rules_for
-from agent.context import ActionContext
+from agent.actions.accounts import resolve_account, shown
+from agent.actions.base import ActionError, Outcome, normalize_platform, require_configured
+from agent.context import ActionContext, Progress
 from integrations.base import UploadRequest
+from integrations.capabilities import PlatformCapabilities
 
-PRIVACY = ("private", "unlisted", "public")
 # A locator says where bytes are; anything that looks like a credential stays out of it.
 _SECRET_KEY = re.compile(r"token|secret|auth|password|cookie|signature", re.IGNORECASE)
 
 
 def clean_locator(locator: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in locator.items() if not _SECRET_KEY.search(str(k))}
+
+
+def choose_privacy(caps: PlatformCapabilities, asked: str | None) -> str:
+    """The privacy to publish with: the asked word if the platform accepts it, else refuse."""
+    if asked is None or not asked.strip():
+        return caps.privacy.default
+    word = asked.strip().lower()
+    if word in caps.privacy.values:
+        return word
+    if caps.privacy.fixed:
+        raise ActionError(
+            f"{caps.display_name} posts are always {caps.privacy.default}; "
+            f"'{word[:20]}' is not available there."
+        )
+    raise ActionError(
+        f"{caps.display_name} privacy must be one of: {', '.join(caps.privacy.values)}."
+    )
+
+
+def check_text(
+    caps: PlatformCapabilities, *, title: str, description: str, tags: list[str]
+) -> None:
+    """Refuse text the platform would refuse, before anyone approves it."""
+    rules = caps.caption_rules
+    if rules.has_title:
+        issues = rules.problems(title=title, body=description, tags=tuple(tags))
+    else:
+        # No title field: the platform folds title, text and tags into one caption.
+        hashtags = " ".join(f"#{t}" for t in tags)
+        body = "\n\n".join(part for part in (title, description, hashtags) if part)
+        issues = rules.problems(title=None, body=body)
+    if issues:
+        raise ActionError(f"The {caps.display_name} text has problems: {'; '.join(issues)}.")
 
 
 async def request_upload(
@@ -40,35 +70,20 @@ async def request_upload(
     tags: list[str] | None = None,
     privacy: str | None = None,
 ) -> Outcome:
-    """Check everything now (account, limits, privacy), then ask for approval."""
-    plat = normalize_platform(platform)
+    """Check everything now (account, privacy, text), then ask for approval."""
+    plat = normalize_platform(ctx, platform)
     target = await resolve_account(ctx, account, platform=plat)
     require_configured(ctx, target.platform)
+    caps = ctx.deps.platforms.capabilities(target.platform)
     if not source:
         raise ActionError(
             "Attach the video to your message (or, in the shell, give its path:"
-            ' `upload youtube ~/clip.mp4 "Title"`).'
+            f' `upload {caps.name} ~/clip.mp4 "Title"`).'
         )
     title = " ".join((title or "").split()) or source_name.rsplit(".", 1)[0]
-    privacy = (privacy or ctx.deps.config.youtube_default_privacy).lower()
-    if privacy not in PRIVACY:
-        raise ActionError(f"Privacy must be one of: {', '.join(PRIVACY)}.")
+    chosen = choose_privacy(caps, privacy)
     tag_list = [t.strip().lstrip("#") for t in (tags or []) if t and t.strip()]
-    rules = rules_for(ctx, target.platform) if target.platform in captions.DEFAULT_RULES else None
-    if rules is not None:
-        check = captions.Caption(title=title, body=description, hashtags=())
-        if target.platform != "youtube":
-            check = captions.Caption(title=None, body=description, hashtags=())
-        issues = captions.problems(rules, check)
-        if rules.tags_max_chars_total is not None:
-            # YouTube counts each tag plus a separator (and quotes around tags with spaces).
-            total = sum(len(t) + 1 + (2 if " " in t else 0) for t in tag_list)
-            if total > rules.tags_max_chars_total:
-                issues.append(f"tags over {rules.tags_max_chars_total} characters in total")
-        if issues:
-            raise ActionError(
-                f"The {platform_title(target.platform)} text has problems: {'; '.join(issues)}."
-            )
+    check_text(caps, title=title, description=description, tags=tag_list)
     args = {
         "account": target.ref,
         "platform": target.platform,
@@ -77,25 +92,26 @@ async def request_upload(
         "title": title,
         "description": description,
         "tags": tag_list,
-        "privacy": privacy,
+        "privacy": chosen,
     }
-    summary = (
-        f"Upload '{source_name}' to {platform_title(target.platform)} @{target.handle}"
-        f" as '{title}' ({privacy})"
-    )
+    summary = f"Upload '{source_name}' to {shown(ctx, target)} as '{title}' ({chosen})"
+    if caps.posting_note:
+        summary += f". Note: {caps.posting_note}"
     return await approvals.propose(ctx, "upload", args, summary)
 
 
 async def execute_upload(
-    ctx: ActionContext, pending: approvals.PendingAction, progress: approvals.Progress | None
+    ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
 ) -> str:
     args = pending.args
     target = await resolve_account(ctx, args["account"])
+    if ctx.deps.ops is None:
+        raise ActionError("Platform work is not available in this process.")
     request = UploadRequest(
         title=args["title"],
         description=args.get("description", ""),
         tags=tuple(args.get("tags") or ()),
-        privacy=args.get("privacy", "private"),
+        privacy=args["privacy"],
     )
     outcome = await ctx.deps.ops.upload(
         ctx.identity,
@@ -112,7 +128,4 @@ async def execute_upload(
         if result.privacy_forced
         else ""
     )
-    return f"Uploaded to {platform_title(target.platform)} @{target.handle}:{where}{note}"
-
-
-approvals.register("upload", execute_upload)
+    return f"Uploaded to {shown(ctx, target)}:{where}{note}"

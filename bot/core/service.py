@@ -20,7 +20,7 @@ from agent import commands
 from agent.actions import approvals
 from agent.actions.base import USER_ERRORS, Outcome, user_message
 from agent.context import ActionContext, Deps
-from agent.limits import Budgets, NoLimits
+from agent.limits import Budgets
 from agent.runner import AgentRunner
 from agent.session import AttachmentInfo, ChatContext
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
@@ -85,7 +85,7 @@ class ChatOpsService:
         return source if isinstance(source, Deps) else source()
 
     def _budgets(self, deps: Deps) -> Budgets:
-        return deps.budgets if deps.budgets is not None else NoLimits()
+        return deps.budgets
 
     async def _identity(
         self,
@@ -161,7 +161,7 @@ class ChatOpsService:
             ),
             allow_local_files=message.frontend == "local",
         )
-        parsed = commands.parse(message.text)
+        parsed = commands.parse(message.text, deps.platforms)
         if isinstance(parsed, commands.Command):
             reply = await self._run_command(parsed, chat, message, sink)
         elif message.is_command or (self.runner is None and isinstance(parsed, commands.Usage)):

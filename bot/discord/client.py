@@ -145,7 +145,7 @@ class SocialOpsClient(discord.Client):
             await self.on_social(interaction, request, file)
 
         described = app_commands.describe(
-            request="What to do, e.g. 'metrics youtube 7d' or 'help'",
+            request="What to do, e.g. 'metrics 7d' or 'help'",
             file="A video or image to use (for uploads)",
         )(social)
         return app_commands.Command(

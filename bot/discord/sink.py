@@ -20,15 +20,12 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 import discord
 
 from bot.core.messages import ApprovalRequest, Reply
 from bot.discord.text import split_message, truncate
-
-if TYPE_CHECKING:
-    from bot.discord.client import SocialOpsClient
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +266,20 @@ class ApprovalClickSink(InteractionSink):
         await super().update(message_ref, reply)
 
 
+@runtime_checkable
+class ApprovalClicks(Protocol):
+    """The Discord client that receives approval clicks (bot.discord.client implements it)."""
+
+    async def on_approval_click(
+        self,
+        interaction: discord.Interaction,
+        *,
+        requester_user_id: str,
+        action_id: str,
+        approved: bool,
+    ) -> None: ...
+
+
 class ApprovalButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=_APPROVAL_ID,
@@ -299,7 +310,9 @@ class ApprovalButton(
         return cls(match["requester"], match["action"], approve=match["verdict"] == "y")
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client: SocialOpsClient = interaction.client  # type: ignore[assignment]
+        client = interaction.client
+        if not isinstance(client, ApprovalClicks):
+            raise TypeError("approval buttons need a client that takes approval clicks")
         await client.on_approval_click(
             interaction,
             requester_user_id=self.requester_user_id,

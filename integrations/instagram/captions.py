@@ -1,59 +1,14 @@
-"""Instagram caption limits and a checker that explains what is wrong.
+"""One Instagram caption from an upload request (Instagram has no title or tag fields).
 
-Instagram refuses a caption over 2,200 characters, with more than 30 hashtags or
-more than 20 @mentions. Checking before creating a media container gives the
-person a clear message instead of a failed publish.
+The limits it must meet are the platform's declared `CaptionRules` (see plugin.py).
 """
 
 from __future__ import annotations
 
 import re
 
-from integrations.base import CaptionRules, UploadRequest
-
-CAPTION_MAX_CHARS = 2_200
-HASHTAGS_MAX = 30
-MENTIONS_MAX = 20
-
-CAPTION_RULES = CaptionRules(caption_max_chars=CAPTION_MAX_CHARS, hashtags_max=HASHTAGS_MAX)
-
-# A hashtag or mention starts at a word boundary: "a#b" and "me@example.com" are neither.
-_HASHTAG = re.compile(r"(?<![\w#])#\w+")
-_MENTION = re.compile(r"(?<![\w.@])@[\w.]+")
-
-
-def hashtags(text: str) -> list[str]:
-    """Every hashtag occurrence in `text`, in order."""
-    return _HASHTAG.findall(text)
-
-
-def mentions(text: str) -> list[str]:
-    """Every @mention occurrence in `text`, in order."""
-    return _MENTION.findall(text)
-
-
-def check_caption(text: str) -> list[str]:
-    """Problems that would make Instagram refuse `text`, as sentences; empty when it is fine.
-
-    Occurrences are counted (not distinct tags), which is the stricter reading of the limit.
-    """
-    problems: list[str] = []
-    if len(text) > CAPTION_MAX_CHARS:
-        problems.append(
-            f"The caption is {len(text):,} characters; Instagram allows at most "
-            f"{CAPTION_MAX_CHARS:,}."
-        )
-    tags = hashtags(text)
-    if len(tags) > HASHTAGS_MAX:
-        problems.append(
-            f"The caption has {len(tags)} hashtags; Instagram allows at most {HASHTAGS_MAX}."
-        )
-    ats = mentions(text)
-    if len(ats) > MENTIONS_MAX:
-        problems.append(
-            f"The caption mentions {len(ats)} accounts; Instagram allows at most {MENTIONS_MAX}."
-        )
-    return problems
+from integrations.base import UploadRequest
+from integrations.capabilities import HASHTAG
 
 
 def compose_caption(request: UploadRequest) -> str:
@@ -70,7 +25,7 @@ def compose_caption(request: UploadRequest) -> str:
     if description:
         parts.append(description)
     text = "\n\n".join(parts)
-    present = {t.lower() for t in hashtags(text)}
+    present = {t.lower() for t in HASHTAG.findall(text)}
     extra = []
     for tag in request.tags:
         word = re.sub(r"\W+", "", tag.lstrip("#"))

@@ -33,10 +33,8 @@ from integrations.base import (
     AccountMetrics,
     AccountProfile,
     ByteSource,
-    CaptionRules,
     Figure,
     Metric,
-    PlatformName,
     PostMetrics,
     PostSummary,
     ProgressCallback,
@@ -46,6 +44,7 @@ from integrations.base import (
     UploadResult,
     with_engagement_rate,
 )
+from integrations.capabilities import PlatformCapabilities
 from integrations.errors import (
     IntegrationError,
     InvalidRequest,
@@ -54,7 +53,7 @@ from integrations.errors import (
     PermissionDenied,
     PlatformUnavailable,
 )
-from integrations.instagram.captions import CAPTION_RULES, check_caption, compose_caption
+from integrations.instagram.captions import compose_caption
 from integrations.instagram.graph import PLATFORM, GraphClient
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,6 @@ PROFILE_FIELDS = (
 MEDIA_FIELDS = (
     "id,caption,media_type,media_product_type,permalink,timestamp,like_count,comments_count"
 )
-IDS_PER_CALL = 50  # Graph's limit for a multiple-id read (?ids=a,b,...)
 
 FEED_METRICS = ("views", "reach", "likes", "comments", "shares", "saved", "total_interactions")
 REELS_METRICS = (*FEED_METRICS, "ig_reels_avg_watch_time", "ig_reels_video_view_total_time")
@@ -103,7 +101,6 @@ SERIES_METRICS: dict[str, Metric] = {
     "reach": Metric.REACH,
     "follower_count": Metric.FOLLOWERS_GAINED,
 }
-MAX_ACCOUNT_RANGE_DAYS = 30  # /me/insights refuses since..until spans longer than 30 days
 
 # Container error subcodes worth explaining (Instagram Platform error-code reference).
 CONTAINER_ERRORS = {
@@ -134,19 +131,11 @@ class InstagramPlatform:
     base URL is configurable so tests and local fakes point at loopback.
     """
 
-    name: PlatformName = "instagram"
-    display_name = "Instagram"
-    caption_rules: CaptionRules = CAPTION_RULES
-    # Long-lived tokens last 60 days and die unless refreshed (a token must be at least
-    # 24 h old to refresh): the worker renews those within a week of expiry.
-    refresh_ahead = timedelta(days=7)
-    # Instagram downloads the video itself: callers pass a HostedByteSource with a public_url.
-    needs_public_url = True
-
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
+        capabilities: PlatformCapabilities,
         client_id: str,
         client_secret: str,
         auth_url: str,
@@ -160,6 +149,7 @@ class InstagramPlatform:
         retry_backoff_seconds: float = 0.5,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self.capabilities = capabilities
         self.scopes: tuple[str, ...] = tuple(scopes)
         self._client_id = client_id
         self._client_secret = client_secret
@@ -336,12 +326,6 @@ class InstagramPlatform:
             window_seconds=_opt_int(config.get("quota_duration")),
         )
 
-    def quota_cost(self, operation: str) -> int:
-        """A publish uses 1 of the account's per-24-hours publishes; reads cost nothing.
-
-        The caller enforces the limit (settings.limit_instagram_publishes_per_day)."""
-        return 1 if operation in {"upload", "publish"} else 0
-
     # --- publishing -------------------------------------------------------------------
 
     async def upload(
@@ -367,9 +351,13 @@ class InstagramPlatform:
                 reason="privacy_unsupported",
             )
         caption = compose_caption(request)
-        problems = check_caption(caption)
+        problems = self.capabilities.caption_rules.problems(title=None, body=caption)
         if problems:
-            raise InvalidRequest(" ".join(problems), platform=PLATFORM, reason="caption")
+            raise InvalidRequest(
+                f"The Instagram caption has problems: {'; '.join(problems)}.",
+                platform=PLATFORM,
+                reason="caption",
+            )
 
         saved, _ = await checkpoint.load()
         if saved and saved.startswith(_PUBLISHED):
@@ -532,8 +520,9 @@ class InstagramPlatform:
         ids = list(dict.fromkeys(str(p) for p in post_ids if str(p)))
         as_of = self._now()
         out: list[PostMetrics] = []
-        for start in range(0, len(ids), IDS_PER_CALL):
-            chunk = ids[start : start + IDS_PER_CALL]
+        per_call = self.capabilities.metrics.max_ids_per_call
+        for start in range(0, len(ids), per_call):
+            chunk = ids[start : start + per_call]
             basics = await self._read_many(token, chunk, MEDIA_FIELDS, probe=True)
             groups: dict[tuple[str, ...], list[str]] = {}
             for media_id, basic in basics.items():
@@ -622,9 +611,9 @@ class InstagramPlatform:
                 platform=PLATFORM,
                 reason="bad_range",
             )
-        if (end - start).days + 1 > MAX_ACCOUNT_RANGE_DAYS:
+        if (end - start).days + 1 > self.capabilities.metrics.max_period_days:
             raise InvalidRequest(
-                f"Instagram gives account figures for at most {MAX_ACCOUNT_RANGE_DAYS} days at a "
+                f"Instagram gives account figures for at most {self.capabilities.metrics.max_period_days} days at a "
                 "time. Pick a shorter range.",
                 platform=PLATFORM,
                 reason="range_too_long",

@@ -21,8 +21,6 @@ from integrations.base import (
     AccountMetrics,
     AccountProfile,
     ByteSource,
-    CaptionRules,
-    PlatformName,
     PostMetrics,
     PostSummary,
     ProgressCallback,
@@ -31,6 +29,7 @@ from integrations.base import (
     UploadRequest,
     UploadResult,
 )
+from integrations.capabilities import PlatformCapabilities
 from integrations.errors import (
     AuthError,
     InvalidRequest,
@@ -55,7 +54,6 @@ SCOPES: tuple[str, ...] = (
     "https://www.googleapis.com/auth/youtube.readonly",
     "https://www.googleapis.com/auth/yt-analytics.readonly",
 )
-PAGE_SIZE = 50  # playlistItems.list and videos.list both take at most 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +69,6 @@ class YouTubeConfig:
     upload_base: str = "https://www.googleapis.com/upload"
     analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
     chunk_bytes: int = 8 * 1024 * 1024
-    upload_cost_units: int = 1_600
-    list_cost_units: int = 1
     oauth_timeout_seconds: float = 20.0
 
     def __repr__(self) -> str:  # the client secret stays out of reprs
@@ -109,27 +105,19 @@ def _token_set(raw: dict[str, Any], *, previous: TokenSet | None = None) -> Toke
 class YouTubePlatform:
     """SocialPlatform implementation for YouTube."""
 
-    name: PlatformName = "youtube"
-    display_name = "YouTube"
     scopes: Sequence[str] = SCOPES
-    page_size = PAGE_SIZE
-    # Title 100, description 5000 bytes, tags 500 characters in total; no angle brackets.
-    caption_rules = CaptionRules(
-        title_max_chars=100,
-        description_max_chars=5000,
-        tags_max_chars_total=500,
-        forbidden_chars="<>",
-    )
 
     def __init__(
         self,
         *,
         config: YouTubeConfig,
         http: httpx.AsyncClient,
+        capabilities: PlatformCapabilities,
         oauth_transport: Any = None,
         uploader: ResumableUploader | None = None,
     ) -> None:
         self._config = config
+        self.capabilities = capabilities
         self._http = http
         self._oauth_transport = oauth_transport
         self.uploader = uploader or ResumableUploader(
@@ -294,7 +282,7 @@ class YouTubePlatform:
             params: dict[str, Any] = {
                 "playlistId": playlist,
                 "part": "snippet,contentDetails",
-                "maxResults": min(PAGE_SIZE, limit - len(out)),
+                "maxResults": min(self.capabilities.metrics.recent_page_size, limit - len(out)),
             }
             if page_token:
                 params["pageToken"] = page_token
@@ -327,12 +315,13 @@ class YouTubePlatform:
     async def post_metrics(self, token: TokenSet, post_ids: Sequence[str]) -> list[PostMetrics]:
         ids = list(dict.fromkeys(post_ids))
         out: list[PostMetrics] = []
-        for start in range(0, len(ids), PAGE_SIZE):
-            batch = ids[start : start + PAGE_SIZE]
+        per_call = self.capabilities.metrics.max_ids_per_call
+        for start in range(0, len(ids), per_call):
+            batch = ids[start : start + per_call]
             body = await self._get(
                 f"{self._config.api_base}/videos",
                 token,
-                {"part": "snippet,statistics", "id": ",".join(batch), "maxResults": PAGE_SIZE},
+                {"part": "snippet,statistics", "id": ",".join(batch), "maxResults": per_call},
                 "reading video statistics",
             )
             as_of = datetime.now(tz=UTC)
@@ -436,14 +425,3 @@ class YouTubePlatform:
             privacy=privacy,
             privacy_forced=privacy != request.privacy,
         )
-
-    def quota_cost(self, operation: str) -> int:
-        """Data API units: an upload (videos.insert) is a setting; list calls 1 a page.
-
-        Analytics reports and OAuth calls do not draw on the Data API quota.
-        """
-        if operation == "upload":
-            return self._config.upload_cost_units
-        if operation in {"profile", "recent_posts", "post_metrics"}:
-            return self._config.list_cost_units
-        return 0

@@ -12,31 +12,33 @@ import sys
 import asyncpg
 import httpx
 
-from agent.context import AgentConfig, Deps
-from agent.platform_ops import PlatformOps
+from agent.context import AgentConfig
+from agent.limits import NoLimits
+from agent.ops import PlatformOps
 from integrations.base import UploadRequest
-from integrations.youtube import YouTubeConfig, YouTubePlatform
+from integrations.youtube.plugin import PLUGIN as YOUTUBE
 from storage.crypto import TokenCipher, parse_keys
 from storage.identity import Identity
+from tests.fakes.platforms import build, directory
 
 
 async def main(spec: dict) -> None:
     pool = await asyncpg.create_pool(spec["dsn"], min_size=1, max_size=3)
     async with httpx.AsyncClient(timeout=30) as http:
-        platform = YouTubePlatform(config=YouTubeConfig(**spec["config"]), http=http)
-        deps = Deps(
+        platform = build(YOUTUBE, http, **spec["settings"])
+        ops = PlatformOps(
             pool=pool,
-            redis=None,  # type: ignore[arg-type]  # PlatformOps does not use Redis
             cipher=TokenCipher(parse_keys(spec["keys"])),
+            platforms=directory(platform),
+            budgets=NoLimits(),
             config=AgentConfig(),
-            platforms={"youtube": platform},
         )
         print("child: uploading", flush=True)
-        await PlatformOps(deps=deps).upload(
+        await ops.upload(
             Identity(**spec["identity"]),
             account_ref=spec["account_ref"],
             source={"kind": "file", "path": spec["path"]},
-            request=UploadRequest(title="from a worker that dies"),
+            request=UploadRequest(title="from a worker that dies", privacy="private"),
             idempotency_key=spec["key"],
         )
     print("child: finished (the test should have killed me)", flush=True)

@@ -7,48 +7,57 @@ from hypothesis import strategies as st
 
 from agent import captions
 from agent.commands import COMMANDS, Command, Usage, parse, usage_for_unknown
+from tests.fakes.platforms import directory
+
+PLATFORMS = directory()
 
 
 def test_exact_commands_parse():
-    assert parse("help") == Command("help")
-    assert parse("/social link YT") == Command("link", {"platform": "youtube"})
-    assert parse("accounts") == Command("accounts")
-    assert parse("unlink instagram ig-1234abcd") == Command(
+    assert parse("help", PLATFORMS) == Command("help")
+    assert parse("/social link YT", PLATFORMS) == Command("link", {"platform": "youtube"})
+    assert parse("accounts", PLATFORMS) == Command("accounts")
+    assert parse("unlink instagram ig-1234abcd", PLATFORMS) == Command(
         "unlink", {"platform": "instagram", "account": "ig-1234abcd"}
     )
-    assert parse('upload youtube ~/clip.mp4 "My title"') == Command(
+    assert parse('upload youtube ~/clip.mp4 "My title"', PLATFORMS) == Command(
         "upload", {"platform": "youtube", "path": "~/clip.mp4", "title": "My title"}
     )
-    assert parse("upload youtube Launch day") == Command(
+    assert parse("upload youtube Launch day", PLATFORMS) == Command(
         "upload", {"platform": "youtube", "path": None, "title": "Launch day"}
     )
-    assert parse("metrics") == Command("metrics", {"platform": None, "period": "7d", "post": None})
-    assert parse("metrics ig today dQw4w9WgXcQ") == Command(
+    assert parse("metrics", PLATFORMS) == Command(
+        "metrics", {"platform": None, "period": "7d", "post": None}
+    )
+    assert parse("metrics ig today dQw4w9WgXcQ", PLATFORMS) == Command(
         "metrics", {"platform": "instagram", "period": "today", "post": "dQw4w9WgXcQ"}
     )
-    assert parse("caption youtube a b") == Command(
+    assert parse("caption youtube a b", PLATFORMS) == Command(
         "caption", {"platform": "youtube", "description": "a b"}
     )
-    assert parse("digest on <#C42|general> at 7:05 UTC") == Command(
+    assert parse("digest on <#C42|general> at 7:05 UTC", PLATFORMS) == Command(
         "digest", {"verb": "on", "channel": "<#C42|general>", "at": "7:05", "zone": "UTC"}
     )
-    assert parse("digest off #news") == Command("digest", {"verb": "off", "channel": "#news"})
-    assert parse("quota") == Command("quota")
+    assert parse("digest off #news", PLATFORMS) == Command(
+        "digest", {"verb": "off", "channel": "#news"}
+    )
+    assert parse("quota", PLATFORMS) == Command("quota")
 
 
 def test_free_text_is_not_a_command():
-    assert parse("how many views did I get?") is None
-    assert isinstance(parse("help me write a caption"), Usage)  # starts like one: not exact
-    assert isinstance(parse("upload this to youtube please"), Usage)
+    assert parse("how many views did I get?", PLATFORMS) is None
+    assert isinstance(
+        parse("help me write a caption", PLATFORMS), Usage
+    )  # starts like one: not exact
+    assert isinstance(parse("upload this to youtube please", PLATFORMS), Usage)
 
 
 def test_near_misses_get_the_closest_usage():
     assert usage_for_unknown("acounts").startswith("Did you mean `accounts`?")
     assert usage_for_unknown("metrcs 7d").startswith("Did you mean `metrics`?")
     assert usage_for_unknown("zzzz").startswith("Commands")
-    bad = parse("digest maybe")
+    bad = parse("digest maybe", PLATFORMS)
     assert isinstance(bad, Usage) and bad.command == "digest" and "digest on" in bad.message
-    bad = parse("link myspace")
+    bad = parse("link myspace", PLATFORMS)
     assert isinstance(bad, Usage) and "link <platform>" in bad.message
 
 
@@ -80,7 +89,7 @@ lines = st.one_of(
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(lines)
 def test_parse_never_raises(line):
-    result = parse(line)
+    result = parse(line, PLATFORMS)
     assert result is None or isinstance(result, Command | Usage)
     if result is None:
         assert isinstance(usage_for_unknown(line), str)
@@ -90,15 +99,17 @@ def test_captions_fit_platform_limits():
     desc = "Sunset sail " + " ".join(f"#tag{i} word{i}" for i in range(400))
     for variants in (1, 5):
         for c in captions.generate(
-            "instagram", desc, rules=captions.DEFAULT_RULES["instagram"], variants=variants
+            desc, rules=PLATFORMS.capabilities("instagram").caption_rules, variants=variants
         ):
             assert len(c.body) <= 2200
             assert c.body.count("#") <= 30
         for c in captions.generate(
-            "youtube", desc + ". <b>bold</b>", rules=captions.DEFAULT_RULES["youtube"], tone="hype"
+            desc + ". <b>bold</b>",
+            rules=PLATFORMS.capabilities("youtube").caption_rules,
+            tone="hype",
         ):
             assert c.title is not None and len(c.title) <= 100
             assert len(c.body) <= 5000 and "<" not in c.body and ">" not in c.title
     assert captions.problems(
-        captions.DEFAULT_RULES["youtube"], captions.Caption("x" * 101, "ok", ())
+        PLATFORMS.capabilities("youtube").caption_rules, captions.Caption("x" * 101, "ok", ())
     )

@@ -10,13 +10,21 @@ from agent.digests import run_due_digests
 from agent.ports import MetricsReport
 from storage import accounts, digests, identity
 from tests.fakes.chatops import FakeOps
+from tests.fakes.platforms import directory
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # 10:00 in Paris
 
 
 async def setup(fresh_pool, redis, cipher):
     ops = FakeOps(allow={"metrics"}, report=MetricsReport(as_of=NOW))
-    deps = Deps(pool=fresh_pool, redis=redis, cipher=cipher, config=AgentConfig(), ops=ops)
+    deps = Deps(
+        pool=fresh_pool,
+        redis=redis,
+        cipher=cipher,
+        config=AgentConfig(),
+        platforms=directory(configured=ops.platforms),
+        ops=ops,
+    )
     ident = await identity.resolve(
         fresh_pool, frontend="slack", workspace_external_id="T1", user_external_id="U1"
     )

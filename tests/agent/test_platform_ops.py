@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from agent.platform_ops import PlatformOps
 from integrations.base import Metric
 from integrations.errors import NotConfigured
 from storage import accounts, metrics, oauth_states
-from tests.fakes.google_env import RecordingBudgets
+from tests.chat_fixtures import ops_for, real_budgets, used
 
 
 async def test_configured_lists_platforms(deps):
-    assert PlatformOps(deps=deps).configured() == ["youtube"]
+    assert ops_for(deps).configured() == ["youtube"]
 
 
 async def test_start_link_stores_a_hashed_state(deps, identity, pool):
-    url = await PlatformOps(deps=deps).start_link(identity, "youtube", reply_to={"channel": "C1"})
+    url = await ops_for(deps).start_link(identity, "youtube", reply_to={"channel": "C1"})
     assert url.startswith("http://testserver/oauth/youtube/start?s=")
     state = parse_qs(urlsplit(url).query)["s"][0]
     assert (
@@ -36,25 +36,25 @@ async def test_start_link_stores_a_hashed_state(deps, identity, pool):
 
 async def test_start_link_for_unconfigured_platform(deps, identity):
     with pytest.raises(NotConfigured):
-        await PlatformOps(deps=deps).start_link(identity, "instagram", reply_to={})
+        await ops_for(deps).start_link(identity, "instagram", reply_to={})
 
 
 async def test_unlink_revokes_and_deletes(deps, google, identity, link_account, pool):
     account, _, raw = await link_account(identity)
-    handle = await PlatformOps(deps=deps).unlink(identity, account.ref)
+    handle = await ops_for(deps).unlink(identity, account.ref)
     assert handle == account.handle
     assert google.revoked == [raw["refresh_token"]]
     assert await accounts.get_by_id(pool, account.id) is None
 
 
 async def test_metrics_batches_calls_stores_snapshots_and_charges(
-    deps, google, identity, link_account, pool
+    deps, google, identity, link_account, pool, redis
 ):
     account, channel, _ = await link_account(identity)
     for i in range(12):
         google.add_video(channel, title=f"v{i}", views=10 * i)
-    deps.budgets = RecordingBudgets()
-    report = await PlatformOps(deps=deps).metrics(identity, days=7)
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms))
+    report = await ops_for(deps).metrics(identity, days=7)
     assert not report.unavailable
     [(ref, acct)] = report.accounts
     assert ref == account.ref
@@ -63,7 +63,7 @@ async def test_metrics_batches_calls_stores_snapshots_and_charges(
     assert len(report.posts) == 10  # the 10 most recent uploads
     assert len(google.calls_to("/videos")) == 1  # one batched statistics call
     assert len(google.calls_to("/playlistItems")) == 1
-    assert deps.budgets.charges == [(1, 0), (1, 0)]
+    assert await used(deps.budgets, "youtube") == {"units": 2, "uploads": 0}
     latest = await metrics.latest_before(
         pool,
         account_id=account.id,
@@ -78,10 +78,10 @@ async def test_metrics_batches_calls_stores_snapshots_and_charges(
     assert period_rows == 1
 
 
-async def test_metrics_partial_when_quota_is_spent(deps, google, identity, link_account):
+async def test_metrics_partial_when_quota_is_spent(deps, google, identity, link_account, redis):
     await link_account(identity)
-    deps.budgets = RecordingBudgets(units=0)
-    report = await PlatformOps(deps=deps).metrics(identity)
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"units": 0}))
+    report = await ops_for(deps).metrics(identity)
     assert report.accounts == []
     assert "quota" in report.unavailable["youtube"]
     assert not google.calls_to("/playlistItems")
@@ -90,7 +90,7 @@ async def test_metrics_partial_when_quota_is_spent(deps, google, identity, link_
 async def test_metrics_for_one_post(deps, google, identity, link_account):
     _, channel, _ = await link_account(identity)
     video = google.add_video(channel, views=42)
-    report = await PlatformOps(deps=deps).metrics(identity, post_id=video)
+    report = await ops_for(deps).metrics(identity, post_id=video)
     assert [m.post_id for _, m in report.posts] == [video]
     assert report.posts[0][1].value(Metric.VIEWS) == 42
     assert not google.calls_to("/playlistItems")
@@ -100,7 +100,7 @@ async def test_metrics_rejects_silly_periods(deps, identity):
     from integrations.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest):
-        await PlatformOps(deps=deps).metrics(identity, days=0)
+        await ops_for(deps).metrics(identity, days=0)
 
 
 async def test_needs_relink_account_is_reported_not_called(
@@ -108,7 +108,7 @@ async def test_needs_relink_account_is_reported_not_called(
 ):
     account, _, _ = await link_account(identity)
     await accounts.mark_needs_relink(pool, account.id)
-    report = await PlatformOps(deps=deps).metrics(identity)
+    report = await ops_for(deps).metrics(identity)
     assert "link youtube" in report.unavailable["youtube"]
     assert not google.calls
 
@@ -129,7 +129,7 @@ async def test_a_ref_from_another_workspace_is_not_found_for_every_operation(
     ]
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00" * 1024)
-    ops = PlatformOps(deps=deps)
+    ops = ops_for(deps)
     calls_before = len(google.calls)
     for intruder in intruders:
         with pytest.raises(NotFound):
@@ -141,7 +141,7 @@ async def test_a_ref_from_another_workspace_is_not_found_for_every_operation(
                 intruder,
                 account_ref=account.ref,
                 source={"kind": "file", "path": str(clip), "size": 1024},
-                request=UploadRequest(title="x"),
+                request=UploadRequest(title="x", privacy="private"),
                 idempotency_key=f"tenancy-{intruder.chat_user_id}",
             )
     assert len(google.calls) == calls_before and google.revoked == []

@@ -10,50 +10,66 @@ from typing import Any
 
 import pytest
 
-from agent.context import AgentConfig, Deps
-from agent.platform_ops import PlatformOps
+from agent.context import AgentConfig
+from agent.limits import NoLimits
+from agent.ops import PlatformOps
 from integrations.base import (
     AccountMetrics,
     AccountProfile,
-    CaptionRules,
     Figure,
     Metric,
     PostMetrics,
     PostSummary,
     TokenSet,
 )
+from integrations.capabilities import (
+    CaptionRules,
+    MetricsLimits,
+    PlatformCapabilities,
+    Privacy,
+    QuotaCounter,
+    QuotaSpec,
+)
 from integrations.errors import QuotaExceeded
+from integrations.registry import Platforms
 from storage import accounts
 from storage.identity import Identity, resolve
-from storage.ratelimit import Budgets, LimitPolicy
+from tests.chat_fixtures import real_budgets
 
-POLICY = LimitPolicy(
-    user_messages="20/minute",
-    workspace_messages="300/minute",
-    platform_calls="1000/second",
-    user_llm_tokens_per_day=1000,
-    workspace_llm_tokens_per_day=10_000,
-    youtube_daily_units=10_000,
-    youtube_upload_cost_units=1600,
-    youtube_daily_uploads=100,
-    instagram_publishes_per_day=2,
-)
+
+def capabilities(name: str, *, publishes_per_day: int = 100) -> PlatformCapabilities:
+    return PlatformCapabilities(
+        name=name,
+        display_name=name.title(),
+        account_prefix=name[:2],
+        privacy=Privacy(values=("public",), default="public"),
+        media="push",
+        metrics=MetricsLimits(max_ids_per_call=50, max_period_days=365),
+        caption_rules=CaptionRules(),
+        quota=QuotaSpec(
+            counters=(
+                QuotaCounter(
+                    "publishes",
+                    "publishes",
+                    publishes_per_day,
+                    per_account=True,
+                    rolling_seconds=86400,
+                ),
+            ),
+            costs={"upload": {"publishes": 1}},
+        ),
+    )
 
 
 class ReadOnlyPlatform:
     """A SocialPlatform that only answers reads; every other call fails the test loudly."""
 
-    display_name = "Fake"
-    caption_rules = CaptionRules()
     scopes = ("read",)
-    page_size = 50
 
     def __init__(self, name: str, *, hang: bool = False) -> None:
-        self.name = name  # type: ignore[assignment]
+        self.name = name
+        self.capabilities = capabilities(name)
         self.hang = hang
-
-    def quota_cost(self, operation: str) -> int:
-        return 0
 
     async def recent_posts(
         self, token: TokenSet, account: AccountProfile, *, limit: int = 50
@@ -65,7 +81,7 @@ class ReadOnlyPlatform:
     async def post_metrics(self, token: TokenSet, post_ids: Any) -> list[PostMetrics]:
         now = datetime.now(tz=UTC)
         return [
-            PostMetrics(self.name, pid, now, {Metric.VIEWS: Figure(42, "plays")})  # type: ignore[arg-type]
+            PostMetrics(self.name, pid, now, {Metric.VIEWS: Figure(42, "plays")})
             for pid in post_ids
         ]
 
@@ -77,7 +93,7 @@ class ReadOnlyPlatform:
             account.external_id,
             start,
             end,
-            datetime.now(tz=UTC),  # type: ignore[arg-type]
+            datetime.now(tz=UTC),
             {Metric.VIEWS: Figure(420, "plays")},
         )
 
@@ -111,38 +127,49 @@ async def who(pool) -> Identity:
     )
 
 
-async def test_instagram_publish_window_refuses_the_third_publish_with_the_numbers(
+async def test_rolling_publish_window_refuses_the_third_publish_with_the_numbers(
     pool, redis, cipher, who
 ):
-    budgets = Budgets(redis=redis, policy=POLICY)
-    deps = Deps(pool=pool, redis=redis, cipher=cipher, config=AgentConfig(), budgets=budgets)
-    ops = PlatformOps(deps=deps)
-    account = await _linked(pool, cipher, who, "instagram")
+    caps = capabilities("alpha", publishes_per_day=2)
+    platforms = Platforms([caps])
+    ops = PlatformOps(
+        pool=pool,
+        cipher=cipher,
+        platforms=platforms,
+        budgets=real_budgets(redis, platforms),
+        config=AgentConfig(),
+    )
+    account = await _linked(pool, cipher, who, "alpha")
     for _ in range(2):
-        assert await ops._charge("instagram", units=1, uploads=1, account_id=account.id) is False
+        amounts, _ = await ops._charge(account, "upload")
+        assert amounts == {"publishes": 1}
     with pytest.raises(QuotaExceeded) as refused:
-        await ops._charge("instagram", units=1, uploads=1, account_id=account.id)
-    assert "2 publishes" in refused.value.user_message
+        await ops._charge(account, "upload")
+    assert "used its 2 Alpha publishes of the last 24 h" in refused.value.user_message
     assert refused.value.retry_after and refused.value.retry_after > 0
     # Another account of the same workspace has its own window.
-    other = await _linked(pool, cipher, who, "instagram")
-    assert await ops._charge("instagram", units=1, uploads=1, account_id=other.id) is False
+    other = await _linked(pool, cipher, who, "alpha")
+    assert (await ops._charge(other, "upload"))[0] == {"publishes": 1}
 
 
 async def test_metrics_return_the_healthy_platform_when_another_hangs(pool, redis, cipher, who):
-    deps = Deps(
+    slow, healthy = ReadOnlyPlatform("alpha", hang=True), ReadOnlyPlatform("beta")
+    ops = PlatformOps(
         pool=pool,
-        redis=redis,
         cipher=cipher,
+        platforms=Platforms(
+            [slow.capabilities, healthy.capabilities],
+            {
+                "alpha": slow,
+                "beta": healthy,  # type: ignore[dict-item]
+            },
+        ),
+        budgets=NoLimits(),
         config=replace(AgentConfig(), call_deadline_seconds=0.5),
-        platforms={
-            "youtube": ReadOnlyPlatform("youtube", hang=True),  # type: ignore[dict-item]
-            "instagram": ReadOnlyPlatform("instagram"),
-        },  # type: ignore[dict-item]
     )
-    await _linked(pool, cipher, who, "youtube")
-    ig = await _linked(pool, cipher, who, "instagram")
-    report = await asyncio.wait_for(PlatformOps(deps=deps).metrics(who, days=7), timeout=10)
-    assert [ref for ref, _ in report.accounts] == [ig.ref]
+    await _linked(pool, cipher, who, "alpha")
+    beta = await _linked(pool, cipher, who, "beta")
+    report = await asyncio.wait_for(ops.metrics(who, days=7), timeout=10)
+    assert [ref for ref, _ in report.accounts] == [beta.ref]
     assert report.accounts[0][1].value(Metric.VIEWS) == 420
-    assert "did not answer in time" in report.unavailable["youtube"]
+    assert "did not answer in time" in report.unavailable["alpha"]

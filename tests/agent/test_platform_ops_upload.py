@@ -6,15 +6,18 @@ import asyncio
 import hashlib
 import os
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from agent.platform_ops import PlatformOps
+from agent.limits import NoLimits
+from agent.ops import PlatformOps
 from integrations.base import UploadRequest
 from integrations.errors import NeedsRelink, NotFound, PermissionDenied, QuotaExceeded
 from storage import accounts, posts
-from tests.fakes.google_env import RecordingBudgets
+from tests.chat_fixtures import ops_for, real_budgets, used
+from tests.fakes.platforms import directory
 
 CHUNK = 256 * 1024
 
@@ -32,11 +35,11 @@ def _session(google):
 
 
 async def test_upload_publishes_and_is_idempotent(
-    deps, google, identity, link_account, tmp_path, pool
+    deps, google, identity, link_account, tmp_path, pool, redis
 ):
     account, _, _ = await link_account(identity)
-    deps.budgets = RecordingBudgets()
-    ops = PlatformOps(deps=deps)
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms))
+    ops = ops_for(deps)
     source, data = _file(tmp_path, 5 * CHUNK + 77)
     seen: list[tuple[int, int]] = []
 
@@ -59,7 +62,7 @@ async def test_upload_publishes_and_is_idempotent(
     post = await posts.get(pool, outcome.post_row_id)
     assert post.status == "published" and post.platform_post_id == session.video_id
     assert not post.has_session  # the secret session URI is dropped once done
-    assert deps.budgets.charges == [(1600, 1)]
+    assert await used(deps.budgets, "youtube") == {"units": 1600, "uploads": 1}
     # Same key again: same video, no new session, no new charge.
     again = await ops.upload(
         identity,
@@ -78,7 +81,7 @@ async def test_session_uri_is_stored_encrypted(
 ):
     account, _, _ = await link_account(identity)
     google.faults.hold_at_byte = CHUNK + 10
-    ops = PlatformOps(deps=deps)
+    ops = ops_for(deps)
     source, _ = _file(tmp_path, 3 * CHUNK)
     key = "k-" + secrets.token_hex(4)
     task = asyncio.create_task(
@@ -86,7 +89,7 @@ async def test_session_uri_is_stored_encrypted(
             identity,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="t"),
+            request=UploadRequest(title="t", privacy="private"),
             idempotency_key=key,
         )
     )
@@ -105,22 +108,24 @@ async def test_session_uri_is_stored_encrypted(
     await pool.execute("UPDATE posts SET status = 'failed' WHERE idempotency_key = $1", key)
 
 
-async def test_quota_refused_before_any_byte(deps, google, identity, link_account, tmp_path, pool):
+async def test_quota_refused_before_any_byte(
+    deps, google, identity, link_account, tmp_path, pool, redis
+):
     account, _, _ = await link_account(identity)
-    deps.budgets = RecordingBudgets(units=1000)
-    ops = PlatformOps(deps=deps)
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"units": 1000}))
+    ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
         await ops.upload(
             identity,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="t"),
+            request=UploadRequest(title="t", privacy="private"),
             idempotency_key="q-" + secrets.token_hex(4),
         )
     message = str(info.value)
-    assert "1600" in message and "1000 of 1000" in message
-    assert info.value.retry_after == 5 * 3600.0
+    assert "needs 1,600" in message and "1,000 of 1,000 remain" in message, message
+    assert 0 < info.value.retry_after <= 25 * 3600  # until midnight Pacific
     assert not google.sessions  # nothing was sent
     assert not google.calls_to("/upload/youtube/v3/videos")
     assert (
@@ -129,39 +134,40 @@ async def test_quota_refused_before_any_byte(deps, google, identity, link_accoun
     )
 
 
-async def test_daily_upload_bucket_refuses_too(deps, google, identity, link_account, tmp_path):
+async def test_daily_upload_bucket_refuses_too(
+    deps, google, identity, link_account, tmp_path, redis
+):
     account, _, _ = await link_account(identity)
-    deps.budgets = RecordingBudgets(uploads=0)
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"uploads": 0}))
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
-        await PlatformOps(deps=deps).upload(
+        await ops_for(deps).upload(
             identity,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="t"),
+            request=UploadRequest(title="t", privacy="private"),
             idempotency_key="u-" + secrets.token_hex(4),
         )
-    assert "1 upload" in str(info.value)
+    assert "uploads left today" in str(info.value), str(info.value)
     assert not google.sessions
 
 
 async def test_refused_session_refunds_quota_and_fails_post(
-    deps, google, identity, link_account, tmp_path, pool
+    deps, google, identity, link_account, tmp_path, pool, redis
 ):
     account, _, _ = await link_account(identity)
-    deps.budgets = RecordingBudgets()
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms))
     google.faults.insert_error = (403, "forbidden")
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(PermissionDenied):
-        await PlatformOps(deps=deps).upload(
+        await ops_for(deps).upload(
             identity,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="t"),
+            request=UploadRequest(title="t", privacy="private"),
             idempotency_key="f-" + secrets.token_hex(4),
         )
-    assert deps.budgets.refunds == [(1600, 1)]
-    assert deps.budgets.units_left == 10_000
+    assert await used(deps.budgets, "youtube") == {"units": 0, "uploads": 0}
     row = await pool.fetchrow("SELECT status, error FROM posts WHERE account_id = $1", account.id)
     assert row["status"] == "failed" and "forbidden" in row["error"]
 
@@ -170,11 +176,11 @@ async def test_401_refreshes_once_and_retries(deps, google, identity, link_accou
     account, _, _ = await link_account(identity)
     google.expire_access_tokens()  # Google says 401 though our copy looks valid
     source, _data = _file(tmp_path, CHUNK + 5)
-    outcome = await PlatformOps(deps=deps).upload(
+    outcome = await ops_for(deps).upload(
         identity,
         account_ref=account.ref,
         source=source,
-        request=UploadRequest(title="t"),
+        request=UploadRequest(title="t", privacy="private"),
         idempotency_key="r-" + secrets.token_hex(4),
     )
     assert google.refresh_count == 1
@@ -189,11 +195,11 @@ async def test_401_and_refused_refresh_asks_for_relink(
     google.refresh_tokens.pop(raw["refresh_token"])  # revoked at Google
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(NeedsRelink) as info:
-        await PlatformOps(deps=deps).upload(
+        await ops_for(deps).upload(
             identity,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="t"),
+            request=UploadRequest(title="t", privacy="private"),
             idempotency_key="n-" + secrets.token_hex(4),
         )
     assert "link youtube" in str(info.value)
@@ -206,7 +212,7 @@ async def test_private_forced_by_unverified_project_is_reported(
     account, _, _ = await link_account(identity)
     google.faults.force_private = True
     source, _ = _file(tmp_path, CHUNK)
-    outcome = await PlatformOps(deps=deps).upload(
+    outcome = await ops_for(deps).upload(
         identity,
         account_ref=account.ref,
         source=source,
@@ -221,14 +227,14 @@ async def test_other_workspace_account_is_not_found(
 ):
     account, _, _ = await link_account(identity)
     stranger = await make_identity()
-    ops = PlatformOps(deps=deps)
+    ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(NotFound):
         await ops.upload(
             stranger,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="t"),
+            request=UploadRequest(title="t", privacy="private"),
             idempotency_key="t-" + secrets.token_hex(4),
         )
     with pytest.raises(NotFound):
@@ -249,13 +255,13 @@ async def test_kill_mid_upload_then_resume_after_restart(
     google.faults.hold_at_byte = 4 * CHUNK + 1234
     source, data = _file(tmp_path, 10 * CHUNK + 99)
     key = "kill-" + secrets.token_hex(4)
-    first = PlatformOps(deps=deps)
+    first = ops_for(deps)
     task = asyncio.create_task(
         first.upload(
             identity,
             account_ref=account.ref,
             source=source,
-            request=UploadRequest(title="Resumed", tags=("x",)),
+            request=UploadRequest(title="Resumed", privacy="private", tags=("x",)),
             idempotency_key=key,
         )
     )
@@ -268,16 +274,14 @@ async def test_kill_mid_upload_then_resume_after_restart(
     )
     assert row["status"] == "uploading" and row["bytes_confirmed"] == 4 * CHUNK
 
-    from agent.context import AgentConfig, Deps
+    from agent.context import AgentConfig
 
     restarted = PlatformOps(
-        deps=Deps(
-            pool=pool,
-            redis=redis,
-            cipher=cipher,
-            config=AgentConfig(),
-            platforms={"youtube": youtube},
-        )
+        pool=pool,
+        cipher=cipher,
+        platforms=directory(youtube),
+        budgets=NoLimits(),
+        config=AgentConfig(),
     )
     assert await restarted.resume_unfinished() >= 1
     session = _session(google)

@@ -11,8 +11,10 @@ import secrets
 import sys
 from pathlib import Path
 
-from agent.platform_ops import UPLOAD_LOCK_NS, PlatformOps
+from agent.ops import UPLOAD_LOCK_NS
 from storage import posts
+from tests.chat_fixtures import ops_for
+from tests.fakes.google import youtube_settings
 
 CHUNK = 256 * 1024
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +33,7 @@ async def test_sigkill_mid_upload_then_resume(
     spec = {
         "dsn": pg_dsn,
         "keys": cipher_spec,
-        "config": {
-            k: v
-            for k, v in dataclasses.asdict(youtube._config).items()
-            if k not in {"oauth_timeout_seconds"}
-        },
+        "settings": youtube_settings(google.base, google),
         "identity": dataclasses.asdict(identity),
         "account_ref": account.ref,
         "path": str(path),
@@ -66,7 +64,7 @@ async def test_sigkill_mid_upload_then_resume(
         await asyncio.sleep(0.05)
     assert not locked
 
-    assert await PlatformOps(deps=deps).resume_unfinished() >= 1
+    assert await ops_for(deps).resume_unfinished() >= 1
     [session] = google.sessions.values()
     assert session.sha256 == hashlib.sha256(data).hexdigest()
     assert session.wire_bytes == len(data)  # resumed at Google's byte, nothing twice

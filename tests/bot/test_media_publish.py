@@ -17,16 +17,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from agent.context import AgentConfig, Deps
+from agent.context import AgentConfig
+from agent.limits import NoLimits
 from agent.media_links import MediaLinks
-from agent.platform_ops import PlatformOps
+from agent.ops import PlatformOps
 from bot.media_web import build_media_router
 from integrations.base import UploadRequest
 from integrations.errors import InvalidRequest
-from integrations.instagram import InstagramPlatform
+from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from storage import accounts, posts
 from storage.accounts import LinkedAccount
-from tests.fakes.instagram import FakeInstagram, FakeUser
+from tests.fakes.instagram import FakeInstagram, FakeUser, instagram_settings
+from tests.fakes.platforms import build, directory
 from tests.fakes.server import serve_asgi
 
 PUBLIC = "https://bot.example.com"
@@ -55,17 +57,7 @@ async def world(pool, redis, cipher, new_identity) -> AsyncIterator[World]:
             hosts={"bot.example.com": media_base},
         )
         async with serve_asgi(fake.app) as ig_base, httpx.AsyncClient(timeout=10) as http:
-            platform = InstagramPlatform(
-                http,
-                client_id=fake.client_id,
-                client_secret=fake.client_secret,
-                auth_url=f"{ig_base}/oauth/authorize",
-                token_url=f"{ig_base}/oauth/access_token",
-                graph_base=ig_base,
-                poll_interval_seconds=0.01,
-                publish_timeout_seconds=5,
-                retry_backoff_seconds=0,
-            )
+            platform = build(INSTAGRAM, http, **instagram_settings(ig_base, fake))
             user = fake.add_user("studio.fern")
             who = await new_identity()
             expires = datetime.now(UTC) + timedelta(days=50)
@@ -86,17 +78,16 @@ async def world(pool, redis, cipher, new_identity) -> AsyncIterator[World]:
                     expires_at=expires,
                 )
 
-            def ops_for(public_base_url: str) -> PlatformOps:
-                deps = Deps(
+            def ops_at(public_base_url: str) -> PlatformOps:
+                return PlatformOps(
                     pool=pool,
-                    redis=redis,
                     cipher=cipher,
+                    platforms=directory(platform),
+                    budgets=NoLimits(),
                     config=AgentConfig(public_base_url=public_base_url),
-                    platforms={"instagram": platform},
                 )
-                return PlatformOps(deps=deps)
 
-            yield World(fake, user, account, who, ops_for)
+            yield World(fake, user, account, who, ops_at)
 
 
 def _file(tmp_path: Path, size: int) -> tuple[dict[str, Any], bytes]:

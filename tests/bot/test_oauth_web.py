@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from agent.platform_ops import PlatformOps
 from bot.notify import Notifiers
 from bot.oauth_web import build_oauth_router
 from integrations.youtube import SCOPES
 from storage import accounts
+from tests.chat_fixtures import ops_for
+from tests.fakes.platforms import directory
 
 
 @pytest.fixture
@@ -31,11 +33,7 @@ async def web(deps, pool, cipher, notified):
     app = FastAPI()
     app.include_router(
         build_oauth_router(
-            pool=lambda: pool,
-            cipher=cipher,
-            platforms=deps.platforms,
-            notifiers=notifiers,
-            public_base_url="http://testserver",
+            linking=lambda: ops_for(deps), platforms=deps.platforms, notifiers=notifiers
         )
     )
     transport = httpx.ASGITransport(app=app)
@@ -49,7 +47,7 @@ def _path(url: str) -> str:
 
 
 async def _to_google(web, deps, identity):
-    link = await PlatformOps(deps=deps).start_link(identity, "youtube", reply_to={"thread": "T9"})
+    link = await ops_for(deps).start_link(identity, "youtube", reply_to={"thread": "T9"})
     response = await web.get(_path(link))
     assert response.status_code == 302, response.text
     return link, response.headers["location"]
@@ -196,14 +194,11 @@ async def test_unexpected_failure_is_a_readable_page_and_links_nothing(
     deps, google, identity, pool, cipher
 ):
     google.add_channel()
+    deps = replace(deps, platforms=directory(_UnreadableProfile(deps.platforms.client("youtube"))))
     app = FastAPI()
     app.include_router(
         build_oauth_router(
-            pool=lambda: pool,
-            cipher=cipher,
-            platforms={"youtube": _UnreadableProfile(deps.platforms["youtube"])},
-            notifiers=Notifiers(),
-            public_base_url="http://testserver",
+            linking=lambda: ops_for(deps), platforms=deps.platforms, notifiers=Notifiers()
         )
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.limits import BudgetStatus, Decision
+from agent.limits import BudgetStatus, Decision, NoLimits
 from agent.ports import MetricsReport, Progress, UploadOutcome
 from bot.core.messages import ApprovalRequest, Reply
 from integrations.base import UploadRequest, UploadResult
@@ -128,8 +128,8 @@ class RecordingSink:
         return "\n".join(self.sent)
 
 
-class RecordingBudgets:
-    """Budgets that allow (or refuse) and record token charges."""
+class RecordingBudgets(NoLimits):
+    """Budgets that allow (or refuse) messages and record token charges."""
 
     def __init__(self, *, allow_messages: bool = True, allow_llm: bool = True) -> None:
         self.allow_messages = allow_messages
@@ -152,6 +152,18 @@ class RecordingBudgets:
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
         self.charged.append(tokens)
 
-    async def report(self, *, workspace_id: int, chat_user_id: int) -> list[BudgetStatus]:
+    async def report(
+        self, *, workspace_id: int, chat_user_id: int, accounts: Any = ()
+    ) -> list[BudgetStatus]:
         used = sum(self.charged)
-        return [BudgetStatus("llm_tokens_user_day", used, 1000, 1000 - used, None)]
+        return [
+            BudgetStatus(
+                used=used,
+                limit=1000,
+                remaining=1000 - used,
+                reset_at=None,
+                scope="user",
+                counter="llm_tokens",
+                label="LLM tokens",
+            )
+        ]

@@ -656,6 +656,23 @@ def run_standalone(port: int, ready: Any = None, **kwargs: Any) -> None:
     server.run()
 
 
+def youtube_settings(base: str, fake: FakeGoogle, **overrides: Any) -> dict[str, Any]:
+    """YouTube's plug-in settings (GOOGLE_*/YOUTUBE_* names) pointing every URL at the fake."""
+    values: dict[str, Any] = {
+        "google_client_id": fake.client_id,
+        "google_client_secret": fake.client_secret,
+        "google_auth_url": f"{base}/o/oauth2/v2/auth",
+        "google_token_url": f"{base}/token",
+        "google_revoke_url": f"{base}/revoke",
+        "youtube_api_base": f"{base}/youtube/v3",
+        "youtube_upload_base": f"{base}/upload",
+        "youtube_analytics_base": f"{base}/v2",
+        "youtube_upload_chunk_bytes": 256 * 1024,
+    }
+    values.update(overrides)
+    return values
+
+
 def youtube_config(base: str, fake: FakeGoogle, **overrides: Any) -> Any:
     """A YouTubeConfig pointing every URL at the fake."""
     from integrations.youtube import YouTubeConfig

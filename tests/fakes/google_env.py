@@ -14,14 +14,17 @@ import asyncpg
 import httpx
 import pytest
 
+from agent.actions import EXECUTORS
 from agent.context import AgentConfig, Deps
 from integrations.youtube import YouTubePlatform
+from integrations.youtube.plugin import PLUGIN as YOUTUBE
 from storage import accounts
 from storage.accounts import LinkedAccount
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys
 from storage.identity import Identity, resolve
 from storage.ratelimit import Decision
-from tests.fakes.google import Channel, FakeGoogle, youtube_config
+from tests.fakes.google import Channel, FakeGoogle, youtube_settings
+from tests.fakes.platforms import build, directory
 from tests.fakes.server import serve_asgi
 
 __all__ = [
@@ -84,7 +87,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def youtube(google: FakeGoogle, http: httpx.AsyncClient) -> YouTubePlatform:
-    platform = YouTubePlatform(config=youtube_config(google.base, google), http=http)
+    platform: YouTubePlatform = build(YOUTUBE, http, **youtube_settings(google.base, google))
     platform.uploader._backoff_base = 0.001
     return platform
 
@@ -106,7 +109,8 @@ def deps(pool: asyncpg.Pool, redis: Any, cipher: TokenCipher, youtube: YouTubePl
         redis=redis,
         cipher=cipher,
         config=AgentConfig(public_base_url="http://testserver"),
-        platforms={"youtube": youtube},
+        platforms=directory(youtube),
+        executors=EXECUTORS,
     )
 
 

@@ -798,3 +798,19 @@ def _split_fields(raw: str) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+def instagram_settings(base: str, fake: FakeInstagram, **overrides: Any) -> dict[str, Any]:
+    """Instagram's plug-in settings (INSTAGRAM_* names) pointing every URL at the fake."""
+    values: dict[str, Any] = {
+        "instagram_client_id": fake.client_id,
+        "instagram_client_secret": fake.client_secret,
+        "instagram_auth_url": f"{base}/oauth/authorize",
+        "instagram_token_url": f"{base}/oauth/access_token",
+        "instagram_graph_base": base,
+        "instagram_api_version": "v25.0",
+        "instagram_publish_poll_seconds": 0.01,
+        "instagram_publish_timeout_seconds": 5,
+    }
+    values.update(overrides)
+    return values

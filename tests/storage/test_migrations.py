@@ -115,3 +115,21 @@ async def test_three_concurrent_migrate_processes_apply_each_file_once(empty_db:
     finally:
         await conn.close()
     assert len(rows) == total
+
+
+async def test_migrate_refuses_a_gap_or_a_duplicate_before_touching_the_database(
+    empty_db: str,
+) -> None:
+    from storage.db import Migration
+
+    one = Migration(1, "0001_a.sql", "CREATE TABLE gap_a (id int)")
+    three = Migration(3, "0003_c.sql", "CREATE TABLE gap_c (id int)")
+    pool = await asyncpg.create_pool(empty_db, min_size=1, max_size=2)
+    try:
+        with pytest.raises(ValueError, match=r"gap \(missing \[2\]\)"):
+            await migrate(pool, [one, three])
+        with pytest.raises(ValueError, match="duplicate"):
+            await migrate(pool, [one, one])
+        assert await pool.fetchval("SELECT to_regclass('gap_a')") is None
+    finally:
+        await pool.close()

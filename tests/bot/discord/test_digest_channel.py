@@ -6,21 +6,25 @@ must not let guild A's figures be posted into guild B.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from bot.digest_post import DigestPoster, DigestUndeliverable
+from bot.notify import Notifiers
 from storage.digests import Workspace
 from tests.fakes.discord import FakeDiscord
 
 
 def _poster(fake: FakeDiscord, http: httpx.AsyncClient) -> DigestPoster:
-    settings = SimpleNamespace(discord_token=SecretStr(fake.token), discord_api_base=fake.api_base)
-    return DigestPoster(cast(Any, SimpleNamespace(settings=settings)), http=http)
+    return DigestPoster(
+        slack=None,
+        notifiers=Notifiers(),
+        discord_token=fake.token,
+        discord_api_base=fake.api_base,
+        http=http,
+    )
 
 
 def _posted_to(fake: FakeDiscord, channel_id: str) -> list[dict[str, Any]]:

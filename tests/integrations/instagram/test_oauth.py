@@ -14,10 +14,8 @@ from tests.integrations.instagram.conftest import IG, REDIRECT
 
 async def test_platform_satisfies_the_protocol(ig: IG) -> None:
     assert isinstance(ig.platform, SocialPlatform)
-    assert ig.platform.name == "instagram"
-    assert ig.platform.quota_cost("upload") == 1
-    assert ig.platform.quota_cost("publish") == 1
-    assert ig.platform.quota_cost("post_metrics") == 0
+    assert ig.platform.capabilities.name == "instagram"
+    assert ig.platform.capabilities.quota.cost("upload") == {"publishes": 1, "calls": 4}
 
 
 async def test_authorization_url_has_instagram_login_parameters(ig: IG) -> None:

@@ -1,0 +1,290 @@
+"""Uploads: a durable post row, one uploader per post, quota charged once, resumable.
+
+The post row keeps the request, the encrypted session URI and the confirmed offset,
+so a restart resumes from the platform's offset (`resume_unfinished`). A Postgres
+advisory lock makes sure two workers never push the same upload at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from agent.media_links import HostedSource, MediaLinks
+from agent.ops.base import OpsBase
+from agent.ports import Progress, UploadOutcome
+from integrations.base import (
+    ByteSource,
+    HostedByteSource,
+    SocialPlatform,
+    TokenSet,
+    UploadRequest,
+    UploadResult,
+)
+from integrations.errors import (
+    IntegrationError,
+    InvalidRequest,
+    PlatformUnavailable,
+    QuotaExceeded,
+    RateLimited,
+)
+from storage import accounts, audit, posts
+from storage.accounts import LinkedAccount
+from storage.identity import Identity
+
+log = logging.getLogger(__name__)
+
+# pg advisory-lock namespace for "an upload of post N is running" (arbitrary constant).
+UPLOAD_LOCK_NS = 0x5E1F
+
+
+class _AlreadyRunning(PlatformUnavailable):
+    pass
+
+
+class PostCheckpoint:
+    """UploadCheckpoint on a post row: the session URI encrypted, the offset beside it."""
+
+    def __init__(self, ops: OpsBase, *, post_id: int) -> None:
+        self._pool = ops._pool
+        self._cipher = ops._cipher
+        self.post_id = post_id
+        self.session_saved = False
+
+    async def load(self) -> tuple[str | None, int]:
+        uri, confirmed = await posts.load_checkpoint(
+            self._pool, cipher=self._cipher, post_id=self.post_id
+        )
+        self.session_saved = uri is not None
+        return uri, confirmed
+
+    async def save(self, session_uri: str | None, confirmed: int) -> None:
+        await posts.save_checkpoint(
+            self._pool,
+            cipher=self._cipher,
+            post_id=self.post_id,
+            session_uri=session_uri,
+            confirmed=confirmed,
+        )
+        self.session_saved = self.session_saved or session_uri is not None
+
+
+def request_to_dict(request: UploadRequest) -> dict[str, Any]:
+    data = asdict(request)
+    data["tags"] = list(request.tags)
+    return data
+
+
+def request_from_dict(data: Mapping[str, Any]) -> UploadRequest:
+    return UploadRequest(
+        title=str(data["title"]),
+        privacy=str(data["privacy"]),
+        description=str(data.get("description") or ""),
+        tags=tuple(data.get("tags") or ()),
+        category_id=data.get("category_id"),
+        made_for_kids=bool(data.get("made_for_kids", False)),
+        notify_subscribers=bool(data.get("notify_subscribers", True)),
+    )
+
+
+class Uploads(OpsBase):
+    """Upload and resume videos (PlatformOps' upload part)."""
+
+    # Set by PlatformOps: how a stored source locator becomes bytes, and the signed
+    # /media links for platforms that fetch the video themselves.
+    source_opener: Callable[[Mapping[str, Any]], ByteSource]
+    media_links: MediaLinks
+
+    async def upload(
+        self,
+        identity: Identity,
+        *,
+        account_ref: str,
+        source: dict[str, Any],
+        request: UploadRequest,
+        idempotency_key: str,
+        progress: Progress | None = None,
+    ) -> UploadOutcome:
+        account = await self._account(identity, account_ref)
+        if account.status == "needs_relink":
+            raise self._relink_error(account)
+        platform = self._platform(account.platform)
+        byte_source = self.source_opener(source)
+        post, _ = await posts.create_or_get(
+            self._pool,
+            account_id=account.id,
+            platform=account.platform,
+            idempotency_key=idempotency_key,
+            title=request.title,
+            caption=request.description,
+            source=dict(source),
+            metadata={"request": request_to_dict(request)},
+            bytes_total=byte_source.size,
+        )
+        if post.account_id != account.id:
+            raise InvalidRequest("That upload id belongs to another upload.", platform="posts")
+        if post.status == "published":
+            return self._outcome(post)
+        if post.status == "failed":
+            await posts.restart(self._pool, post_id=post.id)
+        return await self._run_upload(
+            post.id, account, platform, byte_source, request, progress, identity=identity
+        )
+
+    @staticmethod
+    def _outcome(post: posts.Post) -> UploadOutcome:
+        meta = post.metadata
+        request = meta.get("request") or {}
+        return UploadOutcome(
+            post_row_id=post.id,
+            result=UploadResult(
+                post_id=str(post.platform_post_id),
+                url=meta.get("url"),
+                privacy=str(meta.get("privacy") or request.get("privacy") or ""),
+                privacy_forced=bool(meta.get("privacy_forced", False)),
+            ),
+        )
+
+    @contextlib.asynccontextmanager
+    async def _claim(self, post_id: int) -> AsyncIterator[None]:
+        """Hold an advisory lock for this post while uploading; released if we die."""
+        async with self._pool.acquire() as conn:
+            got = await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1::int4, $2::int4)", UPLOAD_LOCK_NS, post_id
+            )
+            if not got:
+                raise _AlreadyRunning(
+                    "This upload is already running; it will finish on its own.",
+                    platform="posts",
+                )
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock($1::int4, $2::int4)", UPLOAD_LOCK_NS, post_id
+                )
+
+    async def _run_upload(
+        self,
+        post_id: int,
+        account: LinkedAccount,
+        platform: SocialPlatform,
+        source: ByteSource,
+        request: UploadRequest,
+        progress: Progress | None,
+        *,
+        identity: Identity | None = None,
+    ) -> UploadOutcome:
+        async with self._claim(post_id):
+            post = await posts.get(self._pool, post_id)
+            assert post is not None
+            if post.status == "published":
+                return self._outcome(post)
+            amounts: dict[str, int] = {}
+            reservation = None
+            if not post.metadata.get("quota_charged") and not post.has_session:
+                try:
+                    amounts, reservation = await self._charge(account, "upload")
+                except (QuotaExceeded, RateLimited) as exc:
+                    await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
+                    raise
+                if amounts:
+                    await posts.set_metadata(self._pool, post_id, quota_charged=True)
+            checkpoint = PostCheckpoint(self, post_id=post_id)
+            if platform.capabilities.media == "public_url":
+                source = self._hosted(post, source)
+
+            async def call(token: TokenSet) -> UploadResult:
+                try:
+                    return await platform.upload(
+                        token, source, request, checkpoint=checkpoint, progress=progress
+                    )
+                except InvalidRequest as exc:
+                    if exc.reason != "needs_public_url" or self.media_links.public:
+                        raise
+                    raise InvalidRequest(
+                        self._needs_public_url_message(platform),
+                        platform=exc.platform,
+                        status=exc.status,
+                        reason=exc.reason,
+                    ) from None
+
+            try:
+                result = await self._with_token(account, call)
+            except IntegrationError as exc:
+                if amounts and not checkpoint.session_saved:
+                    await self._refund(account, amounts, reservation)
+                    await posts.set_metadata(self._pool, post_id, quota_charged=False)
+                if not exc.retryable:
+                    await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
+                raise
+            await posts.mark_published(
+                self._pool,
+                post_id=post_id,
+                platform_post_id=result.post_id,
+                metadata={
+                    "url": result.url,
+                    "privacy": result.privacy,
+                    "privacy_forced": result.privacy_forced,
+                },
+            )
+            await audit.record(
+                self._pool,
+                action="upload",
+                outcome="ok",
+                workspace_id=identity.workspace_id if identity else account.workspace_id,
+                chat_user_id=identity.chat_user_id if identity else account.owner_id,
+                target=account.ref,
+                detail={"post": post_id, "bytes": source.size},
+            )
+            return UploadOutcome(post_row_id=post_id, result=result)
+
+    def _hosted(self, post: posts.Post, source: ByteSource) -> ByteSource:
+        """For platforms that fetch the video themselves: the same bytes, plus a signed,
+        expiring /media/{token} URL for this post when the server is reachable."""
+        if isinstance(source, HostedSource):
+            return source
+        url = self.media_links.url_for(post.id, post.source) if self.media_links.public else None
+        hosted: HostedByteSource = HostedSource(source, public_url=url)
+        return hosted
+
+    def _needs_public_url_message(self, platform: SocialPlatform) -> str:
+        return (
+            f"{platform.capabilities.display_name} fetches the video from a web address, and "
+            f"this bot's PUBLIC_BASE_URL ({self.media_links.base_url}) is not reachable from "
+            "the internet. Set PUBLIC_BASE_URL to the bot's public https address (for example "
+            "https://bot.example.com) and try again."
+        )
+
+    async def resume_unfinished(self) -> int:
+        """Resume uploads a dead worker left behind; returns how many finished now."""
+        finished = 0
+        for post in await posts.list_unfinished(self._pool):
+            account = await accounts.get_by_id(self._pool, post.account_id)
+            platform = self._platforms.get(post.platform)
+            if account is None or platform is None:
+                continue
+            try:
+                request = request_from_dict(post.metadata.get("request") or {})
+                source = self.source_opener(post.source)
+                await self._run_upload(post.id, account, platform, source, request, None)
+            except _AlreadyRunning:
+                continue
+            except (KeyError, TypeError, ValueError):
+                await posts.mark_failed(
+                    self._pool, post_id=post.id, error="The stored upload request is unreadable."
+                )
+                continue
+            except IntegrationError as exc:
+                if isinstance(exc, InvalidRequest) and exc.platform == "source":
+                    await posts.mark_failed(self._pool, post_id=post.id, error=exc.user_message)
+                log.warning(
+                    "could not resume an upload",
+                    extra={"post": post.id, "error": type(exc).__name__},
+                )
+                continue
+            finished += 1
+        return finished
