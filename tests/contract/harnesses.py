@@ -1,0 +1,142 @@
+"""One harness per registered platform: its fake on loopback, seen the same way by the
+contract suite. A harness is only fake setup; the suite has no platform-specific code.
+
+Adding a platform means adding its harness here (the suite fails for a registered
+platform without one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from integrations.instagram.plugin import PLUGIN as INSTAGRAM
+from integrations.plugin import PlatformPlugin
+from integrations.youtube.plugin import PLUGIN as YOUTUBE
+from tests.fakes.google import FakeGoogle, youtube_settings
+from tests.fakes.instagram import FakeInstagram, instagram_settings
+from tests.fakes.server import serve_asgi
+
+
+class Harness(Protocol):
+    """A platform's fake, with the account a consent links."""
+
+    plugin: PlatformPlugin[Any]
+    settings: dict[str, Any]
+    account_external_id: str
+    # HTTP reads of post figures per batch of `max_ids_per_call` posts.
+    reads_per_batch: int
+
+    async def consent(self, authorization_url: str) -> str:
+        """What the browser does at the platform: the code sent back to our callback."""
+
+    def add_posts(self, n: int) -> list[str]:
+        """n posts on the linked account, newest last."""
+
+    def figure_reads(self) -> int:
+        """HTTP reads of post figures so far."""
+
+    def cut_next_upload(self) -> None:
+        """The next upload loses its connection (or gets a transient failure) once."""
+
+    def published(self) -> list[str]:
+        """Post ids published by uploads so far."""
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far stops working (refresh tokens still do)."""
+
+
+class YouTubeHarness:
+    plugin = YOUTUBE
+    reads_per_batch = 1
+
+    def __init__(self, fake: FakeGoogle, base: str) -> None:
+        self.fake = fake
+        self.channel = fake.add_channel("Contract Channel", custom_url="@contract")
+        fake.login_channel = self.channel.id
+        self.account_external_id = self.channel.id
+        self.settings = youtube_settings(base, fake)
+
+    async def consent(self, authorization_url: str) -> str:
+        async with httpx.AsyncClient() as browser:
+            answer = await browser.get(authorization_url)
+        assert answer.status_code == 302, answer.text
+        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+    def add_posts(self, n: int) -> list[str]:
+        return [self.fake.add_video(self.channel, title=f"post {i}", views=i) for i in range(n)]
+
+    def figure_reads(self) -> int:
+        return len(self.fake.calls_to("/youtube/v3/videos"))
+
+    def cut_next_upload(self) -> None:
+        self.fake.faults.drop_at_byte = 300 * 1024
+
+    def published(self) -> list[str]:
+        return list(self.fake.videos_created)
+
+    def expire_access_tokens(self) -> None:
+        self.fake.expire_access_tokens()
+
+
+class InstagramHarness:
+    plugin = INSTAGRAM
+    reads_per_batch = 2  # basics, then insights per media kind (all Reels here)
+
+    def __init__(self, fake: FakeInstagram, base: str) -> None:
+        self.fake = fake
+        self.user = fake.add_user("contract.studio", name="Contract Studio", followers=10)
+        self.account_external_id = self.user.user_id
+        self.settings = instagram_settings(base, fake)
+
+    async def consent(self, authorization_url: str) -> str:
+        query = parse_qs(urlsplit(authorization_url).query)
+        assert query["client_id"] == [self.fake.client_id]
+        return self.fake.issue_code(self.user, query["redirect_uri"][0])
+
+    def add_posts(self, n: int) -> list[str]:
+        return [
+            self.fake.add_media(self.user, caption=f"post {i}", insights={"views": i}).id
+            for i in range(n)
+        ]
+
+    def figure_reads(self) -> int:
+        return len([c for c in self.fake.calls if c.method == "GET" and "ids" in c.params])
+
+    def cut_next_upload(self) -> None:
+        # Instagram fetches the video itself: what can fail on our side mid-upload is a
+        # status read of the container, which must not cost a second publish.
+        self.fake.plan_containers(in_progress_polls=2)
+        self.fake.fail_with_500(times=1)
+
+    def published(self) -> list[str]:
+        return [c.id for c in self.fake.containers.values() if c.status_code == "PUBLISHED"]
+
+    def expire_access_tokens(self) -> None:
+        for token in list(self.fake.tokens):
+            self.fake.expire(token)
+
+
+@asynccontextmanager
+async def _youtube() -> AsyncIterator[Harness]:
+    fake = FakeGoogle()
+    async with serve_asgi(fake) as base:
+        fake.base = base
+        yield YouTubeHarness(fake, base)
+
+
+@asynccontextmanager
+async def _instagram() -> AsyncIterator[Harness]:
+    fake = FakeInstagram()
+    async with serve_asgi(fake.app) as base:
+        yield InstagramHarness(fake, base)
+
+
+HARNESSES: dict[str, Callable[[], AbstractAsyncContextManager[Harness]]] = {
+    "youtube": _youtube,
+    "instagram": _instagram,
+}
