@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 
 from integrations.base import TokenSet
+from integrations.http import Guards, make_client
 from integrations.instagram import InstagramPlatform
 from integrations.instagram.platform import MEDIA_FIELDS, REELS_METRICS
 from tests.fakes.instagram import FakeInstagram
@@ -41,7 +41,10 @@ async def main() -> None:
         ).id
         for i in range(POSTS)
     ]
-    async with serve_asgi(fake.app) as base, httpx.AsyncClient(timeout=30) as http:
+    async with (
+        serve_asgi(fake.app) as base,
+        make_client(platform="instagram", guards=Guards(), timeout=30) as http,
+    ):
         platform = InstagramPlatform(
             http,
             client_id=fake.client_id,

@@ -53,6 +53,7 @@ from integrations.errors import (
     NotFound,
     PermissionDenied,
     PlatformUnavailable,
+    format_wait,
 )
 from integrations.instagram.captions import CAPTION_RULES, check_caption, compose_caption
 from integrations.instagram.graph import PLATFORM, GraphClient
@@ -156,8 +157,6 @@ class InstagramPlatform:
         scopes: Sequence[str] = DEFAULT_SCOPES,
         poll_interval_seconds: float = 5.0,
         publish_timeout_seconds: float = 600.0,
-        get_attempts: int = 2,
-        retry_backoff_seconds: float = 0.5,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.scopes: tuple[str, ...] = tuple(scopes)
@@ -165,13 +164,7 @@ class InstagramPlatform:
         self._client_secret = client_secret
         self._auth_url = auth_url
         self._token_url = token_url
-        self._graph = GraphClient(
-            http,
-            graph_base=graph_base,
-            api_version=api_version,
-            get_attempts=get_attempts,
-            retry_backoff_seconds=retry_backoff_seconds,
-        )
+        self._graph = GraphClient(http, graph_base=graph_base, api_version=api_version)
         self._poll = poll_interval_seconds
         self._publish_timeout = publish_timeout_seconds
         self._now = clock or (lambda: datetime.now(UTC))
@@ -211,7 +204,6 @@ class InstagramPlatform:
                     "redirect_uri": redirect_uri,
                     "code": code,
                 },
-                retry=False,
             )
         except (InvalidRequest, NeedsRelink) as exc:
             raise InvalidRequest(
@@ -459,12 +451,13 @@ class InstagramPlatform:
                 )
             if monotonic_time.monotonic() >= deadline:
                 # The checkpoint still names the container: a retry resumes polling it.
+                wait = max(self._poll, 60.0)
                 raise PlatformUnavailable(
-                    "Instagram is still processing the video. Try again in a few minutes; "
-                    "it will pick up where it left off.",
+                    f"Instagram is still processing the video. Try again in about "
+                    f"{format_wait(wait)}; it will pick up where it left off.",
                     platform=PLATFORM,
                     reason="processing_timeout",
-                    retry_after=max(self._poll, 60.0),
+                    retry_after=wait,
                 )
             await asyncio.sleep(self._poll)
 

@@ -10,11 +10,11 @@ import json
 import sys
 
 import asyncpg
-import httpx
 
 from agent.context import AgentConfig, Deps
 from agent.platform_ops import PlatformOps
 from integrations.base import UploadRequest
+from integrations.http import Guards, make_client
 from integrations.youtube import YouTubeConfig, YouTubePlatform
 from storage.crypto import TokenCipher, parse_keys
 from storage.identity import Identity
@@ -22,7 +22,7 @@ from storage.identity import Identity
 
 async def main(spec: dict) -> None:
     pool = await asyncpg.create_pool(spec["dsn"], min_size=1, max_size=3)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with make_client(platform="youtube", guards=Guards(), timeout=30) as http:
         platform = YouTubePlatform(config=YouTubeConfig(**spec["config"]), http=http)
         deps = Deps(
             pool=pool,

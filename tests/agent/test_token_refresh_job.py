@@ -6,11 +6,11 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from agent.credentials import Credentials
 from integrations.base import TokenSet
+from integrations.http import Guards, make_client
 from integrations.instagram import InstagramPlatform
 from storage import accounts
 from storage.identity import resolve
@@ -21,7 +21,10 @@ from tests.fakes.server import serve_asgi
 @pytest.fixture
 async def instagram() -> AsyncIterator[tuple[FakeInstagram, InstagramPlatform]]:
     fake = FakeInstagram()
-    async with serve_asgi(fake.app) as base, httpx.AsyncClient(timeout=10) as http:
+    async with (
+        serve_asgi(fake.app) as base,
+        make_client(platform="instagram", guards=Guards(), timeout=10) as http,
+    ):
         yield (
             fake,
             InstagramPlatform(

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -23,6 +22,7 @@ from agent.platform_ops import PlatformOps
 from bot.media_web import build_media_router
 from integrations.base import UploadRequest
 from integrations.errors import InvalidRequest
+from integrations.http import Guards, make_client
 from integrations.instagram import InstagramPlatform
 from storage import accounts, posts
 from storage.accounts import LinkedAccount
@@ -54,7 +54,10 @@ async def world(pool, redis, cipher, new_identity) -> AsyncIterator[World]:
             fetch_range_bytes=300_000,
             hosts={"bot.example.com": media_base},
         )
-        async with serve_asgi(fake.app) as ig_base, httpx.AsyncClient(timeout=10) as http:
+        async with (
+            serve_asgi(fake.app) as ig_base,
+            make_client(platform="instagram", guards=Guards(), timeout=10) as http,
+        ):
             platform = InstagramPlatform(
                 http,
                 client_id=fake.client_id,
@@ -64,7 +67,6 @@ async def world(pool, redis, cipher, new_identity) -> AsyncIterator[World]:
                 graph_base=ig_base,
                 poll_interval_seconds=0.01,
                 publish_timeout_seconds=5,
-                retry_backoff_seconds=0,
             )
             user = fake.add_user("studio.fern")
             who = await new_identity()

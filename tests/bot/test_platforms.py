@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
-
 from bot.platforms import build_instagram_platform
 from bot.settings import Settings
 from integrations.base import SocialPlatform
+from integrations.http import Guards, make_client
 
 
 def _settings(**values: object) -> Settings:
@@ -15,7 +14,7 @@ def _settings(**values: object) -> Settings:
 
 async def test_instagram_off_without_credentials() -> None:
     settings = _settings(instagram_client_id=None, instagram_client_secret=None)
-    async with httpx.AsyncClient() as http:
+    async with make_client(platform="instagram", guards=Guards()) as http:
         assert build_instagram_platform(settings, http=http) is None
 
 
@@ -26,7 +25,7 @@ async def test_instagram_built_from_settings_without_leaking_the_secret() -> Non
         instagram_graph_base="http://127.0.0.1:1",
         instagram_api_version="v25.0",
     )
-    async with httpx.AsyncClient() as http:
+    async with make_client(platform="instagram", guards=Guards()) as http:
         platform = build_instagram_platform(settings, http=http)
         assert isinstance(platform, SocialPlatform)
         assert platform.name == "instagram"

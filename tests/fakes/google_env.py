@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from agent.context import AgentConfig, Deps
-from integrations.youtube import YouTubePlatform
+from integrations.http import Guards, RetryPolicy, make_client
+from integrations.youtube import ResumableUploader, YouTubeConfig, YouTubePlatform
 from storage import accounts
 from storage.accounts import LinkedAccount
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys
@@ -29,6 +30,7 @@ __all__ = [
     "cipher_spec",
     "deps",
     "google",
+    "guards",
     "http",
     "identity",
     "link_account",
@@ -76,17 +78,36 @@ async def google() -> AsyncIterator[FakeGoogle]:
         yield fake
 
 
+# The production retry policy, with backoff short enough for tests.
+TEST_RETRY = RetryPolicy(base_delay=0.001, max_delay=0.01)
+
+
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+def guards() -> Guards:
+    return Guards(retry=TEST_RETRY)
+
+
+@pytest.fixture
+async def http(guards: Guards) -> AsyncIterator[httpx.AsyncClient]:
+    """YouTube's client as production builds it: retries, breaker and cap included."""
+    async with make_client(platform="youtube", guards=guards, timeout=10) as client:
         yield client
+
+
+def make_youtube(config: YouTubeConfig, http: httpx.AsyncClient) -> YouTubePlatform:
+    """A YouTubePlatform whose uploader backs off as briefly as the test client does."""
+    uploader = ResumableUploader(
+        http=http,
+        upload_base=config.upload_base,
+        chunk_bytes=config.chunk_bytes,
+        retry=TEST_RETRY,
+    )
+    return YouTubePlatform(config=config, http=http, uploader=uploader)
 
 
 @pytest.fixture
 def youtube(google: FakeGoogle, http: httpx.AsyncClient) -> YouTubePlatform:
-    platform = YouTubePlatform(config=youtube_config(google.base, google), http=http)
-    platform.uploader._backoff_base = 0.001
-    return platform
+    return make_youtube(youtube_config(google.base, google), http)
 
 
 @pytest.fixture(scope="session")
