@@ -198,6 +198,7 @@ class ReasonRule:
             raise ValueError("a message that names {wait} needs a default_wait")
 
     def wait(self, retry_after: float | None) -> float | None:
+        """The retry delay: the response's own if it gave one, else this rule's default."""
         if retry_after is not None or self.default_wait is None:
             return retry_after
         return self.default_wait() if callable(self.default_wait) else self.default_wait
@@ -225,7 +226,8 @@ class ErrorMapper:
         `reason` is recorded on the error; `keys` are the table entries to try, most
         specific first (default: the reason itself), e.g. Graph's "190/463" then "190".
         """
-        for key in keys if keys is not None else (reason,) if reason else ():
+        tried = keys if keys is not None else ([reason] if reason else [])
+        for key in tried:
             rule = self._reasons.get(key)
             if rule is None:
                 continue
