@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
@@ -59,5 +59,10 @@ class Deps:
 
 @dataclass(frozen=True, slots=True)
 class ActionContext:
+    """Who is asking, and how: a command they typed, or the assistant acting on their
+    message (`request_text`), which approval prompts say so the person can tell."""
+
     identity: Identity
     deps: Deps
+    origin: Literal["command", "assistant"] = "command"
+    request_text: str = ""

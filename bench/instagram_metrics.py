@@ -16,12 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 
 from integrations.base import TokenSet
-from integrations.instagram import InstagramPlatform
+from integrations.http import Guards, make_client
 from integrations.instagram.platform import MEDIA_FIELDS, REELS_METRICS
-from tests.fakes.instagram import FakeInstagram
+from integrations.instagram.plugin import PLUGIN as INSTAGRAM
+from tests.fakes.instagram import FakeInstagram, instagram_settings
+from tests.fakes.platforms import build
 from tests.fakes.server import serve_asgi
 
 POSTS = 200
@@ -41,16 +42,11 @@ async def main() -> None:
         ).id
         for i in range(POSTS)
     ]
-    async with serve_asgi(fake.app) as base, httpx.AsyncClient(timeout=30) as http:
-        platform = InstagramPlatform(
-            http,
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            auth_url=f"{base}/oauth/authorize",
-            token_url=f"{base}/oauth/access_token",
-            graph_base=base,
-            api_version="v25.0",
-        )
+    async with (
+        serve_asgi(fake.app) as base,
+        make_client(platform="instagram", guards=Guards(), timeout=30) as http,
+    ):
+        platform = build(INSTAGRAM, http, **instagram_settings(base, fake))
         token = TokenSet(access_token=fake.issue_token(user))
         headers = {"Authorization": f"Bearer {token.access_token}"}
 

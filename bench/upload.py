@@ -39,8 +39,10 @@ import httpx  # noqa: E402
 
 from agent.sources import FileByteSource  # noqa: E402
 from integrations.base import TokenSet, UploadRequest  # noqa: E402
-from integrations.youtube import YouTubePlatform  # noqa: E402
-from tests.fakes.google import MemoryCheckpoint, run_standalone, youtube_config  # noqa: E402
+from integrations.http import Guards, make_client  # noqa: E402
+from integrations.youtube.plugin import PLUGIN as YOUTUBE  # noqa: E402
+from tests.fakes.google import MemoryCheckpoint, run_standalone, youtube_settings  # noqa: E402
+from tests.fakes.platforms import build as build_platform  # noqa: E402
 
 MiB = 1024 * 1024
 TOKEN = "bench-token"
@@ -147,15 +149,21 @@ async def plain_put(base: str, source: FileByteSource) -> None:
             raise RuntimeError("plain PUT lost bytes")
 
 
-class CountingClient(httpx.AsyncClient):
+class CountingTransport(httpx.AsyncHTTPTransport):
     """Counts the body bytes of every PUT we send (including ones the server never got)."""
 
     sent = 0
 
-    async def put(self, url: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
-        # The declared length: an upper bound on what went out before a cut.
-        self.sent += int((kwargs.get("headers") or {}).get("Content-Length", 0))
-        return await super().put(url, **kwargs)
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            # The declared length: an upper bound on what went out before a cut.
+            self.sent += int(request.headers.get("Content-Length", 0))
+        return await super().handle_async_request(request)
+
+
+def youtube_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """YouTube's client as production builds it (retries, breaker, cap)."""
+    return make_client(platform="youtube", guards=Guards(), transport=transport, timeout=120)
 
 
 async def ours(
@@ -164,7 +172,8 @@ async def ours(
     from tests.fakes.google import FakeGoogle
 
     fake = FakeGoogle()  # only for its client id/secret in the config
-    platform = YouTubePlatform(config=youtube_config(base, fake, chunk_bytes=chunk), http=client)
+    settings = youtube_settings(base, fake, youtube_upload_chunk_bytes=chunk)
+    platform = build_platform(YOUTUBE, client, **settings)
     result = await platform.upload(
         TokenSet(access_token=TOKEN),
         source,
@@ -227,9 +236,10 @@ async def resume_after_cut(base: str, source: FileByteSource, chunk: int) -> dic
     cut = int(source.size * 0.6)
     async with httpx.AsyncClient() as control:
         await control.post(f"{base}/_fake/faults", json={"drop_at_byte": cut})
-    async with CountingClient(timeout=120) as client:
+    counting = CountingTransport()
+    async with youtube_client(counting) as client:
         await ours(base, source, chunk, client)
-        sent = client.sent
+        sent = counting.sent
     async with httpx.AsyncClient() as control:
         sessions = (await control.get(f"{base}/_fake/sessions")).json()
     last = sessions[-1]
@@ -275,7 +285,7 @@ async def main() -> int:
             )
 
             async def run_ours() -> dict[str, Any]:
-                async with httpx.AsyncClient(timeout=120) as client:
+                async with youtube_client() as client:
                     return await ours(base, source, chunk, client)
 
             results.append(await measure("ours (resumable)", size, run_ours))

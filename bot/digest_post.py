@@ -56,9 +56,7 @@ class DigestPoster:
         if workspace.frontend == "discord":
             return await self._post_discord(workspace, channel_id, text)
         if workspace.frontend == "local":
-            delivered = await self._notifiers.notify(
-                "local", {"channel": channel_id}, text
-            )
+            delivered = await self._notifiers.notify("local", {"channel": channel_id}, text)
             if not delivered:
                 raise DigestUndeliverable("no local shell is running")
             return "local"

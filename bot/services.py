@@ -19,6 +19,7 @@ import httpx
 
 from bot.notify import Notifiers
 from bot.settings import Settings
+from integrations.capabilities import PlatformCapabilities
 from integrations.http import Guards, make_client
 from integrations.registry import Platforms, Registry
 from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
@@ -81,11 +82,13 @@ class Services:
         self.notifiers = Notifiers()
         self._initialized = False
 
-    def _client_for(self, platform: str) -> httpx.AsyncClient:
+    def _client_for(self, caps: PlatformCapabilities) -> httpx.AsyncClient:
+        platform = caps.name
         client = self.http_clients.get(platform)
         if client is None:
             client = make_client(
                 platform=platform,
+                display=caps.display_name,
                 guards=self.http_guards,
                 timeout=httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0),
             )

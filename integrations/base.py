@@ -201,6 +201,7 @@ class ByteSource(Protocol):
         """Stream the bytes from `offset` to the end, in chunks; never the whole file at once."""
 
 
+@runtime_checkable
 class HostedByteSource(ByteSource, Protocol):
     """A ByteSource whose bytes are also reachable at a public HTTPS URL.
 

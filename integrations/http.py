@@ -1,28 +1,31 @@
 """Outbound HTTP for platform integrations: timeouts, retries, circuit breakers, caps.
 
-`make_client(platform=...)` returns an `httpx.AsyncClient` whose transport is a
-`ResilientTransport`, so an integration written against a plain injected client
-gets all of this without changing a line:
+`make_client(platform=..., guards=...)` returns an `httpx.AsyncClient` whose transport
+is a `ResilientTransport`, the one place where requests to a platform are retried,
+counted by its breaker and capped. Integrations take such a client and never retry
+on their own:
 
-* **Timeouts**: connect / read / write / pool timeouts on every request, and
-  `deadline(...)` / `fan_out(...)` for an overall limit per tool call.
-* **Retries** (at most 4 attempts) only for idempotent requests (GET, HEAD, OPTIONS,
-  PUT, DELETE, or any request sent with `extensions={"idempotent": True}`, e.g. a
-  resumable upload's session start) whose body can be replayed, on connection errors,
-  timeouts, 408, 429 and 5xx; jittered exponential backoff, honouring `Retry-After`.
-  A 400 (or any other 4xx) is never retried.
-* **A circuit breaker per platform**: after `failure_threshold` consecutive failures
-  (no response, 408, 5xx) calls fail fast with `CircuitOpen` for `cooldown` seconds;
-  then one probe is let through (half-open) and its outcome closes or reopens it.
+* **Timeouts**: connect / read / write / pool timeouts on every request.
+* **Retries** (at most `RetryPolicy.max_attempts` requests per call) only for idempotent
+  requests (GET, HEAD, OPTIONS, PUT, DELETE, or any request sent with
+  `extensions={"idempotent": True}`, e.g. a resumable upload's session start) whose body
+  can be replayed, on connection errors, timeouts, 408, 429 and 5xx; jittered exponential
+  backoff, honouring `Retry-After`. A 400 (or any other 4xx) is never retried.
+* **A circuit breaker per platform**, counting *calls* (a request and all its retries),
+  not attempts: after `failure_threshold` consecutive failed calls (no response, 408,
+  5xx) calls fail fast with `CircuitOpen` for `cooldown` seconds; then one probe call
+  is let through (half-open) and its outcome closes or reopens it.
 * **A concurrency cap per platform** (a semaphore held until the response is closed),
   so one slow platform cannot take every connection and every worker with it.
 * **Shared pacing** (optional `pace` callable): each attempt first asks the shared
   calls-per-second budget; short waits are slept, long ones raise `RateLimited`.
 
-The transport raises `PlatformUnavailable` (no response at all) and `CircuitOpen`;
-any response, including a final 429 or 5xx, is returned as is so the integration can
-read the platform's own error reason. `error_for_response` maps a status to the
-`integrations.errors` tree, and `PlatformHttp` does that for callers that want it.
+Network failures never leave the transport as httpx exceptions: a call that got no
+response raises `PlatformUnavailable` if the transport could retry it, and
+`ConnectionLost` if it could not (a streamed body, a POST), since the platform may then
+hold part or all of it; a body cut off mid-response raises the same. Any response,
+including a final 429 or 5xx, is returned as is so the integration can read the
+platform's own error reason and map it with `integrations.errors.ErrorMapper`.
 
 Why hand-written: retry libraries (tenacity, stamina) retry on raised exceptions,
 while here the decision depends on the response (status, `Retry-After`) and must
@@ -34,43 +37,37 @@ concurrent caller through when half-open instead of a single probe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 import httpx
 
 from integrations.errors import (
     CircuitOpen,
-    IntegrationError,
-    InvalidRequest,
-    NotFound,
-    PermissionDenied,
+    ConnectionLost,
     PlatformUnavailable,
     RateLimited,
-    TokenExpired,
+    format_wait,
 )
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
-_DISPLAY = {"youtube": "YouTube", "instagram": "Instagram", "tiktok": "TikTok", "x": "X"}
 
-
-def display_name(platform: str) -> str:
-    """The platform's name as people write it ("YouTube")."""
-    return _DISPLAY.get(platform, platform.capitalize())
+# Names for the transport's own messages (breaker, cap, pacer, network). The platform
+# packages word their errors with their own display name.
+def _failed(status: int) -> bool:
+    """A status that means the platform is in trouble (it counts against the breaker)."""
+    return status == 408 or status >= 500
 
 
 # --------------------------------------------------------------------------------------
@@ -126,15 +123,17 @@ The composition root wires it to the Redis limiter, so every replica shares the 
 class CircuitBreaker:
     """Consecutive-failure breaker for one platform, on a monotonic clock.
 
-    closed -> open after `failure_threshold` consecutive failures; open -> half_open
-    when `cooldown` has passed, admitting exactly one probe; the probe's success
-    closes it, its failure reopens it for another cooldown.
+    It counts calls, not attempts: the transport reports each call (a request and all
+    its retries) once. closed -> open after `failure_threshold` consecutive failed
+    calls; open -> half_open when `cooldown` has passed, admitting exactly one probe
+    call; the probe's success closes it, its failure reopens it for another cooldown.
     """
 
     def __init__(
         self,
         *,
         platform: str,
+        display: str | None = None,
         failure_threshold: int = 5,
         cooldown: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -142,12 +141,18 @@ class CircuitBreaker:
         if failure_threshold < 1 or cooldown < 0:
             raise ValueError("failure_threshold must be >= 1 and cooldown >= 0")
         self.platform = platform
+        self.display = display or platform
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
         self._probe_in_flight = False
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failed calls (a call is a request and all its retries)."""
+        return self._failures
 
     @property
     def state(self) -> BreakerState:
@@ -167,10 +172,9 @@ class CircuitBreaker:
             return True
         assert self._opened_at is not None
         wait = max(self.cooldown - (self._clock() - self._opened_at), 1.0)
-        name = display_name(self.platform)
         raise CircuitOpen(
-            f"{name} is not responding right now, so I've paused calls to it. "
-            f"Try again in about {int(wait + 0.999)} s.",
+            f"{self.display} is not responding right now, so I've paused calls "
+            f"to it. Try again in about {format_wait(wait)}.",
             platform=self.platform,
             retry_after=wait,
         )
@@ -196,7 +200,7 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
     def record_abandoned(self, probe: bool = False) -> None:
-        """The call ended without an outcome (cancelled, or not retryable locally)."""
+        """The call ended without an outcome (cancelled, or refused by the pacer or the cap)."""
         if probe:
             self._probe_in_flight = False
 
@@ -213,6 +217,7 @@ class PlatformGuard:
         acquire_timeout: float,
     ) -> None:
         self.platform = platform
+        self.display = breaker.display
         self.breaker = breaker
         self.max_concurrency = max_concurrency
         self.acquire_timeout = acquire_timeout
@@ -229,7 +234,7 @@ class PlatformGuard:
                 await self._slots.acquire()
         except TimeoutError:
             raise PlatformUnavailable(
-                f"{display_name(self.platform)} is slow to respond right now; try again shortly.",
+                f"{self.display} is slow to respond right now; try again shortly.",
                 platform=self.platform,
                 reason="concurrency_cap",
             ) from None
@@ -273,11 +278,13 @@ class Guards:
         self.max_pace_wait = max_pace_wait
         self._guards: dict[str, PlatformGuard] = {}
 
-    def __getitem__(self, platform: str) -> PlatformGuard:
+    def guard(self, platform: str, display: str | None = None) -> PlatformGuard:
+        """The platform's guard, created on first use (`display` names it in messages)."""
         guard = self._guards.get(platform)
         if guard is None:
             breaker = CircuitBreaker(
                 platform=platform,
+                display=display,
                 failure_threshold=self.failure_threshold,
                 cooldown=self.cooldown,
                 clock=self.clock,
@@ -291,10 +298,12 @@ class Guards:
             self._guards[platform] = guard
         return guard
 
-    def transport(self, platform: str, inner: httpx.AsyncBaseTransport) -> ResilientTransport:
+    def transport(
+        self, platform: str, inner: httpx.AsyncBaseTransport, *, display: str | None = None
+    ) -> ResilientTransport:
         return ResilientTransport(
             inner,
-            guard=self[platform],
+            guard=self.guard(platform, display),
             retry=self.retry,
             sleep=self.sleep,
             rng=self.rng,
@@ -303,32 +312,33 @@ class Guards:
         )
 
 
-_default_guards: Guards | None = None
-
-
-def default_guards() -> Guards:
-    """The process-wide Guards used when none is injected (breaker state is per process)."""
-    global _default_guards
-    if _default_guards is None:
-        _default_guards = Guards()
-    return _default_guards
-
-
 # --------------------------------------------------------------------------------------
 # Transport
 # --------------------------------------------------------------------------------------
 
+NetworkError = Callable[[httpx.TransportError], PlatformUnavailable]
+
 
 class _ReleasingStream(httpx.AsyncByteStream):
-    """The response body; closing it gives the platform's concurrency slot back."""
+    """The response body; closing it gives the platform's concurrency slot back, and a
+    connection cut while reading it is reported like one cut before the response."""
 
-    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncByteStream,
+        release: Callable[[], None],
+        network_error: NetworkError,
+    ) -> None:
         self._inner = inner
         self._release = release
+        self._network_error = network_error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except httpx.TransportError as exc:
+            raise self._network_error(exc) from exc
 
     async def aclose(self) -> None:
         try:
@@ -368,8 +378,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         while (wait := await self._pace(platform)) > 0:
             if waited + wait > self._max_pace_wait:
                 raise RateLimited(
-                    f"Too many {display_name(platform)} calls right now; "
-                    f"try again in about {int(wait + 0.999)} s.",
+                    f"Too many {self.guard.display} calls right now; "
+                    f"try again in about {format_wait(wait)}.",
                     platform=platform,
                     reason="local_rate_limit",
                     retry_after=wait,
@@ -386,58 +396,88 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         # A streamed body (async iterator) cannot be sent twice; bytes/json/form can.
         return bool(idempotent) and isinstance(request.stream, httpx.ByteStream)
 
+    def _network_error(self, can_retry: bool) -> NetworkError:
+        """How a network failure on this request is reported (see the module docstring)."""
+        platform = self.guard.platform
+
+        def error(exc: httpx.TransportError) -> PlatformUnavailable:
+            if can_retry:
+                return PlatformUnavailable(
+                    f"{self.guard.display} could not be reached; try again shortly.",
+                    platform=platform,
+                    reason=type(exc).__name__,
+                )
+            return ConnectionLost(
+                f"The connection to {self.guard.display} dropped before it answered; "
+                "try again shortly.",
+                platform=platform,
+                reason=type(exc).__name__,
+            )
+
+        return error
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        guard, breaker, platform = self.guard, self.guard.breaker, self.guard.platform
+        """One call: admitted once by the breaker, sent up to `max_attempts` times, and
+        counted once (failed if its last attempt got no response, a 408 or a 5xx)."""
+        breaker = self.guard.breaker
         can_retry = self.retryable(request)
+        probe = breaker.before_call()
+        try:
+            outcome = await self._attempts(request, can_retry)
+        except BaseException:
+            # Cancelled, refused by the pacer or the cap: says nothing about the platform.
+            breaker.record_abandoned(probe)
+            raise
+        if isinstance(outcome, httpx.TransportError):
+            breaker.record_failure(probe)
+            raise self._network_error(can_retry)(outcome) from outcome
+        if _failed(outcome.status_code):
+            breaker.record_failure(probe)
+        else:
+            breaker.record_success(probe)  # the platform answered: it is up (even a 429)
+        return outcome
+
+    async def _attempts(
+        self, request: httpx.Request, can_retry: bool
+    ) -> httpx.Response | httpx.TransportError:
+        """Send until a final answer: the response to return, or the last network error."""
+        guard, platform = self.guard, self.guard.platform
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.max_attempts or not can_retry
             await self._wait_for_pace()
-            probe = breaker.before_call()
-            try:
-                release = await guard.acquire()
-            except BaseException:
-                breaker.record_abandoned(probe)
-                raise
+            release = await guard.acquire()
             try:
                 response = await self._inner.handle_async_request(request)
             except httpx.TransportError as exc:
                 release()
-                breaker.record_failure(probe)
                 log.info(
                     "request failed",
                     extra={"platform": platform, "attempt": attempt, "error": type(exc).__name__},
                 )
                 if last:
-                    raise PlatformUnavailable(
-                        f"{display_name(platform)} could not be reached; try again shortly.",
-                        platform=platform,
-                        reason=type(exc).__name__,
-                    ) from exc
+                    return exc
                 await self._sleep(self.retry.backoff(attempt, self._rng))
                 continue
             except BaseException:
                 release()
-                breaker.record_abandoned(probe)
                 raise
 
             status = response.status_code
-            if status == 408 or status >= 500:
-                breaker.record_failure(probe)
-            else:
-                breaker.record_success(probe)  # the platform answered: it is up (even a 429)
-            if status not in RETRY_STATUSES or last:
-                response.stream = _ReleasingStream(_as_async_stream(response), release)
-                return response
+            keep = status not in RETRY_STATUSES or last
             wait = self.retry.backoff(attempt, self._rng)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None:
-                if retry_after > self.retry.max_retry_after:
-                    # Too long to hold a chat reply: hand the 429/503 to the caller.
-                    response.stream = _ReleasingStream(_as_async_stream(response), release)
-                    return response
-                wait = max(wait, retry_after)
+            if not keep:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > self.retry.max_retry_after:
+                    keep = True  # too long to hold a chat reply: the caller tells the person
+                elif retry_after is not None:
+                    wait = max(wait, retry_after)
+            if keep:
+                response.stream = _ReleasingStream(
+                    _as_async_stream(response), release, self._network_error(can_retry)
+                )
+                return response
             try:
                 await response.aclose()
             finally:
@@ -462,19 +502,19 @@ def _as_async_stream(response: httpx.Response) -> httpx.AsyncByteStream:
 def make_client(
     *,
     platform: str,
+    guards: Guards,
+    display: str | None = None,
     base_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-    guards: Guards | None = None,
-    headers: Mapping[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """An httpx client for one platform with timeouts, retries, breaker and cap.
 
-    `transport` is the inner transport (tests pass one; production uses httpx's own,
-    with a connection pool sized to the platform's concurrency cap). `guards` defaults
-    to the process-wide registry, so every client of a platform shares one breaker.
+    `guards` is the process's registry (every client of a platform shares one breaker
+    and one cap); `display` is the platform's name in messages ("YouTube"). `transport` is the inner transport: production uses httpx's own, with
+    a connection pool sized to the platform's concurrency cap; tests may pass an ASGI
+    or fault-injecting one.
     """
-    guards = guards or default_guards()
     inner = transport or httpx.AsyncHTTPTransport(
         limits=httpx.Limits(
             max_connections=guards.max_concurrency,
@@ -484,114 +524,7 @@ def make_client(
     )
     return httpx.AsyncClient(
         base_url=base_url or "",
-        transport=guards.transport(platform, inner),
+        transport=guards.transport(platform, inner, display=display),
         timeout=timeout,
-        headers=dict(headers or {}),
         follow_redirects=False,
     )
-
-
-# --------------------------------------------------------------------------------------
-# Errors, deadlines, fan-out
-# --------------------------------------------------------------------------------------
-
-
-def error_for_response(response: httpx.Response, *, platform: str) -> IntegrationError | None:
-    """The `integrations.errors` error a response stands for; None when it succeeded."""
-    status = response.status_code
-    if status < 400:
-        return None
-    name = display_name(platform)
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        wait = f" in about {int(retry_after + 0.999)} s" if retry_after else " shortly"
-        return RateLimited(
-            f"{name} is rate limiting us; try again{wait}.",
-            platform=platform,
-            status=status,
-            retry_after=retry_after,
-        )
-    if status == 408 or status >= 500:
-        return PlatformUnavailable(
-            f"{name} is having trouble right now; try again shortly.",
-            platform=platform,
-            status=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    if status == 400:
-        return InvalidRequest(
-            f"{name} refused the request as invalid.", platform=platform, status=status
-        )
-    if status == 401:
-        return TokenExpired(f"{name} refused the access token.", platform=platform, status=status)
-    if status == 403:
-        return PermissionDenied(
-            f"{name} denied permission for this action.", platform=platform, status=status
-        )
-    if status == 404:
-        return NotFound(f"{name} could not find that.", platform=platform, status=status)
-    return IntegrationError(
-        f"{name} refused the request (HTTP {status}).", platform=platform, status=status
-    )
-
-
-class PlatformHttp:
-    """A thin request helper over a `make_client` client that raises mapped errors."""
-
-    def __init__(self, *, client: httpx.AsyncClient, platform: str) -> None:
-        self.client = client
-        self.platform = platform
-
-    async def request(
-        self, method: str, url: str, *, idempotent: bool, **kwargs: Any
-    ) -> httpx.Response:
-        """Send; return a successful (< 400) response, else raise its IntegrationError."""
-        extensions = dict(kwargs.pop("extensions", None) or {})
-        extensions["idempotent"] = idempotent
-        response = await self.client.request(method, url, extensions=extensions, **kwargs)
-        error = error_for_response(response, platform=self.platform)
-        if error is not None:
-            raise error
-        return response
-
-
-@contextlib.asynccontextmanager
-async def deadline(seconds: float, *, platform: str) -> AsyncIterator[None]:
-    """Bound a whole platform operation (all its requests and retries) in time."""
-    try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError:
-        raise PlatformUnavailable(
-            f"{display_name(platform)} did not answer in time; try again shortly.",
-            platform=platform,
-            reason="deadline",
-        ) from None
-
-
-async def fan_out(
-    calls: Mapping[str, Callable[[], Awaitable[T]]], *, seconds: float
-) -> dict[str, T | IntegrationError]:
-    """Run one call per platform concurrently, each within `seconds`.
-
-    A platform that fails or does not answer in time yields its IntegrationError
-    (e.g. "YouTube did not answer in time") while the others' results come back.
-    Any other exception is a bug and propagates (the remaining calls are cancelled).
-    """
-
-    async def one(platform: str, call: Callable[[], Awaitable[T]]) -> T | IntegrationError:
-        try:
-            async with deadline(seconds, platform=platform):
-                return await call()
-        except IntegrationError as exc:
-            return exc
-
-    tasks = {p: asyncio.ensure_future(one(p, c)) for p, c in calls.items()}
-    try:
-        await asyncio.gather(*tasks.values())
-    except BaseException:
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-        raise
-    return {p: t.result() for p, t in tasks.items()}

@@ -102,7 +102,9 @@ class Registry:
         self.plugins: tuple[PlatformPlugin[Any], ...] = tuple(plugins)
 
     def platforms(
-        self, settings: BaseModel, client_for: Callable[[str], httpx.AsyncClient]
+        self,
+        settings: BaseModel,
+        client_for: Callable[[PlatformCapabilities], httpx.AsyncClient],
     ) -> Platforms:
         """Capabilities of every plug-in; a client for each one whose settings enable it.
 
@@ -118,5 +120,5 @@ class Registry:
                 raise ValueError(f"plug-in {plugin.name!r} declares capabilities of {cap.name!r}")
             caps.append(cap)
             if plugin.enabled(own):
-                clients[plugin.name] = plugin.build(own, cap, client_for(plugin.name))
+                clients[plugin.name] = plugin.build(own, cap, client_for(cap))
         return Platforms(caps, clients)

@@ -15,14 +15,15 @@ from storage.types import Executor
 class Turn:
     role: str  # 'user' | 'assistant' | 'summary'
     content: str
+    chat_user_id: int | None = None  # who wrote a 'user' turn
 
 
 async def recent(db: Executor, *, workspace_id: int, thread_key: str, limit: int) -> list[Turn]:
     """The last `limit` messages of a thread, oldest first."""
     rows = await db.fetch(
         """
-        SELECT role, content FROM (
-            SELECT id, role, content FROM conversation_messages
+        SELECT role, content, chat_user_id FROM (
+            SELECT id, role, content, chat_user_id FROM conversation_messages
              WHERE workspace_id = $1 AND thread_key = $2
              ORDER BY id DESC LIMIT $3
         ) last ORDER BY id
@@ -31,7 +32,7 @@ async def recent(db: Executor, *, workspace_id: int, thread_key: str, limit: int
         thread_key,
         limit,
     )
-    return [Turn(r["role"], r["content"]) for r in rows]
+    return [Turn(r["role"], r["content"], r["chat_user_id"]) for r in rows]
 
 
 async def append_exchange(

@@ -29,10 +29,29 @@ REFUSALS = {
 __all__ = ["REFUSALS", "PendingAction", "Progress", "propose", "resolve"]
 
 
+def shorten(text: str, limit: int) -> str:
+    """One line of at most `limit` characters, for prompts that quote someone's text."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def attributed(ctx: ActionContext, summary: str) -> str:
+    """The summary with who proposed it: a typed command, or the assistant after a message.
+
+    A proposal the model was steered into (say, by text in a video title or a quoted
+    message) then reads as the assistant's suggestion, quoting what the person said.
+    """
+    if ctx.origin == "assistant":
+        said = shorten(ctx.request_text, 120) or "(no text)"
+        return f"The assistant suggested this after your message “{said}”: {summary}"
+    return f"You asked: {summary}"
+
+
 async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary: str) -> Outcome:
     """Store a pending action for the requester and say what approval is needed."""
     if action not in ctx.deps.executors:
         raise RuntimeError(f"no executor registered for {action!r}")
+    summary = attributed(ctx, summary)
     args, summary = _without_nul(args), _without_nul(summary)
     ttl = ctx.deps.config.approval_ttl_seconds
     pending = await store.create(

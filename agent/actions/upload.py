@@ -95,6 +95,10 @@ async def request_upload(
         "privacy": chosen,
     }
     summary = f"Upload '{source_name}' to {shown(ctx, target)} as '{title}' ({chosen})"
+    if description:
+        summary += f"; text: “{approvals.shorten(description, 200)}”"
+    if tag_list:
+        summary += f"; tags: {approvals.shorten(', '.join(tag_list), 120)}"
     if caps.posting_note:
         summary += f". Note: {caps.posting_note}"
     return await approvals.propose(ctx, "upload", args, summary)

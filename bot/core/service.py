@@ -221,6 +221,10 @@ class ChatOpsService:
             if self._history_limit
             else []
         )
+        # What the tools propose now is the assistant's suggestion, made after this message.
+        chat.action = dataclasses.replace(
+            chat.action, origin="assistant", request_text=message.text
+        )
         try:
             result = await runner.run(history=history, text=message.text, chat=chat)
         except Exception:

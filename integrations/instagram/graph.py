@@ -11,24 +11,25 @@ only to the log, and tokens travel in the Authorization header, never in a messa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
 from integrations.errors import (
+    ErrorMapper,
     IntegrationError,
-    InvalidRequest,
     NeedsRelink,
     NotFound,
     PermissionDenied,
     PlatformUnavailable,
     QuotaExceeded,
     RateLimited,
+    ReasonRule,
 )
+from integrations.http import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -37,32 +38,65 @@ PLATFORM = "instagram"
 # Graph error codes (developers.facebook.com Graph API / Instagram error-code references).
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
 TOKEN_CODES = frozenset({190, 102})
-PERMISSION_CODES = frozenset({3, 10})
+PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
 TRANSIENT_CODES = frozenset({1, 2, -1, -2})
 PUBLISH_LIMIT_SUBCODE = 2207042
-OBJECT_MISSING_SUBCODE = 33
+OBJECT_MISSING = "100/33"  # code 100 (invalid parameter), subcode 33: the object is gone
 DEFAULT_RATE_LIMIT_WAIT = 60.0
+
+_RATE_LIMITED = ReasonRule(
+    RateLimited,
+    "{display} is rate-limiting requests right now; try again in about {wait}.",
+    default_wait=DEFAULT_RATE_LIMIT_WAIT,
+)
+_RELINK = ReasonRule(
+    NeedsRelink,
+    "{display} no longer accepts this account's sign-in (it expired or access was removed). "
+    "Link the {display} account again.",
+)
+_PERMISSION = ReasonRule(
+    PermissionDenied,
+    "{display} refused: the linked account did not grant the permission this needs. "
+    "Link it again and allow all requested permissions.",
+)
+_PUBLISH_LIMIT = ReasonRule(
+    QuotaExceeded,
+    "This {display} account has reached its limit of posts published through apps "
+    "in the last 24 hours. Try again later.",
+)
+_TRANSIENT = ReasonRule(
+    PlatformUnavailable, "{display} is having trouble right now. Try again in a few minutes."
+)
+
+# Table keys, most specific first: "code/subcode", "*/subcode", "code", "transient".
+REASONS: Final = {
+    **{str(code): _RATE_LIMITED for code in RATE_LIMIT_CODES},
+    "9": _PUBLISH_LIMIT,
+    f"*/{PUBLISH_LIMIT_SUBCODE}": _PUBLISH_LIMIT,
+    **{str(code): _RELINK for code in TOKEN_CODES},
+    **{str(code): _PERMISSION for code in PERMISSION_CODES},
+    **{str(code): _TRANSIENT for code in TRANSIENT_CODES},
+    "transient": _TRANSIENT,
+    OBJECT_MISSING: ReasonRule(NotFound, "That {display} post or account no longer exists."),
+}
+
+ERRORS: Final = ErrorMapper(platform=PLATFORM, display="Instagram", reasons=REASONS)
 
 Params = Mapping[str, str | int | float]
 
 
 class GraphClient:
-    """Small Graph API caller: versioned URLs, bearer auth, error mapping, GET retries."""
+    """Small Graph API caller: versioned URLs, bearer auth, error mapping.
 
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        graph_base: str,
-        api_version: str,
-        get_attempts: int = 2,
-        retry_backoff_seconds: float = 0.5,
-    ) -> None:
+    `http` comes from `integrations.http.make_client`, which retries what can be
+    retried (GETs) and reports network failures as `PlatformUnavailable`; nothing is
+    retried here.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, *, graph_base: str, api_version: str) -> None:
         self._http = http
         self._base = graph_base.rstrip("/")
         self._version = api_version.strip("/")
-        self._get_attempts = max(1, get_attempts)
-        self._backoff = retry_backoff_seconds
 
     def url(self, path: str, *, versioned: bool = True) -> str:
         prefix = f"{self._base}/{self._version}" if versioned and self._version else self._base
@@ -76,14 +110,14 @@ class GraphClient:
         params: Params | None = None,
         versioned: bool = True,
     ) -> dict[str, Any]:
-        """GET a Graph path; retried once on 5xx/network errors since reads are idempotent."""
+        """GET a Graph path (the transport retries it: reads are idempotent)."""
         return await self.send(
-            "GET", self.url(path, versioned=versioned), token=token, params=params, retry=True
+            "GET", self.url(path, versioned=versioned), token=token, params=params
         )
 
     async def post(self, path: str, *, token: str, data: Params | None = None) -> dict[str, Any]:
-        """POST form fields to a Graph path; never retried here (creating twice is worse)."""
-        return await self.send("POST", self.url(path), token=token, data=data, retry=False)
+        """POST form fields to a Graph path; never retried (creating twice is worse)."""
+        return await self.send("POST", self.url(path), token=token, data=data)
 
     async def send(
         self,
@@ -93,57 +127,27 @@ class GraphClient:
         token: str | None = None,
         params: Params | None = None,
         data: Params | None = None,
-        retry: bool,
     ) -> dict[str, Any]:
+        """Send; return the JSON object of a success, else raise its IntegrationError."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        attempts = self._get_attempts if retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                response = await self._http.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    data=dict(data) if data else None,
-                    headers=headers,
-                )
-            except httpx.TimeoutException as exc:
-                error: IntegrationError = PlatformUnavailable(
-                    "Instagram did not answer in time. Try again in a minute.",
-                    platform=PLATFORM,
-                    reason="timeout",
-                )
-                cause: BaseException | None = exc
-            except httpx.TransportError as exc:
-                error = PlatformUnavailable(
-                    "Instagram could not be reached. Try again in a minute.",
-                    platform=PLATFORM,
-                    reason="network",
-                )
-                cause = exc
-            else:
-                if response.status_code < 400:
-                    body = _json(response)
-                    if isinstance(body, dict) and "error" not in body:
-                        return body
-                    if not isinstance(body, dict):
-                        raise PlatformUnavailable(
-                            "Instagram sent an answer we could not read. Try again later.",
-                            platform=PLATFORM,
-                            status=response.status_code,
-                            reason="bad_response",
-                        )
-                error = error_from_response(response)
-                cause = None
-            if not (error.retryable and isinstance(error, PlatformUnavailable)) or (
-                attempt == attempts
-            ):
-                raise error from cause
-            log.info(
-                "instagram call failed, retrying",
-                extra={"reason": error.reason, "status": error.status, "attempt": attempt},
+        response = await self._http.request(
+            method,
+            url,
+            params=dict(params) if params else None,
+            data=dict(data) if data else None,
+            headers=headers,
+        )
+        body = _json(response)
+        if response.status_code < 400 and isinstance(body, dict) and "error" not in body:
+            return body
+        if response.status_code < 400 and not isinstance(body, dict):
+            raise PlatformUnavailable(
+                "Instagram sent an answer we could not read. Try again later.",
+                platform=PLATFORM,
+                status=response.status_code,
+                reason="bad_response",
             )
-            await asyncio.sleep(self._backoff * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise error_from_response(response)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -185,7 +189,6 @@ def error_from_response(response: httpx.Response) -> IntegrationError:
         status=status,
         code=code,
         subcode=subcode,
-        error_type=str(envelope.get("type") or ""),
         transient=bool(envelope.get("is_transient")),
         retry_after=_retry_after(response),
     )
@@ -196,49 +199,21 @@ def map_graph_error(
     status: int,
     code: int | None,
     subcode: int | None,
-    error_type: str = "",
     transient: bool = False,
     retry_after: float | None = None,
 ) -> IntegrationError:
-    """Pure mapping from Graph's (status, code, subcode) to an error with a chat-safe message."""
+    """Graph's (status, code, subcode) -> an error: the code table first, then the status."""
     reason = f"graph_{code}" + (f"_{subcode}" if subcode else "") if code is not None else None
-    kw: dict[str, Any] = {"platform": PLATFORM, "status": status, "reason": reason}
-    if code in RATE_LIMIT_CODES or status == 429:
-        wait = retry_after if retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
-        return RateLimited(
-            f"Instagram is rate-limiting requests right now; try again in about "
-            f"{_human_wait(wait)}.",
-            retry_after=wait,
-            **kw,
-        )
-    if code == 9 or subcode == PUBLISH_LIMIT_SUBCODE:
-        return QuotaExceeded(
-            "This Instagram account has reached its limit of posts published through apps "
-            "in the last 24 hours. Try again later.",
-            retry_after=retry_after,
-            **kw,
-        )
-    if code in TOKEN_CODES or status == 401:
-        return NeedsRelink(
-            "Instagram no longer accepts this account's sign-in (it expired or access was "
-            "removed). Link the Instagram account again.",
-            **kw,
-        )
-    if code in PERMISSION_CODES or (code is not None and 200 <= code <= 299) or status == 403:
-        return PermissionDenied(
-            "Instagram refused: the linked account did not grant the permission this needs. "
-            "Link it again and allow all requested permissions.",
-            **kw,
-        )
-    if status >= 500 or code in TRANSIENT_CODES or transient:
-        return PlatformUnavailable(
-            "Instagram is having trouble right now. Try again in a few minutes.",
-            retry_after=retry_after,
-            **kw,
-        )
-    if status == 404 or (code == 100 and subcode == OBJECT_MISSING_SUBCODE):
-        return NotFound("That Instagram post or account no longer exists.", **kw)
-    return InvalidRequest("Instagram refused the request as invalid.", **kw)
+    keys: list[str] = []
+    if code is not None and subcode is not None:
+        keys.append(f"{code}/{subcode}")
+    if subcode is not None:
+        keys.append(f"*/{subcode}")
+    if code is not None:
+        keys.append(str(code))
+    if transient:
+        keys.append("transient")
+    return ERRORS(status, reason=reason, keys=keys, retry_after=retry_after)
 
 
 def _int(value: Any) -> int | None:
@@ -250,12 +225,9 @@ def _int(value: Any) -> int | None:
 
 def _retry_after(response: httpx.Response) -> float | None:
     """Seconds to wait, from Retry-After or Meta's usage headers' estimated_time_to_regain_access."""
-    header = response.headers.get("retry-after")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
+    header = parse_retry_after(response.headers.get("retry-after"))
+    if header is not None:
+        return header
     minutes: list[float] = []
     for name in ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usage"):
         raw = response.headers.get(name)
@@ -280,11 +252,3 @@ def _collect_regain(node: Any, out: list[float]) -> None:
     elif isinstance(node, list):
         for item in node:
             _collect_regain(item, out)
-
-
-def _human_wait(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds))} seconds"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} minutes"
-    return f"{round(seconds / 3600)} hours"

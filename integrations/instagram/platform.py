@@ -34,6 +34,7 @@ from integrations.base import (
     AccountProfile,
     ByteSource,
     Figure,
+    HostedByteSource,
     Metric,
     PostMetrics,
     PostSummary,
@@ -52,6 +53,7 @@ from integrations.errors import (
     NotFound,
     PermissionDenied,
     PlatformUnavailable,
+    format_wait,
 )
 from integrations.instagram.captions import compose_caption
 from integrations.instagram.graph import PLATFORM, GraphClient
@@ -145,8 +147,6 @@ class InstagramPlatform:
         scopes: Sequence[str] = DEFAULT_SCOPES,
         poll_interval_seconds: float = 5.0,
         publish_timeout_seconds: float = 600.0,
-        get_attempts: int = 2,
-        retry_backoff_seconds: float = 0.5,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.capabilities = capabilities
@@ -155,13 +155,7 @@ class InstagramPlatform:
         self._client_secret = client_secret
         self._auth_url = auth_url
         self._token_url = token_url
-        self._graph = GraphClient(
-            http,
-            graph_base=graph_base,
-            api_version=api_version,
-            get_attempts=get_attempts,
-            retry_backoff_seconds=retry_backoff_seconds,
-        )
+        self._graph = GraphClient(http, graph_base=graph_base, api_version=api_version)
         self._poll = poll_interval_seconds
         self._publish_timeout = publish_timeout_seconds
         self._now = clock or (lambda: datetime.now(UTC))
@@ -201,7 +195,6 @@ class InstagramPlatform:
                     "redirect_uri": redirect_uri,
                     "code": code,
                 },
-                retry=False,
             )
         except (InvalidRequest, NeedsRelink) as exc:
             raise InvalidRequest(
@@ -368,7 +361,7 @@ class InstagramPlatform:
             saved.removeprefix(_CONTAINER) if saved and saved.startswith(_CONTAINER) else None
         )
         if container is None:
-            video_url = getattr(source, "public_url", None)
+            video_url = source.public_url if isinstance(source, HostedByteSource) else None
             if not isinstance(video_url, str) or not video_url.startswith(("https://", "http://")):
                 raise InvalidRequest(
                     "Instagram fetches videos from a public web address, and this video is only "
@@ -447,12 +440,13 @@ class InstagramPlatform:
                 )
             if monotonic_time.monotonic() >= deadline:
                 # The checkpoint still names the container: a retry resumes polling it.
+                wait = max(self._poll, 60.0)
                 raise PlatformUnavailable(
-                    "Instagram is still processing the video. Try again in a few minutes; "
-                    "it will pick up where it left off.",
+                    f"Instagram is still processing the video. Try again in about "
+                    f"{format_wait(wait)}; it will pick up where it left off.",
                     platform=PLATFORM,
                     reason="processing_timeout",
-                    retry_after=max(self._poll, 60.0),
+                    retry_after=wait,
                 )
             await asyncio.sleep(self._poll)
 

@@ -1,7 +1,10 @@
-"""Turn Google API error responses into `integrations.errors`, with chat-safe messages.
+"""Google's error answers -> `integrations.errors`, with chat-safe messages.
 
-Google answers errors as ``{"error": {"code": 403, "message": ..., "errors": [{"reason": ...}]}}``;
-the machine-readable `reason` decides the type. Messages never echo the body or a URL.
+The Data API answers errors as
+``{"error": {"code": 403, "message": ..., "errors": [{"reason": ...}]}}`` and the OAuth
+token endpoint as ``{"error": "invalid_grant", ...}``; the machine-readable reason
+decides the type where it says more than the status (`REASONS`), the status otherwise.
+Messages never echo the body or a URL.
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from integrations.errors import (
+    AuthError,
+    ErrorMapper,
     IntegrationError,
-    InvalidRequest,
-    NotFound,
-    PermissionDenied,
-    PlatformUnavailable,
+    NeedsRelink,
     QuotaExceeded,
     RateLimited,
-    TokenExpired,
+    ReasonRule,
 )
+from integrations.http import parse_retry_after
 
 PLATFORM: Final = "youtube"
 _PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -35,11 +38,46 @@ def seconds_until_pacific_midnight(now: datetime | None = None) -> float:
     return max(1.0, (midnight - local).total_seconds())
 
 
+_DAILY_QUOTA = ReasonRule(
+    QuotaExceeded,
+    "{display}'s daily API quota for this app is used up; it resets at midnight Pacific "
+    "time, in about {wait}.",
+    default_wait=seconds_until_pacific_midnight,
+)
+_SLOW_DOWN = ReasonRule(
+    RateLimited, "{display} asked us to slow down; try again in about {wait}.", default_wait=60.0
+)
+_BAD_CLIENT = ReasonRule(
+    AuthError,
+    "Google refused this bot's OAuth client; its Google client id and secret need checking.",
+)
+
+REASONS: Final = {
+    "quotaExceeded": _DAILY_QUOTA,
+    "dailyLimitExceeded": _DAILY_QUOTA,
+    "uploadLimitExceeded": ReasonRule(
+        QuotaExceeded,
+        "This channel has reached {display}'s upload limit; try again in {wait}.",
+        default_wait=UPLOAD_LIMIT_RETRY_SECONDS,
+    ),
+    "rateLimitExceeded": _SLOW_DOWN,
+    "userRateLimitExceeded": _SLOW_DOWN,
+    # OAuth token endpoint (RFC 6749 section 5.2).
+    "invalid_grant": ReasonRule(
+        NeedsRelink, "Google no longer accepts this account's authorization; link it again."
+    ),
+    "invalid_client": _BAD_CLIENT,
+    "unauthorized_client": _BAD_CLIENT,
+}
+
+ERRORS: Final = ErrorMapper(platform=PLATFORM, display="YouTube", reasons=REASONS)
+
+
 def google_reason(response: httpx.Response) -> str | None:
     """The first `errors[].reason` (or OAuth-style `error`) of an error body, if any."""
     try:
         body = response.json()
-    except ValueError:
+    except ValueError:  # not JSON (json.JSONDecodeError and UnicodeDecodeError included)
         return None
     if not isinstance(body, dict):
         return None
@@ -56,87 +94,11 @@ def google_reason(response: httpx.Response) -> str | None:
     return None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
 def error_from_response(response: httpx.Response, *, doing: str) -> IntegrationError:
     """Map a non-success response to the error tree; `doing` names the step for the user."""
-    status = response.status_code
-    reason = google_reason(response)
-    if reason in {"quotaExceeded", "dailyLimitExceeded"}:
-        wait = seconds_until_pacific_midnight()
-        return QuotaExceeded(
-            f"YouTube's daily API quota for this app is used up while {doing}; "
-            f"it resets at midnight Pacific time (in about {wait / 3600:.1f} h).",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-            retry_after=wait,
-        )
-    if reason == "uploadLimitExceeded":
-        return QuotaExceeded(
-            "This channel has reached YouTube's upload limit; try again in 24 hours.",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-            retry_after=UPLOAD_LIMIT_RETRY_SECONDS,
-        )
-    if status == 429 or reason in {"rateLimitExceeded", "userRateLimitExceeded"}:
-        return RateLimited(
-            f"YouTube asked us to slow down while {doing}; try again in a minute.",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-            retry_after=_retry_after(response) or 60.0,
-        )
-    if status == 401:
-        return TokenExpired(
-            f"YouTube refused the access token while {doing}.",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-        )
-    if status == 403:
-        return PermissionDenied(
-            f"YouTube refused {doing} ({reason or 'forbidden'}): the linked account may lack "
-            "permission, or the channel cannot do this yet.",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-        )
-    if status == 404:
-        return NotFound(
-            f"YouTube could not find what was asked for while {doing}.",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-        )
-    if status >= 500:
-        return PlatformUnavailable(
-            f"YouTube is having trouble ({status}) while {doing}; try again later.",
-            platform=PLATFORM,
-            status=status,
-            reason=reason,
-            retry_after=_retry_after(response),
-        )
-    return InvalidRequest(
-        f"YouTube rejected the request while {doing} ({reason or status}).",
-        platform=PLATFORM,
-        status=status,
-        reason=reason,
-    )
-
-
-def unavailable(exc: Exception, *, doing: str) -> PlatformUnavailable:
-    """A network failure (no response at all)."""
-    return PlatformUnavailable(
-        f"Could not reach YouTube while {doing} ({type(exc).__name__}); try again later.",
-        platform=PLATFORM,
+    return ERRORS(
+        response.status_code,
+        reason=google_reason(response),
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        doing=doing,
     )

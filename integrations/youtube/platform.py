@@ -1,21 +1,25 @@
 """YouTubePlatform: the SocialPlatform for YouTube (Data API v3, Analytics v2, Google OAuth).
 
-API calls go through an injected `httpx.AsyncClient`; OAuth token calls use authlib's
-httpx integration (`AsyncOAuth2Client`, PKCE S256), one short-lived client per call so
-concurrent users never share authlib's per-client token state.
+Every call, OAuth token calls included, goes through the injected `httpx.AsyncClient`
+(from `integrations.http.make_client`), so all of them share YouTube's retries, circuit
+breaker and concurrency cap. Token calls are plain form posts (RFC 6749 with PKCE S256,
+RFC 7636): two requests do not need an OAuth library, and a plain post keeps network
+failures, Google's error answers and our own bugs apart.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from integrations.base import (
     AccountMetrics,
@@ -31,13 +35,12 @@ from integrations.base import (
 )
 from integrations.capabilities import PlatformCapabilities
 from integrations.errors import (
-    AuthError,
     InvalidRequest,
     NeedsRelink,
     NotFound,
     PlatformUnavailable,
 )
-from integrations.youtube._errors import PLATFORM, error_from_response, unavailable
+from integrations.youtube._errors import PLATFORM, error_from_response
 from integrations.youtube.analytics import (
     REPORT_METRICS,
     figures_from_row,
@@ -84,12 +87,19 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
+def _pkce_s256(verifier: str) -> str:
+    """The PKCE S256 code challenge: BASE64URL(SHA256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def _token_set(raw: dict[str, Any], *, previous: TokenSet | None = None) -> TokenSet:
-    expires_at: datetime | None = None
-    if raw.get("expires_at"):
-        expires_at = datetime.fromtimestamp(float(raw["expires_at"]), tz=UTC)
-    elif raw.get("expires_in"):
-        expires_at = datetime.now(tz=UTC) + timedelta(seconds=float(raw["expires_in"]))
+    expires_in = raw.get("expires_in")
+    expires_at = (
+        datetime.now(tz=UTC) + timedelta(seconds=float(expires_in))
+        if isinstance(expires_in, int | float) and expires_in > 0
+        else None
+    )
     scope = raw.get("scope")
     scopes = tuple(str(scope).split()) if scope else (previous.scopes if previous else ())
     return TokenSet(
@@ -113,80 +123,69 @@ class YouTubePlatform:
         config: YouTubeConfig,
         http: httpx.AsyncClient,
         capabilities: PlatformCapabilities,
-        oauth_transport: Any = None,
         uploader: ResumableUploader | None = None,
     ) -> None:
         self._config = config
         self.capabilities = capabilities
         self._http = http
-        self._oauth_transport = oauth_transport
         self.uploader = uploader or ResumableUploader(
             http=http, upload_base=config.upload_base, chunk_bytes=config.chunk_bytes
         )
 
     # --- OAuth ----------------------------------------------------------------------
-    def _oauth(self) -> AsyncOAuth2Client:
-        kwargs: dict[str, Any] = {"timeout": self._config.oauth_timeout_seconds}
-        if self._oauth_transport is not None:
-            kwargs["transport"] = self._oauth_transport
-        return AsyncOAuth2Client(
-            client_id=self._config.client_id,
-            client_secret=self._config.client_secret,
-            token_endpoint_auth_method="client_secret_post",  # noqa: S106 (a method name)
-            code_challenge_method="S256",
-            **kwargs,
-        )
-
     def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
-        client = self._oauth()
-        url, _ = client.create_authorization_url(
-            self._config.auth_url,
-            state=state,
-            code_verifier=code_verifier,
-            redirect_uri=redirect_uri,
-            scope=" ".join(SCOPES),
-            access_type="offline",
-            prompt="consent",
-            include_granted_scopes="true",
-        )
-        return str(url)
+        """Google's consent URL: offline access (a refresh token), PKCE S256."""
+        query = {
+            "response_type": "code",
+            "client_id": self._config.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(SCOPES),
+            "state": state,
+            "code_challenge": _pkce_s256(code_verifier),
+            "code_challenge_method": "S256",
+            "access_type": "offline",
+            "prompt": "consent",
+            "include_granted_scopes": "true",
+        }
+        return f"{self._config.auth_url}?{urlencode(query)}"
 
-    async def _token_call(self, doing: str, call: Any) -> dict[str, Any]:
+    async def _token_call(self, doing: str, form: dict[str, str]) -> dict[str, Any]:
+        """POST the token endpoint (client_secret_post). Not retried: a code is single-use
+        and a refresh may rotate the refresh token, so a replay could lose the new one."""
+        response = await self._http.post(
+            self._config.token_url,
+            data={
+                **form,
+                "client_id": self._config.client_id,
+                "client_secret": self._config.client_secret,
+            },
+            headers={"Accept": "application/json"},
+            timeout=self._config.oauth_timeout_seconds,
+        )
+        if response.status_code != 200:
+            raise error_from_response(response, doing=doing)
         try:
-            async with self._oauth() as client:
-                raw = await call(client)
-        except OAuthError as exc:
-            if exc.error == "invalid_grant":
-                raise NeedsRelink(
-                    "Google no longer accepts this account's authorization; link it again.",
-                    platform=PLATFORM,
-                    status=400,
-                    reason="invalid_grant",
-                ) from None
-            raise AuthError(
-                f"Google refused {doing} ({exc.error}).",
-                platform=PLATFORM,
-                reason=str(exc.error),
-            ) from None
-        except Exception as exc:
-            # authlib's HTTP layer is httpx or httpx2 depending on what is installed;
-            # any transport or 5xx failure here means "try again later".
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise PlatformUnavailable(
-                f"Could not reach Google while {doing} ({type(exc).__name__}).",
+                f"Google's answer while {doing} held no token; try again later.",
                 platform=PLATFORM,
-            ) from None
-        return dict(raw)
+                status=response.status_code,
+                reason="bad_response",
+            )
+        return body
 
     async def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
         raw = await self._token_call(
-            "the authorization code",
-            lambda c: c.fetch_token(
-                self._config.token_url,
-                grant_type="authorization_code",
-                code=code,
-                code_verifier=code_verifier,
-                redirect_uri=redirect_uri,
-            ),
+            "exchanging the authorization code",
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": code_verifier,
+                "redirect_uri": redirect_uri,
+            },
         )
         return _token_set(raw)
 
@@ -198,34 +197,29 @@ class YouTubePlatform:
                 reason="no_refresh_token",
             )
         raw = await self._token_call(
-            "the token refresh",
-            lambda c: c.refresh_token(self._config.token_url, refresh_token=token.refresh_token),
+            "refreshing the token",
+            {"grant_type": "refresh_token", "refresh_token": token.refresh_token},
         )
         return _token_set(raw, previous=token)
 
     async def revoke(self, token: TokenSet) -> None:
         # Revoking the refresh token also revokes its access tokens.
         value = token.refresh_token or token.access_token
-        try:
-            response = await self._http.post(
-                self._config.revoke_url,
-                data={"token": value},
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            )
-        except httpx.TransportError as exc:
-            raise unavailable(exc, doing="revoking access") from None
+        response = await self._http.post(
+            self._config.revoke_url,
+            data={"token": value},
+            # Revoking twice is harmless (the second answers invalid_token), so retry it.
+            extensions={"idempotent": True},
+        )
         # 400 invalid_token: already revoked or expired, which is what we wanted.
         if response.status_code not in (200, 400):
             raise error_from_response(response, doing="revoking access")
 
     # --- Data API -------------------------------------------------------------------
     async def _get(self, url: str, token: TokenSet, params: dict[str, Any], doing: str) -> Any:
-        try:
-            response = await self._http.get(
-                url, params=params, headers={"Authorization": f"Bearer {token.access_token}"}
-            )
-        except httpx.TransportError as exc:
-            raise unavailable(exc, doing=doing) from None
+        response = await self._http.get(
+            url, params=params, headers={"Authorization": f"Bearer {token.access_token}"}
+        )
         if response.status_code != 200:
             raise error_from_response(response, doing=doing)
         return response.json()

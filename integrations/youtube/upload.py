@@ -15,21 +15,31 @@ Protocol (developers.google.com/youtube/v3/guides/using_resumable_upload_protoco
 Chunk bodies stream straight from the source (never a whole chunk in memory, let
 alone the file); when the server asks for bytes again, the source is reopened at the
 server's offset.
+
+Retries: the session start and the offset query can be replayed, so the shared
+transport (`integrations.http`) retries them. A chunk cannot (its body is a stream),
+so the transport hands a cut-off chunk back as `ConnectionLost` (and a 5xx/429 as is),
+and the uploader resumes from the server's offset within the same call: step 3 above.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from integrations.base import ByteSource, ProgressCallback, UploadCheckpoint
-from integrations.errors import InvalidRequest, PlatformUnavailable
-from integrations.youtube._errors import PLATFORM, error_from_response, unavailable
+from integrations.errors import (
+    ConnectionLost,
+    IntegrationError,
+    InvalidRequest,
+    PlatformUnavailable,
+)
+from integrations.http import RETRY_STATUSES, RetryPolicy
+from integrations.youtube._errors import PLATFORM, error_from_response
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +62,8 @@ class _ChunkStream:
 
     async def aclose(self) -> None:
         it, self._it = self._it, None
-        closer = getattr(it, "aclose", None)
-        if closer is not None:
-            await closer()
+        if isinstance(it, AsyncGenerator):  # a plain iterator holds nothing to release
+            await it.aclose()
 
     async def _seek(self, offset: int) -> None:
         if self._it is not None and offset == self._pos:
@@ -121,7 +130,14 @@ def _range_end(response: httpx.Response) -> int:
 
 
 class ResumableUploader:
-    """Uploads one video through a resumable session kept in an UploadCheckpoint."""
+    """Uploads one video through a resumable session kept in an UploadCheckpoint.
+
+    `http` comes from `integrations.http.make_client`. When a chunk is cut off or refused
+    with a retryable status, the uploader asks the server for its offset and continues
+    from there; after `retry.max_attempts` such interruptions in a row with no byte
+    gained it gives up with `PlatformUnavailable` (the checkpoint lets a later call
+    resume). Between tries it waits `retry`'s backoff, as the transport does.
+    """
 
     def __init__(
         self,
@@ -129,9 +145,7 @@ class ResumableUploader:
         http: httpx.AsyncClient,
         upload_base: str,
         chunk_bytes: int = 8 * 1024 * 1024,
-        max_failures: int = 6,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if chunk_bytes <= 0 or chunk_bytes % CHUNK_GRANULARITY:
@@ -139,20 +153,30 @@ class ResumableUploader:
         self._http = http
         self._upload_base = upload_base.rstrip("/")
         self.chunk_bytes = chunk_bytes
-        self._max_failures = max_failures
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
+        self._retry = retry or RetryPolicy()
         self._sleep = sleep
 
-    async def _backoff(self, failures: int, cause: str) -> None:
-        if failures > self._max_failures:
+    async def _interrupted(self, stalls: int, error: IntegrationError) -> int:
+        """One more interruption without progress: wait before resuming, or give up."""
+        stalls += 1
+        if stalls >= self._retry.max_attempts:
             raise PlatformUnavailable(
-                f"The upload to YouTube kept failing ({cause}); it will resume later "
-                "from where it stopped.",
+                "The upload to YouTube keeps being interrupted; it will resume later from "
+                "where it stopped.",
                 platform=PLATFORM,
-            )
-        delay = min(self._backoff_max, self._backoff_base * 2 ** (failures - 1))
-        await self._sleep(delay * (0.5 + random.random() / 2))
+                reason=error.reason,
+            ) from error
+        wait = self._retry.backoff(stalls)
+        if error.retry_after is not None:
+            if error.retry_after > self._retry.max_retry_after:
+                raise error  # too long to hold the upload open: the caller says when to retry
+            wait = max(wait, error.retry_after)
+        log.info(
+            "upload interrupted; resuming from the server's offset",
+            extra={"error": type(error).__name__, "reason": error.reason, "wait": wait},
+        )
+        await self._sleep(wait)
+        return stalls
 
     async def start_session(
         self,
@@ -163,23 +187,22 @@ class ResumableUploader:
         notify_subscribers: bool,
     ) -> str:
         """Open a resumable session; returns its URI (never log it)."""
-        try:
-            response = await self._http.post(
-                f"{self._upload_base}/youtube/v3/videos",
-                params={
-                    "uploadType": "resumable",
-                    "part": "snippet,status",
-                    "notifySubscribers": "true" if notify_subscribers else "false",
-                },
-                json=metadata,
-                headers={
-                    "Authorization": f"Bearer {access_token}",
-                    "X-Upload-Content-Length": str(source.size),
-                    "X-Upload-Content-Type": source.mime_type,
-                },
-            )
-        except httpx.TransportError as exc:
-            raise unavailable(exc, doing="starting the upload") from None
+        response = await self._http.post(
+            f"{self._upload_base}/youtube/v3/videos",
+            params={
+                "uploadType": "resumable",
+                "part": "snippet,status",
+                "notifySubscribers": "true" if notify_subscribers else "false",
+            },
+            json=metadata,
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "X-Upload-Content-Length": str(source.size),
+                "X-Upload-Content-Type": source.mime_type,
+            },
+            # Sending it twice at worst opens a second session that is never used.
+            extensions={"idempotent": True},
+        )
         if response.status_code != 200:
             raise error_from_response(response, doing="starting the upload")
         location = response.headers.get("location")
@@ -217,35 +240,17 @@ class ResumableUploader:
             await checkpoint.save(session, 0)
         report = _Deciles(progress, total)
         reader = _ChunkStream(source)
-        failures = 0
+        stalls = 0  # interruptions since the server last gained bytes
         try:
             while True:
-                if need_query:
-                    try:
-                        response = await self._http.put(
-                            session,
-                            content=b"",
-                            headers={**auth, "Content-Range": f"bytes */{total}"},
-                        )
-                    except httpx.TransportError as exc:
-                        failures += 1
-                        await self._backoff(failures, type(exc).__name__)
-                        continue
-                    if response.status_code in (200, 201):
-                        await checkpoint.save(session, total)
-                        return dict(response.json())
-                    if response.status_code == 308:
-                        need_query = False
-                        server = _range_end(response)
-                        if server != confirmed:
-                            log.info(
-                                "resuming from the server's offset",
-                                extra={"local": confirmed, "server": server},
-                            )
-                        confirmed = server
-                        await checkpoint.save(session, confirmed)
-                        continue
-                    if response.status_code in (404, 410):
+                queried = need_query
+                if queried:
+                    # Replayable (empty body): the transport retries it; failures propagate.
+                    response = await self._http.put(
+                        session, content=b"", headers={**auth, "Content-Range": f"bytes */{total}"}
+                    )
+                    status = response.status_code
+                    if status in (404, 410):
                         # The session is gone (they last about a week): start a new one.
                         log.warning("upload session expired; starting a new one")
                         session = await self.start_session(
@@ -258,50 +263,59 @@ class ResumableUploader:
                         need_query = False
                         await checkpoint.save(session, 0)
                         continue
-                    if response.status_code >= 500 or response.status_code == 429:
-                        failures += 1
-                        await self._backoff(failures, f"HTTP {response.status_code}")
+                    if status not in (200, 201, 308):
+                        raise error_from_response(response, doing="resuming the upload")
+                    need_query = False
+                else:
+                    length = min(self.chunk_bytes, total - confirmed)
+                    end = confirmed + length - 1
+                    try:
+                        response = await self._http.put(
+                            session,
+                            content=reader.body(confirmed, length),
+                            headers={
+                                **auth,
+                                "Content-Length": str(length),
+                                "Content-Range": f"bytes {confirmed}-{end}/{total}",
+                            },
+                        )
+                    except ConnectionLost as exc:
+                        stalls = await self._interrupted(stalls, exc)
+                        need_query = True
                         continue
-                    raise error_from_response(response, doing="resuming the upload")
+                    status = response.status_code
+                    if status in RETRY_STATUSES:
+                        error = error_from_response(response, doing="uploading the video")
+                        stalls = await self._interrupted(stalls, error)
+                        need_query = True
+                        continue
+                    if status not in (200, 201, 308):
+                        raise error_from_response(response, doing="uploading the video")
 
-                length = min(self.chunk_bytes, total - confirmed)
-                end = confirmed + length - 1
-                try:
-                    response = await self._http.put(
-                        session,
-                        content=reader.body(confirmed, length),
-                        headers={
-                            **auth,
-                            "Content-Length": str(length),
-                            "Content-Range": f"bytes {confirmed}-{end}/{total}",
-                        },
-                    )
-                except httpx.TransportError as exc:
-                    failures += 1
-                    need_query = True
-                    await self._backoff(failures, type(exc).__name__)
-                    continue
-                status = response.status_code
-                if status == 308:
-                    server = _range_end(response)
-                    if server > confirmed:
-                        failures = 0
-                    else:
-                        failures += 1
-                        await self._backoff(failures, "no progress")
-                    confirmed = server
-                    await checkpoint.save(session, confirmed)
-                    await report(confirmed)
-                    continue
                 if status in (200, 201):
                     await checkpoint.save(session, total)
                     await report(total)
                     return dict(response.json())
-                if status >= 500 or status == 429:
-                    failures += 1
-                    need_query = True
-                    await self._backoff(failures, f"HTTP {status}")
-                    continue
-                raise error_from_response(response, doing="uploading the video")
+                server = _range_end(response)  # a 308: the server holds bytes [0, server)
+                if server > confirmed:
+                    stalls = 0
+                elif not queried:
+                    # The chunk was answered but not kept: send it again after a pause.
+                    stalls = await self._interrupted(
+                        stalls,
+                        PlatformUnavailable(
+                            "YouTube did not keep part of the upload.",
+                            platform=PLATFORM,
+                            reason="chunk_not_kept",
+                        ),
+                    )
+                if queried:
+                    log.info(
+                        "resuming from the server's offset",
+                        extra={"local": confirmed, "server": server},
+                    )
+                confirmed = server
+                await checkpoint.save(session, confirmed)
+                await report(confirmed)
         finally:
             await reader.aclose()

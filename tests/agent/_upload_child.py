@@ -10,12 +10,12 @@ import json
 import sys
 
 import asyncpg
-import httpx
 
 from agent.context import AgentConfig
 from agent.limits import NoLimits
 from agent.ops import PlatformOps
 from integrations.base import UploadRequest
+from integrations.http import Guards, make_client
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
 from storage.crypto import TokenCipher, parse_keys
 from storage.identity import Identity
@@ -24,7 +24,7 @@ from tests.fakes.platforms import build, directory
 
 async def main(spec: dict) -> None:
     pool = await asyncpg.create_pool(spec["dsn"], min_size=1, max_size=3)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with make_client(platform="youtube", guards=Guards(), timeout=30) as http:
         platform = build(YOUTUBE, http, **spec["settings"])
         ops = PlatformOps(
             pool=pool,

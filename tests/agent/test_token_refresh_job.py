@@ -6,33 +6,30 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from agent.credentials import Credentials
 from integrations.base import TokenSet
+from integrations.http import Guards, make_client
 from integrations.instagram import InstagramPlatform
+from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from storage import accounts
 from storage.identity import resolve
-from tests.fakes.instagram import FakeInstagram
+from tests.fakes.instagram import FakeInstagram, instagram_settings
+from tests.fakes.platforms import build
 from tests.fakes.server import serve_asgi
 
 
 @pytest.fixture
 async def instagram() -> AsyncIterator[tuple[FakeInstagram, InstagramPlatform]]:
     fake = FakeInstagram()
-    async with serve_asgi(fake.app) as base, httpx.AsyncClient(timeout=10) as http:
+    async with (
+        serve_asgi(fake.app) as base,
+        make_client(platform="instagram", guards=Guards(), timeout=10) as http,
+    ):
         yield (
             fake,
-            InstagramPlatform(
-                http,
-                client_id=fake.client_id,
-                client_secret=fake.client_secret,
-                auth_url=f"{base}/oauth/authorize",
-                token_url=f"{base}/oauth/access_token",
-                graph_base=base,
-                api_version="v25.0",
-            ),
+            build(INSTAGRAM, http, **instagram_settings(base, fake)),
         )
 
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -24,6 +23,7 @@ from agent.ops import PlatformOps
 from bot.media_web import build_media_router
 from integrations.base import UploadRequest
 from integrations.errors import InvalidRequest
+from integrations.http import Guards, make_client
 from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from storage import accounts, posts
 from storage.accounts import LinkedAccount
@@ -56,7 +56,10 @@ async def world(pool, redis, cipher, new_identity) -> AsyncIterator[World]:
             fetch_range_bytes=300_000,
             hosts={"bot.example.com": media_base},
         )
-        async with serve_asgi(fake.app) as ig_base, httpx.AsyncClient(timeout=10) as http:
+        async with (
+            serve_asgi(fake.app) as ig_base,
+            make_client(platform="instagram", guards=Guards(), timeout=10) as http,
+        ):
             platform = build(INSTAGRAM, http, **instagram_settings(ig_base, fake))
             user = fake.add_user("studio.fern")
             who = await new_identity()

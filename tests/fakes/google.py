@@ -1,12 +1,14 @@
 """A fake Google (OAuth 2.0, YouTube Data API v3, resumable uploads, Analytics v2) on loopback.
 
-It speaks the real wire protocol closely enough for our httpx/authlib clients and for
+It speaks the real wire protocol closely enough for our httpx clients and for
 google-api-python-client, and lets a test inject faults:
 
 - OAuth: codes bound to a PKCE S256 challenge and redirect URI, refresh-token rotation,
   `invalid_grant` for unknown/revoked refresh tokens, a refresh delay to widen races.
-- Uploads: drop the connection once the session holds byte N, hold (stall) at byte N,
-  answer 503 once to the Nth chunk, forget the Nth chunk (308 with the previous Range),
+- OAuth: answer the next token calls with given error statuses (`token_failures`).
+- Uploads: drop the connection once the session holds byte N, drop the next N chunk
+  PUTs before any of their bytes is kept, hold (stall) at byte N, answer 503 once to
+  the Nth chunk, forget the Nth chunk (308 with the previous Range),
   an error on session creation (quotaExceeded, uploadLimitExceeded, 401, 403), and an
   unverified project that forces every upload to private.
 
@@ -54,6 +56,7 @@ def google_error(status: int, reason: str, message: str = "error") -> JSONRespon
 @dataclass
 class UploadFaults:
     drop_at_byte: int | None = None
+    drop_chunk_puts: int = 0
     hold_at_byte: int | None = None
     fail_503_at_chunk: int | None = None
     forget_chunk: int | None = None
@@ -120,6 +123,7 @@ class FakeGoogle:
         self.refresh_delay = 0.0
         self.refresh_count = 0
         self.exchange_count = 0
+        self.token_failures: list[int] = []  # statuses the next token calls answer with
         self.login_channel: str | None = None
         self.calls: list[tuple[str, str, dict[str, str]]] = []
         self.faults = UploadFaults()
@@ -241,6 +245,9 @@ class FakeGoogle:
             header = request.headers.get("authorization", "")
             if header.startswith("Basic "):
                 cid, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            if fake.token_failures:
+                status = fake.token_failures.pop(0)
+                return JSONResponse({"error": "server_error"}, status)
             if cid != fake.client_id or secret != fake.client_secret:
                 return JSONResponse({"error": "invalid_client"}, 401)
             grant = form.get("grant_type")
@@ -572,6 +579,10 @@ class FakeGoogle:
             if message["type"] == "http.disconnect":
                 return  # the client went away mid-chunk; keep what arrived
             piece = message.get("body", b"")
+            if piece and faults.drop_chunk_puts > 0:
+                faults.drop_chunk_puts -= 1
+                receive.__self__.transport.close()  # cut before any byte of it is kept
+                return
             if piece and not forget:
                 position = session.received
                 for limit, kind in ((faults.drop_at_byte, "drop"), (faults.hold_at_byte, "hold")):
@@ -703,11 +714,14 @@ class MemorySource:
         self.mime_type = mime_type
         self.piece = piece
         self.opens: list[int] = []
+        self.bytes_read = 0  # everything handed to the uploader: what it could have sent
 
     async def open(self, offset: int = 0) -> Any:
         self.opens.append(offset)
         for i in range(offset, self.size, self.piece):
-            yield self.data[i : i + self.piece]
+            piece = self.data[i : i + self.piece]
+            self.bytes_read += len(piece)
+            yield piece
 
 
 class MemoryCheckpoint:

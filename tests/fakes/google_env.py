@@ -16,14 +16,16 @@ import pytest
 
 from agent.actions import EXECUTORS
 from agent.context import AgentConfig, Deps
-from integrations.youtube import YouTubePlatform
+from integrations.http import Guards, RetryPolicy, make_client
+from integrations.youtube import ResumableUploader, YouTubeConfig, YouTubePlatform
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
+from integrations.youtube.plugin import YouTubeSettings, capabilities
 from storage import accounts
 from storage.accounts import LinkedAccount
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys
 from storage.identity import Identity, resolve
 from storage.ratelimit import Decision
-from tests.fakes.google import Channel, FakeGoogle, youtube_settings
+from tests.fakes.google import Channel, FakeGoogle, youtube_config, youtube_settings
 from tests.fakes.platforms import build, directory
 from tests.fakes.server import serve_asgi
 
@@ -32,6 +34,7 @@ __all__ = [
     "cipher_spec",
     "deps",
     "google",
+    "guards",
     "http",
     "identity",
     "link_account",
@@ -79,16 +82,42 @@ async def google() -> AsyncIterator[FakeGoogle]:
         yield fake
 
 
+# The production retry policy, with backoff short enough for tests.
+TEST_RETRY = RetryPolicy(base_delay=0.001, max_delay=0.01)
+
+
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+def guards() -> Guards:
+    return Guards(retry=TEST_RETRY)
+
+
+@pytest.fixture
+async def http(guards: Guards) -> AsyncIterator[httpx.AsyncClient]:
+    """YouTube's client as production builds it: retries, breaker and cap included."""
+    async with make_client(platform="youtube", guards=guards, timeout=10) as client:
         yield client
+
+
+def make_youtube(config: YouTubeConfig, http: httpx.AsyncClient) -> YouTubePlatform:
+    """A YouTubePlatform whose uploader backs off as briefly as the test client does."""
+    uploader = ResumableUploader(
+        http=http,
+        upload_base=config.upload_base,
+        chunk_bytes=config.chunk_bytes,
+        retry=TEST_RETRY,
+    )
+    caps = capabilities(YouTubeSettings())
+    return YouTubePlatform(config=config, http=http, capabilities=caps, uploader=uploader)
 
 
 @pytest.fixture
 def youtube(google: FakeGoogle, http: httpx.AsyncClient) -> YouTubePlatform:
+    """Built by the plug-in, as production builds it; only the uploader's backoff is short."""
     platform: YouTubePlatform = build(YOUTUBE, http, **youtube_settings(google.base, google))
-    platform.uploader._backoff_base = 0.001
+    config = youtube_config(google.base, google)
+    platform.uploader = ResumableUploader(
+        http=http, upload_base=config.upload_base, chunk_bytes=config.chunk_bytes, retry=TEST_RETRY
+    )
     return platform
 
 

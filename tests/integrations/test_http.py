@@ -1,4 +1,5 @@
-"""Outbound resilience against fake platforms on loopback: retries, breakers, caps, deadlines."""
+"""Outbound resilience against fake platforms on loopback: retries, breakers, caps, pacing,
+and the one status-to-error mapping every integration uses."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
 
 import httpx
 import pytest
@@ -15,18 +15,25 @@ from fastapi import FastAPI, Request, Response
 
 from integrations.errors import (
     CircuitOpen,
+    ConnectionLost,
+    ErrorMapper,
+    IntegrationError,
     InvalidRequest,
+    NeedsRelink,
     NotFound,
+    PermissionDenied,
     PlatformUnavailable,
+    QuotaExceeded,
     RateLimited,
+    ReasonRule,
+    TokenExpired,
+    error_for_status,
+    format_wait,
 )
 from integrations.http import (
     CircuitBreaker,
     Guards,
-    PlatformHttp,
     RetryPolicy,
-    error_for_response,
-    fan_out,
     make_client,
     parse_retry_after,
 )
@@ -92,37 +99,49 @@ async def test_429_retry_after_is_waited_for(fake: tuple[FakePlatform, str]) -> 
     assert times[1] - times[0] >= 2.0
 
 
-async def test_at_most_four_attempts_then_the_error_is_mapped(
+async def test_a_call_is_at_most_max_attempts_requests_and_one_breaker_failure(
     fake: tuple[FakePlatform, str],
 ) -> None:
     server, base = fake
     server.script["down"] = [(503, {})]
-    guards = Guards(retry=FAST, failure_threshold=100)
+    guards = Guards(retry=FAST, failure_threshold=5)
     async with make_client(platform="youtube", base_url=base, guards=guards) as client:
         response = await client.get("/down")
-        assert response.status_code == 503
-        assert server.count("down") == 4
-        with pytest.raises(PlatformUnavailable) as info:
-            await PlatformHttp(client=client, platform="youtube").request(
-                "GET", "/down", idempotent=True
-            )
-    assert server.count("down") == 8
-    assert info.value.status == 503 and "YouTube" in info.value.user_message
-    assert guards["youtube"].in_flight == 0  # every slot given back
+        assert response.status_code == 503  # the final answer goes back for mapping
+        assert server.count("down") == FAST.max_attempts == 4
+        assert guards.guard("youtube").breaker.failures == 1  # one call, not four attempts
+        await client.get("/down")
+        assert server.count("down") == 8
+        assert guards.guard("youtube").breaker.failures == 2
+        assert guards.guard("youtube").breaker.state == "closed"
+    assert guards.guard("youtube").in_flight == 0  # every slot given back
+
+
+async def test_a_call_that_succeeds_after_retries_counts_as_a_success(
+    fake: tuple[FakePlatform, str],
+) -> None:
+    server, base = fake
+    server.script["flaky"] = [(503, {}), (502, {}), (200, {})]
+    guards = Guards(retry=FAST, failure_threshold=2)
+    async with make_client(platform="youtube", base_url=base, guards=guards) as client:
+        guards.guard("youtube").breaker.record_failure()
+        assert (await client.get("/flaky")).status_code == 200
+    assert server.count("flaky") == 3
+    assert guards.guard("youtube").breaker.failures == 0  # the call succeeded: the streak ends
+    assert guards.guard("youtube").breaker.state == "closed"
 
 
 async def test_a_400_is_never_retried(fake: tuple[FakePlatform, str]) -> None:
     server, base = fake
     server.script["bad"] = [(400, {})]
     server.script["gone"] = [(404, {})]
-    async with make_client(platform="youtube", base_url=base, guards=Guards(retry=FAST)) as client:
-        http = PlatformHttp(client=client, platform="youtube")
-        with pytest.raises(InvalidRequest):
-            await http.request("PUT", "/bad", idempotent=True, content=b"x")
-        with pytest.raises(NotFound):
-            await http.request("GET", "/gone", idempotent=True)
+    guards = Guards(retry=FAST)
+    async with make_client(platform="youtube", base_url=base, guards=guards) as client:
+        assert (await client.put("/bad", content=b"x")).status_code == 400
+        assert (await client.get("/gone")).status_code == 404
     assert server.count("bad") == 1
     assert server.count("gone") == 1
+    assert guards.guard("youtube").breaker.failures == 0  # the platform answered: it is up
 
 
 async def test_only_idempotent_replayable_requests_are_retried(
@@ -153,13 +172,17 @@ async def test_a_long_retry_after_goes_back_to_the_caller(fake: tuple[FakePlatfo
     async with make_client(
         platform="instagram", base_url=base, guards=Guards(retry=FAST)
     ) as client:
-        with pytest.raises(RateLimited) as info:
-            await PlatformHttp(client=client, platform="instagram").request(
-                "GET", "/slow", idempotent=True
-            )
+        response = await client.get("/slow")
+    assert response.status_code == 429
     assert server.count("slow") == 1
-    assert info.value.retry_after == 3600
-    assert "Instagram" in info.value.user_message and "3600 s" in info.value.user_message
+    error = error_for_status(
+        "instagram",
+        "Instagram",
+        response.status_code,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+    assert isinstance(error, RateLimited) and error.retry_after == 3600
+    assert error.user_message == "Instagram is rate limiting us; try again in about 1 h."
 
 
 async def test_connection_errors_are_retried_then_platform_unavailable() -> None:
@@ -177,9 +200,47 @@ async def test_connection_errors_are_retried_then_platform_unavailable() -> None
     ) as client:
         with pytest.raises(PlatformUnavailable) as info:
             await client.get("/anything?access_token=secret")
-    assert attempts == 4
+        assert type(info.value) is PlatformUnavailable and info.value.reason == "ConnectError"
+        assert attempts == 4
+        assert guards.guard("youtube").breaker.failures == 1
+
+        # A request the transport may not send again fails once, as ConnectionLost: the
+        # platform may hold part of it, and only the sender can reconcile.
+        with pytest.raises(ConnectionLost):
+            await client.post("/anything", json={"a": 1})
+        assert attempts == 5
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"chunk"
+
+        with pytest.raises(ConnectionLost):
+            await client.put("/anything", content=body())
+        assert attempts == 6
+        assert guards.guard("youtube").breaker.failures == 3
     assert "secret" not in str(info.value) and "127.0.0.1" not in str(info.value)
-    assert guards["youtube"].in_flight == 0
+    assert guards.guard("youtube").in_flight == 0
+
+
+async def test_a_body_cut_mid_response_is_reported_like_a_cut_request() -> None:
+    class Cut(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b'{"items": ['
+            raise httpx.ReadError("connection reset by peer")
+
+    class HalfAnswering(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, stream=Cut(), request=request)
+
+    guards = Guards(retry=FAST)
+    async with make_client(
+        platform="youtube", base_url="http://yt.test", transport=HalfAnswering(), guards=guards
+    ) as client:
+        with pytest.raises(PlatformUnavailable) as info:
+            await client.get("/list")
+        assert type(info.value) is PlatformUnavailable and info.value.reason == "ReadError"
+        with pytest.raises(ConnectionLost):
+            await client.post("/create", json={})
+    assert guards.guard("youtube").in_flight == 0  # the slot came back with the failed body
 
 
 def test_retry_after_header_forms() -> None:
@@ -205,16 +266,67 @@ def test_backoff_grows_and_is_capped() -> None:
     assert policy.backoff(1, rng=lambda: 0.0) == 0.25  # jittered down to half at most
 
 
-def test_error_mapping() -> None:
-    req = httpx.Request("GET", "https://example.invalid/x")
-    assert error_for_response(httpx.Response(200, request=req), platform="x") is None
-    limited = error_for_response(
-        httpx.Response(429, headers={"Retry-After": "7"}, request=req), platform="youtube"
+def test_format_wait_rounds_up_to_words_people_use() -> None:
+    assert format_wait(0) == "1 s"
+    assert format_wait(2.1) == "3 s"
+    assert format_wait(59.5) == "1 min"
+    assert format_wait(61) == "2 min"
+    assert format_wait(3600) == "1 h"
+    assert format_wait(5 * 3600 + 600) == "5 h 10 min"
+    assert format_wait(24 * 3600) == "24 h"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, InvalidRequest),
+        (401, TokenExpired),
+        (403, PermissionDenied),
+        (404, NotFound),
+        (410, NotFound),
+        (408, PlatformUnavailable),
+        (429, RateLimited),
+        (500, PlatformUnavailable),
+        (503, PlatformUnavailable),
+        (418, IntegrationError),
+    ],
+)
+def test_error_for_status(status: int, expected: type[IntegrationError]) -> None:
+    error = error_for_status("youtube", "YouTube", status, reason="r", doing="reading the channel")
+    assert type(error) is expected
+    assert (error.platform, error.status, error.reason) == ("youtube", status, "r")
+    assert error.user_message.startswith("YouTube ")
+    assert "while reading the channel" in error.user_message
+    if status in (400, 403):
+        assert "(r)" in error.user_message  # the platform's reason code, for support
+    if status == 418:
+        assert "(HTTP 418, r)" in error.user_message
+
+
+def test_error_for_status_words_the_wait() -> None:
+    limited = error_for_status("x", "X", 429, retry_after=7)
+    assert limited.retry_after == 7 and limited.user_message.endswith("try again in about 7 s.")
+    assert error_for_status("x", "X", 503).user_message.endswith("try again shortly.")
+
+
+def test_a_platform_reason_table_comes_before_the_status() -> None:
+    mapper = ErrorMapper(
+        platform="p",
+        display="Pl",
+        reasons={
+            "quota": ReasonRule(QuotaExceeded, "{display} quota: back in {wait}.", default_wait=90),
+            "7": ReasonRule(NeedsRelink, "{display} wants a new link."),
+        },
     )
-    assert isinstance(limited, RateLimited) and limited.retry_after == 7
-    assert isinstance(
-        error_for_response(httpx.Response(502, request=req), platform="x"), PlatformUnavailable
-    )
+    quota = mapper(403, reason="quota")
+    assert type(quota) is QuotaExceeded and quota.retry_after == 90
+    assert quota.user_message == "Pl quota: back in 2 min."
+    assert mapper(403, reason="quota", retry_after=5).user_message == "Pl quota: back in 5 s."
+    relink = mapper(400, reason="graph_7_1", keys=["7/1", "*/1", "7"])
+    assert type(relink) is NeedsRelink and relink.reason == "graph_7_1"
+    assert type(mapper(403, reason="other")) is PermissionDenied  # not in the table: the status
+    with pytest.raises(ValueError):
+        ReasonRule(RateLimited, "wait {wait}")  # a message that names a wait needs one
 
 
 # --- circuit breaker -------------------------------------------------------------------
@@ -242,19 +354,19 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(
     async with yt, ig:
         for _ in range(3):
             assert (await yt.get("/fail")).status_code == 500
-        assert guards["youtube"].breaker.state == "open"
+        assert guards.guard("youtube").breaker.state == "open"
         with pytest.raises(CircuitOpen) as info:
             await yt.get("/fail")
         assert server.count("fail") == 3  # failed fast, never sent
         assert "YouTube" in info.value.user_message and info.value.retry_after == 30
         # Other platforms are unaffected.
         assert (await ig.get("/ok")).status_code == 200
-        assert guards["instagram"].breaker.state == "closed"
+        assert guards.guard("instagram").breaker.state == "closed"
 
         clock.now += 30
-        assert guards["youtube"].breaker.state == "half_open"
+        assert guards.guard("youtube").breaker.state == "half_open"
         assert (await yt.get("/fail")).status_code == 500  # the probe fails: open again
-        assert guards["youtube"].breaker.state == "open"
+        assert guards.guard("youtube").breaker.state == "open"
         with pytest.raises(CircuitOpen):
             await yt.get("/ok")
 
@@ -267,11 +379,11 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(
             await yt.get("/ok")
         server.release.set()
         assert (await probe).status_code == 200
-        assert guards["youtube"].breaker.state == "closed"
+        assert guards.guard("youtube").breaker.state == "closed"
         assert (await yt.get("/ok")).status_code == 200
         # Closed again: it takes the full threshold of failures to reopen.
         assert (await yt.get("/fail")).status_code == 500
-        assert guards["youtube"].breaker.state == "closed"
+        assert guards.guard("youtube").breaker.state == "closed"
 
 
 def test_breaker_rejects_bad_settings_and_counts_consecutive_failures() -> None:
@@ -291,10 +403,10 @@ def test_breaker_rejects_bad_settings_and_counts_consecutive_failures() -> None:
     assert breaker.before_call() is True
 
 
-# --- concurrency cap and deadlines -----------------------------------------------------
+# --- concurrency cap -------------------------------------------------------------------
 
 
-async def test_fan_out_returns_the_healthy_platform_when_one_hangs(
+async def test_a_hanging_platform_takes_only_its_own_slots(
     fake: tuple[FakePlatform, str], other_fake: tuple[FakePlatform, str]
 ) -> None:
     yt_server, yt_base = fake
@@ -307,42 +419,26 @@ async def test_fan_out_returns_the_healthy_platform_when_one_hangs(
         stuck = [asyncio.create_task(yt.get("/hang")) for _ in range(2)]
         while yt_server.count("hang") < 2:
             await asyncio.sleep(0.01)
-
-        async def instagram_metrics() -> dict[str, Any]:
-            response = await ig.get("/ok")
-            return dict(response.json())
-
-        async def youtube_metrics() -> dict[str, Any]:
-            response = await yt.get("/hang")
-            return dict(response.json())
-
-        results = await fan_out(
-            {"youtube": youtube_metrics, "instagram": instagram_metrics}, seconds=2.0
-        )
-        # ...but Instagram still answers, and YouTube's slot wait ends in a clear error.
-        assert results["instagram"] == {"ok": True}
+        # ...but Instagram still answers, and a third YouTube call ends in a clear error.
+        assert (await ig.get("/ok")).json() == {"ok": True}
         assert ig_server.count("ok") == 1
-        youtube = results["youtube"]
-        assert isinstance(youtube, PlatformUnavailable)
-        assert "YouTube" in youtube.user_message
+        with pytest.raises(PlatformUnavailable) as info:
+            await yt.get("/hang")
+        assert info.value.reason == "concurrency_cap" and "YouTube" in info.value.user_message
         assert yt_server.count("hang") == 2  # the cap held: the third call never went out
-        assert guards["instagram"].in_flight == 0
+        assert guards.guard("youtube").breaker.failures == 0  # our cap says nothing of YouTube
+        assert guards.guard("instagram").in_flight == 0
 
-        # Under the cap but hanging: the per-call deadline answers instead.
-        roomy = Guards(max_concurrency=8, retry=FAST)
-        async with make_client(platform="youtube", base_url=yt_base, guards=roomy) as yt2:
-
-            async def hanging() -> int:
-                return (await yt2.get("/hang")).status_code
-
-            late = await fan_out({"youtube": hanging}, seconds=0.3)
-        assert isinstance(late["youtube"], PlatformUnavailable)
-        assert late["youtube"].reason == "deadline"
-        assert roomy["youtube"].in_flight == 0  # a cancelled call gives its slot back
+        # A cancelled call gives its slot back.
+        late = asyncio.create_task(yt.get("/hang"))
+        await asyncio.sleep(0.05)
+        late.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await late
 
         yt_server.release.set()
         assert all(r.status_code == 200 for r in await asyncio.gather(*stuck))
-        assert guards["youtube"].in_flight == 0
+        assert guards.guard("youtube").in_flight == 0
 
 
 async def test_streamed_response_holds_its_slot_until_closed(
@@ -352,24 +448,12 @@ async def test_streamed_response_holds_its_slot_until_closed(
     guards = Guards(max_concurrency=1, acquire_timeout=0.2)
     async with make_client(platform="youtube", base_url=base, guards=guards) as client:
         async with client.stream("GET", "/ok") as response:
-            assert guards["youtube"].in_flight == 1
+            assert guards.guard("youtube").in_flight == 1
             with pytest.raises(PlatformUnavailable):
                 await client.get("/ok")
             await response.aread()
-        assert guards["youtube"].in_flight == 0
+        assert guards.guard("youtube").in_flight == 0
         assert (await client.get("/ok")).status_code == 200
-
-
-async def test_fan_out_lets_bugs_through() -> None:
-    async def broken() -> int:
-        raise KeyError("bug")
-
-    async def fine() -> int:
-        await asyncio.sleep(0)
-        return 1
-
-    with pytest.raises(KeyError):
-        await fan_out({"youtube": broken, "instagram": fine}, seconds=1.0)
 
 
 async def test_shared_pacing_delays_short_waits_and_refuses_long_ones(
@@ -397,4 +481,4 @@ async def test_shared_pacing_delays_short_waits_and_refuses_long_ones(
             await ig.get("/ok")
     assert info.value.retry_after == 30.0 and "Instagram" in info.value.user_message
     assert server.count("ok") == 1  # the refused call never went out
-    assert guards["instagram"].in_flight == 0
+    assert guards.guard("instagram").in_flight == 0

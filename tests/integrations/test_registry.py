@@ -9,7 +9,13 @@ import pytest
 
 from bot.settings import Settings
 from integrations.base import SocialPlatform
-from integrations.capabilities import PRIVACY_WORDS, Privacy, QuotaCounter, QuotaSpec
+from integrations.capabilities import (
+    PRIVACY_WORDS,
+    PlatformCapabilities,
+    Privacy,
+    QuotaCounter,
+    QuotaSpec,
+)
 from integrations.errors import NotConfigured
 from integrations.registry import PLUGINS, Platforms, Registry
 
@@ -21,8 +27,8 @@ def _settings(**values: object) -> Settings:
 def _clients_asked(settings: Settings) -> tuple[Platforms, list[str]]:
     asked: list[str] = []
 
-    def client_for(name: str) -> httpx.AsyncClient:
-        asked.append(name)
+    def client_for(caps: PlatformCapabilities) -> httpx.AsyncClient:
+        asked.append(caps.name)
         return httpx.AsyncClient()
 
     return Registry().platforms(settings, client_for), asked
@@ -78,9 +84,10 @@ def test_declarations_that_contradict_themselves_are_refused() -> None:
         Privacy(values=("secret",), default="secret")
     with pytest.raises(ValueError, match="unknown counters"):
         QuotaSpec(counters=(QuotaCounter("units", "units", 1),), costs={"upload": {"posts": 1}})
-    youtube = Registry().platforms(_settings(), httpx.AsyncClient).capabilities("youtube")
+    youtube = (
+        Registry().platforms(_settings(), lambda caps: httpx.AsyncClient()).capabilities("youtube")
+    )
     with pytest.raises(ValueError, match="names two platforms"):
         Platforms([youtube, replace(youtube, name="yt2")])  # both answer to "yt"
     with pytest.raises(ValueError, match="registered twice"):
         Registry([*PLUGINS, PLUGINS[0]])
-

@@ -408,7 +408,7 @@ async def test_services_build_budgets_from_settings(make_settings: Any) -> None:
         ]
         assert got == [True, True, False]
         assert services.budgets.policy.youtube_daily_units == 10_000
-        assert services.http_guards["youtube"].breaker.failure_threshold == 5
+        assert services.http_guards.guard("youtube").breaker.failure_threshold == 5
         assert services.http_guards.pace is not None
         assert await services.http_guards.pace("youtube") == 0.0  # paced through Redis
     finally:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 
 from integrations.base import TokenSet
+from integrations.http import Guards, RetryPolicy, make_client
 from integrations.instagram import InstagramPlatform
-from tests.fakes.instagram import FakeInstagram, FakeUser
+from integrations.instagram.plugin import PLUGIN as INSTAGRAM
+from tests.fakes.instagram import FakeInstagram, FakeUser, instagram_settings
+from tests.fakes.platforms import build
 from tests.fakes.server import serve_asgi
 
 REDIRECT = "https://bot.example/oauth/instagram/callback"
+# The production retry policy, with backoff short enough for tests.
+TEST_RETRY = RetryPolicy(base_delay=0.001, max_delay=0.01)
 
 
 @dataclass
@@ -23,27 +27,21 @@ class IG:
     base: str
     user: FakeUser
     token: TokenSet
+    guards: Guards
 
 
 @pytest.fixture
 async def ig() -> AsyncIterator[IG]:
     fake = FakeInstagram()
-    async with serve_asgi(fake.app) as base, httpx.AsyncClient(timeout=10) as http:
-        platform = InstagramPlatform(
-            http,
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            auth_url=f"{base}/oauth/authorize",
-            token_url=f"{base}/oauth/access_token",
-            graph_base=base,
-            api_version="v25.0",
-            poll_interval_seconds=0.01,
-            publish_timeout_seconds=5,
-            retry_backoff_seconds=0,
-        )
+    guards = Guards(retry=TEST_RETRY)
+    async with (
+        serve_asgi(fake.app) as base,
+        make_client(platform="instagram", guards=guards, timeout=10) as http,
+    ):
+        platform = build(INSTAGRAM, http, **instagram_settings(base, fake))
         user = fake.add_user("studio.fern", name="Fern Studio", followers=4200)
         token = TokenSet(access_token=fake.issue_token(user), scopes=("instagram_business_basic",))
-        yield IG(fake, platform, base, user, token)
+        yield IG(fake, platform, base, user, token, guards)
 
 
 @dataclass

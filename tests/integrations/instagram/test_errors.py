@@ -20,7 +20,13 @@ from integrations.errors import (
     RateLimited,
 )
 from integrations.instagram.graph import map_graph_error
-from tests.integrations.instagram.conftest import IG, REDIRECT, MemoryCheckpoint, MemorySource
+from tests.integrations.instagram.conftest import (
+    IG,
+    REDIRECT,
+    TEST_RETRY,
+    MemoryCheckpoint,
+    MemorySource,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +64,7 @@ async def test_rate_limit_carries_the_retry_hint(ig: IG) -> None:
         await ig.platform.profile(ig.token)
     assert info.value.retry_after == 7 * 60
     assert info.value.retryable
-    assert "7 minutes" in str(info.value)
+    assert "about 7 min" in str(info.value)
     assert len(ig.fake.calls_to("GET", "me")) == 1  # a rate limit is not hammered
 
 
@@ -70,10 +76,34 @@ async def test_a_500_once_on_a_read_is_retried(ig: IG) -> None:
 
 
 async def test_repeated_500s_surface_as_platform_unavailable(ig: IG) -> None:
-    ig.fake.fail_with_500(times=5, path="me")
+    ig.fake.fail_with_500(times=100, path="me")
     with pytest.raises(PlatformUnavailable) as info:
         await ig.platform.profile(ig.token)
     assert info.value.retryable and info.value.status == 500
+    # Retried by the shared transport alone: one policy's worth of requests in total...
+    assert len(ig.fake.calls_to("GET", "me")) == TEST_RETRY.max_attempts
+    # ...and one failed call moves the breaker by one, however many requests it took.
+    assert ig.guards.guard("instagram").breaker.failures == 1
+    with pytest.raises(PlatformUnavailable):
+        await ig.platform.profile(ig.token)
+    assert len(ig.fake.calls_to("GET", "me")) == 2 * TEST_RETRY.max_attempts
+    assert ig.guards.guard("instagram").breaker.failures == 2
+    assert (
+        ig.guards.guard("instagram").breaker.state == "closed"
+    )  # threshold 5: calls, not requests
+
+
+async def test_a_500_on_a_post_is_sent_once(ig: IG) -> None:
+    ig.fake.fail_with_500(times=100, path="me/media")
+    with pytest.raises(PlatformUnavailable):
+        await ig.platform.upload(
+            ig.token,
+            MemorySource(),
+            UploadRequest(title="t", privacy="public"),
+            checkpoint=MemoryCheckpoint(),
+        )
+    assert len(ig.fake.calls_to("POST", "me/media")) == 1  # creating twice is worse
+    assert ig.guards.guard("instagram").breaker.failures == 1
 
 
 async def test_an_expired_token_on_a_read_needs_relink(ig: IG) -> None:
@@ -87,7 +117,9 @@ async def test_network_failure_is_platform_unavailable(ig: IG) -> None:
     ig.platform._graph._base = "http://127.0.0.1:9"  # nothing listens on the discard port
     with pytest.raises(PlatformUnavailable) as info:
         await ig.platform.profile(ig.token)
-    assert info.value.reason == "network"
+    assert type(info.value) is PlatformUnavailable  # a GET is replayable: not ConnectionLost
+    assert info.value.reason == "ConnectError"
+    assert ig.guards.guard("instagram").breaker.failures == 1
 
 
 async def test_no_token_or_secret_in_errors_reprs_or_logs(

@@ -1,4 +1,5 @@
-"""Google OAuth through authlib against the fake: PKCE, offline access, refresh, revoke."""
+"""Google OAuth against the fake, through YouTube's production client: PKCE, offline
+access, refresh, revoke, and token-endpoint failures."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import httpx
 import pytest
 
 from integrations.base import SocialPlatform, TokenSet
-from integrations.errors import NeedsRelink
+from integrations.errors import AuthError, NeedsRelink, PlatformUnavailable
+from integrations.http import make_client
 from integrations.youtube import SCOPES
-from tests.fakes.google import FakeGoogle
+from tests.fakes.google import FakeGoogle, youtube_config
+from tests.fakes.google_env import make_youtube
 
 REDIRECT = "http://127.0.0.1:9/oauth/youtube/callback"
 
@@ -97,3 +100,47 @@ async def test_revoke_hits_the_revoke_endpoint(google, make_platform):
     await platform.revoke(
         TokenSet(access_token=raw["access_token"], refresh_token=raw["refresh_token"])
     )
+
+
+async def test_token_calls_share_youtube_transport_and_are_not_replayed(
+    google, make_platform, guards
+):
+    channel = google.add_channel()
+    raw = google.issue_tokens(channel.id)
+    token = TokenSet(access_token=raw["access_token"], refresh_token=raw["refresh_token"])
+    google.token_failures = [503]
+    with pytest.raises(PlatformUnavailable) as info:
+        await make_platform().refresh(token)
+    assert info.value.status == 503
+    assert raw["refresh_token"] not in str(info.value)
+    # A refresh may rotate the refresh token, so a lost answer is not replayed...
+    assert len(google.calls_to("/token")) == 1
+    # ...and the failure counts on YouTube's breaker like any other YouTube call.
+    assert guards.guard("youtube").breaker.failures == 1
+    fresh = await make_platform().refresh(token)
+    assert fresh.access_token != token.access_token
+    assert guards.guard("youtube").breaker.failures == 0
+
+
+async def test_a_refused_client_is_an_auth_error_not_a_relink(google, make_platform):
+    channel = google.add_channel()
+    raw = google.issue_tokens(channel.id)
+    platform = make_platform(client_secret="wrong-secret")
+    with pytest.raises(AuthError) as info:
+        await platform.refresh(TokenSet(access_token="x", refresh_token=raw["refresh_token"]))
+    assert type(info.value) is AuthError and info.value.reason == "invalid_client"
+    assert "wrong-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("body", [b"<html>sign in</html>", b'{"token_type": "Bearer"}'])
+async def test_a_non_token_answer_is_platform_unavailable(google, guards, body):
+    async def token_endpoint(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    transport = httpx.ASGITransport(app=token_endpoint)
+    async with make_client(platform="youtube", guards=guards, transport=transport) as http:
+        platform = make_youtube(youtube_config("http://google.test", google), http)
+        with pytest.raises(PlatformUnavailable) as info:
+            await platform.refresh(TokenSet(access_token="x", refresh_token="1//r"))
+    assert info.value.reason == "bad_response"

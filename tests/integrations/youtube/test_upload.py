@@ -1,4 +1,8 @@
-"""The resumable upload protocol against the fake, with injected faults."""
+"""The resumable upload protocol against the fake, with injected faults.
+
+The platform's client is the production one (`make_client`), so a cut connection
+reaches the uploader the way it does in production: as `ConnectionLost`.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,16 @@ import os
 import pytest
 
 from integrations.base import TokenSet, UploadRequest
-from integrations.errors import PermissionDenied, QuotaExceeded, TokenExpired
+from integrations.errors import (
+    ConnectionLost,
+    PermissionDenied,
+    PlatformUnavailable,
+    QuotaExceeded,
+    TokenExpired,
+)
 from integrations.youtube import ResumableUploader
 from tests.fakes.google import MemoryCheckpoint, MemorySource
+from tests.fakes.google_env import TEST_RETRY
 
 CHUNK = 256 * 1024
 
@@ -67,27 +78,85 @@ async def test_upload_in_chunks_with_progress(google, make_platform, token):
     assert google.calls_to("/upload/youtube/v3/videos")[0]["notifySubscribers"] == "true"
 
 
-async def test_dropped_connection_resumes_from_server_offset(google, make_platform, token):
+async def test_dropped_connection_resumes_in_process_from_server_offset(
+    google, make_platform, token, guards
+):
     data = _data(6 * CHUNK)
     google.faults.drop_at_byte = 2 * CHUNK + 5000
     checkpoint = MemoryCheckpoint()
+    source = MemorySource(data)
+    # One upload() call: the cut is resumed inside it, not left to a later job.
     result = await make_platform().upload(
-        token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint
+        token, source, UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
     )
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
     assert session.status_queries == 1  # asked for the offset after the cut
     assert checkpoint.saves.count(2 * CHUNK + 5000) == 1  # resumed from the server's byte
+    assert source.opens == [0, 2 * CHUNK + 5000]
     assert session.wire_bytes == len(data)  # the partly sent chunk's tail only, once
+    assert source.bytes_read < 1.5 * len(data)  # all the client could have sent
     assert result.post_id == session.video_id
     assert len(google.videos_created) == 1
+    assert guards.guard("youtube").breaker.failures == 0  # the resumed upload ended well
+
+
+async def test_the_transport_reports_a_cut_chunk_as_connection_lost(google, http, token):
+    # What the uploader relies on: a streamed chunk is not replayed by the transport.
+    uploader = ResumableUploader(http=http, upload_base=f"{google.base}/upload", retry=TEST_RETRY)
+    source = MemorySource(_data(CHUNK))
+    session = await uploader.start_session(
+        access_token=token.access_token, source=source, metadata={}, notify_subscribers=False
+    )
+    google.faults.drop_chunk_puts = 1
+
+    async def body():
+        async for piece in source.open(0):
+            yield piece
+
+    with pytest.raises(ConnectionLost):
+        await http.put(
+            session,
+            content=body(),
+            headers={
+                "Authorization": f"Bearer {token.access_token}",
+                "Content-Length": str(CHUNK),
+                "Content-Range": f"bytes 0-{CHUNK - 1}/{CHUNK}",
+            },
+        )
+    assert _only_session(google).chunk_puts == 1  # sent once, not retried
+
+
+async def test_repeated_cuts_without_progress_give_up_then_a_later_call_resumes(
+    google, make_platform, token
+):
+    data = _data(3 * CHUNK)
+    google.faults.drop_chunk_puts = 100
+    checkpoint = MemoryCheckpoint()
+    with pytest.raises(PlatformUnavailable) as info:
+        await make_platform().upload(
+            token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+        )
+    assert isinstance(info.value.__cause__, ConnectionLost)
+    assert "resume later" in info.value.user_message
+    session = _only_session(google)
+    assert session.chunk_puts == TEST_RETRY.max_attempts  # bounded
+    assert session.status_queries == TEST_RETRY.max_attempts - 1
+    assert checkpoint.session is not None and checkpoint.confirmed == 0
+
+    google.faults.drop_chunk_puts = 0
+    result = await make_platform().upload(
+        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+    )
+    assert _only_session(google).sha256 == hashlib.sha256(data).hexdigest()
+    assert google.videos_created == [result.post_id]
 
 
 async def test_503_once_then_continue(google, make_platform, token):
     data = _data(4 * CHUNK + 10)
     google.faults.fail_503_at_chunk = 2
     await make_platform().upload(
-        token, MemorySource(data), UploadRequest(title="t"), checkpoint=MemoryCheckpoint()
+        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=MemoryCheckpoint()
     )
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
@@ -100,7 +169,7 @@ async def test_forgotten_chunk_is_sent_again_from_the_server_offset(google, make
     google.faults.forget_chunk = 3
     source = MemorySource(data)
     await make_platform().upload(
-        token, source, UploadRequest(title="t"), checkpoint=MemoryCheckpoint()
+        token, source, UploadRequest(title="t", privacy="private"), checkpoint=MemoryCheckpoint()
     )
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
@@ -114,7 +183,7 @@ async def test_resume_from_a_checkpoint_after_the_process_died(google, make_plat
     checkpoint = MemoryCheckpoint()
     platform = make_platform()
     task = asyncio.create_task(
-        platform.upload(token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint)
+        platform.upload(token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint)
     )
     await asyncio.wait_for(google.held.wait(), 10)
     task.cancel()
@@ -124,7 +193,7 @@ async def test_resume_from_a_checkpoint_after_the_process_died(google, make_plat
     # A new uploader (new process) resumes with the saved session.
     source = MemorySource(data)
     result = await make_platform().upload(
-        token, source, UploadRequest(title="t"), checkpoint=checkpoint
+        token, source, UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
     )
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
@@ -138,10 +207,10 @@ async def test_completed_session_is_not_uploaded_twice(google, make_platform, to
     checkpoint = MemoryCheckpoint()
     platform = make_platform()
     first = await platform.upload(
-        token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint
+        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
     )
     again = await platform.upload(
-        token, MemorySource(data), UploadRequest(title="t"), checkpoint=checkpoint
+        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
     )
     assert again.post_id == first.post_id
     assert len(google.videos_created) == 1
@@ -161,12 +230,12 @@ async def test_errors_are_mapped(google, make_platform, token, status, reason, e
     google.faults.insert_error = (status, reason)
     with pytest.raises(error) as info:
         await make_platform().upload(
-            token, MemorySource(b"x" * 100), UploadRequest(title="t"), checkpoint=MemoryCheckpoint()
+            token, MemorySource(b"x" * 100), UploadRequest(title="t", privacy="private"), checkpoint=MemoryCheckpoint()
         )
     assert info.value.status == status and info.value.reason == reason
     if retry_after is not None:
         assert info.value.retry_after == retry_after
-        assert "24 hours" in str(info.value)
+        assert "24 h" in str(info.value)
     if reason == "quotaExceeded":
         assert 0 < info.value.retry_after <= 86400
         assert "Pacific" in str(info.value)
