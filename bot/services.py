@@ -61,7 +61,8 @@ class Services:
             key_prefix=settings.redis_key_prefix,
         )
         self.cipher = build_cipher(settings)
-        self.budgets = Budgets(redis=self.redis, policy=build_limit_policy(settings))
+        # quotas: each platform's declared counters; not wired yet, so none are enforced.
+        self.budgets = Budgets(redis=self.redis, policy=build_limit_policy(settings), quotas={})
         self.http_guards = Guards(
             max_concurrency=settings.http_max_concurrency_per_platform,
             failure_threshold=settings.http_breaker_failure_threshold,
@@ -125,17 +126,13 @@ def build_cipher(settings: Settings) -> TokenCipher:
 
 
 def build_limit_policy(settings: Settings) -> LimitPolicy:
-    """Every rate limit and quota, from settings (rate strings are validated by Budgets)."""
+    """The bot's own rate limits and LLM budgets, from settings (Budgets validates the rates)."""
     return LimitPolicy(
         user_messages=settings.limit_user_messages,
         workspace_messages=settings.limit_workspace_messages,
         platform_calls=settings.limit_platform_calls,
         user_llm_tokens_per_day=settings.limit_user_llm_tokens_per_day,
         workspace_llm_tokens_per_day=settings.limit_workspace_llm_tokens_per_day,
-        youtube_daily_units=settings.youtube_daily_quota_units,
-        youtube_upload_cost_units=settings.youtube_upload_cost_units,
-        youtube_daily_uploads=settings.youtube_daily_upload_limit,
-        instagram_publishes_per_day=settings.limit_instagram_publishes_per_day,
     )
 
 
