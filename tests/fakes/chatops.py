@@ -154,4 +154,8 @@ class RecordingBudgets:
 
     async def report(self, *, workspace_id: int, chat_user_id: int) -> list[BudgetStatus]:
         used = sum(self.charged)
-        return [BudgetStatus("llm_tokens_user_day", used, 1000, 1000 - used, None)]
+        return [
+            BudgetStatus(
+                "user", "llm_tokens", "LLM tokens", used, 1000, 1000 - used, None, reset_zone="UTC"
+            )
+        ]
