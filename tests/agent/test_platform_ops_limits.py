@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from integrations.base import (
 from integrations.errors import QuotaExceeded
 from storage import accounts
 from storage.identity import Identity, resolve
-from storage.ratelimit import Budgets, LimitPolicy
+from storage.ratelimit import Budgets, Decision, LimitPolicy
 
 POLICY = LimitPolicy(
     user_messages="20/minute",
@@ -33,11 +33,27 @@ POLICY = LimitPolicy(
     platform_calls="1000/second",
     user_llm_tokens_per_day=1000,
     workspace_llm_tokens_per_day=10_000,
-    youtube_daily_units=10_000,
-    youtube_upload_cost_units=1600,
-    youtube_daily_uploads=100,
-    instagram_publishes_per_day=2,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishWindow:
+    """Shaped like integrations' QuotaCounter: 2 publishes per account per rolling 24 h."""
+
+    name: str = "publishes"
+    label: str = "publishes"
+    limit: int = 2
+    per_account: bool = True
+    rolling_seconds: int | None = 86_400
+    reset_zone: str = "UTC"
+
+
+class ShimBudgets(Budgets):
+    """The real limiter behind the method name PlatformOps still probes for (test-only shim,
+    until PlatformOps calls `reserve` with the platform's declared costs)."""
+
+    async def reserve_instagram_publish(self, *, account_id: int) -> Decision:
+        return await self.reserve("instagram", account_id, {"publishes": 1})
 
 
 class ReadOnlyPlatform:
@@ -114,7 +130,7 @@ async def who(pool) -> Identity:
 async def test_instagram_publish_window_refuses_the_third_publish_with_the_numbers(
     pool, redis, cipher, who
 ):
-    budgets = Budgets(redis=redis, policy=POLICY)
+    budgets = ShimBudgets(redis=redis, policy=POLICY, quotas={"instagram": [PublishWindow()]})
     deps = Deps(pool=pool, redis=redis, cipher=cipher, config=AgentConfig(), budgets=budgets)
     ops = PlatformOps(deps=deps)
     account = await _linked(pool, cipher, who, "instagram")
