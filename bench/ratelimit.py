@@ -122,10 +122,6 @@ async def main() -> None:
             platform_calls="20/minute",
             user_llm_tokens_per_day=1,
             workspace_llm_tokens_per_day=1,
-            youtube_daily_units=1,
-            youtube_upload_cost_units=1,
-            youtube_daily_uploads=1,
-            instagram_publishes_per_day=1,
         )
         budgets = Budgets(redis=handle, policy=policy)
         scheme = handle.url.replace("redis://", "async+redis://", 1)

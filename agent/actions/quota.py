@@ -14,18 +14,24 @@ from storage.ratelimit import LimiterUnavailable
 _OWN = {"user": "your", "workspace": "workspace"}
 
 
+_PER = {1: "second", 60: "minute", 3600: "hour"}
+
+
+def _window(s: BudgetStatus) -> str:
+    """'(per minute)', '(per 24 h)' for moving windows; 'today (Europe/Paris)' for days."""
+    if s.rolling_seconds is not None:
+        return f"(per {_PER.get(s.rolling_seconds) or format_wait(s.rolling_seconds)})"
+    return f"today ({s.reset_zone or 'UTC'})"
+
+
 def _label(ctx: ActionContext, s: BudgetStatus, refs: dict[int, str]) -> str:
     """'YouTube quota units today (America/Los_Angeles)', 'your messages (per minute)'..."""
-    if s.rolling_seconds is not None:
-        window = f"per {format_wait(s.rolling_seconds)}"
-    else:
-        window = f"today ({s.reset_zone or 'UTC'})"
     if s.platform is None:
-        return f"{_OWN.get(s.scope, s.scope)} {s.label} {window}"
+        return f"{_OWN.get(s.scope, s.scope)} {s.label} {_window(s)}"
     name = ctx.deps.platforms.display(s.platform)
     if s.account_id is not None:
-        return f"{name} {s.label}, account {refs.get(s.account_id, '?')} ({window})"
-    return f"{name} {s.label} {window}"
+        return f"{name} {s.label}, account {refs.get(s.account_id, '?')} {_window(s)}"
+    return f"{name} {s.label} {_window(s)}"
 
 
 async def show_quota(ctx: ActionContext) -> Outcome:

@@ -158,12 +158,6 @@ class RecordingBudgets(NoLimits):
         used = sum(self.charged)
         return [
             BudgetStatus(
-                used=used,
-                limit=1000,
-                remaining=1000 - used,
-                reset_at=None,
-                scope="user",
-                counter="llm_tokens",
-                label="LLM tokens",
+                "user", "llm_tokens", "LLM tokens", used, 1000, 1000 - used, None, reset_zone="UTC"
             )
         ]

@@ -1,4 +1,7 @@
-"""Budgets against a real Redis: rates, ledgers, clock skew, and a Redis that dies."""
+"""Budgets against a real Redis: rates, ledgers, quotas as data, clock skew, a Redis that dies.
+
+Platforms here are made up ("alpha", "beta", "gamma"): storage never names a real one.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +13,27 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from storage.ratelimit import (
-    PACIFIC,
     Budgets,
+    BudgetStatus,
     Decision,
     LimiterUnavailable,
     LimitPolicy,
     Rate,
     candidate_periods,
     day_period,
-    format_wait,
 )
 from storage.redis import RedisHandle
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
 
 POLICY = LimitPolicy(
     user_messages="3/minute",
@@ -36,21 +41,60 @@ POLICY = LimitPolicy(
     platform_calls="5/second",
     user_llm_tokens_per_day=100,
     workspace_llm_tokens_per_day=150,
-    youtube_daily_units=10_000,
-    youtube_upload_cost_units=1_600,
-    youtube_daily_uploads=5,
-    instagram_publishes_per_day=25,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Shaped like integrations' QuotaCounter: what a platform declares."""
+
+    name: str
+    label: str
+    limit: int
+    per_account: bool = False
+    rolling_seconds: int | None = None
+    reset_zone: str = "UTC"
+    source: str = ""
+
+
+# alpha: per-app calendar days in Pacific time; beta: per-account moving windows;
+# gamma: one of each kind, so one reservation spans both.
+QUOTAS = {
+    "alpha": (
+        Spec("units", "quota units", 10_000, reset_zone="America/Los_Angeles"),
+        Spec("uploads", "uploads", 2, reset_zone="America/Los_Angeles"),
+    ),
+    "beta": (
+        Spec("publishes", "publishes", 3, per_account=True, rolling_seconds=86_400),
+        Spec("calls", "calls", 10, per_account=True, rolling_seconds=3_600),
+    ),
+    "gamma": (
+        Spec("units", "units", 100, reset_zone="Asia/Tokyo"),
+        Spec("posts", "posts", 2, per_account=True, rolling_seconds=600),
+    ),
+}
 
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _rows(statuses: list[BudgetStatus]) -> dict[tuple[str | None, int | None, str], BudgetStatus]:
+    """Report rows by (platform or scope, account id, counter)."""
+    return {(s.platform or s.scope, s.account_id, s.counter): s for s in statuses}
+
+
+async def _quota_rows(
+    budgets: Budgets, accounts: list[tuple[str, int]] | None = None
+) -> dict[tuple[str | None, int | None, str], BudgetStatus]:
+    report = await budgets.report(workspace_id=1, chat_user_id=1, accounts=accounts or [])
+    return _rows(report)
+
+
 # --- calendar --------------------------------------------------------------------------
 
 
-def test_youtube_day_turns_at_midnight_pacific() -> None:
+def test_day_turns_at_midnight_in_its_zone() -> None:
     before = day_period(_at("2026-11-25T07:59:59+00:00"), PACIFIC)  # 23:59:59 PST
     after = day_period(_at("2026-11-25T08:00:00+00:00"), PACIFIC)  # 00:00:00 PST
     assert before.label == "2026-11-24"
@@ -59,7 +103,7 @@ def test_youtube_day_turns_at_midnight_pacific() -> None:
     assert after.end == _at("2026-11-26T08:00:00+00:00")
 
 
-def test_pacific_days_follow_daylight_saving() -> None:
+def test_days_follow_daylight_saving() -> None:
     summer = day_period(_at("2026-07-01T06:59:00+00:00"), PACIFIC)  # 23:59 PDT on June 30
     assert summer.label == "2026-06-30"
     assert summer.end == _at("2026-07-01T07:00:00+00:00")
@@ -79,20 +123,10 @@ def test_candidate_periods_are_contiguous_around_the_instant() -> None:
         day_period(datetime(2026, 1, 1), PACIFIC)  # naive instants are a bug
 
 
-def test_refusals_say_when_to_retry() -> None:
-    assert format_wait(0.2) == "1 s"
-    assert format_wait(59.5) == "1 min"
-    assert format_wait(61) == "2 min"
-    assert format_wait(3 * 3600 + 600) == "3 h 10 min"
-    assert format_wait(7200) == "2 h"
-    refused = Decision(False, 20, 0, 42.3, None)
-    assert refused.refusal_message("Message") == "Message limit reached (20); try again in 43 s."
-
-
 def test_rate_strings_use_limits_syntax() -> None:
     assert Rate.parse("20/minute") == Rate(20, 60)
     assert Rate.parse("10 per second") == Rate(10, 1)
-    assert Rate.parse("100/5 minutes").per == "5 minutes"
+    assert Rate.parse("100/5 minutes") == Rate(100, 300)
     with pytest.raises(ValueError, match="20/minute"):
         Rate.parse("lots")
 
@@ -107,15 +141,18 @@ async def test_message_limits_per_user_and_workspace_charge_atomically(redis: Re
     assert [d.remaining for d in first[:3]] == [2, 1, 0]
     refused = first[3]
     assert 55 < refused.retry_after <= 60 and refused.limit == 3
+    assert refused.counter == "messages" and not refused.unavailable
 
     # The workspace has room for one more (4/minute); user 2 gets it, then the
     # workspace refuses, and the refused attempt is charged to neither limit.
     assert (await budgets.check_message(workspace_id=1, chat_user_id=2)).allowed
     second = await budgets.check_message(workspace_id=1, chat_user_id=2)
     assert not second.allowed and second.limit == 4
-    report = {s.name: s for s in await budgets.report(workspace_id=1, chat_user_id=2)}
-    assert report["your messages (per minute)"].used == 1
-    assert report["workspace messages (per minute)"].used == 4
+    report = _rows(await budgets.report(workspace_id=1, chat_user_id=2))
+    assert report[("user", None, "messages")].used == 1
+    assert report[("user", None, "messages")].rolling_seconds == 60
+    assert report[("workspace", None, "messages")].used == 4
+    assert report[("workspace", None, "messages")].remaining == 0
     # Another workspace is unaffected.
     assert (await budgets.check_message(workspace_id=2, chat_user_id=1)).allowed
 
@@ -200,53 +237,230 @@ async def test_no_window_ever_admits_more_than_the_limit(
     await three_connections[0].client.delete(three_connections[0].key("rl", "{api}", "prop"))
 
 
-async def test_skewed_replicas_share_one_quota_ledger(three_connections: list[RedisHandle]) -> None:
-    """Clocks 10 h apart still charge the same (Redis-chosen) day, never past the limit."""
-    skews = (-10.0, 0.0, 10.0)
-    replicas = [
+def _skewed(handles: list[RedisHandle], hours: tuple[float, ...]) -> list[Budgets]:
+    return [
         Budgets(
             redis=h,
             policy=POLICY,
+            quotas=QUOTAS,
             clock=lambda s=s: datetime.now(UTC) + timedelta(hours=s),
         )
-        for h, s in zip(three_connections, skews, strict=True)
+        for h, s in zip(handles, hours, strict=True)
     ]
-    results = await asyncio.gather(*(replicas[i % 3].reserve_youtube(units=700) for i in range(30)))
+
+
+async def test_skewed_replicas_never_over_grant_a_quota(
+    three_connections: list[RedisHandle],
+) -> None:
+    """30 concurrent reservations from replicas whose clocks are 10 h apart: the day is
+    Redis' day, and neither a calendar ledger nor a moving window grants past its limit."""
+    replicas = _skewed(three_connections, (-10.0, 0.0, 10.0))
+    results = await asyncio.gather(
+        *(replicas[i % 3].reserve("alpha", None, {"units": 700}) for i in range(30))
+    )
     allowed = [r for r in results if r.allowed]
     assert len(allowed) == 10_000 // 700
     today = day_period(datetime.now(UTC), PACIFIC)
     assert {r.reset_at for r in results} == {today.end}
-    report = {s.name: s for s in await replicas[0].report(workspace_id=1, chat_user_id=1)}
-    assert report["YouTube quota units today (Pacific)"].used == 700 * len(allowed)
+    assert {r.counter for r in results} == {"units"}
+
+    window = await asyncio.gather(
+        *(replicas[i % 3].reserve("beta", 5, {"calls": 3}) for i in range(30))
+    )
+    assert sum(r.allowed for r in window) == 10 // 3
+    rows = await _quota_rows(replicas[0], [("beta", 5)])
+    assert rows[("alpha", None, "units")].used == 700 * len(allowed)
+    assert rows[("beta", 5, "calls")].used == 9
 
 
-# --- ledgers ---------------------------------------------------------------------------
+# --- platform quotas -------------------------------------------------------------------
 
 
-async def test_youtube_reservation_refuses_without_charging_and_refunds(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=replace(POLICY, youtube_daily_uploads=2))
-    one = await budgets.reserve_youtube(units=1600, uploads=1)
-    assert one.allowed and one.remaining == 8400
+async def test_a_reservation_refused_by_one_counter_charges_none(redis: RedisHandle) -> None:
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    one = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})
+    # the tightest counter answers: 1 of 2 uploads is a smaller share than 8,400 of 10,000 units
+    assert one.allowed and one.counter == "uploads" and one.remaining == 1
     assert one.reset_at == day_period(datetime.now(UTC), PACIFIC).end
-    assert (await budgets.reserve_youtube(units=6000)).allowed  # 7600 used
-    too_much = await budgets.reserve_youtube(units=3000)
-    assert not too_much.allowed and too_much.remaining == 2400 and too_much.retry_after >= 1
-    assert (await budgets.reserve_youtube(units=1600, uploads=1)).allowed  # 9200, 2 uploads
+    assert (await budgets.reserve("alpha", None, {"units": 6000, "uploads": 0})).allowed  # 7600
+    too_much = await budgets.reserve("alpha", None, {"units": 3000})
+    assert not too_much.allowed and too_much.counter == "units"
+    assert too_much.remaining == 2400 and too_much.retry_after >= 1
+    two = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})  # 9200, 2 uploads
+    assert two.allowed and two.counter == "uploads"  # 0 of 2 left: the tightest share
     # Units remain (800) but the uploads budget is spent: refused, and nothing charged.
-    refused = await budgets.reserve_youtube(units=100, uploads=1)
-    assert not refused.allowed
-    status = {s.name: s for s in await budgets.report(workspace_id=1, chat_user_id=1)}
-    assert status["YouTube quota units today (Pacific)"].used == 9200
-    assert status["YouTube uploads today (Pacific)"].used == 2
+    refused = await budgets.reserve("alpha", None, {"units": 100, "uploads": 1})
+    assert not refused.allowed and refused.counter == "uploads" and refused.limit == 2
+    rows = await _quota_rows(budgets)
+    assert rows[("alpha", None, "units")].used == 9200
+    assert rows[("alpha", None, "uploads")].used == 2
 
-    await budgets.refund_youtube(units=1600, uploads=1, reservation=one)
-    # A refund for a reservation whose day is over is ignored (it would over-grant today).
-    stale = Decision(True, 10_000, 0, 0.0, datetime.now(UTC) - timedelta(hours=1))
-    await budgets.refund_youtube(units=5000, reservation=stale)
-    status = {s.name: s for s in await budgets.report(workspace_id=1, chat_user_id=1)}
-    assert status["YouTube quota units today (Pacific)"].used == 7600
-    assert status["YouTube uploads today (Pacific)"].used == 1
-    assert status["YouTube quota units today (Pacific)"].remaining == 2400
+
+async def test_one_script_refuses_across_days_and_windows(redis: RedisHandle) -> None:
+    """gamma mixes a calendar-day counter (per app) and a moving window (per account)."""
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    for _ in range(2):
+        assert (await budgets.reserve("gamma", 1, {"units": 10, "posts": 1})).allowed
+    # The window refuses: the day's units are not charged.
+    by_window = await budgets.reserve("gamma", 1, {"units": 10, "posts": 1})
+    assert not by_window.allowed and by_window.counter == "posts"
+    assert 590 < by_window.retry_after <= 600
+    # Another account's window is free; now the day refuses, and that window stays free.
+    assert (await budgets.reserve("gamma", 2, {"units": 75})).allowed  # 95 of 100
+    by_day = await budgets.reserve("gamma", 2, {"units": 10, "posts": 1})
+    assert not by_day.allowed and by_day.counter == "units"
+    assert by_day.reset_at == day_period(datetime.now(UTC), ZoneInfo("Asia/Tokyo")).end
+    rows = await _quota_rows(budgets, [("gamma", 1), ("gamma", 2)])
+    assert rows[("gamma", None, "units")].used == 95
+    assert rows[("gamma", 1, "posts")].used == 2
+    assert rows[("gamma", 2, "posts")].used == 0
+
+
+async def test_calendar_days_follow_each_counters_own_zone(redis: RedisHandle) -> None:
+    """Every zone's day ends at its own midnight, not UTC's (between them they cover all
+    hours of the UTC day: one of the two always differs from the UTC date)."""
+    zones = ("Pacific/Kiritimati", "Etc/GMT+12")  # UTC+14 and UTC-12
+    quotas = {f"z{i}": [Spec("units", "units", 10, reset_zone=z)] for i, z in enumerate(zones)}
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=quotas)
+    now = datetime.now(UTC)
+    for i, zone in enumerate(zones):
+        decision = await budgets.reserve(f"z{i}", None, {"units": 4})
+        day = day_period(now, ZoneInfo(zone))
+        assert decision.reset_at == day.end != day_period(now, UTC).end
+        assert await redis.client.get(redis.key("quota", f"{{z{i}}}", "units", day.label)) == b"4"
+    rows = await _quota_rows(budgets)
+    assert rows[("z0", None, "units")].reset_zone == "Pacific/Kiritimati"
+    assert rows[("z1", None, "units")].rolling_seconds is None
+
+
+async def test_a_moving_window_takes_amounts_above_one(redis: RedisHandle) -> None:
+    quotas = {"beta": [Spec("calls", "calls", 5, per_account=True, rolling_seconds=1)]}
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=quotas)
+    first = await budgets.reserve("beta", 1, {"calls": 3})
+    assert first.allowed and first.remaining == 2
+    await asyncio.sleep(0.4)
+    assert (await budgets.reserve("beta", 1, {"calls": 2})).allowed  # 5 of 5
+    # 3 more need the 3 oldest gone: the first reservation's, 0.6 s from now (the second's
+    # would take a whole second).
+    refused = await budgets.reserve("beta", 1, {"calls": 3})
+    assert not refused.allowed and refused.remaining == 0
+    assert 0.45 < refused.retry_after <= 0.6
+    assert not (await budgets.reserve("beta", 1, {"calls": 1})).allowed
+    await asyncio.sleep(refused.retry_after + 0.05)
+    again = await budgets.reserve("beta", 1, {"calls": 3})
+    assert again.allowed and again.remaining == 0
+    assert not (await budgets.reserve("beta", 1, {"calls": 1})).allowed
+
+
+async def test_per_account_counters_are_separate(redis: RedisHandle) -> None:
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    for _ in range(3):
+        assert (await budgets.reserve("beta", 7, {"publishes": 1, "calls": 2})).allowed
+    third = await budgets.reserve("beta", 7, {"publishes": 1})
+    assert not third.allowed and third.counter == "publishes"
+    assert 86_000 < third.retry_after <= 86_400
+    assert (await budgets.reserve("beta", 8, {"publishes": 1})).allowed
+    rows = await _quota_rows(budgets, [("beta", 7), ("beta", 8)])
+    assert rows[("beta", 7, "publishes")].used == 3 and rows[("beta", 7, "calls")].used == 6
+    assert rows[("beta", 8, "publishes")].used == 1 and rows[("beta", 8, "calls")].used == 0
+
+
+async def test_refunds_give_back_what_the_reservation_charged(redis: RedisHandle) -> None:
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    one = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})
+    assert (await budgets.reserve("alpha", None, {"units": 6000})).allowed
+    await budgets.refund("alpha", None, {"units": 1600, "uploads": 1}, one)
+    # A reservation whose day is over is not refunded (it would over-grant today), nor is a
+    # refused one (it charged nothing).
+    stale = replace(one, charged_at=datetime.now(UTC) - timedelta(days=1))
+    await budgets.refund("alpha", None, {"units": 5000}, stale)
+    refused = await budgets.reserve("alpha", None, {"units": 9000})
+    assert not refused.allowed
+    await budgets.refund("alpha", None, {"units": 9000}, refused)
+    rows = await _quota_rows(budgets)
+    assert rows[("alpha", None, "units")].used == 6000
+    assert rows[("alpha", None, "uploads")].used == 0
+    # Without the reservation, calendar days are refunded to today.
+    await budgets.refund("alpha", None, {"units": 1000})
+    assert (await _quota_rows(budgets))[("alpha", None, "units")].used == 5000
+
+    # Moving windows: the reservation's own entries leave, another's stay.
+    a = await budgets.reserve("beta", 3, {"calls": 4})
+    await asyncio.sleep(0.01)  # distinct stamps (equal ones would be interchangeable anyway)
+    b = await budgets.reserve("beta", 3, {"calls": 5})
+    assert a.allowed and b.allowed and a.charged_at != b.charged_at
+    await budgets.refund("beta", 3, {"calls": 4}, a)
+    await budgets.refund("beta", 3, {"calls": 4}, a)  # nothing of a's is left to remove
+    await budgets.refund("beta", 3, {"calls": 4})  # no reservation: windows are not refunded
+    rows = await _quota_rows(budgets, [("beta", 3)])
+    assert rows[("beta", 3, "calls")].used == 5
+    assert (await budgets.reserve("beta", 3, {"calls": 5})).allowed  # 10 of 10 again
+
+
+async def test_reservations_are_checked_against_the_declarations(redis: RedisHandle) -> None:
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    with pytest.raises(ValueError, match="no quota counter 'minutes'"):
+        await budgets.reserve("alpha", None, {"units": 1, "minutes": 1})
+    with pytest.raises(ValueError, match="per account"):
+        await budgets.reserve("beta", None, {"calls": 1})
+    with pytest.raises(ValueError, match=">= 0"):
+        await budgets.reserve("alpha", None, {"units": -1})
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        await budgets.reserve("alpha", None, {"uploads": 3})  # could never fit
+    with pytest.raises(ValueError, match="no quota counter"):
+        await budgets.refund("delta", None, {"units": 1})
+    free = await budgets.reserve("alpha", None, {"units": 0})
+    assert free.allowed and free.counter is None and free.charged_at is None
+    assert (await _quota_rows(budgets))[("alpha", None, "units")].used == 0
+
+
+@pytest.mark.parametrize(
+    ("specs", "error"),
+    [
+        ([Spec("units", "u", 1), Spec("units", "u", 2)], "declared twice"),
+        ([Spec("units", "u", 0)], "positive"),
+        ([Spec("calls", "c", 5, rolling_seconds=0)], "positive"),
+        ([Spec("units", "u", 5, reset_zone="Mars/Olympus")], "Mars"),
+    ],
+)
+def test_bad_declarations_fail_at_construction(
+    redis_url: str, tmp_path: Path, specs: list[Spec], error: str
+) -> None:
+    handle = RedisHandle(url=redis_url, data_dir=tmp_path)
+    with pytest.raises(ValueError, match=error):
+        Budgets(redis=handle, policy=POLICY, quotas={"alpha": specs})
+
+
+async def test_report_rows_are_structured(redis: RedisHandle) -> None:
+    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=30)
+    assert (await budgets.reserve("beta", 4, {"publishes": 1})).allowed
+    report = await budgets.report(workspace_id=1, chat_user_id=1, accounts=[("beta", 4)])
+    assert [(s.scope, s.platform, s.account_id, s.counter) for s in report] == [
+        ("user", None, None, "messages"),
+        ("workspace", None, None, "messages"),
+        ("user", None, None, "llm_tokens"),
+        ("workspace", None, None, "llm_tokens"),
+        ("app", "alpha", None, "units"),
+        ("app", "alpha", None, "uploads"),
+        ("account", "beta", 4, "publishes"),
+        ("account", "beta", 4, "calls"),
+        ("app", "gamma", None, "units"),
+    ]
+    rows = _rows(report)
+    tokens = rows[("user", None, "llm_tokens")]
+    assert (tokens.used, tokens.limit, tokens.remaining) == (30, 100, 70)
+    assert tokens.reset_zone == "UTC" and tokens.reset_at == day_period(datetime.now(UTC), UTC).end
+    units = rows[("alpha", None, "units")]
+    assert (units.label, units.reset_zone, units.rolling_seconds) == (
+        "quota units",
+        "America/Los_Angeles",
+        None,
+    )
+    publishes = rows[("beta", 4, "publishes")]
+    assert (publishes.used, publishes.remaining, publishes.rolling_seconds) == (1, 2, 86_400)
+    assert publishes.reset_zone is None and publishes.reset_at is not None
+    assert publishes.reset_at - datetime.now(UTC) > timedelta(hours=23)
 
 
 async def test_llm_budget_per_user_and_workspace(redis: RedisHandle) -> None:
@@ -254,7 +468,7 @@ async def test_llm_budget_per_user_and_workspace(redis: RedisHandle) -> None:
     assert (await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)).remaining == 100
     await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=120)
     spent = await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)
-    assert not spent.allowed and spent.limit == 100
+    assert not spent.allowed and spent.limit == 100 and spent.counter == "llm_tokens"
     midnight = day_period(datetime.now(UTC), UTC).end
     assert spent.reset_at == midnight and spent.retry_after >= 1
     other = await budgets.check_llm_budget(workspace_id=1, chat_user_id=2)
@@ -262,17 +476,6 @@ async def test_llm_budget_per_user_and_workspace(redis: RedisHandle) -> None:
     await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=2, tokens=30)
     assert not (await budgets.check_llm_budget(workspace_id=1, chat_user_id=2)).allowed
     assert (await budgets.check_llm_budget(workspace_id=9, chat_user_id=2)).allowed
-
-
-async def test_instagram_publishes_per_account_in_24h(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY)
-    assert (await budgets.reserve_instagram_publish(account_id=7, platform_limit=2)).allowed
-    assert (await budgets.reserve_instagram_publish(account_id=7, platform_limit=2)).allowed
-    third = await budgets.reserve_instagram_publish(account_id=7, platform_limit=2)
-    assert not third.allowed and 86_000 < third.retry_after <= 86_400
-    assert (await budgets.reserve_instagram_publish(account_id=8)).allowed
-    report = await budgets.report(workspace_id=1, chat_user_id=1, instagram_account_ids=[7])
-    assert report[-1].used == 2 and "account 7" in report[-1].name
 
 
 # --- a Redis that dies -----------------------------------------------------------------
@@ -342,16 +545,16 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
         process.kill()
 
 
-async def test_redis_outage_fails_open_for_chat_and_closed_for_uploads(
+async def test_redis_outage_fails_open_for_chat_and_closed_for_quotas(
     redis_process: RedisProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     handle = RedisHandle(url=f"unix://{redis_process.socket}", data_dir=tmp_path, key_prefix="t:")
     await handle.open()
     policy = replace(POLICY, user_messages="20/minute", workspace_messages="100000/minute")
-    budgets = Budgets(redis=handle, policy=policy, outage_probe_interval=0.05)
+    budgets = Budgets(redis=handle, policy=policy, quotas=QUOTAS, outage_probe_interval=0.05)
     try:
         assert (await budgets.check_message(workspace_id=1, chat_user_id=1)).allowed
-        assert (await budgets.reserve_youtube(units=1600, uploads=1)).allowed
+        assert (await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})).allowed
 
         redis_process.kill()
         caplog.set_level(logging.INFO, logger="storage.ratelimit")
@@ -371,22 +574,28 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_uploads(
         warnings = [
             r
             for r in caplog.records
-            if r.name == "storage.ratelimit" and r.levelno == logging.WARNING
+            if r.name.startswith("storage.ratelimit") and r.levelno == logging.WARNING
         ]
         assert len(warnings) == 1
         assert sum(d.allowed for d in decisions) == 20  # the fallback still caps the user
-        assert all(d.retry_after > 0 for d in decisions if not d.allowed)
-        upload = await budgets.reserve_youtube(units=1600, uploads=1)
-        assert not upload.allowed and 0 < upload.retry_after <= 30
-        assert not (await budgets.reserve_instagram_publish(account_id=1)).allowed
+        assert all(d.retry_after > 0 and not d.unavailable for d in decisions if not d.allowed)
+        upload = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})
+        assert not upload.allowed and upload.unavailable and 0 < upload.retry_after <= 30
+        publish = await budgets.reserve("beta", 1, {"publishes": 1})
+        assert not publish.allowed and publish.unavailable
+        await budgets.refund("alpha", None, {"units": 1600}, upload)  # nothing to give back
+        await budgets.refund("alpha", None, {"units": 1600})  # lost, not raised
         with pytest.raises(LimiterUnavailable):
             await budgets.report(workspace_id=1, chat_user_id=1)
         # LLM checks fail open too, and count locally
         assert (await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)).allowed
+        await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=100)
+        local = await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)
+        assert not local.allowed and local.retry_after >= 1
 
         redis_process.start()
         await asyncio.sleep(0.1)  # past the probe interval
-        recovered = await budgets.reserve_youtube(units=1600, uploads=1)
+        recovered = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})
         assert recovered.allowed  # fresh (non-persistent) server: a new ledger
         assert not budgets.redis_down
         assert any("reachable again" in r.getMessage() for r in caplog.records)
@@ -407,7 +616,7 @@ async def test_services_build_budgets_from_settings(make_settings: Any) -> None:
             for _ in range(3)
         ]
         assert got == [True, True, False]
-        assert services.budgets.policy.youtube_daily_units == 10_000
+        assert services.budgets.policy.user_llm_tokens_per_day == 200_000
         assert services.http_guards.guard("youtube").breaker.failure_threshold == 5
         assert services.http_guards.pace is not None
         assert await services.http_guards.pace("youtube") == 0.0  # paced through Redis
@@ -430,18 +639,23 @@ async def test_a_redis_that_stops_answering_is_an_outage_not_a_hang(tmp_path: Pa
 
     server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    # Socket timeouts far longer than our bound: only the limiter's own deadline can answer.
+    # Socket timeouts far longer than our bound: only the limiter's own timeout can answer.
     handle = RedisHandle(
         url=f"redis://127.0.0.1:{port}/0", data_dir=tmp_path, key_prefix="t:", socket_timeout=30
     )
     await handle.open()
-    budgets = Budgets(redis=handle, policy=POLICY, call_timeout=0.3, outage_probe_interval=0)
+    budgets = Budgets(
+        redis=handle, policy=POLICY, quotas=QUOTAS, call_timeout=0.3, outage_probe_interval=0
+    )
     try:
+        started = time.monotonic()
         decision = await asyncio.wait_for(
             budgets.check_message(workspace_id=1, chat_user_id=1), timeout=5
         )
         assert decision.allowed and budgets.redis_down
-        assert not (await asyncio.wait_for(budgets.reserve_youtube(units=1), timeout=5)).allowed
+        quota = await asyncio.wait_for(budgets.reserve("alpha", None, {"units": 1}), timeout=5)
+        assert not quota.allowed and quota.unavailable
+        assert time.monotonic() - started < 1.5  # two calls, each cut off at 0.3 s
         assert connections  # it really reached the black hole
 
         # A cancel from outside (the caller gave up) is not swallowed as a timeout.

@@ -1,0 +1,229 @@
+"""`Budgets`: every limit the bot enforces, as one object the conversation and platforms share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from storage.ratelimit.counters import Counter, Reading, Tally, decide
+from storage.ratelimit.fallback import LocalLimits, Outage
+from storage.ratelimit.ledger import Ledger
+from storage.ratelimit.quotas import CounterSpec, Quota, QuotaBook
+from storage.ratelimit.values import BudgetStatus, Decision, LimiterUnavailable, LimitPolicy, Scope
+from storage.ratelimit.windows import Rate
+from storage.redis import RedisHandle
+
+_NO_QUOTAS: Mapping[str, Sequence[CounterSpec]] = MappingProxyType({})
+
+
+class Budgets:
+    """Chat rates and LLM token budgets (fail open), platform quotas (fail closed).
+
+    `quotas` maps a platform name to the counters it declares. Keys carry a hash tag
+    ({w<id>}, {<platform>}, {api}) so every key one call touches is in one cluster slot.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis: RedisHandle,
+        policy: LimitPolicy,
+        quotas: Mapping[str, Sequence[CounterSpec]] = _NO_QUOTAS,
+        call_timeout: float = 0.5,
+        outage_probe_interval: float = 1.0,
+        closed_retry_after: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.policy = policy
+        self._user_rate = Rate.parse(policy.user_messages)
+        self._workspace_rate = Rate.parse(policy.workspace_messages)
+        self._platform_rate = Rate.parse(policy.platform_calls)
+        self._quotas = QuotaBook(quotas)
+        self._outage = Outage(outage_probe_interval)
+        self._ledger = Ledger(
+            redis=redis,
+            outage=self._outage,
+            call_timeout=call_timeout,
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+        self._local = LocalLimits()
+        self._closed_retry_after = closed_retry_after
+        self._pacing: dict[str, list[Counter]] = {}
+
+    @property
+    def redis_down(self) -> bool:
+        """True between the first failed Redis call and the next successful one."""
+        return self._outage.down
+
+    def _messages(self, workspace_id: int, chat_user_id: int, amount: int) -> list[Counter]:
+        tag = f"rl:{{w{workspace_id}}}:msg"
+        user, workspace = self._user_rate, self._workspace_rate
+        return [
+            Counter("messages", f"{tag}:u{chat_user_id}", user.capacity, amount, user.window),
+            Counter("messages", tag, workspace.capacity, amount, workspace.window),
+        ]
+
+    def _llm_tokens(self, workspace_id: int, chat_user_id: int, amount: int) -> list[Counter]:
+        tag = f"llm:{{w{workspace_id}}}"
+        policy = self.policy
+        return [
+            Counter("llm_tokens", f"{tag}:u{chat_user_id}", policy.user_llm_tokens_per_day, amount),
+            Counter("llm_tokens", tag, policy.workspace_llm_tokens_per_day, amount),
+        ]
+
+    # -- chat (fail open) ----------------------------------------------------------------
+
+    async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
+        """Admit one chat message against the per-user and per-workspace rates."""
+        counters = self._messages(workspace_id, chat_user_id, 1)
+        tally = await self._ledger.run("reserve", counters)
+        return decide(counters, self._local.hit(counters) if tally is None else tally)
+
+    async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
+        """Is there LLM token budget left today (UTC) for this user and workspace?"""
+        counters = self._llm_tokens(workspace_id, chat_user_id, 1)
+        tally = await self._ledger.run("peek", counters)
+        return decide(counters, self._local.days("peek", counters) if tally is None else tally)
+
+    async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
+        """Record tokens a model call used (always charged: they are already spent)."""
+        if tokens <= 0:
+            return
+        counters = self._llm_tokens(workspace_id, chat_user_id, tokens)
+        if await self._ledger.run("charge", counters) is None:
+            self._local.days("charge", counters)
+
+    async def platform_call(self, platform: str) -> Decision:
+        """Pace calls to one platform API (calls per window, shared by every replica)."""
+        counters = self._pacing.get(platform)
+        if counters is None:
+            rate = self._platform_rate
+            counters = [Counter("calls", f"rl:{{api}}:{platform}", rate.capacity, 1, rate.window)]
+            self._pacing[platform] = counters
+        tally = await self._ledger.run("reserve", counters)
+        return decide(counters, self._local.hit(counters) if tally is None else tally)
+
+    # -- platform quotas (fail closed) ---------------------------------------------------
+
+    async def reserve(
+        self, platform: str, account: int | None, amounts: Mapping[str, int]
+    ) -> Decision:
+        """Reserve `amounts` of a platform's counters: all of them, or none.
+
+        Zero amounts are skipped; with nothing left to charge the answer is yes at once.
+        ValueError for an unknown counter, a per-account counter without `account`, or an
+        amount above its limit. Redis unreachable: refused, `unavailable`, short retry_after.
+        """
+        counters = self._quotas.charges(platform, account, amounts, reserving=True)
+        if not counters:
+            return Decision(True, 0, 0, 0.0, None)
+        tally = await self._ledger.run("reserve", counters)
+        if tally is None:
+            limit = counters[0].limit
+            return Decision(False, limit, 0, self._closed_retry_after, None, unavailable=True)
+        return decide(counters, tally, charged=True)
+
+    async def refund(
+        self,
+        platform: str,
+        account: int | None,
+        amounts: Mapping[str, int],
+        reservation: Decision | None = None,
+    ) -> None:
+        """Give back what a reservation charged for work that did not happen.
+
+        With the reservation, its moving-window entries are removed and calendar days
+        refunded only while that day lasts (refunding today for yesterday would over-grant
+        today); a refused or unavailable reservation charged nothing, so nothing is given
+        back. Without it, only calendar days are refunded (to today). Best effort: a refund
+        lost to a Redis outage only makes the ledger conservative.
+        """
+        if reservation is not None and reservation.charged_at is None:
+            return
+        counters = self._quotas.charges(platform, account, amounts, reserving=False)
+        if counters:
+            stamp = reservation.charged_at if reservation is not None else None
+            await self._ledger.run("refund", counters, stamp=stamp)
+
+    # -- report --------------------------------------------------------------------------
+
+    async def report(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        accounts: Sequence[tuple[str, int]] = (),
+    ) -> list[BudgetStatus]:
+        """Used, left and reset time of every budget that applies, for the `quota` command.
+
+        Rows: the user's and workspace's message rates and LLM tokens, each platform's
+        per-app counters, and the per-account counters of each (platform, account id).
+        Raises LimiterUnavailable when Redis is unreachable.
+        """
+        own = self._messages(workspace_id, chat_user_id, 0) + self._llm_tokens(
+            workspace_id, chat_user_id, 0
+        )
+        tally = await self._peek(own)
+        scopes: list[Scope] = ["user", "workspace", "user", "workspace"]
+        labels = ["messages", "messages", "LLM tokens", "LLM tokens"]
+        out = [
+            _status(scope, label, c, r)
+            for scope, label, c, r in zip(scopes, labels, own, tally.readings, strict=True)
+        ]
+        for platform in self._quotas.platforms():
+            rows: list[tuple[Quota, int | None]] = [
+                (q, None) for q in self._quotas.declared(platform, per_account=False)
+            ]
+            rows += [
+                (q, account_id)
+                for name, account_id in accounts
+                if name == platform
+                for q in self._quotas.declared(platform, per_account=True)
+            ]
+            if not rows:
+                continue
+            counters = [q.counter(account_id, 0) for q, account_id in rows]
+            tally = await self._peek(counters)
+            out += [
+                _status(
+                    "app" if account_id is None else "account",
+                    q.spec.label,
+                    c,
+                    r,
+                    platform=platform,
+                    account_id=account_id,
+                )
+                for (q, account_id), c, r in zip(rows, counters, tally.readings, strict=True)
+            ]
+        return out
+
+    async def _peek(self, counters: Sequence[Counter]) -> Tally:
+        tally = await self._ledger.run("peek", counters)
+        if tally is None:
+            raise LimiterUnavailable("redis unreachable")
+        return tally
+
+
+def _status(
+    scope: Scope,
+    label: str,
+    counter: Counter,
+    reading: Reading,
+    *,
+    platform: str | None = None,
+    account_id: int | None = None,
+) -> BudgetStatus:
+    return BudgetStatus(
+        scope=scope,
+        counter=counter.name,
+        label=label,
+        used=reading.used,
+        limit=counter.limit,
+        remaining=max(counter.limit - reading.used, 0),
+        reset_at=reading.reset_at,
+        platform=platform,
+        account_id=account_id,
+        rolling_seconds=counter.window,
+        reset_zone=None if counter.window else str(counter.zone),
+    )

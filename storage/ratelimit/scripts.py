@@ -1,0 +1,139 @@
+"""The one Lua script every limit runs through, and why it is hand-written.
+
+Every decision reads the clock with Redis `TIME`, so replicas whose clocks disagree
+make the same decision, and checks and charges all its counters in one atomic call,
+so a request refused by one counter is charged to none. Why not `limits`' Redis
+strategies: its moving window is exact but stamps entries with the *client's*
+`time.time()` (skewed replicas would disagree), its sliding-window counter is an
+approximation that can admit more than L in some windows, and neither charges
+several limits atomically nor keeps a calendar-day ledger with refunds. We still use
+`limits` for what it does well: parsing rate strings ("20/minute") and the in-process
+moving window used as the fail-open fallback when Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+# Two kinds of counter, any mix of them in one call:
+#
+# * 'r', a moving window: a list of the admission times (ms) still inside the window,
+#   newest first. Expired entries are popped from the tail as they age out (each entry
+#   is pushed and popped once, so this is amortised O(1)), the length is the count in
+#   the window, and an amount a is admitted while count + a <= limit, so no window of
+#   that length ever holds more than `limit` admissions, whatever the callers' clocks say.
+#   A refusal's retry time is when enough of the oldest entries will have left.
+# * 'd', a calendar-day ledger: one integer per day, under one key per candidate day;
+#   the candidate whose [start, end) holds Redis' clock is today's. Kept a day past its
+#   end so late reports and refunds still see it.
+#
+# ARGV: mode, stamp, then per counter: kind, amount, limit, then
+#   'r': window_ms                      (uses 1 key)
+#   'd': n, start_ms_1, end_ms_1, ...   (uses n keys, one per candidate day)
+# mode 'reserve': all or nothing; 'peek': the same check, charging nothing;
+#      'charge': add without checking (work already done); 'refund': give back, from the
+#      window entries stamped `stamp` ms, and from a day only while it lasts.
+# Only amounts > 0 are checked or changed (peek with 0 just reads); the caller ensures
+# amount <= limit for a check, so a refused window always holds an entry to wait for.
+# Returns one space-separated string (cheaper to parse than a nested reply):
+# "allowed now_ms used_1 retry_ms_1 reset_ms_1 used_2 ...", used after the call,
+# retry_ms > 0 only for a counter that refused, reset_ms 0 for an empty window;
+# or "-1 now_ms" when no candidate day holds Redis' clock (outside a refund).
+_COUNTERS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mode = ARGV[1]
+local stamp = ARGV[2]
+local check = mode == 'reserve' or mode == 'peek'
+local allowed = 1
+local cs = {}
+local a, k = 3, 1
+while a <= #ARGV do
+  local c = {kind = ARGV[a], amount = tonumber(ARGV[a + 1]), limit = tonumber(ARGV[a + 2]),
+             used = 0, retry = 0, reset = 0}
+  if c.kind == 'r' then
+    c.key = KEYS[k]
+    c.window = tonumber(ARGV[a + 3])
+    k, a = k + 1, a + 4
+    local horizon = now - c.window
+    local tail = redis.call('LINDEX', c.key, -1)
+    while tail and tonumber(tail) <= horizon do
+      redis.call('RPOP', c.key)
+      tail = redis.call('LINDEX', c.key, -1)
+    end
+    if tail then c.used = redis.call('LLEN', c.key) end
+    if check and c.amount > 0 and c.used + c.amount > c.limit then
+      -- the (used + amount - limit)-th oldest entry, index limit - amount, must leave first
+      local gate = tonumber(redis.call('LINDEX', c.key, c.limit - c.amount))
+      c.retry = math.max(gate - horizon, 1)
+      allowed = 0
+    end
+  else
+    local n = tonumber(ARGV[a + 3])
+    for i = 1, n do
+      local s, e = tonumber(ARGV[a + 2 + 2 * i]), tonumber(ARGV[a + 3 + 2 * i])
+      if now >= s and now < e then c.key, c.reset = KEYS[k + i - 1], e end
+    end
+    k, a = k + n, a + 4 + 2 * n
+    if c.key then
+      c.used = tonumber(redis.call('GET', c.key) or '0')
+      if check and c.amount > 0 and c.used + c.amount > c.limit then
+        c.retry = math.max(c.reset - now, 1)
+        allowed = 0
+      end
+    elseif mode ~= 'refund' then
+      return '-1 ' .. now
+    end
+  end
+  cs[#cs + 1] = c
+end
+if allowed == 1 and mode ~= 'peek' then
+  for _, c in ipairs(cs) do
+    if c.key and c.amount > 0 then
+      if c.kind == 'r' then
+        if mode ~= 'refund' then
+          for _ = 1, c.amount do redis.call('LPUSH', c.key, now) end
+          redis.call('PEXPIRE', c.key, c.window)
+          c.used = c.used + c.amount
+        elseif stamp ~= '0' then
+          c.used = c.used - redis.call('LREM', c.key, c.amount, stamp)
+        end
+      else
+        if mode == 'refund' then
+          c.used = math.max(c.used - c.amount, 0)
+        else
+          c.used = c.used + c.amount
+        end
+        redis.call('SET', c.key, c.used)
+        redis.call('PEXPIREAT', c.key, c.reset + 86400000)
+      end
+    end
+  end
+end
+local out = {allowed, now}
+for _, c in ipairs(cs) do
+  if c.kind == 'r' and c.used > 0 then
+    c.reset = tonumber(redis.call('LINDEX', c.key, 0)) + c.window
+  end
+  out[#out + 1] = c.used
+  out[#out + 1] = c.retry
+  out[#out + 1] = c.reset
+end
+return table.concat(out, ' ')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA1, for EVALSHA."""
+
+    source: str
+    sha: str
+
+    @classmethod
+    def of(cls, source: str) -> Script:
+        return cls(source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
+
+
+COUNTERS = Script.of(_COUNTERS)
