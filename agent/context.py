@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import asyncpg
 
 from agent.limits import Budgets, NoLimits
+from agent.ports import PlatformOps
 from integrations.registry import Platforms
 from storage.approvals import PendingAction
 from storage.crypto import TokenCipher
 from storage.identity import Identity
 from storage.redis import RedisHandle
-
-if TYPE_CHECKING:
-    from agent.ports import PlatformOps
 
 Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable[str]]

@@ -8,13 +8,14 @@ statuses are storage.ratelimit's own types.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from storage.ratelimit import BudgetStatus, Decision
 
 __all__ = ["BudgetStatus", "Budgets", "Decision", "NoLimits"]
 
 
+@runtime_checkable
 class Budgets(Protocol):
     """Message rates, daily model-token budgets and each platform's declared quotas."""
 

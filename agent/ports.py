@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from integrations.base import AccountMetrics, PostMetrics, UploadRequest, UploadResult
 from storage.identity import Identity
@@ -36,6 +36,7 @@ class UploadOutcome:
     result: UploadResult
 
 
+@runtime_checkable
 class PlatformOps(Protocol):
     """Platform work on behalf of one identity. Raises `integrations.errors` (user-safe)."""
 

@@ -51,7 +51,6 @@ async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary
     """Store a pending action for the requester and say what approval is needed."""
     if action not in ctx.deps.executors:
         raise RuntimeError(f"no executor registered for {action!r}")
-    summary = attributed(ctx, summary)
     args, summary = _without_nul(args), _without_nul(summary)
     ttl = ctx.deps.config.approval_ttl_seconds
     pending = await store.create(
@@ -66,7 +65,9 @@ async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary
     minutes = max(ttl // 60, 1)
     return Outcome(
         text=f"{summary}: waiting for your approval (expires in {minutes} minutes).",
-        approval=ApprovalTicket(action_id=pending.id, summary=summary, expires_in_seconds=ttl),
+        approval=ApprovalTicket(
+            action_id=pending.id, summary=attributed(ctx, summary), expires_in_seconds=ttl
+        ),
     )
 
 

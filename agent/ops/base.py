@@ -107,6 +107,14 @@ class OpsBase:
         amounts = caps.quota.cost(operation, times)
         if not amounts:
             return amounts, None
+        for counter in caps.quota.counters:
+            if amounts.get(counter.name, 0) > counter.limit:
+                raise QuotaExceeded(
+                    f"This needs {amounts[counter.name]:,} {caps.display_name} "
+                    f"{counter.label}, more than the whole budget of {counter.limit:,}.",
+                    platform=account.platform,
+                    reason="over_budget",
+                )
         decision = await self._budgets.reserve(account.platform, account.id, amounts)
         if decision.allowed:
             return amounts, decision

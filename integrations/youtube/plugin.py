@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from integrations.capabilities import (
     CaptionRules,
@@ -46,9 +46,9 @@ class YouTubeSettings(BaseModel):
     youtube_analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
     youtube_upload_chunk_bytes: int = 8 * 1024 * 1024
     youtube_default_privacy: str = "private"
-    youtube_daily_quota_units: int = 10_000
-    youtube_upload_cost_units: int = 1_600
-    youtube_daily_upload_limit: int = 100
+    youtube_daily_quota_units: int = Field(default=10_000, ge=1)
+    youtube_upload_cost_units: int = Field(default=1_600, ge=0)
+    youtube_daily_upload_limit: int = Field(default=100, ge=1)
 
     @field_validator("youtube_upload_chunk_bytes")
     @classmethod

@@ -153,7 +153,7 @@ async def test_upload_checks_platform_limits_before_asking(make_deps, new_identi
         ({"title": "x" * 101}, "title over 100 characters"),
         ({"title": "ok", "tags": ["t" * 60] * 10}, "tags over 500 characters"),
         ({"title": "a <b> title"}, "contains '<'"),
-        ({"title": "ok", "privacy": "secret"}, "Privacy must be one of"),
+        ({"title": "ok", "privacy": "secret"}, "YouTube privacy must be one of"),
     ]
     for kwargs, expected in cases:
         with pytest.raises(ActionError, match=re.escape(expected)):

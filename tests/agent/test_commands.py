@@ -20,10 +20,11 @@ def test_exact_commands_parse():
         "unlink", {"platform": "instagram", "account": "ig-1234abcd"}
     )
     assert parse('upload youtube ~/clip.mp4 "My title"', PLATFORMS) == Command(
-        "upload", {"platform": "youtube", "path": "~/clip.mp4", "title": "My title"}
+        "upload",
+        {"platform": "youtube", "path": "~/clip.mp4", "title": "My title", "privacy": None},
     )
     assert parse("upload youtube Launch day", PLATFORMS) == Command(
-        "upload", {"platform": "youtube", "path": None, "title": "Launch day"}
+        "upload", {"platform": "youtube", "path": None, "title": "Launch day", "privacy": None}
     )
     assert parse("metrics", PLATFORMS) == Command(
         "metrics", {"platform": None, "period": "7d", "post": None}

@@ -10,11 +10,12 @@ import pytest
 from agent.credentials import Credentials
 from integrations.errors import NeedsRelink
 from storage import accounts
+from tests.fakes.platforms import directory
 
 
 async def test_valid_token_needs_no_refresh(pool, cipher, youtube, google, identity, link_account):
     account, _, raw = await link_account(identity)
-    creds = Credentials(pool=pool, cipher=cipher, platforms={"youtube": youtube})
+    creds = Credentials(pool=pool, cipher=cipher, platforms=directory(youtube))
     token = await creds.fresh_token(account)
     assert token.access_token == raw["access_token"]
     assert google.refresh_count == 0
@@ -27,9 +28,7 @@ async def test_fifty_callers_on_three_pools_cause_one_refresh(
     google.refresh_delay = 0.3  # widen the race window
     pools = [await asyncpg.create_pool(pg_dsn, min_size=1, max_size=4) for _ in range(3)]
     try:
-        replicas = [
-            Credentials(pool=p, cipher=cipher, platforms={"youtube": youtube}) for p in pools
-        ]
+        replicas = [Credentials(pool=p, cipher=cipher, platforms=directory(youtube)) for p in pools]
         tokens = await asyncio.gather(*(replicas[i % 3].fresh_token(account) for i in range(50)))
     finally:
         for p in pools:
@@ -45,7 +44,7 @@ async def test_rotated_refresh_token_is_stored(
 ):
     account, _, raw = await link_account(identity, expires_in=10)
     google.rotate_refresh_tokens = True
-    creds = Credentials(pool=pool, cipher=cipher, platforms={"youtube": youtube})
+    creds = Credentials(pool=pool, cipher=cipher, platforms=directory(youtube))
     first = await creds.fresh_token(account)
     assert first.refresh_token != raw["refresh_token"]
     stored = await accounts.load_token(pool, cipher=cipher, account=account)
@@ -62,7 +61,7 @@ async def test_invalid_grant_marks_needs_relink(
 ):
     account, _, raw = await link_account(identity, expires_in=10)
     google.refresh_tokens.pop(raw["refresh_token"])  # the user revoked us at Google
-    creds = Credentials(pool=pool, cipher=cipher, platforms={"youtube": youtube})
+    creds = Credentials(pool=pool, cipher=cipher, platforms=directory(youtube))
     with pytest.raises(NeedsRelink) as info:
         await creds.fresh_token(account)
     assert "link youtube" in str(info.value)

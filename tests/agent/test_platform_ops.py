@@ -80,7 +80,8 @@ async def test_metrics_batches_calls_stores_snapshots_and_charges(
 
 async def test_metrics_partial_when_quota_is_spent(deps, google, identity, link_account, redis):
     await link_account(identity)
-    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"units": 0}))
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"units": 1}))
+    assert (await deps.budgets.reserve("youtube", None, {"units": 1})).allowed  # spent
     report = await ops_for(deps).metrics(identity)
     assert report.accounts == []
     assert "quota" in report.unavailable["youtube"]

@@ -73,7 +73,8 @@ async def test_upload_publishes_and_is_idempotent(
     )
     assert again.result.post_id == outcome.result.post_id
     assert again.post_row_id == outcome.post_row_id
-    assert len(google.sessions) == 1 and deps.budgets.charges == [(1600, 1)]
+    assert len(google.sessions) == 1
+    assert await used(deps.budgets, "youtube") == {"units": 1600, "uploads": 1}
 
 
 async def test_session_uri_is_stored_encrypted(
@@ -112,7 +113,8 @@ async def test_quota_refused_before_any_byte(
     deps, google, identity, link_account, tmp_path, pool, redis
 ):
     account, _, _ = await link_account(identity)
-    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"units": 1000}))
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"units": 2000}))
+    assert (await deps.budgets.reserve("youtube", None, {"units": 1000})).allowed
     ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
@@ -124,7 +126,7 @@ async def test_quota_refused_before_any_byte(
             idempotency_key="q-" + secrets.token_hex(4),
         )
     message = str(info.value)
-    assert "needs 1,600" in message and "1,000 of 1,000 remain" in message, message
+    assert "needs 1,600" in message and "1,000 of 2,000 remain" in message, message
     assert 0 < info.value.retry_after <= 25 * 3600  # until midnight Pacific
     assert not google.sessions  # nothing was sent
     assert not google.calls_to("/upload/youtube/v3/videos")
@@ -138,7 +140,8 @@ async def test_daily_upload_bucket_refuses_too(
     deps, google, identity, link_account, tmp_path, redis
 ):
     account, _, _ = await link_account(identity)
-    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"uploads": 0}))
+    deps = replace(deps, budgets=real_budgets(redis, deps.platforms, youtube={"uploads": 1}))
+    assert (await deps.budgets.reserve("youtube", None, {"uploads": 1})).allowed
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
         await ops_for(deps).upload(

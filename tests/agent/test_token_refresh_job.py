@@ -16,7 +16,7 @@ from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from storage import accounts
 from storage.identity import resolve
 from tests.fakes.instagram import FakeInstagram, instagram_settings
-from tests.fakes.platforms import build
+from tests.fakes.platforms import build, directory
 from tests.fakes.server import serve_asgi
 
 
@@ -71,7 +71,7 @@ async def test_expiring_tokens_are_renewed_others_left_alone(pool, cipher, insta
         for k, a in linked.items()
     }
 
-    credentials = Credentials(pool=pool, cipher=cipher, platforms={"instagram": platform})
+    credentials = Credentials(pool=pool, cipher=cipher, platforms=directory(platform))
     refreshed = await credentials.refresh_expiring()
 
     after = {k: await accounts.get_by_id(pool, a.id) for k, a in linked.items()}

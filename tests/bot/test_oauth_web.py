@@ -79,7 +79,9 @@ async def test_full_link_flow(web, deps, google, identity, pool, cipher, notifie
     [account] = await accounts.list_for_owner(
         pool, workspace_id=identity.workspace_id, owner_id=identity.chat_user_id
     )
-    assert account.external_id == channel.id and account.handle == "@adacooks"
+    assert (
+        account.external_id == channel.id and account.handle == "adacooks"
+    )  # stored once, without the "@"
     assert account.status == "ok" and set(account.scopes) == set(SCOPES)
     token = await accounts.load_token(pool, cipher=cipher, account=account)
     raw = await pool.fetchval("SELECT token FROM linked_accounts WHERE id = $1", account.id)

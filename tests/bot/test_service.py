@@ -252,7 +252,7 @@ async def test_platform_errors_become_clear_replies(make_deps, new_identity, lin
         sink=sink,
     )
     assert sink.sent[0] == "YouTube's daily quota is spent; try after midnight Pacific."
-    assert sink.sent[-1].startswith("Could not unlink YouTube account @chan")
+    assert sink.sent[-1].startswith("Could not unlink YouTube @chan")
     assert f"Account {acct.ref} needs to be linked again" in sink.sent[-1]
     assert "secret-access-token" not in sink.text
 

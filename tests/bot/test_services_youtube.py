@@ -10,7 +10,7 @@ from integrations.base import SocialPlatform
 async def test_youtube_platform_when_configured(make_settings):
     services = Services(settings=make_settings(google_client_id="cid", google_client_secret="sec"))
     try:
-        platform = services.platforms["youtube"]
+        platform = services.platforms.client("youtube")
         assert isinstance(platform, SocialPlatform)
         assert "sec" not in repr(platform._config)
         part = build_part(services, "web")
@@ -31,7 +31,7 @@ async def test_youtube_platform_when_configured(make_settings):
 async def test_no_platforms_without_credentials(make_settings):
     services = Services(settings=make_settings())
     try:
-        assert services.platforms == {}
+        assert services.platforms.configured() == []
         assert services.notifiers.get("slack") is None
         assert "resume-uploads" not in [j.name for j in build_part(services, "worker")._jobs]
     finally:

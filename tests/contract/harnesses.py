@@ -92,6 +92,7 @@ class InstagramHarness:
         self.user = fake.add_user("contract.studio", name="Contract Studio", followers=10)
         self.account_external_id = self.user.user_id
         self.settings = instagram_settings(base, fake)
+        self._seeded: set[str] = set()
 
     async def consent(self, authorization_url: str) -> str:
         query = parse_qs(urlsplit(authorization_url).query)
@@ -99,10 +100,12 @@ class InstagramHarness:
         return self.fake.issue_code(self.user, query["redirect_uri"][0])
 
     def add_posts(self, n: int) -> list[str]:
-        return [
+        ids = [
             self.fake.add_media(self.user, caption=f"post {i}", insights={"views": i}).id
             for i in range(n)
         ]
+        self._seeded.update(ids)
+        return ids
 
     def figure_reads(self) -> int:
         return len([c for c in self.fake.calls if c.method == "GET" and "ids" in c.params])
@@ -111,10 +114,11 @@ class InstagramHarness:
         # Instagram fetches the video itself: what can fail on our side mid-upload is a
         # status read of the container, which must not cost a second publish.
         self.fake.plan_containers(in_progress_polls=2)
-        self.fake.fail_with_500(times=1)
+        next_container = str(self.fake._ids + 1)  # the fake numbers objects in sequence
+        self.fake.fail_with_500(times=1, path=next_container)
 
     def published(self) -> list[str]:
-        return [c.id for c in self.fake.containers.values() if c.status_code == "PUBLISHED"]
+        return [m.id for m in self.user.media if m.id not in self._seeded]
 
     def expire_access_tokens(self) -> None:
         for token in list(self.fake.tokens):

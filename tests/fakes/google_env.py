@@ -43,37 +43,6 @@ __all__ = [
 ]
 
 
-class RecordingBudgets:
-    """Stands in for storage.ratelimit.Budgets: a plain counter that records every charge."""
-
-    def __init__(self, *, units: int = 10_000, uploads: int = 100) -> None:
-        self.limit_units, self.units_left = units, units
-        self.limit_uploads, self.uploads_left = uploads, uploads
-        self.charges: list[tuple[int, int]] = []
-        self.refunds: list[tuple[int, int]] = []
-
-    async def reserve_youtube(self, *, units: int, uploads: int = 0) -> Decision:
-        reset = datetime.now(tz=UTC) + timedelta(hours=5)
-        if units > self.units_left or uploads > self.uploads_left:
-            short_uploads = uploads > self.uploads_left
-            return Decision(
-                False,
-                self.limit_uploads if short_uploads else self.limit_units,
-                self.uploads_left if short_uploads else self.units_left,
-                5 * 3600.0,
-                reset,
-            )
-        self.units_left -= units
-        self.uploads_left -= uploads
-        self.charges.append((units, uploads))
-        return Decision(True, self.limit_units, self.units_left, 0.0, reset)
-
-    async def refund_youtube(self, *, units: int, uploads: int = 0) -> None:
-        self.units_left += units
-        self.uploads_left += uploads
-        self.refunds.append((units, uploads))
-
-
 @pytest.fixture
 async def google() -> AsyncIterator[FakeGoogle]:
     fake = FakeGoogle()

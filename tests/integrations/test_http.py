@@ -91,7 +91,9 @@ async def other_fake() -> AsyncIterator[tuple[FakePlatform, str]]:
 async def test_429_retry_after_is_waited_for(fake: tuple[FakePlatform, str]) -> None:
     server, base = fake
     server.script["limited"] = [(429, {"Retry-After": "2"}), (200, {})]
-    async with make_client(platform="youtube", base_url=base, guards=Guards(retry=FAST)) as client:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=Guards(retry=FAST)
+    ) as client:
         response = await client.get("/limited")
     assert response.status_code == 200
     times = [t for _, path, t in server.hits if path == "limited"]
@@ -105,7 +107,9 @@ async def test_a_call_is_at_most_max_attempts_requests_and_one_breaker_failure(
     server, base = fake
     server.script["down"] = [(503, {})]
     guards = Guards(retry=FAST, failure_threshold=5)
-    async with make_client(platform="youtube", base_url=base, guards=guards) as client:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=guards
+    ) as client:
         response = await client.get("/down")
         assert response.status_code == 503  # the final answer goes back for mapping
         assert server.count("down") == FAST.max_attempts == 4
@@ -123,7 +127,9 @@ async def test_a_call_that_succeeds_after_retries_counts_as_a_success(
     server, base = fake
     server.script["flaky"] = [(503, {}), (502, {}), (200, {})]
     guards = Guards(retry=FAST, failure_threshold=2)
-    async with make_client(platform="youtube", base_url=base, guards=guards) as client:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=guards
+    ) as client:
         guards.guard("youtube").breaker.record_failure()
         assert (await client.get("/flaky")).status_code == 200
     assert server.count("flaky") == 3
@@ -136,7 +142,9 @@ async def test_a_400_is_never_retried(fake: tuple[FakePlatform, str]) -> None:
     server.script["bad"] = [(400, {})]
     server.script["gone"] = [(404, {})]
     guards = Guards(retry=FAST)
-    async with make_client(platform="youtube", base_url=base, guards=guards) as client:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=guards
+    ) as client:
         assert (await client.put("/bad", content=b"x")).status_code == 400
         assert (await client.get("/gone")).status_code == 404
     assert server.count("bad") == 1
@@ -149,7 +157,9 @@ async def test_only_idempotent_replayable_requests_are_retried(
 ) -> None:
     server, base = fake
     server.script["post"] = [(503, {}), (503, {}), (200, {})]
-    async with make_client(platform="youtube", base_url=base, guards=Guards(retry=FAST)) as client:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=Guards(retry=FAST)
+    ) as client:
         assert (await client.post("/post", json={"a": 1})).status_code == 503
         assert server.count("post") == 1  # a plain POST is sent once
         marked = await client.post("/post", json={"a": 1}, extensions={"idempotent": True})
@@ -170,7 +180,7 @@ async def test_a_long_retry_after_goes_back_to_the_caller(fake: tuple[FakePlatfo
     server, base = fake
     server.script["slow"] = [(429, {"Retry-After": "3600"})]
     async with make_client(
-        platform="instagram", base_url=base, guards=Guards(retry=FAST)
+        platform="instagram", display="Instagram", base_url=base, guards=Guards(retry=FAST)
     ) as client:
         response = await client.get("/slow")
     assert response.status_code == 429
@@ -196,7 +206,11 @@ async def test_connection_errors_are_retried_then_platform_unavailable() -> None
 
     guards = Guards(retry=FAST)
     async with make_client(
-        platform="youtube", base_url="http://127.0.0.1:9", transport=Refusing(), guards=guards
+        platform="youtube",
+        display="YouTube",
+        base_url="http://127.0.0.1:9",
+        transport=Refusing(),
+        guards=guards,
     ) as client:
         with pytest.raises(PlatformUnavailable) as info:
             await client.get("/anything?access_token=secret")
@@ -233,7 +247,11 @@ async def test_a_body_cut_mid_response_is_reported_like_a_cut_request() -> None:
 
     guards = Guards(retry=FAST)
     async with make_client(
-        platform="youtube", base_url="http://yt.test", transport=HalfAnswering(), guards=guards
+        platform="youtube",
+        display="YouTube",
+        base_url="http://yt.test",
+        transport=HalfAnswering(),
+        guards=guards,
     ) as client:
         with pytest.raises(PlatformUnavailable) as info:
             await client.get("/list")
@@ -349,8 +367,8 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(
     guards = Guards(
         failure_threshold=3, cooldown=30, clock=clock, retry=RetryPolicy(max_attempts=1)
     )
-    yt = make_client(platform="youtube", base_url=base, guards=guards)
-    ig = make_client(platform="instagram", base_url=base, guards=guards)
+    yt = make_client(platform="youtube", display="YouTube", base_url=base, guards=guards)
+    ig = make_client(platform="instagram", display="Instagram", base_url=base, guards=guards)
     async with yt, ig:
         for _ in range(3):
             assert (await yt.get("/fail")).status_code == 500
@@ -412,8 +430,8 @@ async def test_a_hanging_platform_takes_only_its_own_slots(
     yt_server, yt_base = fake
     ig_server, ig_base = other_fake
     guards = Guards(max_concurrency=2, acquire_timeout=0.3, retry=FAST)
-    yt = make_client(platform="youtube", base_url=yt_base, guards=guards)
-    ig = make_client(platform="instagram", base_url=ig_base, guards=guards)
+    yt = make_client(platform="youtube", display="YouTube", base_url=yt_base, guards=guards)
+    ig = make_client(platform="instagram", display="Instagram", base_url=ig_base, guards=guards)
     async with yt, ig:
         # Two slow YouTube calls take every YouTube slot...
         stuck = [asyncio.create_task(yt.get("/hang")) for _ in range(2)]
@@ -446,7 +464,9 @@ async def test_streamed_response_holds_its_slot_until_closed(
 ) -> None:
     _, base = fake
     guards = Guards(max_concurrency=1, acquire_timeout=0.2)
-    async with make_client(platform="youtube", base_url=base, guards=guards) as client:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=guards
+    ) as client:
         async with client.stream("GET", "/ok") as response:
             assert guards.guard("youtube").in_flight == 1
             with pytest.raises(PlatformUnavailable):
@@ -473,10 +493,14 @@ async def test_shared_pacing_delays_short_waits_and_refuses_long_ones(
         slept.append(seconds)
 
     guards = Guards(pace=pace, sleep=sleep, max_pace_wait=5.0)
-    async with make_client(platform="youtube", base_url=base, guards=guards) as yt:
+    async with make_client(
+        platform="youtube", display="YouTube", base_url=base, guards=guards
+    ) as yt:
         assert (await yt.get("/ok")).status_code == 200
     assert asked == ["youtube", "youtube"] and slept == [0.2]
-    async with make_client(platform="instagram", base_url=base, guards=guards) as ig:
+    async with make_client(
+        platform="instagram", display="Instagram", base_url=base, guards=guards
+    ) as ig:
         with pytest.raises(RateLimited) as info:
             await ig.get("/ok")
     assert info.value.retry_after == 30.0 and "Instagram" in info.value.user_message

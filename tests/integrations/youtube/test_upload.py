@@ -135,7 +135,10 @@ async def test_repeated_cuts_without_progress_give_up_then_a_later_call_resumes(
     checkpoint = MemoryCheckpoint()
     with pytest.raises(PlatformUnavailable) as info:
         await make_platform().upload(
-            token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+            token,
+            MemorySource(data),
+            UploadRequest(title="t", privacy="private"),
+            checkpoint=checkpoint,
         )
     assert isinstance(info.value.__cause__, ConnectionLost)
     assert "resume later" in info.value.user_message
@@ -146,7 +149,10 @@ async def test_repeated_cuts_without_progress_give_up_then_a_later_call_resumes(
 
     google.faults.drop_chunk_puts = 0
     result = await make_platform().upload(
-        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+        token,
+        MemorySource(data),
+        UploadRequest(title="t", privacy="private"),
+        checkpoint=checkpoint,
     )
     assert _only_session(google).sha256 == hashlib.sha256(data).hexdigest()
     assert google.videos_created == [result.post_id]
@@ -156,7 +162,10 @@ async def test_503_once_then_continue(google, make_platform, token):
     data = _data(4 * CHUNK + 10)
     google.faults.fail_503_at_chunk = 2
     await make_platform().upload(
-        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=MemoryCheckpoint()
+        token,
+        MemorySource(data),
+        UploadRequest(title="t", privacy="private"),
+        checkpoint=MemoryCheckpoint(),
     )
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
@@ -183,7 +192,12 @@ async def test_resume_from_a_checkpoint_after_the_process_died(google, make_plat
     checkpoint = MemoryCheckpoint()
     platform = make_platform()
     task = asyncio.create_task(
-        platform.upload(token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint)
+        platform.upload(
+            token,
+            MemorySource(data),
+            UploadRequest(title="t", privacy="private"),
+            checkpoint=checkpoint,
+        )
     )
     await asyncio.wait_for(google.held.wait(), 10)
     task.cancel()
@@ -207,10 +221,16 @@ async def test_completed_session_is_not_uploaded_twice(google, make_platform, to
     checkpoint = MemoryCheckpoint()
     platform = make_platform()
     first = await platform.upload(
-        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+        token,
+        MemorySource(data),
+        UploadRequest(title="t", privacy="private"),
+        checkpoint=checkpoint,
     )
     again = await platform.upload(
-        token, MemorySource(data), UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+        token,
+        MemorySource(data),
+        UploadRequest(title="t", privacy="private"),
+        checkpoint=checkpoint,
     )
     assert again.post_id == first.post_id
     assert len(google.videos_created) == 1
@@ -230,7 +250,10 @@ async def test_errors_are_mapped(google, make_platform, token, status, reason, e
     google.faults.insert_error = (status, reason)
     with pytest.raises(error) as info:
         await make_platform().upload(
-            token, MemorySource(b"x" * 100), UploadRequest(title="t", privacy="private"), checkpoint=MemoryCheckpoint()
+            token,
+            MemorySource(b"x" * 100),
+            UploadRequest(title="t", privacy="private"),
+            checkpoint=MemoryCheckpoint(),
         )
     assert info.value.status == status and info.value.reason == reason
     if retry_after is not None:
