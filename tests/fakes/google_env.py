@@ -24,7 +24,6 @@ from storage import accounts
 from storage.accounts import LinkedAccount
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys
 from storage.identity import Identity, resolve
-from storage.ratelimit import Decision
 from tests.fakes.google import Channel, FakeGoogle, youtube_config, youtube_settings
 from tests.fakes.platforms import build, directory
 from tests.fakes.server import serve_asgi
