@@ -59,6 +59,11 @@ class XApi:
             )
         except httpx.TransportError as exc:
             raise unavailable(exc, doing=doing) from None
+        if content is not None:
+            # The response (read and closed by now) and its bound stream refer to each other,
+            # and through the request to our body: a cycle only the cyclic GC frees, often
+            # late. Break it, so an upload holds one segment at a time, not dozens.
+            response.stream = httpx.ByteStream(b"")
         self.pacer.after(key, response.headers)
         if response.status_code >= 400:
             raise error_from_response(response, doing=doing, now=self.pacer.clock.now())

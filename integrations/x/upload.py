@@ -38,7 +38,7 @@ from integrations.x.pacing import Clock
 
 log = logging.getLogger(__name__)
 
-MAX_SEGMENT_BYTES = 5 * 1024 * 1024  # "It must be <= 5 MB" (APPEND's media parameter)
+MAX_SEGMENT_BYTES = 5_000_000  # "It must be <= 5 MB" (APPEND's media): read as 10^6 bytes
 MAX_SEGMENTS = 1000  # segment_index 0-999
 MAX_VIDEO_BYTES = 512 * 1024 * 1024  # total_bytes range of initialize; 512 MB videos
 VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm", "video/mp2t"})
@@ -54,6 +54,7 @@ class UploadState:
 
     media_id: str
     media_key: str
+    total: int
     segment_bytes: int
     expires_at: float
     next_segment: int = 0
@@ -179,8 +180,8 @@ class MediaUploader:
         if state.expires_at - EXPIRY_MARGIN_SECONDS <= self._clock.now():
             log.info("x media id expired; starting the upload again")
             return None
-        if state.segment_bytes * MAX_SEGMENTS < source.size:
-            return None
+        if state.total != source.size:
+            return None  # not the same video
         return state
 
     async def prepare(
@@ -232,6 +233,7 @@ class MediaUploader:
         state = UploadState(
             media_id=media_id,
             media_key=media_key,
+            total=source.size,
             segment_bytes=max(self.segment_bytes, -(-source.size // MAX_SEGMENTS)),
             expires_at=self._clock.now() + expires_in,
         )

@@ -58,7 +58,7 @@ from twitter_text import parse_tweet
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
 SCOPES = {"tweet.read", "tweet.write", "users.read", "media.write", "offline.access"}
-MAX_SEGMENT = 5 * 1024 * 1024
+MAX_SEGMENT = 5_000_000  # "<= 5 MB"
 MAX_TOTAL = 512 * 1024 * 1024
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/mp2t"}
 WINDOW_SECONDS = 15 * 60
