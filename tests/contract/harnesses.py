@@ -14,12 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from integrations.base import SocialPlatform
 from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from integrations.plugin import PlatformPlugin
+from integrations.x.plugin import PLUGIN as X
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
 from tests.fakes.google import FakeGoogle, youtube_settings
 from tests.fakes.instagram import FakeInstagram, instagram_settings
 from tests.fakes.server import serve_asgi
+from tests.fakes.x import FakeX, use_clock, x_settings
 
 
 class Harness(Protocol):
@@ -30,6 +33,9 @@ class Harness(Protocol):
     account_external_id: str
     # HTTP reads of post figures per batch of `max_ids_per_call` posts.
     reads_per_batch: int
+
+    def attach(self, platform: SocialPlatform) -> None:
+        """Ties the built client to the fake where the fake needs it (its clock, say)."""
 
     async def consent(self, authorization_url: str) -> str:
         """What the browser does at the platform: the code sent back to our callback."""
@@ -46,9 +52,6 @@ class Harness(Protocol):
     def published(self) -> list[str]:
         """Post ids published by uploads so far."""
 
-    def expire_access_tokens(self) -> None:
-        """Every access token issued so far stops working (refresh tokens still do)."""
-
 
 class YouTubeHarness:
     plugin = YOUTUBE
@@ -60,6 +63,9 @@ class YouTubeHarness:
         fake.login_channel = self.channel.id
         self.account_external_id = self.channel.id
         self.settings = youtube_settings(base, fake)
+
+    def attach(self, platform: SocialPlatform) -> None:
+        return None
 
     async def consent(self, authorization_url: str) -> str:
         async with httpx.AsyncClient() as browser:
@@ -79,9 +85,6 @@ class YouTubeHarness:
     def published(self) -> list[str]:
         return list(self.fake.videos_created)
 
-    def expire_access_tokens(self) -> None:
-        self.fake.expire_access_tokens()
-
 
 class InstagramHarness:
     plugin = INSTAGRAM
@@ -93,6 +96,9 @@ class InstagramHarness:
         self.account_external_id = self.user.user_id
         self.settings = instagram_settings(base, fake)
         self._seeded: set[str] = set()
+
+    def attach(self, platform: SocialPlatform) -> None:
+        return None
 
     async def consent(self, authorization_url: str) -> str:
         query = parse_qs(urlsplit(authorization_url).query)
@@ -120,9 +126,48 @@ class InstagramHarness:
     def published(self) -> list[str]:
         return [m.id for m in self.user.media if m.id not in self._seeded]
 
-    def expire_access_tokens(self) -> None:
-        for token in list(self.fake.tokens):
-            self.fake.expire(token)
+
+class XHarness:
+    plugin = X
+    reads_per_batch = 1
+
+    def __init__(self, fake: FakeX, base: str) -> None:
+        self.fake = fake
+        self.user = fake.add_user("contract_studio", name="Contract Studio")
+        self.account_external_id = self.user.id
+        self.settings = x_settings(base, fake)
+        self._seeded: set[str] = set()
+
+    def attach(self, platform: SocialPlatform) -> None:
+        use_clock(platform, self.fake.clock)  # the fake's time moves only when we sleep
+
+    async def consent(self, authorization_url: str) -> str:
+        async with httpx.AsyncClient() as browser:
+            answer = await browser.get(authorization_url)
+        assert answer.status_code == 302, answer.text
+        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+    def add_posts(self, n: int) -> list[str]:
+        ids = [self.fake.add_post(self.user, f"post {i}").id for i in range(n)]
+        self._seeded.update(ids)
+        return ids
+
+    def figure_reads(self) -> int:
+        return self.fake.requests["GET /2/tweets"]
+
+    def cut_next_upload(self) -> None:
+        self.fake.drop_during_append()
+
+    def published(self) -> list[str]:
+        return [p.id for p in self.fake.posts_by(self.user) if p.id not in self._seeded]
+
+
+@asynccontextmanager
+async def _x() -> AsyncIterator[Harness]:
+    fake = FakeX()
+    async with serve_asgi(fake) as base:
+        yield XHarness(fake, base)
+    assert fake.unexpected == [], fake.unexpected
 
 
 @asynccontextmanager
@@ -143,4 +188,5 @@ async def _instagram() -> AsyncIterator[Harness]:
 HARNESSES: dict[str, Callable[[], AbstractAsyncContextManager[Harness]]] = {
     "youtube": _youtube,
     "instagram": _instagram,
+    "x": _x,
 }

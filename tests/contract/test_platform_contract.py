@@ -59,6 +59,7 @@ async def world(request, pool, redis, cipher, new_identity) -> AsyncIterator[Wor
         http = make_client(platform=request.param, guards=guards)
         async with http:
             platform = build(harness.plugin, http, **harness.settings)
+            harness.attach(platform)
             platforms = directory(platform)
             config = AgentConfig(public_base_url="https://bot.example.com")
             budgets = real_budgets(redis, platforms)
