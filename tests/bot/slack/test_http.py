@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
 
 from bot.slack.files import CHUNK_BYTES, SlackFileError
 from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, SlackHarness
+from tests.bot.test_web import CHUNK, CountingBody
 from tests.fakes.slack import form_body, sign
 
 
@@ -568,3 +570,52 @@ async def test_another_slash_command_is_not_taken_for_social(slack: SlackHarness
     await slack.settle()
     assert response.status_code == 404  # bolt: no listener for it
     assert slack.core.messages == []
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_oversized_unsigned_body_is_refused_before_it_is_read(
+    slack: SlackHarness, declared: bool
+) -> None:
+    body = CountingBody(300 * 1024 * 1024)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if declared:
+        headers["Content-Length"] = str(body.total)
+    response = await slack.http.post("/slack/events", content=body, headers=headers)
+
+    assert response.status_code == 413
+    assert body.sent <= 1024 * 1024 + CHUNK
+    assert slack.core.messages == [] and slack.fake.calls == []
+
+
+def _garbage_requests() -> list[tuple[bytes, dict[str, str | bytes]]]:
+    now = str(int(time.time()))
+    json_type = {"Content-Type": "application/json"}
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    return [
+        (b"\xff\xfe\x00not utf-8 {", json_type),
+        (b"{not json", json_type),
+        (b"payload=%7Bnot-json", form_type),
+        (b"command=%2Fsocial&text=%FF%FE", form_type),
+        (b"\xff" * 1000, form_type),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": b"\xb2", "X-Slack-Signature": "v0=a"}),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "x"}),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": now, "X-Slack-Signature": b"v0=\xe9"}),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": now}),
+        (b"", {}),
+    ]
+
+
+@pytest.mark.parametrize(("body", "headers"), _garbage_requests())
+async def test_malformed_unsigned_body_is_a_401_and_logs_no_error(
+    slack: SlackHarness,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    headers: dict[str, str | bytes],
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = await slack.http.post("/slack/events", content=body, headers=headers)
+        await slack.settle()
+
+    assert response.status_code == 401
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert slack.core.messages == [] and slack.fake.calls == []
