@@ -289,6 +289,13 @@ class SlackAdapter:
         await ack(self.accept_command(body))
 
     async def _run_command(self, form: dict[str, str]) -> None:
+        # A trigger_id seen before is a replayed signed request (Slack itself never
+        # re-sends a command). Claimed here, off the ack path: the replay still gets
+        # the usual ack, which tells its sender nothing, and the action does not run.
+        trigger_id = form.get("trigger_id")
+        if trigger_id and not await self._dedupe.claim_command(trigger_id):
+            log.info("replayed slack command ignored")
+            return
         client = await self._client_for(
             team_id=form.get("team_id"),
             enterprise_id=form.get("enterprise_id") or None,

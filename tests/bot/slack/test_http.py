@@ -619,3 +619,31 @@ async def test_malformed_unsigned_body_is_a_401_and_logs_no_error(
     assert response.status_code == 401
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert slack.core.messages == [] and slack.fake.calls == []
+
+
+async def test_replayed_signed_slash_command_runs_once(slack: SlackHarness) -> None:
+    body = form_body(
+        {
+            "team_id": TEAM,
+            "channel_id": "C1",
+            "user_id": "UALICE",
+            "command": "/social",
+            "text": "echo only once",
+            "response_url": f"{slack.fake.base_url}/response/replay",
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        }
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING_SECRET, body)}
+    first = await slack.http.post("/slack/events", content=body, headers=headers)
+    replay = await slack.http.post("/slack/events", content=body, headers=headers)
+    await slack.settle()
+
+    # Both are acked alike (the ack path stays free of Redis); only the first one runs.
+    assert first.json() == replay.json() == {"response_type": "ephemeral", "text": "Working on it…"}
+    assert [m.text for m in slack.core.messages] == ["echo only once"]
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1
+
+    # Another invocation (its own trigger_id) with the same text still runs.
+    await slack.command("echo only once")
+    await slack.settle()
+    assert len(slack.core.messages) == 2
