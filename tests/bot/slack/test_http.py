@@ -7,10 +7,14 @@ import logging
 import time
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from bot.slack.files import CHUNK_BYTES, SlackFileError
+from integrations.errors import InvalidRequest
 from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, SlackHarness
 from tests.bot.test_web import CHUNK, CountingBody
+from tests.fakes.server import serve_asgi
 from tests.fakes.slack import form_body, sign
 
 
@@ -647,3 +651,33 @@ async def test_replayed_signed_slash_command_runs_once(slack: SlackHarness) -> N
     await slack.command("echo only once")
     await slack.settle()
     assert len(slack.core.messages) == 2
+
+
+async def test_a_slack_file_redirected_off_slack_is_not_followed(slack: SlackHarness) -> None:
+    """A redirect hop is checked like the first URL: the bot token never reaches it."""
+    asked: list[dict[str, str]] = []
+    other = FastAPI()
+
+    @other.get("/elsewhere.mp4")
+    async def elsewhere(request: Request) -> Response:
+        asked.append(dict(request.headers))
+        return Response(b"not from slack", media_type="video/mp4")
+
+    async with serve_asgi(other) as other_base:
+
+        async def moved() -> Response:
+            return Response(status_code=302, headers={"Location": f"{other_base}/elsewhere.mp4"})
+
+        slack.fake.app.add_api_route("/moved/F9.mp4", moved)
+        info = slack.fake.add_file("F9", b"real video")
+        attachment = slack.adapter.files.attachment(
+            {
+                **info,
+                "url_private_download": f"{slack.fake.base_url}/moved/F9.mp4",
+            },
+            team_id=TEAM,
+        )
+        with pytest.raises(InvalidRequest):
+            async for _ in attachment.open():
+                pass
+    assert asked == []
