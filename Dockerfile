@@ -9,12 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 socialops
 
+# Dependencies first, exactly as locked and hash-checked (a layer that survives code changes),
+# then the project itself without resolving anything again.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY agent ./agent
 COPY integrations ./integrations
 COPY storage ./storage
-RUN pip install .
+RUN pip install --no-deps .
 
 USER socialops
 ENV PORT=8000 HOST=0.0.0.0 LOG_FORMAT=json SOCIALOPS_DATA_DIR=/home/socialops/.socialops

@@ -1,16 +1,24 @@
 # Two commands: `make run` starts the bot, `make test` runs the whole suite.
-# Both create .venv and install the project on first use.
+# Both create .venv and install the project on first use, from the hash-checked
+# lock files (`make lock` re-resolves them from pyproject.toml).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# One resolution valid for every Python >= 3.11 and every platform (the Docker
+# image runs 3.13, CI and developers 3.11+); the dev lock is constrained to the
+# runtime one so both pin the same versions. LOCK_FLAGS=--upgrade re-resolves
+# everything to the newest allowed; by default the current pins are kept.
+LOCK   := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+          --generate-hashes --quiet $(LOCK_FLAGS)
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -33,6 +41,12 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -c requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

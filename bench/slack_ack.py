@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,8 @@ def _command(n: int) -> tuple[bytes, dict[str, str]]:
             "text": f"stats {n}",
             "api_app_id": "A1",
             "response_url": "http://127.0.0.1:9/r",
-            "trigger_id": f"t.{n}",
+            # Unique per request, as Slack makes it: a repeated one is dropped as a replay.
+            "trigger_id": f"t.{n}.{uuid.uuid4().hex}",
         }
     )
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(SECRET, body)}

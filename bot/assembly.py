@@ -38,6 +38,16 @@ class Assembly:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
+        from agent.sources import (
+            DISCORD_FILE_HOSTS,
+            DownloadHosts,
+            http_opener,
+            register_source_opener,
+        )
+
+        # `http` locators are Discord attachments: its CDN, or the configured API host.
+        hosts = DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[self.settings.discord_api_base])
+        register_source_opener("http", http_opener(hosts))
 
     # --- shared objects -------------------------------------------------------------
     @cached_property

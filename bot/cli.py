@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     interactive_shell = "shell" in names and sys.stdin.isatty()
     logs.configure(
         level=settings.log_level,
+        library_level=settings.log_level_libraries,
         fmt=settings.log_format,
         secrets=settings.secret_values(),
         log_file=settings.data_dir / "socialops.log" if interactive_shell else None,

@@ -39,16 +39,26 @@ def _is_set(settings: Settings, name: str) -> bool:
 
 
 def _safe_url(url: str) -> str:
-    """A URL with any password removed."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """A URL with its passwords masked: the userinfo one and any `?password=`-like parameter.
+
+    libpq and redis-py both accept the password as a query parameter, so masking only
+    the userinfo part would still print it.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL, not shown)"
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***"
+        if any(word in pair.partition("=")[0].lower() for word in ("pass", "secret", "token"))
+        else pair
+        for pair in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def report_lines(settings: Settings, registry: Registry | None = None) -> list[str]:

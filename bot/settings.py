@@ -45,6 +45,9 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     shutdown_grace_seconds: float = 20.0
     # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
     media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
+    # Level of the libraries that log whole payloads (slack_sdk, slack_bolt, discord, openai)
+    # and of the noisy ones; unset keeps them at INFO/WARNING even when LOG_LEVEL=DEBUG.
+    log_level_libraries: str | None = None
 
     # --- secrets at rest --------------------------------------------------------------
     token_encryption_keys: SecretStr | None = None

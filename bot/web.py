@@ -1,7 +1,8 @@
 """The ASGI app (FastAPI) and the part that serves it.
 
 Routes: health and readiness here; OAuth start/callback and Slack endpoints are
-mounted by their own modules through `create_app`'s routers.
+mounted by their own modules through `create_app`'s routers. Every request body
+is capped (`BodyLimit`) before any route sees it.
 """
 
 from __future__ import annotations
@@ -9,21 +10,108 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.services import Services
 
 log = logging.getLogger(__name__)
+
+# Slack's event and interaction payloads stay well under 1 MiB; every other route
+# (OAuth pages, health, media) takes at most a small form or nothing at all.
+BODY_LIMITS: Mapping[str, int] = {"/slack/events": 1024 * 1024}
+DEFAULT_BODY_LIMIT = 64 * 1024
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over its route's cap gets 413, read no further.
+
+    A declared `Content-Length` over the cap is refused before a byte is read; otherwise
+    the body is read here, counting as it streams (chunked bodies too), and handed to the
+    app only once complete and within the cap. So no route ever buffers or parses more
+    than its cap, and a huge body costs neither memory nor event-loop time.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limits: Mapping[str, int] = BODY_LIMITS,
+        default: int = DEFAULT_BODY_LIMIT,
+    ) -> None:
+        self._app = app
+        self._limits = dict(limits)
+        self._default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        cap = self._limits.get(scope["path"], self._default)
+        declared = [v for k, v in scope["headers"] if k == b"content-length"]
+        if declared:
+            if len(declared) > 1 or not declared[0].isdigit() or len(declared[0]) > 18:
+                await _refuse(send, 400, b"Bad Request")
+                return
+            if int(declared[0]) > cap:
+                await _refuse(send, 413, b"Request body too large")
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before the body was complete
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                await _refuse(send, 413, b"Request body too large")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message | None = {
+            "type": "http.request",
+            "body": b"".join(chunks),
+            "more_body": False,
+        }
+
+        async def replay() -> Message:
+            # The whole body once, then the client's own messages (a disconnect).
+            nonlocal body
+            if body is not None:
+                message, body = body, None
+                return message
+            return await receive()
+
+        await self._app(scope, replay, send)
+
+
+async def _refuse(send: Send, status: int, text: bytes) -> None:
+    # Connection: close, since the rest of the body is left unread on the socket.
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(text)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})
 
 
 def create_app(services: Services, *, routers: list[APIRouter] | None = None) -> FastAPI:
     """Build the app; lifecycle stays with the process runner, not with ASGI lifespan."""
     app = FastAPI(title="socialops", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
+    app.add_middleware(BodyLimit)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

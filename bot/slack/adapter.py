@@ -5,18 +5,22 @@ Every handler here does the same three things: convert the Slack payload to an
 both to the conversation core in a background task, so Slack gets its 200 at
 once whatever the core, the model or the platforms do.
 
-Slash commands take a shorter road in HTTP mode: bolt acknowledges a listener
-by polling every 10 ms, so `/slack/events` verifies the signature itself
-(slack_sdk's `SignatureVerifier`, the one bolt uses), schedules the work and
-answers straight away. Events, button clicks and the OAuth pages go through
-bolt unchanged (its request verification, authorization, self-event filter).
+`/slack/events` checks Slack's signature on the raw bytes before anything parses
+them (an unsigned or malformed body is a plain 401, never a parser's exception).
+Slash commands then take a shorter road in HTTP mode: bolt acknowledges a
+listener by polling every 10 ms, so the route schedules the work and answers
+straight away. Events, button clicks and the OAuth pages go through bolt
+unchanged (its request verification again, authorization, self-event filter).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import re
+import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +40,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.messages import ConversationHandler, Reply
@@ -73,6 +76,9 @@ BOT_SCOPES = (
     "im:history",
 )
 ACK_TEXT = "Working on it…"
+# Slack's replay window: a signed request older (or newer) than this is refused.
+SIGNATURE_MAX_AGE_SECONDS = 5 * 60
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _FAILED_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
 
 
@@ -130,7 +136,7 @@ class SlackAdapter:
         self._handler = handler
         self._dedupe = EventDeduper(redis=redis)
         # Socket Mode needs no signing secret (nothing arrives over HTTP); HTTP mode does.
-        self._verifier = SignatureVerifier(config.signing_secret) if config.signing_secret else None
+        self._signing_key = config.signing_secret.encode() if config.signing_secret else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
@@ -169,7 +175,7 @@ class SlackAdapter:
         self.app = AsyncApp(
             client=self.web_client,
             signing_secret=config.signing_secret,
-            request_verification_enabled=self._verifier is not None,
+            request_verification_enabled=self._signing_key is not None,
             # bolt accepts an AsyncAuthorize instance here; its annotation says only callables.
             authorize=self._authorize,  # type: ignore[arg-type]
             oauth_settings=oauth_settings,
@@ -220,7 +226,7 @@ class SlackAdapter:
 
     def router(self) -> APIRouter:
         """The HTTP endpoints: `/slack/events`, and the OAuth pages in multi-workspace mode."""
-        if self._verifier is None:
+        if self._signing_key is None:
             raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
         router = APIRouter()
         # Plain Starlette routes: Slack's payloads are verified and parsed here, so
@@ -238,23 +244,34 @@ class SlackAdapter:
 
     async def _events_route(self, request: Request) -> Response:
         self._ensure_session()
-        body = await request.body()
+        body = await request.body()  # at most 1 MiB: bot.web.BodyLimit caps it
+        if not self._signed_by_slack(body, request):
+            return Response(status_code=401, content="invalid request")
         form = _slash_command_form(request.headers.get("content-type", ""), body)
         if form is None or form.get("command") != self.config.command:
             return await self._request_handler.handle(request)
-        if not self._signed_by_slack(body, request):
-            return Response(status_code=401, content="invalid request")
         return JSONResponse(self.accept_command(form))
 
     def _signed_by_slack(self, body: bytes, request: Request) -> bool:
-        """Slack's v0 signature, timestamp within 5 minutes (bolt's own check, called directly)."""
-        if self._verifier is None:
+        """Slack's v0 signature over the raw body, timestamp within 5 minutes.
+
+        Computed on bytes rather than with slack_sdk's `SignatureVerifier`, which
+        decodes the body as UTF-8 and parses the timestamp with `int()`, and so
+        raises (a 500) on bodies and headers that only an attacker would send.
+        """
+        if self._signing_key is None:
             return False
-        timestamp = request.headers.get("x-slack-request-timestamp")
-        signature = request.headers.get("x-slack-signature")
-        if not timestamp or not signature or not timestamp.isdigit():
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not _TIMESTAMP.fullmatch(timestamp):
             return False
-        return self._verifier.is_valid(body, timestamp, signature)
+        if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+            return False
+        digest = hmac.new(
+            self._signing_key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256
+        ).hexdigest()
+        # Headers arrive as latin-1 text; compare bytes, which takes any character.
+        return hmac.compare_digest(f"v0={digest}".encode(), signature.encode("latin-1"))
 
     async def _oauth_route(self, request: Request) -> Response:
         self._ensure_session()
@@ -272,6 +289,13 @@ class SlackAdapter:
         await ack(self.accept_command(body))
 
     async def _run_command(self, form: dict[str, str]) -> None:
+        # A trigger_id seen before is a replayed signed request (Slack itself never
+        # re-sends a command). Claimed here, off the ack path: the replay still gets
+        # the usual ack, which tells its sender nothing, and the action does not run.
+        trigger_id = form.get("trigger_id")
+        if trigger_id and not await self._dedupe.claim_command(trigger_id):
+            log.info("replayed slack command ignored")
+            return
         client = await self._client_for(
             team_id=form.get("team_id"),
             enterprise_id=form.get("enterprise_id") or None,

@@ -13,11 +13,11 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agent.sources import SLACK_FILE_HOSTS, DownloadHosts
 from bot.core.messages import Attachment
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class SlackFiles:
         self._chunk_bytes = chunk_bytes
         # The bot token is only ever sent to Slack's file host (or to the host
         # the Web API is configured at, for self-hosted fakes and tests).
-        self._api_netloc = urlsplit(api_base).netloc
+        self._hosts = DownloadHosts(SLACK_FILE_HOSTS, api_bases=[api_base])
 
     async def attachments(
         self, files: list[Mapping[str, Any]], *, team_id: str, client: AsyncWebClient
@@ -85,26 +85,17 @@ class SlackFiles:
             locator=locator,
         )
 
-    def _allowed(self, url: str) -> bool:
-        parts = urlsplit(url)
-        if parts.netloc == self._api_netloc:
-            return True
-        return parts.scheme == "https" and (
-            parts.hostname == "files.slack.com"
-            or (parts.hostname or "").endswith(".slack-edge.com")
-        )
-
     async def stream(self, locator: Mapping[str, Any]) -> AsyncIterator[bytes]:
         """Yield the file's bytes chunk by chunk (what `Attachment.open()` returns)."""
         url = str(locator.get("url") or "")
-        if locator.get("kind") != "slack" or not self._allowed(url):
+        if locator.get("kind") != "slack" or not self._hosts.allows_name(url):
             raise SlackFileError("not a Slack file this bot may download")
         token = await self._token_for_team(str(locator.get("team") or ""))
         if token is None:
             raise SlackFileError("the app is not installed in that workspace any more")
-        # httpx drops the Authorization header if a redirect leaves this origin.
-        async with self._http.stream(
-            "GET", url, headers={"Authorization": f"Bearer {token}"}, follow_redirects=True
+        # Every redirect hop is checked too, and the token does not follow one to another origin.
+        async with self._hosts.get(
+            self._http, url, headers={"Authorization": f"Bearer {token}"}
         ) as response:
             if response.status_code != 200:
                 raise SlackFileError(f"Slack answered {response.status_code} for the file")

@@ -1,14 +1,25 @@
-"""Source locators: files and HTTP downloads stream in pieces and resume with Range."""
+"""Source locators: files and HTTP downloads stream in pieces and resume with Range;
+downloads go only to the chat platforms' file hosts (or a configured API base)."""
 
 from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from agent.sources import HttpByteSource, open_source, register_source_opener
+from agent.sources import (
+    DISCORD_FILE_HOSTS,
+    MAX_REDIRECTS,
+    SLACK_FILE_HOSTS,
+    DownloadHosts,
+    HttpByteSource,
+    http_opener,
+    open_source,
+    register_source_opener,
+)
 from integrations.errors import InvalidRequest, PlatformUnavailable
 from tests.fakes.server import serve_asgi
 
@@ -61,13 +72,14 @@ def _download_app(seen: list, *, honor_range: bool = True) -> FastAPI:
 async def test_http_source_resumes_with_range(honor_range):
     seen: list = []
     async with serve_asgi(_download_app(seen, honor_range=honor_range)) as base:
-        source = open_source(
+        hosts = DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[base])
+        source = http_opener(hosts)(
             {"kind": "http", "url": f"{base}/v.mp4", "size": len(DATA), "mime_type": "video/mp4"}
         )
         assert await _read(source) == DATA
         assert await _read(source, 2_000_000) == DATA[2_000_000:]
         with pytest.raises(PlatformUnavailable):
-            await _read(HttpByteSource(f"{base}/gone", size=1, mime_type="video/mp4"))
+            await _read(HttpByteSource(f"{base}/gone", size=1, mime_type="video/mp4", hosts=hosts))
     assert "range" not in seen[0] and seen[1]["range"] == "bytes=2000000-"
 
 
@@ -80,6 +92,7 @@ async def test_registered_kind_injects_credentials_at_open_time():
                 locator["url"],
                 size=int(locator["size"]),
                 mime_type="video/mp4",
+                hosts=DownloadHosts(SLACK_FILE_HOSTS, api_bases=[base]),
                 headers={"Authorization": "Bearer xoxb-secret"},
             )
 
@@ -88,3 +101,205 @@ async def test_registered_kind_injects_credentials_at_open_time():
         assert "xoxb" not in repr(source)
         assert await _read(source, 5) == DATA[5:]
     assert seen[0]["authorization"] == "Bearer xoxb-secret"
+
+
+# --- where downloads may go ---------------------------------------------------------------
+
+PUBLIC = "162.159.130.233"
+CDN = "https://cdn.discordapp.com/attachments/1/2/clip.mp4"
+
+
+def _resolver(table: dict[str, list[str]], asked: list[str]):
+    async def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return table.get(host, [PUBLIC])
+
+    return resolve
+
+
+def _ok(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    return 200, {}, data
+
+
+def _moved(status: int, location: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Location": location}, b""
+
+
+def _mock(routes: dict[str, tuple[int, dict[str, str], bytes]], seen: list[httpx.Request]):
+    """A client factory whose transport answers by URL (the internet, faked)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        status, headers, body = routes[str(request.url)]
+        # A streamed body, as from a socket (a `content=` body counts as already read).
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+
+    return lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def _source(url: str, hosts: DownloadHosts, factory, **kw) -> HttpByteSource:
+    return HttpByteSource(
+        url, size=len(DATA), mime_type="video/mp4", hosts=hosts, client_factory=factory, **kw
+    )
+
+
+async def test_a_platform_file_host_at_a_public_address_is_downloaded():
+    seen: list[httpx.Request] = []
+    asked: list[str] = []
+    hosts = DownloadHosts(DISCORD_FILE_HOSTS, resolve=_resolver({}, asked))
+    factory = _mock({CDN: _ok(DATA)}, seen)
+    assert await _read(_source(CDN, hosts, factory)) == DATA
+    assert asked == ["cdn.discordapp.com"] and len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/clip.mp4",
+        "http://cdn.discordapp.com/attachments/1/2/clip.mp4",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://127.0.0.1:8000/admin",
+        "https://files.slack.com/files-pri/T1-F1/download/clip.mp4",
+        "https://cdn.discordapp.com.evil.example/clip.mp4",
+    ],
+    ids=["other-host", "plain-http", "metadata-ip", "loopback-ip", "other-platform", "suffix"],
+)
+async def test_a_url_off_the_platform_hosts_is_refused_before_any_request(url):
+    seen: list[httpx.Request] = []
+    asked: list[str] = []
+    hosts = DownloadHosts(DISCORD_FILE_HOSTS, resolve=_resolver({}, asked))
+    with pytest.raises(InvalidRequest) as refused:
+        http_opener(hosts)({"kind": "http", "url": url, "size": 10})
+    assert "file servers" in refused.value.user_message
+    with pytest.raises(InvalidRequest):
+        await _read(_source(url, hosts, _mock({}, seen)))
+    assert seen == [] and asked == []
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["10.0.0.7"],
+        ["127.0.0.1"],
+        ["169.254.169.254"],
+        ["100.64.0.1"],
+        ["::1"],
+        ["fe80::1%eth0"],
+        ["::ffff:127.0.0.1"],
+        [PUBLIC, "192.168.1.20"],
+        [],
+    ],
+    ids=[
+        "private",
+        "loopback",
+        "link-local",
+        "shared",
+        "v6-loopback",
+        "v6-link-local",
+        "v4-mapped-loopback",
+        "one-of-several",
+        "none",
+    ],
+)
+async def test_a_platform_host_resolving_to_a_non_public_address_is_refused(addresses):
+    seen: list[httpx.Request] = []
+    hosts = DownloadHosts(
+        DISCORD_FILE_HOSTS, resolve=_resolver({"cdn.discordapp.com": addresses}, [])
+    )
+    with pytest.raises(InvalidRequest):
+        await _read(_source(CDN, hosts, _mock({}, seen)))
+    assert seen == []
+
+
+async def test_every_redirect_hop_is_checked():
+    metadata = "http://169.254.169.254/latest/meta-data/iam"
+    media = "https://media.discordapp.net/attachments/1/2/clip.mp4"
+    private = "https://media.discordapp.net/internal/clip.mp4"
+    routes = {
+        CDN: _moved(302, metadata),
+        "https://cdn.discordapp.com/ok": _moved(302, media),
+        media: _ok(DATA),
+        "https://cdn.discordapp.com/to-private": _moved(301, private),
+        "https://cdn.discordapp.com/loop": _moved(307, "/loop"),
+    }
+    seen: list[httpx.Request] = []
+    table = {"media.discordapp.net": [PUBLIC]}
+    hosts = DownloadHosts(DISCORD_FILE_HOSTS, resolve=_resolver(table, []))
+    factory = _mock(routes, seen)
+
+    with pytest.raises(InvalidRequest):
+        await _read(_source(CDN, hosts, factory))
+    assert [str(r.url) for r in seen] == [CDN]  # the metadata address was never asked
+
+    assert await _read(_source("https://cdn.discordapp.com/ok", hosts, factory)) == DATA
+
+    seen.clear()
+    rebound = DownloadHosts(
+        DISCORD_FILE_HOSTS, resolve=_resolver({"media.discordapp.net": ["10.1.2.3"]}, [])
+    )
+    with pytest.raises(InvalidRequest):
+        await _read(_source("https://cdn.discordapp.com/to-private", rebound, factory))
+    assert [str(r.url) for r in seen] == ["https://cdn.discordapp.com/to-private"]
+
+    seen.clear()
+    with pytest.raises(InvalidRequest):
+        await _read(_source("https://cdn.discordapp.com/loop", hosts, factory))
+    assert len(seen) == MAX_REDIRECTS + 1
+
+
+async def test_credentials_do_not_follow_a_redirect_to_another_origin():
+    file_url = "https://files.slack.com/files-pri/T1-F1/download/clip.mp4"
+    moved = "https://files.slack.com/files-tmb/T1-F1/clip.mp4"
+    elsewhere = "https://slack.test/api/relayed/clip.mp4"
+    routes = {
+        file_url: _moved(302, moved),
+        moved: _moved(302, elsewhere),
+        elsewhere: _ok(DATA),
+    }
+    seen: list[httpx.Request] = []
+    hosts = DownloadHosts(
+        SLACK_FILE_HOSTS, api_bases=["https://slack.test/api/"], resolve=_resolver({}, [])
+    )
+    source = _source(
+        file_url, hosts, _mock(routes, seen), headers={"Authorization": "Bearer xoxb-secret"}
+    )
+    assert await _read(source) == DATA
+    assert [r.headers.get("authorization") for r in seen] == [
+        "Bearer xoxb-secret",
+        "Bearer xoxb-secret",  # same origin
+        None,
+    ]
+
+
+async def test_a_configured_api_base_may_be_loopback_but_nothing_else_on_loopback_is():
+    """Over real sockets: the configured base serves; its redirect to another local
+    server (not configured) is refused before that server is asked anything."""
+    other_seen: list = []
+    async with serve_asgi(_download_app(other_seen)) as other:
+        base_app = FastAPI()
+
+        @base_app.get("/cdn/clip.mp4")
+        async def clip() -> Response:
+            return Response(DATA, media_type="video/mp4")
+
+        @base_app.get("/cdn/moved.mp4")
+        async def moved() -> Response:
+            return Response(status_code=302, headers={"Location": f"{other}/v.mp4"})
+
+        async with serve_asgi(base_app) as base:
+            hosts = DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[f"{base}/api/v10"])
+            opener = http_opener(hosts)
+            ok = opener({"kind": "http", "url": f"{base}/cdn/clip.mp4", "size": len(DATA)})
+            assert await _read(ok) == DATA
+            redirected = opener({"kind": "http", "url": f"{base}/cdn/moved.mp4", "size": 1})
+            with pytest.raises(InvalidRequest):
+                await _read(redirected)
+            with pytest.raises(InvalidRequest):
+                opener({"kind": "http", "url": f"{other}/v.mp4", "size": 1})
+    assert other_seen == []
+
+
+def test_the_default_http_opener_refuses_loopback():
+    """Without process wiring, `http` locators reach Discord's CDN only."""
+    with pytest.raises(InvalidRequest):
+        open_source({"kind": "http", "url": "http://127.0.0.1:9/v.mp4", "size": 1})

@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from bot.doctor import _safe_url
 from storage.crypto import generate_key_spec
 
 SECRETS = {
@@ -94,3 +97,38 @@ def test_doctor_warns_when_instagram_cannot_fetch_media(make_settings) -> None:
     public = report_lines(make_settings(public_base_url="https://bot.example.com", **ig))
     assert any("PUBLIC_BASE_URL is not reachable" in line for line in local)
     assert not any("PUBLIC_BASE_URL is not reachable" in line for line in public)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "hidden"),
+    [
+        (
+            "postgresql://host/db?password=secret-pw-1&sslmode=require",
+            "postgresql://host/db?password=***&sslmode=require",
+            "secret-pw-1",
+        ),
+        (
+            "redis://cache:6379/0?password=secret-pw-2",
+            "redis://cache:6379/0?password=***",
+            "secret-pw-2",
+        ),
+        (
+            "postgresql://app:secret-pw-3@[::1]:5432/db?sslpassword=secret-pw-4",
+            "postgresql://app:***@[::1]:5432/db?sslpassword=***",
+            "secret-pw-3",
+        ),
+        ("rediss://:secret-pw-5@cache:6380", "rediss://:***@cache:6380", "secret-pw-5"),
+        ("postgresql://postgres@127.0.0.1:5432/x", "postgresql://postgres@127.0.0.1:5432/x", "-"),
+    ],
+    ids=[
+        "pg-query",
+        "redis-query",
+        "pg-userinfo-ipv6-sslpassword",
+        "redis-empty-user",
+        "no-password",
+    ],
+)
+def test_safe_url_masks_passwords_in_userinfo_and_query(url: str, shown: str, hidden: str) -> None:
+    assert _safe_url(url) == shown
+    assert hidden not in _safe_url(url)
+    assert "secret-pw-4" not in _safe_url(url)

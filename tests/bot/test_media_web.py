@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from agent.media_links import MediaLinks
-from agent.sources import PIECE_BYTES, open_source
+from agent.sources import DISCORD_FILE_HOSTS, PIECE_BYTES, DownloadHosts, http_opener, open_source
 from bot.media_web import Unsatisfiable, build_media_router, parse_range
 from bot.services import Services
 from integrations.base import ByteSource
@@ -309,10 +309,78 @@ async def test_http_locator_is_proxied_with_ranges(pool, cipher, link, new_ident
             "mime_type": "video/mp4",
         }
         post = await _post(pool, link, new_identity, locator)
-        async with media_app(pool, cipher) as served:
+        opener = http_opener(DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[f"{cdn_base}/api/v10"]))
+        async with media_app(pool, cipher, opener) as served:
             path = _path(served, post)
             part = await served.http.get(path, headers={"Range": "bytes=100000-"})
             whole = await served.http.get(path)
     assert part.status_code == 206 and part.content == data[100000:]
     assert whole.status_code == 200 and whole.content == data
     assert cdn_base not in str(whole.headers)
+
+
+@pytest.mark.parametrize(
+    ("claimed", "served_as"),
+    [
+        ("video/mp4", "video/mp4"),
+        ("video/quicktime", "video/quicktime"),
+        ("text/html", "application/octet-stream"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("application/javascript", "application/octet-stream"),
+        ("video/mp4; codecs=avc1", "application/octet-stream"),
+        ("text/html, video/mp4", "application/octet-stream"),
+        (None, "application/octet-stream"),
+    ],
+)
+async def test_only_video_types_are_served_and_always_as_a_sandboxed_download(
+    pool, cipher, link, new_identity, tmp_path, claimed, served_as
+):
+    (tmp_path / "page.html").write_bytes(b"<script>alert(document.cookie)</script>")
+    locator = {"kind": "file", "path": str(tmp_path / "page.html"), "mime_type": claimed}
+    post = await _post(pool, link, new_identity, locator)
+    async with media_app(pool, cipher) as served:
+        path = _path(served, post)
+        answers = [
+            await served.http.get(path),
+            await served.http.get(path, headers={"Range": "bytes=0-3"}),
+            await served.http.head(path),
+            await served.http.get("/media/not-a-token"),
+        ]
+    assert [a.status_code for a in answers] == [200, 206, 200, 404]
+    for answer in answers[:3]:
+        assert answer.headers["content-type"] == served_as
+    for answer in answers:
+        assert answer.headers["content-disposition"] == "attachment"
+        assert answer.headers["content-security-policy"] == "sandbox"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_locator_off_the_chat_file_hosts_is_never_fetched(pool, cipher, link, new_identity):
+    """An `http` locator naming some other server (here a local one) is a bare 404, and
+    that server is never asked; the same link on a configured API base is served."""
+    from fastapi.responses import Response as PlainResponse
+
+    seen: list[str] = []
+    internal = FastAPI()
+
+    @internal.get("/secret")
+    async def secret() -> PlainResponse:
+        seen.append("asked")
+        return PlainResponse(b"internal secret", media_type="video/mp4")
+
+    async with serve_asgi(internal) as internal_base:
+        locator = {
+            "kind": "http",
+            "url": f"{internal_base}/secret",
+            "size": 15,
+            "mime_type": "video/mp4",
+        }
+        post = await _post(pool, link, new_identity, locator)
+        default = http_opener(DownloadHosts(DISCORD_FILE_HOSTS))
+        async with media_app(pool, cipher, default) as served:
+            refused = await served.http.get(_path(served, post))
+        configured = http_opener(DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[internal_base]))
+        async with media_app(pool, cipher, configured) as served:
+            allowed = await served.http.get(_path(served, post))
+    assert refused.status_code == 404 and refused.content == b"Not found\n"
+    assert allowed.status_code == 200 and seen == ["asked"]

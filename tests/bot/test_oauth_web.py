@@ -144,11 +144,17 @@ async def test_missing_or_damaged_verifier(web, deps, google, identity, pool):
     google.add_channel()
     link, auth_url = await _to_google(web, deps, identity)
     callback = await _consent(auth_url)
-    await pool.execute(
-        "UPDATE oauth_states SET code_verifier = overlay(code_verifier placing '\\x00'::bytea from 20)"
-        " WHERE workspace_id = $1",
+    before = await pool.fetchval(
+        "SELECT code_verifier FROM oauth_states WHERE workspace_id = $1", identity.workspace_id
+    )
+    # Flip every bit of one byte (XOR 0xFF): writing a constant leaves a byte that already
+    # holds it unchanged (1 run in 256), and then nothing is damaged.
+    after = await pool.fetchval(
+        "UPDATE oauth_states SET code_verifier = set_byte(code_verifier, 19,"
+        " get_byte(code_verifier, 19) # 255) WHERE workspace_id = $1 RETURNING code_verifier",
         identity.workspace_id,
     )
+    assert len(after) == len(before) and after != before
     start = await web.get(_path(link))
     assert start.status_code == 400 and "security check" in start.text
     response = await web.get(_path(callback))

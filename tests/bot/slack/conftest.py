@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,7 +152,8 @@ class SlackHarness:
             "text": text,
             "api_app_id": "A1",
             "response_url": f"{self.fake.base_url}/response/cmd1",
-            "trigger_id": "t.1",
+            # Unique per invocation, as Slack makes it (replays are deduplicated on it).
+            "trigger_id": f"t.{uuid.uuid4().hex}",
         }
         fields.update(extra)
         body = form_body(fields)

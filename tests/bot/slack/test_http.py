@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from bot.slack.files import CHUNK_BYTES, SlackFileError
+from integrations.errors import InvalidRequest
 from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, SlackHarness
+from tests.bot.test_web import CHUNK, CountingBody
+from tests.fakes.server import serve_asgi
 from tests.fakes.slack import form_body, sign
 
 
@@ -568,3 +574,110 @@ async def test_another_slash_command_is_not_taken_for_social(slack: SlackHarness
     await slack.settle()
     assert response.status_code == 404  # bolt: no listener for it
     assert slack.core.messages == []
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_oversized_unsigned_body_is_refused_before_it_is_read(
+    slack: SlackHarness, declared: bool
+) -> None:
+    body = CountingBody(300 * 1024 * 1024)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if declared:
+        headers["Content-Length"] = str(body.total)
+    response = await slack.http.post("/slack/events", content=body, headers=headers)
+
+    assert response.status_code == 413
+    assert body.sent <= 1024 * 1024 + CHUNK
+    assert slack.core.messages == [] and slack.fake.calls == []
+
+
+def _garbage_requests() -> list[tuple[bytes, dict[str, str | bytes]]]:
+    now = str(int(time.time()))
+    json_type = {"Content-Type": "application/json"}
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    return [
+        (b"\xff\xfe\x00not utf-8 {", json_type),
+        (b"{not json", json_type),
+        (b"payload=%7Bnot-json", form_type),
+        (b"command=%2Fsocial&text=%FF%FE", form_type),
+        (b"\xff" * 1000, form_type),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": b"\xb2", "X-Slack-Signature": "v0=a"}),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "x"}),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": now, "X-Slack-Signature": b"v0=\xe9"}),
+        (b"{}", {**json_type, "X-Slack-Request-Timestamp": now}),
+        (b"", {}),
+    ]
+
+
+@pytest.mark.parametrize(("body", "headers"), _garbage_requests())
+async def test_malformed_unsigned_body_is_a_401_and_logs_no_error(
+    slack: SlackHarness,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    headers: dict[str, str | bytes],
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = await slack.http.post("/slack/events", content=body, headers=headers)
+        await slack.settle()
+
+    assert response.status_code == 401
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert slack.core.messages == [] and slack.fake.calls == []
+
+
+async def test_replayed_signed_slash_command_runs_once(slack: SlackHarness) -> None:
+    body = form_body(
+        {
+            "team_id": TEAM,
+            "channel_id": "C1",
+            "user_id": "UALICE",
+            "command": "/social",
+            "text": "echo only once",
+            "response_url": f"{slack.fake.base_url}/response/replay",
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        }
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING_SECRET, body)}
+    first = await slack.http.post("/slack/events", content=body, headers=headers)
+    replay = await slack.http.post("/slack/events", content=body, headers=headers)
+    await slack.settle()
+
+    # Both are acked alike (the ack path stays free of Redis); only the first one runs.
+    assert first.json() == replay.json() == {"response_type": "ephemeral", "text": "Working on it…"}
+    assert [m.text for m in slack.core.messages] == ["echo only once"]
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1
+
+    # Another invocation (its own trigger_id) with the same text still runs.
+    await slack.command("echo only once")
+    await slack.settle()
+    assert len(slack.core.messages) == 2
+
+
+async def test_a_slack_file_redirected_off_slack_is_not_followed(slack: SlackHarness) -> None:
+    """A redirect hop is checked like the first URL: the bot token never reaches it."""
+    asked: list[dict[str, str]] = []
+    other = FastAPI()
+
+    @other.get("/elsewhere.mp4")
+    async def elsewhere(request: Request) -> Response:
+        asked.append(dict(request.headers))
+        return Response(b"not from slack", media_type="video/mp4")
+
+    async with serve_asgi(other) as other_base:
+
+        async def moved() -> Response:
+            return Response(status_code=302, headers={"Location": f"{other_base}/elsewhere.mp4"})
+
+        slack.fake.app.add_api_route("/moved/F9.mp4", moved)
+        info = slack.fake.add_file("F9", b"real video")
+        attachment = slack.adapter.files.attachment(
+            {
+                **info,
+                "url_private_download": f"{slack.fake.base_url}/moved/F9.mp4",
+            },
+            team_id=TEAM,
+        )
+        with pytest.raises(InvalidRequest):
+            async for _ in attachment.open():
+                pass
+    assert asked == []
