@@ -22,11 +22,13 @@ from integrations.capabilities import PlatformCapabilities
 from integrations.errors import NotConfigured
 from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from integrations.plugin import PlatformPlugin
+from integrations.tiktok.plugin import PLUGIN as TIKTOK
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
 
 PLUGINS: tuple[PlatformPlugin[Any], ...] = (
     YOUTUBE,
     INSTAGRAM,
+    TIKTOK,
 )
 
 
