@@ -32,6 +32,8 @@ class Metric(StrEnum):
     AVG_VIEW_DURATION_SECONDS = "avg_view_duration_seconds"
     FOLLOWERS_GAINED = "followers_gained"
     FOLLOWERS_LOST = "followers_lost"
+    # A total as of `as_of`, for platforms that report no per-period gains (TikTok).
+    FOLLOWERS = "followers"
     REACH = "reach"
     ENGAGEMENT_RATE = "engagement_rate"
 

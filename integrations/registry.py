@@ -22,12 +22,14 @@ from integrations.capabilities import PlatformCapabilities
 from integrations.errors import NotConfigured
 from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from integrations.plugin import PlatformPlugin
+from integrations.tiktok.plugin import PLUGIN as TIKTOK
 from integrations.x.plugin import PLUGIN as X
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
 
 PLUGINS: tuple[PlatformPlugin[Any], ...] = (
     YOUTUBE,
     INSTAGRAM,
+    TIKTOK,
     X,
 )
 

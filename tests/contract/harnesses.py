@@ -17,11 +17,13 @@ import httpx
 from integrations.base import SocialPlatform
 from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from integrations.plugin import PlatformPlugin
+from integrations.tiktok.plugin import PLUGIN as TIKTOK
 from integrations.x.plugin import PLUGIN as X
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
 from tests.fakes.google import FakeGoogle, youtube_settings
 from tests.fakes.instagram import FakeInstagram, instagram_settings
 from tests.fakes.server import serve_asgi
+from tests.fakes.tiktok import VIDEO_QUERY, FakeTikTok, tiktok_settings
 from tests.fakes.x import FakeX, use_clock, x_settings
 
 
@@ -127,6 +129,48 @@ class InstagramHarness:
         return [m.id for m in self.user.media if m.id not in self._seeded]
 
 
+class TikTokHarness:
+    plugin = TIKTOK
+    reads_per_batch = 1
+
+    def __init__(self, fake: FakeTikTok, base: str) -> None:
+        self.fake = fake
+        self.creator = fake.add_creator("contract.studio", display_name="Contract Studio")
+        self.account_external_id = self.creator.open_id
+        self.settings = tiktok_settings(base, fake)
+
+    def attach(self, platform: SocialPlatform) -> None:
+        return None
+
+    async def consent(self, authorization_url: str) -> str:
+        async with httpx.AsyncClient() as browser:
+            answer = await browser.get(authorization_url)
+        assert answer.status_code == 302, answer.text
+        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+    def add_posts(self, n: int) -> list[str]:
+        return [self.fake.add_video(self.creator, f"post {i}").id for i in range(n)]
+
+    def figure_reads(self) -> int:
+        return self.fake.requests[VIDEO_QUERY]
+
+    def cut_next_upload(self) -> None:
+        self.fake.drop_connection_at(300 * 1024)
+
+    def published(self) -> list[str]:
+        # A private post has no public id: the publish id stands for it, as in the client.
+        return [p.video_id or p.id for p in self.fake.posts_created]
+
+
+@asynccontextmanager
+async def _tiktok() -> AsyncIterator[Harness]:
+    fake = FakeTikTok()
+    async with serve_asgi(fake) as base:
+        fake.base = base  # upload URLs it hands out point back at it
+        yield TikTokHarness(fake, base)
+    assert fake.unexpected == [], fake.unexpected
+
+
 class XHarness:
     plugin = X
     reads_per_batch = 1
@@ -188,5 +232,6 @@ async def _instagram() -> AsyncIterator[Harness]:
 HARNESSES: dict[str, Callable[[], AbstractAsyncContextManager[Harness]]] = {
     "youtube": _youtube,
     "instagram": _instagram,
+    "tiktok": _tiktok,
     "x": _x,
 }

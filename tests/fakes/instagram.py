@@ -170,7 +170,9 @@ class FakeInstagram:
         self.hosts = dict(hosts or {})
         self.fetches: list[Fetch] = []
         self._unreachable = 0
-        self._ids = 17_900_000_000_000_000
+        # Ids start at a random point: posts of several tests share one database, and a
+        # platform's post ids are unique, so two fakes must not hand out the same ones.
+        self._ids = 17_900_000_000_000_000 + secrets.randbelow(10**12) * 1000
         self.app = self._build_app()
 
     # --- setup helpers -------------------------------------------------------------------
