@@ -28,6 +28,28 @@ class Budgets(Protocol):
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
         """Charge tokens the model reported using to today's budgets."""
 
+    async def reserve_llm_tokens(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int
+    ) -> Decision:
+        """Reserve a run's worst case from today's budgets, all or nothing."""
+
+    async def settle_llm_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        """Charge a finished (or failed) run's real use against its reservation."""
+
+    async def begin_run(self, *, workspace_id: int, chat_user_id: int, ttl: float) -> str | None:
+        """Claim the user's single agent-run slot; None while another run holds it."""
+
+    async def end_run(self, *, workspace_id: int, chat_user_id: int, token: str) -> None:
+        """Free the slot `begin_run` gave."""
+
     async def reserve(
         self, platform: str, account: int | None, amounts: Mapping[str, int]
     ) -> Decision:
@@ -61,6 +83,28 @@ class NoLimits:
         return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
 
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
+        return None
+
+    async def reserve_llm_tokens(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int
+    ) -> Decision:
+        return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
+
+    async def settle_llm_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        return None
+
+    async def begin_run(self, *, workspace_id: int, chat_user_id: int, ttl: float) -> str | None:
+        return "unlimited"
+
+    async def end_run(self, *, workspace_id: int, chat_user_id: int, token: str) -> None:
         return None
 
     async def reserve(

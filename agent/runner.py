@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,14 +13,36 @@ from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import GraphRecursionError
 
 from agent.prompts import SYSTEM_PROMPT
 from agent.session import ChatContext
-from agent.tools import build_tools
+from agent.tools import MAX_TOOL_OUTPUT_CHARS, build_tools
 from storage.conversations import Turn
 
 log = logging.getLogger(__name__)
+
+# Token counts are estimated from UTF-8 bytes (3 per token: above the real count for
+# English, about one per character for CJK) rather than with a tokenizer: tiktoken
+# downloads its tables from the internet on first use, and an estimate that errs high
+# is what a budget needs.
+BYTES_PER_TOKEN = 3
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for `text` (see BYTES_PER_TOKEN)."""
+    return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
+
+
+class RunFailed(Exception):
+    """The model or the graph failed mid-run; `tokens` is what the calls that did finish
+    reported, so the budget is charged for them."""
+
+    def __init__(self, tokens: int) -> None:
+        super().__init__(f"agent run failed after {tokens} tokens")
+        self.tokens = tokens
+
 
 STOPPED_TEXT = (
     "I stopped: this request needed more steps than I'm allowed. Try one thing at a time."
@@ -38,6 +61,14 @@ class RunnerConfig:
     max_output_tokens: int = 1024
     timeout_seconds: float = 60.0
     max_reply_chars: int = 3500
+    # The person's message, and the thread history before it, in (estimated) tokens.
+    max_input_tokens: int = 4000
+    max_history_tokens: int = 6000
+
+    @property
+    def run_ttl_seconds(self) -> float:
+        """How long a run may hold the user's slot: every model call timing out, plus slack."""
+        return self.max_model_calls * self.timeout_seconds + 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +127,15 @@ def history_messages(history: Sequence[Turn], requester: int | None = None) -> l
     return out
 
 
+def _usage(messages: Sequence[AnyMessage]) -> int:
+    """Tokens the model calls among `messages` reported using."""
+    total = 0
+    for msg in messages:
+        if isinstance(msg, AIMessage) and msg.usage_metadata:
+            total += int(msg.usage_metadata.get("total_tokens", 0))
+    return total
+
+
 def describe_attachments(chat: ChatContext) -> str:
     if not chat.attachments:
         return ""
@@ -116,12 +156,36 @@ class AgentRunner:
         tools: Sequence[BaseTool] | None = None,
     ) -> None:
         self.config = config
+        chosen = list(tools) if tools is not None else build_tools()
         self.graph = create_agent(
-            model,
-            tools=list(tools) if tools is not None else build_tools(),
-            system_prompt=SYSTEM_PROMPT,
-            context_schema=ChatContext,
+            model, tools=chosen, system_prompt=SYSTEM_PROMPT, context_schema=ChatContext
         )
+        schemas = "".join(json.dumps(convert_to_openai_tool(t)) for t in chosen)
+        self._overhead = estimate_tokens(SYSTEM_PROMPT + schemas) + 64
+
+    def fit_history(self, history: Sequence[Turn]) -> list[Turn]:
+        """The newest turns that fit in `max_history_tokens`, oldest first."""
+        kept: list[Turn] = []
+        room = self.config.max_history_tokens
+        for turn in reversed(history):
+            room -= estimate_tokens(turn.content)
+            if room < 0:
+                break
+            kept.append(turn)
+        return kept[::-1]
+
+    def worst_case(self, history: Sequence[Turn], text: str) -> int:
+        """The most tokens one run may use: every model call allowed, each prompt growing
+        by the previous call's longest output and tool result."""
+        c = self.config
+        prompt = (
+            self._overhead
+            + estimate_tokens(text)
+            + sum(estimate_tokens(t.content) for t in history)
+        )
+        growth = c.max_output_tokens + estimate_tokens("x" * MAX_TOOL_OUTPUT_CHARS)
+        calls = c.max_model_calls
+        return calls * (prompt + c.max_output_tokens) + growth * calls * (calls - 1) // 2
 
     async def run(self, *, history: Sequence[Turn], text: str, chat: ChatContext) -> AgentReply:
         """One request: history + the new message in, the final text and token usage out.
@@ -151,15 +215,15 @@ class AgentRunner:
                 last = values
         except GraphRecursionError:
             stopped = True
+        except Exception as exc:
+            # Each finished model call's usage is in the state streamed so far.
+            raise RunFailed(_usage(last["messages"][len(messages) :])) from exc
         produced = last["messages"][len(messages) :]
-        tokens = 0
+        tokens = _usage(produced)
         calls: list[str] = []
         final = ""
         for msg in produced:
             if isinstance(msg, AIMessage):
-                usage = msg.usage_metadata
-                if usage:
-                    tokens += int(usage.get("total_tokens", 0))
                 calls += [c["name"] for c in msg.tool_calls]
                 if not msg.tool_calls:
                     final = _text(msg)

@@ -110,6 +110,8 @@ class Assembly:
                 max_tool_calls=settings.llm_max_tool_calls,
                 max_output_tokens=settings.llm_max_output_tokens,
                 timeout_seconds=settings.llm_request_timeout_seconds,
+                max_input_tokens=settings.llm_max_input_tokens,
+                max_history_tokens=settings.llm_max_history_tokens,
             )
             runner = AgentRunner(model=build_model(config), config=config)
         return ChatOpsService(

@@ -62,6 +62,8 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     llm_max_tool_calls: int = 8
     llm_max_output_tokens: int = 1024
     llm_history_turns: int = 12
+    llm_max_input_tokens: int = 4000
+    llm_max_history_tokens: int = 6000
     llm_request_timeout_seconds: float = 60.0
 
     # --- Slack ------------------------------------------------------------------------

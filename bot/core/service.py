@@ -21,7 +21,7 @@ from agent.actions import approvals
 from agent.actions.base import USER_ERRORS, Outcome, user_message
 from agent.context import ActionContext, Deps
 from agent.limits import Budgets
-from agent.runner import AgentRunner
+from agent.runner import AgentRunner, RunFailed, estimate_tokens
 from agent.session import AttachmentInfo, ChatContext
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 from storage import conversations, identity
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 NO_MODEL = "Free-form chat needs a model; try `help` for the commands."
 MODEL_DOWN = "The model is not answering right now. Commands still work: try `help`."
 INTERNAL = "Something went wrong on my side. Please try again in a moment."
+BUSY = "I'm still working on your previous request; send this again once I've answered it."
+TOO_LONG = (
+    "That message is too long for the assistant (the limit is about {limit:,} tokens). "
+    "Shorten it, or use a command: try `help`."
+)
 _IDENTITY_CACHE_MAX = 10_000
 
 
@@ -201,43 +206,77 @@ class ChatOpsService:
         sink: ReplySink,
         limiter: Budgets,
     ) -> str:
+        """One agent run: one per user at a time, its worst case reserved before it starts
+        and its real use settled after, failures included."""
         ident = chat.action.identity
-        budget = await limiter.check_llm_budget(
-            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
-        )
-        if not budget.allowed:
-            when = f" It resets at {budget.reset_at:%H:%M} UTC." if budget.reset_at else ""
-            text = f"Today's model budget is used up.{when} Commands still work: try `help`."
+        if estimate_tokens(message.text) > runner.config.max_input_tokens:
+            text = TOO_LONG.format(limit=runner.config.max_input_tokens)
             await sink.send(Reply(text))
             return text
+        who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
+        slot = await limiter.begin_run(**who, ttl=runner.config.run_ttl_seconds)
+        if slot is None:
+            await sink.send(Reply(BUSY))
+            return BUSY
+        try:
+            return await self._reserved_run(runner, chat, message, sink, limiter)
+        finally:
+            await limiter.end_run(**who, token=slot)
+
+    async def _reserved_run(
+        self,
+        runner: AgentRunner,
+        chat: ChatContext,
+        message: IncomingMessage,
+        sink: ReplySink,
+        limiter: Budgets,
+    ) -> str:
+        ident = chat.action.identity
         await self._settled(ident.workspace_id, message.thread_key)
         history = (
-            await conversations.recent(
-                chat.action.deps.pool,
-                workspace_id=ident.workspace_id,
-                thread_key=message.thread_key,
-                limit=self._history_limit,
+            runner.fit_history(
+                await conversations.recent(
+                    chat.action.deps.pool,
+                    workspace_id=ident.workspace_id,
+                    thread_key=message.thread_key,
+                    limit=self._history_limit,
+                )
             )
             if self._history_limit
             else []
         )
+        worst = runner.worst_case(history, message.text)
+        who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
+        reservation = await limiter.reserve_llm_tokens(**who, tokens=worst)
+        if not reservation.allowed:
+            when = (
+                f" It resets at {reservation.reset_at:%H:%M} UTC." if reservation.reset_at else ""
+            )
+            text = (
+                f"Not enough model budget left today for this request ({reservation.remaining:,} "
+                f"tokens left; a request may use up to {worst:,}).{when} "
+                "Commands still work: try `help`."
+            )
+            await sink.send(Reply(text))
+            return text
         # What the tools propose now is the assistant's suggestion, made after this message.
         chat.action = dataclasses.replace(
             chat.action, origin="assistant", request_text=message.text
         )
+        used = 0
         try:
             result = await runner.run(history=history, text=message.text, chat=chat)
-        except Exception:
+            used = result.tokens
+        except Exception as exc:
+            used = exc.tokens if isinstance(exc, RunFailed) else 0
             log.exception("agent run failed")
             # Approvals the tools queued before the failure are still real requests.
             await self._flush(chat, message, sink)
             await sink.send(Reply(MODEL_DOWN))
             return MODEL_DOWN
-        if result.tokens:
-            await limiter.charge_llm_tokens(
-                workspace_id=ident.workspace_id,
-                chat_user_id=ident.chat_user_id,
-                tokens=result.tokens,
+        finally:
+            await limiter.settle_llm_tokens(
+                **who, reservation=reservation, reserved=worst, used=used
             )
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)

@@ -10,6 +10,7 @@ from storage.ratelimit.counters import Counter, Reading, Tally, decide
 from storage.ratelimit.fallback import LocalLimits, Outage
 from storage.ratelimit.ledger import Ledger
 from storage.ratelimit.quotas import CounterSpec, Quota, QuotaBook
+from storage.ratelimit.runs import RunSlots
 from storage.ratelimit.values import BudgetStatus, Decision, LimiterUnavailable, LimitPolicy, Scope
 from storage.ratelimit.windows import Rate
 from storage.redis import RedisHandle
@@ -48,6 +49,7 @@ class Budgets:
             clock=clock or (lambda: datetime.now(UTC)),
         )
         self._local = LocalLimits()
+        self._runs = RunSlots(redis=redis, outage=self._outage, call_timeout=call_timeout)
         self._closed_retry_after = closed_retry_after
         self._pacing: dict[str, list[Counter]] = {}
 
@@ -93,6 +95,47 @@ class Budgets:
         counters = self._llm_tokens(workspace_id, chat_user_id, tokens)
         if await self._ledger.run("charge", counters) is None:
             self._local.days("charge", counters)
+
+    async def reserve_llm_tokens(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int
+    ) -> Decision:
+        """Reserve an agent run's worst case before it starts: from the user's and the
+        workspace's day, both or neither, so concurrent runs cannot overspend together."""
+        counters = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
+        tally = await self._ledger.run("reserve", counters)
+        if tally is None:  # fail open, to this process's own ledger
+            tally = self._local.days("peek", counters)
+            if tally.allowed:
+                self._local.days("charge", counters)
+        return decide(counters, tally, charged=True)
+
+    async def settle_llm_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        """After a run: charge what it used beyond its reservation, or give back the rest
+        (only while the reservation's day lasts)."""
+        extra = used - max(reserved, 1)
+        if extra > 0:
+            await self.charge_llm_tokens(
+                workspace_id=workspace_id, chat_user_id=chat_user_id, tokens=extra
+            )
+        elif extra < 0 and reservation.charged_at is not None:
+            counters = self._llm_tokens(workspace_id, chat_user_id, -extra)
+            if await self._ledger.run("refund", counters, stamp=reservation.charged_at) is None:
+                self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
+
+    async def begin_run(self, *, workspace_id: int, chat_user_id: int, ttl: float) -> str | None:
+        """Claim the user's one agent run at a time; None while another is going."""
+        return await self._runs.claim(workspace_id, chat_user_id, ttl)
+
+    async def end_run(self, *, workspace_id: int, chat_user_id: int, token: str) -> None:
+        await self._runs.release(workspace_id, chat_user_id, token)
 
     async def platform_call(self, platform: str) -> Decision:
         """Pace calls to one platform API (calls per window, shared by every replica)."""

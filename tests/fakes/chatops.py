@@ -145,12 +145,23 @@ class RecordingBudgets(NoLimits):
             None,
         )
 
-    async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
+    async def reserve_llm_tokens(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int
+    ) -> Decision:
         reset = datetime(2030, 1, 1, tzinfo=UTC)
         return Decision(self.allow_llm, 1000, 1000 - sum(self.charged), 0.0, reset)
 
-    async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
-        self.charged.append(tokens)
+    async def settle_llm_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        if used:
+            self.charged.append(used)
 
     async def report(
         self, *, workspace_id: int, chat_user_id: int, accounts: Any = ()

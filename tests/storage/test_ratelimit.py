@@ -672,3 +672,36 @@ async def test_a_redis_that_stops_answering_is_an_outage_not_a_hang(tmp_path: Pa
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_llm_reservations_hold_under_concurrency_and_settle_to_real_use(redis) -> None:
+    policy = replace(POLICY, user_llm_tokens_per_day=1000, workspace_llm_tokens_per_day=10_000)
+    budgets = Budgets(redis=redis, policy=policy)
+    who = {"workspace_id": 71, "chat_user_id": 72}
+    decisions = await asyncio.gather(
+        *(budgets.reserve_llm_tokens(**who, tokens=300) for _ in range(10))
+    )
+    granted = [d for d in decisions if d.allowed]
+    assert len(granted) == 3  # 900 of 1000: a fourth worst case would not fit
+    for d in granted:
+        await budgets.settle_llm_tokens(**who, reservation=d, reserved=300, used=40)
+    rows = await budgets.report(**who)
+    user = next(r for r in rows if r.counter == "llm_tokens" and r.scope == "user")
+    assert user.used == 120
+    # A run that used more than it reserved is charged the difference.
+    big = await budgets.reserve_llm_tokens(**who, tokens=100)
+    await budgets.settle_llm_tokens(**who, reservation=big, reserved=100, used=250)
+    rows = await budgets.report(**who)
+    assert next(r for r in rows if r.counter == "llm_tokens" and r.scope == "user").used == 370
+
+
+async def test_one_agent_run_per_user_at_a_time(redis) -> None:
+    budgets = Budgets(redis=redis, policy=POLICY)
+    first = await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30)
+    assert first is not None
+    assert await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30) is None
+    assert await budgets.begin_run(workspace_id=1, chat_user_id=3, ttl=30) is not None
+    await budgets.end_run(workspace_id=1, chat_user_id=2, token="someone-else")
+    assert await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30) is None
+    await budgets.end_run(workspace_id=1, chat_user_id=2, token=first)
+    assert await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30) is not None
