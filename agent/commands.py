@@ -29,7 +29,8 @@ USAGE: dict[str, str] = {
     ' (shell: upload <platform> ~/clip.mp4 "Title")',
     "metrics": "metrics [platform] [today|7d|28d|90d] [post]: engagement figures",
     "caption": "caption <platform> <description>: caption ideas that fit the platform",
-    "digest": "digest on [#channel] [at HH:MM] [IANA zone] | digest off [#channel] | digest show",
+    "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
+    " | digest show (in the channel concerned)",
     "quota": "quota: what you have left today",
 }
 COMMANDS = tuple(USAGE)
@@ -181,6 +182,10 @@ def _digest(rest: list[str], platforms: Platforms) -> Command | Usage:
     verb, more = rest[0].lower(), rest[1:]
     if verb == "show" and not more:
         return Command("digest", {"verb": "show"})
+    if verb in ("join", "leave") and len(more) <= 1:
+        if more and not more[0].startswith(("#", "<#")):
+            return _usage("digest")
+        return Command("digest", {"verb": verb, "channel": more[0] if more else None})
     if verb == "off" and len(more) <= 1:
         if more and not more[0].startswith(("#", "<#")):
             return _usage("digest")
@@ -275,6 +280,13 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     if name == "digest":
         if args["verb"] == "show":
             return await digest.show(ctx)
+        if args["verb"] in ("join", "leave"):
+            return await digest.request_membership(
+                ctx,
+                join=args["verb"] == "join",
+                channel=args.get("channel"),
+                current_channel=chat.channel_id,
+            )
         return await digest.request_change(
             ctx,
             enabled=args["verb"] == "on",

@@ -43,12 +43,18 @@ def due_date(sub: Subscription, now: datetime) -> str | None:
     return local.date().isoformat() if local.time() >= sub.local_time else None
 
 
-async def build_digest(deps: Deps, workspace: Workspace, *, now: datetime) -> str:
-    """Yesterday-and-today figures for every member's accounts in the workspace."""
+async def build_digest(
+    deps: Deps, workspace: Workspace, sub: Subscription, *, now: datetime
+) -> str:
+    """Yesterday-and-today figures for the accounts of the members who opted in to this
+    channel's digest (its creator, and whoever said `digest join` there)."""
     lines = [f"Daily digest, {now:%Y-%m-%d}"]
-    members = await store.account_owners(deps.pool, workspace_id=workspace.id)
+    members = await store.account_owners(deps.pool, subscription_id=sub.id)
     if not members:
-        return f"{lines[0]}: no linked accounts yet. {link_hint(deps.platforms)}"
+        return (
+            f"{lines[0]}: no linked accounts in this digest yet. Link one "
+            f"({link_hint(deps.platforms)}), or say `digest join` here to add yours."
+        )
     if deps.ops is None:
         return lines[0] + ": no platform is configured on this bot."
     for member in members:
@@ -91,7 +97,7 @@ async def run_due_digests(
         if workspace is None:
             continue
         try:
-            text = await build_digest(deps, workspace, now=now)
+            text = await build_digest(deps, workspace, sub, now=now)
             ref = await post(workspace, sub.channel_id, text)
         except Exception as exc:  # nothing was posted: mark failed so a later sweep retries
             log.exception("digest failed", extra={"subscription": sub.id})

@@ -173,16 +173,16 @@ async def generate_caption(
 
 @tool
 async def manage_digest(
-    action: Literal["on", "off", "show"],
+    action: Literal["on", "off", "join", "leave", "show"],
     runtime: Runtime,
     channel: str | None = None,
     time: str | None = None,
     time_zone: str | None = None,
 ) -> str:
-    """Show, turn on or turn off a channel's daily engagement digest (on/off need approval).
+    """Show, turn on or off, join or leave this channel's daily digest (changes need approval).
 
     Args:
-        action: on, off or show.
+        action: on, off, join (add the person's accounts), leave, or show.
         channel: the channel (default: the current one).
         time: local time HH:MM (default 09:00).
         time_zone: IANA time zone such as Europe/Paris (default UTC).
@@ -190,6 +190,16 @@ async def manage_digest(
     chat = runtime.context
     if action == "show":
         return await _run(chat, lambda: digest.show(chat.action))
+    if action in ("join", "leave"):
+        return await _run(
+            chat,
+            lambda: digest.request_membership(
+                chat.action,
+                join=action == "join",
+                channel=channel,
+                current_channel=chat.channel_id,
+            ),
+        )
     return await _run(
         chat,
         lambda: digest.request_change(

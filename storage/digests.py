@@ -47,15 +47,26 @@ async def upsert(
     time_zone: str,
     created_by: int | None,
 ) -> Subscription:
-    """Turn a channel's digest on (or change its time), one row per channel."""
+    """Turn a channel's digest on (or change its time), one row per channel.
+
+    Its creator's accounts are in it from the start (one statement: both or neither).
+    """
     row = await db.fetchrow(
         f"""
-        INSERT INTO digest_subscriptions (workspace_id, channel_id, local_time, time_zone, created_by)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (workspace_id, channel_id) DO UPDATE
-           SET local_time = EXCLUDED.local_time, time_zone = EXCLUDED.time_zone,
-               enabled = true, updated_at = now()
-        RETURNING {_COLUMNS}
+        WITH sub AS (
+            INSERT INTO digest_subscriptions
+                (workspace_id, channel_id, local_time, time_zone, created_by)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (workspace_id, channel_id) DO UPDATE
+               SET local_time = EXCLUDED.local_time, time_zone = EXCLUDED.time_zone,
+                   enabled = true, updated_at = now()
+            RETURNING {_COLUMNS}
+        ), member AS (
+            INSERT INTO digest_members (subscription_id, chat_user_id)
+            SELECT id, created_by FROM sub WHERE created_by IS NOT NULL
+            ON CONFLICT DO NOTHING
+        )
+        SELECT * FROM sub
         """,
         workspace_id,
         channel_id,
@@ -168,14 +179,46 @@ async def get_workspace(db: Executor, workspace_id: int) -> Workspace | None:
     return Workspace(row["id"], row["frontend"], row["external_id"], row["name"]) if row else None
 
 
-async def account_owners(db: Executor, *, workspace_id: int) -> list[Member]:
-    """Members of a workspace who have at least one linked account."""
+async def account_owners(db: Executor, *, subscription_id: int) -> list[Member]:
+    """Members who opted in to this digest and have at least one linked account."""
     rows = await db.fetch(
         """
-        SELECT DISTINCT u.id, u.external_id FROM chat_users u
+        SELECT DISTINCT u.id, u.external_id FROM digest_members m
+          JOIN digest_subscriptions s ON s.id = m.subscription_id
+          JOIN chat_users u ON u.id = m.chat_user_id AND u.workspace_id = s.workspace_id
           JOIN linked_accounts a ON a.owner_id = u.id AND a.workspace_id = u.workspace_id
-         WHERE u.workspace_id = $1 ORDER BY u.id
+         WHERE m.subscription_id = $1 ORDER BY u.id
         """,
-        workspace_id,
+        subscription_id,
     )
     return [Member(r["id"], r["external_id"]) for r in rows]
+
+
+async def get(db: Executor, *, workspace_id: int, channel_id: str) -> Subscription | None:
+    row = await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM digest_subscriptions WHERE workspace_id = $1 AND channel_id = $2",
+        workspace_id,
+        channel_id,
+    )
+    return _sub(row) if row else None
+
+
+async def set_member(
+    db: Executor, *, subscription_id: int, chat_user_id: int, member: bool
+) -> bool:
+    """Opt a member's accounts in to (or out of) a digest; True if anything changed."""
+    if member:
+        sql = """INSERT INTO digest_members (subscription_id, chat_user_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING"""
+    else:
+        sql = "DELETE FROM digest_members WHERE subscription_id = $1 AND chat_user_id = $2"
+    result: str = await db.execute(sql, subscription_id, chat_user_id)
+    return result.endswith(" 1")
+
+
+async def members(db: Executor, *, subscription_id: int) -> list[int]:
+    rows = await db.fetch(
+        "SELECT chat_user_id FROM digest_members WHERE subscription_id = $1 ORDER BY joined_at",
+        subscription_id,
+    )
+    return [r["chat_user_id"] for r in rows]

@@ -15,4 +15,5 @@ EXECUTORS: Mapping[str, Executor] = {
     "unlink": accounts.execute_unlink,
     "upload": upload.execute_upload,
     "digest": digest.execute_change,
+    "digest_membership": digest.execute_membership,
 }

@@ -51,6 +51,36 @@ def parse_channel(value: str | None, default: str) -> str:
     return name
 
 
+def here(channel: str | None, current_channel: str) -> str:
+    """The target channel, which must be the one the request came from.
+
+    The front-end delivered the request from that channel, so the requester is in it;
+    a digest can never be pointed at a channel its requester cannot read.
+    """
+    chan = parse_channel(channel, current_channel)
+    if chan != current_channel:
+        raise ActionError(
+            "Manage a channel's digest from inside that channel, so I know you are in it."
+        )
+    return chan
+
+
+async def _managed_by_someone_else(ctx: ActionContext, chan: str) -> bool:
+    sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
+    return (
+        sub is not None
+        and sub.enabled
+        and sub.created_by is not None
+        and sub.created_by != ctx.identity.chat_user_id
+    )
+
+
+NOT_YOURS = (
+    "Only the person who set up #{chan}'s digest can change or stop it. "
+    "Say `digest join` to add your own accounts to it."
+)
+
+
 async def request_change(
     ctx: ActionContext,
     *,
@@ -61,7 +91,9 @@ async def request_change(
     zone: str | None = None,
 ) -> Outcome:
     """Digest on/off for a channel: validated now, applied on approval."""
-    chan = parse_channel(channel, current_channel)
+    chan = here(channel, current_channel)
+    if await _managed_by_someone_else(ctx, chan):
+        raise ActionError(NOT_YOURS.format(chan=chan))
     if enabled:
         local = parse_time(at) if at else time(9, 0)
         tz = parse_zone(zone) if zone else "UTC"
@@ -78,6 +110,8 @@ async def execute_change(
 ) -> str:
     args = pending.args
     ident = ctx.identity
+    if await _managed_by_someone_else(ctx, args["channel"]):
+        raise ActionError(NOT_YOURS.format(chan=args["channel"]))
     if args["enabled"]:
         sub = await store.upsert(
             ctx.deps.pool,
@@ -103,3 +137,35 @@ async def show(ctx: ActionContext) -> Outcome:
     lines = ["Daily digests:"]
     lines += [f"- #{s.channel_id} at {s.local_time:%H:%M} {s.time_zone}" for s in subs]
     return Outcome("\n".join(lines))
+
+
+async def request_membership(
+    ctx: ActionContext, *, join: bool, channel: str | None, current_channel: str
+) -> Outcome:
+    """Add (or remove) the requester's own accounts to (or from) this channel's digest."""
+    chan = here(channel, current_channel)
+    sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
+    if sub is None or not sub.enabled:
+        raise ActionError(f"#{chan} has no digest. Try `digest on`.")
+    if join:
+        summary = f"Show your accounts' figures in #{chan}'s daily digest, to everyone there"
+    else:
+        summary = f"Take your accounts out of #{chan}'s daily digest"
+    return await approvals.propose(
+        ctx, "digest_membership", {"channel": chan, "join": join}, summary
+    )
+
+
+async def execute_membership(
+    ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
+) -> str:
+    chan, join = pending.args["channel"], bool(pending.args["join"])
+    sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
+    if sub is None or not sub.enabled:
+        return f"#{chan} has no digest any more; nothing changed."
+    await store.set_member(
+        ctx.deps.pool, subscription_id=sub.id, chat_user_id=ctx.identity.chat_user_id, member=join
+    )
+    if join:
+        return f"Your accounts are in #{chan}'s daily digest."
+    return f"Your accounts are out of #{chan}'s daily digest."
