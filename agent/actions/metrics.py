@@ -19,18 +19,40 @@ PERIODS = {"today": 1, "1d": 1, "7d": 7, "28d": 28, "90d": 90}
 POST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def _fmt(figure: Figure, metric: Metric) -> str:
+# How each figure reads: a label and, where it has one, its unit.
+LABELS: dict[Metric, tuple[str, str]] = {
+    Metric.VIEWS: ("views", ""),
+    Metric.LIKES: ("likes", ""),
+    Metric.COMMENTS: ("comments", ""),
+    Metric.SHARES: ("shares", ""),
+    Metric.SAVES: ("saves", ""),
+    Metric.WATCH_TIME_MINUTES: ("watch time", " min"),
+    Metric.AVG_VIEW_DURATION_SECONDS: ("avg view", " s"),
+    Metric.FOLLOWERS_GAINED: ("new followers", ""),
+    Metric.FOLLOWERS_LOST: ("followers lost", ""),
+    Metric.FOLLOWERS: ("followers", ""),
+    Metric.REACH: ("reach", ""),
+    Metric.ENGAGEMENT_RATE: ("engagement", ""),
+}
+
+
+def format_figure(metric: Metric, figure: Figure) -> str:
+    """'views 1,204', 'watch time 1,004 min', 'avg view 16 s', 'engagement 4.21%'."""
+    label, unit = LABELS[metric]
     if metric is Metric.ENGAGEMENT_RATE:
-        return f"{figure.value * 100:.2f}%"
+        return f"{label} {figure.value * 100:.2f}%"
     value = figure.value
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+    number = f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{label} {number}{unit}"
 
 
 def _figures(figures: dict[Metric, Figure]) -> str:
-    return (
-        ", ".join(f"{m.value.replace('_', ' ')} {_fmt(f, m)}" for m, f in figures.items())
-        or "no figures"
-    )
+    return ", ".join(format_figure(m, f) for m, f in figures.items()) or "no figures"
+
+
+def _title(title: str | None) -> str:
+    """A post's title quoted as data, or nothing when it has none."""
+    return f" {json.dumps(title)}" if title else ""
 
 
 def render(report: MetricsReport, period: str, platforms: Platforms) -> str:
@@ -41,12 +63,12 @@ def render(report: MetricsReport, period: str, platforms: Platforms) -> str:
         lines.append(f"- {title_of(acct.platform)} {ref}: {_figures(acct.figures)}")
         for post in acct.top_posts[:3]:
             lines.append(
-                f"    top post {post.post_id} title={json.dumps(post.title or '')}: {_figures(post.figures)}"
+                f"    top post {post.post_id}{_title(post.title)}: {_figures(post.figures)}"
             )
     for ref, post in report.posts:
         lines.append(
-            f"- {title_of(post.platform)} {ref} post {post.post_id}"
-            f" title={json.dumps(post.title or '')}: {_figures(post.figures)}"
+            f"- {title_of(post.platform)} {ref} post {post.post_id}{_title(post.title)}:"
+            f" {_figures(post.figures)}"
         )
     for platform, reason in report.unavailable.items():
         lines.append(f"- {title_of(platform)}: unavailable ({reason})")
