@@ -136,21 +136,32 @@ class DownloadHosts:
 
 
 SourceOpener = Callable[[Mapping[str, Any]], ByteSource]
-_OPENERS: dict[str, SourceOpener] = {}
 
 
-def register_source_opener(kind: str, factory: SourceOpener) -> None:
-    """Teach `open_source` a new locator kind (later registrations replace earlier ones)."""
-    _OPENERS[kind] = factory
+class SourceOpeners:
+    """Locator kind -> how to open it. One per process, owned by the composition root;
+    front-ends add their own kinds (Slack's private files) as they are built.
 
+    By default: local files, and `http` downloads from Discord's CDN only.
+    """
 
-def open_source(locator: Mapping[str, Any]) -> ByteSource:
-    """The ByteSource for a locator; InvalidRequest with a readable message if unusable."""
-    kind = locator.get("kind")
-    opener = _OPENERS.get(str(kind))
-    if opener is None:
-        raise InvalidRequest(f"I can't read a video from a '{kind}' source.", platform=_SOURCE)
-    return opener(locator)
+    def __init__(self) -> None:
+        self._by_kind: dict[str, SourceOpener] = {
+            "file": _open_file,
+            "http": http_opener(DownloadHosts(DISCORD_FILE_HOSTS)),
+        }
+
+    def register(self, kind: str, opener: SourceOpener) -> None:
+        """Teach a locator kind (a later registration replaces an earlier one)."""
+        self._by_kind[kind] = opener
+
+    def open(self, locator: Mapping[str, Any]) -> ByteSource:
+        """The ByteSource for a locator; InvalidRequest with a readable message if unusable."""
+        kind = locator.get("kind")
+        opener = self._by_kind.get(str(kind))
+        if opener is None:
+            raise InvalidRequest(f"I can't read a video from a '{kind}' source.", platform=_SOURCE)
+        return opener(locator)
 
 
 class FileByteSource:
@@ -269,8 +280,3 @@ def http_opener(hosts: DownloadHosts) -> SourceOpener:
         )
 
     return open_http
-
-
-register_source_opener("file", _open_file)
-# Discord's CDN only; the process wiring re-registers it with DISCORD_API_BASE allowed too.
-register_source_opener("http", http_opener(DownloadHosts(DISCORD_FILE_HOSTS)))

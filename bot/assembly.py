@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from agent.context import AgentConfig, Deps
     from agent.ops import PlatformOps
+    from agent.sources import SourceOpeners
     from bot.core.service import ChatOpsService
     from bot.slack import SlackAdapter
 
@@ -38,16 +39,17 @@ class Assembly:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
-        from agent.sources import (
-            DISCORD_FILE_HOSTS,
-            DownloadHosts,
-            http_opener,
-            register_source_opener,
-        )
 
+    @cached_property
+    def sources(self) -> SourceOpeners:
+        """How stored source locators become bytes, for this process."""
+        from agent.sources import DISCORD_FILE_HOSTS, DownloadHosts, SourceOpeners, http_opener
+
+        sources = SourceOpeners()
         # `http` locators are Discord attachments: its CDN, or the configured API host.
         hosts = DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[self.settings.discord_api_base])
-        register_source_opener("http", http_opener(hosts))
+        sources.register("http", http_opener(hosts))
+        return sources
 
     # --- shared objects -------------------------------------------------------------
     @cached_property
@@ -73,6 +75,7 @@ class Assembly:
             platforms=services.platforms,
             budgets=services.budgets,
             config=self.config,
+            source_opener=self.sources.open,
         )
 
     @cached_property
@@ -123,12 +126,11 @@ class Assembly:
         """The Slack adapter when Slack is configured (shared by web and socket parts)."""
         if not self.settings.slack_enabled:
             return None
-        from agent.sources import register_source_opener
         from bot.slack import build_slack_adapter
 
         adapter = build_slack_adapter(self.services, handler=self.chatops)
         self.services.notifiers.register("slack", adapter.notify)
-        register_source_opener("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
+        self.sources.register("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
         return adapter
 
     def web_routers(self) -> list[APIRouter]:
@@ -159,7 +161,9 @@ class Assembly:
             public_base_url=self.settings.public_base_url,
             ttl_seconds=self.settings.media_url_ttl_seconds,
         )
-        return build_media_router(pool=lambda: services.db.pool, links=links)
+        return build_media_router(
+            pool=lambda: services.db.pool, links=links, opener=self.sources.open
+        )
 
     # --- parts ----------------------------------------------------------------------
     def build_part(self, name: str) -> Part:

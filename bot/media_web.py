@@ -26,7 +26,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from agent.media_links import MediaLinks, MediaTokenError, MediaTokenExpired
-from agent.sources import open_source
 from integrations.base import ByteSource
 from integrations.errors import IntegrationError
 from storage import posts
@@ -129,7 +128,7 @@ def build_media_router(
     *,
     pool: Callable[[], asyncpg.Pool],
     links: MediaLinks,
-    opener: Callable[[Mapping[str, Any]], ByteSource] = open_source,
+    opener: Callable[[Mapping[str, Any]], ByteSource],
 ) -> APIRouter:
     """The /media router; `pool` is a getter because the pool opens after the app is built."""
     router = APIRouter()

@@ -19,7 +19,7 @@ from agent.media_links import MediaLinks
 from agent.ops.linking import LinkedResult, Linking, LinkRefused
 from agent.ops.metrics import Metrics
 from agent.ops.uploads import UPLOAD_LOCK_NS, PostCheckpoint, Uploads
-from agent.sources import open_source
+from agent.sources import SourceOpeners
 from integrations.base import ByteSource
 from integrations.registry import Platforms
 from storage.crypto import TokenCipher
@@ -45,7 +45,7 @@ class PlatformOps(Linking, Uploads, Metrics):
         budgets: Budgets,
         config: AgentConfig,
         credentials: Credentials | None = None,
-        source_opener: Callable[[Mapping[str, Any]], ByteSource] = open_source,
+        source_opener: Callable[[Mapping[str, Any]], ByteSource] | None = None,
         recent_posts_limit: int = 10,
         media_links: MediaLinks | None = None,
     ) -> None:
@@ -57,7 +57,7 @@ class PlatformOps(Linking, Uploads, Metrics):
             config=config,
             credentials=credentials,
         )
-        self.source_opener = source_opener
+        self.source_opener = source_opener or SourceOpeners().open
         self.recent_posts_limit = recent_posts_limit
         self.media_links = media_links or MediaLinks(
             cipher=cipher,

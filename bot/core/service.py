@@ -24,6 +24,7 @@ from agent.limits import Budgets
 from agent.runner import AgentRunner, RunFailed, estimate_tokens
 from agent.session import AttachmentInfo, ChatContext
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
+from integrations.errors import format_wait
 from storage import conversations, identity
 from storage.identity import Identity
 
@@ -147,8 +148,8 @@ class ChatOpsService:
             workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
         )
         if not decision.allowed:
-            wait = max(1, math.ceil(decision.retry_after))
-            await sink.send(Reply(f"Too many messages; please wait {wait} s and try again."))
+            wait = format_wait(decision.retry_after)
+            await sink.send(Reply(f"Too many messages; please wait {wait} and try again."))
             return
         chat = ChatContext(
             action=ActionContext(identity=ident, deps=deps),

@@ -16,9 +16,8 @@ from agent.sources import (
     SLACK_FILE_HOSTS,
     DownloadHosts,
     HttpByteSource,
+    SourceOpeners,
     http_opener,
-    open_source,
-    register_source_opener,
 )
 from integrations.errors import InvalidRequest, PlatformUnavailable
 from tests.fakes.server import serve_asgi
@@ -33,7 +32,7 @@ async def _read(source, offset=0) -> bytes:
 async def test_file_source_streams_from_an_offset(tmp_path):
     path = tmp_path / "v.mp4"
     path.write_bytes(DATA)
-    source = open_source({"kind": "file", "path": str(path)})
+    source = SourceOpeners().open({"kind": "file", "path": str(path)})
     assert source.size == len(DATA) and source.mime_type == "video/mp4"
     pieces = [p async for p in source.open(0)]
     assert max(len(p) for p in pieces) <= 1024 * 1024
@@ -42,11 +41,11 @@ async def test_file_source_streams_from_an_offset(tmp_path):
 
 async def test_missing_file_and_unknown_kind(tmp_path):
     with pytest.raises(InvalidRequest):
-        open_source({"kind": "file", "path": str(tmp_path / "nope.mp4")})
+        SourceOpeners().open({"kind": "file", "path": str(tmp_path / "nope.mp4")})
     with pytest.raises(InvalidRequest):
-        open_source({"kind": "ftp", "url": "ftp://x"})
+        SourceOpeners().open({"kind": "ftp", "url": "ftp://x"})
     with pytest.raises(InvalidRequest):
-        open_source({"kind": "http", "url": "file:///etc/passwd", "size": 1})
+        SourceOpeners().open({"kind": "http", "url": "file:///etc/passwd", "size": 1})
 
 
 def _download_app(seen: list, *, honor_range: bool = True) -> FastAPI:
@@ -96,8 +95,9 @@ async def test_registered_kind_injects_credentials_at_open_time():
                 headers={"Authorization": "Bearer xoxb-secret"},
             )
 
-        register_source_opener("test-slack", slack)
-        source = open_source({"kind": "test-slack", "url": f"{base}/v.mp4", "size": len(DATA)})
+        openers = SourceOpeners()
+        openers.register("test-slack", slack)
+        source = openers.open({"kind": "test-slack", "url": f"{base}/v.mp4", "size": len(DATA)})
         assert "xoxb" not in repr(source)
         assert await _read(source, 5) == DATA[5:]
     assert seen[0]["authorization"] == "Bearer xoxb-secret"
@@ -302,4 +302,4 @@ async def test_a_configured_api_base_may_be_loopback_but_nothing_else_on_loopbac
 def test_the_default_http_opener_refuses_loopback():
     """Without process wiring, `http` locators reach Discord's CDN only."""
     with pytest.raises(InvalidRequest):
-        open_source({"kind": "http", "url": "http://127.0.0.1:9/v.mp4", "size": 1})
+        SourceOpeners().open({"kind": "http", "url": "http://127.0.0.1:9/v.mp4", "size": 1})

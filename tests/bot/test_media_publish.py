@@ -20,6 +20,7 @@ from agent.context import AgentConfig
 from agent.limits import NoLimits
 from agent.media_links import MediaLinks
 from agent.ops import PlatformOps
+from agent.sources import SourceOpeners
 from bot.media_web import build_media_router
 from integrations.base import UploadRequest
 from integrations.errors import InvalidRequest
@@ -48,7 +49,9 @@ async def world(pool, redis, cipher, new_identity) -> AsyncIterator[World]:
     # The media route, as the web part serves it, on loopback.
     media = FastAPI()
     links = MediaLinks(cipher=cipher, public_base_url=PUBLIC)
-    media.include_router(build_media_router(pool=lambda: pool, links=links))
+    media.include_router(
+        build_media_router(pool=lambda: pool, links=links, opener=SourceOpeners().open)
+    )
     async with serve_asgi(media) as media_base:
         # Instagram "resolves" our public host to the loopback server (a stand-in for DNS).
         fake = FakeInstagram(

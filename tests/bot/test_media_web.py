@@ -17,7 +17,13 @@ import pytest
 from fastapi import FastAPI
 
 from agent.media_links import MediaLinks
-from agent.sources import DISCORD_FILE_HOSTS, PIECE_BYTES, DownloadHosts, http_opener, open_source
+from agent.sources import (
+    DISCORD_FILE_HOSTS,
+    PIECE_BYTES,
+    DownloadHosts,
+    SourceOpeners,
+    http_opener,
+)
 from bot.media_web import Unsatisfiable, build_media_router, parse_range
 from bot.services import Services
 from integrations.base import ByteSource
@@ -68,7 +74,7 @@ async def media_app(
     links = MediaLinks(cipher=cipher, public_base_url=BASE, ttl_seconds=600, clock=lambda: clock[0])
 
     def counting(locator: Mapping[str, Any]) -> ByteSource:
-        return CountingSource(open_source(locator), read_bytes)
+        return CountingSource(SourceOpeners().open(locator), read_bytes)
 
     app = FastAPI()
     app.include_router(

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from agent import sources
 from bot.assembly import CorePart, build_parts
 from bot.core.messages import Reply
 from bot.services import Services
@@ -20,10 +17,8 @@ from tests.fakes.slack import FakeSlack
 
 
 async def test_worker_reads_slack_sources_and_closes_slack_clients(
-    make_settings: Any, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+    make_settings: Any, fake_slack: FakeSlack
 ) -> None:
-    # As in a fresh worker process: nothing has registered the Slack opener yet.
-    monkeypatch.delitem(sources._OPENERS, "slack", raising=False)
     settings = make_settings(
         slack_signing_secret=SIGNING_SECRET,
         slack_bot_token=BOT_TOKEN,
@@ -41,7 +36,8 @@ async def test_worker_reads_slack_sources_and_closes_slack_clients(
             "size": 10,
             "mime_type": "video/mp4",
         }
-        assert sources.open_source(locator).size == 10  # not "can't read a 'slack' source"
+        # The worker's own source openers read Slack files: not "can't read a 'slack' source".
+        assert core._assembly.sources.open(locator).size == 10
 
         adapter = core._assembly.slack
         assert adapter is not None
