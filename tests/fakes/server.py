@@ -24,7 +24,9 @@ class _QuietServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve_asgi(app: Any, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve `app` on a free port; yields its base URL (no trailing slash)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP, and without it every answer waits out Nagle (~40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
