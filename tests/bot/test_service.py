@@ -143,6 +143,8 @@ async def test_digest_on_needs_approval_then_show(make_deps, new_identity):
     service = ChatOpsService(deps=make_deps(ops=FakeOps()))
     sink = RecordingSink()
     await service.handle(msg(ident, "digest on #general at 08:30 Europe/Paris"), sink)
+    assert "from inside that channel" in sink.sent[-1]  # asked from C1, about #general
+    await service.handle(msg(ident, "digest on at 08:30 Europe/Paris", channel="general"), sink)
     await service.handle(msg(ident, "digest show"), sink)
     assert sink.sent[-1].startswith("No channel gets a daily digest")
     await service.resolve_approval(
