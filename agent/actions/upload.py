@@ -16,6 +16,7 @@ from agent.actions.base import ActionError, Outcome, normalize_platform, require
 from agent.context import ActionContext, Progress
 from integrations.base import UploadRequest
 from integrations.capabilities import PlatformCapabilities
+from integrations.text import compose_post_text
 
 # A locator says where bytes are; anything that looks like a credential stays out of it.
 _SECRET_KEY = re.compile(r"token|secret|auth|password|cookie|signature", re.IGNORECASE)
@@ -50,10 +51,11 @@ def check_text(
     if rules.has_title:
         issues = rules.problems(title=title, body=description, tags=tuple(tags))
     else:
-        # No title field: the platform folds title, text and tags into one caption.
-        hashtags = " ".join(f"#{t}" for t in tags)
-        body = "\n\n".join(part for part in (title, description, hashtags) if part)
-        issues = rules.problems(title=None, body=body)
+        # No title field: the platform publishes title, text and tags as one text.
+        request = UploadRequest(
+            title=title, privacy=caps.privacy.default, description=description, tags=tuple(tags)
+        )
+        issues = rules.problems(title=None, body=compose_post_text(request))
     if issues:
         raise ActionError(f"The {caps.display_name} text has problems: {'; '.join(issues)}.")
 

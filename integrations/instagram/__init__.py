@@ -1,11 +1,9 @@
 """Instagram (Instagram API with Instagram Login): OAuth, insights, Reels publishing."""
 
-from integrations.instagram.captions import compose_caption
 from integrations.instagram.platform import DEFAULT_SCOPES, InstagramPlatform, PublishingQuota
 
 __all__ = [
     "DEFAULT_SCOPES",
     "InstagramPlatform",
     "PublishingQuota",
-    "compose_caption",
 ]

@@ -55,8 +55,8 @@ from integrations.errors import (
     PlatformUnavailable,
     format_wait,
 )
-from integrations.instagram.captions import compose_caption
 from integrations.instagram.graph import PLATFORM, GraphClient
+from integrations.text import compose_post_text
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ class InstagramPlatform:
                 platform=PLATFORM,
                 reason="privacy_unsupported",
             )
-        caption = compose_caption(request)
+        caption = compose_post_text(request)
         problems = self.capabilities.caption_rules.problems(title=None, body=caption)
         if problems:
             raise InvalidRequest(

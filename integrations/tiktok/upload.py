@@ -52,9 +52,9 @@ from integrations.errors import (
     PlatformUnavailable,
     RateLimited,
 )
+from integrations.text import compose_post_text
 from integrations.tiktok._errors import PLATFORM, error_from_response, failure, map_error
 from integrations.tiktok.api import TikTokApi
-from integrations.tiktok.captions import compose_caption
 from integrations.tiktok.convert import CreatorInfo, PublishStatus, creator_from, status_from
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ class Publisher:
         checkpoint: UploadCheckpoint,
         progress: ProgressCallback | None,
     ) -> UploadResult:
-        caption = compose_caption(request)
+        caption = compose_post_text(request)
         _check(source, request, caption, allowed_privacy, caption_rules)
         saved, confirmed = await checkpoint.load()
         session = decode_session(saved)

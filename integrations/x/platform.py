@@ -40,6 +40,7 @@ from integrations.errors import (
     PermissionDenied,
     PlatformUnavailable,
 )
+from integrations.text import compose_post_text
 from integrations.x._errors import PLATFORM, oauth_error, unavailable
 from integrations.x.api import XApi
 from integrations.x.metrics import (
@@ -53,7 +54,6 @@ from integrations.x.metrics import (
     title_of,
 )
 from integrations.x.pacing import Clock, RatePacer, pacing_key
-from integrations.x.text import compose_text
 from integrations.x.upload import MediaUploader, UploadState
 
 log = logging.getLogger(__name__)
@@ -452,7 +452,7 @@ class XPlatform:
             raise InvalidRequest(
                 "X posts are always public.", platform=PLATFORM, reason="privacy_unsupported"
             )
-        text = compose_text(request)
+        text = compose_post_text(request)
         problems = self.capabilities.caption_rules.problems(title=None, body=text)
         if problems:
             raise InvalidRequest(

@@ -14,11 +14,6 @@ text using one is judged a little longer than X would judge it, never shorter.
 
 from __future__ import annotations
 
-import re
-
-from integrations.base import UploadRequest
-from integrations.capabilities import HASHTAG
-
 MAX_WEIGHTED_LENGTH = 280
 
 
@@ -29,32 +24,3 @@ def weighted_length(text: str) -> int:
     from twitter_text import parse_tweet
 
     return int(parse_tweet(text).weightedLength)
-
-
-def compose_text(request: UploadRequest) -> str:
-    """One post text from an upload request: title, description, then missing hashtags.
-
-    X has no title or tag fields. Parts are separated by a blank line: the title
-    (left out when the description already starts with it), the description, and a
-    line of hashtags made from the tags (non-word characters dropped) that the text
-    does not already contain. This is never longer than what the bot checked before
-    approval (title, description and every tag as "#tag", blank-line separated).
-    """
-    parts: list[str] = []
-    title = request.title.strip()
-    description = request.description.strip()
-    if title and not description.startswith(title):
-        parts.append(title)
-    if description:
-        parts.append(description)
-    text = "\n\n".join(parts)
-    present = {t.lower() for t in HASHTAG.findall(text)}
-    extra: list[str] = []
-    for tag in request.tags:
-        word = re.sub(r"\W+", "", tag.lstrip("#"))
-        if word and f"#{word.lower()}" not in present:
-            present.add(f"#{word.lower()}")
-            extra.append(f"#{word}")
-    if extra:
-        text = f"{text}\n\n{' '.join(extra)}" if text else " ".join(extra)
-    return text

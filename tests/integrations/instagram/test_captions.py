@@ -4,8 +4,8 @@ the one caption composed from a request's title, text and tags."""
 from __future__ import annotations
 
 from integrations.base import UploadRequest
-from integrations.instagram import compose_caption
 from integrations.instagram.plugin import InstagramSettings, capabilities
+from integrations.text import compose_post_text as compose_caption
 
 RULES = capabilities(InstagramSettings()).caption_rules
 

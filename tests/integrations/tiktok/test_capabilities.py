@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from integrations.base import UploadRequest
 from integrations.capabilities import PRIVACY_WORDS, PlatformCapabilities
 from integrations.registry import PLUGINS, Registry
-from integrations.tiktok.captions import compose_caption, utf16_len
+from integrations.text import compose_post_text as compose_caption
+from integrations.tiktok.captions import utf16_len
 from integrations.tiktok.plugin import PLUGIN, UNAUDITED_NOTE, TikTokSettings, capabilities
 from integrations.tiktok.upload import PRIVACY_LEVELS, plan_chunks
 

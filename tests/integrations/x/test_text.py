@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from integrations.base import UploadRequest
-from integrations.x import compose_text, weighted_length
+from integrations.text import compose_post_text as compose_text
+from integrations.x import weighted_length
 from integrations.x.plugin import XSettings, capabilities
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"

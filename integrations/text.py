@@ -1,6 +1,9 @@
-"""One Instagram caption from an upload request (Instagram has no title or tag fields).
+"""One post text from an upload request, for platforms with no title or tag fields.
 
-The limits it must meet are the platform's declared `CaptionRules` (see plugin.py).
+Title, then description (the title left out when the description already starts with
+it), then a line of hashtags made from the tags (non-word characters dropped) that the
+text does not already contain; parts separated by a blank line. The bot checks this
+same text against the platform's caption rules before asking for approval.
 """
 
 from __future__ import annotations
@@ -11,12 +14,8 @@ from integrations.base import UploadRequest
 from integrations.capabilities import HASHTAG
 
 
-def compose_caption(request: UploadRequest) -> str:
-    """One Instagram caption from an upload request: title, description, then missing tags.
-
-    Instagram has no separate title or tag fields, so tags become hashtags unless the
-    text already contains them.
-    """
+def compose_post_text(request: UploadRequest) -> str:
+    """The text a title-less platform publishes for `request`."""
     parts: list[str] = []
     title = request.title.strip()
     description = request.description.strip()
@@ -26,7 +25,7 @@ def compose_caption(request: UploadRequest) -> str:
         parts.append(description)
     text = "\n\n".join(parts)
     present = {t.lower() for t in HASHTAG.findall(text)}
-    extra = []
+    extra: list[str] = []
     for tag in request.tags:
         word = re.sub(r"\W+", "", tag.lstrip("#"))
         if word and f"#{word.lower()}" not in present:
