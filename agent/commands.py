@@ -22,7 +22,8 @@ from integrations.registry import Platforms
 
 USAGE: dict[str, str] = {
     "help": "help [command]: what I can do",
-    "link": "link <platform>: connect one of your accounts (the link is sent privately)",
+    "link": "link <platform>: connect one of your accounts (the link is sent privately);"
+    " link confirm <code>: finish a link with the code your browser showed",
     "accounts": "accounts: your linked accounts",
     "unlink": "unlink <platform> [account]: disconnect an account",
     "upload": 'upload <platform> ["title"] [public|unlisted|private|...]: upload the attached video'
@@ -119,6 +120,11 @@ def _no_args(name: str) -> Parser:
 
 
 def _link(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if rest and rest[0].lower() == "confirm":
+        # The code may be typed in groups ("ABCD EFGH"); pending_links normalizes it.
+        if len(rest) >= 2:
+            return Command("link_confirm", {"code": " ".join(rest[1:])})
+        return _usage("link", "Which code? Type the one your browser showed.")
     if len(rest) == 1 and (name := platforms.resolve(rest[0])) is not None:
         return Command("link", {"platform": name})
     which = "Which platform? " + ", ".join(platforms.configured() or platforms.names)
@@ -227,6 +233,11 @@ _PARSERS: dict[str, Parser] = {
 }
 
 
+def history_text(command: Command, text: str) -> str:
+    """The line as conversation history keeps it: a confirmation code is not kept."""
+    return "link confirm [code]" if command.name == "link_confirm" else text
+
+
 def usage_for_unknown(text: str) -> str:
     """For a slash command that starts with no known word: the closest command's usage."""
     words = text.strip().split(maxsplit=1)
@@ -245,6 +256,8 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         return Outcome(help_text(args.get("topic"), ctx.deps.platforms))
     if name == "link":
         return await accounts.link(ctx, args["platform"], reply_to=chat.reply_to)
+    if name == "link_confirm":
+        return await accounts.confirm_link(ctx, args["code"])
     if name == "accounts":
         return await accounts.list_accounts(ctx)
     if name == "unlink":
@@ -300,4 +313,13 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     raise AssertionError(f"unhandled command {name}")
 
 
-__all__ = ["COMMANDS", "USAGE", "Command", "Usage", "execute", "help_text", "parse"]
+__all__ = [
+    "COMMANDS",
+    "USAGE",
+    "Command",
+    "Usage",
+    "execute",
+    "help_text",
+    "history_text",
+    "parse",
+]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 
@@ -23,6 +23,13 @@ from storage.redis import RedisHandle
 Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable[str]]
 """Code that performs one kind of approved action (see agent.actions.EXECUTORS)."""
+Notify = Callable[[str, dict[str, Any], str], Awaitable[bool]]
+"""Tell a chat user something outside their conversation: (front-end, reply_to, text)."""
+
+
+async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
+    """Where no front-end is wired (tests of actions alone): nothing is delivered."""
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,14 @@ class AgentConfig:
     call_deadline_seconds: float = 20.0
     # How long a signed /media/{token} link (for platforms that fetch by URL) stays valid.
     media_url_ttl_seconds: int = 7200
+    # Front-ends whose chat sign-in is configured (Sign in with Slack, Discord OAuth2):
+    # links made there must be finished by the person who signed in as the requester.
+    signin_frontends: frozenset[str] = frozenset()
+    # Where no sign-in applies: how long the confirmation code shown after consent lasts.
+    link_code_ttl_seconds: int = 900
+    # How long an account's current owner has to approve a request to take it over
+    # (longer than other approvals: the owner is not the one talking right now).
+    link_request_ttl_seconds: int = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,8 @@ class Deps:
     ops: PlatformOps | None = None
     # Approved-action name -> the code that performs it.
     executors: Mapping[str, Executor] = field(default_factory=dict)
+    # Tells people outside their conversation (bot.notify.Notifiers.notify in a process).
+    notify: Notify = no_notify
 
 
 @dataclass(frozen=True, slots=True)

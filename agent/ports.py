@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from integrations.base import AccountMetrics, PostMetrics, UploadRequest, UploadResult
-from storage.identity import Identity
+from storage.accounts import LinkedAccount
+from storage.identity import Identity, Member
 
 Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 
@@ -36,6 +37,57 @@ class UploadOutcome:
     result: UploadResult
 
 
+# The approval an account's current owner gives before it moves to another member.
+TRANSFER_ACTION = "link_transfer"
+
+
+class LinkRefused(Exception):
+    """A link cannot go on (unknown, used or expired state; another browser or person;
+    tampered verifier; declined; a wrong code). Nothing was linked.
+
+    `str(err)` is a sentence for the person in the browser or the chat.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """The account is linked to the requester and usable."""
+
+    account: LinkedAccount
+    title: str  # the account's own name on the platform
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingCode:
+    """Stored pending: the requester must type `link confirm <code>` (the code is shown once)."""
+
+    code: str
+    title: str
+    expires_in_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingOwner:
+    """Already linked to another member: nothing moved; their approval is waiting."""
+
+    account: LinkedAccount  # the current owner's row
+    owner: Member
+    requester: Member
+    title: str
+
+
+LinkOutcome = Linked | AwaitingCode | AwaitingOwner
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """An approved move: the account now belongs to `requester`."""
+
+    account: LinkedAccount
+    requester: Member
+    reply_to: dict[str, Any]
+
+
 @runtime_checkable
 class PlatformOps(Protocol):
     """Platform work on behalf of one identity. Raises `integrations.errors` (user-safe)."""
@@ -47,6 +99,14 @@ class PlatformOps(Protocol):
         self, identity: Identity, platform: str, *, reply_to: dict[str, Any]
     ) -> str:
         """A one-time URL (our /oauth/<platform>/start?s=...) for the requester only."""
+
+    async def confirm_link(self, identity: Identity, text: str) -> Linked | AwaitingOwner:
+        """Activate the requester's pending link named by the code in `text` (LinkRefused)."""
+
+    async def approve_transfer(
+        self, owner: Identity, *, approval_id: str, account_ref: str, requester_id: int
+    ) -> Transferred:
+        """Move an account from its approving owner to the requester (LinkRefused)."""
 
     async def unlink(self, identity: Identity, account_ref: str) -> str:
         """Revoke at the platform (best effort) and delete the account; returns its handle."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agent.ops import PlatformOps
     from agent.sources import SourceOpeners
     from bot.core.service import ChatOpsService
+    from bot.signin import SignIn
     from bot.slack import SlackAdapter
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Assembly:
             public_base_url=settings.public_base_url,
             call_deadline_seconds=settings.http_call_deadline_seconds,
             media_url_ttl_seconds=settings.media_url_ttl_seconds,
+            signin_frontends=settings.signin_frontends,
         )
 
     @cached_property
@@ -94,6 +96,7 @@ class Assembly:
             budgets=services.budgets,
             ops=self.ops,
             executors=EXECUTORS,
+            notify=services.notifiers.notify,
         )
 
     @cached_property
@@ -133,6 +136,40 @@ class Assembly:
         self.sources.register("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
         return adapter
 
+    @cached_property
+    def signins(self) -> dict[str, SignIn]:
+        """The chat sign-ins that prove who opens an account link, for each configured one."""
+        import httpx
+
+        from bot.signin import DiscordSignIn, SlackSignIn
+
+        settings = self.settings
+        if not settings.signin_frontends:
+            return {}
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        self.services.http_clients["chat-signin"] = http  # closed with the others at shutdown
+        built: dict[str, SignIn] = {}
+        # The same conditions as Settings.signin_frontends (written out for the types).
+        if settings.slack_client_id is not None and settings.slack_client_secret is not None:
+            built["slack"] = SlackSignIn(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret.get_secret_value(),
+                authorize_url=settings.slack_openid_authorize_url,
+                api_base=settings.slack_api_base,
+                public_base_url=settings.public_base_url,
+                http=http,
+            )
+        if settings.discord_client_id is not None and settings.discord_client_secret is not None:
+            built["discord"] = DiscordSignIn(
+                client_id=settings.discord_client_id,
+                client_secret=settings.discord_client_secret.get_secret_value(),
+                authorize_url=settings.discord_oauth_authorize_url,
+                api_base=settings.discord_api_base,
+                public_base_url=settings.public_base_url,
+                http=http,
+            )
+        return built
+
     def web_routers(self) -> list[APIRouter]:
         from bot.oauth_web import build_oauth_router
 
@@ -142,6 +179,8 @@ class Assembly:
                 linking=lambda: self.ops,
                 platforms=services.platforms,
                 notifiers=services.notifiers,
+                public_base_url=self.settings.public_base_url,
+                signins=self.signins,
             )
         ]
         if self.slack is not None and self.settings.slack_signing_secret is not None:
@@ -249,9 +288,10 @@ class Assembly:
         return await run_due_digests(self.deps, poster, now or datetime.now(UTC))
 
     async def _purge_expired(self) -> int:
-        from storage import oauth_states
+        from storage import oauth_states, pending_links
 
-        return await oauth_states.purge_expired(self.services.db.pool)
+        pool = self.services.db.pool
+        return await oauth_states.purge_expired(pool) + await pending_links.purge_expired(pool)
 
     async def _resume_uploads(self) -> int:
         return await self.ops.resume_unfinished()

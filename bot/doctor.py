@@ -24,6 +24,9 @@ FEATURES: dict[str, list[list[str]]] = {
         ["slack_bot_token", "slack_app_token"],
     ],
     "Discord": [["discord_token"]],
+    # Without these, account links asked for in that chat wait for a code typed in chat.
+    "Sign in with Slack (account links)": [["slack_client_id", "slack_client_secret"]],
+    "Sign in with Discord (account links)": [["discord_client_id", "discord_client_secret"]],
     "LLM (free-form chat)": [["llm_api_key"], ["llm_base_url"]],
 }
 

@@ -73,10 +73,16 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     slack_api_base: str = "https://slack.com/api/"
+    # Sign in with Slack (uses SLACK_CLIENT_ID / SLACK_CLIENT_SECRET): proves who opens a link.
+    slack_openid_authorize_url: str = "https://slack.com/openid/connect/authorize"
 
     # --- Discord ----------------------------------------------------------------------
     discord_token: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
+    # Discord OAuth2 (`identify`), to prove who opens an account link asked for on Discord.
+    discord_client_id: str | None = None
+    discord_client_secret: SecretStr | None = None
+    discord_oauth_authorize_url: str = "https://discord.com/oauth2/authorize"
 
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"
@@ -111,6 +117,17 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     @property
     def discord_enabled(self) -> bool:
         return self.discord_token is not None
+
+    @property
+    def signin_frontends(self) -> frozenset[str]:
+        """Front-ends whose chat sign-in is configured, so their account links are checked
+        against who signs in (elsewhere a link waits for a code typed in chat)."""
+        configured = {
+            "slack": self.slack_client_id is not None and self.slack_client_secret is not None,
+            "discord": self.discord_client_id is not None
+            and self.discord_client_secret is not None,
+        }
+        return frozenset(name for name, on in configured.items() if on)
 
     @property
     def llm_enabled(self) -> bool:

@@ -80,6 +80,17 @@ def new_ref(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
+class OwnedByAnother(Exception):
+    """The (workspace, platform, external id) is already linked to another member.
+
+    Linking never moves an account silently; `account` is the existing row.
+    """
+
+    def __init__(self, account: LinkedAccount) -> None:
+        super().__init__(f"account {account.ref} belongs to another member")
+        self.account = account
+
+
 async def upsert_linked(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
     *,
@@ -94,19 +105,22 @@ async def upsert_linked(
     expires_at: datetime | None,
     prefix: str | None = None,
 ) -> LinkedAccount:
-    """Link (or relink) an account and store its token, in one transaction.
+    """Link (or relink, for the same owner) an account and store its token, in one transaction.
 
-    The row id is known before the token is encrypted, so the ciphertext is
-    bound to exactly this row. `prefix` starts the account's opaque ref (the
-    platform's declared one; the platform name's first two letters by default).
+    If another member of the workspace already owns it, nothing changes and
+    OwnedByAnother is raised (ownership moves only through `transfer`). The row
+    id is known before the token is encrypted, so the ciphertext is bound to
+    exactly this row. `prefix` starts the account's opaque ref (the platform's
+    declared one; the platform name's first two letters by default).
     """
     async with conn.transaction():
-        account_id: int = await conn.fetchval(
+        account_id: int | None = await conn.fetchval(
             """
             INSERT INTO linked_accounts (ref, workspace_id, owner_id, platform, external_id, handle)
             VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (workspace_id, platform, external_id)
-            DO UPDATE SET handle = EXCLUDED.handle, owner_id = EXCLUDED.owner_id
+            DO UPDATE SET handle = EXCLUDED.handle
+             WHERE linked_accounts.owner_id = EXCLUDED.owner_id
             RETURNING id
             """,
             new_ref(prefix or platform[:2]),
@@ -116,21 +130,92 @@ async def upsert_linked(
             external_id,
             handle,
         )
-        envelope = cipher.encrypt(json.dumps(token).encode(), token_location(account_id))
-        row = await conn.fetchrow(
-            f"""
-            UPDATE linked_accounts
-               SET token = $2, token_kid = $3, scopes = $4, expires_at = $5,
-                   status = 'ok', updated_at = now()
-             WHERE id = $1
-            RETURNING {_COLUMNS}
-            """,
-            account_id,
-            envelope,
-            cipher.primary_kid,
-            scopes,
-            expires_at,
+        if account_id is None:
+            # The conflicting row is locked by the statement above until the transaction ends.
+            row = await conn.fetchrow(
+                f"""
+                SELECT {_COLUMNS} FROM linked_accounts
+                 WHERE workspace_id = $1 AND platform = $2 AND external_id = $3
+                """,
+                workspace_id,
+                platform,
+                external_id,
+            )
+            raise OwnedByAnother(LinkedAccount.from_row(row))
+        return await _store_token(
+            conn,
+            cipher=cipher,
+            account_id=account_id,
+            token=token,
+            scopes=scopes,
+            expires_at=expires_at,
+            owner_id=owner_id,
+            handle=handle,
         )
+
+
+async def transfer(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    *,
+    cipher: TokenCipher,
+    account_id: int,
+    from_owner: int,
+    to_owner: int,
+    handle: str,
+    scopes: list[str],
+    token: dict[str, Any],
+    expires_at: datetime | None,
+) -> LinkedAccount | None:
+    """Move an account from `from_owner` to `to_owner` with the new owner's token.
+
+    None (and nothing changed) if the account is gone or no longer `from_owner`'s.
+    Call inside the transaction that also settles the request being approved.
+    """
+    owner: int | None = await conn.fetchval(
+        "SELECT owner_id FROM linked_accounts WHERE id = $1 FOR UPDATE", account_id
+    )
+    if owner != from_owner:
+        return None
+    return await _store_token(
+        conn,
+        cipher=cipher,
+        account_id=account_id,
+        token=token,
+        scopes=scopes,
+        expires_at=expires_at,
+        owner_id=to_owner,
+        handle=handle,
+    )
+
+
+async def _store_token(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    *,
+    cipher: TokenCipher,
+    account_id: int,
+    token: dict[str, Any],
+    scopes: list[str],
+    expires_at: datetime | None,
+    owner_id: int,
+    handle: str,
+) -> LinkedAccount:
+    envelope = cipher.encrypt(json.dumps(token).encode(), token_location(account_id))
+    row = await conn.fetchrow(
+        f"""
+        UPDATE linked_accounts
+           SET token = $2, token_kid = $3, scopes = $4, expires_at = $5, owner_id = $6,
+               handle = $7, status = 'ok', updated_at = now()
+         WHERE id = $1
+        RETURNING {_COLUMNS}
+        """,
+        account_id,
+        envelope,
+        cipher.primary_kid,
+        scopes,
+        expires_at,
+        owner_id,
+        handle,
+    )
     return LinkedAccount.from_row(row)
 
 

@@ -82,13 +82,20 @@ async def create(
     args: dict[str, Any],
     summary: str,
     ttl_seconds: int,
+    shown: bool = True,
 ) -> PendingAction:
-    """Store a new pending action that expires `ttl_seconds` from now (database clock)."""
+    """Store a new pending action that expires `ttl_seconds` from now (database clock).
+
+    `shown=False` for one made outside a conversation (for someone who is not the
+    one talking): `claim_unshown` hands it over the next time that person talks.
+    """
     row = await db.fetchrow(
         f"""
         INSERT INTO pending_actions
-            (id, workspace_id, chat_user_id, action, args, args_hash, summary, expires_at)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, now() + make_interval(secs => $8))
+            (id, workspace_id, chat_user_id, action, args, args_hash, summary, expires_at,
+             shown_at)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, now() + make_interval(secs => $8),
+                CASE WHEN $9 THEN now() END)
         RETURNING {_COLUMNS}
         """,
         uuid.uuid4(),
@@ -99,8 +106,44 @@ async def create(
         args_hash(action, args),
         summary,
         float(ttl_seconds),
+        shown,
     )
     return PendingAction.from_row(row)
+
+
+async def claim_unshown(
+    db: Executor, *, workspace_id: int, chat_user_id: int
+) -> list[PendingAction]:
+    """Live approvals for this person not yet put in front of them, marked shown (once)."""
+    rows = await db.fetch(
+        f"""
+        UPDATE pending_actions SET shown_at = now()
+         WHERE workspace_id = $1 AND chat_user_id = $2 AND shown_at IS NULL
+           AND status = 'pending' AND expires_at > now()
+        RETURNING {_COLUMNS}
+        """,
+        workspace_id,
+        chat_user_id,
+    )
+    return sorted((PendingAction.from_row(r) for r in rows), key=lambda p: p.created_at)
+
+
+async def list_waiting(
+    db: Executor, *, workspace_id: int, chat_user_id: int, action: str
+) -> list[PendingAction]:
+    """This person's live, undecided approvals of one kind, oldest first."""
+    rows = await db.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM pending_actions
+         WHERE workspace_id = $1 AND chat_user_id = $2 AND action = $3
+           AND status = 'pending' AND expires_at > now()
+         ORDER BY created_at
+        """,
+        workspace_id,
+        chat_user_id,
+        action,
+    )
+    return [PendingAction.from_row(r) for r in rows]
 
 
 def _uuid(action_id: str) -> uuid.UUID | None:

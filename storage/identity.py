@@ -77,3 +77,50 @@ async def resolve(
         workspace_external_id=workspace_external_id,
         user_external_id=user_external_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A chat user as someone else's request sees them: to name and to notify them."""
+
+    identity: Identity
+    display_name: str | None
+
+    @property
+    def mention(self) -> str:
+        """How to name them to someone else: a mention where the chat renders one."""
+        if self.identity.frontend in {"slack", "discord"}:
+            return f"<@{self.identity.user_external_id}>"
+        return self.display_name or self.identity.user_external_id
+
+    @property
+    def reply_to(self) -> dict[str, str]:
+        """Where a front-end's notifier reaches them directly (a DM; the shell's output)."""
+        return {
+            "frontend": self.identity.frontend,
+            "workspace_id": self.identity.workspace_external_id,
+            "user_id": self.identity.user_external_id,
+        }
+
+
+async def member(db: Executor, chat_user_id: int) -> Member | None:
+    """The chat user with this id, with their workspace's front-end and external ids."""
+    row = await db.fetchrow(
+        """
+        SELECT u.id, u.workspace_id, u.external_id, u.display_name, w.frontend,
+               w.external_id AS workspace_external_id
+          FROM chat_users u JOIN workspaces w ON w.id = u.workspace_id
+         WHERE u.id = $1
+        """,
+        chat_user_id,
+    )
+    if row is None:
+        return None
+    ident = Identity(
+        workspace_id=row["workspace_id"],
+        chat_user_id=row["id"],
+        frontend=row["frontend"],
+        workspace_external_id=row["workspace_external_id"],
+        user_external_id=row["external_id"],
+    )
+    return Member(ident, row["display_name"])

@@ -2,7 +2,9 @@
 
 The raw state travels only in the requester's private link and in the platform's
 redirect; the table keeps its SHA-256, so a database read never yields a usable
-state. The PKCE verifier is encrypted and bound to its row.
+state. The PKCE verifier is encrypted and bound to its row. The browser that
+continued from the start page is recorded as the SHA-256 of its cookie secret
+(`bind`), and a matching chat sign-in as `verified_at` (`mark_verified`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from storage.types import Executor
 
 def state_hash(state: str) -> bytes:
     return hashlib.sha256(state.encode()).digest()
+
+
+def secret_hash(secret: str) -> bytes:
+    """SHA-256 of a browser cookie secret or a sign-in nonce (what the table keeps)."""
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def verifier_location(hashed: bytes) -> Location:
@@ -39,6 +46,10 @@ class OAuthState:
     frontend: str
     user_external_id: str
     user_display_name: str | None
+    workspace_external_id: str
+    workspace_name: str | None
+    browser_hash: bytes | None
+    verified_at: datetime | None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -85,8 +96,9 @@ async def create(
 
 _JOINED = """
     SELECT s.state_hash, s.platform, s.workspace_id, s.chat_user_id, s.code_verifier,
-           s.reply_to, s.expires_at, w.frontend, u.external_id AS user_external_id,
-           u.display_name AS user_display_name
+           s.reply_to, s.expires_at, s.browser_hash, s.verified_at, w.frontend,
+           w.external_id AS workspace_external_id, w.name AS workspace_name,
+           u.external_id AS user_external_id, u.display_name AS user_display_name
       FROM s
       JOIN workspaces w ON w.id = s.workspace_id
       JOIN chat_users u ON u.id = s.chat_user_id
@@ -106,17 +118,66 @@ def _from_row(row: Any) -> OAuthState:
         frontend=row["frontend"],
         user_external_id=row["user_external_id"],
         user_display_name=row["user_display_name"],
+        workspace_external_id=row["workspace_external_id"],
+        workspace_name=row["workspace_name"],
+        browser_hash=bytes(row["browser_hash"]) if row["browser_hash"] is not None else None,
+        verified_at=row["verified_at"],
     )
 
 
-async def peek(db: Executor, *, state: str, platform: str) -> OAuthState | None:
-    """Read a pending link without consuming it (the /start redirect)."""
+async def peek(db: Executor, *, state: str, platform: str | None) -> OAuthState | None:
+    """Read a pending link without consuming it (the start page; a sign-in's callback,
+    which does not know the platform: `platform=None`)."""
     row = await db.fetchrow(
-        "WITH s AS (SELECT * FROM oauth_states WHERE state_hash = $1 AND platform = $2)" + _JOINED,
+        "WITH s AS (SELECT * FROM oauth_states WHERE state_hash = $1"
+        " AND ($2::text IS NULL OR platform = $2))" + _JOINED,
         state_hash(state),
         platform,
     )
     return _from_row(row) if row else None
+
+
+async def bind(
+    db: Executor, *, state: str, platform: str, browser_hash: bytes, nonce_hash: bytes
+) -> OAuthState | None:
+    """Bind a live pending link to the browser that continued from the start page.
+
+    A later bind (another browser with the same link) replaces the binding and
+    clears any sign-in made for the previous one: a sign-in counts only for the
+    browser that holds the cookie.
+    """
+    row = await db.fetchrow(
+        "WITH s AS (UPDATE oauth_states SET browser_hash = $3, nonce_hash = $4,"
+        " verified_at = NULL WHERE state_hash = $1 AND platform = $2 AND expires_at > now()"
+        " RETURNING *)" + _JOINED,
+        state_hash(state),
+        platform,
+        browser_hash,
+        nonce_hash,
+    )
+    return _from_row(row) if row else None
+
+
+async def mark_verified(
+    db: Executor, *, state: str, browser_hash: bytes, nonce_hash: bytes | None
+) -> bool:
+    """Record that the chat user signed in, once, from the bound browser.
+
+    `nonce_hash` is checked when the sign-in carries a nonce (Slack's id_token);
+    it is cleared so the same answer cannot verify twice.
+    """
+    result: str = await db.execute(
+        """
+        UPDATE oauth_states SET verified_at = now(), nonce_hash = NULL
+         WHERE state_hash = $1 AND browser_hash = $2 AND verified_at IS NULL
+           AND nonce_hash IS NOT NULL AND ($3::bytea IS NULL OR nonce_hash = $3)
+           AND expires_at > now()
+        """,
+        state_hash(state),
+        browser_hash,
+        nonce_hash,
+    )
+    return result.endswith(" 1")
 
 
 async def consume(db: Executor, *, state: str, platform: str) -> OAuthState | None:

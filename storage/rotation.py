@@ -32,6 +32,7 @@ ENCRYPTED_COLUMNS: list[EncryptedColumn] = [
     EncryptedColumn("linked_accounts", "id", "token", "token_kid"),
     EncryptedColumn("workspaces", "id", "bot_token", "bot_token_kid"),
     EncryptedColumn("oauth_states", "state_hash", "code_verifier", "code_verifier_kid"),
+    EncryptedColumn("pending_links", "id", "token", "token_kid"),
     EncryptedColumn("posts", "id", "upload_session", "upload_session_kid"),
     EncryptedColumn("slack_bots", "id", "bot_token", "bot_token_kid"),
     EncryptedColumn("slack_bots", "id", "bot_refresh_token", "bot_refresh_token_kid"),

@@ -86,8 +86,11 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
         ) as web,
         httpx.AsyncClient() as browser,
     ):
-        start = await web.get(links[0].removeprefix("http://testserver"))
-        assert start.status_code == 302
+        page = await web.get(links[0].removeprefix("http://testserver"))
+        assert page.status_code == 200 and "Continue" in page.text
+        state = links[0].rsplit("s=", 1)[1]
+        start = await web.post("/oauth/youtube/start", data={"s": state})
+        assert start.status_code == 303
         consent = await browser.get(start.headers["location"])
         assert consent.status_code == 302
         parts = urlsplit(consent.headers["location"])

@@ -70,8 +70,10 @@ async def test_an_extra_platform_links_uploads_reports_and_counts(
     app = create_app(wired.services, routers=wired.web_routers())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
-        start = await web.get(link.removeprefix("http://testserver"))
-        assert start.status_code == 302
+        page = await web.get(link.removeprefix("http://testserver"))
+        assert page.status_code == 200 and "Continue" in page.text
+        start = await web.post("/oauth/pebble/start", data={"s": link.rsplit("s=", 1)[1]})
+        assert start.status_code == 303
         consent = urlsplit(start.headers["location"])
         assert consent.netloc == "pebble.example"
         state = parse_qs(consent.query)["state"][0]

@@ -10,9 +10,11 @@ from collections.abc import Mapping
 
 from agent.actions import accounts, digest, upload
 from agent.context import Executor
+from agent.ports import TRANSFER_ACTION
 
 EXECUTORS: Mapping[str, Executor] = {
     "unlink": accounts.execute_unlink,
+    TRANSFER_ACTION: accounts.execute_transfer,
     "upload": upload.execute_upload,
     "digest": digest.execute_change,
     "digest_membership": digest.execute_membership,

@@ -1,4 +1,4 @@
-"""Link, list and unlink the requester's own social accounts."""
+"""Link, confirm, list, hand over and unlink the requester's own social accounts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from agent.actions.base import (
     require_configured,
 )
 from agent.context import ActionContext, Progress
+from agent.ports import TRANSFER_ACTION, AwaitingOwner, Linked, LinkRefused
 from integrations.registry import Platforms
 from storage import accounts as account_store
+from storage import approvals as approval_store
+from storage import pending_links
 from storage.accounts import LinkedAccount
 
 
@@ -79,21 +82,67 @@ async def link(ctx: ActionContext, platform: str, *, reply_to: dict[str, Any]) -
     return Outcome(
         text=f"I sent you a private link to connect {title}.",
         private=f"Connect your {title} account: {url}\n"
-        f"(single use, valid {minutes} minutes. Don't share it: whoever opens it links "
-        "their account to you.)",
+        f"(single use, valid {minutes} minutes, and it works only for you: don't forward it.)",
     )
+
+
+def linked_text(platforms: Platforms, outcome: Linked | AwaitingOwner) -> str:
+    """What the requester is told once a link is through, or waits for the account's owner."""
+    caps = platforms.capabilities(outcome.account.platform)
+    name = f"{caps.display_name} {outcome.title} ({caps.handle(outcome.account.handle)})"
+    if isinstance(outcome, Linked):
+        return f"Linked {name} as {outcome.account.ref}."
+    return (
+        f"{name} is already linked to another member of this workspace; I asked them to "
+        "approve handing it to you. Nothing changes until they do."
+    )
+
+
+async def confirm_link(ctx: ActionContext, code: str) -> Outcome:
+    """`link confirm <code>`: activate a link made where no chat sign-in could vouch for it."""
+    if ctx.deps.ops is None:
+        raise ActionError("Platform work is not available in this process.")
+    try:
+        outcome = await ctx.deps.ops.confirm_link(ctx.identity, code)
+    except LinkRefused as exc:
+        raise ActionError(str(exc)) from None
+    return Outcome(linked_text(ctx.deps.platforms, outcome))
 
 
 async def list_accounts(ctx: ActionContext) -> Outcome:
+    """The requester's accounts, their links still waiting, and requests waiting for them."""
+    ident = ctx.identity
     own = await account_store.list_for_owner(
-        ctx.deps.pool, workspace_id=ctx.identity.workspace_id, owner_id=ctx.identity.chat_user_id
+        ctx.deps.pool, workspace_id=ident.workspace_id, owner_id=ident.chat_user_id
     )
-    if not own:
-        return Outcome(f"You have no linked accounts yet. {link_hint(ctx.deps.platforms)}")
-    lines = ["Your linked accounts:"]
+    waiting = await pending_links.list_for_requester(
+        ctx.deps.pool, workspace_id=ident.workspace_id, requester_id=ident.chat_user_id
+    )
+    asked = await approval_store.list_waiting(
+        ctx.deps.pool,
+        workspace_id=ident.workspace_id,
+        chat_user_id=ident.chat_user_id,
+        action=TRANSFER_ACTION,
+    )
+    lines = ["Your linked accounts:"] if own else []
     for a in own:
         flag = "" if a.status == "ok" else " (needs to be linked again)"
         lines.append(f"- {a.ref}: {shown(ctx, a)}{flag}")
+    if waiting:
+        lines.append("Waiting (not usable yet):")
+    for p in waiting:
+        caps = ctx.deps.platforms.capabilities(p.platform)
+        why = (
+            "for its current owner's approval"
+            if p.approval_id
+            else "for you to type `link confirm <code>` with the code shown in your browser"
+        )
+        lines.append(f"- {caps.display_name} {p.display_name} ({caps.handle(p.handle)}): {why}")
+    if asked:
+        lines.append("Requests waiting for your approval (I ask you about each one in chat):")
+        lines += [f"- {a.summary}" for a in asked]
+    if not lines:
+        return Outcome(f"You have no linked accounts yet. {link_hint(ctx.deps.platforms)}")
     return Outcome("\n".join(lines))
 
 
@@ -116,3 +165,31 @@ async def execute_unlink(
         raise ActionError("Platform work is not available in this process.")
     await ctx.deps.ops.unlink(ctx.identity, target.ref)
     return f"Unlinked {shown(ctx, target)}."
+
+
+async def execute_transfer(
+    ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
+) -> str:
+    """The current owner approved another member's request: the account moves to them.
+
+    Runs for the owner (the approval is bound to them); the requester is told
+    through the notifier, if their front-end is reachable from this process.
+    """
+    if ctx.deps.ops is None:
+        raise ActionError("Platform work is not available in this process.")
+    try:
+        done = await ctx.deps.ops.approve_transfer(
+            ctx.identity,
+            approval_id=pending.id,
+            account_ref=str(pending.args["account"]),
+            requester_id=int(pending.args["requester"]),
+        )
+    except LinkRefused as exc:
+        raise ActionError(str(exc)) from None
+    account = done.account
+    await ctx.deps.notify(
+        done.requester.identity.frontend,
+        done.reply_to,
+        f"Its owner approved: {shown(ctx, account)} is now linked to you as {account.ref}.",
+    )
+    return f"{shown(ctx, account)} now belongs to {done.requester.mention}; it is no longer yours."

@@ -16,7 +16,7 @@ from agent.context import AgentConfig
 from agent.credentials import Credentials
 from agent.limits import Budgets
 from agent.media_links import MediaLinks
-from agent.ops.linking import LinkedResult, Linking, LinkRefused
+from agent.ops.linking import LinkedResult, Linking
 from agent.ops.metrics import Metrics
 from agent.ops.uploads import UPLOAD_LOCK_NS, PostCheckpoint, Uploads
 from agent.sources import SourceOpeners
@@ -26,7 +26,6 @@ from storage.crypto import TokenCipher
 
 __all__ = [
     "UPLOAD_LOCK_NS",
-    "LinkRefused",
     "LinkedResult",
     "PlatformOps",
     "PostCheckpoint",

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from agent import commands
@@ -25,6 +26,7 @@ from agent.runner import AgentRunner, RunFailed, estimate_tokens
 from agent.session import AttachmentInfo, ChatContext
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 from integrations.errors import format_wait
+from storage import approvals as approval_store
 from storage import conversations, identity
 from storage.identity import Identity
 
@@ -170,6 +172,8 @@ class ChatOpsService:
         parsed = commands.parse(message.text, deps.platforms)
         if isinstance(parsed, commands.Command):
             reply = await self._run_command(parsed, chat, message, sink)
+            kept = commands.history_text(parsed, message.text)
+            await self._remember(chat, dataclasses.replace(message, text=kept), reply)
         elif message.is_command or (self.runner is None and isinstance(parsed, commands.Usage)):
             reply = (
                 parsed.message
@@ -177,13 +181,36 @@ class ChatOpsService:
                 else commands.usage_for_unknown(message.text)
             )
             await sink.send(Reply(reply))
+            await self._remember(chat, message, reply)
         elif self.runner is None:
-            reply = NO_MODEL
-            await sink.send(Reply(reply))
+            await sink.send(Reply(NO_MODEL))
+            await self._remember(chat, message, NO_MODEL)
         else:
-            reply = await self._run_agent(self.runner, chat, message, sink, limiter)
-            return  # the agent path stores its own history (with token counts)
-        await self._remember(chat, message, reply)
+            # The agent path stores its own history (with token counts).
+            await self._run_agent(self.runner, chat, message, sink, limiter)
+        await self._ask_waiting(ident, deps, message, sink)
+
+    async def _ask_waiting(
+        self, ident: Identity, deps: Deps, message: IncomingMessage, sink: ReplySink
+    ) -> None:
+        """Put approvals made for this person outside their conversation in front of them.
+
+        A member asking for an account this person owns creates such an approval
+        (`agent.ops.linking`); it is asked here, once, the next time they talk.
+        """
+        waiting = await approval_store.claim_unshown(
+            deps.pool, workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+        )
+        for pending in waiting:
+            left = (pending.expires_at - datetime.now(UTC)).total_seconds()
+            await sink.ask_approval(
+                ApprovalRequest(
+                    action_id=pending.id,
+                    summary=pending.summary,
+                    requester_user_id=message.user_id,
+                    expires_in_seconds=max(int(left), 60),
+                )
+            )
 
     async def _run_command(
         self,

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent import captions
-from agent.commands import COMMANDS, Command, Usage, parse, usage_for_unknown
+from agent.commands import COMMANDS, Command, Usage, history_text, parse, usage_for_unknown
 from tests.fakes.platforms import directory
 
 PLATFORMS = directory()
@@ -114,3 +114,12 @@ def test_captions_fit_platform_limits():
     assert captions.problems(
         PLATFORMS.capabilities("youtube").caption_rules, captions.Caption("x" * 101, "ok", ())
     )
+
+
+def test_link_confirm_takes_the_code_and_history_does_not_keep_it():
+    parsed = parse("link confirm abcd efgh", PLATFORMS)
+    assert parsed == Command("link_confirm", {"code": "abcd efgh"})
+    assert history_text(parsed, "link confirm abcd efgh") == "link confirm [code]"
+    assert history_text(Command("accounts"), "accounts") == "accounts"
+    missing = parse("link confirm", PLATFORMS)
+    assert isinstance(missing, Usage) and "link confirm <code>" in missing.message

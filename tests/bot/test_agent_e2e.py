@@ -459,6 +459,7 @@ async def test_concurrent_runs_of_one_user_cannot_overspend(llm, make_deps, new_
     budgets = _real_budgets(redis, per_user=runner.worst_case([], "go") + 500)
     service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner)
     server.script(*[fake.text(f"answer {i}") for i in range(10)])
+    server.delay = 1.0  # the first run is still thinking when the other nine arrive
     sinks = [RecordingSink() for _ in range(10)]
     await asyncio.gather(
         *(service.handle(msg(ident, "go", thread=f"t{i}"), s) for i, s in enumerate(sinks))

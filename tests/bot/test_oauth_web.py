@@ -1,7 +1,12 @@
-"""The OAuth link pages end to end: our app in-process, Google as a loopback fake."""
+"""The OAuth link pages end to end: our app in-process, Google as a loopback fake.
+
+These links come from the local shell (no chat sign-in applies): the start page,
+"Continue" binding the browser, consent, and the callback in that same browser.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,7 +38,10 @@ async def web(deps, pool, cipher, notified):
     app = FastAPI()
     app.include_router(
         build_oauth_router(
-            linking=lambda: ops_for(deps), platforms=deps.platforms, notifiers=notifiers
+            linking=lambda: ops_for(deps),
+            platforms=deps.platforms,
+            notifiers=notifiers,
+            public_base_url="http://testserver",
         )
     )
     transport = httpx.ASGITransport(app=app)
@@ -47,9 +55,14 @@ def _path(url: str) -> str:
 
 
 async def _to_google(web, deps, identity):
+    """The requester's browser: the start page, then "Continue" (binds this browser)."""
     link = await ops_for(deps).start_link(identity, "youtube", reply_to={"thread": "T9"})
-    response = await web.get(_path(link))
-    assert response.status_code == 302, response.text
+    page = await web.get(_path(link))
+    assert page.status_code == 200, page.text
+    assert "Continue" in page.text
+    state = parse_qs(urlsplit(link).query)["s"][0]
+    response = await web.post("/oauth/youtube/start", data={"s": state})
+    assert response.status_code == 303, response.text
     return link, response.headers["location"]
 
 
@@ -58,6 +71,49 @@ async def _consent(url: str) -> str:
         response = await client.get(url)
     assert response.status_code == 302
     return response.headers["location"]
+
+
+async def test_start_page_names_the_requester_and_continue_binds_the_browser(
+    web, deps, google, identity, pool
+):
+    link = await ops_for(deps).start_link(identity, "youtube", reply_to={})
+    page = await web.get(_path(link))
+    assert page.status_code == 200
+    assert "Ada" in page.text and "local shell" in page.text
+    assert "<form method='post' action='start'>" in page.text
+    headers = page.headers
+    assert headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert google.calls == []  # nothing is sent to the platform before "Continue"
+    assert await pool.fetchval(
+        "SELECT browser_hash IS NULL FROM oauth_states WHERE workspace_id = $1",
+        identity.workspace_id,
+    )
+
+    state = parse_qs(urlsplit(link).query)["s"][0]
+    response = await web.post("/oauth/youtube/start", data={"s": state})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(google.base)
+    cookie = response.headers["set-cookie"]
+    name, _, rest = cookie.partition("=")
+    secret = rest.split(";")[0]
+    assert name.startswith("link_") and state not in cookie
+    attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+    assert {"httponly", "max-age", "path"} <= attributes
+    assert "secure" not in attributes  # PUBLIC_BASE_URL is http here
+    assert "path=/oauth/" in cookie.lower() and "samesite=lax" in cookie.lower()
+    stored = await pool.fetchval(
+        "SELECT browser_hash FROM oauth_states WHERE workspace_id = $1", identity.workspace_id
+    )
+    assert bytes(stored) == hashlib.sha256(secret.encode()).digest()
+
+    # Another site cannot post the form.
+    foreign = await web.post(
+        "/oauth/youtube/start", data={"s": state}, headers={"origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
 
 
 async def test_full_link_flow(web, deps, google, identity, pool, cipher, notified):
@@ -206,7 +262,10 @@ async def test_unexpected_failure_is_a_readable_page_and_links_nothing(
     app = FastAPI()
     app.include_router(
         build_oauth_router(
-            linking=lambda: ops_for(deps), platforms=deps.platforms, notifiers=Notifiers()
+            linking=lambda: ops_for(deps),
+            platforms=deps.platforms,
+            notifiers=Notifiers(),
+            public_base_url="http://testserver",
         )
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -240,6 +299,8 @@ async def test_names_on_the_pages_are_escaped_and_the_error_is_not_echoed(web, d
     )
     google.login_channel = google.add_channel('Chan <img src=x onerror="alert(2)">').id
     link, auth_url = await _to_google(web, deps, who)
+    start = await web.get(_path(link))  # the start page names the requester too
+    assert "<script>" not in start.text and "&lt;script&gt;" in start.text
     page = await web.get(_path(await _consent(auth_url)))
     assert page.status_code == 200
     assert "<script>" not in page.text and "<img" not in page.text
@@ -249,3 +310,48 @@ async def test_names_on_the_pages_are_escaped_and_the_error_is_not_echoed(web, d
     state = parse_qs(urlsplit(link).query)["s"][0]
     declined = await web.get("/oauth/youtube/callback", params={"state": state, "error": evil})
     assert declined.status_code == 400 and "alert(1)" not in declined.text
+
+
+async def test_the_callback_in_a_browser_without_the_cookie_links_nothing(
+    web, deps, google, identity, pool
+):
+    """A consent page forwarded to someone else comes back in their browser: refused."""
+    google.add_channel()
+    _, auth_url = await _to_google(web, deps, identity)
+    callback = await _consent(auth_url)
+    web.cookies.clear()  # the same request, from a browser that never pressed "Continue"
+    page = await web.get(_path(callback))
+    assert page.status_code == 400 and "different browser" in page.text
+    assert google.exchange_count == 0
+    assert (
+        await accounts.list_for_owner(
+            pool, workspace_id=identity.workspace_id, owner_id=identity.chat_user_id
+        )
+        == []
+    )
+    assert await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND outcome = 'refused:other_browser'",
+        identity.workspace_id,
+    )
+
+
+async def test_the_cookie_is_secure_when_the_bot_is_served_over_https(deps, google, identity):
+    google.add_channel()
+    app = FastAPI()
+    app.include_router(
+        build_oauth_router(
+            linking=lambda: ops_for(deps),
+            platforms=deps.platforms,
+            notifiers=Notifiers(),
+            public_base_url="https://bot.example.com",
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://bot.example.com") as web:
+        link = await ops_for(deps).start_link(identity, "youtube", reply_to={})
+        state = parse_qs(urlsplit(link).query)["s"][0]
+        same_site = await web.post(
+            "/oauth/youtube/start", data={"s": state}, headers={"origin": "https://bot.example.com"}
+        )
+    assert same_site.status_code == 303
+    assert "secure" in same_site.headers["set-cookie"].lower()

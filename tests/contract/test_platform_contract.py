@@ -25,6 +25,7 @@ from agent.actions.metrics import get_metrics
 from agent.actions.upload import request_upload
 from agent.context import ActionContext, AgentConfig, Deps
 from agent.ops import PlatformOps
+from agent.ports import Linked
 from integrations.base import SocialPlatform, UploadRequest
 from integrations.capabilities import PRIVACY_WORDS
 from integrations.http import Guards, make_client
@@ -76,20 +77,25 @@ async def world(request, pool, redis, cipher, new_identity) -> AsyncIterator[Wor
                 ops=ops,
                 executors=EXECUTORS,
             )
-            yield World(harness, platform, platforms, ops, deps, await new_identity())
+            # A shell user: no chat sign-in applies, so the link completes in one browser.
+            who = await new_identity(frontend="local")
+            yield World(harness, platform, platforms, ops, deps, who)
 
 
 async def _link(world: World) -> str:
     """The OAuth link as a person does it; returns the new account's ref."""
-    url = await world.ops.start_link(world.who, world.platform.capabilities.name, reply_to={})
+    name = world.platform.capabilities.name
+    url = await world.ops.start_link(world.who, name, reply_to={})
     state = url.rsplit("s=", 1)[1]
-    consent = await world.ops.consent_url(world.platform.capabilities.name, state)
+    browser = await world.ops.bind_browser(name, state)
+    consent = await world.ops.consent_url(name, state)
     code = await world.harness.consent(consent)
     done = await world.ops.complete_link(
-        world.platform.capabilities.name, state=state, code=code, error=None
+        name, state=state, code=code, error=None, browser_secret=browser.browser_secret
     )
-    assert done.account.external_id == world.harness.account_external_id
-    return done.account.ref
+    assert isinstance(done.outcome, Linked), done.outcome
+    assert done.outcome.account.external_id == world.harness.account_external_id
+    return done.outcome.account.ref
 
 
 async def test_link_and_refresh(world: World, pool, cipher) -> None:

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.limits import BudgetStatus, Decision, NoLimits
-from agent.ports import MetricsReport, Progress, UploadOutcome
+from agent.ports import (
+    AwaitingOwner,
+    Linked,
+    LinkRefused,
+    MetricsReport,
+    Progress,
+    Transferred,
+    UploadOutcome,
+)
 from bot.core.messages import ApprovalRequest, Reply
 from integrations.base import UploadRequest, UploadResult
 from storage.identity import Identity
@@ -56,6 +64,22 @@ class FakeOps:
     async def unlink(self, identity: Identity, account_ref: str) -> str:
         self._record("unlink", identity=identity, account_ref=account_ref)
         return "handle"
+
+    async def confirm_link(self, identity: Identity, text: str) -> Linked | AwaitingOwner:
+        self._record("confirm_link", identity=identity, text=text)
+        raise LinkRefused("You have no link waiting for a code.")
+
+    async def approve_transfer(
+        self, owner: Identity, *, approval_id: str, account_ref: str, requester_id: int
+    ) -> Transferred:
+        self._record(
+            "approve_transfer",
+            owner=owner,
+            approval_id=approval_id,
+            account_ref=account_ref,
+            requester_id=requester_id,
+        )
+        raise LinkRefused("That request is no longer waiting; nothing was changed.")
 
     async def upload(
         self,

@@ -14,24 +14,32 @@ asks (`zlib-stream` or `zstd-stream`), like the real gateway.
 
 Faults: `fail_next(method, path_regex, status, code)` makes the next matching REST
 call fail with Discord's JSON error body.
+
+OAuth2 (what a person's sign-in uses): `GET /oauth2/authorize` (outside the API
+prefix, like discord.com) signs in as `signin_user` and redirects back with a code;
+`POST /api/v10/oauth2/token` is strict (client id and secret, the same redirect_uri,
+each code once); `GET /api/v10/users/@me` with that Bearer token is the person.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import itertools
 import json
 import re
+import secrets
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -132,6 +140,13 @@ class FakeDiscord:
         self._interaction_channels: dict[str, str] = {}  # token -> channel id
         self._originals: dict[str, str] = {}  # token -> id of the message "@original" names
         self.base_url = ""
+        # OAuth2 for people: the app's credentials, who the next sign-in is, what happened.
+        self.client_id = snowflake()
+        self.client_secret = "fake-discord-client-secret"
+        self.signin_user: dict[str, Any] | None = None
+        self.authorize_requests: list[dict[str, str]] = []
+        self._oauth_codes: dict[str, tuple[dict[str, Any], str]] = {}  # code -> (user, uri)
+        self._oauth_tokens: dict[str, dict[str, Any]] = {}  # bearer token -> user
         self._faults: list[_Fault] = []
         self._connections: set[_Connection] = set()
         self._changed = asyncio.Condition()
@@ -143,6 +158,7 @@ class FakeDiscord:
                     methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
                 ),
                 Route("/cdn/{name}", self._cdn, methods=["GET"]),
+                Route("/oauth2/authorize", self._authorize, methods=["GET"]),
                 WebSocketRoute("/gateway", self._gateway),
             ]
         )
@@ -395,6 +411,12 @@ class FakeDiscord:
 
     async def _route(self, request: Request, call: Call) -> Response:
         method, path, body = call.method, call.path, call.body
+        if method == "POST" and path == "/oauth2/token":
+            return self._token(request, body)
+        bearer = request.headers.get("authorization", "")
+        if method == "GET" and path == "/users/@me" and bearer.startswith("Bearer "):
+            person = self._oauth_tokens.get(bearer.removeprefix("Bearer "))
+            return JSONResponse(person) if person else self._error(401, 0, "401: Unauthorized")
         is_webhook = path.startswith("/webhooks/") or path.startswith("/interactions/")
         if not is_webhook and request.headers.get("authorization") != f"Bot {self.token}":
             return self._error(401, 0, "401: Unauthorized")
@@ -557,6 +579,52 @@ class FakeDiscord:
             response["interaction"]["response_message_id"] = message["id"]
             response["resource"] = {"type": kind, "message": message}
         return response
+
+    # --- OAuth2 for people ----------------------------------------------------------
+    async def _authorize(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        self.authorize_requests.append(query)
+        redirect_uri = query.get("redirect_uri", "")
+        if (
+            query.get("response_type") != "code"
+            or query.get("client_id") != self.client_id
+            or "identify" not in query.get("scope", "").split()
+            or not redirect_uri
+        ):
+            return self._error(400, 0, "invalid OAuth2 request")
+        state = query.get("state", "")
+        if self.signin_user is None:
+            return RedirectResponse(f"{redirect_uri}?error=access_denied&state={state}")
+        code = "dc-" + secrets.token_urlsafe(12)
+        self._oauth_codes[code] = (self.signin_user, redirect_uri)
+        return RedirectResponse(f"{redirect_uri}?code={code}&state={state}")
+
+    def _token(self, request: Request, body: Any) -> Response:
+        form = dict(parse_qsl(body.decode())) if isinstance(body, bytes) else {}
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        if client_id != self.client_id or secret != self.client_secret:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        grant = self._oauth_codes.pop(form.get("code", ""), None)  # each code once
+        if form.get("grant_type") != "authorization_code" or grant is None:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        user, redirect_uri = grant
+        if form.get("redirect_uri") != redirect_uri:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        access = "dc-access-" + secrets.token_urlsafe(12)
+        self._oauth_tokens[access] = user
+        return JSONResponse(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": 604800,
+                "refresh_token": "dc-refresh-" + secrets.token_urlsafe(12),
+                "scope": "identify",
+            }
+        )
 
     # --- CDN ----------------------------------------------------------------------
     async def _cdn(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ a loud message, so a test that makes an unexpected model call fails.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ class ScriptedOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+        self.delay = 0.0  # seconds each answer takes (a slow model)
         self._calls = 0
         self.app = Starlette(
             routes=[
@@ -66,6 +68,8 @@ class ScriptedOpenAI:
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.requests.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if not self.steps:
             return JSONResponse(
                 {

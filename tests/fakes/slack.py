@@ -5,6 +5,12 @@ loopback, exactly as it talks to slack.com. Every call is recorded with its
 token and arguments. Faults are injectable: a 429 with Retry-After for the next
 N calls of a method, or a Slack error code for a method. `sign` produces the
 v0 request signature Slack puts on what it sends to apps.
+
+Sign in with Slack (OpenID Connect): `GET /openid/connect/authorize` signs in as
+`signin_as` (a user and team the test chooses) and redirects back with a code;
+`openid.connect.token` is strict (client id and secret, the same redirect_uri,
+each code once) and returns an id_token with Slack's claims and the nonce;
+`openid.connect.userInfo` answers for its access token.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,7 +29,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -58,6 +71,27 @@ class Download:
 
 
 @dataclass
+class _SignIn:
+    """One authorize -> token exchange of Sign in with Slack."""
+
+    user_id: str
+    team_id: str
+    nonce: str | None
+    redirect_uri: str
+    client_id: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def id_token(claims: dict[str, Any]) -> str:
+    """A compact JWT with these claims (RS256 header; the signature is not a real one)."""
+    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "fake"}).encode())
+    return f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(b'fake-signature')}"
+
+
+@dataclass
 class _Team:
     team_id: str
     name: str
@@ -82,6 +116,13 @@ class FakeSlack:
     # OAuth: code -> team the install is for; rotation on if expires_in is set
     oauth_codes: dict[str, str] = field(default_factory=dict)
     token_expires_in: int | None = None
+    # Sign in with Slack: the app's credentials, who the next sign-in is, what happened
+    client_id: str = "1111.2222"
+    client_secret: str = "fake-slack-client-secret"
+    signin_as: tuple[str, str] | None = None  # (user id, team id)
+    signin_requests: list[dict[str, str]] = field(default_factory=list)
+    _signin_codes: dict[str, _SignIn] = field(default_factory=dict)
+    _oidc_tokens: dict[str, _SignIn] = field(default_factory=dict)
     # Socket Mode: envelopes to push to the connected app, and what it sent back
     socket_outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     socket_received: list[dict[str, Any]] = field(default_factory=list)
@@ -148,6 +189,10 @@ class FakeSlack:
                 return JSONResponse({"ok": False, "error": self.errors[method]})
             if method == "oauth.v2.access":
                 return JSONResponse(self._oauth(request, args))
+            if method == "openid.connect.token":
+                return JSONResponse(self._oidc_token(request, args))
+            if method == "openid.connect.userInfo":
+                return JSONResponse(self._oidc_userinfo(token))
             if method == "apps.connections.open":
                 if not (token or "").startswith("xapp-"):
                     return JSONResponse({"ok": False, "error": "invalid_auth"})
@@ -180,6 +225,31 @@ class FakeSlack:
                 body(),
                 media_type="application/octet-stream",
                 headers={"content-length": str(len(data))},
+            )
+
+        @app.get("/openid/connect/authorize")
+        async def authorize(request: Request) -> Response:
+            query = dict(request.query_params)
+            self.signin_requests.append(query)
+            redirect_uri = query.get("redirect_uri", "")
+            if (
+                query.get("response_type") != "code"
+                or "openid" not in query.get("scope", "").split()
+                or query.get("client_id") != self.client_id
+                or not redirect_uri
+            ):
+                return HTMLResponse("<html>invalid request</html>", status_code=400)
+            if self.signin_as is None:
+                return RedirectResponse(
+                    f"{redirect_uri}?error=access_denied&state={query['state']}"
+                )
+            user_id, team_id = self.signin_as
+            code = "oidc-" + secrets.token_urlsafe(12)
+            self._signin_codes[code] = _SignIn(
+                user_id, team_id, query.get("nonce"), redirect_uri, self.client_id
+            )
+            return RedirectResponse(
+                f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}"
             )
 
         @app.websocket("/socket")
@@ -265,6 +335,56 @@ class FakeSlack:
         grant = self._grant(team_id)
         grant["app_id"] = f"A-{client_id}"
         return grant
+
+    def _client(self, request: Request, args: dict[str, Any]) -> tuple[str, str]:
+        """Client credentials from HTTP Basic or the form (both are accepted by Slack)."""
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            return client_id, secret
+        return str(args.get("client_id", "")), str(args.get("client_secret", ""))
+
+    def _oidc_token(self, request: Request, args: dict[str, Any]) -> dict[str, Any]:
+        client_id, secret = self._client(request, args)
+        if client_id != self.client_id or secret != self.client_secret:
+            return {"ok": False, "error": "invalid_client_id"}
+        grant = self._signin_codes.pop(str(args.get("code")), None)  # each code once
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        if args.get("redirect_uri") != grant.redirect_uri:
+            return {"ok": False, "error": "bad_redirect_uri"}
+        access = "xoxp-oidc-" + secrets.token_urlsafe(12)
+        self._oidc_tokens[access] = grant
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": "https://slack.com",
+            "sub": grant.user_id,
+            "aud": grant.client_id,
+            "exp": now + 300,
+            "iat": now,
+            "auth_time": now,
+            "https://slack.com/user_id": grant.user_id,
+            "https://slack.com/team_id": grant.team_id,
+        }
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        return {
+            "ok": True,
+            "access_token": access,
+            "token_type": "Bearer",
+            "id_token": id_token(claims),
+        }
+
+    def _oidc_userinfo(self, token: str | None) -> dict[str, Any]:
+        grant = self._oidc_tokens.get(token or "")
+        if grant is None:
+            return {"ok": False, "error": "invalid_auth"}
+        return {
+            "ok": True,
+            "sub": grant.user_id,
+            "https://slack.com/user_id": grant.user_id,
+            "https://slack.com/team_id": grant.team_id,
+        }
 
     def _grant(self, team_id: str) -> dict[str, Any]:
         n = next(self._tok)
