@@ -15,20 +15,25 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cachetools import LRUCache
 
 from agent import commands
 from agent.actions import approvals
 from agent.actions.base import USER_ERRORS, Outcome, user_message
 from agent.context import ActionContext, Deps
 from agent.limits import Budgets
-from agent.runner import AgentRunner, RunFailed, estimate_tokens
 from agent.session import AttachmentInfo, ChatContext
+from agent.tokens import RunFailed, estimate_tokens
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 from integrations.errors import format_wait
 from storage import approvals as approval_store
 from storage import conversations, identity
 from storage.identity import Identity
+
+if TYPE_CHECKING:  # LangChain loads only in processes that run a model
+    from agent.runner import AgentRunner
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +88,11 @@ class ChatOpsService:
         self.runner = runner
         self._history_limit = max(history_turns, 0) * 2
         self._keep = max(keep_messages, self._history_limit + 2)
-        self._identities: dict[tuple[str, str, str], Identity] = {}
+        # Least recently used identities are forgotten first (a busy workspace's members
+        # stay cached however many one-off users pass through).
+        self._identities: LRUCache[tuple[str, str, str], Identity] = LRUCache(
+            maxsize=_IDENTITY_CACHE_MAX
+        )
         # History writes run after the reply is out; one chain per thread keeps their order.
         self._writes: dict[tuple[int, str], asyncio.Task[None]] = {}
 
@@ -106,7 +115,7 @@ class ChatOpsService:
         user_name: str | None = None,
     ) -> Identity:
         key = (frontend, workspace_id, user_id)
-        found = self._identities.get(key)
+        found: Identity | None = self._identities.get(key)
         if found is not None:
             return found
         ident = await identity.resolve(
@@ -117,8 +126,6 @@ class ChatOpsService:
             workspace_name=workspace_name,
             user_display_name=user_name,
         )
-        if len(self._identities) >= _IDENTITY_CACHE_MAX:
-            self._identities.clear()
         self._identities[key] = ident
         return ident
 
