@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.actions import accounts, captions, digest, metrics, quota, upload
+from agent.actions import accounts, app_link, captions, digest, metrics, quota, upload
 from agent.actions.base import ActionError, Outcome
 from agent.session import AttachmentInfo, ChatContext
 from integrations.capabilities import PRIVACY_WORDS
@@ -33,6 +33,7 @@ USAGE: dict[str, str] = {
     "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
     " | digest show (in the channel concerned)",
     "quota": "quota: what you have left today",
+    "connect": "connect app: a one-time code (sent privately) to use the companion app as you",
 }
 COMMANDS = tuple(USAGE)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
@@ -220,6 +221,12 @@ def _digest(rest: list[str], platforms: Platforms) -> Command | Usage:
     return Command("digest", args)
 
 
+def _connect(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) == 1 and rest[0].lower() == "app":
+        return Command("connect_app")
+    return _usage("connect")
+
+
 _PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
@@ -230,6 +237,7 @@ _PARSERS: dict[str, Parser] = {
     "caption": _caption,
     "digest": _digest,
     "quota": _no_args("quota"),
+    "connect": _connect,
 }
 
 
@@ -310,6 +318,8 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         )
     if name == "quota":
         return await quota.show_quota(ctx)
+    if name == "connect_app":
+        return await app_link.connect_app(ctx)
     raise AssertionError(f"unhandled command {name}")
 
 

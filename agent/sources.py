@@ -1,7 +1,8 @@
 """Open a source locator (a plain dict kept on the post row) as a streaming ByteSource.
 
 Kinds: ``{"kind": "file", "path": ..., "mime_type"?: ...}`` and
-``{"kind": "http", "url": ..., "size": ..., "mime_type": ...}`` (a Discord attachment).
+``{"kind": "http", "url": ..., "size": ..., "mime_type": ...}`` (a Discord attachment);
+``{"kind": "url", ...}`` likewise, a link the companion app gave (any public https host).
 Front-ends add their own kinds with `register_source_opener` (Slack's private URLs
 need the bot token, injected at open time so it is never stored in the locator).
 Nothing here reads a whole file: bytes stream in pieces, and HTTP resumes with Range.
@@ -135,6 +136,61 @@ class DownloadHosts:
         raise _refused("too many redirects")
 
 
+class PublicHosts(DownloadHosts):
+    """Any https host whose every address is public, checked on every hop: videos the
+    companion app names by URL (`url` locators). Never an internal address."""
+
+    def __init__(self, *, resolve: Resolver = _resolve) -> None:
+        super().__init__((), resolve=resolve)
+
+    def __repr__(self) -> str:
+        return "PublicHosts()"
+
+    def allows_name(self, url: str) -> bool:
+        try:
+            return httpx.URL(url).scheme == "https"
+        except httpx.InvalidURL:
+            return False
+
+    async def check(self, url: httpx.URL) -> None:
+        if url.scheme != "https" or not url.host:
+            raise InvalidRequest("Only https links to a video can be uploaded.", platform=_SOURCE)
+        try:
+            addresses = await self._resolve(url.host)
+        except OSError:
+            raise InvalidRequest(
+                "That link's server name does not resolve.", platform=_SOURCE
+            ) from None
+        if not addresses or not all(_is_public(a) for a in addresses):
+            raise InvalidRequest(
+                "That link points to a private or local address.",
+                platform=_SOURCE,
+                reason="download refused: non-public address",
+            )
+
+
+async def probe_url(
+    url: str, *, hosts: DownloadHosts, client: httpx.AsyncClient
+) -> tuple[int, str]:
+    """(size, media type) of the video at `url`, read from the response headers only."""
+    try:
+        async with hosts.get(client, url) as response:
+            if response.status_code != 200:
+                raise InvalidRequest(
+                    f"That link did not give a file (HTTP {response.status_code}).",
+                    platform=_SOURCE,
+                )
+            size = response.headers.get("content-length", "")
+            mime = response.headers.get("content-type", "video/*").split(";")[0].strip()
+    except httpx.TransportError as exc:
+        raise PlatformUnavailable(
+            f"Reading that link failed ({type(exc).__name__}).", platform=_SOURCE
+        ) from None
+    if not size.isdigit() or int(size) <= 0:
+        raise InvalidRequest("That link does not say how big the file is.", platform=_SOURCE)
+    return int(size), mime
+
+
 SourceOpener = Callable[[Mapping[str, Any]], ByteSource]
 
 
@@ -142,13 +198,15 @@ class SourceOpeners:
     """Locator kind -> how to open it. One per process, owned by the composition root;
     front-ends add their own kinds (Slack's private files) as they are built.
 
-    By default: local files, and `http` downloads from Discord's CDN only.
+    By default: local files, `http` downloads from Discord's CDN only, and `url`
+    downloads (the companion app's links) from public https hosts only.
     """
 
     def __init__(self) -> None:
         self._by_kind: dict[str, SourceOpener] = {
             "file": _open_file,
             "http": http_opener(DownloadHosts(DISCORD_FILE_HOSTS)),
+            "url": http_opener(PublicHosts()),
         }
 
     def register(self, kind: str, opener: SourceOpener) -> None:

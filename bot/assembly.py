@@ -186,7 +186,25 @@ class Assembly:
         if self.slack is not None and self.settings.slack_signing_secret is not None:
             routers.append(self.slack.router())
         routers.append(self._media_router())
+        if self.settings.supabase_url is not None:
+            routers.append(self._api_router(self.settings.supabase_url))
         return routers
+
+    def _api_router(self, supabase_url: str) -> APIRouter:
+        """/api/v1: the companion app, as the chat user each Supabase user connected."""
+        import httpx
+
+        from bot.api import build_api_router
+
+        secret = self.settings.supabase_jwt_secret
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        self.services.http_clients["supabase-jwks"] = http  # closed with the others
+        return build_api_router(
+            deps=lambda: self.deps,
+            supabase_url=supabase_url,
+            jwt_secret=secret.get_secret_value() if secret else None,
+            http=http,
+        )
 
     def _media_router(self) -> APIRouter:
         """/media/{token}: videos that platforms fetch by URL (Instagram), signed per post."""
@@ -288,10 +306,14 @@ class Assembly:
         return await run_due_digests(self.deps, poster, now or datetime.now(UTC))
 
     async def _purge_expired(self) -> int:
-        from storage import oauth_states, pending_links
+        from storage import app_identities, oauth_states, pending_links
 
         pool = self.services.db.pool
-        return await oauth_states.purge_expired(pool) + await pending_links.purge_expired(pool)
+        return (
+            await oauth_states.purge_expired(pool)
+            + await pending_links.purge_expired(pool)
+            + await app_identities.purge_expired(pool)
+        )
 
     async def _resume_uploads(self) -> int:
         return await self.ops.resume_unfinished()

@@ -28,6 +28,8 @@ FEATURES: dict[str, list[list[str]]] = {
     "Sign in with Slack (account links)": [["slack_client_id", "slack_client_secret"]],
     "Sign in with Discord (account links)": [["discord_client_id", "discord_client_secret"]],
     "LLM (free-form chat)": [["llm_api_key"], ["llm_base_url"]],
+    # Tokens are checked against the project's JWKS; add SUPABASE_JWT_SECRET for HS256 ones.
+    "Companion app API (/api/v1)": [["supabase_url"]],
 }
 
 

@@ -84,6 +84,11 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     discord_client_secret: SecretStr | None = None
     discord_oauth_authorize_url: str = "https://discord.com/oauth2/authorize"
 
+    # --- companion app API (/api/v1, Supabase auth; off without SUPABASE_URL) -----------
+    supabase_url: str | None = None
+    # The legacy HS256 shared secret, for projects that still sign tokens with it.
+    supabase_jwt_secret: SecretStr | None = None
+
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"
     limit_workspace_messages: str = "300/minute"

@@ -213,3 +213,25 @@ async def restart(db: Executor, *, post_id: int) -> None:
         " WHERE id = $1 AND status = 'failed'",
         post_id,
     )
+
+
+async def list_for_owner(
+    db: Executor, *, workspace_id: int, owner_id: int, limit: int = 50
+) -> list[Post]:
+    """The newest posts of one chat user's accounts in one workspace (tenancy in the query)."""
+    rows = await db.fetch(
+        """
+        SELECT p.id, p.account_id, p.platform, p.platform_post_id, p.title, p.caption,
+               p.status, p.source, p.metadata, p.upload_session IS NOT NULL AS has_session,
+               p.bytes_total, p.bytes_confirmed, p.idempotency_key, p.error, p.created_at,
+               p.updated_at
+          FROM posts p JOIN linked_accounts a ON a.id = p.account_id
+         WHERE a.workspace_id = $1 AND a.owner_id = $2
+         ORDER BY p.created_at DESC, p.id DESC
+         LIMIT $3
+        """,
+        workspace_id,
+        owner_id,
+        limit,
+    )
+    return [Post.from_row(r) for r in rows]

@@ -109,12 +109,18 @@ async def confirm_link(ctx: ActionContext, code: str) -> Outcome:
     return Outcome(linked_text(ctx.deps.platforms, outcome))
 
 
+async def own_accounts(ctx: ActionContext) -> list[LinkedAccount]:
+    """The requester's usable accounts in their workspace."""
+    ident = ctx.identity
+    return await account_store.list_for_owner(
+        ctx.deps.pool, workspace_id=ident.workspace_id, owner_id=ident.chat_user_id
+    )
+
+
 async def list_accounts(ctx: ActionContext) -> Outcome:
     """The requester's accounts, their links still waiting, and requests waiting for them."""
     ident = ctx.identity
-    own = await account_store.list_for_owner(
-        ctx.deps.pool, workspace_id=ident.workspace_id, owner_id=ident.chat_user_id
-    )
+    own = await own_accounts(ctx)
     waiting = await pending_links.list_for_requester(
         ctx.deps.pool, workspace_id=ident.workspace_id, requester_id=ident.chat_user_id
     )

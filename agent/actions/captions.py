@@ -7,22 +7,32 @@ from agent.actions.base import ActionError, Outcome, normalize_platform
 from agent.context import ActionContext
 
 
-async def suggest(
+async def options(
     ctx: ActionContext, *, platform: str, description: str, tone: str = "neutral", variants: int = 3
-) -> Outcome:
+) -> tuple[str, list[captions.Caption]]:
+    """Caption variants that fit the platform's rules, with the platform's display name."""
     name = normalize_platform(ctx, platform)
     assert name is not None
     caps = ctx.deps.platforms.capabilities(name)
     if tone not in captions.TONES:
         raise ActionError(f"Tone must be one of: {', '.join(captions.TONES)}.")
     try:
-        options = captions.generate(
+        found = captions.generate(
             description, rules=caps.caption_rules, tone=tone, variants=variants
         )
     except ValueError as exc:
         raise ActionError(f"Caption: {exc}.") from None
-    lines = [f"{caps.display_name} caption ideas ({tone}):"]
-    for i, c in enumerate(options, 1):
+    return caps.display_name, list(found)
+
+
+async def suggest(
+    ctx: ActionContext, *, platform: str, description: str, tone: str = "neutral", variants: int = 3
+) -> Outcome:
+    display, found = await options(
+        ctx, platform=platform, description=description, tone=tone, variants=variants
+    )
+    lines = [f"{display} caption ideas ({tone}):"]
+    for i, c in enumerate(found, 1):
         lines.append(f"{i}.")
         if c.title is not None:
             lines.append(f"   Title: {c.title}")

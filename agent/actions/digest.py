@@ -130,8 +130,35 @@ async def execute_change(
     return f"Daily digest off for #{args['channel']}."
 
 
+async def subscriptions(ctx: ActionContext) -> list[store.Subscription]:
+    """The workspace's digests (which channels, at what local time)."""
+    return await store.list_for_workspace(ctx.deps.pool, workspace_id=ctx.identity.workspace_id)
+
+
+async def request_change_elsewhere(
+    ctx: ActionContext,
+    *,
+    enabled: bool,
+    channel: str,
+    at: str | None = None,
+    zone: str | None = None,
+) -> Outcome:
+    """A change asked for outside the channel (the companion app): only a digest the
+    requester set up, from inside that channel, can be re-timed or stopped this way."""
+    chan = parse_channel(channel, "")
+    sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
+    if sub is None or not sub.enabled or sub.created_by != ctx.identity.chat_user_id:
+        raise ActionError(
+            f"You have no digest in #{chan}. Turn one on in chat, from inside that channel "
+            "(`digest on`); then you can change or stop it here."
+        )
+    return await request_change(
+        ctx, enabled=enabled, channel=chan, current_channel=chan, at=at, zone=zone
+    )
+
+
 async def show(ctx: ActionContext) -> Outcome:
-    subs = await store.list_for_workspace(ctx.deps.pool, workspace_id=ctx.identity.workspace_id)
+    subs = await subscriptions(ctx)
     if not subs:
         return Outcome("No channel gets a daily digest. Try `digest on`.")
     lines = ["Daily digests:"]

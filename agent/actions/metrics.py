@@ -85,6 +85,20 @@ async def get_metrics(
     period: str = "7d",
     post: str | None = None,
 ) -> Outcome:
+    """The figures as chat shows them."""
+    report = await metrics_report(ctx, platform=platform, account=account, period=period, post=post)
+    return Outcome(render(report, period, ctx.deps.platforms))
+
+
+async def metrics_report(
+    ctx: ActionContext,
+    *,
+    platform: str | None = None,
+    account: str | None = None,
+    period: str = "7d",
+    post: str | None = None,
+) -> MetricsReport:
+    """The requester's figures, checked and read once (chat renders them, the API lists them)."""
     if period not in PERIODS:
         raise ActionError(f"Period must be one of: {', '.join(p for p in PERIODS if p != '1d')}.")
     if post is not None and not POST_ID.fullmatch(post):
@@ -117,7 +131,6 @@ async def get_metrics(
             )
     if ctx.deps.ops is None or not ctx.deps.platforms.configured():
         raise ActionError("No platform is configured on this bot yet.")
-    report = await ctx.deps.ops.metrics(
+    return await ctx.deps.ops.metrics(
         ctx.identity, platform=plat, account_ref=account_ref, days=days, post_id=post
     )
-    return Outcome(render(report, period, ctx.deps.platforms))

@@ -34,29 +34,39 @@ def _label(ctx: ActionContext, s: BudgetStatus, refs: dict[int, str]) -> str:
     return f"{name} {s.label} {_window(s)}"
 
 
-async def show_quota(ctx: ActionContext) -> Outcome:
+async def budgets(ctx: ActionContext) -> list[tuple[str, BudgetStatus]]:
+    """Every budget that applies to the requester, each with how chat names it.
+
+    Raises LimiterUnavailable when the limiter cannot be asked.
+    """
     ident = ctx.identity
     own = await account_store.list_for_owner(
         ctx.deps.pool, workspace_id=ident.workspace_id, owner_id=ident.chat_user_id
     )
     configured = set(ctx.deps.platforms.configured())
     mine = [(a.platform, a.id) for a in own if a.platform in configured]
+    statuses = await ctx.deps.budgets.report(
+        workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id, accounts=mine
+    )
+    refs = {a.id: a.ref for a in own}
+    return [
+        (_label(ctx, s, refs), s)
+        for s in statuses
+        if s.platform is None or s.platform in configured
+    ]
+
+
+async def show_quota(ctx: ActionContext) -> Outcome:
     try:
-        statuses = await ctx.deps.budgets.report(
-            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id, accounts=mine
-        )
+        statuses = await budgets(ctx)
     except LimiterUnavailable:
         return Outcome(
             "I can't read the budgets right now (the limiter is unreachable); try again shortly."
         )
-    statuses = [s for s in statuses if s.platform is None or s.platform in configured]
     if not statuses:
         return Outcome("No limits are configured: nothing is being counted.")
-    refs = {a.id: a.ref for a in own}
     lines = ["Your budgets:"]
-    for s in statuses:
+    for label, s in statuses:
         reset = f", resets {s.reset_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if s.reset_at else ""
-        lines.append(
-            f"- {_label(ctx, s, refs)}: {s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}"
-        )
+        lines.append(f"- {label}: {s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}")
     return Outcome("\n".join(lines))

@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
+
 from agent.actions import approvals
 from agent.actions.accounts import resolve_account, shown
 from agent.actions.base import ActionError, Outcome, normalize_platform, require_configured
 from agent.context import ActionContext, Progress
+from agent.sources import DownloadHosts, PublicHosts, probe_url
 from integrations.base import UploadRequest
 from integrations.capabilities import PlatformCapabilities
 from integrations.text import compose_post_text
@@ -135,3 +138,42 @@ async def execute_upload(
         else ""
     )
     return f"Uploaded to {shown(ctx, target)}:{where}{note}"
+
+
+async def request_upload_from_url(
+    ctx: ActionContext,
+    *,
+    url: str,
+    platform: str | None,
+    account: str | None,
+    title: str | None,
+    description: str = "",
+    tags: list[str] | None = None,
+    privacy: str | None = None,
+    hosts: DownloadHosts | None = None,
+) -> Outcome:
+    """An upload of a video reachable at a public https URL (the companion app's uploads).
+
+    The link is checked (https, public addresses on every hop, a size) before the approval
+    is asked; the worker downloads through the same check.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise ActionError("That is not a link.") from None
+    if parsed.scheme != "https" or not parsed.host:
+        raise ActionError("Only https links to a video can be uploaded.")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        size, mime = await probe_url(url, hosts=hosts or PublicHosts(), client=client)
+    name = parsed.path.rsplit("/", 1)[-1] or "video"
+    return await request_upload(
+        ctx,
+        platform=platform,
+        account=account,
+        source={"kind": "url", "url": url, "size": size, "mime_type": mime},
+        source_name=name,
+        title=title,
+        description=description,
+        tags=tags,
+        privacy=privacy,
+    )

@@ -1,0 +1,28 @@
+"""The companion app's HTTP API (/api/v1) behind Supabase auth: another front-end.
+
+`build_api_router` is mounted by `bot.assembly` when SUPABASE_URL is set (else the
+API is absent: 404). See `routes` (HTTP <-> actions), `auth` (token verification)
+and `problems` (RFC 9457 errors).
+"""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import APIRouter
+
+from bot.api.auth import JwksCache, SupabaseVerifier
+from bot.api.routes import DepsFactory, build_router
+
+JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+
+
+def build_api_router(
+    *, deps: DepsFactory, supabase_url: str, jwt_secret: str | None, http: httpx.AsyncClient
+) -> APIRouter:
+    """The /api/v1 router, verifying tokens of the project at `supabase_url`."""
+    jwks = JwksCache(supabase_url.rstrip("/") + JWKS_PATH, http=http)
+    verifier = SupabaseVerifier(supabase_url=supabase_url, jwt_secret=jwt_secret, jwks=jwks)
+    return build_router(deps=deps, verifier=verifier)
+
+
+__all__ = ["build_api_router"]

@@ -1,0 +1,309 @@
+"""/api/v1: the companion app's front-end. Routes translate HTTP to the same actions
+chat uses (with an ActionContext for the chat user the app user connected) and the
+actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent.actions import accounts, app_link, approvals, captions, digest, metrics, posts, quota
+from agent.actions import upload as uploads
+from agent.actions.base import Outcome
+from agent.context import ActionContext, Deps
+from bot.api import models
+from bot.api.auth import AppUser, InvalidToken, SupabaseVerifier
+from bot.api.problems import ApiProblem, Problem, ProblemRoute, retry_after
+
+PREFIX = "/api/v1"
+# Approval refusals (agent.actions.approvals.REFUSALS) as HTTP statuses.
+_REFUSAL_STATUS = {"not_found": 404, "wrong_user": 404, "already_decided": 409, "expired": 410}
+_PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (400, 401, 403, 404, 409, 422, 429, 503)
+}
+
+DepsFactory = Callable[[], Deps]
+
+
+def _approval(outcome: Outcome) -> models.Approval:
+    ticket = outcome.approval
+    if ticket is None:  # every action routed here proposes one
+        raise RuntimeError("the action did not ask for an approval")
+    return models.Approval(
+        approval_id=ticket.action_id,
+        summary=ticket.summary,
+        expires_in_seconds=ticket.expires_in_seconds,
+        message=outcome.text,
+    )
+
+
+def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
+    """Every /api/v1 route, plus its OpenAPI document and docs page."""
+    router = APIRouter(prefix=PREFIX, route_class=ProblemRoute, responses=_PROBLEMS)
+    bearer = HTTPBearer(auto_error=False, description="A Supabase access token")
+
+    async def app_user(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> AppUser:
+        if creds is None:
+            raise InvalidToken("no bearer token")
+        return await verifier.verify(creds.credentials)
+
+    async def caller(
+        user: Annotated[AppUser, Depends(app_user)],
+        workspace: Annotated[
+            int | None, Query(description="Which workspace, when you act in several.")
+        ] = None,
+    ) -> ActionContext:
+        """The chat user this app user acts as, after the per-user message limit."""
+        d = deps()
+        links = await app_link.links(d, user.subject)
+        if workspace is not None:
+            links = [link for link in links if link.identity.workspace_id == workspace]
+        if not links:
+            raise ApiProblem(
+                403,
+                "This app account is not connected to a chat user"
+                + (" in that workspace" if workspace is not None else "")
+                + ": run `connect app` in chat and enter the code at POST /identity/claim.",
+            )
+        if len(links) > 1:
+            ids = ", ".join(str(link.identity.workspace_id) for link in links)
+            raise ApiProblem(400, f"You act in several workspaces; add ?workspace= (one of {ids}).")
+        ident = links[0].identity
+        decision = await d.budgets.check_message(
+            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+        )
+        if not decision.allowed:
+            raise ApiProblem(
+                429, "Too many requests; slow down.", headers=retry_after(decision.retry_after)
+            )
+        return ActionContext(identity=ident, deps=d, origin="command")
+
+    Caller = Annotated[ActionContext, Depends(caller)]
+
+    @router.get("/identity", response_model=models.Workspaces, summary="Where you can act")
+    async def identity(user: Annotated[AppUser, Depends(app_user)]) -> models.Workspaces:
+        links = await app_link.links(deps(), user.subject)
+        return models.Workspaces(
+            workspaces=[
+                models.Workspace(
+                    workspace=link.identity.workspace_id,
+                    frontend=link.identity.frontend,
+                    name=link.workspace_name,
+                )
+                for link in links
+            ]
+        )
+
+    @router.post("/identity/claim", response_model=models.Workspace, summary="Connect to chat")
+    async def claim(
+        body: models.Claim, user: Annotated[AppUser, Depends(app_user)]
+    ) -> models.Workspace:
+        link = await app_link.claim(deps(), subject=user.subject, code=body.code)
+        return models.Workspace(
+            workspace=link.identity.workspace_id,
+            frontend=link.identity.frontend,
+            name=link.workspace_name,
+        )
+
+    @router.get("/accounts", response_model=models.Accounts, summary="Your linked accounts")
+    async def list_accounts(ctx: Caller) -> models.Accounts:
+        own = await accounts.own_accounts(ctx)
+        return models.Accounts(
+            accounts=[
+                models.Account(id=a.ref, platform=a.platform, handle=a.handle, status=a.status)
+                for a in own
+            ]
+        )
+
+    @router.delete(
+        "/accounts/{account_id}",
+        status_code=202,
+        response_model=models.Approval,
+        summary="Unlink an account (after approval)",
+    )
+    async def unlink(
+        ctx: Caller, account_id: Annotated[str, Path(max_length=100)]
+    ) -> models.Approval:
+        return _approval(await accounts.request_unlink(ctx, platform=None, account=account_id))
+
+    @router.post(
+        "/approvals/{approval_id}", response_model=models.Message, summary="Approve or reject"
+    )
+    async def decide(
+        ctx: Caller, approval_id: Annotated[str, Path(max_length=64)], body: models.Decision
+    ) -> models.Message:
+        said = await approvals.resolve(ctx, approval_id, approved=body.approve)
+        for refusal, text in approvals.REFUSALS.items():
+            if said == text:
+                raise ApiProblem(_REFUSAL_STATUS[refusal], said)
+        return models.Message(message=said)
+
+    @router.get("/metrics", response_model=models.Metrics, summary="Engagement figures")
+    async def get_metrics(
+        ctx: Caller,
+        platform: Annotated[str | None, Query(max_length=40)] = None,
+        period: Annotated[str, Query(max_length=8, description="today, 7d, 28d or 90d")] = "7d",
+        post: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> models.Metrics:
+        report = await metrics.metrics_report(ctx, platform=platform, period=period, post=post)
+        return models.Metrics(
+            period=period,
+            as_of=report.as_of,
+            accounts=[
+                models.Figures(
+                    platform=a.platform,
+                    account=ref,
+                    as_of=a.as_of,
+                    figures={m.value: f.value for m, f in a.figures.items()},
+                )
+                for ref, a in report.accounts
+            ],
+            posts=[
+                models.PostFigures(
+                    platform=p.platform,
+                    account=ref,
+                    as_of=p.as_of,
+                    figures={m.value: f.value for m, f in p.figures.items()},
+                    post_id=p.post_id,
+                    title=p.title,
+                )
+                for ref, p in report.posts
+            ],
+            unavailable=report.unavailable,
+        )
+
+    @router.get("/posts", response_model=models.Posts, summary="Your posts and upload status")
+    async def list_posts(
+        ctx: Caller, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    ) -> models.Posts:
+        found = await posts.list_posts(ctx, limit=limit)
+        return models.Posts(
+            posts=[
+                models.Post(
+                    id=p.id,
+                    platform=p.platform,
+                    platform_post_id=p.platform_post_id,
+                    title=p.title,
+                    status=p.status,
+                    bytes_total=p.bytes_total,
+                    bytes_confirmed=p.bytes_confirmed,
+                    error=p.error,
+                    created_at=p.created_at,
+                    updated_at=p.updated_at,
+                )
+                for p in found
+            ]
+        )
+
+    @router.post(
+        "/uploads",
+        status_code=202,
+        response_model=models.Approval,
+        summary="Upload a video by https link (after approval)",
+    )
+    async def upload(ctx: Caller, body: models.UploadByUrl) -> models.Approval:
+        outcome = await uploads.request_upload_from_url(
+            ctx,
+            url=body.url,
+            platform=body.platform,
+            account=body.account,
+            title=body.title,
+            description=body.description,
+            tags=body.tags,
+            privacy=body.privacy,
+        )
+        return _approval(outcome)
+
+    @router.get("/digests", response_model=models.Digests, summary="Your workspace's digests")
+    async def list_digests(ctx: Caller) -> models.Digests:
+        subs = await digest.subscriptions(ctx)
+        return models.Digests(
+            digests=[
+                models.Digest(channel=s.channel_id, time=f"{s.local_time:%H:%M}", zone=s.time_zone)
+                for s in subs
+            ]
+        )
+
+    @router.put(
+        "/digests/{channel}",
+        status_code=202,
+        response_model=models.Approval,
+        summary="Re-time a digest you set up (after approval)",
+    )
+    async def retime_digest(
+        ctx: Caller, channel: Annotated[str, Path(max_length=80)], body: models.DigestTime
+    ) -> models.Approval:
+        outcome = await digest.request_change_elsewhere(
+            ctx, enabled=True, channel=channel, at=body.time, zone=body.zone
+        )
+        return _approval(outcome)
+
+    @router.delete(
+        "/digests/{channel}",
+        status_code=202,
+        response_model=models.Approval,
+        summary="Stop a digest you set up (after approval)",
+    )
+    async def stop_digest(
+        ctx: Caller, channel: Annotated[str, Path(max_length=80)]
+    ) -> models.Approval:
+        outcome = await digest.request_change_elsewhere(ctx, enabled=False, channel=channel)
+        return _approval(outcome)
+
+    @router.get("/quota", response_model=models.Quota, summary="What you have left")
+    async def get_quota(ctx: Caller) -> models.Quota:
+        found = await quota.budgets(ctx)
+        return models.Quota(
+            budgets=[
+                models.Budget(
+                    label=label,
+                    scope=s.scope,
+                    platform=s.platform,
+                    used=s.used,
+                    limit=s.limit,
+                    remaining=s.remaining,
+                    reset_at=s.reset_at,
+                )
+                for label, s in found
+            ]
+        )
+
+    @router.post("/captions", response_model=models.Captions, summary="Caption ideas")
+    async def get_captions(ctx: Caller, body: models.CaptionRequest) -> models.Captions:
+        display, found = await captions.options(
+            ctx,
+            platform=body.platform,
+            description=body.description,
+            tone=body.tone,
+            variants=body.variants,
+        )
+        return models.Captions(
+            platform=display,
+            captions=[
+                models.Caption(title=c.title, body=c.body, hashtags=list(c.hashtags)) for c in found
+            ],
+        )
+
+    api_routes = list(router.routes)
+
+    @router.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(
+            get_openapi(title="socialops companion API", version="1", routes=api_routes)
+        )
+
+    @router.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="socialops API")
+
+    return router
