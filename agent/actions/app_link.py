@@ -60,10 +60,8 @@ async def claim(deps: Deps, *, subject: str, code: str) -> AppLink:
         else None
     )
     if chat_user_id is None:
-        async with deps.redis.client.pipeline(transaction=True) as pipe:
-            pipe.incr(counter)
-            pipe.expire(counter, FAILED_CLAIMS_WINDOW_SECONDS, nx=True)
-            await pipe.execute()
+        if await deps.redis.client.incr(counter) == 1:  # the window starts at the first miss
+            await deps.redis.client.expire(counter, FAILED_CLAIMS_WINDOW_SECONDS)
         raise ActionError(
             "That code is wrong, already used or expired. Run `connect app` in chat for a new one."
         )

@@ -3,8 +3,8 @@ chat uses (with an ActionContext for the chat user the app user connected) and t
 actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the actions.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at
+# definition time, and they name dependencies local to build_router.
 from collections.abc import Callable
 from typing import Annotated
 
