@@ -6,7 +6,8 @@ actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at
 # definition time, and they name dependencies local to build_router.
 from collections.abc import Callable
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Security
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -20,14 +21,15 @@ from agent.actions.base import Outcome
 from agent.context import ActionContext, Deps
 from bot.api import models
 from bot.api.auth import AppUser, InvalidToken, SupabaseVerifier
-from bot.api.problems import ApiProblem, Problem, ProblemRoute, retry_after
+from bot.api.problems import MEDIA_TYPE, ApiProblem, Problem, ProblemRoute, retry_after
 
 PREFIX = "/api/v1"
 # Approval refusals (agent.actions.approvals.REFUSALS) as HTTP statuses.
 _REFUSAL_STATUS = {"not_found": 404, "wrong_user": 404, "already_decided": 409, "expired": 410}
+_PROBLEM_STATUSES = (400, 401, 403, 404, 409, 410, 422, 429, 503)
 _PROBLEMS: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 422, 429, 503)
+    status: {"model": Problem, "description": HTTPStatus(status).phrase}
+    for status in _PROBLEM_STATUSES
 }
 
 DepsFactory = Callable[[], Deps]
@@ -43,6 +45,17 @@ def _approval(outcome: Outcome) -> models.Approval:
         expires_in_seconds=ticket.expires_in_seconds,
         message=outcome.text,
     )
+
+
+def published_openapi(routes: list[Any]) -> dict[str, Any]:
+    """The OpenAPI document of `routes`, with errors as the problem+json they are sent as."""
+    doc = get_openapi(title="socialops companion API", version="1", routes=routes)
+    for operation in (op for path in doc["paths"].values() for op in path.values()):
+        for status, response in operation["responses"].items():
+            content = response.get("content", {})
+            if int(status) in _PROBLEM_STATUSES and "application/json" in content:
+                response["content"] = {MEDIA_TYPE: content["application/json"]}
+    return doc
 
 
 def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
@@ -298,9 +311,7 @@ def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
 
     @router.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
-        return JSONResponse(
-            get_openapi(title="socialops companion API", version="1", routes=api_routes)
-        )
+        return JSONResponse(published_openapi(api_routes))
 
     @router.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
