@@ -54,12 +54,10 @@ async def _run(settings: Settings, names: list[str]) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.db import migrate
-
     services = Services(settings=settings)
     await services.db.open()
     try:
-        applied = await migrate(services.db.pool)
+        applied = await services.migrate()
     finally:
         await services.db.close()
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
@@ -67,13 +65,12 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _rotate(settings: Settings, batch_size: int, pause: float) -> int:
-    from storage.db import migrate
     from storage.rotation import rotate_keys
 
     services = Services(settings=settings)
     await services.db.open()
     try:
-        await migrate(services.db.pool)
+        await services.migrate()
         report = await rotate_keys(
             services.db.pool, services.cipher, batch_size=batch_size, pause_seconds=pause
         )

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from agent.media_links import is_public_base_url
 from bot.settings import Settings
 from integrations.registry import Registry
+from storage.db import asyncpg_dsn, is_transaction_pooler
 
 FEATURES: dict[str, list[list[str]]] = {
     # feature -> alternatives, each a list of settings that together enable it
@@ -90,6 +91,17 @@ def report_lines(settings: Settings, registry: Registry | None = None) -> list[s
         lines.append(f"  {name.upper()} = {shown}")
     if settings.token_encryption_keys is None:
         lines.append("Warning: TOKEN_ENCRYPTION_KEYS is not set; a local key file is used.")
+    if settings.database_url is not None and is_transaction_pooler(
+        settings.database_url.get_secret_value(), settings.database_pooler
+    ):
+        lines.append(
+            "Postgres: DATABASE_URL is a transaction pooler (prepared-statement cache off); "
+            + (
+                "migrations use DATABASE_DIRECT_URL."
+                if settings.database_direct_url is not None
+                else "set DATABASE_DIRECT_URL (session mode, port 5432) for migrations."
+            )
+        )
     public = is_public_base_url(settings.public_base_url)
     for plugin in registry.plugins:
         own = plugin.settings_from(settings)
@@ -111,7 +123,9 @@ async def _check_postgres(settings: Settings) -> str:
     url = settings.database_url.get_secret_value()
     try:
         started = time.perf_counter()
-        conn = await asyncio.wait_for(asyncpg.connect(url), timeout=5)
+        conn = await asyncio.wait_for(
+            asyncpg.connect(asyncpg_dsn(url), statement_cache_size=0), timeout=5
+        )
         version = await conn.fetchval("SHOW server_version")
         await conn.close()
         return f"ok ({_safe_url(url)}, PostgreSQL {version}, {1000 * (time.perf_counter() - started):.0f} ms)"

@@ -23,7 +23,7 @@ from integrations.capabilities import PlatformCapabilities
 from integrations.http import Guards, make_client
 from integrations.registry import Platforms, Registry
 from storage.crypto import TokenCipher, load_or_create_local_keys, parse_keys
-from storage.db import Database, migrate
+from storage.db import Database, is_transaction_pooler, migrate, migrate_at
 from storage.ratelimit import Budgets, LimitPolicy
 from storage.redis import RedisHandle
 
@@ -52,9 +52,12 @@ class Services:
         self.settings = settings
         self.registry = registry or Registry()
         data_dir = settings.data_dir
+        dsn = settings.database_url.get_secret_value() if settings.database_url else None
         self.db = Database(
-            dsn=settings.database_url.get_secret_value() if settings.database_url else None,
+            dsn=dsn,
             data_dir=data_dir,
+            transaction_pooler=dsn is not None
+            and is_transaction_pooler(dsn, settings.database_pooler),
         )
         self.redis = RedisHandle(
             url=settings.redis_url.get_secret_value() if settings.redis_url else None,
@@ -100,6 +103,19 @@ class Services:
         decision = await self.budgets.platform_call(platform)
         return 0.0 if decision.allowed else decision.retry_after
 
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations over a session: DATABASE_DIRECT_URL when set, else the
+        pool, which must not be a transaction pooler (the migration lock is per session)."""
+        direct = self.settings.database_direct_url
+        if direct is not None:
+            return await migrate_at(direct.get_secret_value())
+        if self.db.transaction_pooler:
+            raise RuntimeError(
+                "DATABASE_URL goes through a transaction pooler; migrations need a session: "
+                "set DATABASE_DIRECT_URL (Supabase: the session-mode URL, port 5432)"
+            )
+        return await migrate(self.db.pool)
+
     async def initialize(self, *, run_migrations: bool | None = None) -> None:
         """Open pools (starting embedded servers if needed) and migrate."""
         if self._initialized:
@@ -107,7 +123,7 @@ class Services:
         await self.db.open()
         try:
             if self.settings.run_migrations_on_start if run_migrations is None else run_migrations:
-                applied = await migrate(self.db.pool)
+                applied = await self.migrate()
                 if applied:
                     log.info("migrations applied", extra={"count": len(applied)})
             await self.redis.open()

@@ -33,6 +33,11 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
 
     # --- core -------------------------------------------------------------------------
     database_url: SecretStr | None = None
+    # Session-mode URL (Supabase: port 5432) for what needs a session (migrations), when
+    # DATABASE_URL goes through a transaction pooler (Supavisor, port 6543).
+    database_direct_url: SecretStr | None = None
+    # `auto`: a transaction pooler when DATABASE_URL's port is 6543 or it has ?pgbouncer=true.
+    database_pooler: Literal["auto", "session", "transaction"] = "auto"
     redis_url: SecretStr | None = None
     socialops_data_dir: Path = Path(".socialops")
     public_base_url: str = "http://localhost:8000"
@@ -146,7 +151,7 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 raw = value.get_secret_value()
-                if name in {"database_url", "redis_url"}:
+                if name in {"database_url", "database_direct_url", "redis_url"}:
                     raw = _url_password(raw) or ""
                 if len(raw) >= 6:
                     values.append(raw)

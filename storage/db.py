@@ -15,7 +15,8 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -24,6 +25,34 @@ log = logging.getLogger(__name__)
 # An arbitrary constant that names "socialops migrations" in pg_advisory_lock's space.
 MIGRATION_LOCK_ID = 0x50C1A1_0001
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+# Supabase's Supavisor (and PgBouncer setups) listen in transaction mode on this port.
+TRANSACTION_POOLER_PORT = 6543
+
+
+def is_transaction_pooler(dsn: str, setting: Literal["auto", "session", "transaction"]) -> bool:
+    """Whether `dsn` reaches a transaction-mode pooler: said by DATABASE_POOLER, or (auto)
+    by the URL itself (port 6543, or `?pgbouncer=true` as Prisma-style URLs mark it)."""
+    if setting != "auto":
+        return setting == "transaction"
+    parts = urlsplit(dsn)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    flagged = any(k == "pgbouncer" and v.lower() == "true" for k, v in parse_qsl(parts.query))
+    return port == TRANSACTION_POOLER_PORT or flagged
+
+
+def asyncpg_dsn(dsn: str) -> str:
+    """The DSN without `pgbouncer=`: asyncpg would send it to the server as a setting."""
+    parts = urlsplit(dsn)
+    pairs = parse_qsl(parts.query)
+    if all(k != "pgbouncer" for k, _ in pairs):
+        return dsn
+    query = [(k, v) for k, v in pairs if k != "pgbouncer"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 class EmbeddedPostgres:
@@ -61,8 +90,10 @@ class Database:
         data_dir: Path,
         min_size: int = 1,
         max_size: int = 10,
+        transaction_pooler: bool = False,
     ) -> None:
         self._dsn = dsn
+        self.transaction_pooler = transaction_pooler
         self._data_dir = data_dir
         self._min_size = min_size
         self._max_size = max_size
@@ -87,11 +118,14 @@ class Database:
         if self._dsn is None:
             self.embedded = EmbeddedPostgres(data_dir=self._data_dir)
             self._dsn = await asyncio.to_thread(self.embedded.start)
+        # Through a transaction pooler consecutive statements may reach different server
+        # connections, so prepared statements cannot be cached (asyncpg's cache is off).
         self._pool = await asyncpg.create_pool(
-            self._dsn,
+            asyncpg_dsn(self._dsn),
             min_size=self._min_size,
             max_size=self._max_size,
             command_timeout=30,
+            statement_cache_size=0 if self.transaction_pooler else 100,
         )
 
     async def close(self) -> None:
@@ -196,3 +230,13 @@ async def migrate(pool: asyncpg.Pool, migrations: list[Migration] | None = None)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
     return applied_now
+
+
+async def migrate_at(dsn: str) -> list[str]:
+    """Migrate through a connection of its own to `dsn` (a direct, session-mode URL:
+    the migration lock is a session advisory lock, which a transaction pooler breaks)."""
+    pool = await asyncpg.create_pool(asyncpg_dsn(dsn), min_size=1, max_size=1)
+    try:
+        return await migrate(pool)
+    finally:
+        await pool.close()
