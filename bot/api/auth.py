@@ -38,10 +38,10 @@ class KeysUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class AppUser:
-    """A verified Supabase user: `subject` is the JWT `sub` (the user's UUID)."""
+    """A verified Supabase user: `subject` is the JWT `sub` (the user's UUID). Nothing
+    else of the token (email, name) is used: identity comes from `connect app` only."""
 
     subject: str
-    email: str | None
 
 
 class JwksCache:
@@ -131,5 +131,4 @@ class SupabaseVerifier:
             or not claims["sub"]
         ):
             raise InvalidToken("not a signed-in user's token")
-        email = claims.get("email")
-        return AppUser(subject=claims["sub"], email=email if isinstance(email, str) else None)
+        return AppUser(subject=claims["sub"])
