@@ -92,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("worker", help="scheduled digests, uploads and token refresh")
     sub.add_parser("discord", help="the Discord gateway client")
     sub.add_parser("migrate", help="apply pending database migrations")
-    sub.add_parser("doctor", help="show configuration and check connectivity (no secrets)")
+    doctor_cmd = sub.add_parser(
+        "doctor", help="show configuration and check connectivity (no secrets)"
+    )
+    doctor_cmd.add_argument("--web", type=int, default=1, help="web processes, for the total")
+    doctor_cmd.add_argument("--workers", type=int, default=1, help="worker processes (all kinds)")
     rotate = sub.add_parser("rotate-keys", help="re-encrypt secrets under the first key")
     rotate.add_argument("--batch-size", type=int, default=500)
     rotate.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
@@ -125,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         from bot.doctor import doctor
 
-        return asyncio.run(doctor(settings))
+        return asyncio.run(doctor(settings, web=args.web, workers=args.workers))
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "rotate-keys":

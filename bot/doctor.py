@@ -67,6 +67,22 @@ def _safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def connection_budget(settings: Settings, *, web: int, workers: int) -> str:
+    """How many Postgres connections `web` + `workers` processes at this pool size open."""
+    each = settings.database_pool_size
+    total = (web + workers) * each
+    direct = (
+        " (+1 each while migrating, on DATABASE_DIRECT_URL)"
+        if (settings.database_direct_url is not None)
+        else ""
+    )
+    return (
+        f"Postgres connections: {web} web + {workers} worker process(es) x DATABASE_POOL_SIZE "
+        f"{each} = up to {total}{direct}; keep it within the database's (or pooler's) client "
+        "limit, setting DATABASE_POOL_SIZE per role."
+    )
+
+
 def report_lines(settings: Settings, registry: Registry | None = None) -> list[str]:
     """The configuration part of the report (no I/O)."""
     registry = registry or Registry()
@@ -150,9 +166,9 @@ async def _check_redis(settings: Settings) -> str:
         await client.aclose()
 
 
-async def doctor(settings: Settings) -> int:
+async def doctor(settings: Settings, *, web: int = 1, workers: int = 1) -> int:
     """Print the report; exit 1 if a configured server is unreachable."""
-    lines = report_lines(settings)
+    lines = [*report_lines(settings), connection_budget(settings, web=web, workers=workers)]
     pg, rd = await asyncio.gather(_check_postgres(settings), _check_redis(settings))
     lines += ["Connectivity:", f"  Postgres: {pg}", f"  Redis: {rd}"]
     print("\n".join(lines))

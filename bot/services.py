@@ -56,6 +56,7 @@ class Services:
         self.db = Database(
             dsn=dsn,
             data_dir=data_dir,
+            max_size=settings.database_pool_size,
             transaction_pooler=dsn is not None
             and is_transaction_pooler(dsn, settings.database_pooler),
         )

@@ -38,6 +38,9 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     database_direct_url: SecretStr | None = None
     # `auto`: a transaction pooler when DATABASE_URL's port is 6543 or it has ?pgbouncer=true.
     database_pooler: Literal["auto", "session", "transaction"] = "auto"
+    # The most Postgres connections this process opens; set per role (web, worker,
+    # discord) so that all replicas together stay within the database's client limit.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: SecretStr | None = None
     socialops_data_dir: Path = Path(".socialops")
     public_base_url: str = "http://localhost:8000"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.doctor import report_lines
+from bot.doctor import connection_budget, report_lines
 from bot.services import Services
 from storage.db import Database, asyncpg_dsn, is_transaction_pooler
 
@@ -72,3 +72,15 @@ async def test_migrations_need_the_direct_url_behind_a_pooler(make_settings, emp
     finally:
         await services.shutdown()
     assert "migrations use DATABASE_DIRECT_URL" in "\n".join(report_lines(services.settings))
+
+
+async def test_pool_size_is_a_setting_and_doctor_sums_a_deployment(make_settings):
+    settings = make_settings(database_pool_size=4, database_direct_url="postgresql://x@h:5432/d")
+    services = Services(settings=settings)
+    await services.db.open()
+    try:
+        assert services.db.pool.get_max_size() == 4
+    finally:
+        await services.db.close()
+    line = connection_budget(settings, web=2, workers=3)
+    assert "2 web + 3 worker" in line and "= up to 20" in line and "DATABASE_DIRECT_URL" in line
