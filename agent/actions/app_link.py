@@ -12,6 +12,7 @@ from agent.actions.base import ActionError, Outcome
 from agent.context import ActionContext, Deps
 from storage import app_identities as store
 from storage.app_identities import AppLink
+from storage.identity import Member
 
 CODE_TTL_SECONDS = 600
 MAX_FAILED_CLAIMS = 5
@@ -67,7 +68,16 @@ async def claim(deps: Deps, *, subject: str, code: str) -> AppLink:
         )
     await deps.redis.client.delete(counter)
     links = await store.links_for(deps.pool, subject)
-    return next(link for link in links if link.identity.chat_user_id == chat_user_id)
+    link = next(link for link in links if link.identity.chat_user_id == chat_user_id)
+    # Told in chat, so a code that leaked does not go unnoticed.
+    person = Member(link.identity, None)
+    await deps.notify(
+        link.identity.frontend,
+        person.reply_to,
+        "The companion app is now connected to your account here: it can do what you can. "
+        "If that was not you, tell your workspace admin.",
+    )
+    return link
 
 
 async def links(deps: Deps, subject: str) -> list[AppLink]:

@@ -118,39 +118,49 @@ async def test_an_unconnected_app_user_is_refused(api):
 
 
 async def test_claim_ties_once_and_refuses_wrong_used_and_expired_codes(
-    api, deps, new_identity, pool
+    make_client, deps, new_identity, pool
 ):
-    ident = await new_identity()
-    assert_problem(
-        await api.post("/identity/claim", json={"code": "ABCDE-23456"}, headers=auth()), 400
-    )
-    outcome = await app_link.connect_app(action_ctx(ident, deps))
-    code = re.search(r"code for the app: ([A-Z0-9-]+)", outcome.private or "")[1]
-    # Stored only as an HMAC.
-    stored = await pool.fetch(
-        "SELECT code_hash FROM app_connect_codes WHERE chat_user_id = $1", ident.chat_user_id
-    )
-    assert len(stored) == 1 and code.replace("-", "").encode() not in stored[0]["code_hash"]
-    ok = await api.post("/identity/claim", json={"code": code.lower()}, headers=auth())
-    assert ok.status_code == 200, ok.text
-    assert ok.json()["workspace"] == ident.workspace_id
-    again = await api.post("/identity/claim", json={"code": code}, headers=auth("app-user-2"))
-    assert_problem(again, 400)  # single use
-    # Expired: a fresh code whose time has passed.
-    outcome = await app_link.connect_app(action_ctx(ident, deps))
-    late = re.search(r"code for the app: ([A-Z0-9-]+)", outcome.private or "")[1]
-    await pool.execute(
-        "UPDATE app_connect_codes SET expires_at = now() - interval '1 second'"
-        " WHERE chat_user_id = $1",
-        ident.chat_user_id,
-    )
-    assert_problem(
-        await api.post("/identity/claim", json={"code": late}, headers=auth("app-user-3")), 400
-    )
-    links = await pool.fetch(
-        "SELECT subject FROM app_identities WHERE chat_user_id = $1", ident.chat_user_id
-    )
-    assert [r["subject"] for r in links] == [subject_of()]
+    told: list[tuple[str, dict[str, Any], str]] = []
+
+    async def notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
+        told.append((frontend, reply_to, text))
+        return True
+
+    deps = replace(deps, notify=notify)
+    async with make_client(deps) as api:
+        ident = await new_identity()
+        assert_problem(
+            await api.post("/identity/claim", json={"code": "ABCDE-23456"}, headers=auth()), 400
+        )
+        outcome = await app_link.connect_app(action_ctx(ident, deps))
+        code = re.search(r"code for the app: ([A-Z0-9-]+)", outcome.private or "")[1]
+        # Stored only as an HMAC.
+        stored = await pool.fetch(
+            "SELECT code_hash FROM app_connect_codes WHERE chat_user_id = $1", ident.chat_user_id
+        )
+        assert len(stored) == 1 and code.replace("-", "").encode() not in stored[0]["code_hash"]
+        ok = await api.post("/identity/claim", json={"code": code.lower()}, headers=auth())
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["workspace"] == ident.workspace_id
+        assert [(f, to["user_id"]) for f, to, _ in told] == [("slack", ident.user_external_id)]
+        assert "companion app is now connected" in told[0][2]
+        again = await api.post("/identity/claim", json={"code": code}, headers=auth("app-user-2"))
+        assert_problem(again, 400)  # single use
+        # Expired: a fresh code whose time has passed.
+        outcome = await app_link.connect_app(action_ctx(ident, deps))
+        late = re.search(r"code for the app: ([A-Z0-9-]+)", outcome.private or "")[1]
+        await pool.execute(
+            "UPDATE app_connect_codes SET expires_at = now() - interval '1 second'"
+            " WHERE chat_user_id = $1",
+            ident.chat_user_id,
+        )
+        assert_problem(
+            await api.post("/identity/claim", json={"code": late}, headers=auth("app-user-3")), 400
+        )
+        links = await pool.fetch(
+            "SELECT subject FROM app_identities WHERE chat_user_id = $1", ident.chat_user_id
+        )
+        assert [r["subject"] for r in links] == [subject_of()]
 
 
 async def test_wrong_codes_are_limited_per_app_user(api, deps, new_identity):
