@@ -34,6 +34,7 @@ USAGE: dict[str, str] = {
     " | digest show (in the channel concerned)",
     "quota": "quota: what you have left today",
     "connect": "connect app: a one-time code (sent privately) to use the companion app as you",
+    "disconnect": "disconnect app: the companion app stops acting as you",
 }
 COMMANDS = tuple(USAGE)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
@@ -227,6 +228,12 @@ def _connect(rest: list[str], platforms: Platforms) -> Command | Usage:
     return _usage("connect")
 
 
+def _disconnect(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) == 1 and rest[0].lower() == "app":
+        return Command("disconnect_app")
+    return _usage("disconnect")
+
+
 _PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
@@ -238,6 +245,7 @@ _PARSERS: dict[str, Parser] = {
     "digest": _digest,
     "quota": _no_args("quota"),
     "connect": _connect,
+    "disconnect": _disconnect,
 }
 
 
@@ -320,6 +328,8 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         return await quota.show_quota(ctx)
     if name == "connect_app":
         return await app_link.connect_app(ctx)
+    if name == "disconnect_app":
+        return await app_link.disconnect_app(ctx)
     raise AssertionError(f"unhandled command {name}")
 
 

@@ -51,7 +51,7 @@ async def create_code(
     code = new_code()
     _, key = cipher.derive_key(_PURPOSE)
     digest = hmac.new(key, code.encode(), sha256).digest()
-    await db.execute("DELETE FROM app_connect_codes WHERE chat_user_id = $1", chat_user_id)
+    await drop_codes(db, chat_user_id=chat_user_id)
     await db.execute(
         """
         INSERT INTO app_connect_codes (chat_user_id, code_hash, expires_at)
@@ -62,6 +62,11 @@ async def create_code(
         float(ttl_seconds),
     )
     return code
+
+
+async def drop_codes(db: Executor, *, chat_user_id: int) -> None:
+    """Make this chat user's unclaimed codes stop working."""
+    await db.execute("DELETE FROM app_connect_codes WHERE chat_user_id = $1", chat_user_id)
 
 
 async def claim(db: Executor, cipher: TokenCipher, *, code: str, subject: str) -> int | None:
@@ -133,6 +138,14 @@ async def links_for(db: Executor, subject: str) -> list[AppLink]:
         )
         for r in rows
     ]
+
+
+async def disconnect(db: Executor, *, chat_user_id: int) -> bool:
+    """Untie whatever app user acts as this chat user; False if none did."""
+    result: str = await db.execute(
+        "DELETE FROM app_identities WHERE chat_user_id = $1", chat_user_id
+    )
+    return result != "DELETE 0"
 
 
 async def purge_expired(db: Executor) -> int:

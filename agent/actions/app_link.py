@@ -44,6 +44,15 @@ async def connect_app(ctx: ActionContext) -> Outcome:
     )
 
 
+async def disconnect_app(ctx: ActionContext) -> Outcome:
+    """The companion app stops acting as the requester (and unused codes stop working)."""
+    pool, me = ctx.deps.pool, ctx.identity.chat_user_id
+    await store.drop_codes(pool, chat_user_id=me)
+    if await store.disconnect(pool, chat_user_id=me):
+        return Outcome("The companion app is no longer connected to your account here.")
+    return Outcome("No companion app was connected to your account here.")
+
+
 async def claim(deps: Deps, *, subject: str, code: str) -> AppLink:
     """Tie app user `subject` to the chat user whose code this is."""
     counter = deps.redis.key("app-claim-failures", sha256(subject.encode()).hexdigest()[:32])

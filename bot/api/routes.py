@@ -128,6 +128,10 @@ def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
             name=link.workspace_name,
         )
 
+    @router.delete("/identity", response_model=models.Message, summary="Disconnect the app")
+    async def disconnect(ctx: Caller) -> models.Message:
+        return models.Message(message=(await app_link.disconnect_app(ctx)).text)
+
     @router.get("/accounts", response_model=models.Accounts, summary="Your linked accounts")
     async def list_accounts(ctx: Caller) -> models.Accounts:
         own = await accounts.own_accounts(ctx)

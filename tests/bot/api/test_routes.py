@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from agent import commands
 from agent.actions import app_link
 from agent.ports import MetricsReport
+from agent.session import ChatContext
 from bot.api.auth import SupabaseVerifier
 from bot.api.routes import build_router
 from integrations.base import AccountMetrics, Figure, Metric
@@ -101,6 +102,25 @@ def test_connect_app_is_in_the_grammar(deps):
     assert commands.parse("connect app", deps.platforms) == commands.Command("connect_app")
     assert isinstance(commands.parse("connect", deps.platforms), commands.Usage)
     assert "connect app" in commands.help_text()
+
+
+async def test_disconnect_app_in_chat_or_in_the_app_ends_the_tie(api, deps, new_identity):
+    me = await new_identity()
+    await connect(deps, me, api)
+    assert (await api.get("/accounts", headers=auth())).status_code == 200
+    said = await commands.execute(
+        commands.Command("disconnect_app"),
+        ChatContext(action=action_ctx(me, deps), channel_id="D1"),
+    )
+    assert said.text == "The companion app is no longer connected to your account here."
+    assert_problem(await api.get("/accounts", headers=auth()), 403)
+    await connect(deps, me, api)
+    gone = await api.delete("/identity", headers=auth())
+    assert gone.json() == {
+        "message": "The companion app is no longer connected to your account here."
+    }
+    assert_problem(await api.delete("/identity", headers=auth()), 403)
+    assert isinstance(commands.parse("disconnect app", deps.platforms), commands.Command)
 
 
 async def test_every_route_needs_a_valid_token(api):
