@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from bot.core.messages import ApprovalRequest, Reply
-from bot.discord.text import split_message, truncate
+from bot.core.text import split_message, truncate
 
 log = logging.getLogger(__name__)
 
