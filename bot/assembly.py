@@ -221,9 +221,9 @@ class Assembly:
         # worker-only process needs to run an upload whose bytes come from Slack.
         _ = self.slack
         kinds = {
-            queue.UPLOAD: JobKind(self._upload_job),
+            queue.UPLOAD: JobKind(self.upload_job),
             # Deliveries run in parallel, bounded across the whole deployment.
-            queue.DIGEST: JobKind(self._digest_job, concurrency=settings.digest_concurrency),
+            queue.DIGEST: JobKind(self.digest_job, concurrency=settings.digest_concurrency),
             queue.REFRESH: JobKind(self._refresh_job),
             queue.PURGE: JobKind(self._purge_job),
         }
@@ -259,7 +259,8 @@ class Assembly:
             discord_api_base=settings.discord_api_base,
         )
 
-    async def _upload_job(self, payload: dict[str, Any]) -> None:
+    async def upload_job(self, payload: dict[str, Any]) -> None:
+        """Run (or resume) one upload job: the upload job's handler."""
         from agent.jobs.upload import run_upload_job
 
         await run_upload_job(self.services.db.pool, self.ops, self.job_board, int(payload["run"]))
@@ -270,7 +271,8 @@ class Assembly:
 
         return await enqueue_due_digests(self.deps, now or datetime.now(UTC))
 
-    async def _digest_job(self, payload: dict[str, Any]) -> None:
+    async def digest_job(self, payload: dict[str, Any]) -> None:
+        """Deliver one digest (subscription, local date): the digest job's handler."""
         from agent.digests import deliver_digest
         from bot.digest_post import DigestPoster
 
