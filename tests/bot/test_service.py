@@ -143,7 +143,10 @@ async def test_digest_on_needs_approval_then_show(make_deps, new_identity):
     ident = await new_identity()
     service = ChatOpsService(deps=make_deps(ops=FakeOps()))
     sink = RecordingSink()
-    await service.handle(msg(ident, "digest on #general at 08:30 Europe/Paris"), sink)
+    # A channel's digest is changed from inside that channel.
+    await service.handle(
+        msg(ident, "digest on #general at 08:30 Europe/Paris", channel="general"), sink
+    )
     await service.handle(msg(ident, "digest show"), sink)
     assert sink.sent[-1].startswith("No channel gets a daily digest")
     await service.resolve_approval(
