@@ -51,9 +51,10 @@ class StatusMessage:
                     await job_runs.set_message(self._pool, self._run_id, ref)
             else:
                 await self._board.edit(self._reply_to, self._ref, text)
-        except Exception:
+        except Exception as exc:  # telling is cosmetic next to the job: log, go on
             log.warning(
-                "job status message not updated", extra={"job": self._run_id}, exc_info=True
+                "job status message not updated",
+                extra={"job": self._run_id, "error": type(exc).__name__},
             )
             return
         self._shown = text
