@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.actions import accounts, captions, digest, metrics, quota, upload
+from agent.actions import accounts, captions, digest, jobs, metrics, quota, upload
 from agent.actions.base import ActionError, Outcome
 from agent.session import AttachmentInfo, ChatContext
 from integrations.capabilities import PRIVACY_WORDS
@@ -33,6 +33,8 @@ USAGE: dict[str, str] = {
     "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
     " | digest show (in the channel concerned)",
     "quota": "quota: what you have left today",
+    "status": "status: your running and recent jobs (uploads)",
+    "cancel": "cancel <job>: stop a job that has not published yet",
 }
 COMMANDS = tuple(USAGE)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
@@ -220,6 +222,12 @@ def _digest(rest: list[str], platforms: Platforms) -> Command | Usage:
     return Command("digest", args)
 
 
+def _cancel(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) == 1:
+        return Command("cancel", {"job": rest[0]})
+    return _usage("cancel")
+
+
 _PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
@@ -230,6 +238,8 @@ _PARSERS: dict[str, Parser] = {
     "caption": _caption,
     "digest": _digest,
     "quota": _no_args("quota"),
+    "status": _no_args("status"),
+    "cancel": _cancel,
 }
 
 
@@ -281,6 +291,7 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
             source_name=source.name if source else "",
             title=args["title"],
             privacy=args["privacy"],
+            reply_to=chat.reply_to,
         )
     if name == "metrics":
         return await metrics.get_metrics(
@@ -310,6 +321,10 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         )
     if name == "quota":
         return await quota.show_quota(ctx)
+    if name == "status":
+        return await jobs.show_status(ctx)
+    if name == "cancel":
+        return await jobs.cancel(ctx, args["job"])
     raise AssertionError(f"unhandled command {name}")
 
 

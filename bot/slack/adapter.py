@@ -485,12 +485,22 @@ class SlackAdapter:
         Returns the message ts; raises LookupError when the workspace has no bot
         installed, and SlackApiError when Slack refuses (e.g. not in the channel).
         """
+        sink = await self.channel_sink(team_id=team_id, channel=channel)
+        return await sink.send(reply)
+
+    async def channel_sink(
+        self, *, team_id: str, channel: str, thread_ts: str | None = None
+    ) -> SlackReplySink:
+        """A sink for a channel (and thread) outside any request: job status messages.
+
+        Its `send` returns `channel:ts` and its `update` edits that message (chat.update).
+        LookupError when the workspace has no bot installed.
+        """
         self._ensure_session()
         client = await self._client_for(team_id=team_id or None, enterprise_id=None)
         if client is None:
             raise LookupError(f"no Slack installation for workspace {team_id}")
-        sink = SlackReplySink(client=client, channel=channel, user="", thread_ts=None)
-        return await sink.send(reply)
+        return SlackReplySink(client=client, channel=channel, user="", thread_ts=thread_ts)
 
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""
