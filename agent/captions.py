@@ -16,6 +16,7 @@ from integrations.capabilities import HASHTAG, MENTION, CaptionRules
 TONES = ("neutral", "friendly", "professional", "playful", "hype")
 MAX_VARIANTS = 5
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{3,}")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _STOP = frozenset(
     "this that with from have your about what when will into just more than they them then"
     " there their here were been some very also only over video today".split()
@@ -42,7 +43,7 @@ class Caption:
 def hashtags_for(description: str, limit: int) -> list[str]:
     """Hashtags from the description's own words, most relevant (first seen) first."""
     tags: list[str] = [t for t in HASHTAG.findall(description)]
-    for word in _WORD.findall(description):
+    for word in _WORD.findall(_URL.sub(" ", description)):  # a link's parts are not topics
         tag = "#" + word.lower()
         if word.lower() not in _STOP and tag not in tags:
             tags.append(tag)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.actions import accounts, app_link, captions, digest, metrics, quota, upload
+from agent.actions import accounts, app_link, captions, digest, jobs, metrics, quota, upload
 from agent.actions.base import ActionError, Outcome
 from agent.session import AttachmentInfo, ChatContext
 from integrations.capabilities import PRIVACY_WORDS
@@ -33,6 +33,8 @@ USAGE: dict[str, str] = {
     "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
     " | digest show (in the channel concerned)",
     "quota": "quota: what you have left today",
+    "status": "status: your running and recent jobs (uploads)",
+    "cancel": "cancel <job>: stop a job that has not published yet",
     "connect": "connect app: a one-time code (sent privately) to use the companion app as you",
     "disconnect": "disconnect app: the companion app stops acting as you",
 }
@@ -222,6 +224,12 @@ def _digest(rest: list[str], platforms: Platforms) -> Command | Usage:
     return Command("digest", args)
 
 
+def _cancel(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) == 1:
+        return Command("cancel", {"job": rest[0]})
+    return _usage("cancel")
+
+
 def _connect(rest: list[str], platforms: Platforms) -> Command | Usage:
     if len(rest) == 1 and rest[0].lower() == "app":
         return Command("connect_app")
@@ -244,6 +252,8 @@ _PARSERS: dict[str, Parser] = {
     "caption": _caption,
     "digest": _digest,
     "quota": _no_args("quota"),
+    "status": _no_args("status"),
+    "cancel": _cancel,
     "connect": _connect,
     "disconnect": _disconnect,
 }
@@ -297,6 +307,7 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
             source_name=source.name if source else "",
             title=args["title"],
             privacy=args["privacy"],
+            reply_to=chat.reply_to,
         )
     if name == "metrics":
         return await metrics.get_metrics(
@@ -326,6 +337,10 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         )
     if name == "quota":
         return await quota.show_quota(ctx)
+    if name == "status":
+        return await jobs.show_status(ctx)
+    if name == "cancel":
+        return await jobs.cancel(ctx, args["job"])
     if name == "connect_app":
         return await app_link.connect_app(ctx)
     if name == "disconnect_app":

@@ -121,29 +121,38 @@ class Credentials:
             log.warning("refresh refused; account needs relink", extra={"account": account.ref})
         raise self._needs_relink(account, reason="invalid_grant")
 
-    async def refresh_expiring(self) -> int:
-        """Refresh long-lived tokens before they lapse; returns how many were refreshed.
+    async def expiring(self) -> list[int]:
+        """Ids of accounts whose long-lived tokens are due for renewal.
 
         Only platforms that declare `refresh_ahead` take part: their tokens die if not
         renewed in time (long-lived tokens that cannot be revived once expired), while
-        short-lived ones are refreshed on use instead. A refused refresh marks the
-        account for relinking, as on use.
+        short-lived ones are refreshed on use instead.
         """
-        refreshed = 0
+        due: list[int] = []
         for name in self._platforms.configured():
             ahead = self._platforms.capabilities(name).refresh_ahead
             if ahead is None:
                 continue
-            due = await accounts.list_expiring(
+            found = await accounts.list_expiring(
                 self._pool, platform=name, before=datetime.now(tz=UTC) + ahead
             )
-            for account in due:
-                try:
-                    await self.fresh_token(account, margin=ahead)
-                except NeedsRelink:
-                    continue  # marked and logged by fresh_token; the owner is told on next use
-                except Exception:
-                    log.exception("proactive refresh failed", extra={"account": account.ref})
-                    continue
-                refreshed += 1
-        return refreshed
+            due += [account.id for account in found]
+        return due
+
+    async def refresh_account(self, account_id: int) -> bool:
+        """Renew one account's token ahead of expiry (a job); False if nothing was done.
+
+        A refused refresh marks the account for relinking, as on use; other errors
+        propagate, so the job is retried.
+        """
+        account = await accounts.get_by_id(self._pool, account_id)
+        if account is None or account.platform not in self._platforms.configured():
+            return False
+        ahead = self._platforms.capabilities(account.platform).refresh_ahead
+        if ahead is None:
+            return False
+        try:
+            await self.fresh_token(account, margin=ahead)
+        except NeedsRelink:
+            return False  # marked and logged by fresh_token; the owner is told on next use
+        return True

@@ -1,17 +1,18 @@
-"""Daily digests: what goes in one, and the sweeper that posts those that are due.
+"""Daily digests: what goes in one, which are due, and the job that delivers one.
 
-The sweeper runs on every worker replica. Each subscription is posted at most
-once per local day: a run row per (subscription, local date) is claimed with a
-lease (storage.digests.claim_run), and a run whose holder died is not retried.
+`enqueue_due_digests` (the engine's schedule, every minute, on one replica) records
+each due run and queues its delivery job in one transaction, keyed by (subscription,
+local date), so any number of sweeps queue each digest once. `deliver_digest` is the
+job: it builds the text, then marks the run 'posting' and posts, shielded from
+cancellation, so a digest is posted at most once per local day.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.actions.accounts import link_hint
@@ -19,6 +20,7 @@ from agent.actions.metrics import render
 from agent.context import Deps
 from integrations.errors import IntegrationError
 from storage import digests as store
+from storage import queue
 from storage.digests import Subscription, Workspace
 from storage.identity import Identity
 
@@ -26,11 +28,6 @@ log = logging.getLogger(__name__)
 
 # (workspace, channel id, text) -> the posted message's reference.
 Post = Callable[[Workspace, str, str], Awaitable[str]]
-LEASE_SECONDS = 600.0
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def due_date(sub: Subscription, now: datetime) -> str | None:
@@ -74,37 +71,56 @@ async def build_digest(
     return "\n".join(lines)
 
 
-async def run_due_digests(
-    deps: Deps, post: Post, now: datetime, *, owner: str | None = None
-) -> int:
-    """Post every digest that is due and not yet posted today; returns how many were posted."""
-    me = owner or owner_id()
-    posted = 0
-    for sub in await store.list_enabled(deps.pool):
-        local_date = due_date(sub, now)
-        if local_date is None:
-            continue
-        run_id = await store.claim_run(
-            deps.pool,
-            subscription_id=sub.id,
-            local_date=datetime.fromisoformat(local_date).date(),
-            owner=me,
-            lease_seconds=LEASE_SECONDS,
+async def enqueue_due_digests(deps: Deps, now: datetime) -> int:
+    """Record each due, not yet recorded run and queue its delivery; returns how many."""
+    due = [
+        (sub, local_date)
+        for sub in await store.list_enabled(deps.pool)
+        if (local_date := due_date(sub, now)) is not None
+    ]
+    queued = 0
+    async with deps.pool.acquire() as conn, conn.transaction():
+        jobs: list[tuple[dict[str, object], str]] = []
+        for sub, local_date in due:
+            day = date.fromisoformat(local_date)
+            if await store.add_run(conn, subscription_id=sub.id, local_date=day):
+                jobs.append(({"sub": sub.id, "date": local_date}, f"digest:{sub.id}:{local_date}"))
+        queued = await queue.enqueue_many(conn, queue.DIGEST, jobs)
+    return queued
+
+
+async def deliver_digest(
+    deps: Deps, post: Post, *, subscription_id: int, local_date: date, now: datetime
+) -> bool:
+    """Build and post one digest (the delivery job); False if it was not this job's to post.
+
+    Building may fail or be interrupted freely: nothing is out yet, the run stays
+    queued and the job is retried. The post and its record run shielded: a
+    shutdown never cuts between a digest going out and the run saying so.
+    """
+    sub = await store.get_subscription(deps.pool, subscription_id)
+    if sub is None or not sub.enabled:
+        return False
+    workspace = await store.get_workspace(deps.pool, sub.workspace_id)
+    if workspace is None:
+        return False
+    text = await build_digest(deps, workspace, sub, now=now)
+    return await asyncio.shield(_post_once(deps, post, sub, workspace, local_date, text))
+
+
+async def _post_once(
+    deps: Deps, post: Post, sub: Subscription, workspace: Workspace, local_date: date, text: str
+) -> bool:
+    run_id = await store.begin_posting(deps.pool, subscription_id=sub.id, local_date=local_date)
+    if run_id is None:
+        return False
+    try:
+        ref = await post(workspace, sub.channel_id, text)
+    except Exception as exc:  # nothing was posted: the run is failed, a retry may post it
+        log.warning(
+            "digest not posted", extra={"subscription": sub.id, "error": type(exc).__name__}
         )
-        if run_id is None:
-            continue
-        workspace = await store.get_workspace(deps.pool, sub.workspace_id)
-        if workspace is None:
-            continue
-        try:
-            text = await build_digest(deps, workspace, sub, now=now)
-            ref = await post(workspace, sub.channel_id, text)
-        except Exception as exc:  # nothing was posted: mark failed so a later sweep retries
-            log.exception("digest failed", extra={"subscription": sub.id})
-            await store.finish_run(
-                deps.pool, run_id=run_id, owner=me, message_ref=None, error=type(exc).__name__
-            )
-            continue
-        await store.finish_run(deps.pool, run_id=run_id, owner=me, message_ref=ref)
-        posted += 1
-    return posted
+        await store.finish_run(deps.pool, run_id=run_id, message_ref=None, error=type(exc).__name__)
+        raise
+    await store.finish_run(deps.pool, run_id=run_id, message_ref=ref)
+    return True

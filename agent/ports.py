@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 from integrations.base import AccountMetrics, PostMetrics, UploadRequest, UploadResult
 from storage.accounts import LinkedAccount
 from storage.identity import Identity, Member
+from storage.posts import Post
+from storage.types import Executor
 
 Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 
@@ -111,7 +113,7 @@ class PlatformOps(Protocol):
     async def unlink(self, identity: Identity, account_ref: str) -> str:
         """Revoke at the platform (best effort) and delete the account; returns its handle."""
 
-    async def upload(
+    async def prepare_upload(
         self,
         identity: Identity,
         *,
@@ -119,9 +121,12 @@ class PlatformOps(Protocol):
         source: dict[str, Any],
         request: UploadRequest,
         idempotency_key: str,
-        progress: Progress | None = None,
-    ) -> UploadOutcome:
-        """Upload a video from a source locator (see agent/sources.py); resumable, idempotent."""
+        db: Executor | None = None,
+    ) -> Post:
+        """The post row for an upload request (one per idempotency key), written on `db`."""
+
+    async def run_upload(self, post_id: int, progress: Progress | None = None) -> UploadOutcome:
+        """Upload or resume one post from its row (see agent/sources.py); idempotent."""
 
     async def metrics(
         self,

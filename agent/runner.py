@@ -40,7 +40,8 @@ class RunnerConfig:
     max_tool_calls: int = 8
     max_output_tokens: int = 1024
     timeout_seconds: float = 60.0
-    max_reply_chars: int = 3500
+    # A runaway answer's bound; front-ends split long answers across messages.
+    max_reply_chars: int = 20_000
     # The person's message, and the thread history before it, in (estimated) tokens.
     max_input_tokens: int = 4000
     max_history_tokens: int = 6000

@@ -15,7 +15,7 @@ from typing import Literal
 from langchain.tools import ToolRuntime, tool
 from langchain_core.tools import BaseTool
 
-from agent.actions import accounts, captions, digest, metrics, quota, upload
+from agent.actions import accounts, captions, digest, jobs, metrics, quota, upload
 from agent.actions.base import USER_ERRORS, ActionError, Outcome, user_message
 from agent.session import ChatContext
 from integrations.capabilities import PrivacyWord
@@ -116,6 +116,7 @@ async def upload_video(
             description=description,
             tags=tags,
             privacy=privacy,
+            reply_to=chat.reply_to,
         )
 
     return await _run(chat, make)
@@ -220,6 +221,24 @@ async def show_quota(runtime: Runtime) -> str:
     return await _run(chat, lambda: quota.show_quota(chat.action))
 
 
+@tool
+async def job_status(runtime: Runtime) -> str:
+    """The person's running and recent background jobs (uploads), with their job numbers."""
+    chat = runtime.context
+    return await _run(chat, lambda: jobs.show_status(chat.action))
+
+
+@tool
+async def cancel_job(job: str, runtime: Runtime) -> str:
+    """Ask to cancel one of the person's jobs that has not published yet (they approve).
+
+    Args:
+        job: the job number, as job_status shows it (e.g. "12").
+    """
+    chat = runtime.context
+    return await _run(chat, lambda: jobs.request_cancel(chat.action, job))
+
+
 def build_tools() -> list[BaseTool]:
     """Every tool the agent may call."""
     return [
@@ -231,4 +250,6 @@ def build_tools() -> list[BaseTool]:
         generate_caption,
         manage_digest,
         show_quota,
+        job_status,
+        cancel_job,
     ]

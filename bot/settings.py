@@ -51,6 +51,12 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     run_migrations_on_start: bool = True
     redis_key_prefix: str = "socialops:"
     shutdown_grace_seconds: float = 20.0
+    # Background jobs (bot.worker): how many one worker runs at once; how stale a
+    # job's heartbeat may get before another worker takes it over (a dead worker's
+    # job resumes within about this long); digest deliveries at once, deployment-wide.
+    worker_concurrency: int = Field(default=20, ge=2)
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    digest_concurrency: int = Field(default=16, ge=1)
     # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
     media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
     # Level of the libraries that log whole payloads (slack_sdk, slack_bolt, discord, openai)

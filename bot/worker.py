@@ -1,76 +1,176 @@
-"""The worker part: an APScheduler for periodic sweeps.
+"""The worker part: runs background jobs on PgQueuer, and the engine's periodic triggers.
 
-Jobs registered here must be safe on several replicas at once (they claim work
-through Postgres leases), so every replica can run the same schedule.
+Every replica runs the same handlers and schedules. The engine hands each job to
+one worker (FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY wakes idle workers at once),
+keeps a heartbeat on it, and gives a job whose worker died (SIGKILL, lost
+connection) to another worker once its heartbeat is `heartbeat_seconds` old. Cron
+schedules live in Postgres too, so N replicas fire each tick once.
+
+On stop (SIGTERM) the worker takes no new job and lets running ones finish within
+the grace period; it never cancels one. A job still running when the process
+exits is resumed elsewhere, from its own checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+import asyncpg
+from pgqueuer.core.qm import QueueManager
+from pgqueuer.core.sm import SchedulerManager
+from pgqueuer.errors import RetryRequested
+from pgqueuer.models import Job, Schedule
+from pgqueuer.queries import Queries
+
+from agent.jobs import RetryLater, backoff
+from storage.queue import decode
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+# A job that raised something unexpected is retried this many times, then dropped.
+MAX_ATTEMPTS = 5
+
 
 @dataclass(frozen=True, slots=True)
-class PeriodicJob:
+class JobKind:
+    """A job the worker runs: its handler, and how many may run at once in the deployment."""
+
+    handler: Handler
+    concurrency: int = 0  # 0: no limit beyond the worker's own
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A cron schedule (UTC) whose function enqueues work; it runs on one replica a tick."""
+
     name: str
-    seconds: float
+    cron: str
     func: Callable[[], Awaitable[object]]
 
 
 class WorkerPart:
-    """Runs periodic jobs; on stop, no new runs start and running ones finish."""
+    """Runs the engine's queue and scheduler managers until stopped."""
 
     name = "worker"
 
-    def __init__(self, jobs: list[PeriodicJob]) -> None:
-        self._jobs = jobs
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._running: set[asyncio.Task[object]] = set()
-        self._stopped = asyncio.Event()
-
-    def _wrap(self, job: PeriodicJob) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._running.add(task)  # type: ignore[arg-type]
-            try:
-                await job.func()
-            except Exception:
-                log.exception("periodic job failed", extra={"job": job.name})
-            finally:
-                if task is not None:
-                    self._running.discard(task)  # type: ignore[arg-type]
-
-        return run
+    def __init__(
+        self,
+        *,
+        pool: Callable[[], asyncpg.Pool],
+        kinds: Mapping[str, JobKind],
+        triggers: list[Trigger],
+        max_concurrent: int = 20,
+        heartbeat_seconds: float = 5.0,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self._pool = pool
+        self._kinds = dict(kinds)
+        self._triggers = triggers
+        self._max_concurrent = max_concurrent
+        self._heartbeat = timedelta(seconds=heartbeat_seconds)
+        self._poll = timedelta(seconds=poll_seconds)
+        self._stopping = asyncio.Event()
+        self._managers: list[QueueManager | SchedulerManager] = []
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        for job in self._jobs:
-            self._scheduler.add_job(
-                self._wrap(job),
-                "interval",
-                seconds=job.seconds,
-                id=job.name,
-                max_instances=1,
-                coalesce=True,
-            )
-        self._scheduler.start()
+        self._task = asyncio.create_task(self._supervise(), name="worker:engine")
 
     async def wait(self) -> None:
-        await self._stopped.wait()
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     async def stop(self, grace: float) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        if self._running:
-            _, pending = await asyncio.wait(set(self._running), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        self._stopped.set()
+        """Take no new jobs; give running ones `grace` seconds; never cancel one."""
+        self._stopping.set()
+        for manager in self._managers:
+            manager.shutdown.set()
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait([self._task], timeout=grace)
+        if not done:
+            log.warning("jobs still running at the end of the grace period; they will resume")
+
+    async def _supervise(self) -> None:
+        """Run the managers; if the database drops them, start them again."""
+        while not self._stopping.is_set():
+            queue, scheduler = self._build()
+            self._managers = [queue, scheduler]
+            runs = [
+                asyncio.create_task(
+                    queue.run(
+                        dequeue_timeout=self._poll,
+                        batch_size=max(self._max_concurrent // 4, 1),
+                        max_concurrent_tasks=self._max_concurrent,
+                        heartbeat_timeout=self._heartbeat,
+                    ),
+                    name="worker:queue",
+                ),
+                asyncio.create_task(scheduler.run(), name="worker:schedules"),
+            ]
+            if self._stopping.is_set():  # stop() came while building
+                queue.shutdown.set()
+                scheduler.shutdown.set()
+            await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
+            queue.shutdown.set()
+            scheduler.shutdown.set()
+            results = await asyncio.gather(*runs, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures and not self._stopping.is_set():
+                log.warning(
+                    "job engine stopped; starting it again",
+                    extra={"error": type(failures[0]).__name__},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
+
+    def _build(self) -> tuple[QueueManager, SchedulerManager]:
+        pool = self._pool()
+        queue = QueueManager(Queries.from_asyncpg_pool(pool))
+        for kind, spec in self._kinds.items():
+            queue.entrypoint(kind, concurrency_limit=spec.concurrency, accepts_context=False)(
+                _entrypoint(kind, spec.handler)
+            )
+        scheduler = SchedulerManager(Queries.from_asyncpg_pool(pool))
+        for trigger in self._triggers:
+            scheduler.schedule(trigger.name, trigger.cron, accepts_context=False)(
+                _scheduled(trigger)
+            )
+        return queue, scheduler
+
+
+def _entrypoint(kind: str, handler: Handler) -> Callable[[Job], Awaitable[None]]:
+    async def run(job: Job) -> None:
+        try:
+            await handler(decode(job.payload))
+        except RetryLater as exc:
+            raise RetryRequested(delay=timedelta(seconds=exc.delay), reason=exc.reason) from exc
+        except Exception as exc:
+            if job.attempts + 1 >= MAX_ATTEMPTS:
+                log.exception("job failed for good", extra={"kind": kind, "job": int(job.id)})
+                raise
+            log.warning(
+                "job failed; retrying",
+                extra={"kind": kind, "job": int(job.id), "error": type(exc).__name__},
+            )
+            delay = timedelta(seconds=backoff(job.attempts + 1))
+            raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
+
+    return run
+
+
+def _scheduled(trigger: Trigger) -> Callable[[Schedule], Awaitable[None]]:
+    async def run(schedule: Schedule) -> None:
+        try:
+            await trigger.func()
+        except Exception:
+            log.exception("periodic trigger failed", extra={"trigger": trigger.name})
+
+    return run

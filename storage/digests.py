@@ -1,7 +1,8 @@
 """Digest subscriptions (which channel, what local time) and their daily runs.
 
-A run is unique per (subscription, local date); a replica claims it with a
-lease, so a digest is posted at most once per day even if a replica dies.
+A run is unique per (subscription, local date). The job that delivers it marks it
+'posting' before the post goes out, so a digest is posted at most once per day
+even if a worker dies; the job engine, not this table, decides who runs it.
 """
 
 from __future__ import annotations
@@ -103,30 +104,40 @@ async def list_enabled(db: Executor) -> list[Subscription]:
     return [_sub(r) for r in rows]
 
 
-async def claim_run(
-    db: Executor, *, subscription_id: int, local_date: date, owner: str, lease_seconds: float
-) -> int | None:
-    """Lease today's run of a subscription; None if someone already has or had it.
+async def get_subscription(db: Executor, subscription_id: int) -> Subscription | None:
+    row = await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM digest_subscriptions WHERE id = $1", subscription_id
+    )
+    return _sub(row) if row else None
 
-    At most once: a run whose holder died mid-run (lease expired, still
-    'leased') is never taken over, because it may have posted before dying.
-    Only a run that failed explicitly (nothing was posted) is retried, 5 tries at most.
+
+async def add_run(db: Executor, *, subscription_id: int, local_date: date) -> bool:
+    """Record that today's digest of a subscription is due; False if it already was."""
+    result: str = await db.execute(
+        """
+        INSERT INTO digest_runs (subscription_id, local_date) VALUES ($1, $2)
+        ON CONFLICT (subscription_id, local_date) DO NOTHING
+        """,
+        subscription_id,
+        local_date,
+    )
+    return result.endswith(" 1")
+
+
+async def begin_posting(db: Executor, *, subscription_id: int, local_date: date) -> int | None:
+    """Take the run for posting (queued, or failed before anything was posted); its id.
+
+    None when it is already posting, or posted: a run whose post may have gone out
+    is never posted again, so a digest is posted at most once per local day.
     """
     run_id: int | None = await db.fetchval(
         """
-        INSERT INTO digest_runs (subscription_id, local_date, status, lease_owner,
-                                 lease_expires_at, attempts)
-        VALUES ($1, $2, 'leased', $3, now() + make_interval(secs => $4), 1)
-        ON CONFLICT (subscription_id, local_date) DO UPDATE
-           SET lease_owner = EXCLUDED.lease_owner, lease_expires_at = EXCLUDED.lease_expires_at,
-               attempts = digest_runs.attempts + 1, status = 'leased'
-         WHERE digest_runs.status = 'failed' AND digest_runs.attempts < 5
+        UPDATE digest_runs SET status = 'posting', attempts = attempts + 1, error = NULL
+         WHERE subscription_id = $1 AND local_date = $2 AND status IN ('queued', 'failed')
         RETURNING id
         """,
         subscription_id,
         local_date,
-        owner,
-        float(lease_seconds),
     )
     return run_id
 
@@ -135,22 +146,20 @@ async def finish_run(
     db: Executor,
     *,
     run_id: int,
-    owner: str,
     message_ref: str | None,
     error: str | None = None,
     posted_at: datetime | None = None,
 ) -> bool:
-    """Mark a leased run posted (or failed); only the lease holder can."""
+    """Mark a posting run posted, or failed (nothing was posted: a retry may post it)."""
     result: str = await db.execute(
         """
         UPDATE digest_runs
-           SET status = CASE WHEN $3::text IS NULL THEN 'posted' ELSE 'failed' END,
-               posted_at = CASE WHEN $3::text IS NULL THEN coalesce($5, now()) END,
-               message_ref = $4, error = $3, lease_expires_at = NULL
-         WHERE id = $1 AND lease_owner = $2 AND status = 'leased'
+           SET status = CASE WHEN $2::text IS NULL THEN 'posted' ELSE 'failed' END,
+               posted_at = CASE WHEN $2::text IS NULL THEN coalesce($4, now()) END,
+               message_ref = $3, error = $2
+         WHERE id = $1 AND status = 'posting'
         """,
         run_id,
-        owner,
         error,
         message_ref,
         posted_at,

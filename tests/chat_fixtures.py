@@ -14,6 +14,7 @@ from agent.actions import EXECUTORS
 from agent.context import ActionContext, AgentConfig, Deps
 from agent.limits import NoLimits
 from agent.ops import PlatformOps
+from agent.ports import Progress, UploadOutcome
 from integrations.registry import Platforms
 from storage import accounts, identity
 from storage.accounts import LinkedAccount
@@ -136,3 +137,15 @@ async def used(budgets: Budgets, platform: str) -> dict[str, int]:
     """What a platform's per-app counters have used, from the limiter's own report."""
     rows = await budgets.report(workspace_id=0, chat_user_id=0)
     return {r.counter: r.used for r in rows if r.platform == platform and r.scope == "app"}
+
+
+async def upload_now(
+    ops: PlatformOps,
+    identity: Identity,
+    *,
+    progress: Progress | None = None,
+    **request: Any,
+) -> UploadOutcome:
+    """Prepare the post row and run the upload in this process (what its job does)."""
+    post = await ops.prepare_upload(identity, **request)
+    return await ops.run_upload(post.id, progress)

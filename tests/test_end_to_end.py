@@ -24,6 +24,7 @@ from bot.assembly import Assembly
 from bot.core.messages import IncomingMessage
 from bot.services import Services
 from bot.web import create_app
+from storage import queue
 from tests.fakes.chatops import RecordingSink
 from tests.fakes.google import FakeGoogle
 from tests.fakes.google_env import google  # noqa: F401
@@ -112,6 +113,12 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
     await chat.handle(message(workspace, user, f'upload youtube {video} "My first clip"'), sink)
     assert len(sink.approvals) == 1, sink.sent
     assert google.videos_created == []  # nothing happens before the person says yes
+    told: list[str] = []
+
+    async def shell_notifier(reply_to: dict, text: str) -> None:
+        told.append(text)
+
+    wired.services.notifiers.register("local", shell_notifier)
     await chat.resolve_approval(
         frontend="local",
         workspace_id=workspace,
@@ -120,10 +127,20 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
         approved=True,
         sink=sink,
     )
-    assert len(google.videos_created) == 1, sink.text
+    assert "Queued as job" in sink.text and google.videos_created == []  # serve only enqueues
+    pool = wired.services.db.pool
+    run_id = int(re.search(r"Queued as job (\d+)", sink.text).group(1))
+    [job] = await pool.fetch(
+        "SELECT payload FROM pgqueuer WHERE dedupe_key = (SELECT 'upload:' || post_id"
+        " FROM job_runs WHERE id = $1)",
+        run_id,
+    )
+    await wired.upload_job(queue.decode(job["payload"]))  # what a worker does with it
+    assert len(google.videos_created) == 1, told
     session = next(iter(google.sessions.values()))
     assert session.sha256 == hashlib.sha256(data).hexdigest()
-    assert google.videos_created[0] in sink.text + "\n".join(t for _, t in sink.updates)
+    assert told[0].endswith(": queued") and google.videos_created[0] in told[-1], told
+    assert told[-1].startswith("Done:") and not any("failed" in t for t in told)
 
     # 5. metrics come back normalized, with an "as of" time.
     sink = RecordingSink()

@@ -105,6 +105,9 @@ async def test_an_extra_platform_links_uploads_reports_and_counts(
         approved=True,
         sink=sink,
     )
+    assert pebble.WORLD.posts == {}  # approving only queues the job
+    run_id = int(re.search(r"Queued as job (\d+)", sink.text).group(1))
+    await wired.upload_job({"run": run_id})  # what the worker does with it
     assert pebble.WORLD.posts["peb1"]["bytes"] == 2048
 
     # Metrics: its own longest period is refused before any call; a short one works.

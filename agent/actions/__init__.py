@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.actions import accounts, digest, upload
+from agent.actions import accounts, digest, jobs, upload
 from agent.context import Executor
 from agent.ports import TRANSFER_ACTION
 
@@ -18,4 +18,5 @@ EXECUTORS: Mapping[str, Executor] = {
     "upload": upload.execute_upload,
     "digest": digest.execute_change,
     "digest_membership": digest.execute_membership,
+    "cancel": jobs.execute_cancel,
 }

@@ -16,6 +16,7 @@ from agent.actions import approvals
 from agent.actions.accounts import resolve_account, shown
 from agent.actions.base import ActionError, Outcome, normalize_platform, require_configured
 from agent.context import ActionContext, Progress
+from agent.jobs.upload import UploadJob, queue_upload
 from agent.sources import DownloadHosts, PublicHosts, probe_url
 from integrations.base import UploadRequest
 from integrations.capabilities import PlatformCapabilities
@@ -74,8 +75,12 @@ async def request_upload(
     description: str = "",
     tags: list[str] | None = None,
     privacy: str | None = None,
+    reply_to: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Check everything now (account, privacy, text), then ask for approval."""
+    """Check everything now (account, privacy, text), then ask for approval.
+
+    `reply_to` (where the request was made) is where the upload job's status goes.
+    """
     plat = normalize_platform(ctx, platform)
     target = await resolve_account(ctx, account, platform=plat)
     require_configured(ctx, target.platform)
@@ -98,6 +103,7 @@ async def request_upload(
         "description": description,
         "tags": tag_list,
         "privacy": chosen,
+        "reply_to": dict(reply_to or {}),
     }
     summary = f"Upload '{source_name}' to {shown(ctx, target)} as '{title}' ({chosen})"
     if description:
@@ -112,6 +118,7 @@ async def request_upload(
 async def execute_upload(
     ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
 ) -> str:
+    """Queue the approved upload as a job (post row and job in one transaction)."""
     args = pending.args
     target = await resolve_account(ctx, args["account"])
     if ctx.deps.ops is None:
@@ -122,22 +129,23 @@ async def execute_upload(
         tags=tuple(args.get("tags") or ()),
         privacy=args["privacy"],
     )
-    outcome = await ctx.deps.ops.upload(
-        ctx.identity,
-        account_ref=target.ref,
-        source=args["source"],
-        request=request,
-        idempotency_key=f"approval:{pending.id}",
-        progress=progress,
+    run = await queue_upload(
+        ctx.deps.pool,
+        ctx.deps.ops,
+        UploadJob(
+            identity=ctx.identity,
+            account_ref=target.ref,
+            source=args["source"],
+            request=request,
+            idempotency_key=f"approval:{pending.id}",
+            label=f"upload '{args['title']}' to {shown(ctx, target)}",
+            reply_to=dict(args.get("reply_to") or {}),
+        ),
     )
-    result = outcome.result
-    where = f" {result.url}" if result.url else ""
-    note = (
-        f" The platform set it to {result.privacy} (it did not allow {request.privacy})."
-        if result.privacy_forced
-        else ""
+    return (
+        f"Queued as job {run.id}: its status message follows here "
+        f"(`status` lists your jobs, `cancel {run.id}` stops it before it is published)."
     )
-    return f"Uploaded to {shown(ctx, target)}:{where}{note}"
 
 
 async def request_upload_from_url(

@@ -18,14 +18,13 @@ from agent.limits import Budgets
 from agent.media_links import MediaLinks
 from agent.ops.linking import LinkedResult, Linking
 from agent.ops.metrics import Metrics
-from agent.ops.uploads import UPLOAD_LOCK_NS, PostCheckpoint, Uploads
+from agent.ops.uploads import PostCheckpoint, Uploads
 from agent.sources import SourceOpeners
 from integrations.base import ByteSource
 from integrations.registry import Platforms
 from storage.crypto import TokenCipher
 
 __all__ = [
-    "UPLOAD_LOCK_NS",
     "LinkedResult",
     "PlatformOps",
     "PostCheckpoint",

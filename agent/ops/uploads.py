@@ -1,15 +1,16 @@
-"""Uploads: a durable post row, one uploader per post, quota charged once, resumable.
+"""Uploads: a durable post row, quota charged once, resumable from the platform's offset.
 
-The post row keeps the request, the encrypted session URI and the confirmed offset,
-so a restart resumes from the platform's offset (`resume_unfinished`). A Postgres
-advisory lock makes sure two workers never push the same upload at once.
+`prepare_upload` writes the post row (in the caller's transaction, beside the job
+that will run it); `run_upload` is what that job does, in whichever worker picks it.
+The row keeps the request, the encrypted session URI and the confirmed offset, so a
+job picked up again after a crash resumes where the platform says it stands. That
+only one job runs a post at a time is the job engine's business (its dedupe key).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -27,22 +28,16 @@ from integrations.base import (
 from integrations.errors import (
     IntegrationError,
     InvalidRequest,
-    PlatformUnavailable,
+    NotFound,
     QuotaExceeded,
     RateLimited,
 )
 from storage import accounts, audit, posts
 from storage.accounts import LinkedAccount
 from storage.identity import Identity
+from storage.types import Executor
 
 log = logging.getLogger(__name__)
-
-# pg advisory-lock namespace for "an upload of post N is running" (arbitrary constant).
-UPLOAD_LOCK_NS = 0x5E1F
-
-
-class _AlreadyRunning(PlatformUnavailable):
-    pass
 
 
 class PostCheckpoint:
@@ -98,7 +93,7 @@ class Uploads(OpsBase):
     source_opener: Callable[[Mapping[str, Any]], ByteSource]
     media_links: MediaLinks
 
-    async def upload(
+    async def prepare_upload(
         self,
         identity: Identity,
         *,
@@ -106,15 +101,20 @@ class Uploads(OpsBase):
         source: dict[str, Any],
         request: UploadRequest,
         idempotency_key: str,
-        progress: Progress | None = None,
-    ) -> UploadOutcome:
+        db: Executor | None = None,
+    ) -> posts.Post:
+        """The post row for this request (created once per idempotency key), on `db`.
+
+        Checks the account and opens the source (its size) now, so a request that
+        cannot run is refused before a job is queued for it.
+        """
         account = await self._account(identity, account_ref)
         if account.status == "needs_relink":
             raise self._relink_error(account)
-        platform = self._platform(account.platform)
+        self._platform(account.platform)
         byte_source = self.source_opener(source)
         post, _ = await posts.create_or_get(
-            self._pool,
+            db or self._pool,
             account_id=account.id,
             platform=account.platform,
             idempotency_key=idempotency_key,
@@ -126,13 +126,34 @@ class Uploads(OpsBase):
         )
         if post.account_id != account.id:
             raise InvalidRequest("That upload id belongs to another upload.", platform="posts")
+        if post.status == "failed":
+            await posts.restart(db or self._pool, post_id=post.id)
+        return post
+
+    async def run_upload(self, post_id: int, progress: Progress | None = None) -> UploadOutcome:
+        """Upload (or resume, or just report) one post; what an upload job does."""
+        post = await posts.get(self._pool, post_id)
+        if post is None:
+            raise NotFound("That upload no longer exists.", platform="posts")
         if post.status == "published":
             return self._outcome(post)
-        if post.status == "failed":
-            await posts.restart(self._pool, post_id=post.id)
-        return await self._run_upload(
-            post.id, account, platform, byte_source, request, progress, identity=identity
-        )
+        account = await accounts.get_by_id(self._pool, post.account_id)
+        if account is None:
+            raise NotFound("The account of that upload was unlinked.", platform="posts")
+        if account.status == "needs_relink":
+            raise self._relink_error(account)
+        platform = self._platform(account.platform)
+        try:
+            request = request_from_dict(post.metadata.get("request") or {})
+        except (KeyError, TypeError, ValueError):
+            await posts.mark_failed(
+                self._pool, post_id=post.id, error="The stored upload request is unreadable."
+            )
+            raise InvalidRequest(
+                "The stored upload request is unreadable.", platform="posts"
+            ) from None
+        source = self.source_opener(post.source)
+        return await self._run_upload(post.id, account, platform, source, request, progress)
 
     @staticmethod
     def _outcome(post: posts.Post) -> UploadOutcome:
@@ -148,25 +169,6 @@ class Uploads(OpsBase):
             ),
         )
 
-    @contextlib.asynccontextmanager
-    async def _claim(self, post_id: int) -> AsyncIterator[None]:
-        """Hold an advisory lock for this post while uploading; released if we die."""
-        async with self._pool.acquire() as conn:
-            got = await conn.fetchval(
-                "SELECT pg_try_advisory_lock($1::int4, $2::int4)", UPLOAD_LOCK_NS, post_id
-            )
-            if not got:
-                raise _AlreadyRunning(
-                    "This upload is already running; it will finish on its own.",
-                    platform="posts",
-                )
-            try:
-                yield
-            finally:
-                await conn.execute(
-                    "SELECT pg_advisory_unlock($1::int4, $2::int4)", UPLOAD_LOCK_NS, post_id
-                )
-
     async def _run_upload(
         self,
         post_id: int,
@@ -175,72 +177,69 @@ class Uploads(OpsBase):
         source: ByteSource,
         request: UploadRequest,
         progress: Progress | None,
-        *,
-        identity: Identity | None = None,
     ) -> UploadOutcome:
-        async with self._claim(post_id):
-            post = await posts.get(self._pool, post_id)
-            assert post is not None
-            if post.status == "published":
-                return self._outcome(post)
-            amounts: dict[str, int] = {}
-            reservation = None
-            if not post.metadata.get("quota_charged") and not post.has_session:
-                try:
-                    amounts, reservation = await self._charge(account, "upload")
-                except (QuotaExceeded, RateLimited) as exc:
-                    await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
-                    raise
-                if amounts:
-                    await posts.set_metadata(self._pool, post_id, quota_charged=True)
-            checkpoint = PostCheckpoint(self, post_id=post_id)
-            if platform.capabilities.media == "public_url":
-                source = self._hosted(post, source)
-
-            async def call(token: TokenSet) -> UploadResult:
-                try:
-                    return await platform.upload(
-                        token, source, request, checkpoint=checkpoint, progress=progress
-                    )
-                except InvalidRequest as exc:
-                    if exc.reason != "needs_public_url" or self.media_links.public:
-                        raise
-                    raise InvalidRequest(
-                        self._needs_public_url_message(platform),
-                        platform=exc.platform,
-                        status=exc.status,
-                        reason=exc.reason,
-                    ) from None
-
+        post = await posts.get(self._pool, post_id)
+        assert post is not None
+        if post.status == "published":
+            return self._outcome(post)
+        amounts: dict[str, int] = {}
+        reservation = None
+        if not post.metadata.get("quota_charged") and not post.has_session:
             try:
-                result = await self._with_token(account, call)
-            except IntegrationError as exc:
-                if amounts and not checkpoint.session_saved:
-                    await self._refund(account, amounts, reservation)
-                    await posts.set_metadata(self._pool, post_id, quota_charged=False)
-                if not exc.retryable:
-                    await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
+                amounts, reservation = await self._charge(account, "upload")
+            except (QuotaExceeded, RateLimited) as exc:
+                await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
                 raise
-            await posts.mark_published(
-                self._pool,
-                post_id=post_id,
-                platform_post_id=result.post_id,
-                metadata={
-                    "url": result.url,
-                    "privacy": result.privacy,
-                    "privacy_forced": result.privacy_forced,
-                },
-            )
-            await audit.record(
-                self._pool,
-                action="upload",
-                outcome="ok",
-                workspace_id=identity.workspace_id if identity else account.workspace_id,
-                chat_user_id=identity.chat_user_id if identity else account.owner_id,
-                target=account.ref,
-                detail={"post": post_id, "bytes": source.size},
-            )
-            return UploadOutcome(post_row_id=post_id, result=result)
+            if amounts:
+                await posts.set_metadata(self._pool, post_id, quota_charged=True)
+        checkpoint = PostCheckpoint(self, post_id=post_id)
+        if platform.capabilities.media == "public_url":
+            source = self._hosted(post, source)
+
+        async def call(token: TokenSet) -> UploadResult:
+            try:
+                return await platform.upload(
+                    token, source, request, checkpoint=checkpoint, progress=progress
+                )
+            except InvalidRequest as exc:
+                if exc.reason != "needs_public_url" or self.media_links.public:
+                    raise
+                raise InvalidRequest(
+                    self._needs_public_url_message(platform),
+                    platform=exc.platform,
+                    status=exc.status,
+                    reason=exc.reason,
+                ) from None
+
+        try:
+            result = await self._with_token(account, call)
+        except IntegrationError as exc:
+            if amounts and not checkpoint.session_saved:
+                await self._refund(account, amounts, reservation)
+                await posts.set_metadata(self._pool, post_id, quota_charged=False)
+            if not exc.retryable:
+                await posts.mark_failed(self._pool, post_id=post_id, error=exc.user_message)
+            raise
+        await posts.mark_published(
+            self._pool,
+            post_id=post_id,
+            platform_post_id=result.post_id,
+            metadata={
+                "url": result.url,
+                "privacy": result.privacy,
+                "privacy_forced": result.privacy_forced,
+            },
+        )
+        await audit.record(
+            self._pool,
+            action="upload",
+            outcome="ok",
+            workspace_id=account.workspace_id,
+            chat_user_id=account.owner_id,
+            target=account.ref,
+            detail={"post": post_id, "bytes": source.size},
+        )
+        return UploadOutcome(post_row_id=post_id, result=result)
 
     def _hosted(self, post: posts.Post, source: ByteSource) -> ByteSource:
         """For platforms that fetch the video themselves: the same bytes, plus a signed,
@@ -258,33 +257,3 @@ class Uploads(OpsBase):
             "the internet. Set PUBLIC_BASE_URL to the bot's public https address (for example "
             "https://bot.example.com) and try again."
         )
-
-    async def resume_unfinished(self) -> int:
-        """Resume uploads a dead worker left behind; returns how many finished now."""
-        finished = 0
-        for post in await posts.list_unfinished(self._pool):
-            account = await accounts.get_by_id(self._pool, post.account_id)
-            platform = self._platforms.get(post.platform)
-            if account is None or platform is None:
-                continue
-            try:
-                request = request_from_dict(post.metadata.get("request") or {})
-                source = self.source_opener(post.source)
-                await self._run_upload(post.id, account, platform, source, request, None)
-            except _AlreadyRunning:
-                continue
-            except (KeyError, TypeError, ValueError):
-                await posts.mark_failed(
-                    self._pool, post_id=post.id, error="The stored upload request is unreadable."
-                )
-                continue
-            except IntegrationError as exc:
-                if isinstance(exc, InvalidRequest) and exc.platform == "source":
-                    await posts.mark_failed(self._pool, post_id=post.id, error=exc.user_message)
-                log.warning(
-                    "could not resume an upload",
-                    extra={"post": post.id, "error": type(exc).__name__},
-                )
-                continue
-            finished += 1
-        return finished

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -46,30 +45,6 @@ TOO_LONG = (
     "Shorten it, or use a command: try `help`."
 )
 _IDENTITY_CACHE_MAX = 10_000
-
-
-class UploadProgress:
-    """Shows upload progress as one message that is updated in place."""
-
-    def __init__(self, sink: ReplySink, label: str = "Uploading") -> None:
-        self._sink = sink
-        self._label = label
-        self._ref: str | None = None
-        self._last = -1
-
-    async def __call__(self, done: int, total: int) -> None:
-        percent = 100 if total <= 0 else min(100, math.floor(done * 100 / total))
-        if self._ref is not None and percent < 100 and percent - self._last < 5:
-            return
-        self._last = percent
-        reply = Reply(f"{self._label}… {percent}% ({done:,} of {total:,} bytes)")
-        try:
-            if self._ref is None:
-                self._ref = await self._sink.send(reply)
-            else:
-                await self._sink.update(self._ref, reply)
-        except Exception:  # progress is cosmetic; never fail an upload over it
-            log.warning("progress update failed", exc_info=True)
 
 
 class ChatOpsService:
@@ -424,9 +399,8 @@ class ChatOpsService:
                 deps, frontend=frontend, workspace_id=workspace_id, user_id=user_id
             )
             ctx = ActionContext(identity=ident, deps=deps)
-            text = await approvals.resolve(
-                ctx, action_id, approved=approved, progress=UploadProgress(sink)
-            )
+            # Long work (an upload) only queues a job here; its worker tells the progress.
+            text = await approvals.resolve(ctx, action_id, approved=approved)
             await sink.send(Reply(text))
         except USER_ERRORS as exc:
             await _send_quietly(sink, Reply(user_message(exc)))

@@ -11,8 +11,8 @@ import discord
 import httpx
 
 from bot.core.messages import ConversationHandler
+from bot.core.text import split_message
 from bot.discord.client import SocialOpsClient, point_at
-from bot.discord.text import split_message
 
 log = logging.getLogger(__name__)
 

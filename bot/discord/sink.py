@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from bot.core.messages import ApprovalRequest, Reply
-from bot.discord.text import split_message, truncate
+from bot.core.text import split_message, truncate
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,21 @@ def _partial_message(channel: discord.abc.Messageable, message_id: int) -> disco
     return message
 
 
+# Discord's "Invalid Webhook Token": the interaction token has lapsed (15 minutes).
+INVALID_WEBHOOK_TOKEN = 50027
+
+
+def token_lapsed(exc: discord.HTTPException) -> bool:
+    """Does this error mean the interaction token no longer works (so use the channel)?
+
+    404 and 403 (expired or revoked), and 401 with code 50027, which is what Discord
+    answers once the token has lapsed.
+    """
+    if isinstance(exc, discord.NotFound | discord.Forbidden):
+        return True
+    return exc.status == 401 and exc.code == INVALID_WEBHOOK_TOKEN
+
+
 class InteractionSink:
     """Replies to an already-deferred interaction with follow-ups (private ones ephemeral)."""
 
@@ -169,10 +184,14 @@ class InteractionSink:
         try:
             message = await self._interaction.followup.send(part, **kwargs)
             return str(message.id)
-        except (discord.NotFound, discord.Forbidden) as exc:
-            # The interaction token expired (15 minutes) or was revoked.
+        except discord.HTTPException as exc:
             channel = self._interaction.channel
-            if ephemeral or channel is None or not isinstance(channel, discord.abc.Messageable):
+            if (
+                not token_lapsed(exc)
+                or ephemeral
+                or channel is None
+                or not isinstance(channel, discord.abc.Messageable)
+            ):
                 raise
             log.info(
                 "interaction follow-up failed; posting to the channel", extra={"status": exc.status}
@@ -216,8 +235,12 @@ async def _edit_with_fallback(
     """Edit through the interaction token; once it has expired, through the channel."""
     try:
         await primary()
-    except (discord.NotFound, discord.Forbidden):
-        if channel is None or not isinstance(channel, discord.abc.Messageable):
+    except discord.HTTPException as exc:
+        if (
+            not token_lapsed(exc)
+            or channel is None
+            or not isinstance(channel, discord.abc.Messageable)
+        ):
             raise
         await _partial_message(channel, message_id).edit(
             content=content, allowed_mentions=_allowed_mentions(), **extra

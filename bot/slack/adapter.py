@@ -34,6 +34,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -64,6 +65,22 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class _UnusedTokenNote(logging.Filter):
+    """Drops bolt's "`token` will be unused" warning: bolt reads SLACK_BOT_TOKEN from the
+    environment even when given a client, and our client already carries that token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, _UnusedTokenNote) for f in logger.filters):
+        logger.addFilter(_UnusedTokenNote())
+    return logger
+
 
 # Exactly the bot scopes the handlers below use (manifest.yaml lists the same).
 BOT_SCOPES = (
@@ -185,7 +202,7 @@ class SlackAdapter:
             # 10 ms ack polling; it also means a request's work is registered (and
             # drained on shutdown) by the time Slack has its 200.
             process_before_response=True,
-            logger=logging.getLogger("slack_bolt"),
+            logger=_bolt_logger(),
         )
         self._register()
         self._request_handler = AsyncSlackRequestHandler(self.app)
@@ -468,12 +485,22 @@ class SlackAdapter:
         Returns the message ts; raises LookupError when the workspace has no bot
         installed, and SlackApiError when Slack refuses (e.g. not in the channel).
         """
+        sink = await self.channel_sink(team_id=team_id, channel=channel)
+        return await sink.send(reply)
+
+    async def channel_sink(
+        self, *, team_id: str, channel: str, thread_ts: str | None = None
+    ) -> SlackReplySink:
+        """A sink for a channel (and thread) outside any request: job status messages.
+
+        Its `send` returns `channel:ts` and its `update` edits that message (chat.update).
+        LookupError when the workspace has no bot installed.
+        """
         self._ensure_session()
         client = await self._client_for(team_id=team_id or None, enterprise_id=None)
         if client is None:
             raise LookupError(f"no Slack installation for workspace {team_id}")
-        sink = SlackReplySink(client=client, channel=channel, user="", thread_ts=None)
-        return await sink.send(reply)
+        return SlackReplySink(client=client, channel=channel, user="", thread_ts=thread_ts)
 
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.messages import ApprovalRequest, Reply
+from bot.core.text import SLACK_TEXT_LIMIT, split_message
 from bot.slack.convert import approval_payload, decided_payload, reply_payload
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,16 @@ class SlackReplySink:
         if decision is not None:
             self._decided = decision
             return await self._show_decision(decision, reply)
+        if reply.blocks is not None or len(reply.text) <= SLACK_TEXT_LIMIT:
+            return await self._post(reply)
+        # Long plain text (a long model answer): several messages, split where it reads well.
+        first, *rest = split_message(reply.text, limit=SLACK_TEXT_LIMIT)
+        ref = await self._post(Reply(first))
+        for part in rest:
+            await self._post(Reply(part))
+        return ref
+
+    async def _post(self, reply: Reply) -> str:
         payload = reply_payload(reply)
         try:
             response = await self._client.chat_postMessage(

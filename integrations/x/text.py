@@ -14,6 +14,8 @@ text using one is judged a little longer than X would judge it, never shorter.
 
 from __future__ import annotations
 
+import warnings
+
 MAX_WEIGHTED_LENGTH = 280
 
 
@@ -21,6 +23,9 @@ def weighted_length(text: str) -> int:
     """The length X gives `text` (URLs 23, CJK and emoji 2, most Latin 1)."""
     # Imported on first use: compiling twitter-text's patterns takes about 0.2 s, which
     # a process that never counts an X text should not pay at start.
-    from twitter_text import parse_tweet
+    with warnings.catch_warnings():
+        # It loads its emoji table through pkg_resources, which warns that it is deprecated.
+        warnings.simplefilter("ignore", UserWarning)
+        from twitter_text import parse_tweet
 
     return int(parse_tweet(text).weightedLength)

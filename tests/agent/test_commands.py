@@ -123,3 +123,8 @@ def test_link_confirm_takes_the_code_and_history_does_not_keep_it():
     assert history_text(Command("accounts"), "accounts") == "accounts"
     missing = parse("link confirm", PLATFORMS)
     assert isinstance(missing, Usage) and "link confirm <code>" in missing.message
+
+
+def test_hashtag_ideas_never_come_from_a_link() -> None:
+    tags = captions.hashtags_for("Launch day, see https://example.com/studio/tour now", 10)
+    assert tags == ["#launch"]

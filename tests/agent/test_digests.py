@@ -1,16 +1,18 @@
-"""The digest sweeper: due subscriptions are posted exactly once per local day."""
+"""Digests: due subscriptions are queued once per local day and posted at most once."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from agent.context import AgentConfig, Deps
-from agent.digests import run_due_digests
+from agent.digests import deliver_digest, enqueue_due_digests
 from agent.ports import MetricsReport
-from storage import accounts, digests, identity
+from bot.worker import JobKind
+from storage import accounts, digests, identity, queue
 from tests.fakes.chatops import FakeOps
 from tests.fakes.platforms import directory
+from tests.jobs_fixtures import queue_is_empty, run_worker_until
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # 10:00 in Paris
 
@@ -53,7 +55,7 @@ async def setup(fresh_pool, redis, cipher):
     return deps, ops, ident
 
 
-async def test_due_digest_posted_once_across_replicas(fresh_pool, redis, cipher):
+async def test_due_digest_queued_once_across_replicas_and_posted_once(fresh_pool, redis, cipher):
     deps, ops, _ident = await setup(fresh_pool, redis, cipher)
     posts: list[tuple[str, str, str]] = []
 
@@ -62,12 +64,21 @@ async def test_due_digest_posted_once_across_replicas(fresh_pool, redis, cipher)
         posts.append((ws.external_id, channel, text))
         return f"ts-{len(posts)}"
 
-    counts = await asyncio.gather(
-        *(run_due_digests(deps, post, NOW, owner=f"r{i}") for i in range(4))
-    )
-    again = await run_due_digests(deps, post, NOW, owner="r9")
+    counts = await asyncio.gather(*(enqueue_due_digests(deps, NOW) for _ in range(4)))
+    assert sum(counts) == 1 and await enqueue_due_digests(deps, NOW) == 0
 
-    assert sum(counts) == 1 and again == 0
+    async def deliver(payload):
+        await deliver_digest(
+            deps,
+            post,
+            subscription_id=payload["sub"],
+            local_date=date.fromisoformat(payload["date"]),
+            now=NOW,
+        )
+
+    await run_worker_until(
+        fresh_pool, {queue.DIGEST: JobKind(deliver)}, lambda: queue_is_empty(fresh_pool)
+    )
     assert [(w, c) for w, c, _ in posts] == [("T1", "a")]  # #b is due at 23:00 UTC only
     assert posts[0][2].startswith("Daily digest, 2026-11-25")
     assert ops.calls[0][1]["days"] == 1 and ops.calls[0][1]["identity"].user_external_id == "U1"
@@ -75,7 +86,7 @@ async def test_due_digest_posted_once_across_replicas(fresh_pool, redis, cipher)
     assert (row["status"], row["message_ref"]) == ("posted", "ts-1")
 
 
-async def test_failed_post_is_retried_but_dead_lease_is_not(fresh_pool, redis, cipher):
+async def test_failed_post_is_retried_but_a_posting_run_is_not(fresh_pool, redis, cipher):
     deps, _, _ident = await setup(fresh_pool, redis, cipher)
     calls = 0
 
@@ -86,18 +97,29 @@ async def test_failed_post_is_retried_but_dead_lease_is_not(fresh_pool, redis, c
             raise ConnectionError("chat API down")
         return "ts-ok"
 
-    assert await run_due_digests(deps, flaky, NOW, owner="r1") == 0
-    assert await run_due_digests(deps, flaky, NOW, owner="r2") == 1
+    assert await enqueue_due_digests(deps, NOW) == 1
+    sub_a = next(s for s in await digests.list_enabled(fresh_pool) if s.channel_id == "a")
+    day = NOW.date()
+    try:
+        await deliver_digest(deps, flaky, subscription_id=sub_a.id, local_date=day, now=NOW)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failed post should raise, so the engine retries")
+    assert await fresh_pool.fetchval("SELECT status FROM digest_runs") == "failed"
+    assert await deliver_digest(deps, flaky, subscription_id=sub_a.id, local_date=day, now=NOW)
     assert calls == 2
 
-    # A replica that died mid-run (lease expired, still 'leased') may have posted: never retaken.
+    # A run whose worker died mid-post ('posting') may have posted: never posted again.
     sub_b = next(s for s in await digests.list_enabled(fresh_pool) if s.channel_id == "b")
     late = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
     await fresh_pool.execute(
-        "INSERT INTO digest_runs (subscription_id, local_date, lease_owner, lease_expires_at)"
-        " VALUES ($1, $2, 'dead', now() - interval '1 hour')",
+        "INSERT INTO digest_runs (subscription_id, local_date, status) VALUES ($1, $2, 'posting')",
         sub_b.id,
         late.date(),
     )
-    assert await run_due_digests(deps, flaky, late, owner="r3") == 0
+    assert await enqueue_due_digests(deps, late) == 0
+    assert not await deliver_digest(
+        deps, flaky, subscription_id=sub_b.id, local_date=late.date(), now=late
+    )
     assert calls == 2

@@ -10,7 +10,7 @@ import pytest
 from integrations.base import Metric
 from integrations.errors import NotConfigured
 from storage import accounts, metrics, oauth_states
-from tests.chat_fixtures import ops_for, real_budgets, used
+from tests.chat_fixtures import ops_for, real_budgets, upload_now, used
 
 
 async def test_configured_lists_platforms(deps):
@@ -138,7 +138,8 @@ async def test_a_ref_from_another_workspace_is_not_found_for_every_operation(
         with pytest.raises(NotFound):
             await ops.metrics(intruder, account_ref=account.ref)
         with pytest.raises(NotFound):
-            await ops.upload(
+            await upload_now(
+                ops,
                 intruder,
                 account_ref=account.ref,
                 source={"kind": "file", "path": str(clip), "size": 1024},

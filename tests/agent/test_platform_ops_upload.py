@@ -16,7 +16,7 @@ from agent.ops import PlatformOps
 from integrations.base import UploadRequest
 from integrations.errors import NeedsRelink, NotFound, PermissionDenied, QuotaExceeded
 from storage import accounts, posts
-from tests.chat_fixtures import ops_for, real_budgets, used
+from tests.chat_fixtures import ops_for, real_budgets, upload_now, used
 from tests.fakes.platforms import directory
 
 CHUNK = 256 * 1024
@@ -47,7 +47,8 @@ async def test_upload_publishes_and_is_idempotent(
         seen.append((done, total))
 
     request = UploadRequest(title="Launch", privacy="unlisted")
-    outcome = await ops.upload(
+    outcome = await upload_now(
+        ops,
         identity,
         account_ref=account.ref,
         source=source,
@@ -64,7 +65,8 @@ async def test_upload_publishes_and_is_idempotent(
     assert not post.has_session  # the secret session URI is dropped once done
     assert await used(deps.budgets, "youtube") == {"units": 1600, "uploads": 1}
     # Same key again: same video, no new session, no new charge.
-    again = await ops.upload(
+    again = await upload_now(
+        ops,
         identity,
         account_ref=account.ref,
         source=source,
@@ -86,7 +88,8 @@ async def test_session_uri_is_stored_encrypted(
     source, _ = _file(tmp_path, 3 * CHUNK)
     key = "k-" + secrets.token_hex(4)
     task = asyncio.create_task(
-        ops.upload(
+        upload_now(
+            ops,
             identity,
             account_ref=account.ref,
             source=source,
@@ -105,7 +108,6 @@ async def test_session_uri_is_stored_encrypted(
     assert row["upload_session"] is not None
     assert session_id.encode() not in bytes(row["upload_session"])
     assert row["bytes_confirmed"] == CHUNK and row["status"] == "uploading"
-    # This fake server goes away with the test: keep resume_unfinished elsewhere off it.
     await pool.execute("UPDATE posts SET status = 'failed' WHERE idempotency_key = $1", key)
 
 
@@ -118,7 +120,8 @@ async def test_quota_refused_before_any_byte(
     ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
-        await ops.upload(
+        await upload_now(
+            ops,
             identity,
             account_ref=account.ref,
             source=source,
@@ -144,7 +147,8 @@ async def test_daily_upload_bucket_refuses_too(
     assert (await deps.budgets.reserve("youtube", None, {"uploads": 1})).allowed
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
-        await ops_for(deps).upload(
+        await upload_now(
+            ops_for(deps),
             identity,
             account_ref=account.ref,
             source=source,
@@ -163,7 +167,8 @@ async def test_refused_session_refunds_quota_and_fails_post(
     google.faults.insert_error = (403, "forbidden")
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(PermissionDenied):
-        await ops_for(deps).upload(
+        await upload_now(
+            ops_for(deps),
             identity,
             account_ref=account.ref,
             source=source,
@@ -179,7 +184,8 @@ async def test_401_refreshes_once_and_retries(deps, google, identity, link_accou
     account, _, _ = await link_account(identity)
     google.expire_access_tokens()  # Google says 401 though our copy looks valid
     source, _data = _file(tmp_path, CHUNK + 5)
-    outcome = await ops_for(deps).upload(
+    outcome = await upload_now(
+        ops_for(deps),
         identity,
         account_ref=account.ref,
         source=source,
@@ -198,7 +204,8 @@ async def test_401_and_refused_refresh_asks_for_relink(
     google.refresh_tokens.pop(raw["refresh_token"])  # revoked at Google
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(NeedsRelink) as info:
-        await ops_for(deps).upload(
+        await upload_now(
+            ops_for(deps),
             identity,
             account_ref=account.ref,
             source=source,
@@ -215,7 +222,8 @@ async def test_private_forced_by_unverified_project_is_reported(
     account, _, _ = await link_account(identity)
     google.faults.force_private = True
     source, _ = _file(tmp_path, CHUNK)
-    outcome = await ops_for(deps).upload(
+    outcome = await upload_now(
+        ops_for(deps),
         identity,
         account_ref=account.ref,
         source=source,
@@ -233,7 +241,8 @@ async def test_other_workspace_account_is_not_found(
     ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(NotFound):
-        await ops.upload(
+        await upload_now(
+            ops,
             stranger,
             account_ref=account.ref,
             source=source,
@@ -260,7 +269,8 @@ async def test_kill_mid_upload_then_resume_after_restart(
     key = "kill-" + secrets.token_hex(4)
     first = ops_for(deps)
     task = asyncio.create_task(
-        first.upload(
+        upload_now(
+            first,
             identity,
             account_ref=account.ref,
             source=source,
@@ -286,7 +296,7 @@ async def test_kill_mid_upload_then_resume_after_restart(
         budgets=NoLimits(),
         config=AgentConfig(),
     )
-    assert await restarted.resume_unfinished() >= 1
+    outcome = await restarted.run_upload(row["id"])  # the job, picked up by another worker
     session = _session(google)
     assert session.received == len(data)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
@@ -296,6 +306,8 @@ async def test_kill_mid_upload_then_resume_after_restart(
     post = await posts.get(pool, row["id"])
     assert post.status == "published" and post.platform_post_id == session.video_id
     assert session.metadata["snippet"]["tags"] == ["x"]
-    # Nothing left to resume; a second pass does no work.
-    assert await restarted.resume_unfinished() == 0
+    assert outcome.result.post_id == session.video_id
+    # Run again (the engine lost track of the finish): the same video, no new work.
+    again = await restarted.run_upload(row["id"])
+    assert again.result.post_id == session.video_id
     assert len(google.videos_created) == 1

@@ -72,7 +72,10 @@ async def test_expiring_tokens_are_renewed_others_left_alone(pool, cipher, insta
     }
 
     credentials = Credentials(pool=pool, cipher=cipher, platforms=directory(platform))
-    refreshed = await credentials.refresh_expiring()
+    due = await credentials.expiring()
+    assert {linked["soon"].id, linked["dead"].id} <= set(due)
+    assert linked["later"].id not in due
+    refreshed = sum([await credentials.refresh_account(account_id) for account_id in due])
 
     after = {k: await accounts.get_by_id(pool, a.id) for k, a in linked.items()}
     soon_token = await accounts.load_token(pool, cipher=cipher, account=after["soon"])  # type: ignore[arg-type]

@@ -96,6 +96,8 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
         "generate_caption",
         "manage_digest",
         "show_quota",
+        "job_status",
+        "cancel_job",
     }
     schemas = json.dumps(first["tools"])
     assert (

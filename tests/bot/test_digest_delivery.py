@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.assembly import Assembly
 from bot.services import Services
-from storage import digests, identity
+from storage import digests, identity, queue
 from tests.bot.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM
 from tests.fakes.slack import FakeSlack
 
@@ -41,8 +41,15 @@ async def test_due_digest_is_posted_to_slack_once(
             time_zone="Europe/Paris",
             created_by=ident.chat_user_id,
         )
-        await assembly.run_digests(NOW)
-        await assembly.run_digests(NOW)  # the next sweep (or another replica) posts nothing
+        sub = next(s for s in await digests.list_enabled(pool) if s.channel_id == channel)
+        await assembly.enqueue_digests(NOW)
+        await assembly.enqueue_digests(NOW)  # the next sweep (or another replica) adds nothing
+        key = f"digest:{sub.id}:2026-11-25"
+        [job] = await pool.fetch("SELECT payload FROM pgqueuer WHERE dedupe_key = $1", key)
+        payload = queue.decode(job["payload"])
+        # The job, run twice (a retry after the engine lost track of it): one post.
+        await assembly.digest_job(payload)
+        await assembly.digest_job(payload)
         posts = [
             c for c in fake_slack.calls_of("chat.postMessage") if c.args.get("channel") == channel
         ]

@@ -28,6 +28,7 @@ from integrations.http import Guards, make_client
 from integrations.instagram.plugin import PLUGIN as INSTAGRAM
 from storage import accounts, posts
 from storage.accounts import LinkedAccount
+from tests.chat_fixtures import upload_now
 from tests.fakes.instagram import FakeInstagram, FakeUser, instagram_settings
 from tests.fakes.platforms import build, directory
 from tests.fakes.server import serve_asgi
@@ -109,7 +110,8 @@ REQUEST = UploadRequest(title="Behind the scenes", description="Studio day #fern
 async def test_local_file_is_fetched_by_instagram_and_published(world, tmp_path, pool, caplog):
     source, data = _file(tmp_path, 1_000_003)
     caplog.set_level(logging.INFO)
-    outcome = await world.ops_for(PUBLIC).upload(
+    outcome = await upload_now(
+        world.ops_for(PUBLIC),
         world.identity,
         account_ref=world.account.ref,
         source=source,
@@ -144,7 +146,8 @@ async def test_unreachable_url_fails_the_post_with_instagrams_reason(world, tmp_
     world.fake.unreachable_video_url()
     key = "ig-" + secrets.token_hex(4)
     with pytest.raises(InvalidRequest) as caught:
-        await world.ops_for(PUBLIC).upload(
+        await upload_now(
+            world.ops_for(PUBLIC),
             world.identity,
             account_ref=world.account.ref,
             source=source,
@@ -164,7 +167,8 @@ async def test_localhost_public_base_url_gives_the_clear_error(world, tmp_path, 
     source, _ = _file(tmp_path, 10_000)
     key = "ig-" + secrets.token_hex(4)
     with pytest.raises(InvalidRequest) as caught:
-        await world.ops_for(base).upload(
+        await upload_now(
+            world.ops_for(base),
             world.identity,
             account_ref=world.account.ref,
             source=source,

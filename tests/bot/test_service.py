@@ -123,8 +123,9 @@ async def test_upload_from_slack_attachment_then_approve(make_deps, new_identity
         "kind": "slack",
         "url": "https://files.slack.test/F1/clip.mp4",
     }
-    assert sink.sent[-1].startswith("Uploaded to YouTube @chan")
-    assert any("100%" in text for _, text in sink.updates)  # progress updated in place
+    # The web role only queues: the worker runs the upload and tells its progress.
+    assert sink.sent[-1].startswith("Queued as job")
+    assert sink.updates == []
 
 
 async def test_file_paths_are_refused_outside_the_shell(make_deps, new_identity, link, tmp_path):

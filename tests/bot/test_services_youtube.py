@@ -18,12 +18,12 @@ async def test_youtube_platform_when_configured(make_settings):
         assert app.url_path_for("start", platform="youtube") == "/oauth/youtube/start"
         assert app.url_path_for("callback", platform="youtube") == "/oauth/youtube/callback"
         worker = build_part(services, "worker")
-        assert [job.name for job in worker._jobs] == [
+        assert [trigger.name for trigger in worker._triggers] == [
             "digests",
             "purge-expired",
-            "resume-uploads",
             "refresh-tokens",
         ]
+        assert set(worker._kinds) == {"upload", "digest", "refresh", "purge"}
     finally:
         await services.shutdown()
 
@@ -33,7 +33,8 @@ async def test_no_platforms_without_credentials(make_settings):
     try:
         assert services.platforms.configured() == []
         assert services.notifiers.get("slack") is None
-        assert "resume-uploads" not in [j.name for j in build_part(services, "worker")._jobs]
+        worker = build_part(services, "worker")
+        assert "refresh-tokens" not in [t.name for t in worker._triggers]
     finally:
         await services.shutdown()
 

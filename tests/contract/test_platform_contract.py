@@ -32,7 +32,7 @@ from integrations.http import Guards, make_client
 from integrations.registry import PLUGINS, Platforms
 from storage import approvals
 from storage.identity import Identity
-from tests.chat_fixtures import real_budgets, used
+from tests.chat_fixtures import real_budgets, upload_now, used
 from tests.contract.harnesses import HARNESSES, Harness
 from tests.fakes.platforms import build, directory
 
@@ -166,7 +166,8 @@ async def test_upload_survives_a_transient_failure_in_the_same_call_exactly_once
     world.harness.cut_next_upload()
     request = UploadRequest(title="Contract clip", privacy=caps.privacy.default)
     key = "contract-" + secrets.token_hex(4)
-    outcome = await world.ops.upload(
+    outcome = await upload_now(
+        world.ops,
         world.who,
         account_ref=ref,
         source={"kind": "file", "path": str(path)},
@@ -174,7 +175,8 @@ async def test_upload_survives_a_transient_failure_in_the_same_call_exactly_once
         idempotency_key=key,
     )
     assert world.harness.published() == [outcome.result.post_id]
-    again = await world.ops.upload(
+    again = await upload_now(
+        world.ops,
         world.who,
         account_ref=ref,
         source={"kind": "file", "path": str(path)},

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.limits import BudgetStatus, Decision, NoLimits
+from agent.ops.uploads import request_to_dict
 from agent.ports import (
     AwaitingOwner,
     Linked,
@@ -22,7 +23,10 @@ from agent.ports import (
 )
 from bot.core.messages import ApprovalRequest, Reply
 from integrations.base import UploadRequest, UploadResult
+from storage import accounts, posts
 from storage.identity import Identity
+from storage.posts import Post
+from storage.types import Executor
 
 
 class FakeOps:
@@ -81,7 +85,7 @@ class FakeOps:
         )
         raise LinkRefused("That request is no longer waiting; nothing was changed.")
 
-    async def upload(
+    async def prepare_upload(
         self,
         identity: Identity,
         *,
@@ -89,8 +93,9 @@ class FakeOps:
         source: dict[str, Any],
         request: UploadRequest,
         idempotency_key: str,
-        progress: Progress | None = None,
-    ) -> UploadOutcome:
+        db: Executor | None = None,
+    ) -> Post:
+        """Records an "upload" and writes a real post row (the job's row points at it)."""
         self._record(
             "upload",
             identity=identity,
@@ -99,10 +104,30 @@ class FakeOps:
             request=request,
             idempotency_key=idempotency_key,
         )
+        assert db is not None, "an upload's post row is written in the enqueueing transaction"
+        account = await accounts.get_by_ref(
+            db, workspace_id=identity.workspace_id, ref=account_ref, owner_id=identity.chat_user_id
+        )
+        assert account is not None
+        post, _ = await posts.create_or_get(
+            db,
+            account_id=account.id,
+            platform=account.platform,
+            idempotency_key=idempotency_key,
+            title=request.title,
+            caption=request.description,
+            source=source,
+            metadata={"request": request_to_dict(request)},
+            bytes_total=100,
+        )
+        return post
+
+    async def run_upload(self, post_id: int, progress: Progress | None = None) -> UploadOutcome:
+        self._record("run_upload", post_id=post_id)
         if progress is not None:
             await progress(50, 100)
             await progress(100, 100)
-        return UploadOutcome(7, UploadResult("vid123", "https://youtu.be/vid123", request.privacy))
+        return UploadOutcome(post_id, UploadResult("vid123", "https://youtu.be/vid123", "private"))
 
     async def metrics(
         self,

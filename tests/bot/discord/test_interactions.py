@@ -238,6 +238,27 @@ async def test_expired_interaction_token_falls_back_to_the_channel(fake, part, h
     assert "Done." in edit.body["content"] and edit.body["components"] == []
 
 
+async def test_lapsed_token_401_50027_falls_back_to_the_channel(fake, part, handler) -> None:
+    _, channel = guild_and_channel(fake)
+    alice = fake.user("alice")
+    _, message = await _ask(fake, handler, alice)
+    # 401 with 50027 Invalid Webhook Token: the other answer to a lapsed interaction token.
+    fake.fail_next(
+        "PATCH", rf"/webhooks/{fake.app_id}/[^/]+/messages/@original", status=401, code=50027
+    )
+
+    async def decide(call: dict[str, Any], sink: ReplySink) -> None:
+        await sink.send(Reply("Uploaded."))
+
+    handler.on_approval = decide
+    interaction = click(fake, alice, message, _buttons(message)["Approve"])
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    [edit] = await fake.wait_for(
+        lambda f: f.find("PATCH", rf"/channels/{channel['id']}/messages/{message['id']}")
+    )
+    assert "Uploaded." in edit.body["content"]
+
+
 async def test_slash_command_in_a_direct_message(fake, part, handler) -> None:
     dana = fake.user("dana")
     dm = {"id": "1200000000000000900", "type": 1, "recipients": [dana]}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 from bot.core.messages import IncomingMessage, Reply, ReplySink
-from bot.discord.text import MESSAGE_LIMIT, TRUNCATION_MARK
+from bot.core.text import MAX_PARTS, MESSAGE_LIMIT
 from tests.bot.discord.helpers import channel_posts, guild_and_channel, mention
 
 
@@ -208,18 +209,23 @@ async def test_huge_reply_is_truncated_after_a_few_messages(fake, part, handler)
     _, channel = guild_and_channel(fake)
 
     async def reply(message: IncomingMessage, sink: ReplySink) -> None:
-        await sink.send(Reply("word " * 10_000))
+        await sink.send(Reply("word " * 10_000))  # 50,000 characters
 
     handler.on_message = reply
     await mention(fake, fake.user("alice"), "everything")
     posts = await fake.wait_for(
         lambda f: (
             (p := channel_posts(f, channel["id"]))
-            and p[-1].body["content"].endswith(TRUNCATION_MARK)
+            and p[-1].body["content"].endswith("more characters not shown)")
             and p
         )
     )
-    assert len(posts) == 5
+    assert len(posts) == MAX_PARTS
+    shown = sum(len(p.body["content"]) for p in posts)
+    left = int(
+        re.search(r"([\d,]+) more characters", posts[-1].body["content"])[1].replace(",", "")
+    )
+    assert shown + left >= 50_000 - 2 * MAX_PARTS  # what was cut is counted, nothing vanishes
     assert all(len(p.body["content"]) <= MESSAGE_LIMIT for p in posts)
 
 

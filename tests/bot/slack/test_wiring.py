@@ -125,3 +125,29 @@ async def test_stopping_the_web_part_lets_slack_work_finish(slack: Any) -> None:
     assert log == ["web stop", "work done"]
     (post,) = slack.fake.calls_of("chat.postMessage")
     assert post.args["text"] == "finished after the stop began"
+
+
+async def test_no_unused_token_warning_at_start(
+    make_settings, fake_slack, core, monkeypatch, caplog
+) -> None:
+    """bolt warns that SLACK_BOT_TOKEN "will be unused" when it is in the environment and a
+    client is given; ours carries that token, so the warning is noise and is dropped."""
+    import logging
+
+    from bot.services import Services
+    from bot.slack import build_slack_adapter
+    from tests.bot.slack.conftest import BOT_TOKEN, SIGNING_SECRET
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    settings = make_settings(
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_base=fake_slack.api_base,
+        slack_bot_token=BOT_TOKEN,
+    )
+    services = Services(settings=settings)
+    with caplog.at_level(logging.WARNING, logger="slack_bolt"):
+        adapter = build_slack_adapter(services, handler=core)
+    try:
+        assert not [r for r in caplog.records if "will be unused" in r.getMessage()]
+    finally:
+        await adapter.aclose(1)

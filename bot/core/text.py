@@ -1,15 +1,17 @@
-"""Fit text into Discord's 2000-character message limit.
+"""Fit long text into a chat platform's message size (Discord 2,000, Slack ~4,000).
 
-Discord rejects longer content outright, so long replies are split on the most
-natural boundary available (blank line, line, space) and a code fence that a
-split cuts through is closed and reopened, so every part renders on its own.
+Long replies are split on the most natural boundary available (blank line, line,
+space) and a code fence that a split cuts through is closed and reopened, so every
+part renders on its own. Only past `max_parts` messages is anything left out, and
+the last part says how much.
 """
 
 from __future__ import annotations
 
-MESSAGE_LIMIT = 2000
-MAX_PARTS = 5  # a reply longer than this many messages is a wall of text: cut it
-TRUNCATION_MARK = "\n… (reply truncated)"
+MESSAGE_LIMIT = 2000  # Discord refuses longer content
+SLACK_TEXT_LIMIT = 3900  # Slack advises at most 4,000 characters of message text
+MAX_PARTS = 10  # past this many messages a reply is a wall of text: cut it, and say so
+TRUNCATION_MARK = "\n… ({left:,} more characters not shown)"
 _FENCE = "```"
 
 
@@ -41,7 +43,7 @@ def split_message(
     text: str, *, limit: int = MESSAGE_LIMIT, max_parts: int = MAX_PARTS
 ) -> list[str]:
     """Split `text` into at most `max_parts` messages of at most `limit` characters each."""
-    text = text.strip("\n") or "\u200b"  # Discord refuses empty content
+    text = text.strip("\n") or "\u200b"  # chat platforms refuse empty content
     parts: list[str] = []
     reopen = ""  # fence header to reopen in the next part when a split cut a code block
     rest = text
@@ -52,7 +54,7 @@ def split_message(
         if len(rest) <= limit:
             parts.append(rest)
             break
-        at = _break_point(rest, budget - len(TRUNCATION_MARK))
+        at = _break_point(rest, budget - len(TRUNCATION_MARK) - 8)
         head, rest = rest[:at].rstrip("\n "), rest[at:].lstrip("\n")
         reopen = ""
         if head.count(_FENCE) % 2 == 1:
@@ -62,6 +64,7 @@ def split_message(
             reopen = header + "\n"
         parts.append(head)
         if len(parts) == max_parts and rest:
-            parts[-1] = parts[-1][: limit - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+            mark = TRUNCATION_MARK.format(left=len(rest))
+            parts[-1] = parts[-1][: limit - len(mark)] + mark
             break
     return parts

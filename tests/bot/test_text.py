@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.discord.text import MAX_PARTS, MESSAGE_LIMIT, TRUNCATION_MARK, split_message, truncate
+from bot.core.text import MAX_PARTS, MESSAGE_LIMIT, split_message, truncate
 
 
 def test_short_text_is_one_message() -> None:
@@ -46,4 +46,4 @@ def test_every_part_fits_and_there_are_few(text: str) -> None:
     assert 1 <= len(parts) <= MAX_PARTS
     assert all(0 < len(p) <= MESSAGE_LIMIT for p in parts)
     if len(parts) == MAX_PARTS and len(text) > MAX_PARTS * MESSAGE_LIMIT:
-        assert parts[-1].endswith(TRUNCATION_MARK)
+        assert parts[-1].endswith("more characters not shown)")
