@@ -14,7 +14,13 @@ import pytest
 from agent.limits import NoLimits
 from agent.ops import PlatformOps
 from integrations.base import UploadRequest
-from integrations.errors import NeedsRelink, NotFound, PermissionDenied, QuotaExceeded
+from integrations.errors import (
+    NeedsRelink,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+)
 from storage import accounts, posts
 from tests.chat_fixtures import ops_for, real_budgets, upload_now, used
 from tests.fakes.platforms import directory
@@ -311,3 +317,34 @@ async def test_kill_mid_upload_then_resume_after_restart(
     again = await restarted.run_upload(row["id"])
     assert again.result.post_id == session.video_id
     assert len(google.videos_created) == 1
+
+
+async def test_redis_down_refuses_an_upload_as_unavailable_not_as_spent_quota(
+    deps, google, identity, link_account, tmp_path, pool, tmp_path_factory
+):
+    """With the limiter unreachable nothing is sent, and the person reads "try again
+    shortly", never a made-up "0 of 10000 remain"."""
+    from storage.redis import RedisHandle
+
+    account, _, _ = await link_account(identity)
+    dead = RedisHandle(url="redis://127.0.0.1:1/0", data_dir=tmp_path_factory.mktemp("r"))
+    await dead.open()
+    try:
+        deps = replace(deps, budgets=real_budgets(dead, deps.platforms))
+        source, _ = _file(tmp_path, CHUNK)
+        with pytest.raises(RateLimited) as info:
+            await upload_now(
+                ops_for(deps),
+                identity,
+                account_ref=account.ref,
+                source=source,
+                request=UploadRequest(title="t", privacy="private"),
+                idempotency_key="r-" + secrets.token_hex(4),
+            )
+    finally:
+        await dead.close()
+    assert str(info.value) == "Rate limits are unavailable right now; try again shortly."
+    assert "remain" not in str(info.value)
+    assert not google.sessions
+    row = await pool.fetchrow("SELECT status, error FROM posts WHERE account_id = $1", account.id)
+    assert row["status"] == "failed" and "try again shortly" in row["error"]
