@@ -17,7 +17,7 @@ from agent.actions.accounts import resolve_account, shown
 from agent.actions.base import ActionError, Outcome, normalize_platform, require_configured
 from agent.context import ActionContext, Progress
 from agent.jobs.upload import UploadJob, queue_upload
-from agent.sources import DownloadHosts, PublicHosts, probe_url
+from agent.sources import PublicHosts, probe_url
 from integrations.base import UploadRequest
 from integrations.capabilities import PlatformCapabilities
 from integrations.text import compose_post_text
@@ -158,7 +158,6 @@ async def request_upload_from_url(
     description: str = "",
     tags: list[str] | None = None,
     privacy: str | None = None,
-    hosts: DownloadHosts | None = None,
 ) -> Outcome:
     """An upload of a video reachable at a public https URL (the companion app's uploads).
 
@@ -172,7 +171,7 @@ async def request_upload_from_url(
     if parsed.scheme != "https" or not parsed.host:
         raise ActionError("Only https links to a video can be uploaded.")
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
-        size, mime = await probe_url(url, hosts=hosts or PublicHosts(), client=client)
+        size, mime = await probe_url(url, hosts=PublicHosts(), client=client)
     name = parsed.path.rsplit("/", 1)[-1] or "video"
     return await request_upload(
         ctx,
