@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from bot.api.auth import InvalidToken
-from tests.bot.api.conftest import PROJECT, SECRET, ec_signer, sign, sign_hs
+from tests.bot.api.conftest import SECRET, ec_signer, sign, sign_hs
 
 
 def _b64(data: bytes) -> str:
@@ -127,7 +127,3 @@ async def test_malformed_tokens_are_refused(make_verifier):
     for token in ("", "abc", "a.b.c", "x" * 5000):
         with pytest.raises(InvalidToken):
             await make_verifier(secret=SECRET).verify(token)
-
-
-def test_project_constant_is_https():
-    assert PROJECT.startswith("https://")
