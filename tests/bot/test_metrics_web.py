@@ -67,3 +67,34 @@ async def test_metrics_are_off_without_a_token(make_settings) -> None:
             assert (await web.get("/metrics")).status_code == 404
     finally:
         await services.shutdown()
+
+
+async def test_jobs_are_counted_by_kind_and_outcome(fresh_pool) -> None:
+    from prometheus_client import REGISTRY
+
+    from bot.worker import JobKind
+    from storage import queue
+    from tests.jobs_fixtures import queue_is_empty, run_worker_until
+
+    ran: list[dict] = []
+
+    async def handler(payload: dict) -> None:
+        ran.append(payload)
+
+    def done_count() -> float:
+        value = REGISTRY.get_sample_value(
+            "socialops_jobs_total", {"kind": queue.PURGE, "outcome": "done"}
+        )
+        return value or 0.0
+
+    before = done_count()
+    async with fresh_pool.acquire() as conn:
+        await queue.enqueue(conn, queue.PURGE, {"n": 1}, dedupe_key="metrics-test")
+
+    async def finished() -> bool:
+        return bool(ran) and await queue_is_empty(fresh_pool)
+
+    await run_worker_until(fresh_pool, {queue.PURGE: JobKind(handler)}, finished)
+    assert ran == [{"n": 1}]
+    assert done_count() == before + 1
+    assert REGISTRY.get_sample_value("socialops_job_queue_seconds_count", {"kind": "purge"})
