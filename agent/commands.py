@@ -158,7 +158,7 @@ def _upload(rest: list[str], platforms: Platforms) -> Command | Usage:
 
 
 def _metrics(rest: list[str], platforms: Platforms) -> Command | Usage:
-    args: dict[str, Any] = {"platform": None, "period": "7d", "post": None}
+    args: dict[str, Any] = {"platform": None, "period": None, "post": None}
     seen_period = False
     for token in rest:
         low = token.lower()

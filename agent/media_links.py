@@ -72,6 +72,15 @@ def locator_digest(locator: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
+def needs_public_url_message(display: str, base_url: str) -> str:
+    """Why a platform that fetches videos by URL cannot get one from this bot."""
+    return (
+        f"{display} fetches the video from a web address, and this bot's PUBLIC_BASE_URL "
+        f"({base_url}) is not reachable from the internet. Set PUBLIC_BASE_URL to the bot's "
+        "public https address (for example https://bot.example.com) and try again."
+    )
+
+
 def is_public_base_url(url: str) -> bool:
     """False for addresses the internet cannot reach: localhost, loopback, 0.0.0.0."""
     try:

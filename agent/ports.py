@@ -136,5 +136,6 @@ class PlatformOps(Protocol):
         account_ref: str | None = None,
         days: int = 7,
         post_id: str | None = None,
+        shorten: bool = False,
     ) -> MetricsReport:
         """Normalized metrics for the requester's accounts over the last `days` days."""

@@ -127,7 +127,7 @@ async def get_metrics(
     runtime: Runtime,
     platform: str | None = None,
     account: str | None = None,
-    period: Literal["today", "7d", "28d", "90d"] = "7d",
+    period: Literal["today", "7d", "28d", "90d"] | None = None,
     post: str | None = None,
 ) -> str:
     """Engagement figures (views, likes, ...) for the person's accounts, with an "as of" time.
@@ -135,7 +135,7 @@ async def get_metrics(
     Args:
         platform: a platform's name; omit for all.
         account: one account handle; omit for all.
-        period: today, 7d, 28d or 90d.
+        period: today, 7d, 28d or 90d; omit unless the person asked for one.
         post: one post id, for that post's figures.
     """
     chat = runtime.context

@@ -187,6 +187,15 @@ class Assembly:
         if self.slack is not None and self.settings.slack_signing_secret is not None:
             routers.append(self.slack.router())
         routers.append(self._media_router())
+        if self.settings.metrics_token is not None:
+            from bot.metrics_web import build_metrics_router
+
+            routers.append(
+                build_metrics_router(
+                    token=self.settings.metrics_token.get_secret_value(),
+                    redis_down=lambda: services.budgets.redis_down,
+                )
+            )
         if self.settings.supabase_url is not None:
             routers.append(self._api_router(self.settings.supabase_url))
         return routers

@@ -63,6 +63,9 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     # and of the noisy ones; unset keeps them at INFO/WARNING even when LOG_LEVEL=DEBUG.
     log_level_libraries: str | None = None
 
+    # Bearer token for GET /metrics (Prometheus); the route is off without it.
+    metrics_token: SecretStr | None = None
+
     # --- secrets at rest --------------------------------------------------------------
     token_encryption_keys: SecretStr | None = None
 

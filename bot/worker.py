@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,11 +27,25 @@ from pgqueuer.core.sm import SchedulerManager
 from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job, Schedule
 from pgqueuer.queries import Queries
+from prometheus_client import Counter, Gauge, Histogram
 
 from agent.jobs import RetryLater, backoff
 from storage.queue import decode
 
 log = logging.getLogger(__name__)
+
+JOBS = Counter(
+    "socialops_jobs",
+    "Background jobs run, by kind and outcome (done, retry, failed).",
+    ["kind", "outcome"],
+)
+JOB_WAIT = Histogram(
+    "socialops_job_queue_seconds",
+    "From a job's due time to a worker starting it, by kind.",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300),
+)
+JOBS_RUNNING = Gauge("socialops_jobs_running", "Jobs running in this process, by kind.", ["kind"])
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 # A job that raised something unexpected is retried this many times, then dropped.
@@ -148,20 +162,29 @@ class WorkerPart:
 
 def _entrypoint(kind: str, handler: Handler) -> Callable[[Job], Awaitable[None]]:
     async def run(job: Job) -> None:
+        due = max(job.execute_after, job.created)
+        JOB_WAIT.labels(kind).observe(max((datetime.now(UTC) - due).total_seconds(), 0.0))
+        JOBS_RUNNING.labels(kind).inc()
         try:
             await handler(decode(job.payload))
         except RetryLater as exc:
+            JOBS.labels(kind, "retry").inc()
             raise RetryRequested(delay=timedelta(seconds=exc.delay), reason=exc.reason) from exc
         except Exception as exc:
             if job.attempts + 1 >= MAX_ATTEMPTS:
+                JOBS.labels(kind, "failed").inc()
                 log.exception("job failed for good", extra={"kind": kind, "job": int(job.id)})
                 raise
+            JOBS.labels(kind, "retry").inc()
             log.warning(
                 "job failed; retrying",
                 extra={"kind": kind, "job": int(job.id), "error": type(exc).__name__},
             )
             delay = timedelta(seconds=backoff(job.attempts + 1))
             raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
+        finally:
+            JOBS_RUNNING.labels(kind).dec()
+        JOBS.labels(kind, "done").inc()
 
     return run
 

@@ -55,6 +55,7 @@ from integrations.errors import (
     RateLimited,
     format_wait,
 )
+from integrations.metrics import BREAKER_OPEN, PLATFORM_CALLS, PLATFORM_SECONDS, outcome_of
 
 log = logging.getLogger(__name__)
 
@@ -419,22 +420,33 @@ class ResilientTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """One call: admitted once by the breaker, sent up to `max_attempts` times, and
         counted once (failed if its last attempt got no response, a 408 or a 5xx)."""
-        breaker = self.guard.breaker
+        breaker, platform = self.guard.breaker, self.guard.platform
         can_retry = self.retryable(request)
-        probe = breaker.before_call()
+        try:
+            probe = breaker.before_call()
+        except CircuitOpen:
+            PLATFORM_CALLS.labels(platform, "circuit_open").inc()
+            raise
+        started = time.monotonic()
         try:
             outcome = await self._attempts(request, can_retry)
         except BaseException:
             # Cancelled, refused by the pacer or the cap: says nothing about the platform.
             breaker.record_abandoned(probe)
+            PLATFORM_CALLS.labels(platform, "abandoned").inc()
             raise
+        PLATFORM_SECONDS.labels(platform).observe(time.monotonic() - started)
         if isinstance(outcome, httpx.TransportError):
             breaker.record_failure(probe)
+            PLATFORM_CALLS.labels(platform, "unreachable").inc()
+            BREAKER_OPEN.labels(platform).set(breaker.state == "open")
             raise self._network_error(can_retry)(outcome) from outcome
         if _failed(outcome.status_code):
             breaker.record_failure(probe)
         else:
             breaker.record_success(probe)  # the platform answered: it is up (even a 429)
+        PLATFORM_CALLS.labels(platform, outcome_of(outcome.status_code)).inc()
+        BREAKER_OPEN.labels(platform).set(breaker.state == "open")
         return outcome
 
     async def _attempts(

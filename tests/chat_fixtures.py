@@ -85,7 +85,9 @@ def real_budgets(redis: RedisHandle, platforms: Platforms, **limits: dict[str, i
         )
         for cap in platforms
     }
-    return Budgets(redis=redis, policy=TEST_POLICY, quotas=quotas)
+    # A long call bound: these tests are about what is charged, not about a slow Redis
+    # (a busy CI machine can take longer than production's half second).
+    return Budgets(redis=redis, policy=TEST_POLICY, quotas=quotas, call_timeout=5.0)
 
 
 @pytest.fixture

@@ -14,6 +14,13 @@ from integrations.registry import Platforms
 from storage import accounts as account_store
 
 PERIODS = {"today": 1, "1d": 1, "7d": 7, "28d": 28, "90d": 90}
+DEFAULT_PERIOD = "7d"
+
+
+def days_text(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
 # Platform post ids (YouTube video ids, Instagram media ids) are short and URL-safe;
 # anything else could steer which Graph path or query a post read hits.
 POST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -59,8 +66,11 @@ def render(report: MetricsReport, period: str, platforms: Platforms) -> str:
     """Plain text; platform-supplied strings (titles) are quoted as data."""
     title_of = platforms.display
     lines = [f"Metrics ({period}), as of {report.as_of:%Y-%m-%d %H:%M} UTC:"]
+    wanted = PERIODS.get(period, 0)
     for ref, acct in report.accounts:
-        lines.append(f"- {title_of(acct.platform)} {ref}: {_figures(acct.figures)}")
+        span = (acct.end - acct.start).days + 1
+        shorter = f" (last {days_text(span)}: as far back as it reports)" if span < wanted else ""
+        lines.append(f"- {title_of(acct.platform)} {ref}{shorter}: {_figures(acct.figures)}")
         for post in acct.top_posts[:3]:
             lines.append(
                 f"    top post {post.post_id}{_title(post.title)}: {_figures(post.figures)}"
@@ -82,12 +92,12 @@ async def get_metrics(
     *,
     platform: str | None = None,
     account: str | None = None,
-    period: str = "7d",
+    period: str | None = None,
     post: str | None = None,
 ) -> Outcome:
     """The figures as chat shows them."""
     report = await metrics_report(ctx, platform=platform, account=account, period=period, post=post)
-    return Outcome(render(report, period, ctx.deps.platforms))
+    return Outcome(render(report, period or DEFAULT_PERIOD, ctx.deps.platforms))
 
 
 async def metrics_report(
@@ -95,10 +105,14 @@ async def metrics_report(
     *,
     platform: str | None = None,
     account: str | None = None,
-    period: str = "7d",
+    period: str | None = None,
     post: str | None = None,
 ) -> MetricsReport:
-    """The requester's figures, checked and read once (chat renders them, the API lists them)."""
+    """Figures over `period` (7d when none is asked; then each platform reads as far back
+    as it can, while a period asked for explicitly is refused where it is too long).
+    Read once here: chat renders the report, the API lists it."""
+    asked = period is not None
+    period = period or DEFAULT_PERIOD
     if period not in PERIODS:
         raise ActionError(f"Period must be one of: {', '.join(p for p in PERIODS if p != '1d')}.")
     if post is not None and not POST_ID.fullmatch(post):
@@ -120,17 +134,22 @@ async def metrics_report(
         if not own:
             title = ctx.deps.platforms.display(plat)
             raise ActionError(f"You have no linked {title} account. Try `link {plat}`.")
-    if plat is not None and post is None:
+    if plat is not None and post is None and asked:
         caps = ctx.deps.platforms.capabilities(plat)
         longest = caps.metrics.max_period_days
         if days > longest:
             fits = [p for p, d in PERIODS.items() if d <= longest and p != "1d"]
             raise ActionError(
-                f"{caps.display_name} gives figures for at most {longest} days at a time; "
-                f"try {fits[-1]}."
+                f"{caps.display_name} gives figures for at most {days_text(longest)} at a "
+                f"time; try {fits[-1]}."
             )
     if ctx.deps.ops is None or not ctx.deps.platforms.configured():
         raise ActionError("No platform is configured on this bot yet.")
     return await ctx.deps.ops.metrics(
-        ctx.identity, platform=plat, account_ref=account_ref, days=days, post_id=post
+        ctx.identity,
+        platform=plat,
+        account_ref=account_ref,
+        days=days,
+        post_id=post,
+        shorten=not asked,
     )

@@ -17,6 +17,7 @@ from agent.actions.accounts import resolve_account, shown
 from agent.actions.base import ActionError, Outcome, normalize_platform, require_configured
 from agent.context import ActionContext, Progress
 from agent.jobs.upload import UploadJob, queue_upload
+from agent.media_links import is_public_base_url, needs_public_url_message
 from agent.sources import PublicHosts, probe_url
 from integrations.base import UploadRequest
 from integrations.capabilities import PlatformCapabilities
@@ -90,6 +91,11 @@ async def request_upload(
             "Attach the video to your message (or, in the shell, give its path:"
             f' `upload {caps.name} ~/clip.mp4 "Title"`).'
         )
+    base_url = ctx.deps.config.public_base_url
+    if caps.media == "public_url" and not is_public_base_url(base_url):
+        # The platform would fetch the video from this bot's /media link, which it
+        # cannot reach: say so now rather than after the person approved.
+        raise ActionError(needs_public_url_message(caps.display_name, base_url))
     title = " ".join((title or "").split()) or source_name.rsplit(".", 1)[0]
     chosen = choose_privacy(caps, privacy)
     tag_list = [t.strip().lstrip("#") for t in (tags or []) if t and t.strip()]

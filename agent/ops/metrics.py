@@ -41,7 +41,10 @@ class Metrics(OpsBase):
         account_ref: str | None = None,
         days: int = 7,
         post_id: str | None = None,
+        shorten: bool = False,
     ) -> MetricsReport:
+        """`shorten`: a platform that reaches back less than `days` reports its longest
+        period instead of being left out (the person asked for no particular period)."""
         if not 1 <= days <= 365:
             raise InvalidRequest("Pick a period between 1 and 365 days.", platform="metrics")
         if account_ref:
@@ -55,7 +58,6 @@ class Metrics(OpsBase):
             )
         # Analytics figures settle after a day or two; the period ends yesterday (UTC).
         end = now_utc().date() - timedelta(days=1)
-        start = end - timedelta(days=days - 1)
         account_rows: list[tuple[str, AccountMetrics]] = []
         post_rows: list[tuple[str, PostMetrics]] = []
         unavailable: dict[str, str] = {}
@@ -70,12 +72,16 @@ class Metrics(OpsBase):
             if account.status == "needs_relink":
                 unavailable[account.platform] = self._relink_error(account).user_message
                 return
+            span = days
             if post_id is None and days > caps.metrics.max_period_days:
-                unavailable[account.platform] = (
-                    f"{caps.display_name} gives figures for at most "
-                    f"{caps.metrics.max_period_days} days at a time"
-                )
-                return
+                if not shorten:
+                    unavailable[account.platform] = (
+                        f"{caps.display_name} gives figures for at most "
+                        f"{caps.metrics.max_period_days} day(s) at a time"
+                    )
+                    return
+                span = caps.metrics.max_period_days
+            start = end - timedelta(days=span - 1)
             try:
                 # Accounts are read concurrently, each under the deadline, so one slow
                 # platform costs at most the deadline and never hides the others' figures.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from agent.media_links import HostedSource, MediaLinks
+from agent.media_links import HostedSource, MediaLinks, needs_public_url_message
 from agent.ops.base import OpsBase
 from agent.ports import Progress, UploadOutcome
 from integrations.base import (
@@ -251,9 +251,6 @@ class Uploads(OpsBase):
         return hosted
 
     def _needs_public_url_message(self, platform: SocialPlatform) -> str:
-        return (
-            f"{platform.capabilities.display_name} fetches the video from a web address, and "
-            f"this bot's PUBLIC_BASE_URL ({self.media_links.base_url}) is not reachable from "
-            "the internet. Set PUBLIC_BASE_URL to the bot's public https address (for example "
-            "https://bot.example.com) and try again."
+        return needs_public_url_message(
+            platform.capabilities.display_name, self.media_links.base_url
         )

@@ -169,12 +169,19 @@ def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
     async def get_metrics(
         ctx: Caller,
         platform: Annotated[str | None, Query(max_length=40)] = None,
-        period: Annotated[str, Query(max_length=8, description="today, 7d, 28d or 90d")] = "7d",
+        period: Annotated[
+            str | None,
+            Query(
+                max_length=8,
+                description="today, 7d, 28d or 90d (default: 7d, or less "
+                "where a platform reports less)",
+            ),
+        ] = None,
         post: Annotated[str | None, Query(max_length=64)] = None,
     ) -> models.Metrics:
         report = await metrics.metrics_report(ctx, platform=platform, period=period, post=post)
         return models.Metrics(
-            period=period,
+            period=period or metrics.DEFAULT_PERIOD,
             as_of=report.as_of,
             accounts=[
                 models.Figures(

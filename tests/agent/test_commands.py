@@ -27,7 +27,7 @@ def test_exact_commands_parse():
         "upload", {"platform": "youtube", "path": None, "title": "Launch day", "privacy": None}
     )
     assert parse("metrics", PLATFORMS) == Command(
-        "metrics", {"platform": None, "period": "7d", "post": None}
+        "metrics", {"platform": None, "period": None, "post": None}
     )
     assert parse("metrics ig today dQw4w9WgXcQ", PLATFORMS) == Command(
         "metrics", {"platform": "instagram", "period": "today", "post": "dQw4w9WgXcQ"}

@@ -181,3 +181,49 @@ async def test_localhost_public_base_url_gives_the_clear_error(world, tmp_path, 
     assert world.fake.calls_to("POST", "me/media") == []  # Instagram was never asked
     row = await pool.fetchrow("SELECT status, error FROM posts WHERE idempotency_key = $1", key)
     assert row["status"] == "failed" and "PUBLIC_BASE_URL" in row["error"]
+
+
+async def test_upload_instagram_with_its_defaults_is_offered_only_where_it_can_work(
+    world, tmp_path, pool, make_deps
+):
+    """`upload instagram "Title"` names no privacy: Instagram's own default (public) is used.
+    With a PUBLIC_BASE_URL Instagram cannot reach, no approval is offered at all."""
+    from agent.actions import approvals
+    from agent.actions.base import ActionError
+    from agent.actions.upload import request_upload
+    from agent.context import ActionContext
+
+    source, _ = _file(tmp_path, 400_000)
+    here = world.ops_for("http://localhost:8000")
+    ctx = ActionContext(
+        world.identity,
+        make_deps(ops=here, platforms=here._platforms, public_base_url="http://localhost:8000"),
+    )
+    with pytest.raises(ActionError, match="PUBLIC_BASE_URL"):
+        await request_upload(
+            ctx, platform="ig", account=None, source=source, source_name="r.mp4", title="Hi"
+        )
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM pending_actions WHERE chat_user_id = $1",
+            world.identity.chat_user_id,
+        )
+        == 0
+    )
+
+    there = world.ops_for(PUBLIC)
+    ctx = ActionContext(
+        world.identity, make_deps(ops=there, platforms=there._platforms, public_base_url=PUBLIC)
+    )
+    offered = await request_upload(
+        ctx, platform="ig", account=None, source=source, source_name="r.mp4", title="Hi"
+    )
+    assert offered.approval is not None and "(public)" in offered.approval.summary
+    await approvals.resolve(ctx, offered.approval.action_id, approved=True)
+    post_id = await pool.fetchval(
+        "SELECT id FROM posts WHERE account_id = $1 AND status <> 'failed'", world.account.id
+    )
+    assert post_id is not None  # queued by the approval; the worker's job runs it:
+    outcome = await there.run_upload(post_id)
+    assert world.user.published_count == 1
+    assert outcome.result.privacy == "public"

@@ -21,7 +21,7 @@ import pytest
 
 from agent.actions import EXECUTORS
 from agent.actions.base import ActionError
-from agent.actions.metrics import get_metrics
+from agent.actions.metrics import days_text, get_metrics
 from agent.actions.upload import request_upload
 from agent.context import ActionContext, AgentConfig, Deps
 from agent.ops import PlatformOps
@@ -225,9 +225,13 @@ async def test_capabilities_are_honoured_before_any_approval(world: World, pool)
     assert pending == 0  # nothing was offered for approval
     if caps.metrics.max_period_days < 90:
         reads = world.harness.figure_reads()
-        with pytest.raises(ActionError, match=f"at most {caps.metrics.max_period_days} days"):
+        longest = days_text(caps.metrics.max_period_days)
+        with pytest.raises(ActionError, match=f"at most {longest}"):
             await get_metrics(ctx, platform=caps.name, period="90d")
         assert world.harness.figure_reads() == reads
+    # Asked for no period: every platform answers, as far back as it reports.
+    answer = await get_metrics(ctx, platform=caps.name)
+    assert "unavailable" not in answer.text and caps.display_name in answer.text, answer.text
     # The request the platform can carry out is offered, with its default privacy.
     offered = await request_upload(
         ctx,

@@ -137,6 +137,7 @@ class FakeOps:
         account_ref: str | None = None,
         days: int = 7,
         post_id: str | None = None,
+        shorten: bool = False,
     ) -> MetricsReport:
         self._record(
             "metrics",

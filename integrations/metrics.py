@@ -1,0 +1,32 @@
+"""What every platform call does, counted for Prometheus (labels: platform and outcome
+only; never a user, a workspace or a post, so the series stay few)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PLATFORM_CALLS = Counter(
+    "socialops_platform_calls",
+    "Platform API calls (a request and its retries), by outcome.",
+    ["platform", "outcome"],
+)
+PLATFORM_SECONDS = Histogram(
+    "socialops_platform_call_seconds",
+    "Time of one platform API call, retries and their waits included.",
+    ["platform"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+BREAKER_OPEN = Gauge(
+    "socialops_breaker_open",
+    "1 while a platform's circuit breaker refuses calls, else 0.",
+    ["platform"],
+)
+
+
+def outcome_of(status: int) -> str:
+    """ok (2xx/3xx), refused (4xx but 408), limited (429), error (408, 5xx)."""
+    if status == 429:
+        return "limited"
+    if status == 408 or status >= 500:
+        return "error"
+    return "refused" if status >= 400 else "ok"
