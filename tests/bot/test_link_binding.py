@@ -404,7 +404,8 @@ async def test_without_sign_in_the_link_waits_for_the_code(
     assert account.owner_id == who.chat_user_id and account.status == "ok"
     [member] = await digests.account_owners(pool, subscription_id=digest.id)
     assert member.chat_user_id == who.chat_user_id  # usable now, and only now
-    # The code is not kept in the conversation history.
+    # The code is not kept in the conversation history (written after the reply: wait).
+    await world.chat.drain(5)
     history = await pool.fetch(
         "SELECT content FROM conversation_messages WHERE workspace_id = $1", who.workspace_id
     )
