@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from storage.ratelimit import BudgetStatus, Decision
+from storage.ratelimit import Admission, BudgetStatus, Decision
 
-__all__ = ["BudgetStatus", "Budgets", "Decision", "NoLimits"]
+__all__ = ["Admission", "BudgetStatus", "Budgets", "Decision", "NoLimits"]
 
 
 @runtime_checkable
@@ -28,27 +28,22 @@ class Budgets(Protocol):
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
         """Charge tokens the model reported using to today's budgets."""
 
-    async def reserve_llm_tokens(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int
-    ) -> Decision:
-        """Reserve a run's worst case from today's budgets, all or nothing."""
+    async def admit_run(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+    ) -> Admission:
+        """Count a message bound for the agent, claim the user's single run slot and
+        reserve its worst case of tokens from today's budgets: one call, in that order."""
 
-    async def settle_llm_tokens(
+    async def finish_run(
         self,
         *,
         workspace_id: int,
         chat_user_id: int,
-        reservation: Decision,
+        admission: Admission,
         reserved: int,
         used: int,
     ) -> None:
-        """Charge a finished (or failed) run's real use against its reservation."""
-
-    async def begin_run(self, *, workspace_id: int, chat_user_id: int, ttl: float) -> str | None:
-        """Claim the user's single agent-run slot; None while another run holds it."""
-
-    async def end_run(self, *, workspace_id: int, chat_user_id: int, token: str) -> None:
-        """Free the slot `begin_run` gave."""
+        """Settle an admitted run's real use against its reservation and free its slot."""
 
     async def reserve(
         self, platform: str, account: int | None, amounts: Mapping[str, int]
@@ -85,26 +80,21 @@ class NoLimits:
     async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
         return None
 
-    async def reserve_llm_tokens(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int
-    ) -> Decision:
-        return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
+    async def admit_run(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+    ) -> Admission:
+        allowed = Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
+        return Admission(allowed, "unlimited", allowed)
 
-    async def settle_llm_tokens(
+    async def finish_run(
         self,
         *,
         workspace_id: int,
         chat_user_id: int,
-        reservation: Decision,
+        admission: Admission,
         reserved: int,
         used: int,
     ) -> None:
-        return None
-
-    async def begin_run(self, *, workspace_id: int, chat_user_id: int, ttl: float) -> str | None:
-        return "unlimited"
-
-    async def end_run(self, *, workspace_id: int, chat_user_id: int, token: str) -> None:
         return None
 
     async def reserve(

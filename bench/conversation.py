@@ -2,9 +2,17 @@
 
 Both sides run the same instant scripted chat model (one tool call to
 `list_accounts`, which queries Postgres, then a final answer) and the same
-tools. Ours adds everything the product does per message: identity, limits,
-routing, per-thread history read and write, per-run call limits, reply
-delivery. Prints messages/second and p50/p99 latency for both, and the ratio.
+tools. Ours adds everything the product does per message: identity, the
+production limiter (`storage.ratelimit.Budgets` on real Redis: one call before
+the run, one after), routing, per-thread history read, per-run call limits, reply
+delivery. Prints messages/second and p50/p99 latency for both, and the ratio,
+serially and 16 in flight.
+
+The history write runs after the reply (as in production); serially it is
+drained after each timed call, outside the timed region, so it never lands in
+the next call (often the anchor's); its own cost is printed separately. In
+flight, throughput includes it. Scaling rows: latency in threads that already
+hold 0, 12 and 100 turns.
 
     python bench/conversation.py            # embedded Postgres/Redis under a temp dir
     DATABASE_URL=... REDIS_URL=... python bench/conversation.py
@@ -18,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +39,32 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.context import ActionContext, AgentConfig, Deps
-from agent.limits import NoLimits
 from agent.runner import AgentRunner, RunnerConfig
 from agent.session import ChatContext
 from agent.tools import build_tools
+from bench.results import figure, record
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply
 from bot.core.service import ChatOpsService
 from storage import identity
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys
 from storage.db import Database, migrate
+from storage.ratelimit import Budgets, LimitPolicy
 from storage.redis import RedisHandle
 
 N = int(os.environ.get("BENCH_MESSAGES", "300"))
 WARMUP = 30
 ROUNDS = 3
+IN_FLIGHT = 16
+DEPTHS = (0, 12, 100)
+DEPTH_MESSAGES = int(os.environ.get("BENCH_DEPTH_MESSAGES", "200"))
+# Limits high enough never to refuse: the bench measures their cost, not their refusals.
+POLICY = LimitPolicy(
+    user_messages="1000000/minute",
+    workspace_messages="1000000/minute",
+    platform_calls="1000/second",
+    user_llm_tokens_per_day=10**12,
+    workspace_llm_tokens_per_day=10**12,
+)
 
 
 class InstantModel(BaseChatModel):
@@ -104,56 +125,89 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def measure(sides: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Run the sides alternately, message by message, so load on a shared machine hits both alike."""
+Side = Callable[[int], Awaitable[None]]
+
+
+async def measure(
+    sides: dict[str, Side], settle: Callable[[], Awaitable[None]]
+) -> dict[str, dict[str, float]]:
+    """Run the sides alternately, message by message, so load on a shared machine hits
+    both alike; `settle` (outside the timed region) runs after each call."""
     for i in range(WARMUP):
         for one in sides.values():
             await one(i)
+            await settle()
     lat: dict[str, list[float]] = {name: [] for name in sides}
     for i in range(N):
         for name, one in sides.items():
             t0 = time.perf_counter()
             await one(i)
             lat[name].append((time.perf_counter() - t0) * 1000)
+            await settle()
+    return {name: summary(values) for name, values in lat.items()}
+
+
+def summary(values: list[float]) -> dict[str, float]:
     return {
-        name: {
-            "rate": 1000 * len(values) / sum(values),
-            "p50": statistics.median(values),
-            "p99": pct(values, 99),
-        }
-        for name, values in lat.items()
+        "rate": 1000 * len(values) / sum(values),
+        "p50": statistics.median(values),
+        "p99": pct(values, 99),
     }
 
 
-async def concurrent_rate(one: Any, *, in_flight: int = 16) -> float:
-    """Messages/second with `in_flight` requests at once (distinct threads)."""
+async def concurrent_rate(one: Side, settle: Callable[[], Awaitable[None]]) -> float:
+    """Messages/second with IN_FLIGHT requests at once (distinct users and threads),
+    deferred writes included."""
     start = time.perf_counter()
-    for base in range(0, N, in_flight):
-        await asyncio.gather(*(one(base + k) for k in range(in_flight)))
+    for base in range(0, N, IN_FLIGHT):
+        await asyncio.gather(*(one(base + k) for k in range(IN_FLIGHT)))
+    await settle()
     return N / (time.perf_counter() - start)
 
 
-async def main() -> None:
+async def prefill(pool: Any, workspace_id: int, user_id: int, prefix: str, turns: int) -> None:
+    """Threads `prefix`0.. each holding `turns` stored exchanges, in one statement."""
+    if turns == 0:
+        return
+    threads = ROUNDS * DEPTH_MESSAGES + WARMUP
+    await pool.execute(
+        """
+        INSERT INTO conversation_messages (workspace_id, thread_key, chat_user_id, role, content)
+        SELECT $1, 'c:' || $3 || t, $2, CASE WHEN m % 2 = 0 THEN 'user' ELSE 'assistant' END,
+               'an earlier message of about this length, turn ' || m
+          FROM generate_series(0, $4 - 1) t, generate_series(0, 2 * $5 - 1) m
+         ORDER BY t, m
+        """,
+        workspace_id,
+        user_id,
+        prefix,
+        threads,
+        turns,
+    )
+
+
+async def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="socialops-bench-"))
     db = Database(dsn=os.environ.get("DATABASE_URL"), data_dir=tmp)
     redis = RedisHandle(
-        url=os.environ.get("REDIS_URL"), data_dir=tmp, key_prefix="socialops-bench:"
+        url=os.environ.get("REDIS_URL"), data_dir=tmp, key_prefix=f"socialops-bench:{os.getpid()}:"
     )
     await db.open()
     await migrate(db.pool)
     await redis.open()
+    tag = os.urandom(3).hex()
+    service: ChatOpsService | None = None
     try:
         deps = Deps(
             pool=db.pool,
             redis=redis,
             cipher=TokenCipher(parse_keys(generate_key_spec("bench"))),
             config=AgentConfig(),
-            budgets=NoLimits(),
+            budgets=Budgets(redis=redis, policy=POLICY),
         )
-        tag = os.urandom(3).hex()
         model = InstantModel()
         ident = await identity.resolve(
-            db.pool, frontend="local", workspace_external_id=f"bench-{tag}", user_external_id="u"
+            db.pool, frontend="local", workspace_external_id=f"bench-{tag}", user_external_id="u0"
         )
 
         # The anchor: a bare create_agent, same model and tools, identity already in hand.
@@ -171,32 +225,71 @@ async def main() -> None:
         )
         sink = NullSink()
 
-        async def ours(i: int) -> None:
+        async def say(i: int, thread: str) -> None:
+            assert service is not None
             await service.handle(
                 IncomingMessage(
                     frontend="local",
                     workspace_id=f"bench-{tag}",
                     channel_id="c",
-                    user_id="u",
+                    # One run per user at a time: messages in flight together come from
+                    # different people, as they would in a workspace.
+                    user_id=f"u{i % IN_FLIGHT}",
                     text="what accounts do I have?",
-                    thread_id=f"t{i % 20}",
+                    thread_id=thread,
                 ),
                 sink,
             )
 
+        async def ours(i: int) -> None:
+            await say(i, f"t{i % 20}")
+
+        async def nothing() -> None:
+            return None
+
+        writes: list[float] = []
+
+        async def drain() -> None:
+            assert service is not None
+            t0 = time.perf_counter()
+            await service.drain()
+            writes.append((time.perf_counter() - t0) * 1000)
+
         results: dict[str, list[dict[str, float]]] = {"anchor": [], "ours": []}
         for _ in range(ROUNDS):
-            for name, figures in (await measure({"anchor": anchor, "ours": ours})).items():
+            for name, figures in (await measure({"anchor": anchor, "ours": ours}, drain)).items():
                 results[name].append(figures)
 
-        def best(rows: list[dict[str, float]]) -> dict[str, float]:
+        def med(rows: list[dict[str, float]]) -> dict[str, float]:
             """Median over rounds of each figure."""
             return {k: statistics.median(r[k] for r in rows) for k in ("rate", "p50", "p99")}
 
-        a, o = best(results["anchor"]), best(results["ours"])
-        conc_a = statistics.median([await concurrent_rate(anchor) for _ in range(ROUNDS)])
-        conc_o = statistics.median([await concurrent_rate(ours) for _ in range(ROUNDS)])
-        print(f"conversation benchmark: {N} messages x {ROUNDS} rounds, instant scripted model")
+        a, o = med(results["anchor"]), med(results["ours"])
+        conc_a: list[float] = []
+        conc_o: list[float] = []
+        for _ in range(ROUNDS):  # interleaved, as the serial runs are
+            conc_a.append(await concurrent_rate(anchor, nothing))
+            conc_o.append(await concurrent_rate(ours, service.drain))
+        ca, co = statistics.median(conc_a), statistics.median(conc_o)
+
+        # History depth: each call in a thread that already holds 0, 12 or 100 turns.
+        for depth in DEPTHS:
+            await prefill(db.pool, ident.workspace_id, ident.chat_user_id, f"d{depth}-", depth)
+        depth_lat: dict[int, list[float]] = {d: [] for d in DEPTHS}
+        depth_writes: dict[int, list[float]] = {d: [] for d in DEPTHS}
+        for i in range(WARMUP + ROUNDS * DEPTH_MESSAGES):
+            for depth in DEPTHS:
+                t0 = time.perf_counter()
+                await say(i, f"d{depth}-{i}")
+                took = (time.perf_counter() - t0) * 1000
+                t0 = time.perf_counter()
+                await service.drain()
+                if i >= WARMUP:
+                    depth_lat[depth].append(took)
+                    depth_writes[depth].append((time.perf_counter() - t0) * 1000)
+
+        print(f"conversation benchmark: {N} messages x {ROUNDS} rounds, instant scripted model,")
+        print("  production limiter (Budgets on Redis) and Postgres")
         print(
             f"  anchor (bare create_agent): {a['rate']:8.1f} msg/s (serial)  p50 {a['p50']:6.2f} ms  p99 {a['p99']:6.2f} ms"
         )
@@ -204,20 +297,93 @@ async def main() -> None:
             f"  ChatOpsService            : {o['rate']:8.1f} msg/s (serial)  p50 {o['p50']:6.2f} ms  p99 {o['p99']:6.2f} ms"
         )
         print(
-            f"  overhead: p50 x{o['p50'] / a['p50']:.2f}, p99 x{o['p99'] / a['p99']:.2f},"
-            f" throughput x{a['rate'] / o['rate']:.2f} (target <= 1.30)"
+            f"  deferred history write (after the reply): p50 {statistics.median(writes):.2f} ms"
+            f"  p99 {pct(writes, 99):.2f} ms"
         )
         print(
-            f"  16 in flight: anchor {conc_a:.1f} msg/s, ChatOpsService {conc_o:.1f} msg/s"
-            f" (x{conc_a / conc_o:.2f})"
+            f"  {IN_FLIGHT} in flight: anchor {ca:.1f} msg/s, ChatOpsService {co:.1f} msg/s"
+            f" (x{ca / co:.2f})"
         )
+        print(f"  history depth ({DEPTH_MESSAGES} x {ROUNDS} messages each, one thread each):")
+        base = summary(depth_lat[0])
+        for depth in DEPTHS:
+            row = summary(depth_lat[depth])
+            print(
+                f"    {depth:3d} turns: p50 {row['p50']:6.2f} ms (x{row['p50'] / base['p50']:.2f})"
+                f"  p99 {row['p99']:6.2f} ms (x{row['p99'] / base['p99']:.2f})"
+                f"  write p50 {statistics.median(depth_writes[depth]):.2f} ms"
+            )
+        deep = summary(depth_lat[100])
+        limit = 1.3
+        rows = [
+            figure(
+                "serial p50 latency",
+                o["p50"],
+                "ms",
+                anchor="bare create_agent",
+                anchor_value=a["p50"],
+                target="<= x1.30",
+                met=o["p50"] <= limit * a["p50"],
+            ),
+            figure(
+                "serial p99 latency",
+                o["p99"],
+                "ms",
+                anchor="bare create_agent",
+                anchor_value=a["p99"],
+                target="<= x1.30",
+                met=o["p99"] <= limit * a["p99"],
+            ),
+            figure(
+                f"{IN_FLIGHT} in flight, time per message",
+                1000 / co,
+                "ms",
+                anchor="bare create_agent",
+                anchor_value=1000 / ca,
+                target="<= x1.30",
+                met=ca <= limit * co,
+            ),
+            *(
+                figure(
+                    f"p50 latency at {depth} history turns",
+                    summary(depth_lat[depth])["p50"],
+                    "ms",
+                    anchor="0 turns",
+                    anchor_value=base["p50"],
+                )
+                for depth in DEPTHS[1:]
+            ),
+            figure(
+                "p50 at 100 turns vs 0",
+                deep["p50"],
+                "ms",
+                anchor="0 turns",
+                anchor_value=base["p50"],
+                target="<= x1.20",
+                met=deep["p50"] <= 1.2 * base["p50"],
+            ),
+            figure(
+                "p99 at 100 turns vs 0",
+                deep["p99"],
+                "ms",
+                anchor="0 turns",
+                anchor_value=base["p99"],
+                target="<= x1.20",
+                met=deep["p99"] <= 1.2 * base["p99"],
+            ),
+        ]
+        return 0 if record("conversation", rows) else 1
+    finally:
+        if service is not None:
+            await service.drain()  # before the pool closes and the rows go
         await db.pool.execute(
             "DELETE FROM workspaces WHERE frontend = 'local' AND external_id = $1", f"bench-{tag}"
         )
-    finally:
+        async for key in redis.client.scan_iter(match=redis.key("") + "*"):
+            await redis.client.delete(key)
         await redis.close()
         await db.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(asyncio.run(main()))

@@ -92,6 +92,9 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     slack_api_base: str = "https://slack.com/api/"
     # Sign in with Slack (uses SLACK_CLIENT_ID / SLACK_CLIENT_SECRET): proves who opens a link.
     slack_openid_authorize_url: str = "https://slack.com/openid/connect/authorize"
+    # Follow-up work (conversations, approvals) running at once per process; past it,
+    # people are asked to try again in a minute, so acks never queue behind work.
+    slack_max_in_flight: int = Field(default=100, ge=1)
 
     # --- Discord ----------------------------------------------------------------------
     discord_token: SecretStr | None = None

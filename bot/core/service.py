@@ -22,7 +22,7 @@ from agent import commands
 from agent.actions import approvals
 from agent.actions.base import USER_ERRORS, Outcome, user_message
 from agent.context import ActionContext, Deps
-from agent.limits import Budgets
+from agent.limits import Budgets, Decision
 from agent.session import AttachmentInfo, ChatContext
 from agent.tokens import RunFailed, estimate_tokens
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
@@ -128,13 +128,8 @@ class ChatOpsService:
             user_name=message.user_name,
         )
         limiter = self._budgets(deps)
-        decision = await limiter.check_message(
-            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
-        )
-        if not decision.allowed:
-            wait = format_wait(decision.retry_after)
-            await sink.send(Reply(f"Too many messages; please wait {wait} and try again."))
-            return
+        parsed = commands.parse(message.text, deps.platforms)
+        runner = self.runner
         chat = ChatContext(
             action=ActionContext(identity=ident, deps=deps),
             channel_id=message.channel_id,
@@ -151,12 +146,29 @@ class ChatOpsService:
             ),
             allow_local_files=message.frontend == "local",
         )
-        parsed = commands.parse(message.text, deps.platforms)
+        if (
+            runner is not None
+            and not message.is_command
+            and not isinstance(parsed, commands.Command)
+            and estimate_tokens(message.text) <= runner.config.max_input_tokens
+        ):
+            # The agent path counts the message in the same Redis call as its run slot
+            # and token reservation, and stores its own history (with token counts).
+            if not await self._run_agent(runner, chat, message, sink, limiter):
+                return
+            await self._ask_waiting(ident, deps, message, sink)
+            return
+        decision = await limiter.check_message(
+            workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+        )
+        if not decision.allowed:
+            await _too_many(sink, decision)
+            return
         if isinstance(parsed, commands.Command):
             reply = await self._run_command(parsed, chat, message, sink)
             kept = commands.history_text(parsed, message.text)
             await self._remember(chat, dataclasses.replace(message, text=kept), reply)
-        elif message.is_command or (self.runner is None and isinstance(parsed, commands.Usage)):
+        elif message.is_command or (runner is None and isinstance(parsed, commands.Usage)):
             reply = (
                 parsed.message
                 if isinstance(parsed, commands.Usage)
@@ -164,12 +176,11 @@ class ChatOpsService:
             )
             await sink.send(Reply(reply))
             await self._remember(chat, message, reply)
-        elif self.runner is None:
+        elif runner is None:
             await sink.send(Reply(NO_MODEL))
             await self._remember(chat, message, NO_MODEL)
         else:
-            # The agent path stores its own history (with token counts).
-            await self._run_agent(self.runner, chat, message, sink, limiter)
+            await sink.send(Reply(TOO_LONG.format(limit=runner.config.max_input_tokens)))
         await self._ask_waiting(ident, deps, message, sink)
 
     async def _ask_waiting(
@@ -215,32 +226,10 @@ class ChatOpsService:
         message: IncomingMessage,
         sink: ReplySink,
         limiter: Budgets,
-    ) -> str:
-        """One agent run: one per user at a time, its worst case reserved before it starts
-        and its real use settled after, failures included."""
-        ident = chat.action.identity
-        if estimate_tokens(message.text) > runner.config.max_input_tokens:
-            text = TOO_LONG.format(limit=runner.config.max_input_tokens)
-            await sink.send(Reply(text))
-            return text
-        who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
-        slot = await limiter.begin_run(**who, ttl=runner.config.run_ttl_seconds)
-        if slot is None:
-            await sink.send(Reply(BUSY))
-            return BUSY
-        try:
-            return await self._reserved_run(runner, chat, message, sink, limiter)
-        finally:
-            await limiter.end_run(**who, token=slot)
-
-    async def _reserved_run(
-        self,
-        runner: AgentRunner,
-        chat: ChatContext,
-        message: IncomingMessage,
-        sink: ReplySink,
-        limiter: Budgets,
-    ) -> str:
+    ) -> bool:
+        """One agent run: the message counted, one run per user at a time and its worst
+        case reserved before it starts (one limiter call), its real use settled after,
+        failures included. False when the message rates refused it."""
         ident = chat.action.identity
         await self._settled(ident.workspace_id, message.thread_key)
         history = (
@@ -257,18 +246,26 @@ class ChatOpsService:
         )
         worst = runner.worst_case(history, message.text)
         who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
-        reservation = await limiter.reserve_llm_tokens(**who, tokens=worst)
-        if not reservation.allowed:
+        admission = await limiter.admit_run(**who, tokens=worst, ttl=runner.config.run_ttl_seconds)
+        reservation = admission.tokens
+        if not admission.message.allowed:
+            await _too_many(sink, admission.message)
+            return False
+        if reservation is None:
+            await sink.send(Reply(BUSY))
+            return True
+        if not admission.allowed:
             when = (
                 f" It resets at {reservation.reset_at:%H:%M} UTC." if reservation.reset_at else ""
             )
-            text = (
-                f"Not enough model budget left today for this request ({reservation.remaining:,} "
-                f"tokens left; a request may use up to {worst:,}).{when} "
-                "Commands still work: try `help`."
+            await sink.send(
+                Reply(
+                    f"Not enough model budget left today for this request ({reservation.remaining:,} "
+                    f"tokens left; a request may use up to {worst:,}).{when} "
+                    "Commands still work: try `help`."
+                )
             )
-            await sink.send(Reply(text))
-            return text
+            return True
         # What the tools propose now is the assistant's suggestion, made after this message.
         chat.action = dataclasses.replace(
             chat.action, origin="assistant", request_text=message.text
@@ -283,15 +280,13 @@ class ChatOpsService:
             # Approvals the tools queued before the failure are still real requests.
             await self._flush(chat, message, sink)
             await sink.send(Reply(MODEL_DOWN))
-            return MODEL_DOWN
+            return True
         finally:
-            await limiter.settle_llm_tokens(
-                **who, reservation=reservation, reserved=worst, used=used
-            )
+            await limiter.finish_run(**who, admission=admission, reserved=worst, used=used)
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)
         self._store_later(chat, message, result.text, result.tokens)
-        return result.text
+        return True
 
     async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
         outbox, chat.outbox = chat.outbox, []
@@ -407,6 +402,11 @@ class ChatOpsService:
         except Exception:
             log.exception("approval handling failed")
             await _send_quietly(sink, Reply(INTERNAL))
+
+
+async def _too_many(sink: ReplySink, decision: Decision) -> None:
+    wait = format_wait(decision.retry_after)
+    await sink.send(Reply(f"Too many messages; please wait {wait} and try again."))
 
 
 async def _send_quietly(sink: ReplySink, reply: Reply) -> Any:

@@ -97,6 +97,7 @@ ACK_TEXT = "Working on it…"
 SIGNATURE_MAX_AGE_SECONDS = 5 * 60
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _FAILED_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
+BUSY_TEXT = "I'm busy right now, try again in a minute."
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class SlackConfig:
     public_base_url: str = "http://localhost:8000"
     command: str = "/social"
     rate_limit_retries: int = 2
+    max_in_flight: int = 100
 
     @property
     def multi_workspace(self) -> bool:
@@ -132,6 +134,7 @@ class SlackConfig:
             client_id=settings.slack_client_id,
             client_secret=secret(settings.slack_client_secret),
             public_base_url=settings.public_base_url,
+            max_in_flight=settings.slack_max_in_flight,
         )
 
 
@@ -154,7 +157,10 @@ class SlackAdapter:
         self._dedupe = EventDeduper(redis=redis)
         # Socket Mode needs no signing secret (nothing arrives over HTTP); HTTP mode does.
         self._signing_key = config.signing_secret.encode() if config.signing_secret else None
+        # Follow-up work, at most `config.max_in_flight` at once (admission control),
+        # and the "busy" notices sent instead past that, bounded the same way.
         self._tasks: set[asyncio.Task[None]] = set()
+        self._notices: set[asyncio.Task[None]] = set()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
         # One aiohttp session for every Web API call (bolt's per-request clients
@@ -297,8 +303,10 @@ class SlackAdapter:
     # --- slash commands ---------------------------------------------------------------
 
     def accept_command(self, form: Mapping[str, str]) -> dict[str, str]:
-        """Schedule a verified slash command; returns the immediate (ephemeral) ack body."""
-        self._spawn(self._run_command(dict(form)), name="slack:command")
+        """Schedule a verified slash command; returns the immediate (ephemeral) ack body,
+        which says "busy" instead when this process already runs all it may."""
+        if not self._spawn(self._run_command(dict(form)), name="slack:command"):
+            return {"response_type": "ephemeral", "text": BUSY_TEXT}
         return {"response_type": "ephemeral", "text": ACK_TEXT}
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
@@ -345,14 +353,16 @@ class SlackAdapter:
     ) -> None:
         if is_from_bot(event, context.bot_user_id):
             return
-        self._spawn(self._run_event(body, event, context), name="slack:mention")
+        if not self._spawn(self._run_event(body, event, context), name="slack:mention"):
+            self._tell_busy(context.client, event)
 
     async def _on_message(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         if not is_person_dm(event, context.bot_user_id):
             return
-        self._spawn(self._run_event(body, event, context), name="slack:dm")
+        if not self._spawn(self._run_event(body, event, context), name="slack:dm"):
+            self._tell_busy(context.client, event)
 
     async def _run_event(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
@@ -403,7 +413,13 @@ class SlackAdapter:
         if parsed is None:
             return
         requester = approval_requester(str(action.get("block_id", "")))
-        self._spawn(self._run_approval(body, parsed, requester, context), name="slack:approval")
+        work = self._run_approval(body, parsed, requester, context)
+        if not self._spawn(work, name="slack:approval"):
+            where = {
+                "channel": _click_channel(body),
+                "user": str((body.get("user") or {}).get("id", "")),
+            }
+            self._tell_busy(context.client, where, response_url=body.get("response_url"))
 
     async def _run_approval(
         self,
@@ -415,10 +431,7 @@ class SlackAdapter:
         approved, action_id = parsed
         user = str((body.get("user") or {}).get("id", ""))
         team = str((body.get("team") or {}).get("id") or context.team_id or "")
-        channel = str(
-            (body.get("channel") or {}).get("id")
-            or (body.get("container") or {}).get("channel_id", "")
-        )
+        channel = _click_channel(body)
         message = body.get("message") or {}
         ts = str(message.get("ts") or (body.get("container") or {}).get("message_ts", ""))
         # Where the answer goes is presentation, decided here; whether the click
@@ -504,7 +517,7 @@ class SlackAdapter:
 
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""
-        tasks = list(self._tasks)
+        tasks = [*self._tasks, *self._notices]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
@@ -523,10 +536,36 @@ class SlackAdapter:
 
     # --- internals --------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> bool:
+        """Run `work` in the background, unless `max_in_flight` tasks already run: then
+        it is dropped unstarted and the answer is False (the caller says "busy")."""
+        return self._start(work, name, self._tasks)
+
+    def _start(
+        self, work: Coroutine[Any, Any, None], name: str, into: set[asyncio.Task[None]]
+    ) -> bool:
+        if len(into) >= self.config.max_in_flight:
+            work.close()  # never started: nothing to clean up, no "never awaited" warning
+            return False
         task = asyncio.create_task(self._guard(work, name), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        into.add(task)
+        task.add_done_callback(into.discard)
+        return True
+
+    def _tell_busy(
+        self, client: AsyncWebClient, where: Mapping[str, Any], response_url: str | None = None
+    ) -> None:
+        """Answer the person privately that we are too busy (in the background, bounded
+        too: past that, the work is refused in silence and logged)."""
+        sink = SlackReplySink(
+            client=client,
+            channel=str(where.get("channel", "")),
+            user=str(where.get("user", "")),
+            thread_ts=where.get("thread_ts"),
+            response_url=response_url,
+        )
+        if not self._start(sink.send_private(Reply(BUSY_TEXT)), "slack:busy", self._notices):
+            log.warning("too busy to say so: slack request dropped")
 
     async def _guard(self, work: Coroutine[Any, Any, None], name: str) -> None:
         # The core never raises; this catches the adapter's own failures
@@ -571,6 +610,13 @@ class SlackAdapter:
 
     async def _token_for_team(self, team_id: str) -> str | None:
         return await self._token_for(team_id or None, None, False)
+
+
+def _click_channel(body: Mapping[str, Any]) -> str:
+    """The channel a button click came from."""
+    return str(
+        (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+    )
 
 
 def _slash_command_form(content_type: str, body: bytes) -> dict[str, str] | None:

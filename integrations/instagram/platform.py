@@ -60,6 +60,10 @@ from integrations.text import compose_post_text
 
 log = logging.getLogger(__name__)
 
+# How long a host that refused a multiple-id read is read object by object before the
+# bot tries a multiple-id read again.
+MULTI_ID_RETRY_SECONDS = 600.0
+
 DEFAULT_SCOPES: tuple[str, ...] = (
     "instagram_business_basic",
     "instagram_business_content_publish",
@@ -159,7 +163,8 @@ class InstagramPlatform:
         self._poll = poll_interval_seconds
         self._publish_timeout = publish_timeout_seconds
         self._now = clock or (lambda: datetime.now(UTC))
-        self._multi_id = True  # turned off if the Graph host refuses `?ids=` reads
+        # Until then, reads go object by object (a host that refused `?ids=` reads).
+        self._single_reads_until = 0.0
 
     def __repr__(self) -> str:  # no secret in reprs
         return f"InstagramPlatform(client_id={self._client_id!r})"
@@ -567,25 +572,29 @@ class InstagramPlatform:
     ) -> dict[str, dict[str, Any]]:
         """Read `fields` of many objects with one multiple-id read (`?ids=a,b`).
 
-        Graph fails the whole read when one id is gone, so then the ids are read one by
-        one and the missing ones dropped. With `probe`, a host that refuses multiple-id
-        reads is remembered and every later read goes object by object.
+        Graph fails the whole read when one id is gone, so then the batch is split in
+        two and each half read the same way: k missing posts among n cost about
+        2k·log2(n) reads instead of n. With `probe`, a host that refuses multiple-id reads
+        is read object by object for MULTI_ID_RETRY_SECONDS, then tried again.
         """
-        if len(ids) > 1 and self._multi_id:
+        if len(ids) > 1 and monotonic_time.monotonic() >= self._single_reads_until:
             try:
                 body = await self._graph.get(
                     "", token=token.access_token, params={"ids": ",".join(ids), "fields": fields}
                 )
             except NotFound:
-                pass
+                half = len(ids) // 2
+                found = await self._read_many(token, ids[:half], fields)
+                found.update(await self._read_many(token, ids[half:], fields))
+                return found
             except InvalidRequest:
                 if not probe:
                     raise
                 log.warning("instagram refused a multiple-id read; reading posts one by one")
-                self._multi_id = False
+                self._single_reads_until = monotonic_time.monotonic() + MULTI_ID_RETRY_SECONDS
             else:
                 return {k: v for k, v in body.items() if isinstance(v, dict)}
-        found: dict[str, dict[str, Any]] = {}
+        found = {}
         for object_id in ids:
             try:
                 found[object_id] = await self._graph.get(

@@ -21,10 +21,18 @@ Modules: `budgets` (the API), `quotas` (declared counters), `ledger` (the script
 
 from storage.ratelimit.budgets import Budgets
 from storage.ratelimit.quotas import CounterSpec
-from storage.ratelimit.values import BudgetStatus, Decision, LimiterUnavailable, LimitPolicy, Scope
+from storage.ratelimit.values import (
+    Admission,
+    BudgetStatus,
+    Decision,
+    LimiterUnavailable,
+    LimitPolicy,
+    Scope,
+)
 from storage.ratelimit.windows import Period, Rate, candidate_periods, day_period
 
 __all__ = [
+    "Admission",
     "BudgetStatus",
     "Budgets",
     "CounterSpec",

@@ -11,7 +11,14 @@ from storage.ratelimit.fallback import LocalLimits, Outage
 from storage.ratelimit.ledger import Ledger
 from storage.ratelimit.quotas import CounterSpec, Quota, QuotaBook
 from storage.ratelimit.runs import RunSlots
-from storage.ratelimit.values import BudgetStatus, Decision, LimiterUnavailable, LimitPolicy, Scope
+from storage.ratelimit.values import (
+    Admission,
+    BudgetStatus,
+    Decision,
+    LimiterUnavailable,
+    LimitPolicy,
+    Scope,
+)
 from storage.ratelimit.windows import Rate
 from storage.redis import RedisHandle
 
@@ -49,7 +56,7 @@ class Budgets:
             clock=clock or (lambda: datetime.now(UTC)),
         )
         self._local = LocalLimits()
-        self._runs = RunSlots(redis=redis, outage=self._outage, call_timeout=call_timeout)
+        self._runs = RunSlots(redis=redis)
         self._closed_retry_after = closed_retry_after
         self._pacing: dict[str, list[Counter]] = {}
 
@@ -96,46 +103,75 @@ class Budgets:
         if await self._ledger.run("charge", counters) is None:
             self._local.days("charge", counters)
 
-    async def reserve_llm_tokens(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int
-    ) -> Decision:
-        """Reserve an agent run's worst case before it starts: from the user's and the
-        workspace's day, both or neither, so concurrent runs cannot overspend together."""
-        counters = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
-        tally = await self._ledger.run("reserve", counters)
-        if tally is None:  # fail open, to this process's own ledger
-            tally = self._local.days("peek", counters)
-            if tally.allowed:
-                self._local.days("charge", counters)
-        return decide(counters, tally, charged=True)
+    async def admit_run(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+    ) -> Admission:
+        """Admit a chat message bound for the agent in one Redis call: count it against
+        the user's and workspace's rates, claim the user's one run at a time (for `ttl`
+        seconds at most), and reserve the run's worst case of `tokens` from the user's
+        and the workspace's day, both or neither, so concurrent runs cannot overspend."""
+        messages = self._messages(workspace_id, chat_user_id, 1)
+        llm = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
+        slot_key, run = self._runs.key(workspace_id, chat_user_id), self._runs.token()
+        answer = await self._ledger.admit(
+            slot_key=slot_key, slot_token=run, ttl=ttl, messages=messages, tokens=llm
+        )
+        if answer is None:  # fail open, to this process's own counts
+            return self._admit_locally(messages, llm, slot_key)
+        stage, rates, reservation = answer
+        message = decide(messages, rates)
+        if stage < 2:
+            return Admission(message)
+        if stage == 2:
+            return Admission(message, None, decide(llm, reservation))
+        return Admission(message, run, decide(llm, reservation, charged=True))
 
-    async def settle_llm_tokens(
+    def _admit_locally(
+        self, messages: list[Counter], llm: list[Counter], slot_key: str
+    ) -> Admission:
+        message = decide(messages, self._local.hit(messages))
+        if not message.allowed:
+            return Admission(message)
+        run = self._runs.claim_local(slot_key)
+        if run is None:
+            return Admission(message)
+        tally = self._local.days("peek", llm)
+        if not tally.allowed:
+            self._runs.release_local(slot_key, run)
+            return Admission(message, None, decide(llm, tally))
+        self._local.days("charge", llm)
+        return Admission(message, run, decide(llm, tally, charged=True))
+
+    async def finish_run(
         self,
         *,
         workspace_id: int,
         chat_user_id: int,
-        reservation: Decision,
+        admission: Admission,
         reserved: int,
         used: int,
     ) -> None:
-        """After a run: charge what it used beyond its reservation, or give back the rest
-        (only while the reservation's day lasts)."""
+        """After an admitted run, in one Redis call: charge what it used beyond its
+        reservation, or give back the rest (only while the reservation's day lasts), and
+        free the user's run slot if it is still this run's."""
+        run, reservation = admission.run, admission.tokens
+        if run is None or reservation is None:
+            raise ValueError("finish_run needs an admitted run")
+        slot_key = self._runs.key(workspace_id, chat_user_id)
         extra = used - max(reserved, 1)
-        if extra > 0:
-            await self.charge_llm_tokens(
-                workspace_id=workspace_id, chat_user_id=chat_user_id, tokens=extra
-            )
-        elif extra < 0 and reservation.charged_at is not None:
-            counters = self._llm_tokens(workspace_id, chat_user_id, -extra)
-            if await self._ledger.run("refund", counters, stamp=reservation.charged_at) is None:
-                self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
-
-    async def begin_run(self, *, workspace_id: int, chat_user_id: int, ttl: float) -> str | None:
-        """Claim the user's one agent run at a time; None while another is going."""
-        return await self._runs.claim(workspace_id, chat_user_id, ttl)
-
-    async def end_run(self, *, workspace_id: int, chat_user_id: int, token: str) -> None:
-        await self._runs.release(workspace_id, chat_user_id, token)
+        refund = extra < 0 and reservation.charged_at is not None
+        settle = extra > 0 or refund
+        counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra)) if settle else []
+        if not self._runs.release_local(slot_key, run) and await self._ledger.finish(
+            slot_key=slot_key,
+            slot_token=run,
+            mode="refund" if refund else "charge",
+            counters=counters,
+            stamp=reservation.charged_at if refund else None,
+        ):
+            return
+        if settle:  # to this process's own ledger (a negative charge refunds)
+            self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
 
     async def platform_call(self, platform: str) -> Decision:
         """Pace calls to one platform API (calls per window, shared by every replica)."""

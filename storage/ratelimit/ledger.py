@@ -1,4 +1,5 @@
-"""The quota ledger: several counters checked and charged in one atomic script call."""
+"""The quota ledger: several counters checked and charged in one atomic script call
+(and a chat message's admission and settlement, each one call too)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from redis.exceptions import NoScriptError
 
 from storage.ratelimit.counters import Counter, Mode, Reading, Tally, from_ms, to_ms
 from storage.ratelimit.fallback import OUTAGE_ERRORS, Outage
-from storage.ratelimit.scripts import COUNTERS
+from storage.ratelimit.scripts import ADMIT, COUNTERS, FINISH, Script
 from storage.ratelimit.windows import Period, candidate_periods, day_period
 from storage.redis import RedisHandle
 
@@ -46,37 +47,86 @@ class Ledger:
         is unreachable (recorded: one warning, then later calls skip Redis for a while
         instead of each waiting) or its clock is over a day from ours.
         """
+        keys, counter_args = self._pack(counters, stamp)
+        args: list[str | int] = [mode, to_ms(stamp) if stamp is not None else 0]
+        raw = await self._call(COUNTERS, keys, [*args, *counter_args])
+        return None if raw is None else _tally(raw[0] == b"1", raw[1], raw[2:])
+
+    async def admit(
+        self,
+        *,
+        slot_key: str,
+        slot_token: str,
+        ttl: float,
+        messages: Sequence[Counter],
+        tokens: Sequence[Counter],
+    ) -> tuple[int, Tally, Tally] | None:
+        """The `ADMIT` script: message rates, run slot, token reservation in one call.
+
+        The stage reached (0 messages refused, 1 slot taken, 2 tokens refused, 3 admitted)
+        and each group's tally; None when Redis is unreachable.
+        """
+        msg_keys, msg_args = self._pack(messages, None)
+        tok_keys, tok_args = self._pack(tokens, None)
+        args: list[str | int] = [slot_token, max(int(ttl * 1000), 1), 4 + len(msg_args)]
+        raw = await self._call(
+            ADMIT, [slot_key, *msg_keys, *tok_keys], [*args, *msg_args, *tok_args]
+        )
+        if raw is None:
+            return None
+        stage, split = int(raw[0]), 2 + 3 * len(messages)
+        return (
+            stage,
+            _tally(stage > 0, raw[1], raw[2:split]),
+            _tally(stage == 3, raw[1], raw[split:]),
+        )
+
+    async def finish(
+        self,
+        *,
+        slot_key: str,
+        slot_token: str,
+        mode: Mode,
+        counters: Sequence[Counter],
+        stamp: datetime | None,
+    ) -> bool:
+        """The `FINISH` script: charge or refund a run's tokens and free its slot in one
+        call. False when Redis is unreachable (nothing charged, the slot's ttl frees it)."""
+        keys, counter_args = self._pack(counters, stamp)
+        args: list[str | int] = [slot_token, mode, to_ms(stamp) if stamp is not None else 0]
+        return await self._call(FINISH, [slot_key, *keys], [*args, *counter_args]) is not None
+
+    async def _call(
+        self, script: Script, keys: Sequence[str], args: Sequence[str | int]
+    ) -> list[bytes] | None:
+        """One script call bounded in time; its reply's fields, or None (Redis down, or
+        its clock over a day from ours)."""
         if self._outage.skip():
             return None
-        keys, args = self._pack(mode, counters, stamp)
         client = self._redis.client
         try:
             # What bounds a call: this timeout, over all that redis-py does inside it
             # (connecting, its socket timeouts, its retries with backoff).
             async with asyncio.timeout(self._call_timeout):
                 try:
-                    reply = await client.evalsha(COUNTERS.sha, len(keys), *keys, *args)  # type: ignore[misc]
+                    reply = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
                 except NoScriptError:
-                    reply = await client.eval(COUNTERS.source, len(keys), *keys, *args)  # type: ignore[misc]
+                    reply = await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
         except OUTAGE_ERRORS as exc:
             self._outage.failed(exc)
             return None
         self._outage.recovered()
-        raw = reply.split()
+        raw: list[bytes] = reply.split()
         if raw[0] == b"-1":
             log.error("redis clock is over a day from this host's clock; ledger refused")
             return None
-        readings = [
-            Reading(int(used), int(retry) / 1000, from_ms(int(reset)) if reset != b"0" else None)
-            for used, retry, reset in zip(raw[2::3], raw[3::3], raw[4::3], strict=True)
-        ]
-        return Tally(raw[0] == b"1", from_ms(int(raw[1])), readings)
+        return raw
 
     def _pack(
-        self, mode: Mode, counters: Sequence[Counter], stamp: datetime | None
+        self, counters: Sequence[Counter], stamp: datetime | None
     ) -> tuple[list[str], list[str | int]]:
         keys: list[str] = []
-        args: list[str | int] = [mode, to_ms(stamp) if stamp is not None else 0]
+        args: list[str | int] = []
         for c in counters:
             if c.window is not None:
                 keys.append(self._redis.key(c.key))
@@ -93,3 +143,11 @@ class Ledger:
             for p in periods:
                 args += (to_ms(p.start), to_ms(p.end))
         return keys, args
+
+
+def _tally(allowed: bool, now: bytes, fields: Sequence[bytes]) -> Tally:
+    readings = [
+        Reading(int(used), int(retry) / 1000, from_ms(int(reset)) if reset != b"0" else None)
+        for used, retry, reset in zip(fields[0::3], fields[1::3], fields[2::3], strict=True)
+    ]
+    return Tally(allowed, from_ms(int(now)), readings)

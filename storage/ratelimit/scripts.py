@@ -1,8 +1,11 @@
-"""The one Lua script every limit runs through, and why it is hand-written.
+"""The Lua every limit runs through (one counters library, three scripts), and why it is
+hand-written.
 
 Every decision reads the clock with Redis `TIME`, so replicas whose clocks disagree
 make the same decision, and checks and charges all its counters in one atomic call,
-so a request refused by one counter is charged to none. Why not `limits`' Redis
+so a request refused by one counter is charged to none. A chat message bound for the
+agent is one call (`ADMIT`: message rates, run slot, token reservation) and its run's
+settlement another (`FINISH`). Why not `limits`' Redis
 strategies: its moving window is exact but stamps entries with the *client's*
 `time.time()` (skewed replicas would disagree), its sliding-window counter is an
 approximation that can admit more than L in some windows, and neither charges
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 #   the candidate whose [start, end) holds Redis' clock is today's. Kept a day past its
 #   end so late reports and refunds still see it.
 #
-# ARGV: mode, stamp, then per counter: kind, amount, limit, then
+# Counters are packed in ARGV, per counter: kind, amount, limit, then
 #   'r': window_ms                      (uses 1 key)
 #   'd': n, start_ms_1, end_ms_1, ...   (uses n keys, one per candidate day)
 # mode 'reserve': all or nothing; 'peek': the same check, charging nothing;
@@ -36,59 +39,66 @@ from dataclasses import dataclass
 #      window entries stamped `stamp` ms, and from a day only while it lasts.
 # Only amounts > 0 are checked or changed (peek with 0 just reads); the caller ensures
 # amount <= limit for a check, so a refused window always holds an entry to wait for.
-# Returns one space-separated string (cheaper to parse than a nested reply):
-# "allowed now_ms used_1 retry_ms_1 reset_ms_1 used_2 ...", used after the call,
+# Every script returns one space-separated string (cheaper to parse than a nested
+# reply): "allowed now_ms used_1 retry_ms_1 reset_ms_1 used_2 ...", used after the call,
 # retry_ms > 0 only for a counter that refused, reset_ms 0 for an empty window;
 # or "-1 now_ms" when no candidate day holds Redis' clock (outside a refund).
-_COUNTERS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local mode = ARGV[1]
-local stamp = ARGV[2]
-local check = mode == 'reserve' or mode == 'peek'
-local allowed = 1
-local cs = {}
-local a, k = 3, 1
-while a <= #ARGV do
-  local c = {kind = ARGV[a], amount = tonumber(ARGV[a + 1]), limit = tonumber(ARGV[a + 2]),
-             used = 0, retry = 0, reset = 0}
-  if c.kind == 'r' then
-    c.key = KEYS[k]
-    c.window = tonumber(ARGV[a + 3])
-    k, a = k + 1, a + 4
-    local horizon = now - c.window
-    local tail = redis.call('LINDEX', c.key, -1)
-    while tail and tonumber(tail) <= horizon do
-      redis.call('RPOP', c.key)
-      tail = redis.call('LINDEX', c.key, -1)
-    end
-    if tail then c.used = redis.call('LLEN', c.key) end
-    if check and c.amount > 0 and c.used + c.amount > c.limit then
-      -- the (used + amount - limit)-th oldest entry, index limit - amount, must leave first
-      local gate = tonumber(redis.call('LINDEX', c.key, c.limit - c.amount))
-      c.retry = math.max(gate - horizon, 1)
-      allowed = 0
-    end
-  else
-    local n = tonumber(ARGV[a + 3])
-    for i = 1, n do
-      local s, e = tonumber(ARGV[a + 2 + 2 * i]), tonumber(ARGV[a + 3 + 2 * i])
-      if now >= s and now < e then c.key, c.reset = KEYS[k + i - 1], e end
-    end
-    k, a = k + n, a + 4 + 2 * n
-    if c.key then
-      c.used = tonumber(redis.call('GET', c.key) or '0')
-      if check and c.amount > 0 and c.used + c.amount > c.limit then
-        c.retry = math.max(c.reset - now, 1)
-        allowed = 0
-      end
-    elseif mode ~= 'refund' then
-      return '-1 ' .. now
-    end
-  end
-  cs[#cs + 1] = c
+_LIB = """
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-if allowed == 1 and mode ~= 'peek' then
+
+-- Reads the counters packed in ARGV[a..last] (keys from KEYS[k]) into cs, checking them
+-- when mode is 'reserve' or 'peek'. Returns allowed, whether every day found today, and
+-- the next key index.
+local function read(cs, mode, a, last, k, now)
+  local check = mode == 'reserve' or mode == 'peek'
+  local allowed, found = true, true
+  while a <= last do
+    local c = {kind = ARGV[a], amount = tonumber(ARGV[a + 1]), limit = tonumber(ARGV[a + 2]),
+               used = 0, retry = 0, reset = 0}
+    if c.kind == 'r' then
+      c.key = KEYS[k]
+      c.window = tonumber(ARGV[a + 3])
+      k, a = k + 1, a + 4
+      local horizon = now - c.window
+      local tail = redis.call('LINDEX', c.key, -1)
+      while tail and tonumber(tail) <= horizon do
+        redis.call('RPOP', c.key)
+        tail = redis.call('LINDEX', c.key, -1)
+      end
+      if tail then c.used = redis.call('LLEN', c.key) end
+      if check and c.amount > 0 and c.used + c.amount > c.limit then
+        -- the (used + amount - limit)-th oldest entry, index limit - amount, must leave first
+        local gate = tonumber(redis.call('LINDEX', c.key, c.limit - c.amount))
+        c.retry = math.max(gate - horizon, 1)
+        allowed = false
+      end
+    else
+      local n = tonumber(ARGV[a + 3])
+      for i = 1, n do
+        local s, e = tonumber(ARGV[a + 2 + 2 * i]), tonumber(ARGV[a + 3 + 2 * i])
+        if now >= s and now < e then c.key, c.reset = KEYS[k + i - 1], e end
+      end
+      k, a = k + n, a + 4 + 2 * n
+      if c.key then
+        c.used = tonumber(redis.call('GET', c.key) or '0')
+        if check and c.amount > 0 and c.used + c.amount > c.limit then
+          c.retry = math.max(c.reset - now, 1)
+          allowed = false
+        end
+      elseif mode ~= 'refund' then
+        found = false
+      end
+    end
+    cs[#cs + 1] = c
+  end
+  return allowed, found, k
+end
+
+-- Charges (mode 'reserve' or 'charge') or refunds every counter read into cs.
+local function write(cs, mode, stamp, now)
   for _, c in ipairs(cs) do
     if c.key and c.amount > 0 then
       if c.kind == 'r' then
@@ -111,15 +121,80 @@ if allowed == 1 and mode ~= 'peek' then
     end
   end
 end
-local out = {allowed, now}
-for _, c in ipairs(cs) do
-  if c.kind == 'r' and c.used > 0 then
-    c.reset = tonumber(redis.call('LINDEX', c.key, 0)) + c.window
+
+-- Appends "used retry_ms reset_ms" of every counter in cs to out.
+local function encode(out, cs)
+  for _, c in ipairs(cs) do
+    if c.kind == 'r' and c.used > 0 then
+      c.reset = tonumber(redis.call('LINDEX', c.key, 0)) + c.window
+    end
+    out[#out + 1] = c.used
+    out[#out + 1] = c.retry
+    out[#out + 1] = c.reset
   end
-  out[#out + 1] = c.used
-  out[#out + 1] = c.retry
-  out[#out + 1] = c.reset
 end
+"""
+
+# ARGV: mode, stamp, then the counters.
+_COUNTERS = """
+local now = clock()
+local mode = ARGV[1]
+local cs = {}
+local allowed, found = read(cs, mode, 3, #ARGV, 1, now)
+if not found then return '-1 ' .. now end
+if allowed and mode ~= 'peek' then write(cs, mode, ARGV[2], now) end
+local out = {allowed and 1 or 0, now}
+encode(out, cs)
+return table.concat(out, ' ')
+"""
+
+# A chat message bound for the agent, in one call: its message rates, the user's one
+# run slot, and the run's worst-case token reservation. Each step runs only if the one
+# before passed, and the message stays counted when a later step refuses (as a message
+# to a command is). KEYS: the run slot, then the counters' keys. ARGV: slot token,
+# slot ttl_ms, index in ARGV where the token counters start, then the message counters,
+# then the token counters. Returns "stage now readings...": stage 0 messages refused,
+# 1 another run holds the slot, 2 tokens refused (slot given back), 3 admitted.
+_ADMIT = """
+local now = clock()
+local split = tonumber(ARGV[3])
+local msgs, toks = {}, {}
+local msgs_ok, _, k = read(msgs, 'reserve', 4, split - 1, 2, now)
+local toks_ok, found = read(toks, 'reserve', split, #ARGV, k, now)
+if not found then return '-1 ' .. now end
+local stage = 0
+if msgs_ok then
+  write(msgs, 'reserve', '0', now)
+  stage = 1
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    if toks_ok then
+      write(toks, 'reserve', '0', now)
+      stage = 3
+    else
+      redis.call('DEL', KEYS[1])
+      stage = 2
+    end
+  end
+end
+local out = {stage, now}
+encode(out, msgs)
+encode(out, toks)
+return table.concat(out, ' ')
+"""
+
+# After a run, in one call: charge what it used beyond its reservation or refund the
+# rest, and free the run slot if it still holds our token (a slot that outlived its ttl
+# and was claimed again is never freed by the old run). KEYS: the slot, then the
+# counters' keys. ARGV: slot token, mode ('charge' or 'refund'), stamp, the counters.
+_FINISH = """
+local now = clock()
+local cs = {}
+local _, found = read(cs, ARGV[2], 4, #ARGV, 2, now)
+if found then write(cs, ARGV[2], ARGV[3], now) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if not found then return '-1 ' .. now end
+local out = {1, now}
+encode(out, cs)
 return table.concat(out, ' ')
 """
 
@@ -136,4 +211,6 @@ class Script:
         return cls(source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
 
 
-COUNTERS = Script.of(_COUNTERS)
+COUNTERS = Script.of(_LIB + _COUNTERS)
+ADMIT = Script.of(_LIB + _ADMIT)
+FINISH = Script.of(_LIB + _FINISH)

@@ -29,6 +29,25 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer for a chat message bound for the agent: its rates, its run, its tokens.
+
+    Steps run in order and stop at the first refusal: `message` (the rates; the message
+    is counted when allowed), `run` (the user's run slot token; None when refused earlier
+    or another run of the user's is going), `tokens` (the worst-case reservation; None
+    when not reached). Hand it back to `Budgets.finish_run` after the run.
+    """
+
+    message: Decision
+    run: str | None = None
+    tokens: Decision | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.run is not None and self.tokens is not None and self.tokens.allowed
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetStatus:
     """One budget for the `quota` command, structured so the agent layer can word it.
 

@@ -108,6 +108,10 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
     results = server.tool_results(1)
     assert len(results) == 1 and f"- {acct.ref}: YouTube @chan" in results[0]["content"]
     assert budgets.charged == [240]  # 2 model calls x (100 prompt + 20 completion)
+    # One limiter call before the run (rates, run slot, tokens), one after (settlement).
+    assert budgets.calls == ["admit_run", "finish_run"]
+    await service.handle(msg(ident, "accounts"), sink)  # a command: the rates only
+    assert budgets.calls == ["admit_run", "finish_run", "check_message"]
 
 
 async def test_grammar_and_agent_give_the_same_results(llm, make_deps, new_identity, link):
@@ -342,6 +346,19 @@ async def test_daily_token_budget_spent(llm, make_deps, new_identity):
     )
     assert sink.sent[1].startswith("Your budgets:")
     assert server.requests == []
+
+
+async def test_a_rate_limited_message_never_reaches_the_model(llm, make_deps, new_identity):
+    server, base = llm
+    ident = await new_identity()
+    budgets = RecordingBudgets(allow_messages=False)
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner_for(base)
+    )
+    sink = RecordingSink()
+    await service.handle(msg(ident, "write me a poem"), sink)
+    assert sink.sent == ["Too many messages; please wait 13 s and try again."]
+    assert server.requests == [] and budgets.calls == ["admit_run"]
 
 
 async def test_model_cannot_point_an_upload_at_a_server_file(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.limits import BudgetStatus, Decision, NoLimits
+from agent.limits import Admission, BudgetStatus, Decision, NoLimits
 from agent.ops.uploads import request_to_dict
 from agent.ports import (
     AwaitingOwner,
@@ -179,14 +179,20 @@ class RecordingSink:
 
 
 class RecordingBudgets(NoLimits):
-    """Budgets that allow (or refuse) messages and record token charges."""
+    """Budgets that allow (or refuse) messages, record token charges and which limiter
+    calls a message made (each one a Redis round trip in production)."""
 
     def __init__(self, *, allow_messages: bool = True, allow_llm: bool = True) -> None:
         self.allow_messages = allow_messages
         self.allow_llm = allow_llm
         self.charged: list[int] = []
+        self.calls: list[str] = []
 
     async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
+        self.calls.append("check_message")
+        return self._message()
+
+    def _message(self) -> Decision:
         return Decision(
             self.allow_messages,
             20,
@@ -195,21 +201,27 @@ class RecordingBudgets(NoLimits):
             None,
         )
 
-    async def reserve_llm_tokens(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int
-    ) -> Decision:
+    async def admit_run(
+        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+    ) -> Admission:
+        self.calls.append("admit_run")
+        message = self._message()
+        if not message.allowed:
+            return Admission(message)
         reset = datetime(2030, 1, 1, tzinfo=UTC)
-        return Decision(self.allow_llm, 1000, 1000 - sum(self.charged), 0.0, reset)
+        tokens_left = Decision(self.allow_llm, 1000, 1000 - sum(self.charged), 0.0, reset)
+        return Admission(message, "run" if self.allow_llm else None, tokens_left)
 
-    async def settle_llm_tokens(
+    async def finish_run(
         self,
         *,
         workspace_id: int,
         chat_user_id: int,
-        reservation: Decision,
+        admission: Admission,
         reserved: int,
         used: int,
     ) -> None:
+        self.calls.append("finish_run")
         if used:
             self.charged.append(used)
 

@@ -592,6 +592,17 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_quotas(
         await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=100)
         local = await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)
         assert not local.allowed and local.retry_after >= 1
+        # A message to the agent fails open too: one local run at a time, tokens capped.
+        run = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=60, ttl=30)
+        assert run.allowed and run.run is not None and run.run.startswith("local:")
+        again = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=1, ttl=30)
+        assert again.message.allowed and again.run is None and again.tokens is None
+        await budgets.finish_run(
+            workspace_id=3, chat_user_id=7, admission=run, reserved=60, used=60
+        )
+        over = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=41, ttl=30)
+        assert over.tokens is not None and not over.tokens.allowed and over.run is None
+        assert (await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=40, ttl=30)).allowed
 
         redis_process.start()
         await asyncio.sleep(0.1)  # past the probe interval
@@ -675,33 +686,95 @@ async def test_a_redis_that_stops_answering_is_an_outage_not_a_hang(tmp_path: Pa
 
 
 async def test_llm_reservations_hold_under_concurrency_and_settle_to_real_use(redis) -> None:
-    policy = replace(POLICY, user_llm_tokens_per_day=1000, workspace_llm_tokens_per_day=10_000)
-    budgets = Budgets(redis=redis, policy=policy)
-    who = {"workspace_id": 71, "chat_user_id": 72}
-    decisions = await asyncio.gather(
-        *(budgets.reserve_llm_tokens(**who, tokens=300) for _ in range(10))
+    policy = replace(POLICY, user_llm_tokens_per_day=10_000, workspace_llm_tokens_per_day=1000)
+    budgets = Budgets(redis=redis, policy=replace(policy, workspace_messages="100/minute"))
+    admissions = await asyncio.gather(
+        *(budgets.admit_run(workspace_id=71, chat_user_id=u, tokens=300, ttl=30) for u in range(10))
     )
-    granted = [d for d in decisions if d.allowed]
-    assert len(granted) == 3  # 900 of 1000: a fourth worst case would not fit
-    for d in granted:
-        await budgets.settle_llm_tokens(**who, reservation=d, reserved=300, used=40)
+    granted = [(u, a) for u, a in enumerate(admissions) if a.allowed]
+    assert len(granted) == 3  # 900 of the workspace's 1000: a fourth worst case would not fit
+    refused = next(a for a in admissions if not a.allowed)
+    assert refused.run is None and refused.tokens is not None and not refused.tokens.allowed
+    assert refused.tokens.remaining == 100 and refused.tokens.retry_after > 0
+    for u, a in granted:
+        await budgets.finish_run(
+            workspace_id=71, chat_user_id=u, admission=a, reserved=300, used=40
+        )
+    rows = _rows(await budgets.report(workspace_id=71, chat_user_id=0))
+    assert rows[("workspace", None, "llm_tokens")].used == 120
+    assert rows[("workspace", None, "messages")].used == 10  # refused runs' messages count
+
+
+async def test_a_run_is_settled_to_its_real_use(redis) -> None:
+    policy = replace(POLICY, user_llm_tokens_per_day=1000, workspace_llm_tokens_per_day=1000)
+    budgets = Budgets(redis=redis, policy=policy)
+    who = {"workspace_id": 73, "chat_user_id": 74}
+    small = await budgets.admit_run(**who, tokens=300, ttl=30)
+    await budgets.finish_run(**who, admission=small, reserved=300, used=40)
+    big = await budgets.admit_run(**who, tokens=100, ttl=30)
+    assert big.allowed  # the first run's slot was freed by its settlement
+    await budgets.finish_run(**who, admission=big, reserved=100, used=250)
     rows = await budgets.report(**who)
-    user = next(r for r in rows if r.counter == "llm_tokens" and r.scope == "user")
-    assert user.used == 120
-    # A run that used more than it reserved is charged the difference.
-    big = await budgets.reserve_llm_tokens(**who, tokens=100)
-    await budgets.settle_llm_tokens(**who, reservation=big, reserved=100, used=250)
-    rows = await budgets.report(**who)
-    assert next(r for r in rows if r.counter == "llm_tokens" and r.scope == "user").used == 370
+    assert next(r for r in rows if r.counter == "llm_tokens" and r.scope == "user").used == 290
 
 
 async def test_one_agent_run_per_user_at_a_time(redis) -> None:
+    policy = replace(POLICY, user_messages="10/minute", workspace_messages="10/minute")
+    budgets = Budgets(redis=redis, policy=policy)
+    ws = {"workspace_id": 1}
+    first = await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)
+    assert first.allowed and first.run is not None
+    busy = await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)
+    assert busy.message.allowed and busy.run is None and busy.tokens is None
+    assert (await budgets.admit_run(**ws, chat_user_id=3, tokens=1, ttl=30)).allowed
+    stranger = replace(first, run="someone-else")
+    await budgets.finish_run(**ws, chat_user_id=2, admission=stranger, reserved=1, used=1)
+    assert (await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)).run is None
+    await budgets.finish_run(**ws, chat_user_id=2, admission=first, reserved=1, used=1)
+    assert (await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)).allowed
+    with pytest.raises(ValueError):
+        await budgets.finish_run(**ws, chat_user_id=2, admission=busy, reserved=1, used=1)
+
+
+async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_another(
+    redis: RedisHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     budgets = Budgets(redis=redis, policy=POLICY)
-    first = await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30)
-    assert first is not None
-    assert await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30) is None
-    assert await budgets.begin_run(workspace_id=1, chat_user_id=3, ttl=30) is not None
-    await budgets.end_run(workspace_id=1, chat_user_id=2, token="someone-else")
-    assert await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30) is None
-    await budgets.end_run(workspace_id=1, chat_user_id=2, token=first)
-    assert await budgets.begin_run(workspace_id=1, chat_user_id=2, ttl=30) is not None
+    await budgets.check_message(workspace_id=9, chat_user_id=9)  # scripts loaded
+    who = {"workspace_id": 1, "chat_user_id": 1}
+    admission = await budgets.admit_run(**who, tokens=10, ttl=30)  # ADMIT loaded
+    await budgets.finish_run(**who, admission=admission, reserved=10, used=10)  # FINISH too
+    sent: list[str] = []
+    execute = redis.client.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await execute(*args, **options)
+
+    monkeypatch.setattr(redis.client, "execute_command", counting)
+    admission = await budgets.admit_run(**who, tokens=10, ttl=30)
+    assert admission.allowed and sent == ["EVALSHA"]
+    await budgets.finish_run(**who, admission=admission, reserved=10, used=4)
+    assert sent == ["EVALSHA", "EVALSHA"]
+
+
+async def test_admission_is_all_or_nothing_step_by_step(redis: RedisHandle) -> None:
+    """Refused by the rates: no slot, no tokens. Refused tokens: the message counts, the
+    slot is given back, no counter of the day is charged (the workspace's neither)."""
+    budgets = Budgets(redis=redis, policy=POLICY)  # 3 messages/min per user, 100 tokens/day
+    who = {"workspace_id": 5, "chat_user_id": 6}
+    assert not (await budgets.admit_run(**who, tokens=101, ttl=30)).allowed  # too many tokens
+    rows = _rows(await budgets.report(**who))
+    assert rows[("user", None, "llm_tokens")].used == 0
+    assert rows[("workspace", None, "llm_tokens")].used == 0
+    assert rows[("user", None, "messages")].used == 1
+    two = [await budgets.admit_run(**who, tokens=1, ttl=30) for _ in range(2)]
+    assert two[0].allowed and two[1].tokens is None  # the refusal freed the slot; now busy
+    await budgets.finish_run(**who, admission=two[0], reserved=1, used=1)
+    limited = await budgets.admit_run(**who, tokens=1, ttl=30)
+    assert not limited.message.allowed and limited.message.retry_after > 0
+    assert limited.run is None and limited.tokens is None
+    rows = _rows(await budgets.report(**who))
+    assert rows[("user", None, "llm_tokens")].used == 1
+    assert rows[("user", None, "messages")].used == 3
+    assert not await redis.client.exists(redis.key("run", "{w5}", "u6"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -41,11 +42,15 @@ class RecordingCore:
     unexpected: list[str] = field(default_factory=list)
     decided: dict[str, bool] = field(default_factory=dict)
     requesters: dict[str, str] = field(default_factory=dict)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)  # "hold" waits for it
 
     async def handle(self, message: IncomingMessage, sink: ReplySink) -> None:
         self.messages.append(message)
         text = message.text
-        if text.startswith("approve-me"):
+        if text == "hold":
+            await self.gate.wait()
+            await sink.send(Reply("held"))
+        elif text.startswith("approve-me"):
             action_id = text.split()[-1] if len(text.split()) > 1 else "act-1"
             self.requesters[action_id] = message.user_id
             await sink.ask_approval(

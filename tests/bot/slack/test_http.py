@@ -5,17 +5,28 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from bot.slack.adapter import ACK_TEXT, BUSY_TEXT
 from bot.slack.files import CHUNK_BYTES, SlackFileError
 from integrations.errors import InvalidRequest
-from tests.bot.slack.conftest import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, SlackHarness
+from storage.redis import RedisHandle
+from tests.bot.slack.conftest import (
+    BOT_TOKEN,
+    BOT_USER,
+    SIGNING_SECRET,
+    TEAM,
+    RecordingCore,
+    SlackHarness,
+    _harness,
+)
 from tests.bot.test_web import CHUNK, CountingBody
 from tests.fakes.server import serve_asgi
-from tests.fakes.slack import form_body, sign
+from tests.fakes.slack import FakeSlack, form_body, sign
 
 
 async def test_slash_command_is_acked_then_answered_through_the_api(slack: SlackHarness) -> None:
@@ -34,6 +45,40 @@ async def test_slash_command_is_acked_then_answered_through_the_api(slack: Slack
     assert post.token == BOT_TOKEN
     assert post.args["channel"] == "C1"
     assert post.args["text"] == "you said: echo hello there"
+
+
+async def test_past_the_in_flight_bound_people_are_asked_to_try_again(
+    make_settings: Any, fake_slack: FakeSlack, core: RecordingCore, redis: RedisHandle
+) -> None:
+    """Admission control: acks never wait behind follow-up work; past the bound the
+    request is refused politely and never reaches the core."""
+    async for slack in _harness(
+        make_settings, fake_slack, core, slack_bot_token=BOT_TOKEN, slack_max_in_flight=2
+    ):
+        held = [await slack.command("hold") for _ in range(2)]
+        assert [r.json()["text"] for r in held] == [ACK_TEXT, ACK_TEXT]
+        busy = await slack.command("echo one too many")
+        assert busy.status_code == 200
+        assert busy.json() == {"response_type": "ephemeral", "text": BUSY_TEXT}
+        mention = {
+            "type": "app_mention",
+            "user": "UBOB",
+            "channel": "C2",
+            "ts": "1700.0100",
+            "text": f"<@{BOT_USER}> echo me too",
+        }
+        assert (await slack.event(mention, event_id="EvBusy")).status_code == 200
+
+        core.gate.set()
+        await slack.settle()
+        assert [m.text for m in core.messages] == ["hold", "hold"]
+        (notice,) = slack.fake.calls_of("chat.postEphemeral")
+        assert (notice.args["channel"], notice.args["user"]) == ("C2", "UBOB")
+        assert notice.args["text"] == BUSY_TEXT
+        # Capacity comes back as work finishes.
+        assert (await slack.command("echo again")).json()["text"] == ACK_TEXT
+        await slack.settle()
+        assert core.messages[-1].text == "echo again"
 
 
 async def test_private_reply_is_ephemeral_to_the_requester(slack: SlackHarness) -> None:

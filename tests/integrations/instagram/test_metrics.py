@@ -180,3 +180,26 @@ async def test_account_metrics_range_is_checked(ig: IG) -> None:
         await ig.platform.account_metrics(
             ig.token, account, start=date(2026, 11, 2), end=date(2026, 11, 1)
         )
+
+
+async def test_one_deleted_post_does_not_turn_a_batch_into_single_reads(ig: IG) -> None:
+    media = [ig.fake.add_media(ig.user, f"post {i}", insights={"reach": i + 1}) for i in range(50)]
+    ids = [m.id for m in media]
+    ids[17] = "17999999999999999"  # deleted since it was listed
+    results = await ig.platform.post_metrics(ig.token, ids)
+    assert len(results) == 49 and "17999999999999999" not in {r.post_id for r in results}
+    basics = [c for c in ig.fake.calls if "like_count" in c.params.get("fields", "")]
+    # The batch is halved around the missing post: about 2·log2(50) reads, not 50.
+    assert len(basics) <= 13, len(basics)
+
+
+async def test_a_refused_multiple_id_read_is_tried_again_later(ig: IG) -> None:
+    ig.fake.multi_id_supported = False
+    posts = [ig.fake.add_media(ig.user, f"p{i}", insights={"reach": 1}).id for i in range(2)]
+    await ig.platform.post_metrics(ig.token, posts)
+    assert ig.platform._single_reads_until > 0  # read one by one for a while...
+    ig.fake.multi_id_supported = True
+    ig.platform._single_reads_until = 0.0  # ...and once that while is over
+    before = len([c for c in ig.fake.calls if c.path == ""])
+    await ig.platform.post_metrics(ig.token, posts)
+    assert len([c for c in ig.fake.calls if c.path == ""]) > before  # batched again
