@@ -132,7 +132,11 @@ def redis_prefix() -> str:
 @pytest.fixture
 async def redis(redis_url: str, redis_prefix: str, data_root: Path) -> AsyncIterator[RedisHandle]:
     """A Redis client whose keys are namespaced to this session (and cleaned after each test)."""
-    handle = RedisHandle(url=redis_url, data_dir=data_root, key_prefix=redis_prefix)
+    # A generous socket timeout: production's quarter second is about a healthy Redis, and
+    # a CI machine running the suite, Postgres and the fakes on two cores is not that.
+    handle = RedisHandle(
+        url=redis_url, data_dir=data_root, key_prefix=redis_prefix, socket_timeout=5.0
+    )
     await handle.open()
     yield handle
     async for key in handle.client.scan_iter(match=redis_prefix + "*", count=500):
