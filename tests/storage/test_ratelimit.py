@@ -207,7 +207,10 @@ async def _admissions(
 async def three_connections(redis: RedisHandle) -> AsyncIterator[list[RedisHandle]]:
     handles = [
         RedisHandle(
-            url=redis.url, data_dir=Path(tempfile.gettempdir()), key_prefix=redis.key_prefix
+            url=redis.url,
+            data_dir=Path(tempfile.gettempdir()),
+            key_prefix=redis.key_prefix,
+            socket_timeout=5.0,  # replicas' decisions, not a slow CI machine, are tested
         )
         for _ in range(3)
     ]
@@ -244,6 +247,7 @@ def _skewed(handles: list[RedisHandle], hours: tuple[float, ...]) -> list[Budget
             policy=POLICY,
             quotas=QUOTAS,
             clock=lambda s=s: datetime.now(UTC) + timedelta(hours=s),
+            call_timeout=5.0,
         )
         for h, s in zip(handles, hours, strict=True)
     ]
