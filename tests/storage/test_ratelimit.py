@@ -135,7 +135,7 @@ def test_rate_strings_use_limits_syntax() -> None:
 
 
 async def test_message_limits_per_user_and_workspace_charge_atomically(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY)
     first = [await budgets.check_message(workspace_id=1, chat_user_id=1) for _ in range(4)]
     assert [d.allowed for d in first] == [True, True, True, False]
     assert [d.remaining for d in first[:3]] == [2, 1, 0]
@@ -158,7 +158,9 @@ async def test_message_limits_per_user_and_workspace_charge_atomically(redis: Re
 
 
 async def test_capacity_returns_when_retry_after_has_passed(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=replace(POLICY, platform_calls="3/second"))
+    budgets = Budgets(
+        redis=redis, call_timeout=5.0, policy=replace(POLICY, platform_calls="3/second")
+    )
     assert (await budgets.platform_call("live")).allowed
     await asyncio.sleep(0.5)  # the next two keep the key alive past the first one's window
     assert all([(await budgets.platform_call("live")).allowed for _ in range(2)])
@@ -178,7 +180,10 @@ async def _admissions(
     # Each replica has a skewed clock; the script must not care.
     replicas = [
         Budgets(
-            redis=h, policy=policy, clock=lambda s=skew: datetime.now(UTC) + timedelta(seconds=s)
+            redis=h,
+            policy=policy,
+            clock=lambda s=skew: datetime.now(UTC) + timedelta(seconds=s),
+            call_timeout=5.0,
         )
         for h, skew in zip(handles, (-90.0, 0.0, 140.0), strict=True)
     ]
@@ -281,7 +286,7 @@ async def test_skewed_replicas_never_over_grant_a_quota(
 
 
 async def test_a_reservation_refused_by_one_counter_charges_none(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
     one = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})
     # the tightest counter answers: 1 of 2 uploads is a smaller share than 8,400 of 10,000 units
     assert one.allowed and one.counter == "uploads" and one.remaining == 1
@@ -302,7 +307,7 @@ async def test_a_reservation_refused_by_one_counter_charges_none(redis: RedisHan
 
 async def test_one_script_refuses_across_days_and_windows(redis: RedisHandle) -> None:
     """gamma mixes a calendar-day counter (per app) and a moving window (per account)."""
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
     for _ in range(2):
         assert (await budgets.reserve("gamma", 1, {"units": 10, "posts": 1})).allowed
     # The window refuses: the day's units are not charged.
@@ -325,7 +330,7 @@ async def test_calendar_days_follow_each_counters_own_zone(redis: RedisHandle) -
     hours of the UTC day: one of the two always differs from the UTC date)."""
     zones = ("Pacific/Kiritimati", "Etc/GMT+12")  # UTC+14 and UTC-12
     quotas = {f"z{i}": [Spec("units", "units", 10, reset_zone=z)] for i, z in enumerate(zones)}
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=quotas)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=quotas)
     now = datetime.now(UTC)
     for i, zone in enumerate(zones):
         decision = await budgets.reserve(f"z{i}", None, {"units": 4})
@@ -339,7 +344,7 @@ async def test_calendar_days_follow_each_counters_own_zone(redis: RedisHandle) -
 
 async def test_a_moving_window_takes_amounts_above_one(redis: RedisHandle) -> None:
     quotas = {"beta": [Spec("calls", "calls", 5, per_account=True, rolling_seconds=1)]}
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=quotas)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=quotas)
     first = await budgets.reserve("beta", 1, {"calls": 3})
     assert first.allowed and first.remaining == 2
     await asyncio.sleep(0.4)
@@ -357,7 +362,7 @@ async def test_a_moving_window_takes_amounts_above_one(redis: RedisHandle) -> No
 
 
 async def test_per_account_counters_are_separate(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
     for _ in range(3):
         assert (await budgets.reserve("beta", 7, {"publishes": 1, "calls": 2})).allowed
     third = await budgets.reserve("beta", 7, {"publishes": 1})
@@ -370,7 +375,7 @@ async def test_per_account_counters_are_separate(redis: RedisHandle) -> None:
 
 
 async def test_refunds_give_back_what_the_reservation_charged(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
     one = await budgets.reserve("alpha", None, {"units": 1600, "uploads": 1})
     assert (await budgets.reserve("alpha", None, {"units": 6000})).allowed
     await budgets.refund("alpha", None, {"units": 1600, "uploads": 1}, one)
@@ -402,7 +407,7 @@ async def test_refunds_give_back_what_the_reservation_charged(redis: RedisHandle
 
 
 async def test_reservations_are_checked_against_the_declarations(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
     with pytest.raises(ValueError, match="no quota counter 'minutes'"):
         await budgets.reserve("alpha", None, {"units": 1, "minutes": 1})
     with pytest.raises(ValueError, match="per account"):
@@ -436,7 +441,7 @@ def test_bad_declarations_fail_at_construction(
 
 
 async def test_report_rows_are_structured(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY, quotas=QUOTAS)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
     await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=30)
     assert (await budgets.reserve("beta", 4, {"publishes": 1})).allowed
     report = await budgets.report(workspace_id=1, chat_user_id=1, accounts=[("beta", 4)])
@@ -468,7 +473,7 @@ async def test_report_rows_are_structured(redis: RedisHandle) -> None:
 
 
 async def test_llm_budget_per_user_and_workspace(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY)
     assert (await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)).remaining == 100
     await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=120)
     spent = await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)
@@ -691,7 +696,9 @@ async def test_a_redis_that_stops_answering_is_an_outage_not_a_hang(tmp_path: Pa
 
 async def test_llm_reservations_hold_under_concurrency_and_settle_to_real_use(redis) -> None:
     policy = replace(POLICY, user_llm_tokens_per_day=10_000, workspace_llm_tokens_per_day=1000)
-    budgets = Budgets(redis=redis, policy=replace(policy, workspace_messages="100/minute"))
+    budgets = Budgets(
+        redis=redis, call_timeout=5.0, policy=replace(policy, workspace_messages="100/minute")
+    )
     admissions = await asyncio.gather(
         *(budgets.admit_run(workspace_id=71, chat_user_id=u, tokens=300, ttl=30) for u in range(10))
     )
@@ -711,7 +718,7 @@ async def test_llm_reservations_hold_under_concurrency_and_settle_to_real_use(re
 
 async def test_a_run_is_settled_to_its_real_use(redis) -> None:
     policy = replace(POLICY, user_llm_tokens_per_day=1000, workspace_llm_tokens_per_day=1000)
-    budgets = Budgets(redis=redis, policy=policy)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=policy)
     who = {"workspace_id": 73, "chat_user_id": 74}
     small = await budgets.admit_run(**who, tokens=300, ttl=30)
     await budgets.finish_run(**who, admission=small, reserved=300, used=40)
@@ -724,7 +731,7 @@ async def test_a_run_is_settled_to_its_real_use(redis) -> None:
 
 async def test_one_agent_run_per_user_at_a_time(redis) -> None:
     policy = replace(POLICY, user_messages="10/minute", workspace_messages="10/minute")
-    budgets = Budgets(redis=redis, policy=policy)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=policy)
     ws = {"workspace_id": 1}
     first = await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)
     assert first.allowed and first.run is not None
@@ -743,7 +750,7 @@ async def test_one_agent_run_per_user_at_a_time(redis) -> None:
 async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_another(
     redis: RedisHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    budgets = Budgets(redis=redis, policy=POLICY)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY)
     await budgets.check_message(workspace_id=9, chat_user_id=9)  # scripts loaded
     who = {"workspace_id": 1, "chat_user_id": 1}
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)  # ADMIT loaded
@@ -765,7 +772,9 @@ async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_anoth
 async def test_admission_is_all_or_nothing_step_by_step(redis: RedisHandle) -> None:
     """Refused by the rates: no slot, no tokens. Refused tokens: the message counts, the
     slot is given back, no counter of the day is charged (the workspace's neither)."""
-    budgets = Budgets(redis=redis, policy=POLICY)  # 3 messages/min per user, 100 tokens/day
+    budgets = Budgets(
+        redis=redis, call_timeout=5.0, policy=POLICY
+    )  # 3 messages/min per user, 100 tokens/day
     who = {"workspace_id": 5, "chat_user_id": 6}
     assert not (await budgets.admit_run(**who, tokens=101, ttl=30)).allowed  # too many tokens
     rows = _rows(await budgets.report(**who))
