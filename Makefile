@@ -39,10 +39,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Every bench runs even when one misses its target (each says so and exits 1); their
-# figures land in bench/results.json, from which the README's table is rewritten.
+# figures land in bench/results.json, from which the README's table is rewritten
+# (bench/_*.py are helpers the benches share, not benches).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	status=0; for f in bench/*.py; do \
+	status=0; for f in bench/[!_]*.py; do \
 	  [ $$f = bench/results.py ] || $(BIN)/python $$f || status=1; \
 	done; $(BIN)/python bench/results.py && exit $$status
 

@@ -22,12 +22,6 @@ class Budgets(Protocol):
     async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
         """Count one incoming message; refuse if the user or workspace is over its rate."""
 
-    async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
-        """Whether the user and workspace still have model tokens left today (counts nothing)."""
-
-    async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
-        """Charge tokens the model reported using to today's budgets."""
-
     async def admit_run(
         self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
     ) -> Admission:
@@ -73,12 +67,6 @@ class NoLimits:
 
     async def check_message(self, *, workspace_id: int, chat_user_id: int) -> Decision:
         return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
-
-    async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
-        return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
-
-    async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
-        return None
 
     async def admit_run(
         self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float

@@ -19,7 +19,6 @@ import asyncio
 import multiprocessing
 import os
 import random
-import re
 import secrets
 import socket
 import sys
@@ -35,19 +34,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from agent.media_links import MediaLinks  # noqa: E402
+from bench._harness import MiB, parse_size  # noqa: E402
 from storage import accounts, identity, posts  # noqa: E402
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys  # noqa: E402
 from storage.db import Database, migrate  # noqa: E402
-
-MiB = 1024 * 1024
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([KMG]i?B?)?", text.strip(), re.IGNORECASE)
-    if not match:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}")
-    unit = (match.group(2) or "").upper()[:1]
-    return int(match.group(1)) * {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}[unit]
 
 
 def _serve(dsn: str, key_spec: str, path: str, port: int) -> None:
@@ -56,6 +46,7 @@ def _serve(dsn: str, key_spec: str, path: str, port: int) -> None:
     from fastapi import FastAPI
     from fastapi.responses import FileResponse
 
+    from agent.sources import SourceOpeners
     from bot.media_web import build_media_router
 
     db = Database(dsn=dsn, data_dir=Path(tempfile.gettempdir()))
@@ -63,7 +54,8 @@ def _serve(dsn: str, key_spec: str, path: str, port: int) -> None:
         cipher=TokenCipher(parse_keys(key_spec)), public_base_url="https://bench.example"
     )
     app = FastAPI()
-    app.include_router(build_media_router(pool=lambda: db.pool, links=links))
+    router = build_media_router(pool=lambda: db.pool, links=links, opener=SourceOpeners().open)
+    app.include_router(router)
 
     @app.api_route("/anchor", methods=["GET", "HEAD"])
     async def anchor() -> FileResponse:

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,6 +41,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from bench.results import figure, record
 from storage.ratelimit import Budgets, LimitPolicy
+from storage.ratelimit.counters import Counter
+from storage.ratelimit.fallback import Outage
+from storage.ratelimit.ledger import Ledger
 from storage.redis import RedisHandle
 
 ROUNDS = 5  # ours and limits alternate, so background load hits both alike
@@ -189,6 +193,11 @@ async def main() -> int:
             ),
         )
 
+        # The third round trip: the script call that charged the two token days.
+        tokens = Ledger(
+            redis=handle, outage=Outage(1.0), call_timeout=0.5, clock=lambda: datetime.now(UTC)
+        )
+
         async def admit(k: int) -> object:
             return await roomy.admit_run(workspace_id=k % 50, chat_user_id=k, tokens=100, ttl=1)
 
@@ -197,7 +206,12 @@ async def main() -> int:
             await roomy.check_message(workspace_id=k % 50, chat_user_id=k)
             slot = handle.key("run", f"{{w{k % 50}}}", f"u{k}")
             await handle.client.set(slot, "x", nx=True, px=1000)
-            await roomy.charge_llm_tokens(workspace_id=k % 50, chat_user_id=k, tokens=100)
+            tag = f"llm:{{w{k % 50}}}"
+            days = [
+                Counter("llm_tokens", f"{tag}:u{k}", 10**12, 100),
+                Counter("llm_tokens", tag, 10**12, 100),
+            ]
+            await tokens.run("charge", days)
             return None
 
         print(f"rate limiter benchmark on {where}, python {sys.version.split()[0]}")

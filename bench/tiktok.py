@@ -16,13 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import multiprocessing
 import os
-import re
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,7 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from agent.sources import FileByteSource  # noqa: E402
+from bench._harness import (  # noqa: E402
+    MiB,
+    RssPeak,
+    fake_in_child,
+    parse_size,
+    plain_put,
+    video_file,
+)
 from integrations.base import TokenSet, UploadRequest  # noqa: E402
 from integrations.tiktok.platform import TikTokPlatform  # noqa: E402
 from integrations.tiktok.plugin import PLUGIN  # noqa: E402
@@ -41,73 +44,8 @@ from tests.fakes.google import MemoryCheckpoint  # noqa: E402
 from tests.fakes.platforms import build  # noqa: E402
 from tests.fakes.tiktok import ALL_SCOPES, FakeTikTok, run_standalone, tiktok_settings  # noqa: E402
 
-MiB = 1024 * 1024
 POSTS = 200
 TOKEN = TokenSet(access_token="bench-token", scopes=ALL_SCOPES)
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([KMG]i?B?)?", text.strip(), re.IGNORECASE)
-    if not match:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}")
-    unit = (match.group(2) or "").upper()[:1]
-    return int(match.group(1)) * {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}[unit]
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class RssPeak:
-    """Samples this process's RSS every 10 ms; `growth` is the peak minus the start."""
-
-    def __init__(self) -> None:
-        self.start = rss_bytes()
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, rss_bytes())
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_ready(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                await client.get(
-                    f"{base}/v2/user/info/",
-                    params={"fields": "open_id"},
-                    headers={"Authorization": "Bearer bench-token"},
-                )
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("fake server did not start")
 
 
 class Calls:
@@ -168,21 +106,11 @@ async def metrics_bench(base: str, rounds: int) -> tuple[bool, str]:
 
 async def upload_bench(base: str, size: int, chunk: int, rounds: int) -> list[tuple[bool, str]]:
     with tempfile.TemporaryDirectory(prefix="socialops-bench-") as tmp:
-        path = Path(tmp) / "video.mp4"
-        with open(path, "wb") as fh:
-            fh.truncate(size)  # sparse: no disk writes, reads return zero pages
-        source = FileByteSource(path, mime_type="video/mp4")
+        source = video_file(Path(tmp), size)
         async with httpx.AsyncClient(timeout=120) as client:
 
             async def plain() -> None:
-                response = await client.put(
-                    f"{base}/bench/sink",
-                    content=source.open(0),
-                    headers={"Content-Length": str(size), "Content-Type": "video/mp4"},
-                )
-                response.raise_for_status()
-                if response.json()["received"] != size:
-                    raise RuntimeError("plain PUT lost bytes")
+                await plain_put(client, base, source)
 
             settings = tiktok_settings(base, FakeTikTok(), tiktok_chunk_bytes=chunk)
             platform: TikTokPlatform = build(PLUGIN, client, **settings)
@@ -216,19 +144,9 @@ async def main() -> int:
     parser.add_argument("--chunk", type=parse_size, default=16 * MiB)
     parser.add_argument("--rounds", type=int, default=2, help="runs per measurement (best kept)")
     args = parser.parse_args()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = multiprocessing.get_context("spawn").Process(
-        target=run_standalone, args=(port,), daemon=True
-    )
-    server.start()
-    try:
-        await wait_ready(base)
-        checks = [await metrics_bench(base, max(1, args.rounds))]
-        checks += await upload_bench(base, args.size, args.chunk, max(1, args.rounds))
-    finally:
-        server.terminate()
-        server.join(5)
+    async with fake_in_child(run_standalone) as server:
+        checks = [await metrics_bench(server.base, max(1, args.rounds))]
+        checks += await upload_bench(server.base, args.size, args.chunk, max(1, args.rounds))
     print("targets:")
     for ok, text in checks:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")

@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
-import re
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -47,6 +43,14 @@ from agent.limits import NoLimits  # noqa: E402
 from agent.ops.base import OpsBase  # noqa: E402
 from agent.ops.uploads import PostCheckpoint  # noqa: E402
 from agent.sources import FileByteSource  # noqa: E402
+from bench._harness import (  # noqa: E402
+    MiB,
+    RssPeak,
+    fake_in_child,
+    parse_size,
+    plain_put,
+    video_file,
+)
 from bench.results import figure, record  # noqa: E402
 from integrations.base import TokenSet, UploadRequest  # noqa: E402
 from integrations.http import Guards, make_client  # noqa: E402
@@ -58,68 +62,7 @@ from storage.db import Database, migrate  # noqa: E402
 from tests.fakes.google import run_standalone, youtube_settings  # noqa: E402
 from tests.fakes.platforms import build as build_platform  # noqa: E402
 
-MiB = 1024 * 1024
 TOKEN = "bench-token"
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([KMG]i?B?)?", text.strip(), re.IGNORECASE)
-    if not match:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}")
-    unit = (match.group(2) or "").upper()[:1]
-    return int(match.group(1)) * {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}[unit]
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class RssPeak:
-    """Samples this process's RSS in a thread; `growth` is peak minus the starting RSS."""
-
-    def __init__(self) -> None:
-        self.start = rss_bytes()
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, rss_bytes())
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_ready(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                await client.get(f"{base}/_fake/sessions")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("fake server did not start")
 
 
 ROUNDS = 5
@@ -207,18 +150,6 @@ class Checkpoints:
         await self._db.pool.execute(
             "DELETE FROM workspaces WHERE frontend = 'local' AND external_id = $1", self.workspace
         )
-
-
-async def plain_put(base: str, source: FileByteSource) -> None:
-    async with httpx.AsyncClient(timeout=120) as client:
-        response = await client.put(
-            f"{base}/bench/sink",
-            content=source.open(0),
-            headers={"Content-Length": str(source.size), "Content-Type": source.mime_type},
-        )
-        response.raise_for_status()
-        if response.json()["received"] != source.size:
-            raise RuntimeError("plain PUT lost bytes")
 
 
 class CountingTransport(httpx.AsyncHTTPTransport):
@@ -338,51 +269,44 @@ async def main() -> int:
     args = parser.parse_args()
     size, chunk, rounds = args.size, args.chunk, max(1, args.rounds)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    ctx = multiprocessing.get_context("spawn")
-    server = ctx.Process(
-        target=run_standalone, args=(port,), kwargs={"hash_uploads": False}, daemon=True
-    )
-    server.start()
-    with tempfile.TemporaryDirectory(prefix="socialops-bench-") as tmp:
-        db = Database(dsn=os.environ.get("DATABASE_URL"), data_dir=Path(tmp) / "db")
-        await db.open()
-        await migrate(db.pool)
-        checkpoints = Checkpoints(db)
-        await checkpoints.open()
-        path = Path(tmp) / "video.mp4"
-        with open(path, "wb") as fh:
-            fh.truncate(size)  # sparse: no disk writes, reads return zero pages
-        source = FileByteSource(path, mime_type="video/mp4")
-        try:
-            await wait_ready(base)
-            print(
-                f"upload bench: {size / MiB:.0f} MiB, chunk {chunk / MiB:g} MiB,"
-                f" fake Google in pid {server.pid}, {rounds} interleaved rounds"
-            )
-
-            async def run_ours() -> dict[str, Any]:
-                async with youtube_client() as client:
-                    return await ours(base, source, chunk, client, await checkpoints.new(size))
-
-            runs: dict[str, Callable[[], Awaitable[Any]]] = {
-                "plain httpx PUT (limit)": lambda: plain_put(base, source),
-                "ours (resumable)": run_ours,
-            }
-            if not args.no_google_client and google_client_available():
-                runs["google-api-python-client"] = lambda: asyncio.to_thread(
-                    google_client_upload, base, str(path), chunk
+    async with fake_in_child(run_standalone, hash_uploads=False) as server:
+        base = server.base
+        with tempfile.TemporaryDirectory(prefix="socialops-bench-") as tmp:
+            db = Database(dsn=os.environ.get("DATABASE_URL"), data_dir=Path(tmp))
+            await db.open()
+            await migrate(db.pool)
+            checkpoints = Checkpoints(db)
+            await checkpoints.open()
+            source = video_file(Path(tmp), size)
+            try:
+                print(
+                    f"upload bench: {size / MiB:.0f} MiB, chunk {chunk / MiB:g} MiB,"
+                    f" fake Google in pid {server.pid}, {rounds} interleaved rounds"
                 )
-            else:
-                print("  google-api-python-client      not available: skipped")
-            results = await interleaved(size, runs, rounds)
-            resume = await resume_after_cut(base, source, chunk, checkpoints)
-        finally:
-            server.terminate()
-            server.join(5)
-            await checkpoints.close()
-            await db.close()
+
+                async def run_ours() -> dict[str, Any]:
+                    async with youtube_client() as client:
+                        return await ours(base, source, chunk, client, await checkpoints.new(size))
+
+                async def run_plain() -> None:
+                    async with httpx.AsyncClient(timeout=120) as client:
+                        await plain_put(client, base, source)
+
+                runs: dict[str, Callable[[], Awaitable[Any]]] = {
+                    "plain httpx PUT (limit)": run_plain,
+                    "ours (resumable)": run_ours,
+                }
+                if not args.no_google_client and google_client_available():
+                    runs["google-api-python-client"] = lambda: asyncio.to_thread(
+                        google_client_upload, base, str(source.path), chunk
+                    )
+                else:
+                    print("  google-api-python-client      not available: skipped")
+                results = await interleaved(size, runs, rounds)
+                resume = await resume_after_cut(base, source, chunk, checkpoints)
+            finally:
+                await checkpoints.close()
+                await db.close()
 
     mine = results.pop("ours (resumable)")
     fastest = max(results, key=lambda label: results[label]["mib_s"])

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from integrations.base import SocialPlatform
 
 S = TypeVar("S", bound=BaseModel)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +60,14 @@ class PlatformPlugin(Generic[S]):
 def _is_set(settings: BaseModel, name: str) -> bool:
     value = getattr(settings, name)  # a declared field of the settings model
     return value is not None and not (isinstance(value, SecretStr) and not value.get_secret_value())
+
+
+def configured(value: V | None) -> V:
+    """A setting named in `required`, in `build`: it runs only once they are all set."""
+    assert value is not None
+    return value
+
+
+def configured_secret(value: SecretStr | None) -> str:
+    """The plain value of a secret named in `required`, in `build` (see `configured`)."""
+    return configured(value).get_secret_value()

@@ -26,7 +26,7 @@ from integrations.capabilities import (
     QuotaCounter,
     QuotaSpec,
 )
-from integrations.plugin import PlatformPlugin
+from integrations.plugin import PlatformPlugin, configured, configured_secret
 
 if TYPE_CHECKING:
     import httpx
@@ -99,13 +99,11 @@ def build(
 ) -> SocialPlatform:
     from integrations.instagram.platform import InstagramPlatform
 
-    assert settings.instagram_client_id is not None
-    assert settings.instagram_client_secret is not None
     return InstagramPlatform(
         http,
         capabilities=caps,
-        client_id=settings.instagram_client_id,
-        client_secret=settings.instagram_client_secret.get_secret_value(),
+        client_id=configured(settings.instagram_client_id),
+        client_secret=configured_secret(settings.instagram_client_secret),
         auth_url=settings.instagram_auth_url,
         token_url=settings.instagram_token_url,
         graph_base=settings.instagram_graph_base,

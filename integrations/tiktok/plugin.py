@@ -59,7 +59,7 @@ from integrations.capabilities import (
     QuotaCounter,
     QuotaSpec,
 )
-from integrations.plugin import PlatformPlugin
+from integrations.plugin import PlatformPlugin, configured, configured_secret
 from integrations.tiktok.captions import utf16_len
 
 if TYPE_CHECKING:
@@ -217,10 +217,9 @@ def build(
 ) -> SocialPlatform:
     from integrations.tiktok.platform import TikTokConfig, TikTokPlatform
 
-    assert settings.tiktok_client_key is not None and settings.tiktok_client_secret is not None
     config = TikTokConfig(
-        client_key=settings.tiktok_client_key,
-        client_secret=settings.tiktok_client_secret.get_secret_value(),
+        client_key=configured(settings.tiktok_client_key),
+        client_secret=configured_secret(settings.tiktok_client_secret),
         auth_url=settings.tiktok_auth_url,
         token_url=settings.tiktok_token_url,
         revoke_url=settings.tiktok_revoke_url,

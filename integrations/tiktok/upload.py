@@ -30,7 +30,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
@@ -46,6 +46,7 @@ from integrations.base import (
     UploadResult,
 )
 from integrations.capabilities import CaptionRules
+from integrations.chunks import ChunkReader
 from integrations.errors import (
     IntegrationError,
     InvalidRequest,
@@ -197,44 +198,6 @@ class _Deciles:
             await self._callback(confirmed, self._total)
         except Exception:  # progress is cosmetic; it never breaks an upload
             log.warning("progress callback failed", exc_info=True)
-
-
-class _Reader:
-    """Exact-size chunk bodies from one source iterator, reopened only when a resume
-    jumps to another offset (files seek, HTTP sources use Range)."""
-
-    def __init__(self, source: ByteSource) -> None:
-        self._source = source
-        self._it: AsyncIterator[bytes] | None = None
-        self._pos = 0
-        self._pending = b""
-
-    async def aclose(self) -> None:
-        it, self._it = self._it, None
-        if isinstance(it, AsyncGenerator):
-            await it.aclose()
-
-    async def body(self, offset: int, length: int) -> AsyncIterator[bytes]:
-        if self._it is None or offset != self._pos:
-            await self.aclose()
-            self._it = aiter(self._source.open(offset))
-            self._pos, self._pending = offset, b""
-        remaining = length
-        while remaining:
-            if self._pending:
-                piece, self._pending = self._pending, b""
-            else:
-                try:
-                    piece = await anext(self._it)
-                except StopAsyncIteration:
-                    raise InvalidRequest(
-                        "The video source ended before its announced size.", platform=PLATFORM
-                    ) from None
-            if len(piece) > remaining:
-                piece, self._pending = piece[:remaining], piece[remaining:]
-            self._pos += len(piece)
-            remaining -= len(piece)
-            yield piece
 
 
 class Publisher:
@@ -454,7 +417,7 @@ class Publisher:
         assert session.upload_url is not None
         plan = ChunkPlan(source.size, session.chunk_size, session.chunk_count)
         failures = 0
-        reader = _Reader(source)
+        reader = ChunkReader(source, platform=PLATFORM)
         try:
             while confirmed < plan.size:
                 if resync:

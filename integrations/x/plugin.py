@@ -34,7 +34,7 @@ from integrations.capabilities import (
     QuotaCounter,
     QuotaSpec,
 )
-from integrations.plugin import PlatformPlugin
+from integrations.plugin import PlatformPlugin, configured, configured_secret
 from integrations.x.text import MAX_WEIGHTED_LENGTH, weighted_length
 from integrations.x.upload import MAX_SEGMENT_BYTES
 
@@ -103,10 +103,9 @@ def build(
 ) -> SocialPlatform:
     from integrations.x.platform import XConfig, XPlatform
 
-    assert settings.x_client_id is not None and settings.x_client_secret is not None
     config = XConfig(
-        client_id=settings.x_client_id,
-        client_secret=settings.x_client_secret.get_secret_value(),
+        client_id=configured(settings.x_client_id),
+        client_secret=configured_secret(settings.x_client_secret),
         auth_url=settings.x_auth_url,
         token_url=settings.x_token_url,
         revoke_url=settings.x_revoke_url,

@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from integrations.base import ByteSource, ProgressCallback, TokenSet, UploadCheckpoint
+from integrations.chunks import ChunkReader
 from integrations.errors import InvalidRequest, NotFound, PlatformUnavailable
 from integrations.x._errors import PLATFORM
 from integrations.x.api import XApi
@@ -90,43 +90,6 @@ def multipart_segment(boundary: str, index: int, data: bytes) -> bytes:
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     return b"".join((head, data, f"\r\n--{boundary}--\r\n".encode()))
-
-
-class _SegmentReader:
-    """Reads exact byte ranges from one ByteSource iterator, reopening it only to seek."""
-
-    def __init__(self, source: ByteSource) -> None:
-        self._source = source
-        self._it: AsyncIterator[bytes] | None = None
-        self._pos = 0
-        self._pending = b""
-
-    async def aclose(self) -> None:
-        it, self._it = self._it, None
-        if isinstance(it, AsyncGenerator):
-            await it.aclose()
-
-    async def read(self, offset: int, length: int) -> bytes:
-        if self._it is None or offset != self._pos:
-            await self.aclose()
-            self._it = aiter(self._source.open(offset))
-            self._pos, self._pending = offset, b""
-        out = bytearray()
-        while len(out) < length:
-            if self._pending:
-                piece, self._pending = self._pending, b""
-            else:
-                try:
-                    piece = await anext(self._it)
-                except StopAsyncIteration:
-                    raise InvalidRequest(
-                        "The video source ended before its announced size.", platform=PLATFORM
-                    ) from None
-            take = length - len(out)
-            out += piece[:take]
-            self._pending = piece[take:]
-        self._pos += length
-        return bytes(out)
 
 
 class _Deciles:
@@ -284,7 +247,7 @@ class MediaUploader:
     ) -> UploadState:
         total = source.size
         report = _Deciles(progress, total)
-        reader = _SegmentReader(source)
+        reader = ChunkReader(source, platform=PLATFORM)
         boundary = secrets.token_hex(16)
         try:
             while (offset := state.confirmed(total)) < total:

@@ -23,7 +23,7 @@ from integrations.capabilities import (
     QuotaCounter,
     QuotaSpec,
 )
-from integrations.plugin import PlatformPlugin
+from integrations.plugin import PlatformPlugin, configured, configured_secret
 
 if TYPE_CHECKING:
     import httpx
@@ -108,10 +108,9 @@ def build(
 ) -> SocialPlatform:
     from integrations.youtube.platform import YouTubeConfig, YouTubePlatform
 
-    assert settings.google_client_id is not None and settings.google_client_secret is not None
     config = YouTubeConfig(
-        client_id=settings.google_client_id,
-        client_secret=settings.google_client_secret.get_secret_value(),
+        client_id=configured(settings.google_client_id),
+        client_secret=configured_secret(settings.google_client_secret),
         auth_url=settings.google_auth_url,
         token_url=settings.google_token_url,
         revoke_url=settings.google_revoke_url,

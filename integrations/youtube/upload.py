@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from integrations.base import ByteSource, ProgressCallback, UploadCheckpoint
+from integrations.chunks import ChunkReader
 from integrations.errors import (
     ConnectionLost,
     IntegrationError,
@@ -44,55 +45,6 @@ from integrations.youtube._errors import PLATFORM, error_from_response
 log = logging.getLogger(__name__)
 
 CHUNK_GRANULARITY = 256 * 1024
-
-
-class _ChunkStream:
-    """Streams exact-size chunk bodies from one ByteSource iterator.
-
-    The iterator stays open across chunks; after a failure the server's offset rarely
-    equals what we pulled, so the source is reopened there (files seek, HTTP uses Range).
-    No chunk is buffered whole: memory stays at one source piece.
-    """
-
-    def __init__(self, source: ByteSource) -> None:
-        self._source = source
-        self._it: AsyncIterator[bytes] | None = None
-        self._pos = 0  # offset of the next byte to hand out
-        self._pending = b""
-
-    async def aclose(self) -> None:
-        it, self._it = self._it, None
-        if isinstance(it, AsyncGenerator):  # a plain iterator holds nothing to release
-            await it.aclose()
-
-    async def _seek(self, offset: int) -> None:
-        if self._it is not None and offset == self._pos:
-            return
-        await self.aclose()
-        self._it = aiter(self._source.open(offset))
-        self._pos = offset
-        self._pending = b""
-
-    async def body(self, offset: int, length: int) -> AsyncIterator[bytes]:
-        """Yield bytes [offset, offset + length) in source-sized pieces."""
-        await self._seek(offset)
-        assert self._it is not None
-        remaining = length
-        while remaining:
-            if self._pending:
-                piece, self._pending = self._pending, b""
-            else:
-                try:
-                    piece = await anext(self._it)
-                except StopAsyncIteration:
-                    raise InvalidRequest(
-                        "The video source ended before its announced size.", platform=PLATFORM
-                    ) from None
-            if len(piece) > remaining:
-                piece, self._pending = piece[:remaining], piece[remaining:]
-            self._pos += len(piece)
-            remaining -= len(piece)
-            yield piece
 
 
 class _Deciles:
@@ -239,7 +191,7 @@ class ResumableUploader:
             confirmed = 0
             await checkpoint.save(session, 0)
         report = _Deciles(progress, total)
-        reader = _ChunkStream(source)
+        reader = ChunkReader(source, platform=PLATFORM)
         stalls = 0  # interruptions since the server last gained bytes
         try:
             while True:

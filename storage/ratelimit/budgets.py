@@ -89,20 +89,6 @@ class Budgets:
         tally = await self._ledger.run("reserve", counters)
         return decide(counters, self._local.hit(counters) if tally is None else tally)
 
-    async def check_llm_budget(self, *, workspace_id: int, chat_user_id: int) -> Decision:
-        """Is there LLM token budget left today (UTC) for this user and workspace?"""
-        counters = self._llm_tokens(workspace_id, chat_user_id, 1)
-        tally = await self._ledger.run("peek", counters)
-        return decide(counters, self._local.days("peek", counters) if tally is None else tally)
-
-    async def charge_llm_tokens(self, *, workspace_id: int, chat_user_id: int, tokens: int) -> None:
-        """Record tokens a model call used (always charged: they are already spent)."""
-        if tokens <= 0:
-            return
-        counters = self._llm_tokens(workspace_id, chat_user_id, tokens)
-        if await self._ledger.run("charge", counters) is None:
-            self._local.days("charge", counters)
-
     async def admit_run(
         self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
     ) -> Admission:

@@ -58,6 +58,10 @@ class World:
         assert answer.status_code == 303, answer.text
         return state, answer
 
+    async def via(self, browser: httpx.AsyncClient, url: str) -> httpx.Response:
+        """A page on another site that redirects straight back: our app's answer there."""
+        return await self.web.get(_path(await _follow(browser, url)))
+
     async def say(self, who: Identity, text: str) -> RecordingSink:
         sink = RecordingSink()
         message = IncomingMessage(
@@ -189,14 +193,14 @@ async def test_slack_requester_signs_in_and_links(
     assert query["redirect_uri"] == [f"{BASE}/oauth/identity/slack/callback"]
     assert google.calls == []  # no consent before the sign-in
 
-    back = await world.web.get(_path(await _follow(http, signin_url)))
+    back = await world.via(http, signin_url)
     assert back.status_code == 303, back.text
     assert back.headers["location"].startswith(google.base)
     assert await pool.fetchval(
         "SELECT verified_at IS NOT NULL FROM oauth_states WHERE workspace_id = $1",
         who.workspace_id,
     )
-    page = await world.web.get(_path(await _follow(http, back.headers["location"])))
+    page = await world.via(http, back.headers["location"])
     assert page.status_code == 200, page.text
     assert "YouTube linked" in page.text and "Ada Cooks" in page.text
     [account] = await _accounts_of(pool, who)
@@ -214,7 +218,7 @@ async def test_slack_link_opened_by_another_slack_user_links_nothing(
     fake_slack.signin_as = ("UOTHERPERSON", who.workspace_external_id)  # same workspace
 
     state, answer = await world.open_link(who)
-    page = await world.web.get(_path(await _follow(http, answer.headers["location"])))
+    page = await world.via(http, answer.headers["location"])
     assert page.status_code == 400 and "someone other than" in page.text
     assert google.calls == [] and await _accounts_of(pool, who) == []
     # The link is cancelled: its state is gone, so nothing can finish it later.
@@ -244,7 +248,7 @@ async def test_slack_link_opened_by_a_user_of_another_workspace_links_nothing(
     fake_slack.signin_as = (who.user_external_id, "TELSEWHERE")
 
     _, answer = await world.open_link(who)
-    page = await world.web.get(_path(await _follow(http, answer.headers["location"])))
+    page = await world.via(http, answer.headers["location"])
     assert page.status_code == 400 and "someone other than" in page.text
     assert google.calls == [] and await _accounts_of(pool, who) == []
 
@@ -268,7 +272,7 @@ async def test_sign_in_or_consent_in_a_browser_without_the_cookie_links_nothing(
     # The requester signs in properly, then the consent page is finished elsewhere.
     world.web.cookies.update(jar)
     _, answer = await world.open_link(who)
-    back = await world.web.get(_path(await _follow(http, answer.headers["location"])))
+    back = await world.via(http, answer.headers["location"])
     assert back.status_code == 303
     callback = await _follow(http, back.headers["location"])
     world.web.cookies.clear()
@@ -298,7 +302,7 @@ async def test_a_link_without_sign_in_cannot_skip_it(
     who = await _slack_user(pool)
     state, _ = await world.open_link(who)
     consent = await ops_for(world.deps).consent_url("youtube", state)  # as if guessed
-    page = await world.web.get(_path(await _follow(http, consent)))
+    page = await world.via(http, consent)
     assert page.status_code == 400 and "sign-in" in page.text
     assert google.exchange_count == 0 and await _accounts_of(pool, who) == []
 
@@ -329,9 +333,9 @@ async def test_discord_requester_signs_in_and_links(
     query = parse_qs(urlsplit(signin_url).query)
     assert signin_url.startswith(f"{discord.base_url}/oauth2/authorize?")
     assert query["scope"] == ["identify"] and query["client_id"] == [discord.client_id]
-    back = await world.web.get(_path(await _follow(http, signin_url)))
+    back = await world.via(http, signin_url)
     assert back.status_code == 303, back.text
-    page = await world.web.get(_path(await _follow(http, back.headers["location"])))
+    page = await world.via(http, back.headers["location"])
     assert page.status_code == 200 and "YouTube linked" in page.text
     [account] = await _accounts_of(pool, who)
     assert account.owner_id == who.chat_user_id
@@ -346,7 +350,7 @@ async def test_discord_link_opened_by_someone_else_links_nothing(
     discord.signin_user = discord.user("mallory")
 
     _, answer = await world.open_link(who)
-    page = await world.web.get(_path(await _follow(http, answer.headers["location"])))
+    page = await world.via(http, answer.headers["location"])
     assert page.status_code == 400 and "someone other than" in page.text
     assert google.calls == [] and await _accounts_of(pool, who) == []
 
@@ -359,7 +363,7 @@ async def _link_with_code(world: World, who: Identity, google: FakeGoogle, http:
     google.login_channel = google.add_channel("Chan " + secrets.token_hex(2)).id
     _, answer = await world.open_link(who)
     assert answer.headers["location"].startswith(google.base)  # straight to consent
-    page = await world.web.get(_path(await _follow(http, answer.headers["location"])))
+    page = await world.via(http, answer.headers["location"])
     assert page.status_code == 200 and "One more step" in page.text, page.text
     found = CODE.search(page.text)
     assert found is not None, page.text
@@ -470,25 +474,66 @@ async def _member(pool: Any, workspace: str, user: str, name: str) -> Identity:
     )
 
 
-async def test_relinking_someone_elses_channel_asks_the_current_owner(
-    make_world, google: FakeGoogle, link_account, http, pool, cipher
-) -> None:
+@dataclass
+class Transfer:
+    """Remy opened a link to a channel Olive (same workspace) owns and consented to it."""
+
+    world: World
+    workspace: str
+    owner: Identity
+    asker: Identity
+    owned: accounts.LinkedAccount
+    channel: Any
+    token: dict[str, Any]  # the owner's grant
+    page: httpx.Response  # what Remy's browser showed after consent
+
+    async def answer(self, user_id: str, action_id: str, *, approved: bool) -> RecordingSink:
+        """`user_id` presses approve or cancel on the request."""
+        sink = RecordingSink()
+        await self.world.chat.resolve_approval(
+            frontend="local",
+            workspace_id=self.workspace,
+            user_id=user_id,
+            action_id=action_id,
+            approved=approved,
+            sink=sink,
+        )
+        return sink
+
+
+@pytest.fixture
+async def transfer(make_world, google: FakeGoogle, link_account, http, pool) -> Transfer:
     world = make_world({})
     workspace = f"W{secrets.token_hex(4)}"
     owner = await _member(pool, workspace, "owner", "Olive")
     asker = await _member(pool, workspace, "asker", "Remy")
     owned, channel, raw = await link_account(owner)
     google.login_channel = channel.id
-
     _, answer = await world.open_link(asker)
-    page = await world.web.get(_path(await _follow(http, answer.headers["location"])))
+    page = await world.via(http, answer.headers["location"])
+    return Transfer(world, workspace, owner, asker, owned, channel, raw, page)
+
+
+async def _pending_links_of(pool: Any, who: Identity) -> int:
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM pending_links WHERE requester_id = $1", who.chat_user_id
+        )
+    )
+
+
+async def test_relinking_someone_elses_channel_asks_the_current_owner(
+    transfer: Transfer, pool, cipher
+) -> None:
+    world, owner, asker, owned = transfer.world, transfer.owner, transfer.asker, transfer.owned
+    page = transfer.page
     assert page.status_code == 200 and "Waiting for approval" in page.text
     assert "Olive" not in page.text  # the page does not say who owns it
     # Nothing moved: same row, same owner, the owner's own token.
     [still] = await _accounts_of(pool, owner)
     assert still.id == owned.id and await _accounts_of(pool, asker) == []
     token = await accounts.load_token(pool, cipher=cipher, account=still)
-    assert token["access_token"] == raw["access_token"]
+    assert token["access_token"] == transfer.token["access_token"]
     # Both are told; the owner's approval waits, bound to the owner.
     told = {reply_to.get("user_id"): text for _, reply_to, text in world.notified}
     assert "asked them to approve" in told["x"]
@@ -509,77 +554,34 @@ async def test_relinking_someone_elses_channel_asks_the_current_owner(
     assert (await world.say(owner, "help")).approvals == []  # asked once
 
     # Only the owner can approve it.
-    sink = RecordingSink()
-    await world.chat.resolve_approval(
-        frontend="local",
-        workspace_id=workspace,
-        user_id="asker",
-        action_id=request.action_id,
-        approved=True,
-        sink=sink,
-    )
+    sink = await transfer.answer("asker", request.action_id, approved=True)
     assert "Only the person who asked" in sink.text
     assert [a.id for a in await _accounts_of(pool, owner)] == [owned.id]
 
     world.notified.clear()
-    sink = RecordingSink()
-    await world.chat.resolve_approval(
-        frontend="local",
-        workspace_id=workspace,
-        user_id="owner",
-        action_id=request.action_id,
-        approved=True,
-        sink=sink,
-    )
+    sink = await transfer.answer("owner", request.action_id, approved=True)
     assert "now belongs to Remy" in sink.text and "no longer yours" in sink.text
     assert await _accounts_of(pool, owner) == []
     [moved] = await _accounts_of(pool, asker)
-    assert moved.id == owned.id and moved.external_id == channel.id
+    assert moved.id == owned.id and moved.external_id == transfer.channel.id
     fresh = await accounts.load_token(pool, cipher=cipher, account=moved)
-    assert fresh["access_token"] != raw["access_token"]  # the requester's own grant
+    assert fresh["access_token"] != transfer.token["access_token"]  # the requester's own grant
     [(_, reply_to, text)] = world.notified
     assert reply_to == {"user_id": "x"} and "now linked to you" in text
-    assert (
-        await pool.fetchval(
-            "SELECT count(*) FROM pending_links WHERE requester_id = $1", asker.chat_user_id
-        )
-        == 0
-    )
+    assert await _pending_links_of(pool, asker) == 0
 
 
-async def test_the_owner_can_refuse_and_nothing_moves(
-    make_world, google: FakeGoogle, link_account, http, pool
-) -> None:
-    world = make_world({})
-    workspace = f"W{secrets.token_hex(4)}"
-    owner = await _member(pool, workspace, "owner", "Olive")
-    asker = await _member(pool, workspace, "asker", "Remy")
-    owned, channel, _ = await link_account(owner)
-    google.login_channel = channel.id
-    _, answer = await world.open_link(asker)
-    await world.web.get(_path(await _follow(http, answer.headers["location"])))
+async def test_the_owner_can_refuse_and_nothing_moves(transfer: Transfer, pool) -> None:
+    world, owner, asker, owned = transfer.world, transfer.owner, transfer.asker, transfer.owned
 
     [request] = (await world.say(owner, "help")).approvals
-    sink = RecordingSink()
-    await world.chat.resolve_approval(
-        frontend="local",
-        workspace_id=workspace,
-        user_id="owner",
-        action_id=request.action_id,
-        approved=False,
-        sink=sink,
-    )
+    sink = await transfer.answer("owner", request.action_id, approved=False)
     assert "Cancelled" in sink.text
     assert [a.id for a in await _accounts_of(pool, owner)] == [owned.id]
     assert await _accounts_of(pool, asker) == []
     assert "Waiting" not in (await world.say(asker, "accounts")).text
     assert await pending_links.purge_expired(pool) >= 1
-    assert (
-        await pool.fetchval(
-            "SELECT count(*) FROM pending_links WHERE requester_id = $1", asker.chat_user_id
-        )
-        == 0
-    )
+    assert await _pending_links_of(pool, asker) == 0
 
 
 async def test_upsert_never_moves_an_account_to_another_owner(pool, cipher) -> None:

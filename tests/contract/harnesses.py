@@ -55,6 +55,15 @@ class Harness(Protocol):
         """Post ids published by uploads so far."""
 
 
+async def consent_by_redirect(authorization_url: str) -> str:
+    """What a browser does at a fake that consents at once: open the authorization URL and
+    read the code from the redirect to our callback."""
+    async with httpx.AsyncClient() as browser:
+        answer = await browser.get(authorization_url)
+    assert answer.status_code == 302, answer.text
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+
 class YouTubeHarness:
     plugin = YOUTUBE
     reads_per_batch = 1
@@ -70,10 +79,7 @@ class YouTubeHarness:
         return None
 
     async def consent(self, authorization_url: str) -> str:
-        async with httpx.AsyncClient() as browser:
-            answer = await browser.get(authorization_url)
-        assert answer.status_code == 302, answer.text
-        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        return await consent_by_redirect(authorization_url)
 
     def add_posts(self, n: int) -> list[str]:
         return [self.fake.add_video(self.channel, title=f"post {i}", views=i) for i in range(n)]
@@ -143,10 +149,7 @@ class TikTokHarness:
         return None
 
     async def consent(self, authorization_url: str) -> str:
-        async with httpx.AsyncClient() as browser:
-            answer = await browser.get(authorization_url)
-        assert answer.status_code == 302, answer.text
-        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        return await consent_by_redirect(authorization_url)
 
     def add_posts(self, n: int) -> list[str]:
         return [self.fake.add_video(self.creator, f"post {i}").id for i in range(n)]
@@ -186,10 +189,7 @@ class XHarness:
         use_clock(platform, self.fake.clock)  # the fake's time moves only when we sleep
 
     async def consent(self, authorization_url: str) -> str:
-        async with httpx.AsyncClient() as browser:
-            answer = await browser.get(authorization_url)
-        assert answer.status_code == 302, answer.text
-        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        return await consent_by_redirect(authorization_url)
 
     def add_posts(self, n: int) -> list[str]:
         ids = [self.fake.add_post(self.user, f"post {i}").id for i in range(n)]

@@ -442,7 +442,7 @@ def test_bad_declarations_fail_at_construction(
 
 async def test_report_rows_are_structured(redis: RedisHandle) -> None:
     budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=QUOTAS)
-    await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=30)
+    assert (await budgets.admit_run(workspace_id=1, chat_user_id=1, tokens=30, ttl=30)).allowed
     assert (await budgets.reserve("beta", 4, {"publishes": 1})).allowed
     report = await budgets.report(workspace_id=1, chat_user_id=1, accounts=[("beta", 4)])
     assert [(s.scope, s.platform, s.account_id, s.counter) for s in report] == [
@@ -473,18 +473,22 @@ async def test_report_rows_are_structured(redis: RedisHandle) -> None:
 
 
 async def test_llm_budget_per_user_and_workspace(redis: RedisHandle) -> None:
-    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY)
-    assert (await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)).remaining == 100
-    await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=120)
-    spent = await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)
-    assert not spent.allowed and spent.limit == 100 and spent.counter == "llm_tokens"
+    policy = replace(POLICY, user_messages="10/minute", workspace_messages="10/minute")
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=policy)
+    first = await budgets.admit_run(workspace_id=1, chat_user_id=1, tokens=100, ttl=30)
+    assert first.tokens is not None and first.tokens.allowed and first.tokens.remaining == 0
+    await budgets.finish_run(
+        workspace_id=1, chat_user_id=1, admission=first, reserved=100, used=120
+    )
+    spent = (await budgets.admit_run(workspace_id=1, chat_user_id=1, tokens=1, ttl=30)).tokens
+    assert spent is not None and not spent.allowed
+    assert spent.limit == 100 and spent.counter == "llm_tokens"
     midnight = day_period(datetime.now(UTC), UTC).end
     assert spent.reset_at == midnight and spent.retry_after >= 1
-    other = await budgets.check_llm_budget(workspace_id=1, chat_user_id=2)
-    assert other.allowed and other.limit == 150 and other.remaining == 30
-    await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=2, tokens=30)
-    assert not (await budgets.check_llm_budget(workspace_id=1, chat_user_id=2)).allowed
-    assert (await budgets.check_llm_budget(workspace_id=9, chat_user_id=2)).allowed
+    other = (await budgets.admit_run(workspace_id=1, chat_user_id=2, tokens=30, ttl=30)).tokens
+    assert other is not None and other.allowed and other.limit == 150 and other.remaining == 0
+    assert not (await budgets.admit_run(workspace_id=1, chat_user_id=3, tokens=1, ttl=30)).allowed
+    assert (await budgets.admit_run(workspace_id=9, chat_user_id=2, tokens=1, ttl=30)).allowed
 
 
 # --- a Redis that dies -----------------------------------------------------------------
@@ -596,12 +600,8 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_quotas(
         await budgets.refund("alpha", None, {"units": 1600})  # lost, not raised
         with pytest.raises(LimiterUnavailable):
             await budgets.report(workspace_id=1, chat_user_id=1)
-        # LLM checks fail open too, and count locally
-        assert (await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)).allowed
-        await budgets.charge_llm_tokens(workspace_id=1, chat_user_id=1, tokens=100)
-        local = await budgets.check_llm_budget(workspace_id=1, chat_user_id=1)
-        assert not local.allowed and local.retry_after >= 1
-        # A message to the agent fails open too: one local run at a time, tokens capped.
+        # A message to the agent fails open too: one local run at a time, tokens capped
+        # (counted locally: a run over the day's rest is refused, with a retry time).
         run = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=60, ttl=30)
         assert run.allowed and run.run is not None and run.run.startswith("local:")
         again = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=1, ttl=30)
@@ -611,6 +611,7 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_quotas(
         )
         over = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=41, ttl=30)
         assert over.tokens is not None and not over.tokens.allowed and over.run is None
+        assert over.tokens.retry_after >= 1
         assert (await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=40, ttl=30)).allowed
 
         redis_process.start()
