@@ -509,11 +509,19 @@ class SlackAdapter:
         Its `send` returns `channel:ts` and its `update` edits that message (chat.update).
         LookupError when the workspace has no bot installed.
         """
+        client = await self.team_client(team_id=team_id)
+        return SlackReplySink(client=client, channel=channel, user="", thread_ts=thread_ts)
+
+    async def team_client(self, *, team_id: str) -> AsyncWebClient:
+        """The Web API client of a workspace's installation (digests upload with it).
+
+        LookupError when the workspace has no bot installed.
+        """
         self._ensure_session()
         client = await self._client_for(team_id=team_id or None, enterprise_id=None)
         if client is None:
             raise LookupError(f"no Slack installation for workspace {team_id}")
-        return SlackReplySink(client=client, channel=channel, user="", thread_ts=thread_ts)
+        return client
 
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""

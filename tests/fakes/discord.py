@@ -135,6 +135,8 @@ class FakeDiscord:
         self.resumes: list[dict[str, Any]] = []
         self._sessions: dict[str, int] = {}  # session id -> last sequence sent
         self.files: dict[str, tuple[bytes, str]] = {}
+        # Files sent with messages (multipart `files[n]`): message id -> [(name, type, bytes)]
+        self.message_files: dict[str, list[tuple[str, str, bytes]]] = {}
         self.bytes_served: dict[str, int] = {}
         self.commands: list[dict[str, Any]] = []
         self._interaction_channels: dict[str, str] = {}  # token -> channel id
@@ -395,8 +397,11 @@ class FakeDiscord:
         body: Any = None
         raw = await request.body()
         if raw:
-            if request.headers.get("content-type", "").startswith("application/json"):
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith("application/json"):
                 body = json.loads(raw)
+            elif content_type.startswith("multipart/form-data"):
+                body = await _multipart(request)
             else:
                 body = raw
         call = Call(request.method, path, dict(request.query_params), body)
@@ -536,6 +541,20 @@ class FakeDiscord:
         }
         if body.get("message_reference"):
             message["message_reference"] = body["message_reference"]
+        uploads = body.get(_FILES) or []
+        if uploads:
+            declared = {a.get("id"): a for a in body.get("attachments") or []}
+            message["attachments"] = [
+                {
+                    "id": snowflake(),
+                    "filename": (declared.get(n) or {}).get("filename", name),
+                    "size": len(data),
+                    "content_type": kind,
+                    "url": f"{self.base_url}/cdn/{name}",
+                }
+                for n, (name, kind, data) in enumerate(uploads)
+            ]
+            self.message_files[message["id"]] = uploads
         if webhook is not None:
             message["webhook_id"] = webhook
             message["application_id"] = webhook
@@ -717,3 +736,26 @@ class FakeDiscord:
             self._sessions[conn.session_id] = conn.seq
             conn.ready.set()
             await self._notify()
+
+
+_FILES = "__files__"  # where `_multipart` puts the uploaded files in a body
+
+
+async def _multipart(request: Request) -> dict[str, Any]:
+    """A message sent as multipart: `payload_json` plus `files[n]` parts (Discord's
+    way to attach files); the files land under `_FILES` as (name, type, bytes), named
+    as the payload's `attachments` declare them."""
+    from tests.fakes.x import parse_multipart
+
+    boundary = request.headers["content-type"].partition("boundary=")[2].strip('"')
+    parts = parse_multipart(await request.body(), boundary)
+    body: dict[str, Any] = json.loads(parts.get("payload_json") or b"{}")
+    declared = {a.get("id"): a.get("filename") for a in body.get("attachments") or []}
+    files = []
+    for n in range(len(parts)):
+        data = parts.get(f"files[{n}]")
+        if data is not None:
+            kind = "image/png" if data.startswith(b"\x89PNG") else "application/octet-stream"
+            files.append((declared.get(n) or f"file{n}", kind, data))
+    body[_FILES] = files
+    return body
