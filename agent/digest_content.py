@@ -25,13 +25,22 @@ def number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def label_of(metric: Metric) -> str:
+    """'Views', 'Watch time', 'Avg view'."""
+    label = LABELS[metric][0]
+    return label[:1].upper() + label[1:]
+
+
+def value_text(metric: Metric, value: float) -> str:
+    """'1,204', '1,004 min', '4.21 %'."""
+    if metric is Metric.ENGAGEMENT_RATE:
+        return f"{value * 100:.2f} %"
+    return f"{number(value)}{LABELS[metric][1]}"
+
+
 def figure_text(metric: Metric, value: float) -> str:
     """'Views 1,204', 'Watch time 1,004 min', 'Engagement 4.21 %'."""
-    label, unit = LABELS[metric]
-    label = label[:1].upper() + label[1:]
-    if metric is Metric.ENGAGEMENT_RATE:
-        return f"{label} {value * 100:.2f} %"
-    return f"{label} {number(value)}{unit}"
+    return f"{label_of(metric)} {value_text(metric, value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +58,15 @@ class Change:
         return (self.value - self.previous) / abs(self.previous) * 100
 
     def arrow(self) -> str:
-        """'▲ 12 %', '▼ 3.5 %', '= 0 %', '▲ new' (was 0), '' (nothing to compare)."""
+        """'▲ 12 %', '▼ 3.5 %', '= 0 %', '▲ from 0', '▲ 0.23 pt' (a rate), or '' (nothing
+        to compare with)."""
         if self.previous is None:
             return ""
         if self.value == self.previous:
             return f"{SAME} 0 %"
         mark = UP if self.value > self.previous else DOWN
+        if self.metric is Metric.ENGAGEMENT_RATE:  # a rate moves in points, not percent
+            return f"{mark} {abs(self.value - self.previous) * 100:.2f} pt"
         pct = self.percent
         if pct is None:
             return f"{mark} from 0"
@@ -154,7 +166,7 @@ class Digest:
                 link = f" {post.url}" if post.url else ""
                 lines.append(
                     f"  {i}. {name} ({post.platform_title} @{post.handle}), "
-                    f"{figure_text(Metric.VIEWS, post.views).lower()}{link}"
+                    f"{number(post.views)} views{link}"
                 )
         for platform, reason in self.unavailable:
             lines.append(f"- {platform}: unavailable ({reason})")

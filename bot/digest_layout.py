@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.digest_content import AccountSection, Digest, TopPost, figure_text
-from integrations.base import Metric
+from agent.digest_content import (
+    AccountSection,
+    Digest,
+    TopPost,
+    label_of,
+    number,
+    value_text,
+)
 
 CHART_NAME = "digest-views.png"
 
@@ -62,9 +68,9 @@ def _change_lines(section: AccountSection) -> list[tuple[str, str]]:
     """(label, 'value arrow') per metric."""
     out = []
     for change in section.changes:
-        label, _, value = figure_text(change.metric, change.value).partition(" ")
         arrow = change.arrow()
-        out.append((label, value + (f"  {arrow}" if arrow else "")))
+        value = value_text(change.metric, change.value)
+        out.append((label_of(change.metric), value + (f"  {arrow}" if arrow else "")))
     return out
 
 
@@ -125,7 +131,7 @@ def _slack_tail(digest: Digest, *, chart_attached: bool) -> list[dict[str, Any]]
             "type": "section",
             "text": _mrkdwn(
                 f"*{i}. {linked}*\n{post.platform_title} @{slack_escape(post.handle)}"
-                f" · {figure_text(Metric.VIEWS, post.views)}"
+                f" · {number(post.views)} views"
             ),
         }
         if post.thumbnail_url:
@@ -200,7 +206,7 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         embed: dict[str, Any] = {
             "title": fit(f"Top post {i}: {_post_title(post)}", DISCORD_MAX_TITLE),
             "description": f"{post.platform_title} @{discord_escape(post.handle)}"
-            f" · {figure_text(Metric.VIEWS, post.views)}",
+            f" · {number(post.views)} views",
             "color": DISCORD_COLOUR,
         }
         if post.url:

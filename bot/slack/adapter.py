@@ -89,6 +89,7 @@ BOT_SCOPES = (
     "chat:write",
     "commands",
     "files:read",
+    "files:write",  # the digest's chart, uploaded with its message (bot/slack/digest.py)
     "groups:history",  # the same in private channels
     "im:history",
 )

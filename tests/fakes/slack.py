@@ -455,7 +455,7 @@ class FakeSlack:
             "ok": True,
             "access_token": token,
             "token_type": "bot",
-            "scope": "app_mentions:read,channels:history,chat:write,commands,files:read,groups:history,im:history",
+            "scope": "app_mentions:read,channels:history,chat:write,commands,files:read,files:write,groups:history,im:history",
             "bot_user_id": f"U{team_id}BOT",
             "app_id": "A1",
             "team": {"id": team_id, "name": f"Team {team_id}"},

@@ -14,8 +14,8 @@ import pytest
 
 from agent.digest_content import AccountSection, Change, Digest
 from bot.digest_post import DigestPoster, DigestUndeliverable
-from integrations.base import Metric
 from bot.notify import Notifiers
+from integrations.base import Metric
 from storage.digests import Workspace
 from tests.fakes.discord import FakeDiscord
 
