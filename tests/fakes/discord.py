@@ -743,19 +743,22 @@ _FILES = "__files__"  # where `_multipart` puts the uploaded files in a body
 
 async def _multipart(request: Request) -> dict[str, Any]:
     """A message sent as multipart: `payload_json` plus `files[n]` parts (Discord's
-    way to attach files); the files land under `_FILES` as (name, type, bytes), named
-    as the payload's `attachments` declare them."""
-    from tests.fakes.x import parse_multipart
+    way to attach files); the files land under `_FILES` as (name, type, bytes)."""
+    from email import policy
+    from email.parser import BytesParser
 
-    boundary = request.headers["content-type"].partition("boundary=")[2].strip('"')
-    parts = parse_multipart(await request.body(), boundary)
-    body: dict[str, Any] = json.loads(parts.get("payload_json") or b"{}")
-    declared = {a.get("id"): a.get("filename") for a in body.get("attachments") or []}
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    form = BytesParser(policy=policy.HTTP).parsebytes(head + await request.body())
+    body: dict[str, Any] = {}
     files = []
-    for n in range(len(parts)):
-        data = parts.get(f"files[{n}]")
-        if data is not None:
-            kind = "image/png" if data.startswith(b"\x89PNG") else "application/octet-stream"
-            files.append((declared.get(n) or f"file{n}", kind, data))
+    for part in form.iter_parts():
+        name = str(part.get_param("name", header="content-disposition") or "")
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        if name == "payload_json":
+            body.update(json.loads(data))
+        elif name.startswith("files["):
+            files.append((part.get_filename() or name, part.get_content_type(), data))
     body[_FILES] = files
     return body

@@ -115,3 +115,30 @@ async def test_a_digest_of_many_accounts_is_one_message_within_discords_limits(
     assert embed["fields"][0]["name"].startswith("YouTube @channel0")
     assert "▲" in embed["fields"][1]["value"]
     assert embed["fields"][-1]["value"].startswith("…and ")
+
+
+async def test_the_chart_is_attached_and_shown_in_the_embed_and_owners_told_by_dm(
+    fake: FakeDiscord,
+) -> None:
+    from bot.digest_chart import render_png
+    from bot.digest_preview import sample_digest
+
+    home = next(iter(fake.guilds.values()))
+    own = home["channels"][0]["id"]
+    workspace = Workspace(id=1, frontend="discord", external_id=home["id"], name="Creators")
+    digest = sample_digest()
+    async with httpx.AsyncClient() as http:
+        ref = await _poster(fake, http)(workspace, own, digest)
+    [message] = _posted_to(fake, own)
+    assert ref == message["id"]
+    [attachment] = message["attachments"]
+    assert attachment["filename"] == "digest-views.png"
+    [(_name, kind, data)] = fake.message_files[message["id"]]
+    assert kind == "image/png" and data == render_png(digest.chart, digest.chart_days)
+    main, *posts = message["embeds"]
+    assert main["image"] == {"url": "attachment://digest-views.png"}
+    assert posts[0]["title"] == "Top post 1: Building a desk lamp from scrap"
+    assert posts[0]["thumbnail"]["url"].endswith("mqdefault.jpg")
+    # The relink prompt went to its owner's DM, not into the channel.
+    [dm] = [m for m in fake.created if m["channel_id"] != own]
+    assert "link x" in dm["content"] and dm["channel_id"] in fake.dm_channels
