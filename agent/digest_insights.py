@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -74,14 +75,21 @@ def guard(commentary: str, facts: str) -> list[str] | None:
 
 
 class ModelCommentary:
-    """`Deps.commentary`: (the digest's facts) -> the model's answer, one call."""
+    """`Deps.commentary`: (the digest's facts) -> the model's answer, one call.
 
-    def __init__(self, model: BaseChatModel) -> None:
-        self._model = model
+    The model is built on first use, so a process that never posts a digest never
+    loads the model's client.
+    """
+
+    def __init__(self, build: Callable[[], BaseChatModel]) -> None:
+        self._build = build
+        self._model: BaseChatModel | None = None
 
     async def __call__(self, facts: str) -> str:
         from langchain_core.messages import HumanMessage, SystemMessage
 
+        if self._model is None:
+            self._model = self._build()
         answer = await self._model.ainvoke(
             [SystemMessage(PROMPT), HumanMessage(f"<<<\n{facts}\n>>>")]
         )

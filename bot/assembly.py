@@ -19,6 +19,7 @@ from bot.services import Part, Services
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from langchain_core.language_models import BaseChatModel
 
     from agent.context import AgentConfig, Deps
     from agent.ops import PlatformOps
@@ -107,9 +108,13 @@ class Assembly:
         if not self.settings.llm_enabled:
             return None
         from agent.digest_insights import ModelCommentary
-        from agent.runner import build_model
 
-        return ModelCommentary(build_model(self._runner_config()))
+        def build() -> BaseChatModel:
+            from agent.runner import build_model
+
+            return build_model(self._runner_config())
+
+        return ModelCommentary(build)
 
     def _runner_config(self) -> RunnerConfig:
         from agent.runner import RunnerConfig

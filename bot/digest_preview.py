@@ -40,14 +40,18 @@ def _series(
 
 
 def sample_digest() -> Digest:
-    """A digest with every part filled in (the preview's and the README's picture)."""
+    """A digest with every part filled in (the preview's and the README's picture),
+    on the first registered platforms."""
+    from integrations.registry import PLUGINS
+
+    video, photo, short, other = (p.display_name for p in PLUGINS[:4])
     yt = _series(980, 21, (0, 60, -40, 15, 90, -20, 35), skip=12)
     ig = _series(420, 9, (0, -25, 30, 10, -15, 40, 5))
     first = SAMPLE_DAY - timedelta(days=13)
     sections = [
         AccountSection(
-            "yt1",
-            "YouTube",
+            "a1",
+            video,
             "makerlab",
             SAMPLE_DAY,
             [
@@ -60,8 +64,8 @@ def sample_digest() -> Digest:
             yt[-2][0],
         ),
         AccountSection(
-            "ig1",
-            "Instagram",
+            "a2",
+            photo,
             "makerlab.studio",
             SAMPLE_DAY,
             [
@@ -73,57 +77,45 @@ def sample_digest() -> Digest:
             ig[-2][0],
         ),
     ]
-    posts = [
-        TopPost(
-            "YouTube",
-            "makerlab",
-            "dQw4w9WgXcQ",
-            "Building a desk lamp from scrap",
-            "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-            "https://i.ytimg.com/vi/dQw4w9WgXcQ/mqdefault.jpg",
-            4210,
-            {Metric.VIEWS: Figure(4210, "views")},
-        ),
-        TopPost(
-            "Instagram",
-            "makerlab.studio",
-            "17890000000000001",
-            "Lamp teaser",
-            "https://www.instagram.com/p/C0ffee/",
-            None,
-            1880,
-            {Metric.VIEWS: Figure(1880, "views")},
-        ),
-        TopPost(
-            "YouTube",
-            "makerlab",
-            "9bZkp7q19f0",
-            "Five clamps you need",
-            "https://www.youtube.com/watch?v=9bZkp7q19f0",
-            "https://i.ytimg.com/vi/9bZkp7q19f0/mqdefault.jpg",
-            1312,
-            {Metric.VIEWS: Figure(1312, "views")},
-        ),
-    ]
+
+    def post(platform: str, handle: str, slug: str, title: str, views: int, thumb: bool) -> TopPost:
+        return TopPost(
+            platform,
+            handle,
+            slug,
+            title,
+            f"https://example.com/p/{slug}",
+            f"https://media.example.com/thumbs/{slug}.jpg" if thumb else None,
+            views,
+            {Metric.VIEWS: Figure(views, "views")},
+        )
+
     return Digest(
         title="Daily digest, 2026-11-25",
         as_of=SAMPLE_AS_OF,
         accounts=sections,
-        top_posts=posts,
-        chart=[ChartLine("YouTube @makerlab", yt), ChartLine("Instagram @makerlab.studio", ig)],
+        top_posts=[
+            post(video, "makerlab", "desk-lamp", "Building a desk lamp from scrap", 4210, True),
+            post(photo, "makerlab.studio", "lamp-teaser", "Lamp teaser", 1880, False),
+            post(video, "makerlab", "five-clamps", "Five clamps you need", 1312, True),
+        ],
+        chart=[
+            ChartLine(sections[0].label, yt),
+            ChartLine(sections[1].label, ig),
+        ],
         chart_days=(first, SAMPLE_DAY),
-        unavailable=[("TikTok", "TikTok did not answer in time")],
+        unavailable=[(short, f"{short} did not answer in time")],
         relinks=[
             Relink(
                 "U0SAMPLE",
-                "X",
+                other,
                 "makerlab",
-                "Your X account @makerlab needs to be linked again (say `link x`).",
+                f"Your {other} account @makerlab needs to be linked again.",
             )
         ],
         insights=[
-            f"YouTube views held at {number(yt[-1][1])} while watch time slipped to 1,004 min.",
-            f"Instagram views dipped to {number(ig[-1][1])}, yet engagement climbed to 4.21 %.",
+            f"{video} views held at {number(yt[-1][1])} while watch time slipped to 1,004 min.",
+            f"{photo} views dipped to {number(ig[-1][1])}, yet engagement climbed to 4.21 %.",
             "Building a desk lamp from scrap led the day with 4,210 views.",
         ],
     )

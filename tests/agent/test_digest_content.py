@@ -159,7 +159,7 @@ async def test_model_insights_are_posted_and_an_invented_number_drops_them(
     )
     async with serve_asgi(server.app) as base:
         config = RunnerConfig(model="openai:fake-model", base_url=base + "/v1", api_key="sk-t")
-        commentary = ModelCommentary(build_model(config))
+        commentary = ModelCommentary(lambda: build_model(config))
         deps, workspace, sub, yt = await _setup(fresh_pool, redis, cipher, commentary=commentary)
         await metrics.record_days(
             fresh_pool,

@@ -99,7 +99,7 @@ async def test_digest_posts_blocks_with_the_chart_uploaded_through_files_upload_
     assert fake_slack.calls_of("chat.postMessage") == []
     # The owner of the account to relink is told privately, in the channel.
     [prompt] = fake_slack.calls_of("chat.postEphemeral")
-    assert prompt.args["user"] == "U0SAMPLE" and "link x" in prompt.args["text"]
+    assert prompt.args["user"] == "U0SAMPLE" and "linked again" in prompt.args["text"]
 
 
 async def test_without_files_write_the_digest_posts_without_the_chart(

@@ -138,7 +138,7 @@ async def test_the_chart_is_attached_and_shown_in_the_embed_and_owners_told_by_d
     main, *posts = message["embeds"]
     assert main["image"] == {"url": "attachment://digest-views.png"}
     assert posts[0]["title"] == "Top post 1: Building a desk lamp from scrap"
-    assert posts[0]["thumbnail"]["url"].endswith("mqdefault.jpg")
+    assert posts[0]["thumbnail"]["url"].endswith("/desk-lamp.jpg")
     # The relink prompt went to its owner's DM, not into the channel.
     [dm] = [m for m in fake.created if m["channel_id"] != own]
-    assert "link x" in dm["content"] and dm["channel_id"] in fake.dm_channels
+    assert "linked again" in dm["content"] and dm["channel_id"] in fake.dm_channels
