@@ -216,6 +216,8 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         embeds.append(embed)
     while _embed_chars(embeds) > DISCORD_MAX_TOTAL and len(embeds) > 1:
         embeds.pop()  # top posts go first; the figures stay
+    while _embed_chars(embeds) > DISCORD_MAX_TOTAL and len(fields) > 1:
+        fields.pop(-2 if flags else -1)  # then the last accounts; the heads-up stays
     return {"embeds": embeds, "allowed_mentions": {"parse": []}}
 
 

@@ -182,3 +182,28 @@ async def test_without_a_model_the_digest_says_nothing_about_insights(fresh_pool
     deps, workspace, sub, _yt = await _setup(fresh_pool, redis, cipher)
     digest = await build_digest(deps, workspace, sub, now=NOW)
     assert digest.insights == [] and "nsight" not in digest.text()
+
+
+async def test_digest_preview_shows_the_channels_next_digest_privately(fresh_pool, redis, cipher):
+    from agent.actions import digest as digest_action
+    from agent.actions.base import ActionError
+    from agent.commands import Command, parse
+    from agent.context import ActionContext
+
+    assert parse("digest preview", directory()) == Command("digest", {"verb": "preview"})
+    deps, _workspace, _sub, _yt = await _setup(fresh_pool, redis, cipher)
+    ident = await identity.resolve(
+        fresh_pool, frontend="slack", workspace_external_id="T1", user_external_id="U1"
+    )
+    ctx = ActionContext(identity=ident, deps=deps)
+    outcome = await digest_action.preview(ctx, current_channel="C1")
+    assert "Views" not in outcome.text  # nothing of the figures in public
+    assert outcome.private is not None
+    assert outcome.private.startswith("Preview of #C1's next digest (Daily digest, ")
+    assert "Views 1,250" in outcome.private
+    try:
+        await digest_action.preview(ctx, current_channel="C2")
+    except ActionError as exc:
+        assert "#C2 has no digest" in str(exc)
+    else:
+        raise AssertionError("a channel without a digest has nothing to preview")
