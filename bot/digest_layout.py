@@ -170,27 +170,26 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         description.append("First digest: nothing to compare with yet.")
     if digest.insights:
         description.append("**Insights**\n" + "\n".join(f"• {p}" for p in digest.insights))
-    fields: list[dict[str, Any]] = []
     flags = [f"{p}: unavailable ({reason})" for p, reason in digest.unavailable]
     flags += [
         f"⚠️ {r.platform_title} @{discord_escape(r.handle)} needs relinking "
         "(its owner has been told)"
         for r in digest.relinks
     ]
-    room = DISCORD_MAX_FIELDS - (1 if flags else 0)
-    for n, section in enumerate(digest.accounts):
-        if n == room - 1 and len(digest.accounts) > room:
-            fields.append({"name": "More accounts", "value": f"…and {len(digest.accounts) - n}"})
-            break
-        lines = "\n".join(f"**{label}** {value}" for label, value in _change_lines(section))
-        fields.append(
-            {
-                "name": fit(f"{section.label} · {section.comparison()}", DISCORD_MAX_FIELD_NAME),
-                "value": fit(lines or "no figures", DISCORD_MAX_FIELD_VALUE),
-            }
-        )
-    if flags:
-        fields.append({"name": "Heads-up", "value": fit("\n".join(flags), DISCORD_MAX_FIELD_VALUE)})
+    tail = [{"name": "Heads-up", "value": fit("\n".join(flags), DISCORD_MAX_FIELD_VALUE)}]
+    tail = tail if flags else []
+    accounts = [
+        {
+            "name": fit(f"{s.label} · {s.comparison()}", DISCORD_MAX_FIELD_NAME),
+            "value": fit(
+                "\n".join(f"**{label}** {value}" for label, value in _change_lines(s))
+                or "no figures",
+                DISCORD_MAX_FIELD_VALUE,
+            ),
+        }
+        for s in digest.accounts
+    ]
+    fields: list[dict[str, Any]] = []
     main: dict[str, Any] = {
         "title": fit(digest.title, DISCORD_MAX_TITLE),
         "color": DISCORD_COLOUR,
@@ -214,10 +213,24 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         if post.thumbnail_url:
             embed["thumbnail"] = {"url": post.thumbnail_url}
         embeds.append(embed)
-    while _embed_chars(embeds) > DISCORD_MAX_TOTAL and len(embeds) > 1:
-        embeds.pop()  # top posts go first; the figures stay
-    while _embed_chars(embeds) > DISCORD_MAX_TOTAL and len(fields) > 1:
-        fields.pop(-2 if flags else -1)  # then the last accounts; the heads-up stays
+    # As many accounts as fit in 25 fields and 6,000 characters (top posts give way
+    # first); the accounts left out are counted, and the heads-up always stays.
+    shown = min(len(accounts), DISCORD_MAX_FIELDS - len(tail))
+    while True:
+        hidden = len(accounts) - shown
+        if hidden and shown + 1 + len(tail) > DISCORD_MAX_FIELDS:
+            shown -= 1
+            continue
+        more = [{"name": "More accounts", "value": f"…and {hidden}"}] if hidden else []
+        fields[:] = accounts[:shown] + more + tail
+        if _embed_chars(embeds) <= DISCORD_MAX_TOTAL:
+            break
+        if len(embeds) > 1:
+            embeds.pop()
+        elif shown:
+            shown -= 1
+        else:
+            break
     return {"embeds": embeds, "allowed_mentions": {"parse": []}}
 
 

@@ -127,3 +127,33 @@ def test_preview_writes_the_chart_and_both_payloads(tmp_path: Path) -> None:
     discord = json.loads((out / "discord-embeds.json").read_text(encoding="utf-8"))
     assert discord["embeds"][0]["image"]["url"] == f"attachment://{CHART_NAME}"
     assert len(discord["embeds"]) == 4  # the digest and its three top posts
+
+
+def test_discord_embeds_stay_within_limits_for_long_accounts() -> None:
+    from bot.digest_layout import discord_message
+
+    day = date(2026, 11, 24)
+    accounts = [
+        AccountSection(
+            f"a{i}", "Video", "h" * 240, day, [Change(m, 1.0, 2.0) for m in Metric], None
+        )
+        for i in range(40)
+    ]
+    message = discord_message(replace(sample_digest(), accounts=accounts), chart_attached=True)
+    embeds = message["embeds"]
+    assert 1 <= len(embeds) <= 10
+    total = 0
+    for embed in embeds:
+        assert len(embed.get("fields", [])) <= 25
+        assert all(
+            len(f["name"]) <= 256 and len(f["value"]) <= 1024 for f in embed.get("fields", [])
+        )
+        total += len(embed.get("title", "")) + len(embed.get("description", ""))
+        total += len(embed.get("footer", {}).get("text", ""))
+        total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+    assert total <= 6000
+    # The heads-up (an outage, a relink) is kept while accounts are shed.
+    assert embeds[0]["fields"][-1]["name"] == "Heads-up"
+    assert embeds[0]["fields"][-2]["name"] == "More accounts"
+    shown = len(embeds[0]["fields"]) - 2
+    assert embeds[0]["fields"][-2]["value"] == f"…and {40 - shown}"
