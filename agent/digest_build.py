@@ -22,7 +22,7 @@ from agent.digest_content import (
     top_posts,
 )
 from agent.digest_insights import guard
-from agent.ports import MetricsReport
+from agent.ports import MetricsReport, PlatformOps
 from integrations.base import Metric
 from integrations.errors import IntegrationError
 from storage import accounts, metrics
@@ -36,10 +36,15 @@ COMMENTARY_SECONDS = 30.0
 
 
 async def gather(
-    deps: Deps, workspace: Workspace, members: Sequence[Member], *, title: str, now: datetime
+    deps: Deps,
+    ops: PlatformOps,
+    workspace: Workspace,
+    members: Sequence[Member],
+    *,
+    title: str,
+    now: datetime,
 ) -> Digest:
-    """The digest of these members' accounts (deps.ops must be set)."""
-    assert deps.ops is not None
+    """The digest of these members' accounts."""
     display = deps.platforms.display
     sections: list[AccountSection] = []
     relinks: list[Relink] = []
@@ -69,7 +74,7 @@ async def gather(
             user_external_id=member.external_id,
         )
         try:
-            report = await deps.ops.metrics(ident, days=1)
+            report = await ops.metrics(ident, days=1)
         except IntegrationError as exc:
             unavailable.append(("Figures", exc.user_message))
             continue

@@ -57,7 +57,7 @@ async def build_digest(
         )
     if deps.ops is None:
         return Digest(title, now, notice="no platform is configured on this bot.")
-    return await gather(deps, workspace, members, title=title, now=now)
+    return await gather(deps, deps.ops, workspace, members, title=title, now=now)
 
 
 async def enqueue_due_digests(deps: Deps, now: datetime) -> int:

@@ -58,6 +58,14 @@ def discord_escape(text: str) -> str:
     return out
 
 
+def web_url(url: str | None) -> str | None:
+    """A platform-given link or image only if it is plain http(s): Slack and Discord
+    refuse the whole message over one bad URL."""
+    if url and url.startswith(("https://", "http://")) and not any(c in url for c in " <>|"):
+        return url
+    return None
+
+
 def as_of(digest: Digest) -> str:
     days = sorted({a.day for a in digest.accounts})
     figures = f" · figures for {days[-1]:%b %-d}" if days else ""
@@ -89,7 +97,9 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def slack_blocks(digest: Digest, *, chart_attached: bool) -> list[dict[str, Any]]:
+def slack_blocks(
+    digest: Digest, *, chart_attached: bool, thumbnails: bool = True
+) -> list[dict[str, Any]]:
     """Header, a section of fields per account, top posts with thumbnails, flags,
     insights, and an "as of" context line. The chart travels as the message's file."""
     blocks: list[dict[str, Any]] = [
@@ -102,7 +112,7 @@ def slack_blocks(digest: Digest, *, chart_attached: bool) -> list[dict[str, Any]
         blocks.append({"type": "section", "text": _mrkdwn(digest.notice)})
     if digest.first:
         blocks.append(_context("First digest: nothing to compare with yet."))
-    tail = _slack_tail(digest, chart_attached=chart_attached)
+    tail = _slack_tail(digest, chart_attached=chart_attached, thumbnails=thumbnails)
     room = SLACK_MAX_BLOCKS - len(blocks) - len(tail) - 1  # one for "and N more"
     shown = digest.accounts[: max(room, 0)]
     for section in shown:
@@ -120,13 +130,14 @@ def slack_blocks(digest: Digest, *, chart_attached: bool) -> list[dict[str, Any]
     return blocks + tail
 
 
-def _slack_tail(digest: Digest, *, chart_attached: bool) -> list[dict[str, Any]]:
+def _slack_tail(digest: Digest, *, chart_attached: bool, thumbnails: bool) -> list[dict[str, Any]]:
     tail: list[dict[str, Any]] = []
     if digest.top_posts:
         tail.append({"type": "section", "text": _mrkdwn("*Top posts*")})
     for i, post in enumerate(digest.top_posts, 1):
         name = slack_escape(_post_title(post))
-        linked = f"<{post.url}|{name}>" if post.url else name
+        url = web_url(post.url)
+        linked = f"<{slack_escape(url)}|{name}>" if url else name
         block: dict[str, Any] = {
             "type": "section",
             "text": _mrkdwn(
@@ -134,10 +145,11 @@ def _slack_tail(digest: Digest, *, chart_attached: bool) -> list[dict[str, Any]]
                 f" · {number(post.views)} views"
             ),
         }
-        if post.thumbnail_url:
+        thumbnail = web_url(post.thumbnail_url)
+        if thumbnails and thumbnail:
             block["accessory"] = {
                 "type": "image",
-                "image_url": post.thumbnail_url,
+                "image_url": thumbnail,
                 "alt_text": fit(_post_title(post), SLACK_MAX_ALT),
             }
         tail.append(block)
@@ -208,10 +220,10 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
             f" · {number(post.views)} views",
             "color": DISCORD_COLOUR,
         }
-        if post.url:
-            embed["url"] = post.url
-        if post.thumbnail_url:
-            embed["thumbnail"] = {"url": post.thumbnail_url}
+        if url := web_url(post.url):
+            embed["url"] = url
+        if thumbnail := web_url(post.thumbnail_url):
+            embed["thumbnail"] = {"url": thumbnail}
         embeds.append(embed)
     # As many accounts as fit in 25 fields and 6,000 characters (top posts give way
     # first); the accounts left out are counted, and the heads-up always stays.

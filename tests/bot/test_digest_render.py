@@ -157,3 +157,29 @@ def test_discord_embeds_stay_within_limits_for_long_accounts() -> None:
     assert embeds[0]["fields"][-2]["name"] == "More accounts"
     shown = len(embeds[0]["fields"]) - 2
     assert embeds[0]["fields"][-2]["value"] == f"…and {40 - shown}"
+
+
+async def test_a_thumbnail_slack_cannot_fetch_costs_the_thumbnails_not_the_digest(
+    fake_slack: FakeSlack,
+) -> None:
+    digest = sample_digest()
+    fake_slack.unreachable_images.add(str(digest.top_posts[0].thumbnail_url))
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_base)
+    ref = await post_digest(client, "C42", digest)
+    # The first upload's blocks were refused; the second, without thumbnails, went out
+    # with the chart. Nothing went through chat.postMessage.
+    assert len(fake_slack.calls_of("files.completeUploadExternal")) == 2
+    [(channel, [file], blocks)] = fake_slack.shared_uploads
+    assert channel == "C42" and file["name"] == CHART_NAME and ref.startswith("C42:")
+    assert blocks is not None and not any("accessory" in b for b in blocks)
+    assert any("Building a desk lamp" in b.get("text", {}).get("text", "") for b in blocks)
+    assert fake_slack.calls_of("chat.postMessage") == []
+
+    # Without files:write, the message path drops the thumbnails the same way.
+    fake_slack.errors["files.getUploadURLExternal"] = "missing_scope"
+    await post_digest(client, "C43", digest)
+    refused, posted = fake_slack.calls_of("chat.postMessage")
+    shown = posted.args["blocks"]
+    shown = json.loads(shown) if isinstance(shown, str) else shown
+    assert refused.args["channel"] == posted.args["channel"] == "C43"
+    assert not any("accessory" in b for b in shown)

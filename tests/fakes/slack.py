@@ -109,6 +109,8 @@ class FakeSlack:
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, _Team] = field(default_factory=dict)
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    # Image URLs Slack cannot download: a message showing one is refused (invalid_blocks)
+    unreachable_images: set[str] = field(default_factory=set)
     # files_upload_v2: file id -> (filename, announced length, bytes received or None)
     uploads: dict[str, tuple[str, int, bytes | None]] = field(default_factory=dict)
     # files.completeUploadExternal calls that shared files: (channel, files, blocks)
@@ -308,6 +310,8 @@ class FakeSlack:
                 "is_enterprise_install": False,
             }
         if method == "chat.postMessage":
+            if self._shows_unreachable_image(args.get("blocks")):
+                return {"ok": False, "error": "invalid_blocks"}
             ts = f"1700000000.{next(self._ts):06d}"
             return {
                 "ok": True,
@@ -340,6 +344,16 @@ class FakeSlack:
             return {"ok": True, "file": entry[0]}
         return {"ok": False, "error": "unknown_method"}
 
+    def _shows_unreachable_image(self, blocks: Any) -> bool:
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        images = [
+            b.get("accessory", {}).get("image_url") or b.get("image_url")
+            for b in blocks or []
+            if isinstance(b, dict)
+        ]
+        return any(url in self.unreachable_images for url in images)
+
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             length = int(args.get("length", ""))
@@ -361,7 +375,11 @@ class FakeSlack:
             blocks = json.loads(str(args["blocks"])) if args.get("blocks") else None
         except ValueError:
             return {"ok": False, "error": "invalid_arguments"}
-        if blocks is not None and (not isinstance(blocks, list) or len(blocks) > 50):
+        if blocks is not None and (
+            not isinstance(blocks, list)
+            or len(blocks) > 50
+            or self._shows_unreachable_image(blocks)
+        ):
             return {"ok": False, "error": "invalid_blocks"}
         out = []
         for item in wanted:
