@@ -3,7 +3,7 @@
 `enqueue_due_digests` (the engine's schedule, every minute, on one replica) records
 each due run and queues its delivery job in one transaction, keyed by (subscription,
 local date), so any number of sweeps queue each digest once. `deliver_digest` is the
-job: it builds the text, then marks the run 'posting' and posts, shielded from
+job: it builds the digest, then marks the run 'posting' and posts, shielded from
 cancellation, so a digest is posted at most once per local day.
 """
 
