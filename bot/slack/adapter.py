@@ -493,15 +493,6 @@ class SlackAdapter:
         )
         await sink.send_private(Reply(text))
 
-    async def post_to_channel(self, *, team_id: str, channel: str, reply: Reply) -> str:
-        """Post a message into a channel outside any conversation (daily digests).
-
-        Returns the message ts; raises LookupError when the workspace has no bot
-        installed, and SlackApiError when Slack refuses (e.g. not in the channel).
-        """
-        sink = await self.channel_sink(team_id=team_id, channel=channel)
-        return await sink.send(reply)
-
     async def channel_sink(
         self, *, team_id: str, channel: str, thread_ts: str | None = None
     ) -> SlackReplySink:
