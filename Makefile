@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
           --generate-hashes --quiet $(LOCK_FLAGS)
 
-.PHONY: run test lint typecheck bench clean lock
+.PHONY: run test lint typecheck bench clean lock digest-preview
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# A sample digest as a person sees it: the chart PNG and the Slack/Discord payloads.
+digest-preview: $(STAMP)
+	$(BIN)/socialops digest-preview --out .socialops/preview
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot agent integrations storage tests bench

@@ -31,7 +31,7 @@ USAGE: dict[str, str] = {
     "metrics": "metrics [platform] [today|7d|28d|90d] [post]: engagement figures",
     "caption": "caption <platform> <description>: caption ideas that fit the platform",
     "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
-    " | digest show (in the channel concerned)",
+    " | digest show | digest preview (in the channel concerned)",
     "quota": "quota: what you have left today",
     "status": "status: your running and recent jobs (uploads)",
     "cancel": "cancel <job>: stop a job that has not published yet",
@@ -190,8 +190,8 @@ def _digest(rest: list[str], platforms: Platforms) -> Command | Usage:
     if not rest:
         return _usage("digest")
     verb, more = rest[0].lower(), rest[1:]
-    if verb == "show" and not more:
-        return Command("digest", {"verb": "show"})
+    if verb in ("show", "preview") and not more:
+        return Command("digest", {"verb": verb})
     if verb in ("join", "leave") and len(more) <= 1:
         if more and not more[0].startswith(("#", "<#")):
             return _usage("digest")
@@ -320,6 +320,8 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     if name == "digest":
         if args["verb"] == "show":
             return await digest.show(ctx)
+        if args["verb"] == "preview":
+            return await digest.preview(ctx, current_channel=chat.channel_id)
         if args["verb"] in ("join", "leave"):
             return await digest.request_membership(
                 ctx,

@@ -70,6 +70,8 @@ class Deps:
     executors: Mapping[str, Executor] = field(default_factory=dict)
     # Tells people outside their conversation (bot.notify.Notifiers.notify in a process).
     notify: Notify = no_notify
+    # A model's words on a digest's numbers (agent.digest_insights); None: no model.
+    commentary: Callable[[str], Awaitable[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

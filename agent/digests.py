@@ -3,7 +3,7 @@
 `enqueue_due_digests` (the engine's schedule, every minute, on one replica) records
 each due run and queues its delivery job in one transaction, keyed by (subscription,
 local date), so any number of sweeps queue each digest once. `deliver_digest` is the
-job: it builds the text, then marks the run 'posting' and posts, shielded from
+job: it builds the digest, then marks the run 'posting' and posts, shielded from
 cancellation, so a digest is posted at most once per local day.
 """
 
@@ -16,18 +16,17 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.actions.accounts import link_hint
-from agent.actions.metrics import render
 from agent.context import Deps
-from integrations.errors import IntegrationError
+from agent.digest_build import gather
+from agent.digest_content import Digest
 from storage import digests as store
 from storage import queue
 from storage.digests import Subscription, Workspace
-from storage.identity import Identity
 
 log = logging.getLogger(__name__)
 
-# (workspace, channel id, text) -> the posted message's reference.
-Post = Callable[[Workspace, str, str], Awaitable[str]]
+# (workspace, channel id, digest) -> the posted message's reference.
+Post = Callable[[Workspace, str, Digest], Awaitable[str]]
 
 
 def due_date(sub: Subscription, now: datetime) -> str | None:
@@ -42,33 +41,23 @@ def due_date(sub: Subscription, now: datetime) -> str | None:
 
 async def build_digest(
     deps: Deps, workspace: Workspace, sub: Subscription, *, now: datetime
-) -> str:
-    """Yesterday-and-today figures for the accounts of the members who opted in to this
-    channel's digest (its creator, and whoever said `digest join` there)."""
-    lines = [f"Daily digest, {now:%Y-%m-%d}"]
+) -> Digest:
+    """The day's figures for the accounts of the members who opted in to this channel's
+    digest (its creator, and whoever said `digest join` there), with their changes."""
+    title = f"Daily digest, {now:%Y-%m-%d}"
     members = await store.account_owners(deps.pool, subscription_id=sub.id)
     if not members:
-        return (
-            f"{lines[0]}: no linked accounts in this digest yet. Link one "
-            f"({link_hint(deps.platforms)}), or say `digest join` here to add yours."
+        return Digest(
+            title,
+            now,
+            notice=(
+                f"no linked accounts in this digest yet. Link one "
+                f"({link_hint(deps.platforms)}), or say `digest join` here to add yours."
+            ),
         )
     if deps.ops is None:
-        return lines[0] + ": no platform is configured on this bot."
-    for member in members:
-        ident = Identity(
-            workspace_id=workspace.id,
-            chat_user_id=member.chat_user_id,
-            frontend=workspace.frontend,
-            workspace_external_id=workspace.external_id,
-            user_external_id=member.external_id,
-        )
-        try:
-            report = await deps.ops.metrics(ident, days=1)
-        except IntegrationError as exc:
-            lines.append(f"- unavailable: {exc.user_message}")
-            continue
-        lines.append(render(report, "today", deps.platforms))
-    return "\n".join(lines)
+        return Digest(title, now, notice="no platform is configured on this bot.")
+    return await gather(deps, deps.ops, workspace, members, title=title, now=now)
 
 
 async def enqueue_due_digests(deps: Deps, now: datetime) -> int:
@@ -109,7 +98,7 @@ async def deliver_digest(
 
 
 async def _post_once(
-    deps: Deps, post: Post, sub: Subscription, workspace: Workspace, local_date: date, text: str
+    deps: Deps, post: Post, sub: Subscription, workspace: Workspace, local_date: date, text: Digest
 ) -> bool:
     run_id = await store.begin_posting(deps.pool, subscription_id=sub.id, local_date=local_date)
     if run_id is None:

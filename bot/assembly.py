@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,9 +19,11 @@ from bot.services import Part, Services
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from langchain_core.language_models import BaseChatModel
 
     from agent.context import AgentConfig, Deps
     from agent.ops import PlatformOps
+    from agent.runner import RunnerConfig
     from agent.sources import SourceOpeners
     from bot.core.service import ChatOpsService
     from bot.job_board import JobBoard
@@ -98,28 +100,48 @@ class Assembly:
             ops=self.ops,
             executors=EXECUTORS,
             notify=services.notifiers.notify,
+            commentary=self._digest_commentary(),
+        )
+
+    def _digest_commentary(self) -> Callable[[str], Awaitable[str]] | None:
+        """A model's words on each digest's numbers, where a model is configured."""
+        if not self.settings.llm_enabled:
+            return None
+        from agent.digest_insights import ModelCommentary
+
+        def build() -> BaseChatModel:
+            from agent.runner import build_model
+
+            return build_model(self._runner_config())
+
+        return ModelCommentary(build)
+
+    def _runner_config(self) -> RunnerConfig:
+        from agent.runner import RunnerConfig
+
+        settings = self.settings
+        return RunnerConfig(
+            model=settings.llm_model,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            max_model_calls=settings.llm_max_model_calls,
+            max_tool_calls=settings.llm_max_tool_calls,
+            max_output_tokens=settings.llm_max_output_tokens,
+            timeout_seconds=settings.llm_request_timeout_seconds,
+            max_input_tokens=settings.llm_max_input_tokens,
+            max_history_tokens=settings.llm_max_history_tokens,
         )
 
     @cached_property
     def chatops(self) -> ChatOpsService:
         """The conversation core: grammar always, the agent when a model is configured."""
-        from agent.runner import AgentRunner, RunnerConfig, build_model
+        from agent.runner import AgentRunner, build_model
         from bot.core.service import ChatOpsService
 
         settings = self.settings
         runner = None
         if settings.llm_enabled:
-            config = RunnerConfig(
-                model=settings.llm_model,
-                base_url=settings.llm_base_url,
-                api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
-                max_model_calls=settings.llm_max_model_calls,
-                max_tool_calls=settings.llm_max_tool_calls,
-                max_output_tokens=settings.llm_max_output_tokens,
-                timeout_seconds=settings.llm_request_timeout_seconds,
-                max_input_tokens=settings.llm_max_input_tokens,
-                max_history_tokens=settings.llm_max_history_tokens,
-            )
+            config = self._runner_config()
             runner = AgentRunner(model=build_model(config), config=config)
         return ChatOpsService(
             deps=lambda: self.deps, runner=runner, history_turns=settings.llm_history_turns

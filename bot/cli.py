@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -101,12 +102,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rotate.add_argument("--batch-size", type=int, default=500)
     rotate.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
     sub.add_parser("gen-key", help="print a new TOKEN_ENCRYPTION_KEYS entry")
+    preview = sub.add_parser(
+        "digest-preview", help="render a sample digest (chart, Block Kit, embeds) to files"
+    )
+    preview.add_argument("--out", type=Path, default=Path(".socialops") / "preview")
     args = parser.parse_args(argv)
 
     if args.command == "gen-key":
         from storage.crypto import generate_key_spec
 
         print(generate_key_spec())
+        return 0
+    if args.command == "digest-preview":
+        from bot.digest_preview import write_preview
+
+        for path in write_preview(args.out):
+            print(path)
         return 0
 
     settings = _settings()

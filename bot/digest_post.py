@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bot.core.messages import Reply
+from agent.digest_content import Digest
 from storage.digests import Workspace
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class DigestUndeliverable(Exception):
 
 
 class DigestPoster:
-    """`agent.digests.Post`: (workspace, channel, text) -> a reference to the posted message."""
+    """`agent.digests.Post`: (workspace, channel, digest) -> a reference to the posted message."""
 
     def __init__(
         self,
@@ -45,33 +45,36 @@ class DigestPoster:
         self._discord_api_base = discord_api_base
         self._http = http
 
-    async def __call__(self, workspace: Workspace, channel_id: str, text: str) -> str:
+    async def __call__(self, workspace: Workspace, channel_id: str, digest: Digest) -> str:
         if workspace.frontend == "slack":
+            from bot.slack.digest import post_digest
+
             adapter = self._slack
             if adapter is None:
                 raise DigestUndeliverable("Slack is not configured")
-            return await adapter.post_to_channel(
-                team_id=workspace.external_id, channel=channel_id, reply=Reply(text)
-            )
+            client = await adapter.team_client(team_id=workspace.external_id)
+            return await post_digest(client, channel_id, digest)
         if workspace.frontend == "discord":
-            return await self._post_discord(workspace, channel_id, text)
+            return await self._post_discord(workspace, channel_id, digest)
         if workspace.frontend == "local":
-            delivered = await self._notifiers.notify("local", {"channel": channel_id}, text)
+            delivered = await self._notifiers.notify(
+                "local", {"channel": channel_id}, digest.text()
+            )
             if not delivered:
                 raise DigestUndeliverable("no local shell is running")
             return "local"
         raise DigestUndeliverable(f"unknown front-end {workspace.frontend!r}")
 
-    async def _post_discord(self, workspace: Workspace, channel_id: str, text: str) -> str:
-        from bot.core.text import split_message
+    async def _post_discord(self, workspace: Workspace, channel_id: str, digest: Digest) -> str:
+        from bot.discord.digest import post_digest
 
         if self._discord_token is None:
             raise DigestUndeliverable("Discord is not configured")
         if not channel_id.isdigit():
             raise DigestUndeliverable("not a Discord channel id")
         headers = {"Authorization": f"Bot {self._discord_token}"}
-        channel_url = f"{self._discord_api_base.rstrip('/')}/channels/{channel_id}"
-        url = f"{channel_url}/messages"
+        api = self._discord_api_base.rstrip("/")
+        channel_url = f"{api}/channels/{channel_id}"
         client = self._http or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         try:
             # One bot token reaches every guild the bot is in: the channel must belong
@@ -82,26 +85,7 @@ class DigestPoster:
             found.raise_for_status()
             if not _belongs_to(found.json(), workspace.external_id):
                 raise DigestUndeliverable("that channel is not in the workspace's server")
-            first, sent = "", 0
-            for part in split_message(text):
-                try:
-                    response = await client.post(
-                        url,
-                        headers=headers,
-                        # Digest text quotes platform titles: never let it ping anyone.
-                        json={"content": part, "allowed_mentions": {"parse": []}},
-                    )
-                    response.raise_for_status()
-                except httpx.HTTPError as exc:
-                    if not sent:
-                        raise
-                    # Part of the digest is out: a failed run would be retried and post
-                    # that part twice, so this one counts as posted, cut short.
-                    log.warning("discord digest cut short", extra={"error": type(exc).__name__})
-                    break
-                sent += 1
-                first = first or str(response.json().get("id", ""))
-            return first
+            return await post_digest(client, api, headers, channel_id, digest)
         finally:
             if self._http is None:
                 await client.aclose()

@@ -88,6 +88,7 @@ class PostMetrics:
     title: str | None = None
     url: str | None = None
     published_at: datetime | None = None
+    thumbnail_url: str | None = None  # a still of the post, where the platform gives one
 
     def value(self, metric: Metric) -> float | None:
         figure = self.figures.get(metric)

@@ -7,8 +7,9 @@ read by the agent (normalized metric name -> {"value", "source"}).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from storage.types import Executor
@@ -91,3 +92,76 @@ async def latest_before(
         period,
     )
     return _snapshot(row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyFigures:
+    """One account's figures for one day (normalized name -> {"value", "source"})."""
+
+    account_id: int
+    day: date
+    metrics: dict[str, Any]
+
+
+def _daily(row: Any) -> DailyFigures:
+    raw = row["metrics"]
+    return DailyFigures(
+        account_id=row["account_id"],
+        day=row["day"],
+        metrics=json.loads(raw) if isinstance(raw, str) else dict(raw),
+    )
+
+
+async def record_days(
+    db: Executor,
+    *,
+    account_id: int,
+    days: Sequence[tuple[date, dict[str, Any]]],
+    captured_at: datetime,
+) -> None:
+    """Keep each day's figures; a newer read of a day overrides the metrics it has and
+    keeps those it lacks (a series may carry fewer metrics than a one-day read)."""
+    if not days:
+        return
+    await db.executemany(
+        """
+        INSERT INTO account_daily_figures (account_id, day, metrics, captured_at)
+        VALUES ($1, $2, $3::jsonb, $4)
+        ON CONFLICT (account_id, day) DO UPDATE
+           SET metrics = CASE WHEN EXCLUDED.captured_at >= account_daily_figures.captured_at
+                              THEN account_daily_figures.metrics || EXCLUDED.metrics
+                              ELSE EXCLUDED.metrics || account_daily_figures.metrics END,
+               captured_at = greatest(EXCLUDED.captured_at, account_daily_figures.captured_at)
+        """,
+        [(account_id, day, json.dumps(figures), captured_at) for day, figures in days],
+    )
+
+
+async def days_between(
+    db: Executor, *, account_ids: Sequence[int], first: date, last: date
+) -> list[DailyFigures]:
+    """The stored days of these accounts in [first, last], by account then day."""
+    rows = await db.fetch(
+        """
+        SELECT account_id, day, metrics FROM account_daily_figures
+         WHERE account_id = ANY($1::bigint[]) AND day BETWEEN $2 AND $3
+         ORDER BY account_id, day
+        """,
+        list(account_ids),
+        first,
+        last,
+    )
+    return [_daily(r) for r in rows]
+
+
+async def latest_day_before(db: Executor, *, account_id: int, before: date) -> DailyFigures | None:
+    """The newest stored day before `before` (the day a delta compares with)."""
+    row = await db.fetchrow(
+        """
+        SELECT account_id, day, metrics FROM account_daily_figures
+         WHERE account_id = $1 AND day < $2 ORDER BY day DESC LIMIT 1
+        """,
+        account_id,
+        before,
+    )
+    return _daily(row) if row else None

@@ -196,3 +196,23 @@ async def execute_membership(
     if join:
         return f"Your accounts are in #{chan}'s daily digest."
     return f"Your accounts are out of #{chan}'s daily digest."
+
+
+async def preview(ctx: ActionContext, *, current_channel: str) -> Outcome:
+    """Tomorrow's digest of this channel, built now and shown to the requester only
+    (they are in the channel, so it holds nothing they would not see tomorrow)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from agent.digests import build_digest
+
+    chan = here(None, current_channel)
+    sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
+    workspace = await store.get_workspace(ctx.deps.pool, ctx.identity.workspace_id)
+    if sub is None or not sub.enabled or workspace is None:
+        raise ActionError(f"#{chan} has no digest. Try `digest on`.")
+    digest = await build_digest(ctx.deps, workspace, sub, now=datetime.now(UTC))
+    digest = replace(digest, title=f"Preview of #{chan}'s next digest ({digest.title})")
+    return Outcome(
+        f"Sent you a preview of #{chan}'s next digest, privately.", private=digest.text()
+    )

@@ -158,4 +158,10 @@ class Metrics(OpsBase):
                 ],
             },
         )
+        days = {d: figures_to_json(f) for d, f in acct.series}
+        if acct.start == acct.end:  # a one-day read's totals are that day's figures
+            days[acct.end] = {**days.get(acct.end, {}), **figures_to_json(acct.figures)}
+        await metrics.record_days(
+            self._pool, account_id=account.id, days=sorted(days.items()), captured_at=acct.as_of
+        )
         return acct, post_metrics

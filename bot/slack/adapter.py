@@ -89,6 +89,7 @@ BOT_SCOPES = (
     "chat:write",
     "commands",
     "files:read",
+    "files:write",  # the digest's chart, uploaded with its message (bot/slack/digest.py)
     "groups:history",  # the same in private channels
     "im:history",
 )
@@ -492,15 +493,6 @@ class SlackAdapter:
         )
         await sink.send_private(Reply(text))
 
-    async def post_to_channel(self, *, team_id: str, channel: str, reply: Reply) -> str:
-        """Post a message into a channel outside any conversation (daily digests).
-
-        Returns the message ts; raises LookupError when the workspace has no bot
-        installed, and SlackApiError when Slack refuses (e.g. not in the channel).
-        """
-        sink = await self.channel_sink(team_id=team_id, channel=channel)
-        return await sink.send(reply)
-
     async def channel_sink(
         self, *, team_id: str, channel: str, thread_ts: str | None = None
     ) -> SlackReplySink:
@@ -509,11 +501,19 @@ class SlackAdapter:
         Its `send` returns `channel:ts` and its `update` edits that message (chat.update).
         LookupError when the workspace has no bot installed.
         """
+        client = await self.team_client(team_id=team_id)
+        return SlackReplySink(client=client, channel=channel, user="", thread_ts=thread_ts)
+
+    async def team_client(self, *, team_id: str) -> AsyncWebClient:
+        """The Web API client of a workspace's installation (digests upload with it).
+
+        LookupError when the workspace has no bot installed.
+        """
         self._ensure_session()
         client = await self._client_for(team_id=team_id or None, enterprise_id=None)
         if client is None:
             raise LookupError(f"no Slack installation for workspace {team_id}")
-        return SlackReplySink(client=client, channel=channel, user="", thread_ts=thread_ts)
+        return client
 
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -330,6 +330,7 @@ class YouTubePlatform:
                         title=snippet.get("title"),
                         url=f"https://www.youtube.com/watch?v={item['id']}",
                         published_at=_parse_time(snippet.get("publishedAt")),
+                        thumbnail_url=_thumbnail(snippet),
                     )
                 )
         return out
@@ -419,3 +420,13 @@ class YouTubePlatform:
             privacy=privacy,
             privacy_forced=privacy != request.privacy,
         )
+
+
+def _thumbnail(snippet: Mapping[str, Any]) -> str | None:
+    """The medium still (320x180) of a video's snippet, else any other size it has."""
+    sizes = snippet.get("thumbnails") or {}
+    for size in ("medium", "high", "default"):
+        url = (sizes.get(size) or {}).get("url")
+        if isinstance(url, str) and url.startswith("https://"):
+            return url
+    return None

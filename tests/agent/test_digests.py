@@ -80,7 +80,7 @@ async def test_due_digest_queued_once_across_replicas_and_posted_once(fresh_pool
         fresh_pool, {queue.DIGEST: JobKind(deliver)}, lambda: queue_is_empty(fresh_pool)
     )
     assert [(w, c) for w, c, _ in posts] == [("T1", "a")]  # #b is due at 23:00 UTC only
-    assert posts[0][2].startswith("Daily digest, 2026-11-25")
+    assert posts[0][2].text().startswith("Daily digest, 2026-11-25")
     assert ops.calls[0][1]["days"] == 1 and ops.calls[0][1]["identity"].user_external_id == "U1"
     row = await fresh_pool.fetchrow("SELECT status, message_ref FROM digest_runs")
     assert (row["status"], row["message_ref"]) == ("posted", "ts-1")

@@ -76,6 +76,22 @@ async def test_metrics_batches_calls_stores_snapshots_and_charges(
         account.id,
     )
     assert period_rows == 1
+    # Each day of the series is kept for digests' deltas and chart; a second read of
+    # one day keeps the days it does not cover.
+    days = await metrics.days_between(
+        pool, account_ids=[account.id], first=acct.start, last=acct.end
+    )
+    assert [(d.day, d.metrics["views"]["value"]) for d in days] == [
+        (day, figures[Metric.VIEWS].value) for day, figures in acct.series
+    ]
+    one = await ops_for(deps).metrics(identity, days=1)
+    [(_, yesterday)] = one.accounts
+    stored = await metrics.days_between(
+        pool, account_ids=[account.id], first=acct.start, last=acct.end
+    )
+    assert len(stored) == 7
+    assert stored[-1].day == yesterday.end
+    assert stored[-1].metrics["views"]["value"] == yesterday.value(Metric.VIEWS)
 
 
 async def test_metrics_partial_when_quota_is_spent(deps, google, identity, link_account, redis):

@@ -14,3 +14,19 @@ def test_web_worker_and_core_import_without_langchain() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_only_rendering_a_digest_loads_matplotlib() -> None:
+    code = (
+        "import sys, bot.cli, bot.assembly, bot.web, bot.worker, bot.digest_post\n"
+        "import bot.digest_layout, bot.slack.digest, bot.discord.digest, agent.digests\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "from bot.digest_preview import sample_digest\n"
+        "from bot.digest_chart import render_png\n"
+        "d = sample_digest()\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "render_png(d.chart, d.chart_days)\n"
+        "assert 'matplotlib' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

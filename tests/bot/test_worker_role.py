@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from bot.assembly import CorePart, build_parts
-from bot.core.messages import Reply
 from bot.services import Services
 from tests.bot.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM
 from tests.fakes.slack import FakeSlack
@@ -41,7 +40,8 @@ async def test_worker_reads_slack_sources_and_closes_slack_clients(
 
         adapter = core._assembly.slack
         assert adapter is not None
-        await adapter.post_to_channel(team_id=TEAM, channel="C1", reply=Reply("digest"))
+        client = await adapter.team_client(team_id=TEAM)  # how the worker posts digests
+        await client.chat_postMessage(channel="C1", text="digest")
         session = adapter._session
         assert session is not None and not session.closed
         await worker.stop(1)

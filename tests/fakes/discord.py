@@ -135,6 +135,8 @@ class FakeDiscord:
         self.resumes: list[dict[str, Any]] = []
         self._sessions: dict[str, int] = {}  # session id -> last sequence sent
         self.files: dict[str, tuple[bytes, str]] = {}
+        # Files sent with messages (multipart `files[n]`): message id -> [(name, type, bytes)]
+        self.message_files: dict[str, list[tuple[str, str, bytes]]] = {}
         self.bytes_served: dict[str, int] = {}
         self.commands: list[dict[str, Any]] = []
         self._interaction_channels: dict[str, str] = {}  # token -> channel id
@@ -395,8 +397,11 @@ class FakeDiscord:
         body: Any = None
         raw = await request.body()
         if raw:
-            if request.headers.get("content-type", "").startswith("application/json"):
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith("application/json"):
                 body = json.loads(raw)
+            elif content_type.startswith("multipart/form-data"):
+                body = await _multipart(request)
             else:
                 body = raw
         call = Call(request.method, path, dict(request.query_params), body)
@@ -536,6 +541,20 @@ class FakeDiscord:
         }
         if body.get("message_reference"):
             message["message_reference"] = body["message_reference"]
+        uploads = body.get(_FILES) or []
+        if uploads:
+            declared = {a.get("id"): a for a in body.get("attachments") or []}
+            message["attachments"] = [
+                {
+                    "id": snowflake(),
+                    "filename": (declared.get(n) or {}).get("filename", name),
+                    "size": len(data),
+                    "content_type": kind,
+                    "url": f"{self.base_url}/cdn/{name}",
+                }
+                for n, (name, kind, data) in enumerate(uploads)
+            ]
+            self.message_files[message["id"]] = uploads
         if webhook is not None:
             message["webhook_id"] = webhook
             message["application_id"] = webhook
@@ -717,3 +736,29 @@ class FakeDiscord:
             self._sessions[conn.session_id] = conn.seq
             conn.ready.set()
             await self._notify()
+
+
+_FILES = "__files__"  # where `_multipart` puts the uploaded files in a body
+
+
+async def _multipart(request: Request) -> dict[str, Any]:
+    """A message sent as multipart: `payload_json` plus `files[n]` parts (Discord's
+    way to attach files); the files land under `_FILES` as (name, type, bytes)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    form = BytesParser(policy=policy.HTTP).parsebytes(head + await request.body())
+    body: dict[str, Any] = {}
+    files = []
+    for part in form.iter_parts():
+        name = str(part.get_param("name", header="content-disposition") or "")
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        if name == "payload_json":
+            body.update(json.loads(data))
+        elif name.startswith("files["):
+            files.append((part.get_filename() or name, part.get_content_type(), data))
+    body[_FILES] = files
+    return body

@@ -158,7 +158,15 @@ class FakeGoogle:
         self.videos[video_id] = {
             "id": video_id,
             "channel": channel.id,
-            "snippet": {"title": title, "publishedAt": published, "channelId": channel.id},
+            "snippet": {
+                "title": title,
+                "publishedAt": published,
+                "channelId": channel.id,
+                "thumbnails": {
+                    size: {"url": f"https://i.ytimg.example/vi/{video_id}/{name}.jpg"}
+                    for size, name in (("default", "default"), ("medium", "mqdefault"))
+                },
+            },
             "statistics": stats,
             "status": {"privacyStatus": "public"},
         }

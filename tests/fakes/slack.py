@@ -109,6 +109,14 @@ class FakeSlack:
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, _Team] = field(default_factory=dict)
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    # Image URLs Slack cannot download: a message showing one is refused (invalid_blocks)
+    unreachable_images: set[str] = field(default_factory=set)
+    # files_upload_v2: file id -> (filename, announced length, bytes received or None)
+    uploads: dict[str, tuple[str, int, bytes | None]] = field(default_factory=dict)
+    # files.completeUploadExternal calls that shared files: (channel, files, blocks)
+    shared_uploads: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]] | None]] = field(
+        default_factory=list
+    )
     rate_limited: dict[str, list[int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     # (channel, thread_ts) -> the thread's messages, oldest first (conversations.replies)
@@ -227,6 +235,18 @@ class FakeSlack:
                 headers={"content-length": str(len(data))},
             )
 
+        @app.post("/upload/v1/{file_id}")
+        async def upload(file_id: str, request: Request) -> Response:
+            # What files.slack.com does with the bytes of a getUploadURLExternal URL.
+            entry = self.uploads.get(file_id)
+            if entry is None:
+                return Response("Not Found", status_code=404)
+            data = await request.body()
+            if len(data) != entry[1]:
+                return Response("length mismatch", status_code=400)
+            self.uploads[file_id] = (entry[0], entry[1], data)
+            return Response(f"OK - {len(data)}")
+
         @app.get("/openid/connect/authorize")
         async def authorize(request: Request) -> Response:
             query = dict(request.query_params)
@@ -290,6 +310,8 @@ class FakeSlack:
                 "is_enterprise_install": False,
             }
         if method == "chat.postMessage":
+            if self._shows_unreachable_image(args.get("blocks")):
+                return {"ok": False, "error": "invalid_blocks"}
             ts = f"1700000000.{next(self._ts):06d}"
             return {
                 "ok": True,
@@ -311,12 +333,69 @@ class FakeSlack:
             if thread is None:
                 return {"ok": False, "error": "thread_not_found"}
             return {"ok": True, "messages": thread, "has_more": False}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(args)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
         if method == "files.info":
             entry = self.files.get(str(args.get("file")))
             if entry is None:
                 return {"ok": False, "error": "file_not_found"}
             return {"ok": True, "file": entry[0]}
         return {"ok": False, "error": "unknown_method"}
+
+    def _shows_unreachable_image(self, blocks: Any) -> bool:
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        images = [
+            b.get("accessory", {}).get("image_url") or b.get("image_url")
+            for b in blocks or []
+            if isinstance(b, dict)
+        ]
+        return any(url in self.unreachable_images for url in images)
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(args.get("length", ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not args.get("filename") or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{secrets.token_hex(5).upper()}"
+        self.uploads[file_id] = (str(args["filename"]), length, None)
+        return {
+            "ok": True,
+            "upload_url": f"{self.base_url}/upload/v1/{file_id}",
+            "file_id": file_id,
+        }
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = json.loads(str(args.get("files", "")))
+            blocks = json.loads(str(args["blocks"])) if args.get("blocks") else None
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if blocks is not None and (
+            not isinstance(blocks, list)
+            or len(blocks) > 50
+            or self._shows_unreachable_image(blocks)
+        ):
+            return {"ok": False, "error": "invalid_blocks"}
+        out = []
+        for item in wanted:
+            entry = self.uploads.get(str(item.get("id")))
+            if entry is None or entry[2] is None:
+                return {"ok": False, "error": "file_not_found"}
+            info = self.add_file(str(item["id"]), entry[2], name=entry[0], mimetype="image/png")
+            info["title"] = item.get("title") or entry[0]
+            channel = args.get("channel_id")
+            if channel:
+                ts = f"1700000000.{next(self._ts):06d}"
+                info["shares"] = {"public": {channel: [{"ts": ts}]}}
+            out.append(info)
+        if args.get("channel_id"):
+            self.shared_uploads.append((str(args["channel_id"]), out, blocks))
+        return {"ok": True, "files": out}
 
     def _oauth(self, request: Request, args: dict[str, Any]) -> dict[str, Any]:
         if not request.headers.get("authorization", "").startswith("Basic "):
@@ -394,7 +473,7 @@ class FakeSlack:
             "ok": True,
             "access_token": token,
             "token_type": "bot",
-            "scope": "app_mentions:read,channels:history,chat:write,commands,files:read,groups:history,im:history",
+            "scope": "app_mentions:read,channels:history,chat:write,commands,files:read,files:write,groups:history,im:history",
             "bot_user_id": f"U{team_id}BOT",
             "app_id": "A1",
             "team": {"id": team_id, "name": f"Team {team_id}"},
