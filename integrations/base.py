@@ -88,6 +88,7 @@ class PostMetrics:
     title: str | None = None
     url: str | None = None
     published_at: datetime | None = None
+    thumbnail_url: str | None = None
 
     def value(self, metric: Metric) -> float | None:
         figure = self.figures.get(metric)

@@ -25,6 +25,7 @@ from agent.context import ActionContext, Deps
 from agent.limits import Budgets, Decision
 from agent.session import AttachmentInfo, ChatContext
 from agent.tokens import RunFailed, estimate_tokens
+from bot.core import shares
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 from integrations.errors import format_wait
 from storage import approvals as approval_store
@@ -44,6 +45,7 @@ TOO_LONG = (
     "That message is too long for the assistant (the limit is about {limit:,} tokens). "
     "Shorten it, or use a command: try `help`."
 )
+SHARE_GONE = "That answer can no longer be shared (it expired or was shared already); ask again."
 _IDENTITY_CACHE_MAX = 10_000
 
 
@@ -174,7 +176,7 @@ class ChatOpsService:
                 if isinstance(parsed, commands.Usage)
                 else commands.usage_for_unknown(message.text)
             )
-            await sink.send(Reply(reply))
+            await _answer(message, sink, Reply(reply))
             await self._remember(chat, message, reply)
         elif runner is None:
             await sink.send(Reply(NO_MODEL))
@@ -212,11 +214,25 @@ class ChatOpsService:
         message: IncomingMessage,
         sink: ReplySink,
     ) -> str:
+        shareable = command.name in commands.SHAREABLE
         try:
             outcome = await commands.execute(command, chat)
         except USER_ERRORS as exc:
-            outcome = Outcome(user_message(exc))
-        await self._deliver(outcome, message, sink, show_text=outcome.approval is None)
+            outcome, shareable = Outcome(user_message(exc)), False
+        if outcome.approval is None:
+            reply = Reply(outcome.text, layout=outcome.layout)
+            if command.share and shareable:
+                await sink.send(dataclasses.replace(reply, shared_by=message.user_id))
+            elif _private(message):
+                # A slash command's answer is for the asker; they may share it with a click.
+                if shareable and not message.is_dm:
+                    owner = shares.Owner(message.frontend, message.workspace_id, message.user_id)
+                    share_id = await shares.keep(self.deps.redis, owner, reply)
+                    reply = dataclasses.replace(reply, share_id=share_id)
+                await sink.send_private(reply)
+            else:
+                await sink.send(reply)
+        await self._deliver(outcome, message, sink)
         return outcome.text
 
     async def _run_agent(
@@ -291,13 +307,10 @@ class ChatOpsService:
     async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
         outbox, chat.outbox = chat.outbox, []
         for outcome in outbox:
-            await self._deliver(outcome, message, sink, show_text=False)
+            await self._deliver(outcome, message, sink)
 
-    async def _deliver(
-        self, outcome: Outcome, message: IncomingMessage, sink: ReplySink, *, show_text: bool
-    ) -> None:
-        if show_text:
-            await sink.send(Reply(outcome.text))
+    async def _deliver(self, outcome: Outcome, message: IncomingMessage, sink: ReplySink) -> None:
+        """What an outcome says besides its answer: a private message, an approval to ask."""
         if outcome.private is not None:
             await sink.send_private(Reply(outcome.private))
         if outcome.approval is not None:
@@ -375,6 +388,23 @@ class ChatOpsService:
                 log.warning("history writes cut short at shutdown", extra={"tasks": len(late)})
                 await asyncio.gather(*late, return_exceptions=True)
 
+    # -- sharing ----------------------------------------------------------------------
+
+    async def share(
+        self, *, frontend: str, workspace_id: str, user_id: str, share_id: str, sink: ReplySink
+    ) -> None:
+        """A "Share to channel" click: the private answer posted publicly, once. Never raises."""
+        try:
+            owner = shares.Owner(frontend, workspace_id, user_id)
+            reply = await shares.take(self.deps.redis, owner, share_id)
+            if reply is None:
+                await sink.send_private(Reply(SHARE_GONE))
+                return
+            await sink.send(dataclasses.replace(reply, shared_by=user_id))
+        except Exception:
+            log.exception("sharing failed")
+            await _send_quietly(sink, Reply(INTERNAL))
+
     # -- approvals --------------------------------------------------------------------
 
     async def resolve_approval(
@@ -402,6 +432,18 @@ class ChatOpsService:
         except Exception:
             log.exception("approval handling failed")
             await _send_quietly(sink, Reply(INTERNAL))
+
+
+def _private(message: IncomingMessage) -> bool:
+    """Slash commands answer the asker alone; mentions answer in their thread."""
+    return message.is_command
+
+
+async def _answer(message: IncomingMessage, sink: ReplySink, reply: Reply) -> None:
+    if _private(message):
+        await sink.send_private(reply)
+    else:
+        await sink.send(reply)
 
 
 async def _too_many(sink: ReplySink, decision: Decision) -> None:

@@ -177,6 +177,7 @@ def post_metrics_from(video: Mapping[str, Any], *, as_of: datetime) -> PostMetri
         title=_text(video.get("title")),
         url=_text(video.get("share_url")),
         published_at=_created(video),
+        thumbnail_url=_text(video.get("cover_image_url")),
     )
 
 

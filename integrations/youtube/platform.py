@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -85,6 +85,16 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _thumbnail(snippet: Mapping[str, Any]) -> str | None:
+    """The medium thumbnail (320x180) of a video's snippet, else any size it has."""
+    sizes = snippet.get("thumbnails") or {}
+    for size in ("medium", "high", "default"):
+        url = (sizes.get(size) or {}).get("url")
+        if url:
+            return str(url)
+    return None
 
 
 def _pkce_s256(verifier: str) -> str:
@@ -330,6 +340,7 @@ class YouTubePlatform:
                         title=snippet.get("title"),
                         url=f"https://www.youtube.com/watch?v={item['id']}",
                         published_at=_parse_time(snippet.get("publishedAt")),
+                        thumbnail_url=_thumbnail(snippet),
                     )
                 )
         return out

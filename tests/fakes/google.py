@@ -158,7 +158,14 @@ class FakeGoogle:
         self.videos[video_id] = {
             "id": video_id,
             "channel": channel.id,
-            "snippet": {"title": title, "publishedAt": published, "channelId": channel.id},
+            "snippet": {
+                "title": title,
+                "publishedAt": published,
+                "channelId": channel.id,
+                "thumbnails": {
+                    "medium": {"url": f"https://i.ytimg.example/vi/{video_id}/mqdefault.jpg"}
+                },
+            },
             "statistics": stats,
             "status": {"privacyStatus": "public"},
         }
