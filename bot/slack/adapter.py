@@ -54,6 +54,7 @@ from bot.slack.convert import (
     is_person_dm,
     parse_approval_action,
 )
+from bot.slack.blocks import SHARE_ACTION
 from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
 from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
@@ -234,6 +235,7 @@ class SlackAdapter:
         app.event("message")(self._on_message)
         app.command(self.config.command)(self._on_command)
         app.action(re.compile(APPROVAL_ACTION.pattern))(self._on_approval)
+        app.action(SHARE_ACTION)(self._on_share)
         if self.config.multi_workspace:
             app.enable_token_revocation_listeners()
         else:
@@ -464,6 +466,33 @@ class SlackAdapter:
             approved=approved,
             sink=sink,
         )
+
+    # --- "Share to channel" -----------------------------------------------------------
+
+    async def _on_share(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """The button on a private answer: the core posts the kept answer publicly."""
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        team = str((body.get("team") or {}).get("id") or context.team_id or "")
+        where = {"channel": _click_channel(body), "user": user}
+        sink = SlackReplySink(
+            client=context.client,
+            channel=where["channel"],
+            user=user,
+            thread_ts=(body.get("container") or {}).get("thread_ts"),
+            response_url=body.get("response_url"),
+        )
+        work = self._handler.share(
+            frontend="slack",
+            workspace_id=team,
+            user_id=user,
+            share_id=str(action.get("value", "")),
+            sink=sink,
+        )
+        if not self._spawn(work, name="slack:share"):
+            self._tell_busy(context.client, where, response_url=body.get("response_url"))
 
     # --- outside callers --------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.core.messages import ApprovalRequest, Attachment, IncomingMessage, Reply
+from bot.core.text import SLACK_TEXT_LIMIT, split_message
+from bot.slack import blocks
 
 # Slack's documented limits for messages and Block Kit.
 MAX_BLOCKS = 50
@@ -200,6 +202,31 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
     if reply.blocks:
         payload["blocks"] = clamp_blocks(reply.blocks)
     return payload
+
+
+def reply_payloads(reply: Reply) -> list[dict[str, Any]]:
+    """One reply as the messages that carry it, each within Slack's limits.
+
+    A layout becomes Block Kit (`bot.slack.blocks`); long plain text is split where it
+    reads well. A private answer's last message carries the "Share to channel" button;
+    a shared one's first message says who shared it.
+    """
+    if reply.layout is not None:
+        return blocks.messages(reply.layout, share_id=reply.share_id, shared_by=reply.shared_by)
+    if reply.blocks is not None:
+        return [reply_payload(reply)]
+    extra = reply.share_id is not None or reply.shared_by is not None
+    parts = split_message(reply.text, limit=SECTION_TEXT_MAX if extra else SLACK_TEXT_LIMIT)
+    payloads: list[dict[str, Any]] = []
+    for index, part in enumerate(parts):
+        payload: dict[str, Any] = {"text": defuse(part)}
+        lead = [blocks.shared_block(reply.shared_by)] if reply.shared_by and index == 0 else []
+        last = index == len(parts) - 1
+        tail = [blocks.share_block(reply.share_id)] if reply.share_id and last else []
+        if lead or tail:
+            payload["blocks"] = [*lead, section_block(part), *tail]
+        payloads.append(payload)
+    return payloads
 
 
 def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
