@@ -44,6 +44,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.messages import ConversationHandler, Reply
+from bot.slack.blocks import SHARE_ACTION
 from bot.slack.convert import (
     APPROVAL_ACTION,
     approval_requester,
@@ -54,7 +55,6 @@ from bot.slack.convert import (
     is_person_dm,
     parse_approval_action,
 )
-from bot.slack.blocks import SHARE_ACTION
 from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
 from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
