@@ -25,12 +25,16 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One item under a section (a top post): a title, a line of detail, a link, a picture."""
+    """One item under a section (a top post): a title, a line of detail, a link, a picture.
+
+    A `quoted` title came from a platform: plain text shows it in quotes, as data.
+    """
 
     title: str
     detail: str = ""
     url: str | None = None
     thumbnail_url: str | None = None
+    quoted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,8 @@ class Layout:
             for entry in section.entries:
                 link = f" <{entry.url}>" if entry.url else ""
                 detail = f": {entry.detail}" if entry.detail else ""
-                lines.append(f"    {entry.title}{detail}{link}")
+                title = json.dumps(entry.title) if entry.quoted else entry.title
+                lines.append(f"    {title}{detail}{link}")
         context = self.context_line()
         if context:
             lines.append(context)
@@ -100,7 +105,9 @@ class Layout:
                         "heading": s.heading,
                         "fields": [[f.label, f.value] for f in s.fields],
                         "body": s.body,
-                        "entries": [[e.title, e.detail, e.url, e.thumbnail_url] for e in s.entries],
+                        "entries": [
+                            [e.title, e.detail, e.url, e.thumbnail_url, e.quoted] for e in s.entries
+                        ],
                         "colour": s.colour,
                         "inline": s.inline,
                     }

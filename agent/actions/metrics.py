@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 
 from agent.actions.accounts import resolve_account
@@ -92,7 +91,8 @@ def _entry(post: PostMetrics, known: PostMetrics | None) -> Entry:
     """A top post: its title (from the post's own read when the ranking has none)."""
     title = post.title or (known.title if known else None)
     return Entry(
-        title=json.dumps(title) if title else f"Post {post.post_id}",
+        title=title or f"Post {post.post_id}",
+        quoted=bool(title),
         detail=_figures(post.figures),
         url=post.url or (known.url if known else None),
         thumbnail_url=post.thumbnail_url or (known.thumbnail_url if known else None),
@@ -136,7 +136,7 @@ def metrics_layout(
             entry = _entry(pm, None)
             sections.append(
                 Section(
-                    f"{caps.display_name} {ref} · {entry.title}",
+                    f"{caps.display_name} {ref} · post {pm.post_id}",
                     tuple(_fields(pm.figures)),
                     entries=(dataclasses.replace(entry, detail=""),),
                     colour=caps.colour,

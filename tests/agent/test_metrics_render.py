@@ -81,7 +81,7 @@ def test_layout_has_fields_top_posts_change_and_context() -> None:
     assert fields["Latest day (Nov 24)"] == "Views 112, +12 % vs the day before"
     # The analytics ranking has no title: the post's own read supplies title, link, picture.
     [top] = section.entries
-    assert top.title == '"Launch <day> & more"'
+    assert top.title == "Launch <day> & more" and top.quoted
     assert top.url == "https://www.youtube.com/watch?v=vid1"
     assert top.thumbnail_url and top.thumbnail_url.endswith("mqdefault.jpg")
     assert section.colour == platforms.capabilities("youtube").colour is not None
@@ -93,6 +93,7 @@ def test_layout_has_fields_top_posts_change_and_context() -> None:
     text = layout.plain_text()
     assert "Views 1,204 · Watch time 1,004 min · Avg view 16 s" in text
     assert "+12 % vs the day before" in text and "estimated: Watch time" in text
+    assert "\"Launch <day> & more\": Views 900" in text  # platform text quoted as data
 
 
 def test_layout_survives_the_round_trip_a_share_takes() -> None:
