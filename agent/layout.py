@@ -71,22 +71,25 @@ class Layout:
 
     def plain_text(self) -> str:
         """The whole answer as plain text: what the shell prints and chat clients fall back to."""
-        lines = [self.title]
+        lines = [f"{self.title}:" if self.intro or self.sections else self.title]
         if self.intro:
             lines.append(self.intro)
         for section in self.sections:
-            lines.append(f"- {section.heading}" if section.heading else "-")
+            # Under a heading everything is indented; without one, fields are list items.
+            indent, item = ("    ", "    ") if section.heading else ("", "- ")
+            if section.heading:
+                lines.append(f"- {section.heading}")
             if section.fields and section.inline:
-                lines.append("    " + " · ".join(f"{f.label} {f.value}" for f in section.fields))
+                lines.append(item + " · ".join(f"{f.label} {f.value}" for f in section.fields))
             elif section.fields:
-                lines += [f"    {f.label}: {f.value}" for f in section.fields]
+                lines += [f"{item}{f.label}: {f.value}" for f in section.fields]
             if section.body:
-                lines.append("    " + section.body.replace("\n", "\n    "))
+                lines.append(indent + section.body.replace("\n", "\n" + indent))
             for entry in section.entries:
                 link = f" <{entry.url}>" if entry.url else ""
                 detail = f": {entry.detail}" if entry.detail else ""
                 title = json.dumps(entry.title) if entry.quoted else entry.title
-                lines.append(f"    {title}{detail}{link}")
+                lines.append(f"{item}{title}{detail}{link}")
         context = self.context_line()
         if context:
             lines.append(context)

@@ -134,19 +134,14 @@ async def list_accounts(ctx: ActionContext) -> Outcome:
     if not (own or waiting or asked):
         return Outcome(f"You have no linked accounts yet. {link_hint(ctx.deps.platforms)}")
     sections: list[Section] = []
-    by_platform: dict[str, list[LinkedAccount]] = {}
-    for a in own:
-        by_platform.setdefault(a.platform, []).append(a)
-    for platform, accounts in by_platform.items():
-        caps = ctx.deps.platforms.capabilities(platform)
+    if own:
         rows = tuple(
             Field(
-                caps.handle(a.handle),
-                a.ref if a.status == "ok" else f"{a.ref} (needs to be linked again)",
+                a.ref, shown(ctx, a) + ("" if a.status == "ok" else " (needs to be linked again)")
             )
-            for a in accounts
+            for a in own
         )
-        sections.append(Section(caps.display_name, rows, colour=caps.colour))
+        sections.append(Section("", rows, inline=False))
     if waiting:
         fields: list[Field] = []
         for p in waiting:
@@ -167,7 +162,7 @@ async def list_accounts(ctx: ActionContext) -> Outcome:
                 body="\n".join(f"- {a.summary}" for a in asked),
             )
         )
-    title = "Your linked accounts" if own else "Your accounts"
+    title = "Your linked accounts" if own else "Your accounts (none linked yet)"
     return Outcome.laid_out(Layout(title, tuple(sections)))
 
 

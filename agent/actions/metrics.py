@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import date, timedelta
 
 from agent.actions.accounts import resolve_account
 from agent.actions.base import ActionError, Outcome, normalize_platform
@@ -75,8 +76,9 @@ def change_text(now: float, before: float) -> str | None:
     return "±0 %" if pct == 0 else f"{pct:+d} %"
 
 
-def _latest_day(acct: AccountMetrics) -> Field | None:
-    """'Views 210, +12 % vs the day before' from the daily series, where it has two days."""
+def _latest_day(acct: AccountMetrics, today: date) -> Field | None:
+    """("Yesterday", "Views 210, +12 % vs the day before") from the daily series, where it
+    has two days; the label is the day's date when that is not yesterday."""
     days = [(day, f[Metric.VIEWS].value) for day, f in acct.series if Metric.VIEWS in f]
     if len(days) < 2:
         return None
@@ -84,7 +86,8 @@ def _latest_day(acct: AccountMetrics) -> Field | None:
     change = change_text(now, before)
     views = format_figure(Metric.VIEWS, Figure(now, "series"))
     tail = f", {change} vs the day before" if change else ""
-    return Field(f"Latest day ({day:%b} {day.day})", f"{views}{tail}")
+    label = "Yesterday" if day == today - timedelta(days=1) else f"{day:%b} {day.day}"
+    return Field(label, f"{views}{tail}")
 
 
 def _entry(post: PostMetrics, known: PostMetrics | None) -> Entry:
@@ -118,7 +121,7 @@ def metrics_layout(
         span = (acct.end - acct.start).days + 1
         body = f"Last {days_text(span)}: as far back as it reports." if span < wanted else ""
         fields = _fields(acct.figures)
-        latest = _latest_day(acct)
+        latest = _latest_day(acct, report.as_of.date())
         if latest is not None:
             fields.append(latest)
         ranked = acct.top_posts or sorted(

@@ -37,6 +37,9 @@ LIMITS: dict[str, int] = {
 }
 MAX_MESSAGES = 10
 CONTINUED = "(continued)"
+# A top post's line stays a line: its title and figures are cut past these (saying so).
+ENTRY_TITLE_MAX = 150
+ENTRY_DETAIL_MAX = 300
 # What the context line may take of a message's budget (it is short: as of, notes).
 _FOOTER_ROOM = 1024
 
@@ -66,11 +69,12 @@ def embed_size(embed: dict[str, Any]) -> int:
 
 
 def _entry_line(entry: Entry) -> str:
-    title = escape_markdown(entry.title).replace("]", "\\]")
+    title = escape_markdown(fit(entry.title, ENTRY_TITLE_MAX)).replace("]", "\\]")
     url = entry.url
     if url and url.startswith(("https://", "http://")) and not set(url) & set("()<> "):
         title = f"[{title}]({url})"
-    return f"{title} · {escape_markdown(entry.detail)}" if entry.detail else title
+    detail = escape_markdown(fit(entry.detail, ENTRY_DETAIL_MAX))
+    return f"{title} · {detail}" if detail else title
 
 
 def _pieces(text: str, size: int) -> Iterator[str]:

@@ -37,6 +37,9 @@ LIMITS: dict[str, int] = {
     "message_text": 40_000,  # the top-level `text` (notifications, old clients)
 }
 MAX_MESSAGES = 10
+# A top post's title and figures are cut past these (saying so): a post is a line or two.
+ENTRY_TITLE_MAX = 150
+ENTRY_DETAIL_MAX = 300
 SHARE_ACTION = "socialops:share"
 CONTINUED = "(continued)"
 
@@ -77,9 +80,9 @@ def _link(url: str | None, title: str) -> str:
 
 
 def _entry(entry: Entry) -> dict[str, Any]:
-    text = f"*{_link(entry.url, entry.title)}*"
+    text = f"*{_link(entry.url, fit(entry.title, ENTRY_TITLE_MAX))}*"
     if entry.detail:
-        text += f"\n{escape(entry.detail)}"
+        text += f"\n{escape(fit(entry.detail, ENTRY_DETAIL_MAX))}"
     block: dict[str, Any] = {"type": "section", "text": _mrkdwn(text)}
     thumb = entry.thumbnail_url
     if thumb and thumb.startswith("https://") and len(thumb) <= LIMITS["image_url"]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from agent.actions.metrics import format_figure, metrics_layout, render
+from agent.actions.metrics import change_text, format_figure, metrics_layout, render
 from agent.layout import Layout
 from agent.ports import MetricsReport
 from integrations.base import AccountMetrics, Figure, Metric, PostMetrics
@@ -78,7 +78,7 @@ def test_layout_has_fields_top_posts_change_and_context() -> None:
     fields = {f.label: f.value for f in section.fields}
     assert fields["Views"] == "1,204"
     assert fields["Watch time"] == "1,004 min" and fields["Avg view"] == "16 s"
-    assert fields["Latest day (Nov 24)"] == "Views 112, +12 % vs the day before"
+    assert fields["Yesterday"] == "Views 112, +12 % vs the day before"
     # The analytics ranking has no title: the post's own read supplies title, link, picture.
     [top] = section.entries
     assert top.title == "Launch <day> & more" and top.quoted
@@ -93,7 +93,7 @@ def test_layout_has_fields_top_posts_change_and_context() -> None:
     text = layout.plain_text()
     assert "Views 1,204 · Watch time 1,004 min · Avg view 16 s" in text
     assert "+12 % vs the day before" in text and "estimated: Watch time" in text
-    assert "\"Launch <day> & more\": Views 900" in text  # platform text quoted as data
+    assert '"Launch <day> & more": Views 900' in text  # platform text quoted as data
 
 
 def test_layout_survives_the_round_trip_a_share_takes() -> None:
@@ -104,3 +104,10 @@ def test_layout_survives_the_round_trip_a_share_takes() -> None:
 def test_no_accounts_says_no_figures_yet() -> None:
     text = render(MetricsReport(as_of=NOW), "7d", directory())
     assert "No figures yet." in text
+
+
+def test_change_reads_as_people_say_it() -> None:
+    assert change_text(112, 100) == "+12 %"
+    assert change_text(97, 100) == "-3 %"
+    assert change_text(100, 100) == "±0 %"
+    assert change_text(5, 0) is None  # nothing to compare with: no made-up percentage
