@@ -44,7 +44,10 @@ COMMANDS = tuple(USAGE)
 # (the rest answer with a private link, an approval or a change of their own).
 SHAREABLE = frozenset({"help", "accounts", "metrics", "caption", "digest", "quota", "status"})
 SHARE_WORD = "share"
-SHARE_HINT = f"Answers come to you alone; add `{SHARE_WORD}` at the end to post one to the channel."
+SHARE_HINT = (
+    f"Slash command answers are private: add `{SHARE_WORD}` at the end (or click"
+    " Share to channel) to post one for everyone."
+)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
 _POST_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}$")
