@@ -31,6 +31,7 @@ from integrations.errors import format_wait
 from storage import approvals as approval_store
 from storage import conversations, identity
 from storage.identity import Identity
+from storage.redis import RedisHandle
 
 if TYPE_CHECKING:  # LangChain loads only in processes that run a model
     from agent.runner import AgentRunner
@@ -114,7 +115,7 @@ class ChatOpsService:
             await self._handle(message, sink)
         except Exception:
             log.exception("message handling failed", extra={"frontend": message.frontend})
-            await _send_quietly(sink, Reply(INTERNAL))
+            await _send_quietly(sink, Reply(INTERNAL), private=_private(message))
 
     async def _handle(self, message: IncomingMessage, sink: ReplySink) -> None:
         if "\x00" in message.text:
@@ -164,7 +165,7 @@ class ChatOpsService:
             workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
         )
         if not decision.allowed:
-            await _too_many(sink, decision)
+            await _too_many(sink, decision, private=_private(message))
             return
         if isinstance(parsed, commands.Command):
             reply = await self._run_command(parsed, chat, message, sink)
@@ -221,17 +222,8 @@ class ChatOpsService:
             outcome, shareable = Outcome(user_message(exc)), False
         if outcome.approval is None:
             reply = Reply(outcome.text, layout=outcome.layout)
-            if command.share and shareable:
-                await sink.send(dataclasses.replace(reply, shared_by=message.user_id))
-            elif _private(message):
-                # A slash command's answer is for the asker; they may share it with a click.
-                if shareable and not message.is_dm:
-                    owner = shares.Owner(message.frontend, message.workspace_id, message.user_id)
-                    share_id = await shares.keep(self.deps.redis, owner, reply)
-                    reply = dataclasses.replace(reply, share_id=share_id)
-                await sink.send_private(reply)
-            else:
-                await sink.send(reply)
+            kept_in = self.deps.redis if shareable else None
+            await _answer(message, sink, reply, share=command.share, shareable_in=kept_in)
         await self._deliver(outcome, message, sink)
         return outcome.text
 
@@ -439,21 +431,39 @@ def _private(message: IncomingMessage) -> bool:
     return message.is_command
 
 
-async def _answer(message: IncomingMessage, sink: ReplySink, reply: Reply) -> None:
-    if _private(message):
-        await sink.send_private(reply)
-    else:
+async def _answer(
+    message: IncomingMessage,
+    sink: ReplySink,
+    reply: Reply,
+    *,
+    share: bool = False,
+    shareable_in: RedisHandle | None = None,
+) -> None:
+    """Where an answer goes: to the channel when the request was a mention, or when the
+    person asked for that (`share`) and the answer may be shared; else privately. A
+    shareable private answer outside DMs is kept in `shareable_in` for its "Share to
+    channel" button (`bot.core.shares`)."""
+    if share and shareable_in is not None:
+        await sink.send(dataclasses.replace(reply, shared_by=message.user_id))
+    elif not _private(message):
         await sink.send(reply)
+    else:
+        if shareable_in is not None and not message.is_dm:
+            owner = shares.Owner(message.frontend, message.workspace_id, message.user_id)
+            share_id = await shares.keep(shareable_in, owner, reply)
+            reply = dataclasses.replace(reply, share_id=share_id)
+        await sink.send_private(reply)
 
 
-async def _too_many(sink: ReplySink, decision: Decision) -> None:
+async def _too_many(sink: ReplySink, decision: Decision, *, private: bool = False) -> None:
     wait = format_wait(decision.retry_after)
-    await sink.send(Reply(f"Too many messages; please wait {wait} and try again."))
+    reply = Reply(f"Too many messages; please wait {wait} and try again.")
+    await (sink.send_private(reply) if private else sink.send(reply))
 
 
-async def _send_quietly(sink: ReplySink, reply: Reply) -> Any:
+async def _send_quietly(sink: ReplySink, reply: Reply, *, private: bool = False) -> Any:
     try:
-        return await sink.send(reply)
+        return await (sink.send_private(reply) if private else sink.send(reply))
     except Exception:
         log.exception("could not deliver a reply")
         return None

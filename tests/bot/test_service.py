@@ -193,6 +193,10 @@ async def test_rate_limited_message_is_refused(make_deps, new_identity):
     sink = RecordingSink()
     await service.handle(msg(ident, "accounts"), sink)
     assert sink.sent == ["Too many messages; please wait 13 s and try again."]
+    # The same refusal to a slash command is for its sender alone.
+    await service.handle(msg(ident, "accounts", is_command=True), sink)
+    assert sink.private == ["Too many messages; please wait 13 s and try again."]
+    assert len(sink.sent) == 1
 
 
 async def test_quota_reports_budgets(make_deps, new_identity):
