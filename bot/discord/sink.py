@@ -76,10 +76,15 @@ def approval_view(request: ApprovalRequest) -> discord.ui.View:
 def outgoing(reply: Reply) -> list[tuple[str, list[discord.Embed]]]:
     """A reply as the (content, embeds) messages that carry it, each within Discord's limits."""
     if reply.layout is not None:
-        return [
-            (m.content, [discord.Embed.from_dict(e) for e in m.embeds])  # type: ignore[arg-type]
-            for m in embeds.messages(reply.layout, shared_by=reply.shared_by)
-        ]
+        laid_out = embeds.messages(reply.layout, shared_by=reply.shared_by)
+        refused = [p for m in laid_out for p in embeds.problems(m)]
+        if not refused:
+            return [
+                (m.content, [discord.Embed.from_dict(e) for e in m.embeds])  # type: ignore[arg-type]
+                for m in laid_out
+            ]
+        # A renderer bug must cost the layout, never the answer: the plain text still goes.
+        log.error("embeds outside discord's limits; sending text", extra={"problems": refused})
     text = f"Shared by <@{reply.shared_by}>\n{reply.text}" if reply.shared_by else reply.text
     return [(part, []) for part in split_message(text)]
 

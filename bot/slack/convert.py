@@ -7,6 +7,8 @@ Block Kit is kept inside Slack's limits) is tested without a server.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +22,8 @@ from bot.slack.blocks import LIMITS
 MAX_BLOCKS = LIMITS["blocks"]
 SECTION_TEXT_MAX = LIMITS["text"]
 MESSAGE_TEXT_MAX = LIMITS["message_text"]
+
+log = logging.getLogger(__name__)
 
 APPROVAL_PREFIX = "socialops"
 APPROVAL_ACTION = re.compile(rf"^{APPROVAL_PREFIX}:(approve|reject):(.+)$")
@@ -201,7 +205,13 @@ def reply_payloads(reply: Reply) -> list[dict[str, Any]]:
     a shared one's first message says who shared it.
     """
     if reply.layout is not None:
-        return kit.messages(reply.layout, share_id=reply.share_id, shared_by=reply.shared_by)
+        laid_out = kit.messages(reply.layout, share_id=reply.share_id, shared_by=reply.shared_by)
+        refused = [p for payload in laid_out for p in kit.problems(payload)]
+        if not refused:
+            return laid_out
+        # A renderer bug must cost the layout, never the answer: the plain text still goes.
+        log.error("block kit outside slack's limits; sending text", extra={"problems": refused})
+        reply = dataclasses.replace(reply, layout=None)
     if reply.blocks is not None:
         return [reply_payload(reply)]
     extra = reply.share_id is not None or reply.shared_by is not None

@@ -217,3 +217,23 @@ def test_entries_without_links_or_pictures_render_plainly() -> None:
     assert all("accessory" not in b for b in payload["blocks"])
     [message] = embeds.messages(layout)
     assert "thumbnail" not in message.embeds[0] and "no link" in message.embeds[0]["description"]
+
+
+def test_a_layout_outside_the_limits_falls_back_to_its_text(monkeypatch) -> None:
+    """Were a renderer ever to break a limit, the answer still goes, as plain text."""
+    layout = metrics_layout(workspace_report(1), "7d", directory())
+    broken = [{"text": "x", "blocks": [blocks.header("ok")] * 51}]
+    monkeypatch.setattr(blocks, "messages", lambda *a, **k: broken)
+    payloads = reply_payloads(Reply(layout.plain_text(), layout=layout, share_id="abc"))
+    assert all(blocks.problems(p) == [] for p in payloads)
+    assert "Views 1,000" in "".join(p["text"] for p in payloads)
+    assert payloads[-1]["blocks"][-1]["type"] == "actions"  # still shareable
+
+    from bot.discord import sink
+
+    monkeypatch.setattr(
+        embeds, "messages", lambda *a, **k: [embeds.EmbedMessage("x", [{"title": "t" * 300}])]
+    )
+    parts = sink.outgoing(Reply(layout.plain_text(), layout=layout))
+    assert all(shown == [] for _, shown in parts)
+    assert "Views 1,000" in "".join(content for content, _ in parts)
