@@ -69,5 +69,6 @@ async def show_quota(ctx: ActionContext) -> Outcome:
     fields = []
     for label, s in statuses:
         reset = f", resets {s.reset_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if s.reset_at else ""
-        fields.append(Field(label, f"{s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}"))
+        shown = label[:1].upper() + label[1:]  # "Your messages (per minute)"
+        fields.append(Field(shown, f"{s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}"))
     return Outcome.laid_out(Layout("Your budgets", (Section("", tuple(fields), inline=False),)))

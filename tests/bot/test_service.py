@@ -204,7 +204,7 @@ async def test_quota_reports_budgets(make_deps, new_identity):
     service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets()))
     sink = RecordingSink()
     await service.handle(msg(ident, "quota"), sink)
-    assert "your LLM tokens today (UTC): 0 of 1,000 used, 1,000 left" in sink.sent[0]
+    assert "Your LLM tokens today (UTC): 0 of 1,000 used, 1,000 left" in sink.sent[0]
 
 
 async def test_handle_never_raises(new_identity):
