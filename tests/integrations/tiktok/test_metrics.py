@@ -68,6 +68,7 @@ async def test_post_metrics_batch_20_ids_a_call_and_leave_missing_ones_out(tt: T
     assert [m.post_id for m in results] == [v.id for v in videos]  # asked order, missing left out
     clip = results[7]
     assert clip.title == "clip 7" and clip.url and clip.url.endswith(f"/video/{videos[7].id}")
+    assert clip.thumbnail_url == f"https://p16-sign.tiktokcdn.example/{videos[7].id}.jpeg"
     assert clip.published_at == datetime.fromtimestamp(videos[7].create_time, tz=UTC)
     assert (
         clip.figures[Metric.VIEWS].value == 700

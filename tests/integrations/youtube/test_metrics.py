@@ -49,6 +49,8 @@ async def test_post_metrics_batch_fifty_ids_per_call(google, make_platform, chan
     assert shown.figures[Metric.LIKES].source == "statistics.likeCount"
     assert shown.value(Metric.ENGAGEMENT_RATE) == pytest.approx((5 + 2) / 101)
     assert Metric.SHARES not in shown.figures
+    # The snippet's medium thumbnail, for answers that show a picture of the post.
+    assert shown.thumbnail_url == f"https://i.ytimg.example/vi/{ids[1]}/mqdefault.jpg"
 
 
 async def test_account_metrics_from_analytics(google, make_platform, channel_and_token):
