@@ -120,5 +120,6 @@ class ConversationHandler(Protocol):
 
     async def share(
         self, *, frontend: str, workspace_id: str, user_id: str, share_id: str, sink: ReplySink
-    ) -> None:
-        """A person clicked "Share to channel" on their private answer: post it publicly."""
+    ) -> bool:
+        """A person clicked "Share to channel" on their private answer: post it publicly.
+        True once posted (the adapter then removes the private copy)."""

@@ -384,18 +384,21 @@ class ChatOpsService:
 
     async def share(
         self, *, frontend: str, workspace_id: str, user_id: str, share_id: str, sink: ReplySink
-    ) -> None:
-        """A "Share to channel" click: the private answer posted publicly, once. Never raises."""
+    ) -> bool:
+        """A "Share to channel" click: the private answer posted publicly, once; True when
+        it was. Never raises."""
         try:
             owner = shares.Owner(frontend, workspace_id, user_id)
             reply = await shares.take(self.deps.redis, owner, share_id)
             if reply is None:
                 await sink.send_private(Reply(SHARE_GONE))
-                return
+                return False
             await sink.send(dataclasses.replace(reply, shared_by=user_id))
+            return True
         except Exception:
             log.exception("sharing failed")
-            await _send_quietly(sink, Reply(INTERNAL))
+            await _send_quietly(sink, Reply(INTERNAL), private=True)
+            return False
 
     # -- approvals --------------------------------------------------------------------
 

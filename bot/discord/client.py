@@ -260,13 +260,15 @@ class SocialOpsClient(discord.Client):
                 else dm_workspace(interaction.user.id)
             )
             try:
-                await self.handler.share(
+                shared = await self.handler.share(
                     frontend=FRONTEND,
                     workspace_id=workspace,
                     user_id=str(interaction.user.id),
                     share_id=share_id,
                     sink=sink,
                 )
+                if shared:  # the private copy has served its purpose: remove it
+                    await interaction.delete_original_response()
             except Exception:
                 log.exception("discord share handling failed")
                 await _apologize(sink)

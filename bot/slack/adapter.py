@@ -42,6 +42,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.messages import ConversationHandler, Reply
 from bot.slack.blocks import SHARE_ACTION
@@ -484,15 +485,20 @@ class SlackAdapter:
             thread_ts=(body.get("container") or {}).get("thread_ts"),
             response_url=body.get("response_url"),
         )
-        work = self._handler.share(
-            frontend="slack",
-            workspace_id=team,
-            user_id=user,
-            share_id=str(action.get("value", "")),
-            sink=sink,
-        )
+        work = self._run_share(body, team, user, str(action.get("value", "")), sink)
         if not self._spawn(work, name="slack:share"):
             self._tell_busy(context.client, where, response_url=body.get("response_url"))
+
+    async def _run_share(
+        self, body: dict[str, Any], team: str, user: str, share_id: str, sink: SlackReplySink
+    ) -> None:
+        shared = await self._handler.share(
+            frontend="slack", workspace_id=team, user_id=user, share_id=share_id, sink=sink
+        )
+        response_url = body.get("response_url")
+        if shared and response_url:
+            # The private copy has served its purpose: remove it with its button.
+            await AsyncWebhookClient(str(response_url)).send_dict({"delete_original": True})
 
     # --- outside callers --------------------------------------------------------------
 

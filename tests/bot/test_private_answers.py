@@ -28,16 +28,16 @@ async def test_slash_answer_is_private_with_a_share_button(make_deps, new_identi
         "sink": clicks,
     }
     # Someone else cannot post another person's private answer.
-    await service.share(user_id="U-somebody-else", **share)
+    assert await service.share(user_id="U-somebody-else", **share) is False
     assert clicks.sent == [] and clicks.private == [SHARE_GONE]
 
-    await service.share(user_id=ident.user_external_id, **share)
+    assert await service.share(user_id=ident.user_external_id, **share) is True
     [(where, shared)] = clicks.replies[1:]
     assert where == "public" and shared.shared_by == ident.user_external_id
     assert shared.text == reply.text and shared.layout == reply.layout
 
     # Once shared, the button does nothing more.
-    await service.share(user_id=ident.user_external_id, **share)
+    assert await service.share(user_id=ident.user_external_id, **share) is False
     assert clicks.private[-1] == SHARE_GONE and len(clicks.sent) == 1
 
 

@@ -72,3 +72,5 @@ async def test_metrics_are_private_embeds_then_shared_with_the_button(
     assert shared.body["content"].startswith(f"Shared by <@{alice['id']}>")
     assert shared.body["embeds"] == body["embeds"]
     assert not shared.body.get("components")  # no button on the public copy
+    # The private copy, its button spent, is removed.
+    await fake.wait_for(lambda f: shown["id"] not in f.messages)

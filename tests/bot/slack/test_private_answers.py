@@ -149,6 +149,8 @@ async def test_metrics_answer_privately_then_shared_with_the_button(
     }
     assert [b for b in shared if b["type"] == "actions"] == []  # no button on the public copy
     assert shared[2:] == blocks[1:-1]  # the same answer
+    # The private copy, its button spent, is removed through the click's response_url.
+    assert {"key": "share", "delete_original": True} in wired.fake.webhook_posts
 
 
 async def test_accounts_and_errors_are_ephemeral_and_share_word_posts(
@@ -183,3 +185,4 @@ async def test_someone_else_cannot_share_an_answer(
     assert wired.fake.calls_of("chat.postMessage") == []
     told = wired.fake.calls_of("chat.postEphemeral")[-1]
     assert told.args["user"] == "UBOB" and "can no longer be shared" in told.args["text"]
+    assert wired.fake.webhook_posts == []  # nothing deleted either
