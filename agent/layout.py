@@ -65,7 +65,7 @@ class Layout:
     intro: str = ""
 
     def context_line(self) -> str:
-        """ "as of 2026-11-25 08:00 UTC · estimated: watch time · unavailable: …"."""
+        """The context line: 'as of 2026-11-25 08:00 UTC · estimated: Watch time · …'."""
         parts = [f"as of {self.as_of:%Y-%m-%d %H:%M} UTC"] if self.as_of else []
         return " · ".join([*parts, *self.notes])
 

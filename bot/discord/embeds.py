@@ -8,7 +8,8 @@ messages (nothing is lost) up to `MAX_MESSAGES`; only then does the last one say
 much was left out.
 
 `problems()` checks a message against `LIMITS`; the renderer keeps within them by
-construction and the tests check every embed it emits with it. Hand-written: discord.py
+construction, the tests check every embed it emits with it, and `sink.outgoing` sends
+the plain text instead should a message ever break one. Hand-written: discord.py
 checks none of these limits before sending (Discord answers 400 for the whole message).
 """
 

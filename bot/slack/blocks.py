@@ -7,7 +7,8 @@ than one message's 50 blocks continues in further messages (nothing is lost) up 
 `MAX_MESSAGES`; only past that does the last message say how much was left out.
 
 `problems()` checks a payload against `LIMITS`; the renderer keeps within them by
-construction and the tests check every block it emits with it. Hand-written because
+construction, the tests check every block it emits with it, and `convert.reply_payloads`
+sends the plain text instead should a payload ever break one. Hand-written because
 slack_sdk's block classes validate some limits by raising, which would turn a long
 title from a platform into a failed answer instead of a shortened one.
 """
