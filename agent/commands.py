@@ -7,6 +7,7 @@ not parse gets the usage of the closest command.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import shlex
@@ -28,7 +29,7 @@ USAGE: dict[str, str] = {
     "unlink": "unlink <platform> [account]: disconnect an account",
     "upload": 'upload <platform> ["title"] [public|unlisted|private|...]: upload the attached video'
     ' (shell: upload <platform> ~/clip.mp4 "Title")',
-    "metrics": "metrics [platform] [today|7d|28d|90d] [post]: engagement figures",
+    "metrics": "metrics [platform] [today|7d|28d|90d] [post] [share]: engagement figures",
     "caption": "caption <platform> <description>: caption ideas that fit the platform",
     "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
     " | digest show | digest preview (in the channel concerned)",
@@ -39,6 +40,14 @@ USAGE: dict[str, str] = {
     "disconnect": "disconnect app: the companion app stops acting as you",
 }
 COMMANDS = tuple(USAGE)
+# Commands whose answer is for the asker alone unless they add `share` at the end
+# (the rest answer with a private link, an approval or a change of their own).
+SHAREABLE = frozenset({"help", "accounts", "metrics", "caption", "digest", "quota", "status"})
+SHARE_WORD = "share"
+SHARE_HINT = (
+    f"Slash command answers are private: add `{SHARE_WORD}` at the end (or click"
+    " Share to channel) to post one for everyone."
+)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
 _POST_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}$")
@@ -52,6 +61,8 @@ class Command:
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
+    # The person asked for the answer in the channel (a trailing `share`), not privately.
+    share: bool = False
 
 
 Parser = Callable[[list[str], "Platforms"], "Command | Usage"]
@@ -70,6 +81,7 @@ def help_text(topic: str | None = None, platforms: Platforms | None = None) -> s
         return "Usage: " + USAGE[topic]
     lines = ["Commands (or just ask me in plain words):"]
     lines += [f"- {u}" for u in USAGE.values()]
+    lines.append(SHARE_HINT)
     if platforms is not None and platforms.configured():
         lines.append("Platforms: " + ", ".join(platforms.configured()))
     return "\n".join(lines)
@@ -105,7 +117,17 @@ def parse(text: str, platforms: Platforms) -> Command | Usage | None:
     if not tokens:
         return Command("help")
     rest = tokens[1:]
-    return _PARSERS[first](rest, platforms)
+    # An unquoted trailing `share` ("metrics youtube 7d share"); a quoted one is an argument.
+    share = (
+        first in SHAREABLE
+        and bool(rest)
+        and rest[-1].lower() == SHARE_WORD
+        and body.lower().endswith(SHARE_WORD)
+    )
+    parsed = _PARSERS[first](rest[:-1] if share else rest, platforms)
+    if share and isinstance(parsed, Command):
+        return dataclasses.replace(parsed, share=True)
+    return parsed
 
 
 def _help(rest: list[str], platforms: Platforms) -> Command | Usage:

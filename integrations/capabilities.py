@@ -49,6 +49,9 @@ class MetricsLimits:
     max_ids_per_call: int
     max_period_days: int
     recent_page_size: int = 50
+    # Metrics (`integrations.base.Metric` values) the platform reports as estimates,
+    # which answers say so (YouTube's estimatedMinutesWatched).
+    estimated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,8 @@ class PlatformCapabilities:
     refresh_ahead: timedelta | None = None
     # Said before approval, when an app's review status limits what a post can be.
     posting_note: str | None = None
+    # The platform's brand colour (0xRRGGBB), for front-ends that colour an answer by it.
+    colour: int | None = None
 
     @property
     def words(self) -> tuple[str, ...]:

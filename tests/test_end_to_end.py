@@ -151,7 +151,7 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
     # 6. quota shows the real limiter's figures, including the upload's units.
     sink = RecordingSink()
     await chat.handle(message(workspace, user, "quota"), sink)
-    assert re.search(r"your messages \(per minute\): \d+ of 20 used", sink.text), sink.text
+    assert re.search(r"Your messages \(per minute\): \d+ of 20 used", sink.text), sink.text
     assert "YouTube" in sink.text, sink.text
     used = re.search(r"YouTube quota units today \(America/Los_Angeles\): ([\d,]+) of", sink.text)
     assert used is not None, sink.text

@@ -115,7 +115,7 @@ async def test_an_extra_platform_links_uploads_reports_and_counts(
     sink = await _say(wired, who, "metrics pebble 28d")
     assert "at most 7 days" in sink.text and len(pebble.WORLD.calls) == calls, sink.text
     sink = await _say(wired, who, "metrics pebble 7d")
-    assert "Pebble" in sink.text and "views 7" in sink.text, sink.text
+    assert "Pebble" in sink.text and "Views 7" in sink.text, sink.text
 
     # quota shows its counters from its own spec, per account and per app.
     sink = await _say(wired, who, "quota")

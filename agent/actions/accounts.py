@@ -13,6 +13,7 @@ from agent.actions.base import (
     require_configured,
 )
 from agent.context import ActionContext, Progress
+from agent.layout import Field, Layout, Section
 from agent.ports import TRANSFER_ACTION, AwaitingOwner, Linked, LinkRefused
 from integrations.registry import Platforms
 from storage import accounts as account_store
@@ -130,26 +131,39 @@ async def list_accounts(ctx: ActionContext) -> Outcome:
         chat_user_id=ident.chat_user_id,
         action=TRANSFER_ACTION,
     )
-    lines = ["Your linked accounts:"] if own else []
-    for a in own:
-        flag = "" if a.status == "ok" else " (needs to be linked again)"
-        lines.append(f"- {a.ref}: {shown(ctx, a)}{flag}")
-    if waiting:
-        lines.append("Waiting (not usable yet):")
-    for p in waiting:
-        caps = ctx.deps.platforms.capabilities(p.platform)
-        why = (
-            "for its current owner's approval"
-            if p.approval_id
-            else "for you to type `link confirm <code>` with the code shown in your browser"
-        )
-        lines.append(f"- {caps.display_name} {p.display_name} ({caps.handle(p.handle)}): {why}")
-    if asked:
-        lines.append("Requests waiting for your approval (I ask you about each one in chat):")
-        lines += [f"- {a.summary}" for a in asked]
-    if not lines:
+    if not (own or waiting or asked):
         return Outcome(f"You have no linked accounts yet. {link_hint(ctx.deps.platforms)}")
-    return Outcome("\n".join(lines))
+    sections: list[Section] = []
+    if own:
+        rows = tuple(
+            Field(
+                a.ref, shown(ctx, a) + ("" if a.status == "ok" else " (needs to be linked again)")
+            )
+            for a in own
+        )
+        sections.append(Section("", rows, inline=False))
+    if waiting:
+        fields: list[Field] = []
+        for p in waiting:
+            caps = ctx.deps.platforms.capabilities(p.platform)
+            why = (
+                "for its current owner's approval"
+                if p.approval_id
+                else "for you to type `link confirm <code>` with the code shown in your browser"
+            )
+            fields.append(
+                Field(f"{caps.display_name} {p.display_name} ({caps.handle(p.handle)})", why)
+            )
+        sections.append(Section("Waiting (not usable yet)", tuple(fields), inline=False))
+    if asked:
+        sections.append(
+            Section(
+                "Requests waiting for your approval (I ask you about each one in chat)",
+                body="\n".join(f"- {a.summary}" for a in asked),
+            )
+        )
+    title = "Your linked accounts" if own else "Your accounts (none linked yet)"
+    return Outcome.laid_out(Layout(title, tuple(sections)))
 
 
 async def request_unlink(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.context import ActionContext
+from agent.layout import Layout
 from integrations.capabilities import PlatformCapabilities
 from integrations.errors import IntegrationError
 from storage.accounts import TokenUnavailable
@@ -43,6 +44,14 @@ class Outcome:
     text: str
     private: str | None = None
     approval: ApprovalTicket | None = None
+    # The same answer laid out (header, fields, top posts) for front-ends that can show it;
+    # `text` stays the complete plain version.
+    layout: Layout | None = None
+
+    @classmethod
+    def laid_out(cls, layout: Layout) -> Outcome:
+        """An answer whose plain text is its layout's."""
+        return cls(layout.plain_text(), layout=layout)
 
 
 def platform_title(ctx: ActionContext, name: str) -> str:

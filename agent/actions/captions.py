@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent import captions
 from agent.actions.base import ActionError, Outcome, normalize_platform
 from agent.context import ActionContext
+from agent.layout import Field, Layout, Section
 
 
 async def options(
@@ -31,10 +32,13 @@ async def suggest(
     display, found = await options(
         ctx, platform=platform, description=description, tone=tone, variants=variants
     )
-    lines = [f"{display} caption ideas ({tone}):"]
-    for i, c in enumerate(found, 1):
-        lines.append(f"{i}.")
-        if c.title is not None:
-            lines.append(f"   Title: {c.title}")
-        lines.append("   " + c.body.replace("\n", "\n   "))
-    return Outcome("\n".join(lines))
+    sections = tuple(
+        Section(
+            f"{i}.",
+            (Field("Title", c.title),) if c.title is not None else (),
+            body=c.body,
+            inline=False,
+        )
+        for i, c in enumerate(found, 1)
+    )
+    return Outcome.laid_out(Layout(f"{display} caption ideas ({tone})", sections))

@@ -6,6 +6,7 @@ from datetime import UTC
 
 from agent.actions.base import Outcome
 from agent.context import ActionContext
+from agent.layout import Field, Layout, Section
 from agent.limits import BudgetStatus
 from integrations.errors import format_wait
 from storage import accounts as account_store
@@ -65,8 +66,9 @@ async def show_quota(ctx: ActionContext) -> Outcome:
         )
     if not statuses:
         return Outcome("No limits are configured: nothing is being counted.")
-    lines = ["Your budgets:"]
+    fields = []
     for label, s in statuses:
         reset = f", resets {s.reset_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if s.reset_at else ""
-        lines.append(f"- {label}: {s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}")
-    return Outcome("\n".join(lines))
+        shown = label[:1].upper() + label[1:]  # "Your messages (per minute)"
+        fields.append(Field(shown, f"{s.used:,} of {s.limit:,} used, {s.remaining:,} left{reset}"))
+    return Outcome.laid_out(Layout("Your budgets", (Section("", tuple(fields), inline=False),)))

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent.layout import Layout
+
 Frontend = Literal["slack", "discord", "local"]
 
 
@@ -52,10 +54,20 @@ class IncomingMessage:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the bot says: plain text always, optional structured blocks for rich clients."""
+    """What the bot says: plain text always (complete), and optionally the same answer
+    laid out for rich clients (`layout`: Block Kit, embeds) or raw Slack `blocks`.
+
+    `share_id` marks a private answer its reader may post to the channel: the sink
+    adds a "Share to channel" button that hands the id back (`ConversationHandler.share`).
+    `shared_by` is the user id of whoever made a private answer public.
+    """
 
     text: str
     blocks: list[dict[str, Any]] | None = None
+    layout: Layout | None = None
+    share_id: str | None = None
+    # Posted to the channel at this person's request (`share`, or the button): say so.
+    shared_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +117,9 @@ class ConversationHandler(Protocol):
         sink: ReplySink,
     ) -> None:
         """A person clicked approve or reject; the core checks that `user_id` may decide."""
+
+    async def share(
+        self, *, frontend: str, workspace_id: str, user_id: str, share_id: str, sink: ReplySink
+    ) -> bool:
+        """A person clicked "Share to channel" on their private answer: post it publicly.
+        True once posted (the adapter then removes the private copy)."""

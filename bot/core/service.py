@@ -25,11 +25,13 @@ from agent.context import ActionContext, Deps
 from agent.limits import Budgets, Decision
 from agent.session import AttachmentInfo, ChatContext
 from agent.tokens import RunFailed, estimate_tokens
+from bot.core import shares
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
 from integrations.errors import format_wait
 from storage import approvals as approval_store
 from storage import conversations, identity
 from storage.identity import Identity
+from storage.redis import RedisHandle
 
 if TYPE_CHECKING:  # LangChain loads only in processes that run a model
     from agent.runner import AgentRunner
@@ -44,6 +46,7 @@ TOO_LONG = (
     "That message is too long for the assistant (the limit is about {limit:,} tokens). "
     "Shorten it, or use a command: try `help`."
 )
+SHARE_GONE = "That answer can no longer be shared (it expired or was shared already); ask again."
 _IDENTITY_CACHE_MAX = 10_000
 
 
@@ -112,7 +115,7 @@ class ChatOpsService:
             await self._handle(message, sink)
         except Exception:
             log.exception("message handling failed", extra={"frontend": message.frontend})
-            await _send_quietly(sink, Reply(INTERNAL))
+            await _send_quietly(sink, Reply(INTERNAL), private=_private(message))
 
     async def _handle(self, message: IncomingMessage, sink: ReplySink) -> None:
         if "\x00" in message.text:
@@ -162,7 +165,7 @@ class ChatOpsService:
             workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
         )
         if not decision.allowed:
-            await _too_many(sink, decision)
+            await _too_many(sink, decision, private=_private(message))
             return
         if isinstance(parsed, commands.Command):
             reply = await self._run_command(parsed, chat, message, sink)
@@ -174,7 +177,7 @@ class ChatOpsService:
                 if isinstance(parsed, commands.Usage)
                 else commands.usage_for_unknown(message.text)
             )
-            await sink.send(Reply(reply))
+            await _answer(message, sink, Reply(reply))
             await self._remember(chat, message, reply)
         elif runner is None:
             await sink.send(Reply(NO_MODEL))
@@ -212,11 +215,16 @@ class ChatOpsService:
         message: IncomingMessage,
         sink: ReplySink,
     ) -> str:
+        shareable = command.name in commands.SHAREABLE
         try:
             outcome = await commands.execute(command, chat)
         except USER_ERRORS as exc:
-            outcome = Outcome(user_message(exc))
-        await self._deliver(outcome, message, sink, show_text=outcome.approval is None)
+            outcome, shareable = Outcome(user_message(exc)), False
+        if outcome.approval is None:
+            reply = Reply(outcome.text, layout=outcome.layout)
+            kept_in = self.deps.redis if shareable else None
+            await _answer(message, sink, reply, share=command.share, shareable_in=kept_in)
+        await self._deliver(outcome, message, sink)
         return outcome.text
 
     async def _run_agent(
@@ -291,13 +299,10 @@ class ChatOpsService:
     async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
         outbox, chat.outbox = chat.outbox, []
         for outcome in outbox:
-            await self._deliver(outcome, message, sink, show_text=False)
+            await self._deliver(outcome, message, sink)
 
-    async def _deliver(
-        self, outcome: Outcome, message: IncomingMessage, sink: ReplySink, *, show_text: bool
-    ) -> None:
-        if show_text:
-            await sink.send(Reply(outcome.text))
+    async def _deliver(self, outcome: Outcome, message: IncomingMessage, sink: ReplySink) -> None:
+        """What an outcome says besides its answer: a private message, an approval to ask."""
         if outcome.private is not None:
             await sink.send_private(Reply(outcome.private))
         if outcome.approval is not None:
@@ -375,6 +380,26 @@ class ChatOpsService:
                 log.warning("history writes cut short at shutdown", extra={"tasks": len(late)})
                 await asyncio.gather(*late, return_exceptions=True)
 
+    # -- sharing ----------------------------------------------------------------------
+
+    async def share(
+        self, *, frontend: str, workspace_id: str, user_id: str, share_id: str, sink: ReplySink
+    ) -> bool:
+        """A "Share to channel" click: the private answer posted publicly, once; True when
+        it was. Never raises."""
+        try:
+            owner = shares.Owner(frontend, workspace_id, user_id)
+            reply = await shares.take(self.deps.redis, owner, share_id)
+            if reply is None:
+                await sink.send_private(Reply(SHARE_GONE))
+                return False
+            await sink.send(dataclasses.replace(reply, shared_by=user_id))
+            return True
+        except Exception:
+            log.exception("sharing failed")
+            await _send_quietly(sink, Reply(INTERNAL), private=True)
+            return False
+
     # -- approvals --------------------------------------------------------------------
 
     async def resolve_approval(
@@ -404,14 +429,44 @@ class ChatOpsService:
             await _send_quietly(sink, Reply(INTERNAL))
 
 
-async def _too_many(sink: ReplySink, decision: Decision) -> None:
+def _private(message: IncomingMessage) -> bool:
+    """Slash commands answer the asker alone; mentions answer in their thread."""
+    return message.is_command
+
+
+async def _answer(
+    message: IncomingMessage,
+    sink: ReplySink,
+    reply: Reply,
+    *,
+    share: bool = False,
+    shareable_in: RedisHandle | None = None,
+) -> None:
+    """Where an answer goes: to the channel when the request was a mention, or when the
+    person asked for that (`share`) and the answer may be shared; else privately. A
+    shareable private answer outside DMs is kept in `shareable_in` for its "Share to
+    channel" button (`bot.core.shares`)."""
+    if share and shareable_in is not None:
+        await sink.send(dataclasses.replace(reply, shared_by=message.user_id))
+    elif not _private(message):
+        await sink.send(reply)
+    else:
+        if shareable_in is not None and not message.is_dm:
+            owner = shares.Owner(message.frontend, message.workspace_id, message.user_id)
+            share_id = await shares.keep(shareable_in, owner, reply)
+            reply = dataclasses.replace(reply, share_id=share_id)
+        await sink.send_private(reply)
+
+
+async def _too_many(sink: ReplySink, decision: Decision, *, private: bool = False) -> None:
     wait = format_wait(decision.retry_after)
-    await sink.send(Reply(f"Too many messages; please wait {wait} and try again."))
+    reply = Reply(f"Too many messages; please wait {wait} and try again.")
+    await (sink.send_private(reply) if private else sink.send(reply))
 
 
-async def _send_quietly(sink: ReplySink, reply: Reply) -> Any:
+async def _send_quietly(sink: ReplySink, reply: Reply, *, private: bool = False) -> Any:
     try:
-        return await sink.send(reply)
+        return await (sink.send_private(reply) if private else sink.send(reply))
     except Exception:
         log.exception("could not deliver a reply")
         return None

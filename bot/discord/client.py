@@ -26,7 +26,13 @@ from bot.discord.convert import (
     message_to_incoming,
     should_handle,
 )
-from bot.discord.sink import ApprovalButton, ApprovalClickSink, ChannelSink, InteractionSink
+from bot.discord.sink import (
+    ApprovalButton,
+    ApprovalClickSink,
+    ChannelSink,
+    InteractionSink,
+    ShareButton,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +97,7 @@ class SocialOpsClient(discord.Client):
         # alone enough to point the whole client at another server.
         _, url, _ = await self.http.get_bot_gateway()
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
-        self.add_dynamic_items(ApprovalButton)
+        self.add_dynamic_items(ApprovalButton, ShareButton)
         if self._sync_commands:
             synced = await self.tree.sync()
             log.info("discord commands synced", extra={"count": len(synced)})
@@ -164,14 +170,15 @@ class SocialOpsClient(discord.Client):
             return
         async with self._tracked():
             # Discord allows 3 seconds for the first response: acknowledge, then follow up.
-            await interaction.response.defer(thinking=True)
+            # Answers are the asker's alone unless shared, so the "thinking" is private too.
+            await interaction.response.defer(ephemeral=True, thinking=True)
             incoming = interaction_to_incoming(
                 interaction,
                 text=request,
                 attachments=[file] if file is not None else None,
                 transport=self._transport,
             )
-            sink = InteractionSink(interaction=interaction)
+            sink = InteractionSink(interaction=interaction, loading_ephemeral=True)
             try:
                 await self.handler.handle(incoming, sink)
             except Exception:
@@ -208,7 +215,9 @@ class SocialOpsClient(discord.Client):
                 sink = ApprovalClickSink(interaction=interaction, approved=approved)
             else:
                 await interaction.response.defer(ephemeral=True, thinking=True)
-                sink = InteractionSink(interaction=interaction, ephemeral=True)
+                sink = InteractionSink(
+                    interaction=interaction, ephemeral=True, loading_ephemeral=True
+                )
             workspace = (
                 str(interaction.guild_id)
                 if interaction.guild_id is not None
@@ -232,6 +241,37 @@ class SocialOpsClient(discord.Client):
                     == discord.InteractionResponseType.deferred_channel_message
                 ):
                     await interaction.delete_original_response()  # no "thinking…" left behind
+
+    # --- "Share to channel" -----------------------------------------------------------
+    async def on_share_click(self, interaction: discord.Interaction, *, share_id: str) -> None:
+        """Post a private answer publicly for the person who clicked (the core checks it is
+        theirs); the private copy stays as it was."""
+        if not self.accepting:
+            await interaction.response.send_message(
+                "I'm restarting; please click again in a moment.", ephemeral=True
+            )
+            return
+        async with self._tracked():
+            await interaction.response.defer()  # "deferred update": nothing shown yet
+            sink = InteractionSink(interaction=interaction)
+            workspace = (
+                str(interaction.guild_id)
+                if interaction.guild_id is not None
+                else dm_workspace(interaction.user.id)
+            )
+            try:
+                shared = await self.handler.share(
+                    frontend=FRONTEND,
+                    workspace_id=workspace,
+                    user_id=str(interaction.user.id),
+                    share_id=share_id,
+                    sink=sink,
+                )
+                if shared:  # the private copy has served its purpose: remove it
+                    await interaction.delete_original_response()
+            except Exception:
+                log.exception("discord share handling failed")
+                await _apologize(sink)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event handler failed", extra={"event": event_method})

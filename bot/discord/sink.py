@@ -9,9 +9,11 @@
   the core says is written into the approval message itself (buttons removed),
   so the channel sees the outcome where the question was asked.
 
-`Reply.blocks` are Slack's layout; Discord shows `Reply.text`, which is always complete.
-Approval buttons carry everything in their custom_id (`ApprovalButton`), so a
-click is handled by whichever replica receives it, even after a restart.
+A reply's `layout` is shown as embeds (`bot.discord.embeds`), else its text, split
+where it reads well; `Reply.blocks` are Slack's own and ignored here. Approval and
+"Share to channel" buttons carry everything in their custom_id (`ApprovalButton`,
+`ShareButton`), so a click is handled by whichever replica receives it, even after
+a restart.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import discord
 
 from bot.core.messages import ApprovalRequest, Reply
 from bot.core.text import split_message, truncate
+from bot.discord import embeds
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ CUSTOM_ID_LIMIT = 100  # Discord rejects longer component custom ids
 _APPROVAL_ID = re.compile(
     r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})"
 )
+_SHARE_ID = re.compile(r"so:sh:(?P<share>[A-Za-z0-9_-]{1,32})")
 _DM_CLOSED_HINT = (
     "I couldn't send you a direct message. Allow direct messages from server members "
     "(Server settings > Privacy) and try again."
@@ -69,6 +73,34 @@ def approval_view(request: ApprovalRequest) -> discord.ui.View:
     return view
 
 
+def outgoing(reply: Reply) -> list[tuple[str, list[discord.Embed]]]:
+    """A reply as the (content, embeds) messages that carry it, each within Discord's limits."""
+    if reply.layout is not None:
+        laid_out = embeds.messages(reply.layout, shared_by=reply.shared_by)
+        refused = [p for m in laid_out for p in embeds.problems(m)]
+        if not refused:
+            return [
+                (m.content, [discord.Embed.from_dict(e) for e in m.embeds])  # type: ignore[arg-type]
+                for m in laid_out
+            ]
+        # A renderer bug must cost the layout, never the answer: the plain text still goes.
+        log.error("embeds outside discord's limits; sending text", extra={"problems": refused})
+    text = f"Shared by <@{reply.shared_by}>\n{reply.text}" if reply.shared_by else reply.text
+    return [(part, []) for part in split_message(text)]
+
+
+def share_view(share_id: str) -> discord.ui.View:
+    """The "Share to channel" button of a private answer (stopped: routed by custom id)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ShareButton(share_id))
+    view.stop()
+    return view
+
+
+def _view_for(reply: Reply) -> discord.ui.View | None:
+    return share_view(reply.share_id) if reply.share_id else None
+
+
 def _allowed_mentions() -> discord.AllowedMentions:
     # Platform text (titles, captions) is data: it must never ping @everyone or roles.
     return discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
@@ -93,23 +125,26 @@ class ChannelSink:
         self._is_dm = is_dm
 
     async def _post(
-        self, channel: discord.abc.Messageable, text: str, *, view: discord.ui.View | None = None
+        self, channel: discord.abc.Messageable, reply: Reply, *, view: discord.ui.View | None = None
     ) -> str:
-        parts = split_message(text)
+        parts = outgoing(reply)
+        view = view or _view_for(reply)
         first: discord.Message | None = None
-        for index, part in enumerate(parts):
+        for index, (content, shown) in enumerate(parts):
             kwargs: dict[str, Any] = {"allowed_mentions": _allowed_mentions()}
+            if shown:
+                kwargs["embeds"] = shown
             if index == 0 and self._request is not None and channel is self._channel:
                 kwargs["reference"] = self._request.to_reference(fail_if_not_exists=False)
             if view is not None and index == len(parts) - 1:
                 kwargs["view"] = view
-            sent = await channel.send(part, **kwargs)
+            sent = await channel.send(content, **kwargs)
             first = first or sent
         assert first is not None
         return str(first.id)
 
     async def send(self, reply: Reply) -> str:
-        return await self._post(self._channel, reply.text)
+        return await self._post(self._channel, reply)
 
     async def update(self, message_ref: str, reply: Reply) -> None:
         partial = _partial_message(self._channel, int(message_ref))
@@ -117,17 +152,19 @@ class ChannelSink:
 
     async def send_private(self, reply: Reply) -> None:
         if self._is_dm:
-            await self._post(self._channel, reply.text)
+            await self._post(self._channel, reply)
             return
         try:
             dm = await self._client.create_dm(self._requester)
-            await self._post(dm, reply.text)
+            await self._post(dm, reply)
         except discord.Forbidden:
             # Never fall back to posting private text in the channel; say how to fix it.
-            await self._post(self._channel, f"<@{self._requester.id}> {_DM_CLOSED_HINT}")
+            await self._post(self._channel, Reply(f"<@{self._requester.id}> {_DM_CLOSED_HINT}"))
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
-        await self._post(self._channel, approval_content(request), view=approval_view(request))
+        await self._post(
+            self._channel, Reply(approval_content(request)), view=approval_view(request)
+        )
 
 
 def _partial_message(channel: discord.abc.Messageable, message_id: int) -> discord.PartialMessage:
@@ -154,24 +191,47 @@ def token_lapsed(exc: discord.HTTPException) -> bool:
 
 
 class InteractionSink:
-    """Replies to an already-deferred interaction with follow-ups (private ones ephemeral)."""
+    """Replies to an already-deferred interaction with follow-ups (private ones ephemeral).
 
-    def __init__(self, *, interaction: discord.Interaction, ephemeral: bool = False) -> None:
+    `loading_ephemeral` says how the interaction was deferred with "thinking": Discord
+    turns the first follow-up into that loading message, which keeps its visibility.
+    So a follow-up of the other visibility (a public approval after a private defer)
+    first removes the loading message, and is then a message of its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        interaction: discord.Interaction,
+        ephemeral: bool = False,
+        loading_ephemeral: bool | None = None,
+    ) -> None:
         self._interaction = interaction
         self._ephemeral = ephemeral
+        self._loading = loading_ephemeral
         self.sent_any = False
 
     async def _followup(
-        self, text: str, *, ephemeral: bool, view: discord.ui.View | None = None
+        self, reply: Reply, *, ephemeral: bool, view: discord.ui.View | None = None
     ) -> str:
-        parts = split_message(text)
+        if self._loading is not None and self._loading != ephemeral:
+            try:
+                await self._interaction.delete_original_response()
+            except discord.HTTPException as exc:
+                if not token_lapsed(exc):  # gone already, or lapsed: the channel takes over
+                    raise
+        self._loading = None
+        parts = outgoing(reply)
+        view = view or _view_for(reply)
         first: str | None = None
-        for index, part in enumerate(parts):
+        for index, (part, shown) in enumerate(parts):
             kwargs: dict[str, Any] = {
                 "ephemeral": ephemeral,
                 "wait": True,
                 "allowed_mentions": _allowed_mentions(),
             }
+            if shown:
+                kwargs["embeds"] = shown
             if view is not None and index == len(parts) - 1:
                 kwargs["view"] = view
             message_id = await self._send_one(part, kwargs, ephemeral=ephemeral)
@@ -202,7 +262,7 @@ class InteractionSink:
             return str(sent.id)
 
     async def send(self, reply: Reply) -> str:
-        return await self._followup(reply.text, ephemeral=self._ephemeral)
+        return await self._followup(reply, ephemeral=self._ephemeral)
 
     async def update(self, message_ref: str, reply: Reply) -> None:
         content = truncate(reply.text)
@@ -216,11 +276,12 @@ class InteractionSink:
         )
 
     async def send_private(self, reply: Reply) -> None:
-        await self._followup(reply.text, ephemeral=True)
+        await self._followup(reply, ephemeral=True)
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
+        # Visible where the command was given, whoever else may see its answers.
         await self._followup(
-            approval_content(request), ephemeral=self._ephemeral, view=approval_view(request)
+            Reply(approval_content(request)), ephemeral=self._ephemeral, view=approval_view(request)
         )
 
 
@@ -342,3 +403,43 @@ class ApprovalButton(
             action_id=self.action_id,
             approved=self.approve,
         )
+
+
+@runtime_checkable
+class ShareClicks(Protocol):
+    """The Discord client that receives "Share to channel" clicks."""
+
+    async def on_share_click(self, interaction: discord.Interaction, *, share_id: str) -> None: ...
+
+
+class ShareButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=_SHARE_ID,
+):
+    """ "Share to channel" on a private answer; its custom id names the kept answer."""
+
+    def __init__(self, share_id: str) -> None:
+        self.share_id = share_id
+        super().__init__(
+            discord.ui.Button(
+                label="Share to channel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"so:sh:{share_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ShareButton:
+        return cls(match["share"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        if not isinstance(client, ShareClicks):
+            raise TypeError("share buttons need a client that takes share clicks")
+        await client.on_share_click(interaction, share_id=self.share_id)

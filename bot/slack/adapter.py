@@ -42,8 +42,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.messages import ConversationHandler, Reply
+from bot.slack.blocks import SHARE_ACTION
 from bot.slack.convert import (
     APPROVAL_ACTION,
     approval_requester,
@@ -235,6 +237,7 @@ class SlackAdapter:
         app.event("message")(self._on_message)
         app.command(self.config.command)(self._on_command)
         app.action(re.compile(APPROVAL_ACTION.pattern))(self._on_approval)
+        app.action(SHARE_ACTION)(self._on_share)
         if self.config.multi_workspace:
             app.enable_token_revocation_listeners()
         else:
@@ -465,6 +468,38 @@ class SlackAdapter:
             approved=approved,
             sink=sink,
         )
+
+    # --- "Share to channel" -----------------------------------------------------------
+
+    async def _on_share(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """The button on a private answer: the core posts the kept answer publicly."""
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        team = str((body.get("team") or {}).get("id") or context.team_id or "")
+        where = {"channel": _click_channel(body), "user": user}
+        sink = SlackReplySink(
+            client=context.client,
+            channel=where["channel"],
+            user=user,
+            thread_ts=(body.get("container") or {}).get("thread_ts"),
+            response_url=body.get("response_url"),
+        )
+        work = self._run_share(body, team, user, str(action.get("value", "")), sink)
+        if not self._spawn(work, name="slack:share"):
+            self._tell_busy(context.client, where, response_url=body.get("response_url"))
+
+    async def _run_share(
+        self, body: dict[str, Any], team: str, user: str, share_id: str, sink: SlackReplySink
+    ) -> None:
+        shared = await self._handler.share(
+            frontend="slack", workspace_id=team, user_id=user, share_id=share_id, sink=sink
+        )
+        response_url = body.get("response_url")
+        if shared and response_url:
+            # The private copy has served its purpose: remove it with its button.
+            await AsyncWebhookClient(str(response_url)).send_dict({"delete_original": True})
 
     # --- outside callers --------------------------------------------------------------
 

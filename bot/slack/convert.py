@@ -7,21 +7,23 @@ Block Kit is kept inside Slack's limits) is tested without a server.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from bot.core.messages import ApprovalRequest, Attachment, IncomingMessage, Reply
+from bot.core.text import SLACK_TEXT_LIMIT, split_message
+from bot.slack import blocks as kit
+from bot.slack.blocks import LIMITS
 
-# Slack's documented limits for messages and Block Kit.
-MAX_BLOCKS = 50
-SECTION_TEXT_MAX = 3000
-FIELD_TEXT_MAX = 2000
-MAX_FIELDS = 10
-HEADER_TEXT_MAX = 150
-CONTEXT_MAX_ELEMENTS = 10
-CONTEXT_TEXT_MAX = 2000
-MESSAGE_TEXT_MAX = 40_000
+# Slack's documented limits for messages and Block Kit: one table, in bot.slack.blocks.
+MAX_BLOCKS = LIMITS["blocks"]
+SECTION_TEXT_MAX = LIMITS["text"]
+MESSAGE_TEXT_MAX = LIMITS["message_text"]
+
+log = logging.getLogger(__name__)
 
 APPROVAL_PREFIX = "socialops"
 APPROVAL_ACTION = re.compile(rf"^{APPROVAL_PREFIX}:(approve|reject):(.+)$")
@@ -163,28 +165,21 @@ def clamp_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if kind == "section":
             _clamp_text(block.get("text"), SECTION_TEXT_MAX)
             if "fields" in block:
-                block["fields"] = [_clamp_text(f, FIELD_TEXT_MAX) for f in block["fields"]][
-                    :MAX_FIELDS
+                block["fields"] = [_clamp_text(f, LIMITS["field_text"]) for f in block["fields"]][
+                    : LIMITS["fields"]
                 ]
         elif kind == "header":
-            _clamp_text(block.get("text"), HEADER_TEXT_MAX)
+            _clamp_text(block.get("text"), LIMITS["header_text"])
         elif kind == "context":
             block["elements"] = [
-                _clamp_text(e, CONTEXT_TEXT_MAX) for e in block.get("elements", [])
-            ][:CONTEXT_MAX_ELEMENTS]
+                _clamp_text(e, SECTION_TEXT_MAX) for e in block.get("elements", [])
+            ][: LIMITS["context_elements"]]
         out.append(block)
     if len(out) > MAX_BLOCKS:
         hidden = len(out) - (MAX_BLOCKS - 1)
         out = out[: MAX_BLOCKS - 1]
-        out.append(context_block(f"…and {hidden} more not shown here."))
+        out.append(kit.context(f"…and {hidden} more not shown here."))
     return out
-
-
-def context_block(text: str) -> dict[str, Any]:
-    return {
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": _cut(text, CONTEXT_TEXT_MAX)}],
-    }
 
 
 def section_block(text: str) -> dict[str, Any]:
@@ -202,6 +197,37 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
     return payload
 
 
+def reply_payloads(reply: Reply) -> list[dict[str, Any]]:
+    """One reply as the messages that carry it, each within Slack's limits.
+
+    A layout becomes Block Kit (`bot.slack.blocks`); long plain text is split where it
+    reads well. A private answer's last message carries the "Share to channel" button;
+    a shared one's first message says who shared it.
+    """
+    if reply.layout is not None:
+        laid_out = kit.messages(reply.layout, share_id=reply.share_id, shared_by=reply.shared_by)
+        refused = [p for payload in laid_out for p in kit.problems(payload)]
+        if not refused:
+            return laid_out
+        # A renderer bug must cost the layout, never the answer: the plain text still goes.
+        log.error("block kit outside slack's limits; sending text", extra={"problems": refused})
+        reply = dataclasses.replace(reply, layout=None)
+    if reply.blocks is not None:
+        return [reply_payload(reply)]
+    extra = reply.share_id is not None or reply.shared_by is not None
+    parts = split_message(reply.text, limit=SECTION_TEXT_MAX if extra else SLACK_TEXT_LIMIT)
+    payloads: list[dict[str, Any]] = []
+    for index, part in enumerate(parts):
+        payload: dict[str, Any] = {"text": defuse(part)}
+        lead = [kit.shared_block(reply.shared_by)] if reply.shared_by and index == 0 else []
+        last = index == len(parts) - 1
+        tail = [kit.share_block(reply.share_id)] if reply.share_id and last else []
+        if lead or tail:
+            payload["blocks"] = [*lead, section_block(part), *tail]
+        payloads.append(payload)
+    return payloads
+
+
 def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
     """The approval prompt: summary, who may decide, and two buttons carrying the action id."""
     minutes = max(1, round(request.expires_in_seconds / 60))
@@ -209,7 +235,7 @@ def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
         "text": _cut(f"Approval needed: {defuse(request.summary)}", MESSAGE_TEXT_MAX),
         "blocks": [
             section_block(request.summary),
-            context_block(
+            kit.context(
                 f"Requested by <@{request.requester_user_id}>; only they can approve."
                 f" Expires in {minutes} min."
             ),
@@ -246,7 +272,7 @@ def decided_payload(
     outcome = reply.blocks or [section_block(reply.text)]
     # What was clicked, stated as a fact; the outcome text says what came of it.
     choice = "Approve" if approved else "Reject"
-    blocks = [*kept, *outcome, context_block(f"<@{decided_by}> chose {choice}.")]
+    blocks = [*kept, *outcome, kit.context(f"<@{decided_by}> chose {choice}.")]
     return {
         "text": _cut(defuse(reply.text), MESSAGE_TEXT_MAX) or choice,
         "blocks": clamp_blocks(blocks),

@@ -20,8 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.messages import ApprovalRequest, Reply
-from bot.core.text import SLACK_TEXT_LIMIT, split_message
-from bot.slack.convert import approval_payload, decided_payload, reply_payload
+from bot.slack.convert import approval_payload, decided_payload, reply_payloads
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +84,14 @@ class SlackReplySink:
         if decision is not None:
             self._decided = decision
             return await self._show_decision(decision, reply)
-        if reply.blocks is not None or len(reply.text) <= SLACK_TEXT_LIMIT:
-            return await self._post(reply)
-        # Long plain text (a long model answer): several messages, split where it reads well.
-        first, *rest = split_message(reply.text, limit=SLACK_TEXT_LIMIT)
-        ref = await self._post(Reply(first))
-        for part in rest:
-            await self._post(Reply(part))
+        # Long answers (a model's, many accounts) go as several messages, nothing lost.
+        first, *rest = reply_payloads(reply)
+        ref = await self._post(first)
+        for payload in rest:
+            await self._post(payload)
         return ref
 
-    async def _post(self, reply: Reply) -> str:
-        payload = reply_payload(reply)
+    async def _post(self, payload: dict[str, Any]) -> str:
         try:
             response = await self._client.chat_postMessage(
                 channel=self._channel,
@@ -119,13 +115,15 @@ class SlackReplySink:
             # Progress on the former approval message keeps its summary and decider.
             await self._show_decision(decided, reply)
             return
+        # An edited message stays one message: the reply's first part (progress lines).
+        payload = reply_payloads(reply)[0]
         if message_ref == RESPONSE_URL_REF and self._response_url:
-            await self._webhook(reply_payload(reply), replace=True)
+            await self._webhook(payload, replace=True)
             return
         channel, _, ts = message_ref.partition(":")
         if not ts:
             raise ValueError(f"not a Slack message reference: {message_ref!r}")
-        await self._client.chat_update(channel=channel, ts=ts, **reply_payload(reply))
+        await self._client.chat_update(channel=channel, ts=ts, **payload)
 
     async def _show_decision(self, decision: PendingDecision, reply: Reply) -> str:
         payload = decided_payload(
@@ -159,7 +157,10 @@ class SlackReplySink:
         return result.status_code == 200
 
     async def send_private(self, reply: Reply) -> None:
-        payload = reply_payload(reply)
+        for payload in reply_payloads(reply):
+            await self._ephemeral(payload)
+
+    async def _ephemeral(self, payload: dict[str, Any]) -> None:
         try:
             await self._client.chat_postEphemeral(
                 channel=self._channel, user=self._user, thread_ts=self._thread_ts, **payload

@@ -56,6 +56,7 @@ def capabilities(settings: InstagramSettings) -> PlatformCapabilities:
     return PlatformCapabilities(
         name="instagram",
         display_name="Instagram",
+        colour=0xE1306C,
         aliases=("ig", "insta"),
         account_prefix="ig",
         privacy=Privacy(values=("public",), default="public"),

@@ -161,6 +161,7 @@ def capabilities(settings: TikTokSettings) -> PlatformCapabilities:
     return PlatformCapabilities(
         name="tiktok",
         display_name="TikTok",
+        colour=0x25F4EE,
         aliases=("tt",),
         account_prefix="tt",
         privacy=privacy,

@@ -69,6 +69,7 @@ def capabilities(settings: XSettings) -> PlatformCapabilities:
     return PlatformCapabilities(
         name="x",
         display_name="X",
+        colour=0x0F1419,
         aliases=("twitter",),
         account_prefix="x",
         privacy=Privacy(values=("public",), default="public"),

@@ -63,13 +63,20 @@ def capabilities(settings: YouTubeSettings) -> PlatformCapabilities:
     return PlatformCapabilities(
         name="youtube",
         display_name="YouTube",
+        colour=0xFF0000,
         aliases=("yt",),
         account_prefix="yt",
         privacy=Privacy(
             values=("private", "unlisted", "public"), default=settings.youtube_default_privacy
         ),
         media="push",
-        metrics=MetricsLimits(max_ids_per_call=50, max_period_days=365, recent_page_size=50),
+        metrics=MetricsLimits(
+            max_ids_per_call=50,
+            max_period_days=365,
+            recent_page_size=50,
+            # Analytics names it estimatedMinutesWatched; average duration derives from it.
+            estimated=frozenset({"watch_time_minutes", "avg_view_duration_seconds"}),
+        ),
         caption_rules=CaptionRules(
             title_max_chars=100,
             description_max_chars=5000,

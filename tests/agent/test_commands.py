@@ -128,3 +128,16 @@ def test_link_confirm_takes_the_code_and_history_does_not_keep_it():
 def test_hashtag_ideas_never_come_from_a_link() -> None:
     tags = captions.hashtags_for("Launch day, see https://example.com/studio/tour now", 10)
     assert tags == ["#launch"]
+
+
+def test_trailing_share_word_asks_for_a_public_answer() -> None:
+    assert parse("metrics youtube 7d share", PLATFORMS) == Command(
+        "metrics", {"platform": "youtube", "period": "7d", "post": None}, share=True
+    )
+    assert parse("accounts SHARE", PLATFORMS) == Command("accounts", share=True)
+    assert parse("quota", PLATFORMS) == Command("quota")
+    # A quoted "share" is an argument, not the word.
+    parsed = parse('caption youtube "we share"', PLATFORMS)
+    assert parsed == Command("caption", {"platform": "youtube", "description": "we share"})
+    # Commands that answer privately by nature (links, approvals) take no `share`.
+    assert not isinstance(parse("link youtube share", PLATFORMS), Command)

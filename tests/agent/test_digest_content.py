@@ -173,7 +173,7 @@ async def test_model_insights_are_posted_and_an_invented_number_drops_them(
     assert "Insights:" in kept.text()
     # The model saw the digest's numbers and nothing else of ours.
     prompt = server.requests[0]["messages"][-1]["content"]
-    assert "views: 1,250 (previous 1,000, change +25.0 %)" in prompt
+    assert "Views: 1,250 (previous 1,000, change +25.0 %)" in prompt
     assert "sk-t" not in str(server.requests[0])
     assert dropped.insights == [] and "Insights" not in dropped.text()
 

@@ -141,7 +141,7 @@ async def test_grammar_and_agent_give_the_same_results(llm, make_deps, new_ident
     )
 
     tool_texts = [m["content"] for m in server.tool_results(1)]
-    assert tool_texts == sink.sent[:2]
+    assert tool_texts == sink.private[:2]  # slash commands answer privately
     assert [c[1]["days"] for c in ops.calls] == [28, 28]
     assert ops.calls[0][1]["platform"] == ops.calls[1][1]["platform"] == "youtube"
 

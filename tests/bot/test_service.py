@@ -39,12 +39,14 @@ async def test_grammar_commands_without_a_model(make_deps, new_identity, link):
     await service.handle(msg(ident, "hello, what can you do?"), sink)
     await service.handle(msg(ident, "lnk youtube", is_command=True), sink)
 
-    assert f"- {acct.ref}: YouTube @chan" in sink.sent[0]
-    assert sink.sent[1] == "I sent you a private link to connect YouTube."
-    assert len(sink.private) == 1 and "oauth/youtube/start" in sink.private[0]
+    # The slash command's answer and its usage hint are the asker's alone.
+    assert "@chan" in sink.private[0] and acct.ref in sink.private[0]
+    assert sink.sent[0] == "I sent you a private link to connect YouTube."
+    assert len(sink.private) == 3 and "oauth/youtube/start" in sink.private[1]
     assert "oauth" not in sink.text  # the link never goes to the channel
-    assert sink.sent[2] == NO_MODEL
-    assert sink.sent[3].startswith("Did you mean `link`?")
+    assert sink.sent[1] == NO_MODEL
+    assert sink.private[2].startswith("Did you mean `link`?")
+    assert len(sink.sent) == 2
     assert ops.names() == ["start_link"]
     reply_to = ops.calls[0][1]["reply_to"]
     assert reply_to["user_id"] == ident.user_external_id and reply_to["channel_id"] == "C1"
@@ -61,8 +63,11 @@ async def test_tenancy_other_workspace_account_is_not_found(make_deps, new_ident
     await service.handle(msg(intruder, f"unlink youtube {theirs.ref}", is_command=True), sink)
     await service.handle(msg(intruder, "metrics youtube 7d", is_command=True), sink)
 
-    assert "not found" in sink.sent[0]
-    assert "no linked YouTube account" in sink.sent[1]
+    # Errors about someone's own accounts go to them only, with no share button.
+    assert sink.sent == []
+    assert "not found" in sink.private[0]
+    assert "no linked YouTube account" in sink.private[1]
+    assert all(reply.share_id is None for _, reply in sink.replies)
     assert sink.approvals == [] and ops.calls == []
     pending = await pool.fetchval(
         "SELECT count(*) FROM pending_actions WHERE workspace_id = $1", intruder.workspace_id
@@ -188,6 +193,10 @@ async def test_rate_limited_message_is_refused(make_deps, new_identity):
     sink = RecordingSink()
     await service.handle(msg(ident, "accounts"), sink)
     assert sink.sent == ["Too many messages; please wait 13 s and try again."]
+    # The same refusal to a slash command is for its sender alone.
+    await service.handle(msg(ident, "accounts", is_command=True), sink)
+    assert sink.private == ["Too many messages; please wait 13 s and try again."]
+    assert len(sink.sent) == 1
 
 
 async def test_quota_reports_budgets(make_deps, new_identity):
@@ -195,7 +204,7 @@ async def test_quota_reports_budgets(make_deps, new_identity):
     service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets()))
     sink = RecordingSink()
     await service.handle(msg(ident, "quota"), sink)
-    assert "your LLM tokens today (UTC): 0 of 1,000 used, 1,000 left" in sink.sent[0]
+    assert "Your LLM tokens today (UTC): 0 of 1,000 used, 1,000 left" in sink.sent[0]
 
 
 async def test_handle_never_raises(new_identity):
@@ -227,7 +236,7 @@ async def test_bad_command_gets_usage(make_deps, new_identity, text):
     service = ChatOpsService(deps=make_deps(ops=FakeOps()))
     sink = RecordingSink()
     await service.handle(msg(ident, text, is_command=True), sink)
-    assert "Usage:" in sink.sent[0]
+    assert "Usage:" in sink.private[0] and sink.sent == []
 
 
 async def test_platform_errors_become_clear_replies(make_deps, new_identity, link):

@@ -159,9 +159,12 @@ class RecordingSink:
     updates: list[tuple[str, str]] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
     approvals: list[ApprovalRequest] = field(default_factory=list)
+    # Every reply as given, public and private ("public" / "private", Reply), in order.
+    replies: list[tuple[str, Reply]] = field(default_factory=list)
 
     async def send(self, reply: Reply) -> str:
         self.sent.append(reply.text)
+        self.replies.append(("public", reply))
         return str(len(self.sent))
 
     async def update(self, message_ref: str, reply: Reply) -> None:
@@ -169,6 +172,7 @@ class RecordingSink:
 
     async def send_private(self, reply: Reply) -> None:
         self.private.append(reply.text)
+        self.replies.append(("private", reply))
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
         self.approvals.append(request)

@@ -477,6 +477,8 @@ class FakeDiscord:
             return JSONResponse(self.commands)
         if m := re.fullmatch(r"/channels/(\d+)/typing", path):
             return Response(status_code=204)
+        if method in ("POST", "PATCH") and (refused := _over_limits(body)):
+            return self._error(400, 50035, f"Invalid Form Body: {refused}")
         if m := re.fullmatch(r"/channels/(\d+)/messages", path):
             if method == "POST":
                 return JSONResponse(self._create_message(m[1], body))
@@ -502,6 +504,14 @@ class FakeDiscord:
             return JSONResponse(self._interaction_callback(m[1], m[2], body))
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path):
             if method == "POST":
+                loading = self.messages.get(self._originals.get(m[2], ""))
+                if loading is not None and loading["flags"] & 128:
+                    # The first follow-up after a "thinking" defer becomes the loading
+                    # message, which keeps its visibility (an ephemeral flag here is ignored).
+                    for key in ("content", "embeds", "components"):
+                        loading[key] = body.get(key) or loading[key]
+                    loading["flags"] &= ~128
+                    return JSONResponse(loading)
                 channel_id = self._interaction_channels.get(m[2], "0")
                 message = self._create_message(channel_id, body, webhook=m[1])
                 return JSONResponse(message)
@@ -762,3 +772,34 @@ async def _multipart(request: Request) -> dict[str, Any]:
             files.append((part.get_filename() or name, part.get_content_type(), data))
     body[_FILES] = files
     return body
+
+
+def _over_limits(body: Any) -> str | None:
+    """What Discord refuses in a message body: too much content, too many or too big embeds."""
+    if not isinstance(body, dict):
+        return None
+    if len(body.get("content") or "") > 2000:
+        return "content over 2000"
+    embeds = body.get("embeds") or []
+    if len(embeds) > 10:
+        return "more than 10 embeds"
+    total = 0
+    for embed in embeds:
+        fields = embed.get("fields") or []
+        if len(fields) > 25:
+            return "more than 25 fields"
+        if len(embed.get("title") or "") > 256 or len(embed.get("description") or "") > 4096:
+            return "embed title or description too long"
+        for f in fields:
+            if not f.get("name") or not f.get("value"):
+                return "empty field"
+            if len(f["name"]) > 256 or len(f["value"]) > 1024:
+                return "field too long"
+        footer = (embed.get("footer") or {}).get("text") or ""
+        if len(footer) > 2048:
+            return "footer too long"
+        total += len(embed.get("title") or "") + len(embed.get("description") or "")
+        total += len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
+    if total > 6000:
+        return "embeds over 6000 characters"
+    return None

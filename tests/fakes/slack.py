@@ -298,6 +298,10 @@ class FakeSlack:
         return app
 
     def _method(self, method: str, args: dict[str, Any], team: _Team) -> dict[str, Any]:
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+            refused = _invalid_blocks(args.get("blocks"))
+            if refused:
+                return {"ok": False, "error": "invalid_blocks", "errors": [refused]}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -506,3 +510,29 @@ def _token(request: Request, args: dict[str, Any]) -> str | None:
         return auth[7:]
     token = args.get("token")
     return str(token) if token else None
+
+
+def _invalid_blocks(raw: Any) -> str | None:
+    """What Slack refuses in a message's blocks (the limits it enforces most often)."""
+    if raw is None:
+        return None
+    blocks = json.loads(raw) if isinstance(raw, str) else raw
+    if len(blocks) > 50:
+        return "no more than 50 items allowed [json-pointer:/blocks]"
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        texts = [block.get("text")] if isinstance(block.get("text"), dict) else []
+        if kind == "header" and len(block["text"]["text"]) > 150:
+            return f"must be less than 151 characters [json-pointer:/blocks/{i}/text]"
+        if kind == "section":
+            fields = block.get("fields") or []
+            if len(fields) > 10:
+                return f"no more than 10 items allowed [json-pointer:/blocks/{i}/fields]"
+            if any(len(f["text"]) > 2000 for f in fields):
+                return f"must be less than 2001 characters [json-pointer:/blocks/{i}/fields]"
+        if kind == "context":
+            texts = [e for e in block.get("elements") or [] if "text" in e]
+        for text in texts:
+            if not text["text"] or len(text["text"]) > 3000:
+                return f"must be 1 to 3000 characters [json-pointer:/blocks/{i}/text]"
+    return None

@@ -70,11 +70,17 @@ async def test_slash_command_is_a_command_and_answers_with_followups(fake, part,
     assert incoming.text == "metrics youtube 7d"
     assert incoming.workspace_id == guild["id"] and incoming.channel_id == channel["id"]
     assert incoming.user_id == alice["id"]
-    # Acknowledged at once with "thinking" (type 5), then follow-ups.
+    # Acknowledged at once with private "thinking" (type 5, ephemeral), then follow-ups.
     [ack] = callbacks(fake, interaction)
-    assert ack.body["type"] == 5
+    assert ack.body["type"] == 5 and ack.body["data"]["flags"] & EPHEMERAL
+    # A public reply cannot become the private loading message: that is removed first.
+    [removed] = fake.find(
+        "DELETE", rf"/webhooks/{fake.app_id}/{interaction['token']}/messages/@original"
+    )
+    assert fake.calls.index(removed) < fake.calls.index(posts[0])
     assert posts[0].body["content"] == "working…"
     assert not (posts[0].body.get("flags") or 0) & EPHEMERAL
+    assert not fake.messages[edited_id(fake, interaction)]["flags"] & EPHEMERAL
     assert posts[1].body["content"] == "only you"
     assert posts[1].body["flags"] & EPHEMERAL
     [edit] = fake.find("PATCH", rf"/webhooks/{fake.app_id}/{interaction['token']}/messages/\d+")
@@ -182,6 +188,28 @@ async def test_approval_buttons_carry_the_action_and_clicks_pass_the_clicker(
     assert "Upload 'Cat video'" in edits[1].body["content"]
     assert f"<@{alice['id']}>" in edits[1].body["content"]
     assert result.body["content"] == "Uploaded: https://youtu.be/abc"
+
+
+def edited_id(fake: FakeDiscord, interaction: dict[str, Any]) -> str:
+    [edit] = fake.find("PATCH", rf"/webhooks/{fake.app_id}/{interaction['token']}/messages/\d+")
+    return str(edit.path.rsplit("/", 1)[-1])
+
+
+async def test_private_answers_become_the_private_loading_message(fake, part, handler) -> None:
+    alice = fake.user("alice")
+
+    async def reply(message: IncomingMessage, sink: ReplySink) -> None:
+        await sink.send_private(Reply("your figures"))
+
+    handler.on_message = reply
+    interaction = social(fake, alice, "metrics")
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    [post] = await fake.wait_for(lambda f: followups(f, interaction))
+    assert post.body["content"] == "your figures"
+    # Nothing deleted, nothing public: the loading message turned into the answer.
+    assert not fake.find("DELETE", rf"/webhooks/{fake.app_id}/{interaction['token']}/.*")
+    [shown] = [m for m in fake.messages.values() if m["content"] == "your figures"]
+    assert shown["flags"] & EPHEMERAL
 
 
 def message_guild(fake: FakeDiscord) -> str:
