@@ -181,6 +181,9 @@ class UploadRequest:
     category_id: str | None = None
     made_for_kids: bool = False
     notify_subscribers: bool = True
+    # Only for platforms whose `capabilities.scheduling.native`: publish at this
+    # instant (aware, UTC) instead of at once; the post stays private until then.
+    publish_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,20 @@ class QuotaSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Scheduling:
+    """How a post at a later time is made.
+
+    `native`: the platform takes the publish time with the upload (the bot uploads
+    at once, the platform publishes at the time, and the video is processed by
+    then); otherwise the bot keeps the post and a deferred job publishes it at the
+    time. `source` says where the figure comes from.
+    """
+
+    native: bool = False
+    source: str = "no scheduling API: the bot publishes at the time"
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformCapabilities:
     """Everything the rest of the bot may know about one platform."""
 
@@ -164,6 +178,7 @@ class PlatformCapabilities:
     refresh_ahead: timedelta | None = None
     # Said before approval, when an app's review status limits what a post can be.
     posting_note: str | None = None
+    scheduling: Scheduling = field(default_factory=Scheduling)
 
     @property
     def words(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from agent.media_links import HostedSource, MediaLinks, needs_public_url_message
@@ -68,8 +68,10 @@ class PostCheckpoint:
 
 
 def request_to_dict(request: UploadRequest) -> dict[str, Any]:
+    """The request as stored in the post's metadata (the time lives in posts.publish_at)."""
     data = asdict(request)
     data["tags"] = list(request.tags)
+    del data["publish_at"]
     return data
 
 
@@ -123,6 +125,7 @@ class Uploads(OpsBase):
             source=dict(source),
             metadata={"request": request_to_dict(request)},
             bytes_total=byte_source.size,
+            publish_at=request.publish_at,
         )
         if post.account_id != account.id:
             raise InvalidRequest("That upload id belongs to another upload.", platform="posts")
@@ -152,6 +155,9 @@ class Uploads(OpsBase):
             raise InvalidRequest(
                 "The stored upload request is unreadable.", platform="posts"
             ) from None
+        if post.publish_at is not None and platform.capabilities.scheduling.native:
+            # The platform publishes at the time; a deferred post is published now (its time).
+            request = replace(request, publish_at=post.publish_at)
         source = self.source_opener(post.source)
         return await self._run_upload(post.id, account, platform, source, request, progress)
 

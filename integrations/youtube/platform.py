@@ -78,6 +78,11 @@ class YouTubeConfig:
         return f"YouTubeConfig(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
 
+def rfc3339(at: datetime) -> str:
+    """An aware instant as YouTube's RFC 3339 UTC form: 2026-12-04T17:00:00Z."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not value:
         return None
@@ -392,13 +397,15 @@ class YouTubePlatform:
             snippet["tags"] = list(request.tags)
         if request.category_id:
             snippet["categoryId"] = request.category_id
-        metadata = {
-            "snippet": snippet,
-            "status": {
-                "privacyStatus": request.privacy,
-                "selfDeclaredMadeForKids": request.made_for_kids,
-            },
+        status: dict[str, Any] = {
+            "privacyStatus": request.privacy,
+            "selfDeclaredMadeForKids": request.made_for_kids,
         }
+        if request.publish_at is not None:
+            # YouTube publishes a private video at publishAt (RFC 3339); it goes public then.
+            status["privacyStatus"] = "private"
+            status["publishAt"] = rfc3339(request.publish_at)
+        metadata = {"snippet": snippet, "status": status}
         video = await self.uploader.run(
             access_token=token.access_token,
             source=source,
@@ -412,10 +419,11 @@ class YouTubePlatform:
             raise PlatformUnavailable(
                 "YouTube finished the upload without a video id.", platform=PLATFORM
             )
-        privacy = str((video.get("status") or {}).get("privacyStatus") or request.privacy)
+        asked = "private" if request.publish_at is not None else request.privacy
+        privacy = str((video.get("status") or {}).get("privacyStatus") or asked)
         return UploadResult(
             post_id=video_id,
             url=f"https://www.youtube.com/watch?v={video_id}",
             privacy=privacy,
-            privacy_forced=privacy != request.privacy,
+            privacy_forced=privacy != asked,
         )

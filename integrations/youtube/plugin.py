@@ -22,6 +22,7 @@ from integrations.capabilities import (
     Privacy,
     QuotaCounter,
     QuotaSpec,
+    Scheduling,
 )
 from integrations.plugin import PlatformPlugin
 
@@ -99,6 +100,10 @@ def capabilities(settings: YouTubeSettings) -> PlatformCapabilities:
                 "recent_posts": {"units": 1},
                 "post_metrics": {"units": 1},
             },
+        ),
+        scheduling=Scheduling(
+            native=True,
+            source="videos.insert status.publishAt (the video must be private until then)",
         ),
     )
 

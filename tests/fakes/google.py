@@ -25,7 +25,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -38,6 +38,23 @@ SINK_PATH = "/bench/sink"
 
 def _form(body: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+
+
+def _publish_at_problem(status: dict[str, Any]) -> str | None:
+    """What YouTube says of a bad `status.publishAt`: RFC 3339, future, private video only."""
+    if "publishAt" not in status:
+        return None
+    try:
+        at = datetime.fromisoformat(str(status["publishAt"]).replace("Z", "+00:00"))
+    except ValueError:
+        return "publishAt is not an RFC 3339 time"
+    if at.tzinfo is None:
+        return "publishAt has no offset"
+    if status.get("privacyStatus") != "private":
+        return "publishAt can only be set on a private video"
+    if at <= datetime.now(UTC):
+        return "publishAt is in the past"
+    return None
 
 
 def google_error(status: int, reason: str, message: str = "error") -> JSONResponse:
@@ -446,6 +463,8 @@ class FakeGoogle:
             except (KeyError, ValueError):
                 return google_error(400, "badRequest", "X-Upload-Content-*")
             metadata = await request.json()
+            if (problem := _publish_at_problem(metadata.get("status") or {})) is not None:
+                return google_error(400, "invalidPublishAt", problem)
             session = UploadSession(
                 secrets.token_urlsafe(12), channel_id, total, content_type, metadata
             )
