@@ -74,7 +74,7 @@ def local_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
     utc = first.astimezone(UTC)
     if utc.astimezone(zone).replace(tzinfo=None) != naive:
         # Not a time on that day's clock: it fell into the gap of a spring-forward.
-        after = naive.replace(tzinfo=zone, fold=1).astimezone(UTC).astimezone(zone)
+        after = utc.astimezone(zone)  # the same moment on the clock after the jump
         raise ActionError(
             f"{clock:%H:%M} does not exist on {day:%a %d %b %Y} in {zone.key}: the clocks"
             f" jump forward then. Pick another time (e.g. {after:%H:%M})."

@@ -104,13 +104,12 @@ async def enqueue_run(
             conn, queue.UPLOAD, {"run": run_id}, dedupe_key=f"upload:{post_id}"
         )
     await job_runs.set_progress(conn, run_id, phase=schedule.SCHEDULED, percent=None)
-    return await queue.enqueue(
-        conn,
-        queue.UPLOAD,
-        {"run": run_id, "deferred": True},
-        dedupe_key=f"upload:{post_id}",
-        delay=max(run_at - datetime.now(UTC), timedelta(0)),
+    key = f"upload:{post_id}"
+    job_id = await queue.enqueue(
+        conn, queue.UPLOAD, {"run": run_id, "deferred": True}, dedupe_key=key
     )
+    await queue.move(conn, key, run_at)  # due at the exact instant (same transaction)
+    return job_id
 
 
 def done_text(label: str, outcome: UploadOutcome) -> str:
