@@ -255,14 +255,14 @@ async def cancel_job(job: str, runtime: Runtime) -> str:
 
 
 @tool
-async def scheduled_posts(runtime: Runtime, workspace: bool = False) -> str:
+async def scheduled_posts(runtime: Runtime, everyone: bool = False) -> str:
     """The person's scheduled posts (number, time, platform, account, title).
 
     Args:
-        workspace: everyone's in the workspace (workspace admins only).
+        everyone: everyone's scheduled posts, not only the person's (admins only).
     """
     chat = runtime.context
-    return await _run(chat, lambda: schedule.show_queue(chat.action, workspace=workspace))
+    return await _run(chat, lambda: schedule.show_queue(chat.action, workspace=everyone))
 
 
 @tool
