@@ -7,6 +7,7 @@ Tenancy is in every query: a requester sees their own, an admin their workspace'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,14 +79,21 @@ async def list_scheduled(
 
 
 async def due_between(
-    db: Executor, *, workspace_id: int, start: datetime, end: datetime
+    db: Executor,
+    *,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    account_ids: Sequence[int] | None = None,
 ) -> list[ScheduledPost]:
-    """The workspace's scheduled posts due in [start, end) (for the digest)."""
+    """The workspace's scheduled posts due in [start, end), of these accounts if given."""
     rows = await db.fetch(
-        _SELECT + " AND p.publish_at >= $2 AND p.publish_at < $3 ORDER BY p.publish_at",
+        _SELECT + " AND p.publish_at >= $2 AND p.publish_at < $3"
+        " AND ($4::bigint[] IS NULL OR a.id = ANY($4::bigint[])) ORDER BY p.publish_at",
         workspace_id,
         start,
         end,
+        None if account_ids is None else list(account_ids),
     )
     return [_row(r) for r in rows]
 

@@ -9,13 +9,14 @@ Moving or cancelling a post needs the requester's approval, like the post did.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.actions import approvals
 from agent.actions.base import ActionError, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
-from agent.context import ActionContext, Progress
+from agent.context import ActionContext, Deps, Progress
 from agent.jobs.upload import enqueue_run
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
@@ -199,3 +200,34 @@ async def execute_cancel(
         # Its queued job goes too (it would only find the post cancelled).
         await queue.drop(conn, f"upload:{found.post_id}")
     return f"Cancelled post {found.run_id}; nothing will be published."
+
+
+async def coming_day(
+    ctx_deps: Deps,
+    *,
+    workspace_id: int,
+    zone: ZoneInfo,
+    now: datetime,
+    account_ids: Sequence[int] | None = None,
+) -> list[str]:
+    """For a digest: one line per post scheduled in the next 24 hours (of the digest's
+    member accounts when given), times in the digest's zone; [] when none.
+
+    The digest builder adds these under a heading such as "Scheduled for the next day".
+    """
+    due = await schedule.due_between(
+        ctx_deps.pool,
+        workspace_id=workspace_id,
+        start=now,
+        end=now + timedelta(days=1),
+        account_ids=account_ids,
+    )
+    lines = []
+    for post in due:
+        caps = ctx_deps.platforms.capabilities(post.platform)
+        title = approvals.shorten(post.title or "(untitled)", 80)
+        lines.append(
+            f"{post.publish_at.astimezone(zone):%a %H:%M} · {caps.display_name}"
+            f" {caps.handle(post.handle)} · “{title}”"
+        )
+    return lines

@@ -351,3 +351,26 @@ async def _no_live_jobs(pool: asyncpg.Pool) -> bool:
     return not await pool.fetchval(
         "SELECT count(*) FROM pgqueuer WHERE status IN ('queued', 'picked')"
     )
+
+
+async def test_digest_lines_show_the_coming_day(deferred: World) -> None:
+    w = deferred
+    soon = datetime.now(UTC) + timedelta(hours=3)
+    await w.schedule(soon, "Tonight")
+    await w.schedule(datetime.now(UTC) + timedelta(days=2), "Later this week")
+    paris = ZoneInfo("Europe/Paris")
+    lines = await schedule.coming_day(
+        w.deps, workspace_id=w.ctx.identity.workspace_id, zone=paris, now=datetime.now(UTC)
+    )
+    handle = await w.pool.fetchval(
+        "SELECT handle FROM linked_accounts WHERE ref = $1", w.account_ref
+    )
+    expected = f"{soon.astimezone(paris):%a %H:%M} · YouTube @{handle.lstrip('@')} · “Tonight”"
+    assert lines == [expected]
+    assert not await schedule.coming_day(
+        w.deps,
+        workspace_id=w.ctx.identity.workspace_id,
+        zone=paris,
+        now=datetime.now(UTC),
+        account_ids=[],
+    )

@@ -25,7 +25,9 @@ from agent.actions.schedule_time import (
     show,
 )
 
-ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc", "SystemV")))
+ZONES = sorted(
+    z for z in available_timezones() if "/" in z and not z.startswith(("Etc", "SystemV"))
+)
 DST_ZONES = [
     "Europe/Paris",
     "America/New_York",
@@ -134,9 +136,7 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday; 13:00 in Paris
 def test_phrases() -> None:
     paris = ZoneInfo("Europe/Paris")
     assert parse_when(["in", "2h"], now=NOW, zone=None).at == NOW + timedelta(hours=2)
-    assert parse_when(["in", "90", "minutes"], now=NOW, zone=None).at == NOW + timedelta(
-        minutes=90
-    )
+    assert parse_when(["in", "90", "minutes"], now=NOW, zone=None).at == NOW + timedelta(minutes=90)
     assert parse_when("at 18:00 tomorrow".split(), now=NOW, zone=paris).at == datetime(
         2026, 12, 2, 17, 0, tzinfo=UTC
     )
