@@ -157,6 +157,8 @@ class Scheduling:
 
     native: bool = False
     source: str = "no scheduling API: the bot publishes at the time"
+    # The privacy a natively scheduled post goes out with (YouTube: public at publishAt).
+    publishes_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,10 +120,16 @@ async def request_upload(
         # cannot reach: say so now rather than after the person approved.
         raise ActionError(needs_public_url_message(caps.display_name, base_url))
     title = " ".join((title or "").split()) or source_name.rsplit(".", 1)[0]
-    chosen = choose_privacy(caps, privacy)
+    when = await schedule.when_from(ctx, publish_at) if publish_at else None
+    native_as = caps.scheduling.publishes_as if caps.scheduling.native else None
+    chosen = choose_privacy(caps, privacy if when is None or privacy else native_as)
+    if when is not None and native_as is not None and chosen != native_as:
+        raise ActionError(
+            f"{caps.display_name} publishes a scheduled post as {native_as}; schedule it"
+            f" {native_as}, or upload it {chosen} now."
+        )
     tag_list = [t.strip().lstrip("#") for t in (tags or []) if t and t.strip()]
     check_text(caps, title=title, description=description, tags=tag_list)
-    when = await schedule.when_from(ctx, publish_at) if publish_at else None
     if when is not None and not caps.scheduling.native:
         check_reachable(source, when.at)
     args = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.media_links import HostedSource, MediaLinks, needs_public_url_message
@@ -155,8 +156,10 @@ class Uploads(OpsBase):
             raise InvalidRequest(
                 "The stored upload request is unreadable.", platform="posts"
             ) from None
-        if post.publish_at is not None and platform.capabilities.scheduling.native:
-            # The platform publishes at the time; a deferred post is published now (its time).
+        native = platform.capabilities.scheduling.native
+        if post.publish_at is not None and native and post.publish_at > datetime.now(UTC):
+            # The platform publishes at the time. (A deferred post runs at its time, and a
+            # native one whose time came before its upload ran is simply published now.)
             request = replace(request, publish_at=post.publish_at)
         source = self.source_opener(post.source)
         return await self._run_upload(post.id, account, platform, source, request, progress)

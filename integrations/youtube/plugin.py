@@ -104,6 +104,7 @@ def capabilities(settings: YouTubeSettings) -> PlatformCapabilities:
         scheduling=Scheduling(
             native=True,
             source="videos.insert status.publishAt (the video must be private until then)",
+            publishes_as="public",
         ),
     )
 

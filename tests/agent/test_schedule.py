@@ -209,8 +209,16 @@ async def test_no_zone_is_never_guessed_and_the_window_is_checked(native: World)
         await upload.request_upload(
             w.ctx, source=w.source(), publish_at="2020-01-01T10:00+00:00", **args
         )
+    # YouTube makes a scheduled video public at its time: another privacy is refused.
+    with pytest.raises(ActionError, match="publishes a scheduled post as public"):
+        await upload.request_upload(
+            w.ctx, source=w.source(), publish_at="in 2h", privacy="unlisted", **args
+        )
     # Nothing was proposed.
     assert not await w.pool.fetchval("SELECT count(*) FROM pending_actions")
+    # No privacy given: the scheduled one, whatever the upload default is.
+    outcome = await upload.request_upload(w.ctx, source=w.source(), publish_at="in 2h", **args)
+    assert outcome.approval is not None and "(public), scheduled for" in outcome.approval.summary
 
 
 async def test_chat_profile_zone_is_used_and_the_setting_wins(pool, native: World) -> None:
