@@ -20,8 +20,10 @@ import pytest
 
 from agent.actions import approvals, schedule, upload
 from agent.actions.base import ActionError
+from agent.commands import Command, execute, parse
 from agent.context import ActionContext, ChatProfile, Deps
 from agent.jobs.upload import DueRules, UploadJob, queue_upload, run_upload_job
+from agent.session import ChatContext
 from bot.worker import JobKind
 from integrations.base import UploadRequest
 from integrations.capabilities import Scheduling
@@ -382,3 +384,29 @@ async def test_digest_lines_show_the_coming_day(deferred: World) -> None:
         now=datetime.now(UTC),
         account_ids=[],
     )
+
+
+async def test_typed_commands_reach_the_same_actions(deferred: World) -> None:
+    w = deferred
+    chat = ChatContext(action=w.ctx, channel_id="C1", allow_local_files=True)
+
+    async def run(line: str) -> Any:
+        parsed = parse(line, w.deps.platforms)
+        assert isinstance(parsed, Command), line
+        return await execute(parsed, chat)
+
+    assert (await run("timezone")).text.startswith("I don't know your time zone yet")
+    assert "Europe/Paris" in (await run("timezone Europe/Paris")).text
+    path = w.source()["path"]
+    outcome = await run(f'upload youtube {path} "From the shell" at 23:59 tomorrow')
+    assert outcome.approval is not None and "23:59 Europe/Paris" in outcome.approval.summary
+    answer = await _approve(w, outcome)
+    run_id = int(answer.split()[3])
+    assert "From the shell" in (await run("queue")).text
+    # Cancelling a scheduled post asks first, like the post did.
+    asked = await run(f"cancel {run_id}")
+    assert asked.approval is not None and "Cancel scheduled post" in asked.approval.summary
+    assert (await job_runs.get(w.pool, run_id)).state == "queued"  # type: ignore[union-attr]
+    await _approve(w, asked)
+    assert (await job_runs.get(w.pool, run_id)).state == "cancelled"  # type: ignore[union-attr]
+    assert not await w.pool.fetchval("SELECT count(*) FROM pgqueuer")
