@@ -210,18 +210,26 @@ async def main() -> int:
             t0 = time.perf_counter()
             runs = await _queue(pool, who, account_id, args.posts, far)
             enqueue_s = time.perf_counter() - t0
-            start = datetime.now(UTC) + timedelta(seconds=10)
+            procs = _spawn(db.dsn, tmp, args.workers, args.posts)
+            await asyncio.sleep(5)  # the workers are up (idle: nothing is due yet)
+            start = datetime.now(UTC) + timedelta(seconds=5)
             step = args.window / args.posts
             dues = {p: start + timedelta(seconds=i * step) for i, (_, p, _) in enumerate(runs)}
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.executemany(
-                    "UPDATE posts SET publish_at = $2 WHERE id = $1", list(dues.items())
+            ids, ats = list(dues), list(dues.values())
+            async with pool.acquire() as conn, conn.transaction():  # one statement each
+                await conn.execute(
+                    "UPDATE posts p SET publish_at = v.at"
+                    " FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, at) WHERE p.id = v.id",
+                    ids,
+                    ats,
                 )
-                await conn.executemany(
-                    "UPDATE pgqueuer SET execute_after = $2 WHERE dedupe_key = $1",
-                    [(f"upload:{p}", at) for p, at in dues.items()],
+                await conn.execute(
+                    "UPDATE pgqueuer q SET execute_after = v.at"
+                    " FROM unnest($1::text[], $2::timestamptz[]) AS v(key, at)"
+                    " WHERE q.dedupe_key = v.key AND q.status = 'queued'",
+                    [f"upload:{p}" for p in ids],
+                    ats,
                 )
-            procs = _spawn(db.dsn, tmp, args.workers, args.posts)
             started = _collect(procs)
         finally:
             await db.close()
