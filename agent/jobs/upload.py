@@ -186,8 +186,8 @@ async def _due_now(pool: asyncpg.Pool, run: JobRun, due: DueRules | None) -> boo
             pool, run.id, phase=schedule.SCHEDULED, percent=None, requeued=True
         )
         raise RetryLater(early, "not due yet")
-    if due is None or now - post.publish_at <= due.grace:
-        return True
+    if due is None or run.phase != schedule.SCHEDULED or now - post.publish_at <= due.grace:
+        return True  # on time, or already under way at its time (a resumed or retried job)
     if await schedule.mark_missed(pool, run_id=run.id):
         await _tell_privately(
             due,

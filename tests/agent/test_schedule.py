@@ -410,3 +410,18 @@ async def test_typed_commands_reach_the_same_actions(deferred: World) -> None:
     await _approve(w, asked)
     assert (await job_runs.get(w.pool, run_id)).state == "cancelled"  # type: ignore[union-attr]
     assert not await w.pool.fetchval("SELECT count(*) FROM pgqueuer")
+
+
+async def test_a_job_that_wakes_before_a_moved_time_waits_for_it(deferred: World) -> None:
+    """The race `reschedule` cannot win by moving the queued job (a worker holds it): the
+    job finds the post's new time still ahead and runs again then."""
+    w = deferred
+    first = datetime.now(UTC) + timedelta(seconds=1)
+    run = await w.schedule(first, "Moved under a worker")
+    later = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    await w.pool.execute("UPDATE posts SET publish_at = $2 WHERE id = $1", run.post_id, later)
+    await run_worker_until(w.pool, w.kinds(), lambda: _ended(w.pool, run.id))
+    assert len(w.google.sessions) == 1 and not w.told.private
+    assert run.post_id is not None
+    post = await posts.get(w.pool, run.post_id)
+    assert post is not None and post.status == "published" and post.updated_at >= later
