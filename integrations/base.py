@@ -232,6 +232,15 @@ class UploadCheckpoint(Protocol):
 ProgressCallback = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 
 
+class NativeScheduler(Protocol):
+    """What a platform whose `capabilities.scheduling.native` also does: move the publish
+    time of a post it holds, or clear it (`publish_at` None: the post stays private)."""
+
+    async def set_publish_at(
+        self, token: TokenSet, post_id: str, publish_at: datetime | None
+    ) -> None: ...
+
+
 @runtime_checkable
 class SocialPlatform(Protocol):
     """What every platform integration provides. Methods raise `integrations.errors` only."""

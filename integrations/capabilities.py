@@ -124,7 +124,8 @@ class QuotaSpec:
     """A platform's budgets and what each operation costs against them.
 
     Operations: "upload" (once per upload), "profile", "account_metrics" (once per
-    call), "recent_posts" (once per page), "post_metrics" (once per batch).
+    call), "recent_posts" (once per page), "post_metrics" (once per batch), "reschedule"
+    (moving or clearing a natively scheduled post's time).
     """
 
     counters: tuple[QuotaCounter, ...] = ()

@@ -240,3 +240,10 @@ async def list_for_owner(
         limit,
     )
     return [Post.from_row(r) for r in rows]
+
+
+async def set_publish_at(db: Executor, post_id: int, publish_at: datetime | None) -> None:
+    """A scheduled post's new time (None: no longer scheduled)."""
+    await db.execute(
+        "UPDATE posts SET publish_at = $2, updated_at = now() WHERE id = $1", post_id, publish_at
+    )

@@ -18,6 +18,7 @@ from agent.actions.base import ActionError, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
 from agent.context import ActionContext, Deps, Progress
 from agent.jobs.upload import enqueue_run
+from agent.ports import PlatformOps
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
 
@@ -112,18 +113,18 @@ def _number(post: str) -> int:
 
 
 async def _own(ctx: ActionContext, run_id: int) -> ScheduledPost:
-    """The requester's own scheduled post `run_id`, still changeable by the bot."""
+    """The requester's own scheduled post `run_id`, not yet published."""
     ident = ctx.identity
     post = await schedule.get(ctx.deps.pool, workspace_id=ident.workspace_id, run_id=run_id)
     if post is None or post.chat_user_id != ident.chat_user_id:
         raise ActionError(f"You have no scheduled post {run_id} (`queue` lists yours).")
-    if post.uploaded:
-        name = platform_title(ctx, post.platform)
-        raise ActionError(
-            f"Post {run_id} is already on {name}, which publishes it at its time; change or"
-            f" delete it in {name} itself."
-        )
     return post
+
+
+def _ops(ctx: ActionContext) -> PlatformOps:
+    if ctx.deps.ops is None:
+        raise ActionError("Platform work is not available in this process.")
+    return ctx.deps.ops
 
 
 async def find_scheduled(ctx: ActionContext, job: str) -> ScheduledPost | None:
@@ -162,6 +163,12 @@ async def execute_reschedule(
     at = datetime.fromisoformat(str(pending.args["publish_at"]))
     if at <= datetime.now(UTC):
         raise ActionError("That time passed while waiting for approval; nothing was changed.")
+    zone, _ = await requester_zone(ctx)
+    if found.uploaded:
+        # The platform holds it (native scheduling): it moves it.
+        await _ops(ctx).set_publish_time(found.post_id, at)
+        name = platform_title(ctx, found.platform)
+        return f"Moved post {found.run_id} to {show(at, zone)}; {name} publishes it then."
     async with ctx.deps.pool.acquire() as conn, conn.transaction():
         if not await schedule.move(conn, run_id=found.run_id, post_id=found.post_id, publish_at=at):
             raise ActionError(
@@ -171,7 +178,6 @@ async def execute_reschedule(
         # A job already picked but not started waits again when it sees the new time.
         if not await queue.move(conn, f"upload:{found.post_id}", at):
             await enqueue_run(conn, found.run_id, found.post_id, at)
-    zone, _ = await requester_zone(ctx)
     return f"Moved post {found.run_id} to {show(at, zone)}."
 
 
@@ -187,6 +193,13 @@ async def execute_cancel(
     ctx: ActionContext, pending: approvals.PendingAction, progress: Progress | None
 ) -> str:
     found = await _own(ctx, int(pending.args["run"]))
+    if found.uploaded:
+        await _ops(ctx).set_publish_time(found.post_id, None)
+        name = platform_title(ctx, found.platform)
+        return (
+            f"Cancelled post {found.run_id}: it stays private on {name} and will not be"
+            " published (delete it there if you no longer need it)."
+        )
     ident = ctx.identity
     async with ctx.deps.pool.acquire() as conn, conn.transaction():
         run = await job_runs.cancel(

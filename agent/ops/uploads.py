@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from agent.media_links import HostedSource, MediaLinks, needs_public_url_message
 from agent.ops.base import OpsBase
@@ -21,6 +21,7 @@ from agent.ports import Progress, UploadOutcome
 from integrations.base import (
     ByteSource,
     HostedByteSource,
+    NativeScheduler,
     SocialPlatform,
     TokenSet,
     UploadRequest,
@@ -163,6 +164,25 @@ class Uploads(OpsBase):
             request = replace(request, publish_at=post.publish_at)
         source = self.source_opener(post.source)
         return await self._run_upload(post.id, account, platform, source, request, progress)
+
+    async def set_publish_time(self, post_id: int, publish_at: datetime | None) -> None:
+        """Move the time of a post its platform holds scheduled, or clear it (the post then
+        stays private there); the row follows only once the platform agreed."""
+        post = await posts.get(self._pool, post_id)
+        if post is None or post.platform_post_id is None:
+            raise NotFound("That post is not on the platform.", platform="posts")
+        account = await accounts.get_by_id(self._pool, post.account_id)
+        if account is None:
+            raise NotFound("The account of that post was unlinked.", platform="posts")
+        platform = self._platform(account.platform)
+        if not platform.capabilities.scheduling.native:
+            raise InvalidRequest("That platform does not schedule posts itself.", platform="posts")
+        # Declared by `scheduling.native`: such a platform's client is a NativeScheduler.
+        scheduler = cast(NativeScheduler, platform)
+        video = post.platform_post_id
+        await self._charge(account, "reschedule")
+        await self._with_token(account, lambda t: scheduler.set_publish_at(t, video, publish_at))
+        await posts.set_publish_at(self._pool, post_id, publish_at)
 
     @staticmethod
     def _outcome(post: posts.Post) -> UploadOutcome:

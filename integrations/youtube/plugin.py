@@ -99,6 +99,7 @@ def capabilities(settings: YouTubeSettings) -> PlatformCapabilities:
                 "profile": {"units": 1},
                 "recent_posts": {"units": 1},
                 "post_metrics": {"units": 1},
+                "reschedule": {"units": 51},  # videos.list (1) + videos.update (50)
             },
         ),
         scheduling=Scheduling(

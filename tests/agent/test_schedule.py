@@ -190,9 +190,21 @@ async def test_youtube_uploads_now_with_publish_at_at_the_right_instant(native: 
     assert run.outcome is not None and "set it to" not in run.outcome  # not "forced private"
     listed = (await schedule.show_queue(w.ctx)).text
     assert f"- {run_id}: " in listed and "YouTube publishes it then" in listed
-    # Already on YouTube: the bot cannot move it any more, and says so before approval.
-    with pytest.raises(ActionError, match="already on YouTube"):
-        await schedule.request_reschedule(w.ctx, str(run_id), "in 3h")
+    # Already on YouTube: moving it moves YouTube's publishAt; cancelling clears it.
+    later = expected + timedelta(hours=1)
+    outcome = await schedule.request_reschedule(w.ctx, str(run_id), later.isoformat())
+    assert (await _approve(w, outcome)).endswith("YouTube publishes it then.")
+    video = w.google.videos[session.video_id]
+    assert video["status"]["publishAt"] == later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert video["status"]["privacyStatus"] == "private"
+    assert video["status"]["selfDeclaredMadeForKids"] is False  # the rest of status kept
+    found = await schedule.find_scheduled(w.ctx, str(run_id))
+    assert found is not None and found.publish_at == later
+    answer = await _approve(w, await schedule.request_cancel(w.ctx, found))
+    assert answer.startswith(f"Cancelled post {run_id}: it stays private on YouTube")
+    assert "publishAt" not in video["status"] and video["status"]["privacyStatus"] == "private"
+    assert len(w.google.status_updates) == 2
+    assert "empty" in (await schedule.show_queue(w.ctx)).text
 
 
 async def test_no_zone_is_never_guessed_and_the_window_is_checked(native: World) -> None:

@@ -132,6 +132,7 @@ class FakeGoogle:
         self.base = ""
         self.channels: dict[str, Channel] = {}
         self.videos: dict[str, dict[str, Any]] = {}
+        self.status_updates: list[tuple[str, dict[str, Any]]] = []  # videos.update calls
         self.codes: dict[str, dict[str, Any]] = {}
         self.access_tokens: dict[str, tuple[str, float]] = {}
         self.refresh_tokens: dict[str, str] = {}
@@ -389,6 +390,27 @@ class FakeGoogle:
                 if video is not None:
                     items.append({k: video[k] for k in ("id", "snippet", "statistics", "status")})
             return JSONResponse({"items": items})
+
+        @app.put("/youtube/v3/videos")
+        async def update_video(request: Request) -> Response:
+            """videos.update, part=status only: the whole status part is replaced."""
+            channel_id = fake._channel_for(request)
+            if channel_id is None:
+                return google_error(401, "authError", "Invalid Credentials")
+            if request.query_params.get("part") != "status":
+                return google_error(400, "badRequest", "only part=status is faked")
+            body = await request.json()
+            video = fake.videos.get(str(body.get("id")))
+            if video is None or video["channel"] != channel_id:
+                return google_error(404, "videoNotFound", "video not found")
+            status = dict(body.get("status") or {})
+            if "privacyStatus" not in status:
+                return google_error(400, "invalidVideoMetadata", "privacyStatus is required")
+            if (problem := _publish_at_problem(status)) is not None:
+                return google_error(400, "invalidPublishAt", problem)
+            video["status"] = status
+            fake.status_updates.append((video["id"], status))
+            return JSONResponse({k: video[k] for k in ("id", "status")})
 
         @app.get("/v2/reports")
         async def reports(request: Request) -> Response:
