@@ -35,16 +35,21 @@ class ScheduledPost:
     chat_user_id: int | None
     # Uploaded already, waiting on the platform's own schedule (native scheduling).
     uploaded: bool
+    # Its job failed (within the last week): `reschedule` tries it again.
+    failed: bool = False
+    error: str | None = None
 
 
 _SELECT = """
     SELECT r.id AS run_id, p.id AS post_id, p.publish_at, p.platform, a.ref, a.handle, p.title,
-           r.phase, r.state, r.chat_user_id, p.status IN ('processing', 'published') AS uploaded
+           r.phase, r.state, r.chat_user_id, p.status IN ('processing', 'published') AS uploaded,
+           r.state = 'failed' AS failed, coalesce(p.error, r.outcome) AS error
       FROM job_runs r
       JOIN posts p ON p.id = r.post_id
       JOIN linked_accounts a ON a.id = p.account_id
      WHERE p.publish_at IS NOT NULL AND r.workspace_id = $1
-       AND (r.state IN ('queued', 'running') OR (r.state = 'done' AND p.publish_at > now()))
+       AND (r.state IN ('queued', 'running') OR (r.state = 'done' AND p.publish_at > now())
+            OR (r.state = 'failed' AND p.publish_at > now() - interval '7 days'))
 """
 
 
@@ -61,6 +66,8 @@ def _row(r: Any) -> ScheduledPost:
         state=r["state"],
         chat_user_id=r["chat_user_id"],
         uploaded=r["uploaded"],
+        failed=r["failed"],
+        error=r["error"],
     )
 
 
@@ -116,6 +123,32 @@ async def move(db: Executor, *, run_id: int, post_id: int, publish_at: datetime)
     )
     await db.execute(
         "UPDATE job_runs SET phase = $2, updated_at = now() WHERE id = $1", run_id, SCHEDULED
+    )
+    return True
+
+
+async def revive(db: Executor, *, run_id: int, post_id: int, publish_at: datetime) -> bool:
+    """A failed scheduled post tried again at `publish_at`: its job row back to queued (its
+    old outcome dropped), the post back to pending. False if the job had not failed."""
+    result: str = await db.execute(
+        """
+        UPDATE job_runs SET state = 'queued', phase = $2, outcome = NULL, finished_at = NULL,
+                            updated_at = now()
+         WHERE id = $1 AND state = 'failed'
+        """,
+        run_id,
+        SCHEDULED,
+    )
+    if not result.endswith(" 1"):
+        return False
+    await db.execute(
+        """
+        UPDATE posts SET status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END,
+                         error = NULL, publish_at = $2, updated_at = now()
+         WHERE id = $1
+        """,
+        post_id,
+        publish_at,
     )
     return True
 

@@ -73,7 +73,10 @@ def _line(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> str
     title = approvals.shorten(post.title or "(untitled)", 80)
     caps = ctx.deps.platforms.capabilities(post.platform)
     note = ""
-    if post.phase == schedule.MISSED:
+    if post.failed:
+        reason = approvals.shorten(post.error or "unknown reason", 120)
+        note = f" (failed: {reason}; `reschedule` it to try again)"
+    elif post.phase == schedule.MISSED:
         note = " (missed its time: `reschedule` or `cancel` it)"
     elif post.uploaded:
         note = f" (uploaded; {caps.display_name} publishes it then)"
@@ -169,6 +172,16 @@ async def execute_reschedule(
         await _ops(ctx).set_publish_time(found.post_id, at)
         name = platform_title(ctx, found.platform)
         return f"Moved post {found.run_id} to {show(at, zone)}; {name} publishes it then."
+    if found.failed:
+        # Tried again: the job runs at the new time (now, if the platform schedules itself).
+        native = ctx.deps.platforms.capabilities(found.platform).scheduling.native
+        async with ctx.deps.pool.acquire() as conn, conn.transaction():
+            if not await schedule.revive(
+                conn, run_id=found.run_id, post_id=found.post_id, publish_at=at
+            ):
+                raise ActionError(f"Post {found.run_id} is no longer failed; nothing was changed.")
+            await enqueue_run(conn, found.run_id, found.post_id, None if native else at)
+        return f"Post {found.run_id} will be tried again for {show(at, zone)}."
     async with ctx.deps.pool.acquire() as conn, conn.transaction():
         if not await schedule.move(conn, run_id=found.run_id, post_id=found.post_id, publish_at=at):
             raise ActionError(
@@ -184,6 +197,8 @@ async def execute_reschedule(
 async def request_cancel(ctx: ActionContext, post: ScheduledPost) -> Outcome:
     """Cancelling a scheduled post waits for approval, like the post did."""
     found = await _own(ctx, post.run_id)
+    if found.failed:
+        raise ActionError(f"Post {found.run_id} failed already; nothing will be published.")
     zone, _ = await requester_zone(ctx)
     summary = f"Cancel {_describe(ctx, found, zone)}"
     return await approvals.propose(ctx, "cancel_scheduled", {"run": found.run_id}, summary)

@@ -161,7 +161,10 @@ async def run_upload_job(
         if await _failed(pool, message, run, exc) and deferred and due is not None:
             # Nobody may be watching at the post's time: say it privately too, once.
             await _tell_privately(
-                due, run, f"Your scheduled {run.label} failed: {exc.user_message}"
+                due,
+                run,
+                f"Your scheduled {run.label} failed: {exc.user_message} Say"
+                f" `reschedule {run.id} in 5m` (or another time) to try again.",
             )
         return
     except _DB_LOST as exc:

@@ -320,6 +320,19 @@ async def test_failure_at_its_time_is_told_privately_once(deferred: World) -> No
     await run_worker_until(w.pool, w.kinds(), lambda: _ended(w.pool, run.id))
     assert len(w.told.private) == 1
     assert w.told.private[0].startswith("Your scheduled upload 'Doomed' failed:")
+    assert f"reschedule {run.id} in 5m" in w.told.private[0]
+    assert not w.google.sessions
+    # Retry: rescheduling the failed post runs it again at the new time.
+    listed = (await schedule.show_queue(w.ctx)).text
+    assert "Doomed" in listed and "(failed: " in listed
+    w.google.faults.insert_error = None
+    at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    outcome = await schedule.request_reschedule(w.ctx, str(run.id), at.isoformat())
+    assert (await _approve(w, outcome)).startswith(f"Post {run.id} will be tried again")
+    await run_worker_until(w.pool, w.kinds(), lambda: _ended(w.pool, run.id))
+    done = await job_runs.get(w.pool, run.id)
+    assert done is not None and done.state == "done" and len(w.google.sessions) == 1
+    assert len(w.told.private) == 1
 
 
 async def test_cancel_and_reschedule_before_the_time_publish_nothing_then(
