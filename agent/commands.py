@@ -15,7 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.actions import accounts, app_link, captions, digest, jobs, metrics, quota, upload
+from agent.actions import (
+    accounts,
+    app_link,
+    best_time,
+    captions,
+    digest,
+    jobs,
+    metrics,
+    quota,
+    schedule,
+    schedule_time,
+    upload,
+)
 from agent.actions.base import ActionError, Outcome
 from agent.session import AttachmentInfo, ChatContext
 from integrations.capabilities import PRIVACY_WORDS
@@ -27,17 +39,23 @@ USAGE: dict[str, str] = {
     " link confirm <code>: finish a link with the code your browser showed",
     "accounts": "accounts: your linked accounts",
     "unlink": "unlink <platform> [account]: disconnect an account",
-    "upload": 'upload <platform> ["title"] [public|unlisted|private|...]: upload the attached video'
-    ' (shell: upload <platform> ~/clip.mp4 "Title")',
+    "upload": 'upload <platform> ["title"] [public|unlisted|private|...] [when]: upload the'
+    ' attached video (shell: upload <platform> ~/clip.mp4 "Title"); when: at 18:00 tomorrow,'
+    " on friday 09:30 Europe/Paris, in 2h (your `timezone`; a time skipped by a clock change"
+    " is refused, a time that happens twice means the first)",
     "metrics": "metrics [platform] [today|7d|28d|90d] [post] [share]: engagement figures",
     "caption": "caption <platform> <description>: caption ideas that fit the platform",
     "digest": "digest on [at HH:MM] [IANA zone] | digest off | digest join | digest leave"
     " | digest show | digest preview (in the channel concerned)",
     "quota": "quota: what you have left today",
     "status": "status: your running and recent jobs (uploads)",
-    "cancel": "cancel <job>: stop a job that has not published yet",
+    "cancel": "cancel <job>: stop a job that has not published yet, or a scheduled post",
     "connect": "connect app: a one-time code (sent privately) to use the companion app as you",
     "disconnect": "disconnect app: the companion app stops acting as you",
+    "timezone": "timezone [Area/City]: show or set your time zone (for scheduled posts)",
+    "queue": "queue [workspace]: your scheduled posts (workspace: everyone's, for admins)",
+    "reschedule": "reschedule <post> <when>: move a scheduled post (e.g. reschedule 12 in 2h)",
+    "best": "best time <platform>: the next three slots your account's history favours",
 }
 COMMANDS = tuple(USAGE)
 # Commands whose answer is for the asker alone unless they add `share` at the end
@@ -171,6 +189,12 @@ def _upload(rest: list[str], platforms: Platforms) -> Command | Usage:
     more = rest[1:]
     if more and _PATHLIKE.search(more[0]):
         args["path"] = more.pop(0)
+    for i, word in enumerate(more):
+        # A trailing time phrase ("... at 18:00 tomorrow"); quote a title that ends with one.
+        if word.lower() in schedule_time.LEADS and schedule_time.looks_like_time(more[i:]):
+            args["publish_at"] = " ".join(more[i:])
+            del more[i:]
+            break
     if more and more[-1].lower() in PRIVACY_WORDS:
         # A trailing privacy word ("... unlisted"); quote a title that ends with one.
         args["privacy"] = more.pop().lower()
@@ -264,6 +288,31 @@ def _disconnect(rest: list[str], platforms: Platforms) -> Command | Usage:
     return _usage("disconnect")
 
 
+def _timezone(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) <= 1:
+        return Command("timezone", {"zone": rest[0] if rest else None})
+    return _usage("timezone")
+
+
+def _queue(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if not rest or (len(rest) == 1 and rest[0].lower() == "workspace"):
+        return Command("queue", {"workspace": bool(rest)})
+    return _usage("queue")
+
+
+def _reschedule(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) >= 2 and schedule_time.looks_like_time(rest[1:]):
+        return Command("reschedule", {"post": rest[0], "when": " ".join(rest[1:])})
+    return _usage("reschedule")
+
+
+def _best(rest: list[str], platforms: Platforms) -> Command | Usage:
+    if len(rest) == 2 and rest[0].lower() == "time":
+        if (name := platforms.resolve(rest[1])) is not None:
+            return Command("best_time", {"platform": name})
+    return _usage("best")
+
+
 _PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
@@ -278,6 +327,10 @@ _PARSERS: dict[str, Parser] = {
     "cancel": _cancel,
     "connect": _connect,
     "disconnect": _disconnect,
+    "timezone": _timezone,
+    "queue": _queue,
+    "reschedule": _reschedule,
+    "best": _best,
 }
 
 
@@ -330,6 +383,7 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
             title=args["title"],
             privacy=args["privacy"],
             reply_to=chat.reply_to,
+            publish_at=args.get("publish_at"),
         )
     if name == "metrics":
         return await metrics.get_metrics(
@@ -364,7 +418,17 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     if name == "status":
         return await jobs.show_status(ctx)
     if name == "cancel":
+        if (scheduled := await schedule.find_scheduled(ctx, args["job"])) is not None:
+            return await schedule.request_cancel(ctx, scheduled)
         return await jobs.cancel(ctx, args["job"])
+    if name == "timezone":
+        return await schedule.set_timezone(ctx, args["zone"])
+    if name == "queue":
+        return await schedule.show_queue(ctx, workspace=args["workspace"])
+    if name == "reschedule":
+        return await schedule.request_reschedule(ctx, args["post"], args["when"])
+    if name == "best_time":
+        return await best_time.suggest(ctx, platform=args["platform"])
     if name == "connect_app":
         return await app_link.connect_app(ctx)
     if name == "disconnect_app":

@@ -27,6 +27,23 @@ Notify = Callable[[str, dict[str, Any], str], Awaitable[bool]]
 """Tell a chat user something outside their conversation: (front-end, reply_to, text)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ChatProfile:
+    """What the requester's chat platform says of them: their time zone (IANA name,
+    if it offers one) and whether they administer the workspace."""
+
+    time_zone: str | None = None
+    is_admin: bool = False
+
+
+ProfileLookup = Callable[[Identity], Awaitable[ChatProfile]]
+
+
+async def no_profile(identity: Identity) -> ChatProfile:
+    """Where the front-end says nothing of its users: no zone, not an admin."""
+    return ChatProfile()
+
+
 async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
     """Where no front-end is wired (tests of actions alone): nothing is delivered."""
     return False
@@ -51,6 +68,8 @@ class AgentConfig:
     # How long an account's current owner has to approve a request to take it over
     # (longer than other approvals: the owner is not the one talking right now).
     link_request_ttl_seconds: int = 24 * 3600
+    # How far ahead a post may be scheduled (SCHEDULE_MAX_DAYS).
+    schedule_max_days: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +91,8 @@ class Deps:
     notify: Notify = no_notify
     # A model's words on a digest's numbers (agent.digest_insights); None: no model.
     commentary: Callable[[str], Awaitable[str]] | None = None
+    # The requester's zone and role from their chat platform (bot.chat_profiles).
+    chat_profile: ProfileLookup = no_profile
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,10 @@ class PlatformOps(Protocol):
     async def run_upload(self, post_id: int, progress: Progress | None = None) -> UploadOutcome:
         """Upload or resume one post from its row (see agent/sources.py); idempotent."""
 
+    async def set_publish_time(self, post_id: int, publish_at: datetime | None) -> None:
+        """Move (or clear: it stays private) the time of a post its platform holds
+        scheduled (`capabilities.scheduling.native`)."""
+
     async def metrics(
         self,
         identity: Identity,

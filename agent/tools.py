@@ -15,7 +15,17 @@ from typing import Literal
 from langchain.tools import ToolRuntime, tool
 from langchain_core.tools import BaseTool
 
-from agent.actions import accounts, captions, digest, jobs, metrics, quota, upload
+from agent.actions import (
+    accounts,
+    best_time,
+    captions,
+    digest,
+    jobs,
+    metrics,
+    quota,
+    schedule,
+    upload,
+)
 from agent.actions.base import USER_ERRORS, ActionError, Outcome, user_message
 from agent.session import ChatContext
 from integrations.capabilities import PrivacyWord
@@ -87,6 +97,7 @@ async def upload_video(
     description: str = "",
     tags: list[str] | None = None,
     privacy: PrivacyWord | None = None,
+    publish_at: str | None = None,
 ) -> str:
     """Request an upload of a video attached to the person's message (they must approve it).
 
@@ -98,6 +109,9 @@ async def upload_video(
         tags: keywords, without '#'.
         privacy: who may see it; each platform accepts some of these (default: the
             platform's own default).
+        publish_at: only when the person asks for a later time: their words for it, such
+            as "at 18:00 tomorrow", "on friday 09:30 Europe/Paris", "in 2h", or an ISO
+            8601 local time ("2026-12-04T18:00"); read in the person's time zone.
     """
     chat = runtime.context
 
@@ -117,6 +131,7 @@ async def upload_video(
             tags=tags,
             privacy=privacy,
             reply_to=chat.reply_to,
+            publish_at=publish_at,
         )
 
     return await _run(chat, make)
@@ -239,6 +254,52 @@ async def cancel_job(job: str, runtime: Runtime) -> str:
     return await _run(chat, lambda: jobs.request_cancel(chat.action, job))
 
 
+@tool
+async def scheduled_posts(runtime: Runtime, everyone: bool = False) -> str:
+    """The person's scheduled posts (number, time, platform, account, title).
+
+    Args:
+        everyone: everyone's scheduled posts, not only the person's (admins only).
+    """
+    chat = runtime.context
+    return await _run(chat, lambda: schedule.show_queue(chat.action, workspace=everyone))
+
+
+@tool
+async def reschedule_post(post: str, publish_at: str, runtime: Runtime) -> str:
+    """Ask to move one of the person's scheduled posts to another time (they approve).
+
+    Args:
+        post: the post's number, as scheduled_posts shows it (e.g. "12").
+        publish_at: the new time in the person's words ("at 18:00 tomorrow", "in 2h").
+    """
+    chat = runtime.context
+    return await _run(chat, lambda: schedule.request_reschedule(chat.action, post, publish_at))
+
+
+@tool
+async def set_time_zone(zone: str, runtime: Runtime) -> str:
+    """Set the person's own time zone (an IANA name such as Europe/Paris), when they say it.
+
+    Args:
+        zone: the IANA time zone name.
+    """
+    chat = runtime.context
+    return await _run(chat, lambda: schedule.set_timezone(chat.action, zone))
+
+
+@tool
+async def best_time_to_post(platform: str, runtime: Runtime) -> str:
+    """The next three times to post on one of the person's accounts, from its own history
+    (first-day views by weekday and hour). Relay the figures exactly; add none.
+
+    Args:
+        platform: the platform's name.
+    """
+    chat = runtime.context
+    return await _run(chat, lambda: best_time.suggest(chat.action, platform=platform))
+
+
 def build_tools() -> list[BaseTool]:
     """Every tool the agent may call."""
     return [
@@ -252,4 +313,8 @@ def build_tools() -> list[BaseTool]:
         show_quota,
         job_status,
         cancel_job,
+        scheduled_posts,
+        reschedule_post,
+        set_time_zone,
+        best_time_to_post,
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agent.ops import PlatformOps
     from agent.runner import RunnerConfig
     from agent.sources import SourceOpeners
+    from bot.chat_profiles import ChatProfiles
     from bot.core.service import ChatOpsService
     from bot.job_board import JobBoard
     from bot.signin import SignIn
@@ -66,6 +67,7 @@ class Assembly:
             call_deadline_seconds=settings.http_call_deadline_seconds,
             media_url_ttl_seconds=settings.media_url_ttl_seconds,
             signin_frontends=settings.signin_frontends,
+            schedule_max_days=settings.schedule_max_days,
         )
 
     @cached_property
@@ -101,6 +103,7 @@ class Assembly:
             executors=EXECUTORS,
             notify=services.notifiers.notify,
             commentary=self._digest_commentary(),
+            chat_profile=self.chat_profiles.lookup,
         )
 
     def _digest_commentary(self) -> Callable[[str], Awaitable[str]] | None:
@@ -133,6 +136,13 @@ class Assembly:
         )
 
     @cached_property
+    def chat_profiles(self) -> ChatProfiles:
+        """Each front-end's lookup of a user's time zone and role (scheduled posts)."""
+        from bot.chat_profiles import ChatProfiles
+
+        return ChatProfiles()
+
+    @cached_property
     def chatops(self) -> ChatOpsService:
         """The conversation core: grammar always, the agent when a model is configured."""
         from agent.runner import AgentRunner, build_model
@@ -156,6 +166,7 @@ class Assembly:
 
         adapter = build_slack_adapter(self.services, handler=self.chatops)
         self.services.notifiers.register("slack", adapter.notify)
+        self.chat_profiles.register("slack", adapter.chat_profile)
         self.sources.register("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
         return adapter
 
@@ -277,6 +288,9 @@ class Assembly:
 
             shell = ShellPart(self.chatops)
             self.services.notifiers.register("local", shell.notify)
+            from bot.chat_profiles import local_profile
+
+            self.chat_profiles.register("local", local_profile)
             return shell
         if name == "discord":
             if settings.discord_token is None:
@@ -349,9 +363,19 @@ class Assembly:
 
     async def upload_job(self, payload: dict[str, Any]) -> None:
         """Run (or resume) one upload job: the upload job's handler."""
-        from agent.jobs.upload import run_upload_job
+        from agent.jobs.upload import DueRules, run_upload_job
 
-        await run_upload_job(self.services.db.pool, self.ops, self.job_board, int(payload["run"]))
+        await run_upload_job(
+            self.services.db.pool,
+            self.ops,
+            self.job_board,
+            int(payload["run"]),
+            deferred=bool(payload.get("deferred")),
+            due=DueRules(
+                grace=timedelta(seconds=self.settings.schedule_grace_seconds),
+                notify=self.services.notifiers.notify,
+            ),
+        )
 
     async def enqueue_digests(self, now: datetime | None = None) -> int:
         """Queue a delivery job for every digest that is due (once per local day)."""

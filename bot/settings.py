@@ -57,6 +57,10 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     worker_concurrency: int = Field(default=20, ge=2)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     digest_concurrency: int = Field(default=16, ge=1)
+    # Scheduled posts: how far ahead they may be set; how late a worker may still publish
+    # one (a worker down at the time); later than that, the requester is asked instead.
+    schedule_max_days: int = Field(default=90, ge=1, le=3650)
+    schedule_grace_seconds: int = Field(default=900, ge=0)
     # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
     media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
     # Level of the libraries that log whole payloads (slack_sdk, slack_bolt, discord, openai)

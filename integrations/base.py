@@ -182,6 +182,9 @@ class UploadRequest:
     category_id: str | None = None
     made_for_kids: bool = False
     notify_subscribers: bool = True
+    # Only for platforms whose `capabilities.scheduling.native`: publish at this
+    # instant (aware, UTC) instead of at once; the post stays private until then.
+    publish_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +231,15 @@ class UploadCheckpoint(Protocol):
 
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
+
+
+class NativeScheduler(Protocol):
+    """What a platform whose `capabilities.scheduling.native` also does: move the publish
+    time of a post it holds, or clear it (`publish_at` None: the post stays private)."""
+
+    async def set_publish_at(
+        self, token: TokenSet, post_id: str, publish_at: datetime | None
+    ) -> None: ...
 
 
 @runtime_checkable

@@ -127,7 +127,8 @@ class QuotaSpec:
     """A platform's budgets and what each operation costs against them.
 
     Operations: "upload" (once per upload), "profile", "account_metrics" (once per
-    call), "recent_posts" (once per page), "post_metrics" (once per batch).
+    call), "recent_posts" (once per page), "post_metrics" (once per batch), "reschedule"
+    (moving or clearing a natively scheduled post's time).
     """
 
     counters: tuple[QuotaCounter, ...] = ()
@@ -146,6 +147,22 @@ class QuotaSpec:
             for name, amount in self.costs.get(operation, {}).items()
             if amount * times > 0
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduling:
+    """How a post at a later time is made.
+
+    `native`: the platform takes the publish time with the upload (the bot uploads
+    at once, the platform publishes at the time, and the video is processed by
+    then); otherwise the bot keeps the post and a deferred job publishes it at the
+    time. `source` says where the figure comes from.
+    """
+
+    native: bool = False
+    source: str = "no scheduling API: the bot publishes at the time"
+    # The privacy a natively scheduled post goes out with (YouTube: public at publishAt).
+    publishes_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +186,7 @@ class PlatformCapabilities:
     posting_note: str | None = None
     # The platform's brand colour (0xRRGGBB), for front-ends that colour an answer by it.
     colour: int | None = None
+    scheduling: Scheduling = field(default_factory=Scheduling)
 
     @property
     def words(self) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from storage.types import Executor
 _COLUMNS = (
     "id, account_id, platform, platform_post_id, title, caption, status, source, metadata,"
     " upload_session IS NOT NULL AS has_session, bytes_total, bytes_confirmed,"
-    " idempotency_key, error, created_at, updated_at"
+    " idempotency_key, error, created_at, updated_at, publish_at"
 )
 
 UNFINISHED = ("pending", "uploading")
@@ -53,6 +53,8 @@ class Post:
     error: str | None
     created_at: datetime
     updated_at: datetime
+    # When a scheduled post is due (UTC); None: as soon as its job runs.
+    publish_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Post:
@@ -73,6 +75,7 @@ class Post:
             error=row["error"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            publish_at=row["publish_at"],
         )
 
 
@@ -87,13 +90,14 @@ async def create_or_get(
     source: dict[str, Any],
     metadata: dict[str, Any],
     bytes_total: int | None,
+    publish_at: datetime | None = None,
 ) -> tuple[Post, bool]:
     """The post for this idempotency key, creating it if new; returns (post, created)."""
     row = await db.fetchrow(
         f"""
         INSERT INTO posts (account_id, platform, idempotency_key, title, caption, source,
-                           metadata, bytes_total)
-        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)
+                           metadata, bytes_total, publish_at)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING {_COLUMNS}
         """,
@@ -105,6 +109,7 @@ async def create_or_get(
         json.dumps(source),
         json.dumps(metadata),
         bytes_total,
+        publish_at,
     )
     if row is not None:
         return Post.from_row(row), True
@@ -224,7 +229,7 @@ async def list_for_owner(
         SELECT p.id, p.account_id, p.platform, p.platform_post_id, p.title, p.caption,
                p.status, p.source, p.metadata, p.upload_session IS NOT NULL AS has_session,
                p.bytes_total, p.bytes_confirmed, p.idempotency_key, p.error, p.created_at,
-               p.updated_at
+               p.updated_at, p.publish_at
           FROM posts p JOIN linked_accounts a ON a.id = p.account_id
          WHERE a.workspace_id = $1 AND a.owner_id = $2
          ORDER BY p.created_at DESC, p.id DESC
@@ -235,3 +240,10 @@ async def list_for_owner(
         limit,
     )
     return [Post.from_row(r) for r in rows]
+
+
+async def set_publish_at(db: Executor, post_id: int, publish_at: datetime | None) -> None:
+    """A scheduled post's new time (None: no longer scheduled)."""
+    await db.execute(
+        "UPDATE posts SET publish_at = $2, updated_at = now() WHERE id = $1", post_id, publish_at
+    )

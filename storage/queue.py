@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -78,3 +78,30 @@ async def enqueue_many(
         on_conflict="skip",
     )
     return sum(1 for job_id in ids if job_id is not None)
+
+
+async def move(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, dedupe_key: str, at: datetime
+) -> bool:
+    """Run the queued job with this dedupe key at `at` instead; False if none is queued.
+
+    Why hand-written: PgQueuer has no call to re-time a queued job. Only a 'queued'
+    row moves (a picked one is running); the engine's trigger wakes idle workers.
+    """
+    result: str = await conn.execute(
+        "UPDATE pgqueuer SET execute_after = $2, updated = now()"
+        " WHERE dedupe_key = $1 AND status = 'queued'",
+        dedupe_key,
+        at,
+    )
+    return result.endswith(" 1")
+
+
+async def drop(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, dedupe_key: str
+) -> bool:
+    """Delete the queued (not running) job with this dedupe key; False if none was queued."""
+    result: str = await conn.execute(
+        "DELETE FROM pgqueuer WHERE dedupe_key = $1 AND status = 'queued'", dedupe_key
+    )
+    return result.endswith(" 1")

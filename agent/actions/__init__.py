@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.actions import accounts, digest, jobs, upload
+from agent.actions import accounts, digest, jobs, schedule, upload
 from agent.context import Executor
 from agent.ports import TRANSFER_ACTION
 
@@ -19,4 +19,6 @@ EXECUTORS: Mapping[str, Executor] = {
     "digest": digest.execute_change,
     "digest_membership": digest.execute_membership,
     "cancel": jobs.execute_cancel,
+    "reschedule": schedule.execute_reschedule,
+    "cancel_scheduled": schedule.execute_cancel,
 }

@@ -8,13 +8,15 @@ a request the platform can carry out.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from agent.actions import approvals
+from agent.actions import approvals, schedule
 from agent.actions.accounts import resolve_account, shown
 from agent.actions.base import ActionError, Outcome, normalize_platform, require_configured
+from agent.actions.schedule_time import show
 from agent.context import ActionContext, Progress
 from agent.jobs.upload import UploadJob, queue_upload
 from agent.media_links import is_public_base_url, needs_public_url_message
@@ -29,6 +31,24 @@ _SECRET_KEY = re.compile(r"token|secret|auth|password|cookie|signature", re.IGNO
 
 def clean_locator(locator: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in locator.items() if not _SECRET_KEY.search(str(k))}
+
+
+def check_reachable(source: dict[str, Any], at: datetime) -> None:
+    """A deferred post reads its file at its time: refuse a source whose link lapses first.
+
+    The file is re-fetched through the chat API at run time rather than copied at
+    approval: the worker that publishes may run on another machine than the one that
+    took the approval (no shared disk), chat files can be gigabytes, and Slack
+    re-issues access with the bot token whenever asked. A link that carries its own
+    expiry (`expires_at` in the locator, e.g. a signed CDN URL) must outlive the time.
+    """
+    expires = source.get("expires_at")
+    if expires and datetime.fromisoformat(str(expires)) <= at:
+        raise ActionError(
+            "The link to that attachment expires before the scheduled time, so I could not"
+            " fetch it then. Schedule it sooner, or share the video where I can fetch it"
+            " again later (Slack, or a public https link)."
+        )
 
 
 def choose_privacy(caps: PlatformCapabilities, asked: str | None) -> str:
@@ -77,10 +97,13 @@ async def request_upload(
     tags: list[str] | None = None,
     privacy: str | None = None,
     reply_to: dict[str, Any] | None = None,
+    publish_at: str | None = None,
 ) -> Outcome:
-    """Check everything now (account, privacy, text), then ask for approval.
+    """Check everything now (account, privacy, text, the time), then ask for approval.
 
     `reply_to` (where the request was made) is where the upload job's status goes.
+    `publish_at` is a time phrase (`at 18:00 tomorrow`, `in 2h`, ISO 8601) read in
+    the requester's zone (agent.actions.schedule).
     """
     plat = normalize_platform(ctx, platform)
     target = await resolve_account(ctx, account, platform=plat)
@@ -97,9 +120,18 @@ async def request_upload(
         # cannot reach: say so now rather than after the person approved.
         raise ActionError(needs_public_url_message(caps.display_name, base_url))
     title = " ".join((title or "").split()) or source_name.rsplit(".", 1)[0]
-    chosen = choose_privacy(caps, privacy)
+    when = await schedule.when_from(ctx, publish_at) if publish_at else None
+    native_as = caps.scheduling.publishes_as if caps.scheduling.native else None
+    chosen = choose_privacy(caps, privacy if when is None or privacy else native_as)
+    if when is not None and native_as is not None and chosen != native_as:
+        raise ActionError(
+            f"{caps.display_name} publishes a scheduled post as {native_as}; schedule it"
+            f" {native_as}, or upload it {chosen} now."
+        )
     tag_list = [t.strip().lstrip("#") for t in (tags or []) if t and t.strip()]
     check_text(caps, title=title, description=description, tags=tag_list)
+    if when is not None and not caps.scheduling.native:
+        check_reachable(source, when.at)
     args = {
         "account": target.ref,
         "platform": target.platform,
@@ -112,6 +144,14 @@ async def request_upload(
         "reply_to": dict(reply_to or {}),
     }
     summary = f"Upload '{source_name}' to {shown(ctx, target)} as '{title}' ({chosen})"
+    if when is not None:
+        args["publish_at"] = when.at.isoformat()
+        how = (
+            f"uploaded now as private; {caps.display_name} publishes it then"
+            if caps.scheduling.native
+            else "I publish it then"
+        )
+        summary += f", scheduled for {show(when.at, when.zone)} ({how})"
     if description:
         summary += f"; text: “{approvals.shorten(description, 200)}”"
     if tag_list:
@@ -129,11 +169,16 @@ async def execute_upload(
     target = await resolve_account(ctx, args["account"])
     if ctx.deps.ops is None:
         raise ActionError("Platform work is not available in this process.")
+    at = datetime.fromisoformat(args["publish_at"]) if args.get("publish_at") else None
+    if at is not None and at <= datetime.now(UTC):
+        raise ActionError("The scheduled time passed while waiting for approval; ask again.")
+    native = ctx.deps.platforms.capabilities(target.platform).scheduling.native
     request = UploadRequest(
         title=args["title"],
         description=args.get("description", ""),
         tags=tuple(args.get("tags") or ()),
         privacy=args["privacy"],
+        publish_at=at,
     )
     run = await queue_upload(
         ctx.deps.pool,
@@ -146,8 +191,16 @@ async def execute_upload(
             idempotency_key=f"approval:{pending.id}",
             label=f"upload '{args['title']}' to {shown(ctx, target)}",
             reply_to=dict(args.get("reply_to") or {}),
+            run_at=None if native else at,
         ),
     )
+    if at is not None:
+        zone, _ = await schedule.requester_zone(ctx)
+        when = show(at, zone)
+        return (
+            f"Scheduled as post {run.id} for {when} (`queue` lists your scheduled posts;"
+            f" `reschedule {run.id} <time>` or `cancel {run.id}` changes it)."
+        )
     return (
         f"Queued as job {run.id}: its status message follows here "
         f"(`status` lists your jobs, `cancel {run.id}` stops it before it is published)."

@@ -23,9 +23,20 @@ from storage import accounts, metrics
 from storage.accounts import LinkedAccount
 from storage.identity import Identity
 
+# The key of a post snapshot's publishing time (an ISO 8601 string, not a figure).
+PUBLISHED_AT = "published_at"
+
 
 def figures_to_json(figures: Mapping[Metric, Figure]) -> dict[str, Any]:
     return {str(m): {"value": f.value, "source": f.source} for m, f in figures.items()}
+
+
+def post_snapshot_json(pm: PostMetrics) -> dict[str, Any]:
+    """A post's snapshot: its figures, and when it was published (best-time reads it)."""
+    data = figures_to_json(pm.figures)
+    if pm.published_at is not None:
+        data[PUBLISHED_AT] = pm.published_at.isoformat()
+    return data
 
 
 class Metrics(OpsBase):
@@ -144,7 +155,7 @@ class Metrics(OpsBase):
                 account_id=account.id,
                 platform_post_id=pm.post_id,
                 captured_at=pm.as_of,
-                metrics=figures_to_json(pm.figures),
+                metrics=post_snapshot_json(pm),
             )
         await metrics.record(
             self._pool,

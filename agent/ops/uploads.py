@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from agent.media_links import HostedSource, MediaLinks, needs_public_url_message
 from agent.ops.base import OpsBase
@@ -20,6 +21,7 @@ from agent.ports import Progress, UploadOutcome
 from integrations.base import (
     ByteSource,
     HostedByteSource,
+    NativeScheduler,
     SocialPlatform,
     TokenSet,
     UploadRequest,
@@ -68,8 +70,10 @@ class PostCheckpoint:
 
 
 def request_to_dict(request: UploadRequest) -> dict[str, Any]:
+    """The request as stored in the post's metadata (the time lives in posts.publish_at)."""
     data = asdict(request)
     data["tags"] = list(request.tags)
+    del data["publish_at"]
     return data
 
 
@@ -123,6 +127,7 @@ class Uploads(OpsBase):
             source=dict(source),
             metadata={"request": request_to_dict(request)},
             bytes_total=byte_source.size,
+            publish_at=request.publish_at,
         )
         if post.account_id != account.id:
             raise InvalidRequest("That upload id belongs to another upload.", platform="posts")
@@ -152,8 +157,32 @@ class Uploads(OpsBase):
             raise InvalidRequest(
                 "The stored upload request is unreadable.", platform="posts"
             ) from None
+        native = platform.capabilities.scheduling.native
+        if post.publish_at is not None and native and post.publish_at > datetime.now(UTC):
+            # The platform publishes at the time. (A deferred post runs at its time, and a
+            # native one whose time came before its upload ran is simply published now.)
+            request = replace(request, publish_at=post.publish_at)
         source = self.source_opener(post.source)
         return await self._run_upload(post.id, account, platform, source, request, progress)
+
+    async def set_publish_time(self, post_id: int, publish_at: datetime | None) -> None:
+        """Move the time of a post its platform holds scheduled, or clear it (the post then
+        stays private there); the row follows only once the platform agreed."""
+        post = await posts.get(self._pool, post_id)
+        if post is None or post.platform_post_id is None:
+            raise NotFound("That post is not on the platform.", platform="posts")
+        account = await accounts.get_by_id(self._pool, post.account_id)
+        if account is None:
+            raise NotFound("The account of that post was unlinked.", platform="posts")
+        platform = self._platform(account.platform)
+        if not platform.capabilities.scheduling.native:
+            raise InvalidRequest("That platform does not schedule posts itself.", platform="posts")
+        # Declared by `scheduling.native`: such a platform's client is a NativeScheduler.
+        scheduler = cast(NativeScheduler, platform)
+        video = post.platform_post_id
+        await self._charge(account, "reschedule")
+        await self._with_token(account, lambda t: scheduler.set_publish_at(t, video, publish_at))
+        await posts.set_publish_at(self._pool, post_id, publish_at)
 
     @staticmethod
     def _outcome(post: posts.Post) -> UploadOutcome:

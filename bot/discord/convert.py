@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from functools import partial
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import discord
 import httpx
@@ -58,18 +61,30 @@ def convert_attachment(
     Discord's CDN URLs are signed and expire after about a day; a durable job
     that re-opens the locator later must do so within that window.
     """
+    locator: dict[str, Any] = {
+        "kind": "http",
+        "url": attachment.url,
+        "size": attachment.size,
+        "mime_type": attachment.content_type,
+    }
+    if (expires := link_expiry(attachment.url)) is not None:
+        locator["expires_at"] = expires.isoformat()  # a scheduled post must run before
     return Attachment(
         name=attachment.filename,
         size=attachment.size,
         mime_type=attachment.content_type,
         open=partial(stream_url, attachment.url, transport=transport),
-        locator={
-            "kind": "http",
-            "url": attachment.url,
-            "size": attachment.size,
-            "mime_type": attachment.content_type,
-        },
+        locator=locator,
     )
+
+
+def link_expiry(url: str) -> datetime | None:
+    """When a signed CDN link lapses: its `ex` query parameter (hex Unix seconds)."""
+    values = parse_qs(urlsplit(url).query).get("ex")
+    try:
+        return datetime.fromtimestamp(int(values[0], 16), UTC) if values else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _mention_pattern(bot_id: int) -> re.Pattern[str]:

@@ -44,6 +44,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from agent.context import ChatProfile
 from bot.core.messages import ConversationHandler, Reply
 from bot.slack.blocks import SHARE_ACTION
 from bot.slack.convert import (
@@ -94,6 +95,7 @@ BOT_SCOPES = (
     "files:write",  # the digest's chart, uploaded with its message (bot/slack/digest.py)
     "groups:history",  # the same in private channels
     "im:history",
+    "users:read",  # users.info: the requester's time zone for scheduled posts
 )
 ACK_TEXT = "Working on it…"
 # Slack's replay window: a signed request older (or newer) than this is refused.
@@ -527,6 +529,20 @@ class SlackAdapter:
             client=client, channel=channel or user, user=user, thread_ts=thread and str(thread)
         )
         await sink.send_private(Reply(text))
+
+    async def chat_profile(self, team_id: str, user_id: str) -> ChatProfile:
+        """The user's time zone and role from Slack (`users.info`: tz, is_admin, is_owner)."""
+        self._ensure_session()
+        client = await self._client_for(team_id=team_id, enterprise_id=None)
+        if client is None:
+            return ChatProfile()
+        response = await client.users_info(user=user_id)
+        user = response.get("user") or {}
+        zone = user.get("tz")
+        return ChatProfile(
+            time_zone=str(zone) if zone else None,
+            is_admin=bool(user.get("is_admin") or user.get("is_owner")),
+        )
 
     async def channel_sink(
         self, *, team_id: str, channel: str, thread_ts: str | None = None

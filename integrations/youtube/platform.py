@@ -78,6 +78,22 @@ class YouTubeConfig:
         return f"YouTubeConfig(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
 
+# The status fields videos.update takes (the others are YouTube's own, read-only).
+_WRITABLE_STATUS = (
+    "privacyStatus",
+    "license",
+    "embeddable",
+    "publicStatsViewable",
+    "selfDeclaredMadeForKids",
+    "containsSyntheticMedia",
+)
+
+
+def rfc3339(at: datetime) -> str:
+    """An aware instant as YouTube's RFC 3339 UTC form: 2026-12-04T17:00:00Z."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not value:
         return None
@@ -378,6 +394,35 @@ class YouTubePlatform:
             top_posts=top_posts,
         )
 
+    # --- Scheduling -----------------------------------------------------------------
+    async def set_publish_at(
+        self, token: TokenSet, post_id: str, publish_at: datetime | None
+    ) -> None:
+        """Move a private video's publishAt, or clear it (it then stays private)."""
+        body = await self._get(
+            f"{self._config.api_base}/videos",
+            token,
+            {"part": "status", "id": post_id},
+            "reading the video",
+        )
+        items = body.get("items") or []
+        if not items:
+            raise NotFound("That video is no longer on YouTube.", platform=PLATFORM)
+        # videos.update replaces the whole status part: send back what it had.
+        read = items[0].get("status") or {}
+        status = {k: read[k] for k in _WRITABLE_STATUS if k in read}
+        status["privacyStatus"] = "private"
+        if publish_at is not None:
+            status["publishAt"] = rfc3339(publish_at)
+        response = await self._http.put(
+            f"{self._config.api_base}/videos",
+            params={"part": "status"},
+            json={"id": post_id, "status": status},
+            headers={"Authorization": f"Bearer {token.access_token}"},
+        )
+        if response.status_code != 200:
+            raise error_from_response(response, doing="changing the video's publish time")
+
     # --- Upload ---------------------------------------------------------------------
     async def upload(
         self,
@@ -393,13 +438,15 @@ class YouTubePlatform:
             snippet["tags"] = list(request.tags)
         if request.category_id:
             snippet["categoryId"] = request.category_id
-        metadata = {
-            "snippet": snippet,
-            "status": {
-                "privacyStatus": request.privacy,
-                "selfDeclaredMadeForKids": request.made_for_kids,
-            },
+        status: dict[str, Any] = {
+            "privacyStatus": request.privacy,
+            "selfDeclaredMadeForKids": request.made_for_kids,
         }
+        if request.publish_at is not None:
+            # YouTube publishes a private video at publishAt (RFC 3339); it goes public then.
+            status["privacyStatus"] = "private"
+            status["publishAt"] = rfc3339(request.publish_at)
+        metadata = {"snippet": snippet, "status": status}
         video = await self.uploader.run(
             access_token=token.access_token,
             source=source,
@@ -413,12 +460,13 @@ class YouTubePlatform:
             raise PlatformUnavailable(
                 "YouTube finished the upload without a video id.", platform=PLATFORM
             )
-        privacy = str((video.get("status") or {}).get("privacyStatus") or request.privacy)
+        asked = "private" if request.publish_at is not None else request.privacy
+        privacy = str((video.get("status") or {}).get("privacyStatus") or asked)
         return UploadResult(
             post_id=video_id,
             url=f"https://www.youtube.com/watch?v={video_id}",
             privacy=privacy,
-            privacy_forced=privacy != request.privacy,
+            privacy_forced=privacy != asked,
         )
 
 

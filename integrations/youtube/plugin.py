@@ -22,6 +22,7 @@ from integrations.capabilities import (
     Privacy,
     QuotaCounter,
     QuotaSpec,
+    Scheduling,
 )
 from integrations.plugin import PlatformPlugin, configured, configured_secret
 
@@ -105,7 +106,13 @@ def capabilities(settings: YouTubeSettings) -> PlatformCapabilities:
                 "profile": {"units": 1},
                 "recent_posts": {"units": 1},
                 "post_metrics": {"units": 1},
+                "reschedule": {"units": 51},  # videos.list (1) + videos.update (50)
             },
+        ),
+        scheduling=Scheduling(
+            native=True,
+            source="videos.insert status.publishAt (the video must be private until then)",
+            publishes_as="public",
         ),
     )
 

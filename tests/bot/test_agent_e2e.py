@@ -98,6 +98,10 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
         "show_quota",
         "job_status",
         "cancel_job",
+        "scheduled_posts",
+        "reschedule_post",
+        "set_time_zone",
+        "best_time_to_post",
     }
     schemas = json.dumps(first["tools"])
     assert (

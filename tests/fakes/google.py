@@ -25,7 +25,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -38,6 +38,23 @@ SINK_PATH = "/bench/sink"
 
 def _form(body: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+
+
+def _publish_at_problem(status: dict[str, Any]) -> str | None:
+    """What YouTube says of a bad `status.publishAt`: RFC 3339, future, private video only."""
+    if "publishAt" not in status:
+        return None
+    try:
+        at = datetime.fromisoformat(str(status["publishAt"]).replace("Z", "+00:00"))
+    except ValueError:
+        return "publishAt is not an RFC 3339 time"
+    if at.tzinfo is None:
+        return "publishAt has no offset"
+    if status.get("privacyStatus") != "private":
+        return "publishAt can only be set on a private video"
+    if at <= datetime.now(UTC):
+        return "publishAt is in the past"
+    return None
 
 
 def google_error(status: int, reason: str, message: str = "error") -> JSONResponse:
@@ -115,6 +132,7 @@ class FakeGoogle:
         self.base = ""
         self.channels: dict[str, Channel] = {}
         self.videos: dict[str, dict[str, Any]] = {}
+        self.status_updates: list[tuple[str, dict[str, Any]]] = []  # videos.update calls
         self.codes: dict[str, dict[str, Any]] = {}
         self.access_tokens: dict[str, tuple[str, float]] = {}
         self.refresh_tokens: dict[str, str] = {}
@@ -381,6 +399,27 @@ class FakeGoogle:
                     items.append({k: video[k] for k in ("id", "snippet", "statistics", "status")})
             return JSONResponse({"items": items})
 
+        @app.put("/youtube/v3/videos")
+        async def update_video(request: Request) -> Response:
+            """videos.update, part=status only: the whole status part is replaced."""
+            channel_id = fake._channel_for(request)
+            if channel_id is None:
+                return google_error(401, "authError", "Invalid Credentials")
+            if request.query_params.get("part") != "status":
+                return google_error(400, "badRequest", "only part=status is faked")
+            body = await request.json()
+            video = fake.videos.get(str(body.get("id")))
+            if video is None or video["channel"] != channel_id:
+                return google_error(404, "videoNotFound", "video not found")
+            status = dict(body.get("status") or {})
+            if "privacyStatus" not in status:
+                return google_error(400, "invalidVideoMetadata", "privacyStatus is required")
+            if (problem := _publish_at_problem(status)) is not None:
+                return google_error(400, "invalidPublishAt", problem)
+            video["status"] = status
+            fake.status_updates.append((video["id"], status))
+            return JSONResponse({k: video[k] for k in ("id", "status")})
+
         @app.get("/v2/reports")
         async def reports(request: Request) -> Response:
             channel_id = fake._channel_for(request)
@@ -454,6 +493,8 @@ class FakeGoogle:
             except (KeyError, ValueError):
                 return google_error(400, "badRequest", "X-Upload-Content-*")
             metadata = await request.json()
+            if (problem := _publish_at_problem(metadata.get("status") or {})) is not None:
+                return google_error(400, "invalidPublishAt", problem)
             session = UploadSession(
                 secrets.token_urlsafe(12), channel_id, total, content_type, metadata
             )

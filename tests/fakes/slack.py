@@ -128,6 +128,9 @@ class FakeSlack:
     client_id: str = "1111.2222"
     client_secret: str = "fake-slack-client-secret"
     signin_as: tuple[str, str] | None = None  # (user id, team id)
+    # users.info: user id -> their profile's IANA time zone (None: no tz set)
+    user_zones: dict[str, str | None] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)  # users.info is_admin
     signin_requests: list[dict[str, str]] = field(default_factory=list)
     _signin_codes: dict[str, _SignIn] = field(default_factory=dict)
     _oidc_tokens: dict[str, _SignIn] = field(default_factory=dict)
@@ -341,6 +344,22 @@ class FakeSlack:
             return self._upload_url(args)
         if method == "files.completeUploadExternal":
             return self._complete_upload(args)
+        if method == "users.info":
+            user = str(args.get("user"))
+            if user not in self.user_zones:
+                return {"ok": False, "error": "user_not_found"}
+            zone = self.user_zones[user]
+            # Slack's shape: tz (IANA), its label and offset; a user without one gets none.
+            profile: dict[str, Any] = {
+                "id": user,
+                "team_id": team.team_id,
+                "name": user,
+                "is_admin": user in self.admins,
+                "is_owner": False,
+            }
+            if zone is not None:
+                profile.update({"tz": zone, "tz_label": zone, "tz_offset": 0})
+            return {"ok": True, "user": profile}
         if method == "files.info":
             entry = self.files.get(str(args.get("file")))
             if entry is None:
