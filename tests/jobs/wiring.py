@@ -63,12 +63,12 @@ def chat_message(workspace: str, user: str, text: str) -> IncomingMessage:
 
 
 async def link_youtube(
-    assembly: Assembly, google: FakeGoogle, workspace: str, user: str
+    assembly: Assembly, google: FakeGoogle, workspace: str, user: str, *, frontend: str = "local"
 ) -> tuple[Identity, LinkedAccount]:
     """A chat user with a fake channel linked, as a finished OAuth flow leaves them."""
     pool = assembly.services.db.pool
     who = await identity.resolve(
-        pool, frontend="local", workspace_external_id=workspace, user_external_id=user
+        pool, frontend=frontend, workspace_external_id=workspace, user_external_id=user
     )
     channel = google.add_channel("Linked " + secrets.token_hex(2))
     raw = google.issue_tokens(channel.id)
