@@ -84,7 +84,8 @@ async def enqueue_due_digests(deps: Deps, now: datetime) -> int:
         for sub, local_date in due:
             day = date.fromisoformat(local_date)
             if await store.add_run(conn, subscription_id=sub.id, local_date=day):
-                jobs.append(({"sub": sub.id, "date": local_date}, f"digest:{sub.id}:{local_date}"))
+                payload = {"sub": sub.id, "date": local_date, "workspace": sub.workspace_id}
+                jobs.append((payload, f"digest:{sub.id}:{local_date}"))
         queued = await queue.enqueue_many(conn, queue.DIGEST, jobs)
     return queued
 

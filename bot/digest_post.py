@@ -4,23 +4,94 @@ The worker may run in a process with no chat connection of its own (the
 `worker` Procfile role), so each front-end is reached through its HTTP API:
 Slack through the adapter's Web API client, Discord through its REST API, and
 the local shell through its notifier.
+
+Deliveries run as parallel jobs, so two bounds keep them polite:
+
+* **each channel's posting rate** (`ChannelPacer`): Slack takes about one message a
+  second per channel, Discord five per five seconds. Every message waits for a slot
+  in a moving window on Redis that all workers share. Why not the engine's
+  per-entrypoint concurrency: it bounds jobs, not messages, and is one number for all
+  channels; a window per channel lets a thousand channels post at once while two
+  messages into one channel still go out a second apart.
+* **deliveries per workspace** (`workspace_slot`, `DIGEST_PER_WORKSPACE`): a job that
+  finds its workspace's slots taken goes back to the queue for a moment (the engine's
+  retry), freeing its worker for another workspace's digest instead of waiting.
+
+Both fail open while Redis is down: a bound spreads the work out; it never stops it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agent.jobs import RetryLater
 from bot.core.messages import Reply
+from bot.core.text import SLACK_TEXT_LIMIT, split_message
 from storage.digests import Workspace
+from storage.ratelimit import Budgets, Rate
 
 if TYPE_CHECKING:
     from bot.notify import Notifiers
     from bot.slack import SlackAdapter
 
 log = logging.getLogger(__name__)
+
+# Messages into one channel per moving window, by front-end (the platforms' own rules).
+POSTING_RATES: dict[str, Rate] = {"slack": Rate(1, 1), "discord": Rate(5, 5)}
+# How long one delivery may hold its workspace's slot if its worker dies holding it.
+SLOT_LEASE_SECONDS = 300.0
+
+
+class ChannelPacer:
+    """Waits for a free posting slot in a channel; the slots are shared by every worker."""
+
+    def __init__(
+        self,
+        budgets: Budgets,
+        *,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._budgets = budgets
+        self._max_wait = max_wait
+        self._sleep = sleep
+
+    async def wait(self, frontend: str, channel_id: str) -> None:
+        """Return once a message may go into the channel (after `max_wait` at worst:
+        the platform's own 429 handling takes over from there)."""
+        rate = POSTING_RATES.get(frontend)
+        if rate is None:
+            return
+        waited = 0.0
+        while waited < self._max_wait:
+            decision = await self._budgets.pace(f"post:{frontend}:{channel_id}", rate)
+            if decision.allowed:
+                return
+            pause = min(max(decision.retry_after, 0.01), self._max_wait - waited)
+            await self._sleep(pause)
+            waited += pause
+
+
+@asynccontextmanager
+async def workspace_slot(budgets: Budgets, workspace_id: int, *, limit: int) -> AsyncIterator[None]:
+    """Hold one of the workspace's `limit` delivery slots, or send the job back to the
+    queue for a moment (RetryLater) while they are all taken."""
+    claim = await budgets.claim_slot(f"digest:w{workspace_id}", limit=limit, ttl=SLOT_LEASE_SECONDS)
+    if not claim.granted:
+        # A slot usually frees within a delivery's time, long before the lease ends.
+        delay = min(claim.retry_after, 0.5 + random.random())
+        raise RetryLater(delay, "the workspace's other digests are being delivered")
+    try:
+        yield
+    finally:
+        await budgets.release_slot(claim)
 
 
 class DigestUndeliverable(Exception):
@@ -38,21 +109,22 @@ class DigestPoster:
         discord_token: str | None,
         discord_api_base: str,
         http: httpx.AsyncClient | None = None,
+        pacer: ChannelPacer | None = None,
     ) -> None:
         self._slack = slack
         self._notifiers = notifiers
         self._discord_token = discord_token
         self._discord_api_base = discord_api_base
         self._http = http
+        self._pacer = pacer
+
+    async def _pace(self, frontend: str, channel_id: str) -> None:
+        if self._pacer is not None:
+            await self._pacer.wait(frontend, channel_id)
 
     async def __call__(self, workspace: Workspace, channel_id: str, text: str) -> str:
         if workspace.frontend == "slack":
-            adapter = self._slack
-            if adapter is None:
-                raise DigestUndeliverable("Slack is not configured")
-            return await adapter.post_to_channel(
-                team_id=workspace.external_id, channel=channel_id, reply=Reply(text)
-            )
+            return await self._post_slack(workspace, channel_id, text)
         if workspace.frontend == "discord":
             return await self._post_discord(workspace, channel_id, text)
         if workspace.frontend == "local":
@@ -62,9 +134,28 @@ class DigestPoster:
             return "local"
         raise DigestUndeliverable(f"unknown front-end {workspace.frontend!r}")
 
-    async def _post_discord(self, workspace: Workspace, channel_id: str, text: str) -> str:
-        from bot.core.text import split_message
+    async def _post_slack(self, workspace: Workspace, channel_id: str, text: str) -> str:
+        adapter = self._slack
+        if adapter is None:
+            raise DigestUndeliverable("Slack is not configured")
+        first = ""
+        # One message at a time, each in its own posting slot of the channel.
+        for part in split_message(text, limit=SLACK_TEXT_LIMIT):
+            await self._pace("slack", channel_id)
+            try:
+                ref = await adapter.post_to_channel(
+                    team_id=workspace.external_id, channel=channel_id, reply=Reply(part)
+                )
+            except Exception as exc:
+                if not first:
+                    raise
+                # Part of the digest is out: a retry would post that part twice.
+                log.warning("slack digest cut short", extra={"error": type(exc).__name__})
+                break
+            first = first or ref
+        return first
 
+    async def _post_discord(self, workspace: Workspace, channel_id: str, text: str) -> str:
         if self._discord_token is None:
             raise DigestUndeliverable("Discord is not configured")
         if not channel_id.isdigit():
@@ -84,6 +175,7 @@ class DigestPoster:
                 raise DigestUndeliverable("that channel is not in the workspace's server")
             first, sent = "", 0
             for part in split_message(text):
+                await self._pace("discord", channel_id)
                 try:
                     response = await client.post(
                         url,

@@ -134,6 +134,7 @@ class FakeGoogle:
         self.paused = asyncio.Event()  # set when an upload reaches `pause_at_byte`
         self.resume = asyncio.Event()  # set by the test to let it go on
         self.sink_bytes = 0
+        self.latency = 0.0  # seconds every API call (not upload bytes) takes to answer
         self._api = self._build_api()
 
     # --- seeding ----------------------------------------------------------------------
@@ -215,6 +216,8 @@ class FakeGoogle:
         @app.middleware("http")
         async def record(request: Request, call_next: Any) -> Any:
             fake.calls.append((request.method, request.url.path, dict(request.query_params)))
+            if fake.latency:
+                await asyncio.sleep(fake.latency)
             return await call_next(request)
 
         @app.get("/o/oauth2/v2/auth")

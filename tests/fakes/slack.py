@@ -62,6 +62,8 @@ class Call:
     method: str
     token: str | None
     args: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when it arrived
+    done: float = 0.0  # and when it was answered (after the latency)
 
 
 @dataclass
@@ -178,9 +180,10 @@ class FakeSlack:
         async def api(method: str, request: Request) -> Response:
             args = await _args(request)
             token = _token(request, args)
+            arrived = time.monotonic()
             if self.latency:
                 await asyncio.sleep(self.latency)
-            self.calls.append(Call(method, token, args))
+            self.calls.append(Call(method, token, args, arrived, time.monotonic()))
             pending = self.rate_limited.get(method)
             if pending:
                 retry_after = pending.pop(0)
