@@ -342,8 +342,8 @@ class Assembly:
 
         At most DIGEST_PER_WORKSPACE run at once per workspace, and each message waits
         for its channel's posting rate (see bot.digest_post)."""
-        from agent.digests import deliver_digest
-        from bot.digest_post import ChannelPacer, DigestPoster, workspace_slot
+        from agent.digests import deliver_digest, requeue_digest
+        from bot.digest_post import ChannelPacer, DigestPoster, WorkspaceBusy, workspace_slot
         from storage import digests
 
         settings = self.settings
@@ -364,14 +364,19 @@ class Assembly:
             if sub is None:
                 return
             workspace_id = sub.workspace_id
-        async with workspace_slot(budgets, int(workspace_id), limit=settings.digest_per_workspace):
-            await deliver_digest(
-                self.deps,
-                poster,
-                subscription_id=subscription_id,
-                local_date=date.fromisoformat(str(payload["date"])),
-                now=datetime.now(UTC),
-            )
+        try:
+            async with workspace_slot(
+                budgets, int(workspace_id), limit=settings.digest_per_workspace
+            ):
+                await deliver_digest(
+                    self.deps,
+                    poster,
+                    subscription_id=subscription_id,
+                    local_date=date.fromisoformat(str(payload["date"])),
+                    now=datetime.now(UTC),
+                )
+        except WorkspaceBusy as busy:  # no failure: a fresh job tries again in a moment
+            await requeue_digest(self.services.db.pool, payload, delay=busy.delay)
 
     async def _enqueue_refreshes(self) -> int:
         from storage import queue

@@ -14,8 +14,10 @@ Deliveries run as parallel jobs, so two bounds keep them polite:
   channels; a window per channel lets a thousand channels post at once while two
   messages into one channel still go out a second apart.
 * **deliveries per workspace** (`workspace_slot`, `DIGEST_PER_WORKSPACE`): a job that
-  finds its workspace's slots taken goes back to the queue for a moment (the engine's
-  retry), freeing its worker for another workspace's digest instead of waiting.
+  finds its workspace's slots taken hands its delivery to a fresh job due in a moment
+  and ends, freeing its worker for another workspace's digest instead of waiting (a
+  fresh job, not the engine's retry: waiting for a slot is no failure, and must not
+  use up the retries a real failure gets).
 
 Both fail open while Redis is down: a bound spreads the work out; it never stops it.
 """
@@ -31,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from agent.jobs import RetryLater
 from bot.core.messages import Reply
 from bot.core.text import SLACK_TEXT_LIMIT, split_message
 from storage.digests import Workspace
@@ -79,15 +80,21 @@ class ChannelPacer:
             waited += pause
 
 
+class WorkspaceBusy(Exception):
+    """All of the workspace's delivery slots are taken; try again in `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__("the workspace's other digests are being delivered")
+        self.delay = delay
+
+
 @asynccontextmanager
 async def workspace_slot(budgets: Budgets, workspace_id: int, *, limit: int) -> AsyncIterator[None]:
-    """Hold one of the workspace's `limit` delivery slots, or send the job back to the
-    queue for a moment (RetryLater) while they are all taken."""
+    """Hold one of the workspace's `limit` delivery slots; WorkspaceBusy while all are taken."""
     claim = await budgets.claim_slot(f"digest:w{workspace_id}", limit=limit, ttl=SLOT_LEASE_SECONDS)
     if not claim.granted:
         # A slot usually frees within a delivery's time, long before the lease ends.
-        delay = min(claim.retry_after, 0.5 + random.random())
-        raise RetryLater(delay, "the workspace's other digests are being delivered")
+        raise WorkspaceBusy(min(claim.retry_after, 0.5 + random.random()))
     try:
         yield
     finally:

@@ -13,14 +13,14 @@ import pytest
 
 from bot.digest_post import ChannelPacer, DigestPoster
 from bot.notify import Notifiers
-from storage import digests, identity
+from storage import digests, identity, queue
 from storage.digests import Workspace
 from storage.ratelimit import Budgets, LimitPolicy
 from storage.redis import RedisHandle
 from tests.bot.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM
 from tests.fakes.server import serve_asgi
 from tests.fakes.slack import Call, FakeSlack
-from tests.jobs.digest_setup import posts_per_channel, subscribe_channels
+from tests.jobs.digest_setup import enqueue_now, posts_per_channel, subscribe_channels
 from tests.jobs.wiring import wait_until, wired
 
 PER_WORKSPACE = 2
@@ -140,3 +140,18 @@ async def test_messages_into_one_channel_keep_slacks_pace_across_workers(
     # would arrive within milliseconds of each other.
     assert min(gaps) > 0.5, gaps
     assert [c.args["channel"] for c in calls].count("COTHER") == 1
+
+
+async def test_the_sweep_queues_round_robin_across_workspaces(
+    fresh_pool: Any, redis: RedisHandle, cipher: Any
+) -> None:
+    """A big workspace's digests never stand in front of a small one's (queue order)."""
+    big = await subscribe_channels(fresh_pool, "TBIG", 5)
+    small = await subscribe_channels(fresh_pool, "TSMALL", 1)
+    assert await enqueue_now(fresh_pool, redis, cipher) == 6
+    rows = await fresh_pool.fetch("SELECT payload FROM pgqueuer ORDER BY id")
+    order = [queue.decode(r["payload"])["workspace"] for r in rows]
+    big_ws, small_ws = order[0], next(w for w in order if w != order[0])
+    assert order[:2] in ([big_ws, small_ws], [small_ws, big_ws])
+    assert order.count(big_ws) == len(big) and order.count(small_ws) == len(small)
+    assert await enqueue_now(fresh_pool, redis, cipher) == 0  # recorded once
