@@ -8,8 +8,9 @@ after 50 ms.
 * **Ours**: 1,000 subscriptions over 1,000 Slack channels (100 workspaces of 10), each
   with one member whose YouTube channel has 10 recent videos, delivered by two
   `socialops worker` processes on the job engine with the production settings
-  (DIGEST_CONCURRENCY, DIGEST_PER_WORKSPACE, each channel's posting pace). Wall time
-  from the sweep's enqueue to the last run recorded `posted`.
+  (DIGEST_PER_WORKSPACE, each channel's posting pace) except DIGEST_CONCURRENCY, set
+  to 32: the default 16 suits one worker of 20 slots (leaving room for uploads), two
+  workers have 40. Wall time from the sweep's enqueue to the last run `posted`.
 * **Anchor, the naive way, same run**: one digest at a time, and one statistics call
   per video instead of one per 50. It is measured over the first 20 digests and scaled
   to all of them (×N/20), since running it whole would take minutes at 50 ms a call.
@@ -67,6 +68,7 @@ LATENCY = 0.05
 VIDEOS = 10  # recent videos per account (the digest's recent-posts limit)
 PER_WORKSPACE_CHANNELS = 10
 WORKERS = 2
+DIGEST_CONCURRENCY = 32  # two workers' 40 slots, 8 left for uploads
 NAIVE_SAMPLE = 20
 LATENCY_JOBS = 50
 BOT_TOKEN = "xoxb-bench"
@@ -153,6 +155,7 @@ def worker_env(dsn: str, redis_url: str, keys: str, google: FakeGoogle, slack: F
         "YOUTUBE_ANALYTICS_BASE": f"{base}/v2",
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "text",
+        "DIGEST_CONCURRENCY": str(DIGEST_CONCURRENCY),
     }
 
 

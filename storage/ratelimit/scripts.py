@@ -199,6 +199,8 @@ return table.concat(out, ' ')
 """
 
 # SLOTS: at most `limit` holders of KEYS[1] at once (a zset: token -> lease end, ms).
+# Hand-written because redis-py's Lock is a single holder and `limits` counts rates,
+# not holders; leases end on Redis' clock like every other decision here.
 # ARGV: 'claim' | 'release', token, limit, ttl_ms. A holder that never releases (its
 # process died) drops out when its lease ends. Reply: '1 0' claimed, '0 <ms until the
 # first lease ends>' refused, '1 0' released.
