@@ -9,6 +9,7 @@ one of them, and the fake counts chat.postMessage per channel.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,8 +46,11 @@ async def test_three_workers_deliver_500_digests_exactly_once(
         "job_heartbeat_seconds": 2.0,
     }
     async with contextlib.AsyncExitStack() as stack:
+        scope = secrets.token_hex(4)  # one deployment: the replicas share their limits
         replicas: list[Assembly] = [
-            await stack.enter_async_context(wired(make_settings, empty_db, **settings))
+            await stack.enter_async_context(
+                wired(make_settings, empty_db, redis_scope=scope, **settings)
+            )
             for _ in range(REPLICAS)
         ]
         pool = replicas[0].services.db.pool

@@ -85,7 +85,7 @@ async def test_sigterm_mid_sweep_every_channel_gets_one_digest(
         **os.environ,
         "DATABASE_URL": empty_db,
         "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": redis_prefix,
+        "REDIS_KEY_PREFIX": f"{redis_prefix}sigterm:",
         "TOKEN_ENCRYPTION_KEYS": cipher_spec,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,

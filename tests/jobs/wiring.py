@@ -41,9 +41,22 @@ def google_settings(google: FakeGoogle) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def wired(make_settings: Any, database_url: str, **overrides: Any) -> AsyncIterator[Assembly]:
-    """Services + Assembly on `database_url` (migrated on start), shut down after."""
-    services = Services(settings=make_settings(database_url=database_url, **overrides))
+async def wired(
+    make_settings: Any, database_url: str, *, redis_scope: str | None = None, **overrides: Any
+) -> AsyncIterator[Assembly]:
+    """Services + Assembly on `database_url` (migrated on start), shut down after.
+
+    Its Redis keys live under a prefix of their own (`redis_scope`, or a fresh one): a
+    database of its own numbers workspaces and users from 1 again, and their limits
+    must not meet other tests' on the shared Redis. Replicas of one deployment pass
+    the same scope.
+    """
+    session_prefix = make_settings().redis_key_prefix
+    scope = redis_scope or secrets.token_hex(4)
+    settings = make_settings(
+        database_url=database_url, redis_key_prefix=f"{session_prefix}{scope}:", **overrides
+    )
+    services = Services(settings=settings)
     await services.initialize()
     try:
         yield Assembly(services)
