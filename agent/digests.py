@@ -10,10 +10,15 @@ cancellation, so a digest is posted at most once per local day.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
 
 from agent.actions.accounts import link_hint
 from agent.context import Deps
@@ -61,21 +66,46 @@ async def build_digest(
 
 
 async def enqueue_due_digests(deps: Deps, now: datetime) -> int:
-    """Record each due, not yet recorded run and queue its delivery; returns how many."""
+    """Record each due, not yet recorded run and queue its delivery; returns how many.
+
+    Jobs are queued round-robin across workspaces (the engine starts them in queue
+    order), so one big workspace's digests never stand in front of everyone else's.
+    """
     due = [
-        (sub, local_date)
+        (sub, date.fromisoformat(local_date))
         for sub in await store.list_enabled(deps.pool)
         if (local_date := due_date(sub, now)) is not None
     ]
-    queued = 0
     async with deps.pool.acquire() as conn, conn.transaction():
-        jobs: list[tuple[dict[str, object], str]] = []
-        for sub, local_date in due:
-            day = date.fromisoformat(local_date)
-            if await store.add_run(conn, subscription_id=sub.id, local_date=day):
-                jobs.append(({"sub": sub.id, "date": local_date}, f"digest:{sub.id}:{local_date}"))
-        queued = await queue.enqueue_many(conn, queue.DIGEST, jobs)
-    return queued
+        new = await store.add_runs(conn, [(sub.id, day) for sub, day in due])
+        by_workspace: dict[int, list[tuple[dict[str, object], str]]] = {}
+        for sub, day in due:
+            if (sub.id, day) in new:
+                payload = {"sub": sub.id, "date": day.isoformat(), "workspace": sub.workspace_id}
+                job = (payload, f"digest:{sub.id}:{day.isoformat()}")
+                by_workspace.setdefault(sub.workspace_id, []).append(job)
+        jobs = [
+            job
+            for turn in itertools.zip_longest(*by_workspace.values())
+            for job in turn
+            if job is not None
+        ]
+        return await queue.enqueue_many(conn, queue.DIGEST, jobs)
+
+
+async def requeue_digest(pool: asyncpg.Pool, payload: dict[str, Any], *, delay: float) -> None:
+    """Hand a delivery to a fresh job due in `delay` seconds (the calling job then ends).
+
+    For a wait that is no failure (its workspace's delivery slots are all taken): the
+    engine's retry would count it against the job's attempts. Its own dedupe key, as
+    the calling job still holds the delivery's; a second copy could only find the run
+    already posted (`begin_posting`), so a crash in between never posts twice.
+    """
+    key = f"digest:{payload['sub']}:{payload['date']}:{secrets.token_hex(4)}"
+    async with pool.acquire() as conn:
+        await queue.enqueue(
+            conn, queue.DIGEST, payload, dedupe_key=key, delay=timedelta(seconds=delay)
+        )
 
 
 async def deliver_digest(

@@ -61,7 +61,6 @@ DEPTH_MESSAGES = int(os.environ.get("BENCH_DEPTH_MESSAGES", "200"))
 POLICY = LimitPolicy(
     user_messages="1000000/minute",
     workspace_messages="1000000/minute",
-    platform_calls="1000/second",
     user_llm_tokens_per_day=10**12,
     workspace_llm_tokens_per_day=10**12,
 )

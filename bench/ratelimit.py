@@ -6,7 +6,7 @@ Uses REDIS_URL when set, else an embedded Redis on a temporary directory. Report
 the median over alternating rounds of decisions per second (32 concurrent callers) and
 p50/p99 latency (one caller at a time) for:
 
-* one limit per decision: `Budgets.platform_call` (a Decision with remaining, retry
+* one limit per decision: `Budgets.pace` (a Decision with remaining, retry
   time and reset) vs `MovingWindowRateLimiter.hit` (yes/no only), and vs `hit` plus
   `get_window_stats` on refusal, which is what a reply saying when to retry needs;
 * a chat message (per-user + per-workspace limits): `Budgets.check_message` (one
@@ -40,7 +40,7 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from bench.results import figure, record
-from storage.ratelimit import Budgets, LimitPolicy
+from storage.ratelimit import Budgets, LimitPolicy, Rate
 from storage.ratelimit.counters import Counter
 from storage.ratelimit.fallback import Outage
 from storage.ratelimit.ledger import Ledger
@@ -148,7 +148,6 @@ async def main() -> int:
         policy = LimitPolicy(
             user_messages="20/minute",
             workspace_messages="300/minute",
-            platform_calls="20/minute",
             user_llm_tokens_per_day=1,
             workspace_llm_tokens_per_day=1,
         )
@@ -159,10 +158,11 @@ async def main() -> int:
         storage = RedisStorage(scheme, implementation="redispy", key_prefix=prefix + "limits")
         limiter = MovingWindowRateLimiter(storage)
         item = limits.parse("20/minute")
+        pace_rate = Rate.parse("20/minute")
         workspace_item = limits.parse("300/minute")
 
         async def ours_one(k: int) -> object:
-            return await budgets.platform_call(f"p{k}")
+            return await budgets.pace(f"p{k}", pace_rate)
 
         async def theirs_one(k: int) -> object:
             return await limiter.hit(item, "p", str(k))
@@ -187,7 +187,6 @@ async def main() -> int:
             policy=LimitPolicy(
                 user_messages="1000000/minute",
                 workspace_messages="1000000/minute",
-                platform_calls="20/minute",
                 user_llm_tokens_per_day=10**12,
                 workspace_llm_tokens_per_day=10**12,
             ),

@@ -384,11 +384,16 @@ class Assembly:
         return await enqueue_due_digests(self.deps, now or datetime.now(UTC))
 
     async def digest_job(self, payload: dict[str, Any]) -> None:
-        """Deliver one digest (subscription, local date): the digest job's handler."""
-        from agent.digests import deliver_digest
-        from bot.digest_post import DigestPoster
+        """Deliver one digest (subscription, local date): the digest job's handler.
+
+        At most DIGEST_PER_WORKSPACE run at once per workspace, and each message waits
+        for its channel's posting rate (see bot.digest_post)."""
+        from agent.digests import deliver_digest, requeue_digest
+        from bot.digest_post import ChannelPacer, DigestPoster, WorkspaceBusy, workspace_slot
+        from storage import digests
 
         settings = self.settings
+        budgets = self.services.budgets
         poster = DigestPoster(
             slack=self.slack,
             notifiers=self.services.notifiers,
@@ -396,14 +401,28 @@ class Assembly:
                 settings.discord_token.get_secret_value() if settings.discord_token else None
             ),
             discord_api_base=settings.discord_api_base,
+            pacer=ChannelPacer(budgets),
         )
-        await deliver_digest(
-            self.deps,
-            poster,
-            subscription_id=int(payload["sub"]),
-            local_date=date.fromisoformat(str(payload["date"])),
-            now=datetime.now(UTC),
-        )
+        subscription_id = int(payload["sub"])
+        workspace_id = payload.get("workspace")
+        if workspace_id is None:  # queued before jobs named their workspace
+            sub = await digests.get_subscription(self.services.db.pool, subscription_id)
+            if sub is None:
+                return
+            workspace_id = sub.workspace_id
+        try:
+            async with workspace_slot(
+                budgets, int(workspace_id), limit=settings.digest_per_workspace
+            ):
+                await deliver_digest(
+                    self.deps,
+                    poster,
+                    subscription_id=subscription_id,
+                    local_date=date.fromisoformat(str(payload["date"])),
+                    now=datetime.now(UTC),
+                )
+        except WorkspaceBusy as busy:  # no failure: a fresh job tries again in a moment
+            await requeue_digest(self.services.db.pool, payload, delay=busy.delay)
 
     async def _enqueue_refreshes(self) -> int:
         from storage import queue

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bot.core.messages import Reply
+from bot.core.text import truncate
 
 if TYPE_CHECKING:
     from bot.notify import Notifiers
@@ -84,8 +85,6 @@ class JobBoard:
     async def _discord(
         self, method: str, channel: str, text: str, *, message_id: str | None = None
     ) -> dict[str, Any]:
-        from bot.discord.text import truncate
-
         if self._discord_token is None:
             raise NoRoute("Discord is not configured")
         if not channel.isdigit() or (message_id is not None and not message_id.isdigit()):

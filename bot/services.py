@@ -70,7 +70,6 @@ class Services:
             max_concurrency=settings.http_max_concurrency_per_platform,
             failure_threshold=settings.http_breaker_failure_threshold,
             cooldown=settings.http_breaker_cooldown_seconds,
-            pace=self._pace_platform_call,
         )
         # Outbound HTTP: one client per platform, each behind that platform's retries,
         # circuit breaker and concurrency cap, so one slow platform can't starve another.
@@ -98,11 +97,6 @@ class Services:
             )
             self.http_clients[platform] = client
         return client
-
-    async def _pace_platform_call(self, platform: str) -> float:
-        """Seconds to wait before calling `platform` (shared calls/second budget in Redis)."""
-        decision = await self.budgets.platform_call(platform)
-        return 0.0 if decision.allowed else decision.retry_after
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations over a session: DATABASE_DIRECT_URL when set, else the
@@ -153,7 +147,6 @@ def build_limit_policy(settings: Settings) -> LimitPolicy:
     return LimitPolicy(
         user_messages=settings.limit_user_messages,
         workspace_messages=settings.limit_workspace_messages,
-        platform_calls=settings.limit_platform_calls,
         user_llm_tokens_per_day=settings.limit_user_llm_tokens_per_day,
         workspace_llm_tokens_per_day=settings.limit_workspace_llm_tokens_per_day,
     )

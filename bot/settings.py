@@ -53,7 +53,8 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     shutdown_grace_seconds: float = 20.0
     # Background jobs (bot.worker): how many one worker runs at once; how stale a
     # job's heartbeat may get before another worker takes it over (a dead worker's
-    # job resumes within about this long); digest deliveries at once, deployment-wide.
+    # job resumes within about this long); digest deliveries at once, deployment-wide,
+    # and at once per workspace (so one big workspace never holds every delivery slot).
     worker_concurrency: int = Field(default=20, ge=2)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     digest_concurrency: int = Field(default=16, ge=1)
@@ -61,6 +62,7 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     # one (a worker down at the time); later than that, the requester is asked instead.
     schedule_max_days: int = Field(default=90, ge=1, le=3650)
     schedule_grace_seconds: int = Field(default=900, ge=0)
+    digest_per_workspace: int = Field(default=4, ge=1)
     # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
     media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
     # Level of the libraries that log whole payloads (slack_sdk, slack_bolt, discord, openai)
@@ -116,7 +118,6 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"
     limit_workspace_messages: str = "300/minute"
-    limit_platform_calls: str = "10/second"
     limit_user_llm_tokens_per_day: int = 200_000
     limit_workspace_llm_tokens_per_day: int = 2_000_000
     http_max_concurrency_per_platform: int = 8

@@ -17,8 +17,9 @@ on their own:
   is let through (half-open) and its outcome closes or reopens it.
 * **A concurrency cap per platform** (a semaphore held until the response is closed),
   so one slow platform cannot take every connection and every worker with it.
-* **Shared pacing** (optional `pace` callable): each attempt first asks the shared
-  calls-per-second budget; short waits are slept, long ones raise `RateLimited`.
+
+There is no deployment-wide pace here: each platform's real limits are its declared
+quota counters (per project, per account), charged before the calls they cover.
 
 Network failures never leave the transport as httpx exceptions: a call that got no
 response raises `PlatformUnavailable` if the transport could retry it, and
@@ -52,7 +53,6 @@ from integrations.errors import (
     CircuitOpen,
     ConnectionLost,
     PlatformUnavailable,
-    RateLimited,
     format_wait,
 )
 from integrations.metrics import BREAKER_OPEN, PLATFORM_CALLS, PLATFORM_SECONDS, outcome_of
@@ -64,7 +64,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-# Names for the transport's own messages (breaker, cap, pacer, network). The platform
+# Names for the transport's own messages (breaker, cap, network). The platform
 # packages word their errors with their own display name.
 def _failed(status: int) -> bool:
     """A status that means the platform is in trouble (it counts against the breaker)."""
@@ -115,10 +115,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 # --------------------------------------------------------------------------------------
 
 BreakerState = Literal["closed", "open", "half_open"]
-
-Pacer = Callable[[str], Awaitable[float]]
-"""Shared call pacing: given a platform, seconds to wait before calling it (0 = go now).
-The composition root wires it to the Redis limiter, so every replica shares the budget."""
 
 
 class CircuitBreaker:
@@ -201,7 +197,7 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
     def record_abandoned(self, probe: bool = False) -> None:
-        """The call ended without an outcome (cancelled, or refused by the pacer or the cap)."""
+        """The call ended without an outcome (cancelled, or refused by the cap)."""
         if probe:
             self._probe_in_flight = False
 
@@ -264,8 +260,6 @@ class Guards:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
-        pace: Pacer | None = None,
-        max_pace_wait: float = 5.0,
     ) -> None:
         self.max_concurrency = max_concurrency
         self.failure_threshold = failure_threshold
@@ -275,8 +269,6 @@ class Guards:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
-        self.pace = pace
-        self.max_pace_wait = max_pace_wait
         self._guards: dict[str, PlatformGuard] = {}
 
     def guard(self, platform: str, display: str | None = None) -> PlatformGuard:
@@ -308,8 +300,6 @@ class Guards:
             retry=self.retry,
             sleep=self.sleep,
             rng=self.rng,
-            pace=self.pace,
-            max_pace_wait=self.max_pace_wait,
         )
 
 
@@ -359,34 +349,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
-        pace: Pacer | None = None,
-        max_pace_wait: float = 5.0,
     ) -> None:
         self._inner = inner
         self.guard = guard
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng
-        self._pace = pace
-        self._max_pace_wait = max_pace_wait
-
-    async def _wait_for_pace(self) -> None:
-        """Hold the call until the shared per-platform rate allows it, or refuse it."""
-        if self._pace is None:
-            return
-        platform = self.guard.platform
-        waited = 0.0
-        while (wait := await self._pace(platform)) > 0:
-            if waited + wait > self._max_pace_wait:
-                raise RateLimited(
-                    f"Too many {self.guard.display} calls right now; "
-                    f"try again in about {format_wait(wait)}.",
-                    platform=platform,
-                    reason="local_rate_limit",
-                    retry_after=wait,
-                )
-            await self._sleep(wait)
-            waited += wait
 
     @staticmethod
     def retryable(request: httpx.Request) -> bool:
@@ -431,7 +399,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         try:
             outcome = await self._attempts(request, can_retry)
         except BaseException:
-            # Cancelled, refused by the pacer or the cap: says nothing about the platform.
+            # Cancelled, or refused by the cap: says nothing about the platform.
             breaker.record_abandoned(probe)
             PLATFORM_CALLS.labels(platform, "abandoned").inc()
             raise
@@ -458,7 +426,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         while True:
             attempt += 1
             last = attempt >= self.retry.max_attempts or not can_retry
-            await self._wait_for_pace()
             release = await guard.acquire()
             try:
                 response = await self._inner.handle_async_request(request)

@@ -111,17 +111,22 @@ async def get_subscription(db: Executor, subscription_id: int) -> Subscription |
     return _sub(row) if row else None
 
 
-async def add_run(db: Executor, *, subscription_id: int, local_date: date) -> bool:
-    """Record that today's digest of a subscription is due; False if it already was."""
-    result: str = await db.execute(
+async def add_runs(db: Executor, runs: list[tuple[int, date]]) -> set[tuple[int, date]]:
+    """Record that these (subscription, local date) runs are due, in one statement; the
+    pairs that were not recorded yet (a run is recorded once, however many sweeps)."""
+    if not runs:
+        return set()
+    rows = await db.fetch(
         """
-        INSERT INTO digest_runs (subscription_id, local_date) VALUES ($1, $2)
+        INSERT INTO digest_runs (subscription_id, local_date)
+        SELECT * FROM unnest($1::bigint[], $2::date[])
         ON CONFLICT (subscription_id, local_date) DO NOTHING
+        RETURNING subscription_id, local_date
         """,
-        subscription_id,
-        local_date,
+        [sub for sub, _ in runs],
+        [day for _, day in runs],
     )
-    return result.endswith(" 1")
+    return {(r["subscription_id"], r["local_date"]) for r in rows}
 
 
 async def begin_posting(db: Executor, *, subscription_id: int, local_date: date) -> int | None:

@@ -67,7 +67,6 @@ def ops_for(deps: Deps, **options: Any) -> PlatformOps:
 TEST_POLICY = LimitPolicy(
     user_messages="20/minute",
     workspace_messages="300/minute",
-    platform_calls="1000/second",
     user_llm_tokens_per_day=1000,
     workspace_llm_tokens_per_day=10_000,
 )

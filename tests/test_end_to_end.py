@@ -44,7 +44,6 @@ async def wired(make_settings: Any, google: FakeGoogle) -> AsyncIterator[Assembl
         youtube_analytics_base=f"{base}/v2",
         youtube_upload_chunk_bytes=256 * 1024,
         public_base_url="http://testserver",
-        limit_platform_calls="1000/second",
     )
     services = Services(settings=settings)
     await services.initialize()

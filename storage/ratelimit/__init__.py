@@ -2,8 +2,8 @@
 
 Two kinds of counter, mixed freely in one call:
 
-* **moving windows** for rates (chat messages per user and per workspace, calls per
-  second per platform API, platform counters declared with `rolling_seconds`);
+* **moving windows** for rates (chat messages per user and per workspace, a chat
+  channel's posting pace, platform counters declared with `rolling_seconds`);
 * **calendar-day ledgers** for daily budgets (LLM tokens per UTC day, platform
   counters that reset at midnight in their declared zone): reserved all or nothing,
   refunded, expired a day after the day ends.
@@ -11,7 +11,9 @@ Two kinds of counter, mixed freely in one call:
 Platforms declare their counters as data (`CounterSpec`); storage never names one.
 Redis down: chat limits fail *open* to a per-process limiter, logging one warning per
 outage and recovering by themselves; platform quotas fail *closed* with a short
-retry_after and `Decision.unavailable`. Every Redis call is bounded by a timeout.
+retry_after and `Decision.unavailable`. Leased slots (`claim_slot`: at most N holders
+of a key, e.g. digest deliveries per workspace) fail open too. Every Redis call is
+bounded by a timeout.
 
 Modules: `budgets` (the API), `quotas` (declared counters), `ledger` (the script call),
 `scripts` (the Lua, and why it is hand-written), `counters` (a call's shared values),
@@ -28,6 +30,7 @@ from storage.ratelimit.values import (
     LimiterUnavailable,
     LimitPolicy,
     Scope,
+    SlotClaim,
 )
 from storage.ratelimit.windows import Period, Rate, candidate_periods, day_period
 
@@ -42,6 +45,7 @@ __all__ = [
     "Period",
     "Rate",
     "Scope",
+    "SlotClaim",
     "candidate_periods",
     "day_period",
 ]

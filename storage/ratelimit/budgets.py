@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -18,6 +19,7 @@ from storage.ratelimit.values import (
     LimiterUnavailable,
     LimitPolicy,
     Scope,
+    SlotClaim,
 )
 from storage.ratelimit.windows import Rate
 from storage.redis import RedisHandle
@@ -46,7 +48,6 @@ class Budgets:
         self.policy = policy
         self._user_rate = Rate.parse(policy.user_messages)
         self._workspace_rate = Rate.parse(policy.workspace_messages)
-        self._platform_rate = Rate.parse(policy.platform_calls)
         self._quotas = QuotaBook(quotas)
         self._outage = Outage(outage_probe_interval)
         self._ledger = Ledger(
@@ -58,7 +59,6 @@ class Budgets:
         self._local = LocalLimits()
         self._runs = RunSlots(redis=redis)
         self._closed_retry_after = closed_retry_after
-        self._pacing: dict[str, list[Counter]] = {}
 
     @property
     def redis_down(self) -> bool:
@@ -159,15 +159,32 @@ class Budgets:
         if settle:  # to this process's own ledger (a negative charge refunds)
             self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
 
-    async def platform_call(self, platform: str) -> Decision:
-        """Pace calls to one platform API (calls per window, shared by every replica)."""
-        counters = self._pacing.get(platform)
-        if counters is None:
-            rate = self._platform_rate
-            counters = [Counter("calls", f"rl:{{api}}:{platform}", rate.capacity, 1, rate.window)]
-            self._pacing[platform] = counters
+    # -- shared paces and bounds (fail open) --------------------------------------------
+
+    async def pace(self, key: str, rate: Rate) -> Decision:
+        """Take one of `rate`'s slots on a moving window every replica shares (a chat
+        channel's posting rate): refused with retry_after while they are all taken."""
+        counters = [Counter("pace", f"rl:{{{key}}}", rate.capacity, 1, rate.window)]
         tally = await self._ledger.run("reserve", counters)
         return decide(counters, self._local.hit(counters) if tally is None else tally)
+
+    async def claim_slot(self, key: str, *, limit: int, ttl: float) -> SlotClaim:
+        """One of at most `limit` concurrent holders of `key` across replicas, leased for
+        `ttl` seconds (a holder that dies frees its slot then). Redis down: granted, so a
+        bound never stops the work it only spreads out."""
+        token = secrets.token_hex(8)
+        answer = await self._ledger.slot("claim", f"slot:{{{key}}}", token, limit=limit, ttl=ttl)
+        if answer is None:
+            return SlotClaim(key, granted=True)
+        claimed, retry_after = answer
+        if claimed:
+            return SlotClaim(key, granted=True, token=token)
+        return SlotClaim(key, granted=False, retry_after=retry_after)
+
+    async def release_slot(self, claim: SlotClaim) -> None:
+        """Free a claimed slot early (best effort: its lease frees it anyway)."""
+        if claim.token is not None:
+            await self._ledger.slot("release", f"slot:{{{claim.key}}}", claim.token)
 
     # -- platform quotas (fail closed) ---------------------------------------------------
 

@@ -12,7 +12,7 @@ from redis.exceptions import NoScriptError
 
 from storage.ratelimit.counters import Counter, Mode, Reading, Tally, from_ms, to_ms
 from storage.ratelimit.fallback import OUTAGE_ERRORS, Outage
-from storage.ratelimit.scripts import ADMIT, COUNTERS, FINISH, Script
+from storage.ratelimit.scripts import ADMIT, COUNTERS, FINISH, SLOTS, Script
 from storage.ratelimit.windows import Period, candidate_periods, day_period
 from storage.redis import RedisHandle
 
@@ -95,6 +95,17 @@ class Ledger:
         keys, counter_args = self._pack(counters, stamp)
         args: list[str | int] = [slot_token, mode, to_ms(stamp) if stamp is not None else 0]
         return await self._call(FINISH, [slot_key, *keys], [*args, *counter_args]) is not None
+
+    async def slot(
+        self, op: str, key: str, token: str, *, limit: int = 0, ttl: float = 0.0
+    ) -> tuple[bool, float] | None:
+        """The `SLOTS` script: claim or release one of `limit` leased holders of `key`.
+
+        (claimed, seconds until a lease ends when refused); None when Redis is unreachable.
+        """
+        args: list[str | int] = [op, token, limit, max(int(ttl * 1000), 1)]
+        raw = await self._call(SLOTS, [self._redis.key(key)], args)
+        return None if raw is None else (raw[0] == b"1", int(raw[1]) / 1000)
 
     async def _call(
         self, script: Script, keys: Sequence[str], args: Sequence[str | int]

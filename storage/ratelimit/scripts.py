@@ -1,4 +1,4 @@
-"""The Lua every limit runs through (one counters library, three scripts), and why it is
+"""The Lua every limit runs through (one counters library, four scripts), and why it is
 hand-written.
 
 Every decision reads the clock with Redis `TIME`, so replicas whose clocks disagree
@@ -198,6 +198,28 @@ encode(out, cs)
 return table.concat(out, ' ')
 """
 
+# SLOTS: at most `limit` holders of KEYS[1] at once (a zset: token -> lease end, ms).
+# Hand-written because redis-py's Lock is a single holder and `limits` counts rates,
+# not holders; leases end on Redis' clock like every other decision here.
+# ARGV: 'claim' | 'release', token, limit, ttl_ms. A holder that never releases (its
+# process died) drops out when its lease ends. Reply: '1 0' claimed, '0 <ms until the
+# first lease ends>' refused, '1 0' released.
+_SLOTS = """
+local now = clock()
+if ARGV[1] == 'release' then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return '1 0'
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return '0 ' .. math.max(tonumber(first[2]) - now, 1)
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return '1 0'
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Script:
@@ -214,3 +236,4 @@ class Script:
 COUNTERS = Script.of(_LIB + _COUNTERS)
 ADMIT = Script.of(_LIB + _ADMIT)
 FINISH = Script.of(_LIB + _FINISH)
+SLOTS = Script.of(_LIB + _SLOTS)

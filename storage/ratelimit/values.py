@@ -77,9 +77,22 @@ class LimitPolicy:
 
     user_messages: str
     workspace_messages: str
-    platform_calls: str
     user_llm_tokens_per_day: int
     workspace_llm_tokens_per_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotClaim:
+    """The answer to "may I be one of the `limit` holders of `key` now?".
+
+    `token` is None when there is nothing to release: refused, or granted while Redis
+    was unreachable (bounds fail open). `retry_after`: seconds until a slot frees.
+    """
+
+    key: str
+    granted: bool
+    token: str | None = None
+    retry_after: float = 0.0
 
 
 class LimiterUnavailable(Exception):

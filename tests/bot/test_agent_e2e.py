@@ -462,7 +462,6 @@ def _real_budgets(redis, *, per_user: int) -> Budgets:
     policy = LimitPolicy(
         user_messages="100/minute",
         workspace_messages="1000/minute",
-        platform_calls="100/second",
         user_llm_tokens_per_day=per_user,
         workspace_llm_tokens_per_day=10 * per_user,
     )

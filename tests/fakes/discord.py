@@ -13,7 +13,9 @@ INTERACTION_CREATE dispatches with `dispatch`. Frames are compressed as the clie
 asks (`zlib-stream` or `zstd-stream`), like the real gateway.
 
 Faults: `fail_next(method, path_regex, status, code)` makes the next matching REST
-call fail with Discord's JSON error body.
+call fail with Discord's JSON error body. `interaction_token_ttl` (seconds; Discord's
+is 15 minutes) makes every webhook call with an older interaction token answer 401
+with code 50027 (Invalid Webhook Token), as Discord does once a token has lapsed.
 
 OAuth2 (what a person's sign-in uses): `GET /oauth2/authorize` (outside the API
 prefix, like discord.com) signs in as `signin_user` and redirects back with a code;
@@ -31,6 +33,7 @@ import itertools
 import json
 import re
 import secrets
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -141,6 +144,8 @@ class FakeDiscord:
         self.commands: list[dict[str, Any]] = []
         self._interaction_channels: dict[str, str] = {}  # token -> channel id
         self._originals: dict[str, str] = {}  # token -> id of the message "@original" names
+        self.interaction_token_ttl: float | None = None
+        self._token_born: dict[str, float] = {}  # interaction token -> when it was issued
         self.base_url = ""
         # OAuth2 for people: the app's credentials, who the next sign-in is, what happened.
         self.client_id = snowflake()
@@ -351,6 +356,7 @@ class FakeDiscord:
             payload["message"] = message
             self._originals[payload["token"]] = message["id"]
         self._interaction_channels[payload["token"]] = channel["id"]
+        self._token_born[payload["token"]] = time.monotonic()
         return payload
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
@@ -425,6 +431,8 @@ class FakeDiscord:
         is_webhook = path.startswith("/webhooks/") or path.startswith("/interactions/")
         if not is_webhook and request.headers.get("authorization") != f"Bot {self.token}":
             return self._error(401, 0, "401: Unauthorized")
+        if is_webhook and self._token_lapsed(path):
+            return self._error(401, 50027, "Invalid Webhook Token")
         for fault in list(self._faults):
             if fault.method == method and fault.pattern.fullmatch(path):
                 self._faults.remove(fault)
@@ -527,6 +535,13 @@ class FakeDiscord:
                 found = self.messages.get(message_id)
                 return JSONResponse(found) if found else self._error(404, 10008, "Unknown Message")
         return self._error(404, 0, f"fake Discord has no route {method} {path}")
+
+    def _token_lapsed(self, path: str) -> bool:
+        if self.interaction_token_ttl is None:
+            return False
+        m = re.match(r"/(?:webhooks|interactions)/\d+/([^/]+)", path)
+        born = self._token_born.get(m[1]) if m else None
+        return born is not None and time.monotonic() - born > self.interaction_token_ttl
 
     def _create_message(
         self, channel_id: str, body: dict[str, Any], *, webhook: str | None = None

@@ -7,7 +7,8 @@ google-api-python-client, and lets a test inject faults:
   `invalid_grant` for unknown/revoked refresh tokens, a refresh delay to widen races.
 - OAuth: answer the next token calls with given error statuses (`token_failures`).
 - Uploads: drop the connection once the session holds byte N, drop the next N chunk
-  PUTs before any of their bytes is kept, hold (stall) at byte N, answer 503 once to
+  PUTs before any of their bytes is kept, hold (stall) at byte N, pause at byte N
+  until the test says `resume` (the upload then goes on normally), answer 503 once to
   the Nth chunk, forget the Nth chunk (308 with the previous Range),
   an error on session creation (quotaExceeded, uploadLimitExceeded, 401, 403), and an
   unverified project that forces every upload to private.
@@ -75,6 +76,7 @@ class UploadFaults:
     drop_at_byte: int | None = None
     drop_chunk_puts: int = 0
     hold_at_byte: int | None = None
+    pause_at_byte: int | None = None
     fail_503_at_chunk: int | None = None
     forget_chunk: int | None = None
     insert_error: tuple[int, str] | None = None
@@ -147,7 +149,10 @@ class FakeGoogle:
         self.faults = UploadFaults()
         self.sessions: dict[str, UploadSession] = {}
         self.held = asyncio.Event()
+        self.paused = asyncio.Event()  # set when an upload reaches `pause_at_byte`
+        self.resume = asyncio.Event()  # set by the test to let it go on
         self.sink_bytes = 0
+        self.latency = 0.0  # seconds every API call (not upload bytes) takes to answer
         self._api = self._build_api()
 
     # --- seeding ----------------------------------------------------------------------
@@ -237,6 +242,8 @@ class FakeGoogle:
         @app.middleware("http")
         async def record(request: Request, call_next: Any) -> Any:
             fake.calls.append((request.method, request.url.path, dict(request.query_params)))
+            if fake.latency:
+                await asyncio.sleep(fake.latency)
             return await call_next(request)
 
         @app.get("/o/oauth2/v2/auth")
@@ -634,6 +641,11 @@ class FakeGoogle:
                 return
             if piece and not forget:
                 position = session.received
+                pause = faults.pause_at_byte
+                if pause is not None and position < pause <= position + len(piece):
+                    faults.pause_at_byte = None
+                    self.paused.set()
+                    await self.resume.wait()  # the client waits on its read, as on a slow link
                 for limit, kind in ((faults.drop_at_byte, "drop"), (faults.hold_at_byte, "hold")):
                     if limit is not None and position < limit <= position + len(piece):
                         keep = piece[: limit - position]

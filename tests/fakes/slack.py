@@ -3,7 +3,8 @@
 slack_sdk talks to it through `base_url` (the SLACK_API_BASE setting) over
 loopback, exactly as it talks to slack.com. Every call is recorded with its
 token and arguments. Faults are injectable: a 429 with Retry-After for the next
-N calls of a method, or a Slack error code for a method. `sign` produces the
+N calls of a method, or a Slack error code for a method, and a latency (seconds)
+for every Web API call. `sign` produces the
 v0 request signature Slack puts on what it sends to apps.
 
 Sign in with Slack (OpenID Connect): `GET /openid/connect/authorize` signs in as
@@ -61,6 +62,8 @@ class Call:
     method: str
     token: str | None
     args: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when it arrived
+    done: float = 0.0  # and when it was answered (after the latency)
 
 
 @dataclass
@@ -119,6 +122,7 @@ class FakeSlack:
     )
     rate_limited: dict[str, list[int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    latency: float = 0.0  # seconds each Web API call takes to answer
     # (channel, thread_ts) -> the thread's messages, oldest first (conversations.replies)
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # OAuth: code -> team the install is for; rotation on if expires_in is set
@@ -187,7 +191,10 @@ class FakeSlack:
         async def api(method: str, request: Request) -> Response:
             args = await _args(request)
             token = _token(request, args)
-            self.calls.append(Call(method, token, args))
+            arrived = time.monotonic()
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            self.calls.append(Call(method, token, args, arrived, time.monotonic()))
             pending = self.rate_limited.get(method)
             if pending:
                 retry_after = pending.pop(0)

@@ -474,35 +474,3 @@ async def test_streamed_response_holds_its_slot_until_closed(
             await response.aread()
         assert guards.guard("youtube").in_flight == 0
         assert (await client.get("/ok")).status_code == 200
-
-
-async def test_shared_pacing_delays_short_waits_and_refuses_long_ones(
-    fake: tuple[FakePlatform, str],
-) -> None:
-    server, base = fake
-    answers = {"youtube": [0.2, 0.0], "instagram": [30.0]}
-    asked: list[str] = []
-    slept: list[float] = []
-
-    async def pace(platform: str) -> float:
-        asked.append(platform)
-        queue = answers[platform]
-        return queue.pop(0) if queue else 0.0
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    guards = Guards(pace=pace, sleep=sleep, max_pace_wait=5.0)
-    async with make_client(
-        platform="youtube", display="YouTube", base_url=base, guards=guards
-    ) as yt:
-        assert (await yt.get("/ok")).status_code == 200
-    assert asked == ["youtube", "youtube"] and slept == [0.2]
-    async with make_client(
-        platform="instagram", display="Instagram", base_url=base, guards=guards
-    ) as ig:
-        with pytest.raises(RateLimited) as info:
-            await ig.get("/ok")
-    assert info.value.retry_after == 30.0 and "Instagram" in info.value.user_message
-    assert server.count("ok") == 1  # the refused call never went out
-    assert guards.guard("instagram").in_flight == 0

@@ -38,7 +38,6 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 POLICY = LimitPolicy(
     user_messages="3/minute",
     workspace_messages="4/minute",
-    platform_calls="5/second",
     user_llm_tokens_per_day=100,
     workspace_llm_tokens_per_day=150,
 )
@@ -158,30 +157,29 @@ async def test_message_limits_per_user_and_workspace_charge_atomically(redis: Re
 
 
 async def test_capacity_returns_when_retry_after_has_passed(redis: RedisHandle) -> None:
-    budgets = Budgets(
-        redis=redis, call_timeout=5.0, policy=replace(POLICY, platform_calls="3/second")
-    )
-    assert (await budgets.platform_call("live")).allowed
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY)
+    rate = Rate(3, 1)
+    assert (await budgets.pace("live", rate)).allowed
     await asyncio.sleep(0.5)  # the next two keep the key alive past the first one's window
-    assert all([(await budgets.platform_call("live")).allowed for _ in range(2)])
-    refused = await budgets.platform_call("live")
+    assert all([(await budgets.pace("live", rate)).allowed for _ in range(2)])
+    refused = await budgets.pace("live", rate)
     assert not refused.allowed and 0 < refused.retry_after <= 0.5
     await asyncio.sleep(refused.retry_after + 0.05)
-    again = await budgets.platform_call("live")
+    again = await budgets.pace("live", rate)
     assert again.allowed  # the oldest admission left the window exactly when promised
-    assert (await budgets.platform_call("other-api")).remaining == 2  # per platform
+    assert (await budgets.pace("other-channel", rate)).remaining == 2  # per key
 
 
 async def _admissions(
     handles: list[RedisHandle], *, clients: int, limit: int, seconds: float, seed: int
 ) -> tuple[list[datetime], int]:
     rng = random.Random(seed)
-    policy = replace(POLICY, platform_calls=f"{limit}/second")
+    rate = Rate(limit, 1)
     # Each replica has a skewed clock; the script must not care.
     replicas = [
         Budgets(
             redis=h,
-            policy=policy,
+            policy=POLICY,
             clock=lambda s=skew: datetime.now(UTC) + timedelta(seconds=s),
             call_timeout=5.0,
         )
@@ -195,7 +193,7 @@ async def _admissions(
         nonlocal refused
         budgets = replicas[n % len(replicas)]
         while time.monotonic() < deadline:
-            decision = await budgets.platform_call("prop")
+            decision = await budgets.pace("prop", rate)
             if decision.allowed:
                 assert decision.reset_at is not None
                 admitted.append(decision.reset_at - timedelta(seconds=1))  # admission time
@@ -639,8 +637,6 @@ async def test_services_build_budgets_from_settings(make_settings: Any) -> None:
         assert got == [True, True, False]
         assert services.budgets.policy.user_llm_tokens_per_day == 200_000
         assert services.http_guards.guard("youtube").breaker.failure_threshold == 5
-        assert services.http_guards.pace is not None
-        assert await services.http_guards.pace("youtube") == 0.0  # paced through Redis
     finally:
         async for key in services.redis.client.scan_iter(match=services.redis.key("rl") + "*"):
             await services.redis.client.delete(key)
