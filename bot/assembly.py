@@ -308,6 +308,12 @@ class Assembly:
             triggers=triggers,
             max_concurrent=settings.worker_concurrency,
             heartbeat_seconds=settings.job_heartbeat_seconds,
+            transaction_pooler=self.services.db.transaction_pooler,
+            direct_dsn=(
+                settings.database_direct_url.get_secret_value()
+                if settings.database_direct_url is not None
+                else None
+            ),
         )
 
     @cached_property
