@@ -23,12 +23,17 @@ if TYPE_CHECKING:
     from agent.context import AgentConfig, Deps
     from agent.ops import PlatformOps
     from agent.sources import SourceOpeners
+    from bot.api.uploads import UploadStore
     from bot.core.service import ChatOpsService
     from bot.job_board import JobBoard
     from bot.signin import SignIn
     from bot.slack import SlackAdapter
 
 log = logging.getLogger(__name__)
+
+# A received upload file nothing refers to is kept this long: past any request still
+# writing its approval (the purge job removes it after).
+UPLOAD_FILE_MIN_AGE_SECONDS = 3600.0
 
 
 class PartUnavailable(Exception):
@@ -214,6 +219,17 @@ class Assembly:
             supabase_url=supabase_url,
             jwt_secret=secret.get_secret_value() if secret else None,
             http=http,
+            upload_store=self.upload_store,
+        )
+
+    @cached_property
+    def upload_store(self) -> UploadStore:
+        """Where files sent to POST /api/v1/uploads are written (and swept from)."""
+        from bot.api.uploads import UploadStore
+
+        return UploadStore(
+            directory=self.settings.data_dir / "uploads",
+            max_bytes=self.settings.api_upload_max_bytes,
         )
 
     def _media_router(self) -> APIRouter:
@@ -391,6 +407,17 @@ class Assembly:
         await pending_links.purge_expired(pool)
         await app_identities.purge_expired(pool)
         await job_runs.purge_ended(pool)
+        await self._sweep_uploads()
+
+    async def _sweep_uploads(self) -> None:
+        """Remove files received by the API that no approval or unfinished post needs."""
+        from storage import upload_files
+
+        store = self.upload_store
+        in_use = await upload_files.paths_in_use(self.services.db.pool, under=str(store.directory))
+        removed = await store.sweep(in_use, older_than=UPLOAD_FILE_MIN_AGE_SECONDS)
+        if removed:
+            log.info("removed received upload files", extra={"count": removed})
 
 
 class CorePart:

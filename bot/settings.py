@@ -108,6 +108,9 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     supabase_url: str | None = None
     # The legacy HS256 shared secret, for projects that still sign tokens with it.
     supabase_jwt_secret: SecretStr | None = None
+    # The largest video the app may send in a POST /api/v1/uploads request (413 past it);
+    # it is written under SOCIALOPS_DATA_DIR/uploads, which the worker role must share.
+    api_upload_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
 
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"
