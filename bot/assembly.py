@@ -276,11 +276,18 @@ class Assembly:
             if settings.discord_token is None:
                 raise PartUnavailable("Discord is off: set DISCORD_TOKEN to run the 'discord' part")
             from bot.discord import DiscordPart
+            from bot.discord.shards import ShardLease, ShardPlan
 
+            try:
+                shards = ShardPlan.parse(settings.discord_shard_count, settings.discord_shard_ids)
+            except ValueError as exc:
+                raise PartUnavailable(f"Discord sharding: {exc}") from None
             part = DiscordPart(
                 token=settings.discord_token.get_secret_value(),
                 handler=self.chatops,
                 api_base=settings.discord_api_base,
+                shards=shards,
+                lease=ShardLease(pool=lambda: self.services.db.pool, plan=shards),
             )
             self.services.notifiers.register("discord", part.notify)
             return part
