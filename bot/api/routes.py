@@ -5,6 +5,7 @@ actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at
 # definition time, and they name dependencies local to build_router.
+import json
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
@@ -27,6 +28,8 @@ from bot.api.problems import MEDIA_TYPE, ApiProblem, Problem, ProblemRoute, retr
 from bot.api.uploads import UploadRejected, UploadStore
 
 PREFIX = "/api/v1"
+# A JSON request body is a few fields; a video comes as multipart (bot.api.uploads).
+MAX_JSON_BYTES = 64 * 1024
 # Approval refusals (agent.actions.approvals.REFUSALS) as HTTP statuses.
 _REFUSAL_STATUS = {"not_found": 404, "wrong_user": 404, "already_decided": 409, "expired": 410}
 _PROBLEM_STATUSES = (400, 401, 403, 404, 409, 410, 422, 429, 503)
@@ -66,8 +69,14 @@ def _validated(model: type[_Model], data: object) -> _Model:
 
 
 async def _json_body(request: Request, model: type[_Model]) -> _Model:
+    """A JSON body of at most MAX_JSON_BYTES (read as it arrives), as `model`."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise ApiProblem(413, "The JSON body is too large.")
     try:
-        data = await request.json()
+        data = json.loads(raw)
     except ValueError:
         raise ApiProblem(422, "The body is not valid JSON.") from None
     return _validated(model, data)

@@ -607,3 +607,22 @@ async def test_the_purge_sweeps_received_files_nothing_needs(
     )
     assert rejected.status_code == 200, rejected.text
     assert await sweep() == 1 and [p.name for p in upload_dir.iterdir()] == [fresh.name]
+
+
+async def test_uploads_are_documented_as_json_or_a_form_and_json_is_capped(api, deps, new_identity):
+    doc = (await api.get("/openapi.json")).json()
+    body = doc["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]
+    assert body["application/json"]["schema"]["required"] == ["url"]
+    form = body["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+    assert "413" in doc["paths"]["/api/v1/uploads"]["post"]["responses"]
+    me = await new_identity()
+    await connect(deps, me, api)
+    huge = {"url": "https://example.com/clip.mp4", "description": "x" * 70_000}
+    assert_problem(await api.post("/uploads", json=huge, headers=auth()), 413)
+    assert_problem(
+        await api.post(
+            "/uploads", content=b"{nope", headers={**auth(), "Content-Type": "application/json"}
+        ),
+        422,
+    )
