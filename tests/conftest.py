@@ -7,11 +7,12 @@ embedded Redis start under a temporary directory, exactly as `make run` does.
 Several suites can therefore run at once on one machine without touching each
 other's data.
 
-Tests marked `pooled` (and those in POOLED_PATHS: storage and job engine) run twice: directly, and
-through PgBouncer in transaction mode (`pg_route` = "pgbouncer"), where `pool`,
+The storage and job-engine tests (POOLED_PATHS, or marked `pooled`) run twice: directly,
+and through PgBouncer in transaction mode (`pg_route` = "pgbouncer"), where `pool`,
 `fresh_pool` and `make_settings` reach the database through the pooler as production
 does through Supabase's (migrations still go direct, as over DATABASE_DIRECT_URL). A
-wire-level spy fails such a test if it left session state behind (tests/pgwire_spy.py).
+wire-level spy fails such a test if it sent anything that needs a session
+(tests/pgwire_spy.py).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ POOLED_PATHS = (
 )
 
 
-def _pooled(item: pytest.Function | pytest.Item | Any) -> bool:
+def _pooled(item: pytest.Item) -> bool:
     if item.get_closest_marker("pooled") is not None:
         return True
     tests_dir = Path(__file__).parent
@@ -82,11 +83,7 @@ class Pooler:
 
     def dsn(self, direct_dsn: str) -> str:
         """`direct_dsn`'s database, reached through the spy and PgBouncer."""
-        routed = self.bouncer.dsn(direct_dsn)
-        parts = urlsplit(routed)
-        return urlunsplit(
-            parts._replace(netloc=parts.netloc.rsplit(":", 1)[0] + f":{self.spy.port}")
-        )
+        return self.bouncer.dsn(direct_dsn, port=self.spy.port)
 
 
 @pytest.fixture(scope="session")

@@ -151,11 +151,12 @@ class PgBouncer:
         path = self._dir / "pgbouncer.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
-    def dsn(self, server_dsn: str) -> str:
-        """`server_dsn` (any database on the same server) routed through this pgbouncer."""
+    def dsn(self, server_dsn: str, *, port: int | None = None) -> str:
+        """`server_dsn` (any database on the same server) routed through this pgbouncer, or
+        through whatever listens on `port` in front of it."""
         parts = urlsplit(server_dsn)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"host", "port"}]
-        netloc = f"{parts.username or 'postgres'}@127.0.0.1:{self.port}"
+        netloc = f"{parts.username or 'postgres'}@127.0.0.1:{port or self.port}"
         return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
 
     def stop(self) -> None:
