@@ -85,6 +85,16 @@ def connection_budget(settings: Settings, *, web: int, workers: int) -> str:
     )
 
 
+def _discord_shards(settings: Settings) -> str:
+    from bot.discord.shards import ShardPlan  # imported only when Discord is configured
+
+    try:
+        plan = ShardPlan.parse(settings.discord_shard_count, settings.discord_shard_ids)
+    except ValueError as exc:
+        return f"the 'discord' part will not start: {exc}"
+    return f"this process runs {plan.describe()} (one lease per shard in Postgres)"
+
+
 def report_lines(settings: Settings, registry: Registry | None = None) -> list[str]:
     """The configuration part of the report (no I/O)."""
     registry = registry or Registry()
@@ -121,6 +131,8 @@ def report_lines(settings: Settings, registry: Registry | None = None) -> list[s
                 "without it the worker polls for jobs instead of LISTENing."
             )
         )
+    if settings.discord_token is not None:
+        lines.append(f"Discord: {_discord_shards(settings)}")
     public = is_public_base_url(settings.public_base_url)
     for plugin in registry.plugins:
         own = plugin.settings_from(settings)
