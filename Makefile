@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
           --generate-hashes --quiet $(LOCK_FLAGS)
 
-.PHONY: run test lint typecheck bench clean lock digest-preview
+.PHONY: run test lint typecheck bench clean lock digest-preview pgbouncer
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 run: $(STAMP)
 	$(BIN)/socialops run
 
-test: $(STAMP)
+# The storage and job-engine tests also run through PgBouncer in transaction mode
+# (tests/pgbouncer.py). Without it, install Debian's package (as root, or with sudo).
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || test -n "$$PGBOUNCER" || { \
+	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$sudo apt-get install -y --no-install-recommends pgbouncer \
+	  || { $$sudo apt-get update -q && $$sudo apt-get install -y --no-install-recommends pgbouncer; }; }
+
+test: $(STAMP) pgbouncer
 	$(BIN)/ruff check bot agent integrations storage tests bench
 	$(BIN)/ruff format --check bot agent integrations storage tests bench
 	$(BIN)/lint-imports

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agent.ops import PlatformOps
     from agent.runner import RunnerConfig
     from agent.sources import SourceOpeners
+    from bot.api.uploads import UploadStore
     from bot.chat_profiles import ChatProfiles
     from bot.core.service import ChatOpsService
     from bot.job_board import JobBoard
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from bot.slack import SlackAdapter
 
 log = logging.getLogger(__name__)
+
+# A received upload file nothing refers to is kept this long: past any request still
+# writing its approval (the purge job removes it after).
+UPLOAD_FILE_MIN_AGE_SECONDS = 3600.0
 
 
 class PartUnavailable(Exception):
@@ -247,6 +252,17 @@ class Assembly:
             supabase_url=supabase_url,
             jwt_secret=secret.get_secret_value() if secret else None,
             http=http,
+            upload_store=self.upload_store,
+        )
+
+    @cached_property
+    def upload_store(self) -> UploadStore:
+        """Where files sent to POST /api/v1/uploads are written (and swept from)."""
+        from bot.api.uploads import UploadStore
+
+        return UploadStore(
+            directory=self.settings.data_dir / "uploads",
+            max_bytes=self.settings.api_upload_max_bytes,
         )
 
     def _media_router(self) -> APIRouter:
@@ -296,11 +312,18 @@ class Assembly:
             if settings.discord_token is None:
                 raise PartUnavailable("Discord is off: set DISCORD_TOKEN to run the 'discord' part")
             from bot.discord import DiscordPart
+            from bot.discord.shards import ShardLease, ShardPlan
 
+            try:
+                shards = ShardPlan.parse(settings.discord_shard_count, settings.discord_shard_ids)
+            except ValueError as exc:
+                raise PartUnavailable(f"Discord sharding: {exc}") from None
             part = DiscordPart(
                 token=settings.discord_token.get_secret_value(),
                 handler=self.chatops,
                 api_base=settings.discord_api_base,
+                shards=shards,
+                lease=ShardLease(pool=lambda: self.services.db.pool, plan=shards),
             )
             self.services.notifiers.register("discord", part.notify)
             return part
@@ -344,6 +367,12 @@ class Assembly:
             triggers=triggers,
             max_concurrent=settings.worker_concurrency,
             heartbeat_seconds=settings.job_heartbeat_seconds,
+            transaction_pooler=self.services.db.transaction_pooler,
+            direct_dsn=(
+                settings.database_direct_url.get_secret_value()
+                if settings.database_direct_url is not None
+                else None
+            ),
         )
 
     @cached_property
@@ -450,6 +479,17 @@ class Assembly:
         await pending_links.purge_expired(pool)
         await app_identities.purge_expired(pool)
         await job_runs.purge_ended(pool)
+        await self._sweep_uploads()
+
+    async def _sweep_uploads(self) -> None:
+        """Remove files received by the API that no approval or unfinished post needs."""
+        from storage import upload_files
+
+        store = self.upload_store
+        in_use = await upload_files.paths_in_use(self.services.db.pool, under=str(store.directory))
+        removed = await store.sweep(in_use, older_than=UPLOAD_FILE_MIN_AGE_SECONDS)
+        if removed:
+            log.info("removed received upload files", extra={"count": removed})
 
 
 class CorePart:

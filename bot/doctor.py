@@ -71,16 +71,28 @@ def connection_budget(settings: Settings, *, web: int, workers: int) -> str:
     """How many Postgres connections `web` + `workers` processes at this pool size open."""
     each = settings.database_pool_size
     total = (web + workers) * each
-    direct = (
-        " (+1 each while migrating, on DATABASE_DIRECT_URL)"
-        if (settings.database_direct_url is not None)
-        else ""
-    )
+    direct = ""
+    if settings.database_direct_url is not None:
+        pooled = settings.database_url is not None and is_transaction_pooler(
+            settings.database_url.get_secret_value(), settings.database_pooler
+        )
+        listeners = f"+{workers} for the workers' LISTEN, " if pooled else ""
+        direct = f" ({listeners}+1 each while migrating, on DATABASE_DIRECT_URL)"
     return (
         f"Postgres connections: {web} web + {workers} worker process(es) x DATABASE_POOL_SIZE "
         f"{each} = up to {total}{direct}; keep it within the database's (or pooler's) client "
         "limit, setting DATABASE_POOL_SIZE per role."
     )
+
+
+def _discord_shards(settings: Settings) -> str:
+    from bot.discord.shards import ShardPlan  # imported only when Discord is configured
+
+    try:
+        plan = ShardPlan.parse(settings.discord_shard_count, settings.discord_shard_ids)
+    except ValueError as exc:
+        return f"the 'discord' part will not start: {exc}"
+    return f"this process runs {plan.describe()} (one lease per shard in Postgres)"
 
 
 def report_lines(settings: Settings, registry: Registry | None = None) -> list[str]:
@@ -113,11 +125,14 @@ def report_lines(settings: Settings, registry: Registry | None = None) -> list[s
         lines.append(
             "Postgres: DATABASE_URL is a transaction pooler (prepared-statement cache off); "
             + (
-                "migrations use DATABASE_DIRECT_URL."
+                "migrations use DATABASE_DIRECT_URL, and so does the worker's LISTEN for jobs."
                 if settings.database_direct_url is not None
-                else "set DATABASE_DIRECT_URL (session mode, port 5432) for migrations."
+                else "set DATABASE_DIRECT_URL (session mode, port 5432) for migrations; "
+                "without it the worker polls for jobs instead of LISTENing."
             )
         )
+    if settings.discord_token is not None:
+        lines.append(f"Discord: {_discord_shards(settings)}")
     public = is_public_base_url(settings.public_base_url)
     for plugin in registry.plugins:
         own = plugin.settings_from(settings)

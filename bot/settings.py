@@ -105,6 +105,11 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     # --- Discord ----------------------------------------------------------------------
     discord_token: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
+    # Sharding: several `discord` processes split the guilds, each running DISCORD_SHARD_IDS
+    # ("0,1"; default: all) of DISCORD_SHARD_COUNT (unset: one process, every shard).
+    # A lease in Postgres keeps each shard in one process at a time (bot/discord/shards.py).
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: str | None = None
     # Discord OAuth2 (`identify`), to prove who opens an account link asked for on Discord.
     discord_client_id: str | None = None
     discord_client_secret: SecretStr | None = None
@@ -114,6 +119,9 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     supabase_url: str | None = None
     # The legacy HS256 shared secret, for projects that still sign tokens with it.
     supabase_jwt_secret: SecretStr | None = None
+    # The largest video the app may send in a POST /api/v1/uploads request (413 past it);
+    # it is written under SOCIALOPS_DATA_DIR/uploads, which the worker role must share.
+    api_upload_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
 
     # --- rate limits ------------------------------------------------------------------
     limit_user_messages: str = "20/minute"

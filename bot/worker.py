@@ -26,11 +26,11 @@ from pgqueuer.core.qm import QueueManager
 from pgqueuer.core.sm import SchedulerManager
 from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job, Schedule
-from pgqueuer.queries import Queries
 from prometheus_client import Counter, Gauge, Histogram
 
 from agent.jobs import RetryLater, backoff
 from storage.queue import decode
+from storage.queue_listen import describe_wakeups, engine_queries
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,13 @@ class WorkerPart:
         max_concurrent: int = 20,
         heartbeat_seconds: float = 5.0,
         poll_seconds: float = 2.0,
+        transaction_pooler: bool = False,
+        direct_dsn: str | None = None,
     ) -> None:
         self._pool = pool
+        # Behind a transaction pooler, LISTEN goes over `direct_dsn` or not at all (polling).
+        self._pooler = transaction_pooler
+        self._direct_dsn = direct_dsn
         self._kinds = dict(kinds)
         self._triggers = triggers
         self._max_concurrent = max_concurrent
@@ -95,6 +100,13 @@ class WorkerPart:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        log.info(
+            describe_wakeups(
+                transaction_pooler=self._pooler,
+                direct_dsn=self._direct_dsn,
+                poll_seconds=self._poll.total_seconds(),
+            )
+        )
         self._task = asyncio.create_task(self._supervise(), name="worker:engine")
 
     async def wait(self) -> None:
@@ -147,12 +159,15 @@ class WorkerPart:
 
     def _build(self) -> tuple[QueueManager, SchedulerManager]:
         pool = self._pool()
-        queue = QueueManager(Queries.from_asyncpg_pool(pool))
+        queries = engine_queries(pool, transaction_pooler=self._pooler, direct_dsn=self._direct_dsn)
+        queue = QueueManager(queries)
         for kind, spec in self._kinds.items():
             queue.entrypoint(kind, concurrency_limit=spec.concurrency, accepts_context=False)(
                 _entrypoint(kind, spec.handler)
             )
-        scheduler = SchedulerManager(Queries.from_asyncpg_pool(pool))
+        scheduler = SchedulerManager(
+            engine_queries(pool, transaction_pooler=self._pooler, direct_dsn=self._direct_dsn)
+        )
         for trigger in self._triggers:
             scheduler.schedule(trigger.name, trigger.cron, accepts_context=False)(
                 _scheduled(trigger)

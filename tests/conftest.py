@@ -6,6 +6,13 @@ key carries a per-session prefix. Without them, an embedded PostgreSQL and an
 embedded Redis start under a temporary directory, exactly as `make run` does.
 Several suites can therefore run at once on one machine without touching each
 other's data.
+
+The storage and job-engine tests (POOLED_PATHS, or marked `pooled`) run twice: directly,
+and through PgBouncer in transaction mode (`pg_route` = "pgbouncer"), where `pool`,
+`fresh_pool` and `make_settings` reach the database through the pooler as production
+does through Supabase's (migrations still go direct, as over DATABASE_DIRECT_URL). A
+wire-level spy fails such a test if it sent anything that needs a session
+(tests/pgwire_spy.py).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from bot.settings import Settings
 from storage.crypto import generate_key_spec
 from storage.db import Database, migrate
 from storage.redis import RedisHandle
+from tests.pgbouncer import PgBouncer, forget_pooled, remember_pooled
+from tests.pgwire_spy import SessionStateSpy
 
 SESSION_TAG = f"{os.getpid()}_{secrets.token_hex(3)}"
 
@@ -33,6 +42,90 @@ SESSION_TAG = f"{os.getpid()}_{secrets.token_hex(3)}"
 def _with_database(dsn: str, name: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+# The storage and job-engine tests: also run through PgBouncer (besides `pooled` marks).
+POOLED_PATHS = (
+    "storage",
+    "jobs",
+    "agent/test_digests.py",
+    "agent/test_token_refresh_job.py",
+    "agent/test_upload_kill_process.py",
+    "bot/test_digest_delivery.py",
+    "bot/test_worker_role.py",
+)
+
+
+def _pooled(item: pytest.Item) -> bool:
+    if item.get_closest_marker("pooled") is not None:
+        return True
+    tests_dir = Path(__file__).parent
+    return any(Path(str(item.path)).is_relative_to(tests_dir / p) for p in POOLED_PATHS)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pg_route" in metafunc.fixturenames and _pooled(metafunc.definition):
+        metafunc.parametrize("pg_route", ["direct", "pgbouncer"], indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def pg_route(request: pytest.FixtureRequest) -> str:
+    """How `pool`, `fresh_pool` and `make_settings` reach Postgres: "direct" or "pgbouncer"."""
+    return str(getattr(request, "param", "direct"))
+
+
+class Pooler:
+    """PgBouncer (transaction mode) with the session-state spy in front of it."""
+
+    def __init__(self, bouncer: PgBouncer, spy: SessionStateSpy) -> None:
+        self.bouncer = bouncer
+        self.spy = spy
+
+    def dsn(self, direct_dsn: str) -> str:
+        """`direct_dsn`'s database, reached through the spy and PgBouncer."""
+        return self.bouncer.dsn(direct_dsn, port=self.spy.port)
+
+
+@pytest.fixture(scope="session")
+def pooler(server_dsn: str) -> Iterator[Pooler]:
+    """PgBouncer in transaction mode in front of the session's server (started on first use)."""
+    bouncer = PgBouncer(server_dsn)
+    bouncer.start()
+    spy = SessionStateSpy(upstream_port=bouncer.port)
+    spy.start()
+    yield Pooler(bouncer, spy)
+    spy.close()
+    bouncer.cleanup()
+
+
+@pytest.fixture(autouse=True)
+async def _no_session_state_through_the_pooler(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[None]:
+    """A test run through the pooler fails if anything in it used session state."""
+    if "pg_route" not in request.fixturenames or request.getfixturevalue("pg_route") != "pgbouncer":
+        yield
+        return
+    spy = request.getfixturevalue("pooler").spy
+    spy.take()
+    yield
+    found = spy.take()
+    assert not found, f"session state through the transaction pooler: {found}"
+
+
+async def _open_pool(
+    dsn: str, route: str, request: pytest.FixtureRequest, **sizes: int
+) -> Database:
+    """A `Database` on `dsn`, through the pooler (statement cache off) for that route."""
+    pooled = route == "pgbouncer"
+    routed = request.getfixturevalue("pooler").dsn(dsn) if pooled else dsn
+    db = Database(
+        dsn=routed, data_dir=Path(tempfile.gettempdir()), transaction_pooler=pooled, **sizes
+    )
+    await db.open()
+    if pooled:
+        remember_pooled(db.pool, dsn)
+    return db
 
 
 @pytest.fixture(scope="session")
@@ -97,19 +190,29 @@ async def empty_db(server_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def fresh_pool(empty_db: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a new, migrated database of its own."""
-    pool = await asyncpg.create_pool(empty_db, min_size=1, max_size=4)
-    await migrate(pool)
-    yield pool
-    await pool.close()
+async def fresh_pool(
+    empty_db: str, pg_route: str, request: pytest.FixtureRequest
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new, migrated database of its own (migrated directly, like a release)."""
+    direct = await asyncpg.create_pool(empty_db, min_size=1, max_size=1)
+    try:
+        await migrate(direct)
+    finally:
+        await direct.close()
+    db = await _open_pool(empty_db, pg_route, request, min_size=1, max_size=4)
+    yield db.pool
+    forget_pooled(db.pool)
+    await db.close()
 
 
 @pytest.fixture(scope="session")
-async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(pg_dsn, min_size=2, max_size=10)
-    yield pool
-    await pool.close()
+async def pool(
+    pg_dsn: str, pg_route: str, request: pytest.FixtureRequest
+) -> AsyncIterator[asyncpg.Pool]:
+    db = await _open_pool(pg_dsn, pg_route, request, min_size=2, max_size=10)
+    yield db.pool
+    forget_pooled(db.pool)
+    await db.close()
 
 
 @pytest.fixture(scope="session")
@@ -145,12 +248,29 @@ async def redis(redis_url: str, redis_prefix: str, data_root: Path) -> AsyncIter
 
 
 @pytest.fixture
-def make_settings(pg_dsn: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Any:
-    """Build Settings pointing at the session's database and Redis, with overrides."""
+def make_settings(
+    pg_dsn: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    pg_route: str,
+    request: pytest.FixtureRequest,
+) -> Any:
+    """Build Settings pointing at the session's database and Redis, with overrides.
+
+    On the pgbouncer route DATABASE_URL is the pooler and DATABASE_DIRECT_URL the server."""
+    route: dict[str, Any] = {"database_url": pg_dsn}
+    if pg_route == "pgbouncer":
+        route = {
+            "database_url": request.getfixturevalue("pooler").dsn(pg_dsn),
+            "database_direct_url": pg_dsn,
+            "database_pooler": "transaction",
+        }
 
     def build(**overrides: Any) -> Settings:
+        # A test that names its own DATABASE_URL gets only the database settings it names.
         values: dict[str, Any] = {
-            "database_url": pg_dsn,
+            **(route if "database_url" not in overrides else {}),
             "redis_url": redis_url,
             "redis_key_prefix": redis_prefix,
             "socialops_data_dir": tmp_path / "data",

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 
 from bot.worker import JobKind, WorkerPart
+from tests.pgbouncer import worker_route
 
 
 async def run_worker_until(
@@ -29,6 +30,7 @@ async def run_worker_until(
             max_concurrent=max_concurrent,
             heartbeat_seconds=2.0,
             poll_seconds=0.5,
+            **worker_route(pool),  # through the test pooler: LISTEN over the direct URL
         )
         for _ in range(workers)
     ]

@@ -12,17 +12,23 @@ from fastapi import APIRouter
 
 from bot.api.auth import JwksCache, SupabaseVerifier
 from bot.api.routes import DepsFactory, build_router
+from bot.api.uploads import UploadStore
 
 JWKS_PATH = "/auth/v1/.well-known/jwks.json"
 
 
 def build_api_router(
-    *, deps: DepsFactory, supabase_url: str, jwt_secret: str | None, http: httpx.AsyncClient
+    *,
+    deps: DepsFactory,
+    supabase_url: str,
+    jwt_secret: str | None,
+    http: httpx.AsyncClient,
+    upload_store: UploadStore,
 ) -> APIRouter:
     """The /api/v1 router, verifying tokens of the project at `supabase_url`."""
     jwks = JwksCache(supabase_url.rstrip("/") + JWKS_PATH, http=http)
     verifier = SupabaseVerifier(supabase_url=supabase_url, jwt_secret=jwt_secret, jwks=jwks)
-    return build_router(deps=deps, verifier=verifier)
+    return build_router(deps=deps, verifier=verifier, upload_store=upload_store)
 
 
-__all__ = ["build_api_router"]
+__all__ = ["UploadStore", "build_api_router"]

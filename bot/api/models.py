@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from annotated_types import MaxLen
 from pydantic import BaseModel, Field
 
 
@@ -92,14 +93,34 @@ class Posts(BaseModel):
     posts: list[Post]
 
 
-class UploadByUrl(BaseModel):
-    url: str = Field(max_length=2048, description="An https link to the video.")
+class UploadDetails(BaseModel):
+    """Where and how to post the video (every field optional, as in chat)."""
+
     platform: str | None = Field(default=None, max_length=40)
     account: str | None = Field(default=None, max_length=100)
     title: str | None = Field(default=None, max_length=500)
     description: str = Field(default="", max_length=10_000)
     tags: list[str] = Field(default_factory=list, max_length=100)
     privacy: str | None = Field(default=None, max_length=20)
+
+
+class UploadByUrl(UploadDetails):
+    url: str = Field(max_length=2048, description="An https link to the video.")
+
+
+def upload_form_schema() -> dict[str, object]:
+    """The multipart/form-data body of POST /uploads: the file, and the details as text
+    fields with UploadDetails' limits (`tags` comma-separated)."""
+    properties: dict[str, object] = {
+        "file": {"type": "string", "format": "binary", "description": "The video."}
+    }
+    for name, spec in UploadDetails.model_fields.items():
+        limit = next((m.max_length for m in spec.metadata if isinstance(m, MaxLen)), None)
+        if name == "tags":
+            properties[name] = {"type": "string", "description": "Comma-separated."}
+        else:
+            properties[name] = {"type": "string", "maxLength": limit}
+    return {"type": "object", "properties": properties, "required": ["file"]}
 
 
 class Digest(BaseModel):

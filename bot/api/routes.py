@@ -5,15 +5,18 @@ actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at
 # definition time, and they name dependencies local to build_router.
+import json
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 
 from agent.actions import accounts, app_link, approvals, captions, digest, metrics, posts, quota
 from agent.actions import upload as uploads
@@ -22,8 +25,11 @@ from agent.context import ActionContext, Deps
 from bot.api import models
 from bot.api.auth import AppUser, InvalidToken, SupabaseVerifier
 from bot.api.problems import MEDIA_TYPE, ApiProblem, Problem, ProblemRoute, retry_after
+from bot.api.uploads import UploadRejected, UploadStore
 
 PREFIX = "/api/v1"
+# A JSON request body is a few fields; a video comes as multipart (bot.api.uploads).
+MAX_JSON_BYTES = 64 * 1024
 # Approval refusals (agent.actions.approvals.REFUSALS) as HTTP statuses.
 _REFUSAL_STATUS = {"not_found": 404, "wrong_user": 404, "already_decided": 409, "expired": 410}
 _PROBLEM_STATUSES = (400, 401, 403, 404, 409, 410, 422, 429, 503)
@@ -31,6 +37,11 @@ _PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "description": HTTPStatus(status).phrase}
     for status in _PROBLEM_STATUSES
 }
+# Only POST /uploads answers these: a file over the cap, a body that is neither form.
+_UPLOAD_PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in (413, 415)
+}
+_Model = TypeVar("_Model", bound=BaseModel)
 
 DepsFactory = Callable[[], Deps]
 
@@ -47,19 +58,49 @@ def _approval(outcome: Outcome) -> models.Approval:
     )
 
 
+def _validated(model: type[_Model], data: object) -> _Model:
+    """`data` as `model`, or the same 422 problem a declared body would give."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+async def _json_body(request: Request, model: type[_Model]) -> _Model:
+    """A JSON body of at most MAX_JSON_BYTES (read as it arrives), as `model`."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise ApiProblem(413, "The JSON body is too large.")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ApiProblem(422, "The body is not valid JSON.") from None
+    return _validated(model, data)
+
+
 def published_openapi(routes: list[Any]) -> dict[str, Any]:
     """The OpenAPI document of `routes`, with errors as the problem+json they are sent as."""
     doc = get_openapi(title="socialops companion API", version="1", routes=routes)
     for operation in (op for path in doc["paths"].values() for op in path.values()):
         for status, response in operation["responses"].items():
             content = response.get("content", {})
-            if int(status) in _PROBLEM_STATUSES and "application/json" in content:
+            if (
+                int(status) in (*_PROBLEM_STATUSES, *_UPLOAD_PROBLEMS)
+                and "application/json" in content
+            ):
                 response["content"] = {MEDIA_TYPE: content["application/json"]}
     return doc
 
 
-def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
-    """Every /api/v1 route, plus its OpenAPI document and docs page."""
+def build_router(
+    *, deps: DepsFactory, verifier: SupabaseVerifier, upload_store: UploadStore
+) -> APIRouter:
+    """Every /api/v1 route, plus its OpenAPI document and docs page; files sent to
+    POST /uploads go to `upload_store`."""
     router = APIRouter(prefix=PREFIX, route_class=ProblemRoute, responses=_PROBLEMS)
     bearer = HTTPBearer(auto_error=False, description="A Supabase access token")
 
@@ -233,19 +274,52 @@ def build_router(*, deps: DepsFactory, verifier: SupabaseVerifier) -> APIRouter:
         "/uploads",
         status_code=202,
         response_model=models.Approval,
-        summary="Upload a video by https link (after approval)",
+        summary="Upload a video by https link or in the request (after approval)",
+        responses=_UPLOAD_PROBLEMS,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": models.UploadByUrl.model_json_schema()},
+                    "multipart/form-data": {"schema": models.upload_form_schema()},
+                },
+            }
+        },
     )
-    async def upload(ctx: Caller, body: models.UploadByUrl) -> models.Approval:
-        outcome = await uploads.request_upload_from_url(
-            ctx,
-            url=body.url,
-            platform=body.platform,
-            account=body.account,
-            title=body.title,
-            description=body.description,
-            tags=body.tags,
-            privacy=body.privacy,
-        )
+    async def upload(ctx: Caller, request: Request) -> models.Approval:
+        # The body is read here, after the caller was authenticated and counted: a
+        # stranger's request never reaches the disk.
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await _json_body(request, models.UploadByUrl)
+            outcome = await uploads.request_upload_from_url(
+                ctx, url=body.url, **body.model_dump(exclude={"url"})
+            )
+            return _approval(outcome)
+        try:
+            boundary = upload_store.precheck(
+                request.headers.get("content-type"), request.headers.get("content-length")
+            )
+            received = await upload_store.receive(boundary=boundary, body=request.stream())
+        except UploadRejected as exc:
+            raise ApiProblem(exc.status, exc.detail) from None
+        try:
+            fields = dict(received.fields)
+            tags = [t for t in fields.pop("tags", "").split(",") if t.strip()]
+            details = _validated(models.UploadDetails, {**fields, "tags": tags})
+            outcome = await uploads.request_upload(
+                ctx,
+                source={
+                    "kind": "file",
+                    "path": str(received.path),
+                    "size": received.size,
+                    "mime_type": received.mime_type,
+                },
+                source_name=received.filename,
+                **details.model_dump(),
+            )
+        except BaseException:
+            await upload_store.discard(received)
+            raise
         return _approval(outcome)
 
     @router.get("/digests", response_model=models.Digests, summary="Your workspace's digests")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import discord
 import httpx
@@ -58,8 +58,10 @@ def point_at(api_base: str) -> None:
     discord.http.Route.BASE = api_base.rstrip("/")
 
 
-class SocialOpsClient(discord.Client):
-    """Routes mentions, DMs, `/social` and approval clicks to the conversation handler."""
+class SocialOpsClient(discord.AutoShardedClient):
+    """Routes mentions, DMs, `/social` and approval clicks to the conversation handler.
+
+    Sharded: `shard_ids` of `shard_count` (None: every shard Discord recommends)."""
 
     def __init__(
         self,
@@ -69,6 +71,8 @@ class SocialOpsClient(discord.Client):
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
         attachment_transport: httpx.AsyncBaseTransport | None = None,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
     ) -> None:
         # The bot never joins voice: skip discord.py's "voice will NOT be supported" warnings.
         discord.VoiceClient.warn_nacl = False
@@ -81,6 +85,9 @@ class SocialOpsClient(discord.Client):
             guild_ready_timeout=guild_ready_timeout,
             max_messages=None,  # the adapter never reads the message cache
             chunk_guilds_at_startup=False,
+            shard_count=shard_count,
+            # discord.py's typed options leave out None, which it takes: every shard.
+            shard_ids=cast("list[int]", shard_ids),
         )
         self.handler = handler
         self.accepting = True

@@ -1,4 +1,9 @@
-"""`DiscordPart`: runs the gateway client under the process lifecycle (`bot.services.Part`)."""
+"""`DiscordPart`: runs the gateway client under the process lifecycle (`bot.services.Part`).
+
+With a `ShardLease` (as `socialops run`/`discord` build it) the part first waits for its
+shards' lease, then connects, keeps the lease while connected and lets go when it stops;
+a lost lease disconnects it at once (see `bot.discord.shards`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import httpx
 from bot.core.messages import ConversationHandler
 from bot.core.text import split_message
 from bot.discord.client import SocialOpsClient, point_at
+from bot.discord.shards import LeaseLost, ShardLease, ShardPlan
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,8 @@ class DiscordPart:
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
         attachment_transport: httpx.AsyncBaseTransport | None = None,
+        shards: ShardPlan | None = None,
+        lease: ShardLease | None = None,
     ) -> None:
         self._token = token
         self._handler = handler
@@ -46,9 +54,14 @@ class DiscordPart:
             "sync_commands": sync_commands,
             "guild_ready_timeout": guild_ready_timeout,
             "attachment_transport": attachment_transport,
+            "shard_count": shards.count if shards else None,
+            "shard_ids": shards.shard_ids if shards else None,
         }
+        self._lease = lease
         self._client: SocialOpsClient | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._gateway: asyncio.Task[None] | None = None  # the client's connection
+        self._task: asyncio.Task[None] | None = None  # what wait() waits for
 
     @property
     def client(self) -> SocialOpsClient:
@@ -58,6 +71,39 @@ class DiscordPart:
 
     async def start(self) -> None:
         point_at(self._api_base)
+        if self._lease is None:
+            await self._connect()
+            self._task = self._gateway
+        else:
+            self._task = asyncio.create_task(self._run_leased(self._lease), name="discord-leased")
+
+    async def _run_leased(self, lease: ShardLease) -> None:
+        """Wait for the shards' lease, then run the gateway while keeping it."""
+        await lease.wait_acquired()
+        try:
+            await self._connect()
+            assert self._gateway is not None
+            keeper = asyncio.create_task(lease.keep(), name="discord-lease")
+            done, _ = await asyncio.wait(
+                {self._gateway, keeper}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if keeper in done:
+                await self.client.close()  # never run a shard another process may run now
+                with contextlib.suppress(BaseException):
+                    await self._gateway
+                keeper.result()  # LeaseLost
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            self._gateway.result()
+        except LeaseLost as exc:
+            log.error("discord disconnected: lost the shard lease", extra={"reason": str(exc)})
+            raise DiscordUnavailable(f"lost the Discord shard lease: {exc}") from None
+        finally:
+            await lease.release()
+
+    async def _connect(self) -> None:
+        """Log in and start the gateway connection (`_gateway`)."""
         client = SocialOpsClient(handler=self._handler, **self._client_options)
         self._client = client
         try:
@@ -75,13 +121,24 @@ class DiscordPart:
         except BaseException:
             await client.close()
             raise
-        self._task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        self._gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        self._connected.set()
+
+    @property
+    def connected(self) -> bool:
+        """Whether this part has connected (with a lease: whether it got its shards)."""
+        return self._connected.is_set()
 
     async def wait_until_ready(self) -> None:
         """Return once the gateway session is up (READY and guilds received)."""
-        client = self.client
-        waiter = asyncio.create_task(client.wait_until_ready())
         assert self._task is not None
+        await self._until(self._connected.wait())
+        await self._until(self.client.wait_until_ready())
+
+    async def _until(self, step: Any) -> None:
+        """Await `step` unless the part ends first (then say why)."""
+        assert self._task is not None
+        waiter = asyncio.ensure_future(step)
         done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
         if waiter not in done:
             waiter.cancel()
@@ -95,6 +152,10 @@ class DiscordPart:
     async def stop(self, grace: float) -> None:
         client = self._client
         if client is None:
+            if self._task is not None:  # still waiting for the shards' lease
+                self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
             return
         client.accepting = False
         pending = {t for t in client.inflight if t is not asyncio.current_task()}
@@ -106,13 +167,16 @@ class DiscordPart:
                 log.warning("discord work cut short at shutdown", extra={"tasks": len(late)})
                 await asyncio.gather(*late, return_exceptions=True)
         await client.close()  # closes the gateway and the aiohttp session
-        if self._task is not None:
+        tasks: list[asyncio.Task[None] | None] = [self._gateway, self._task]
+        for running in tasks:  # the leased run also lets go of its lease
+            if running is None:
+                continue
             try:
-                await asyncio.wait_for(self._task, timeout=5)
+                await asyncio.wait_for(asyncio.shield(running), timeout=5)
             except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+                running.cancel()
                 with contextlib.suppress(BaseException):
-                    await self._task
+                    await running
             except Exception:
                 log.debug("gateway task ended with an error during stop", exc_info=True)
 

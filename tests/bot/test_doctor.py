@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bot.doctor import _safe_url
+from bot.doctor import _safe_url, report_lines
 from storage.crypto import generate_key_spec
 
 SECRETS = {
@@ -132,3 +132,12 @@ def test_safe_url_masks_passwords_in_userinfo_and_query(url: str, shown: str, hi
     assert _safe_url(url) == shown
     assert hidden not in _safe_url(url)
     assert "secret-pw-4" not in _safe_url(url)
+
+
+def test_doctor_says_which_discord_shards_this_process_runs(make_settings) -> None:
+    said = "\n".join(report_lines(make_settings(discord_token="t", discord_shard_count=4)))
+    assert "Discord: this process runs shards 0,1,2,3 of 4" in said
+    wrong = make_settings(discord_token="t", discord_shard_count=2, discord_shard_ids="5")
+    assert "will not start: DISCORD_SHARD_IDS must be between 0 and 1" in "\n".join(
+        report_lines(wrong)
+    )

@@ -197,8 +197,8 @@ class FakeDiscord:
             "bot": bot,
         }
 
-    def add_guild(self, name: str = "Creators") -> dict[str, Any]:
-        guild_id = snowflake()
+    def add_guild(self, name: str = "Creators", *, guild_id: str | None = None) -> dict[str, Any]:
+        guild_id = guild_id or snowflake()
         channel = {
             "id": snowflake(),
             "type": 0,
@@ -723,6 +723,11 @@ class FakeDiscord:
                 return
             conn.seq += 1
             conn.session_id = "session-" + snowflake()
+            # A shard gets the guilds Discord routes to it: (guild_id >> 22) % shard_count.
+            shard_id, shard_count = identify.get("shard") or [0, 1]
+            guilds = [
+                g for gid, g in self.guilds.items() if (int(gid) >> 22) % shard_count == shard_id
+            ]
             await conn.send(
                 {
                     "op": 0,
@@ -731,18 +736,18 @@ class FakeDiscord:
                     "d": {
                         "v": 10,
                         "user": self.bot_user,
-                        "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
+                        "guilds": [{"id": g["id"], "unavailable": True} for g in guilds],
                         "session_id": conn.session_id,
                         "resume_gateway_url": self.base_url.replace("http://", "ws://")
                         + "/gateway",
-                        "shard": [0, 1],
+                        "shard": [shard_id, shard_count],
                         "application": {"id": self.app_id, "flags": 0},
                         "private_channels": [],
                         "relationships": [],
                     },
                 }
             )
-            for guild in self.guilds.values():
+            for guild in guilds:
                 conn.seq += 1
                 await conn.send({"op": 0, "t": "GUILD_CREATE", "s": conn.seq, "d": guild})
             self._sessions[conn.session_id] = conn.seq

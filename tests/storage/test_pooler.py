@@ -71,7 +71,8 @@ async def test_migrations_need_the_direct_url_behind_a_pooler(make_settings, emp
         assert await services.migrate() == []  # once only
     finally:
         await services.shutdown()
-    assert "migrations use DATABASE_DIRECT_URL" in "\n".join(report_lines(services.settings))
+    said = "\n".join(report_lines(services.settings))
+    assert "migrations use DATABASE_DIRECT_URL, and so does the worker's LISTEN" in said
 
 
 async def test_pool_size_is_a_setting_and_doctor_sums_a_deployment(make_settings):
@@ -84,3 +85,12 @@ async def test_pool_size_is_a_setting_and_doctor_sums_a_deployment(make_settings
         await services.db.close()
     line = connection_budget(settings, web=2, workers=3)
     assert "2 web + 3 worker" in line and "= up to 20" in line and "DATABASE_DIRECT_URL" in line
+    direct = make_settings(
+        database_url="postgresql://x@h:5432/d", database_direct_url="postgresql://x@h:5432/d"
+    )
+    # Not a pooler: the workers LISTEN on their pools.
+    assert "LISTEN" not in connection_budget(direct, web=2, workers=3)
+    pooled = make_settings(
+        database_url="postgresql://x@h:6543/d", database_direct_url="postgresql://x@h:5432/d"
+    )
+    assert "+3 for the workers' LISTEN" in connection_budget(pooled, web=2, workers=3)

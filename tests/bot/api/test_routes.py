@@ -6,8 +6,11 @@ work is the recording FakeOps, so nothing reaches the internet.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import time
+import tracemalloc
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,9 +25,11 @@ from agent.ports import MetricsReport
 from agent.session import ChatContext
 from bot.api.auth import SupabaseVerifier
 from bot.api.routes import build_router
+from bot.api.uploads import UploadStore
 from integrations.base import AccountMetrics, Figure, Metric
 from storage import accounts as account_store
 from storage import approvals as approval_store
+from storage import upload_files
 from tests.bot.api.conftest import PROJECT, SECRET, sign_hs
 from tests.chat_fixtures import action_ctx, real_budgets
 from tests.fakes.chatops import FakeOps
@@ -59,14 +64,25 @@ def deps(make_deps, ops):
     return make_deps(ops=ops)
 
 
+UPLOAD_CAP = 4 * 1024 * 1024
+
+
 @pytest.fixture
-def make_client(deps):
+def upload_dir(tmp_path):
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def make_client(deps, upload_dir):
     """An httpx client on an app with only the API mounted, over `deps`."""
 
     def build(d: Any = None) -> httpx.AsyncClient:
         app = FastAPI()
         verifier = SupabaseVerifier(supabase_url=PROJECT, jwt_secret=SECRET, jwks=None)
-        app.include_router(build_router(deps=lambda: d or deps, verifier=verifier))
+        store = UploadStore(directory=upload_dir, max_bytes=UPLOAD_CAP)
+        app.include_router(
+            build_router(deps=lambda: d or deps, verifier=verifier, upload_store=store)
+        )
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v1"
         )
@@ -424,3 +440,189 @@ async def test_openapi_describes_real_schemas(api):
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     page = await api.get("/docs")
     assert page.status_code == 200 and "/api/v1/openapi.json" in page.text
+
+
+def form_body(boundary: str, parts: list[tuple[str, str | None, bytes]]) -> bytes:
+    """A multipart/form-data body: (field, file name or None, content) parts."""
+    out = bytearray()
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename is not None else ""
+        )
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        if filename is not None:
+            out += b"Content-Type: video/mp4\r\n"
+        out += b"\r\n" + content + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out)
+
+
+async def chunked(data: bytes, size: int = 64 * 1024) -> Any:
+    """`data` as a streamed body with no Content-Length (chunked)."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def waiting_uploads(deps, me) -> list[Any]:
+    return await approval_store.list_waiting(
+        deps.pool, workspace_id=me.workspace_id, chat_user_id=me.chat_user_id, action="upload"
+    )
+
+
+async def test_a_file_in_the_request_is_written_to_disk_and_waits_for_approval(
+    api, deps, ops, new_identity, link, upload_dir
+):
+    me = await new_identity()
+    account = await link(me, "youtube", "creator")
+    await connect(deps, me, api)
+    video = secrets.token_bytes(700_000)
+    answer = await api.post(
+        "/uploads",
+        files={"file": ("../../etc/My clip.mp4", video, "video/mp4")},
+        data={"title": "From the app", "tags": "one, two", "privacy": "private"},
+        headers=auth(),
+    )
+    assert answer.status_code == 202, answer.text
+    approval = answer.json()
+    assert "Upload 'My clip.mp4'" in approval["summary"] and "From the app" in approval["summary"]
+    [pending] = await waiting_uploads(deps, me)
+    source = pending.args["source"]
+    assert source["kind"] == "file" and source["size"] == len(video)
+    assert source["mime_type"] == "video/mp4"
+    [stored] = list(upload_dir.iterdir())
+    assert str(stored) == source["path"] and stored.read_bytes() == video
+    assert pending.args["account"] == account.ref and pending.args["tags"] == ["one", "two"]
+    assert ops.names() == []  # nothing uploaded before the approval
+
+
+async def test_a_file_over_the_cap_is_413_with_or_without_a_length_and_leaves_nothing(
+    api, deps, new_identity, link, upload_dir
+):
+    me = await new_identity()
+    await link(me, "youtube", "creator")
+    await connect(deps, me, api)
+    boundary = "b" + secrets.token_hex(8)
+    body = form_body(
+        boundary,
+        [("title", None, b"Too big"), ("file", "big.mp4", secrets.token_bytes(UPLOAD_CAP + 1))],
+    )
+    # Far over: refused from Content-Length alone; just over: refused as the bytes arrive.
+    far_over = form_body(boundary, [("file", "huge.mp4", bytes(2 * UPLOAD_CAP))])
+    headers = {**auth(), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    for sent in (far_over, body):  # with a Content-Length
+        answer = await api.post("/uploads", content=sent, headers=headers)
+        assert "MB this server accepts" in assert_problem(answer, 413)["detail"]
+    streamed = await api.post("/uploads", content=chunked(body), headers=headers)  # no length
+    assert "MB this server accepts" in assert_problem(streamed, 413)["detail"]
+    assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
+    assert await waiting_uploads(deps, me) == []
+    just_fits = form_body(boundary, [("file", "ok.mp4", secrets.token_bytes(UPLOAD_CAP))])
+    fits = await api.post("/uploads", content=chunked(just_fits), headers=headers)
+    assert fits.status_code == 202, fits.text
+
+
+async def test_a_refused_file_upload_leaves_no_file_and_no_approval(
+    api, deps, new_identity, link, upload_dir
+):
+    me = await new_identity()
+    await link(me, "youtube", "creator")
+    boundary = "b" + secrets.token_hex(8)
+    headers = {**auth(), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    video = ("file", "clip.mp4", b"\x00" * 1000)
+    # Not connected yet: refused before the body is read.
+    assert_problem(
+        await api.post("/uploads", content=form_body(boundary, [video]), headers=headers), 403
+    )
+    await connect(deps, me, api)
+    cases = [
+        (form_body(boundary, [("title", None, b"no file")]), 400),
+        (form_body(boundary, [("file", "empty.mp4", b"")]), 400),
+        (form_body(boundary, [video, ("file", "second.mp4", b"x")]), 400),
+        (form_body(boundary, [video, ("privacy", None, b"everyone")]), 400),  # YouTube refuses
+        (form_body(boundary, [video, ("account", None, b"nobody")]), 400),
+        (form_body(boundary, [video, ("title", None, b"x" * 501)]), 422),
+        (form_body(boundary, [video])[:-40], 400),  # cut short
+    ]
+    for body, status in cases:
+        assert_problem(await api.post("/uploads", content=body, headers=headers), status)
+    other = await api.post(
+        "/uploads", content=b"raw bytes", headers={**auth(), "Content-Type": "video/mp4"}
+    )
+    assert_problem(other, 415)
+    assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
+    assert await waiting_uploads(deps, me) == []
+
+
+async def test_a_streamed_upload_never_holds_the_file_in_memory(tmp_path):
+    """32 MB through UploadStore with Python's allocations traced: the peak stays far
+    below the file's size (pieces go to disk as they arrive)."""
+    size = 32 * 1024 * 1024
+    boundary = b"xyzzy"
+
+    async def body() -> Any:
+        yield b'--xyzzy\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
+        piece = b"v" * (64 * 1024)
+        for _ in range(size // len(piece)):
+            yield bytes(piece)
+        yield b"\r\n--xyzzy--\r\n"
+
+    store = UploadStore(directory=tmp_path / "up", max_bytes=size)
+    tracemalloc.start()
+    try:
+        received = await store.receive(boundary=boundary, body=body())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received.size == size and received.path.stat().st_size == size
+    assert peak < size // 8, peak
+
+
+async def test_the_purge_sweeps_received_files_nothing_needs(
+    api, deps, new_identity, link, upload_dir, pool
+):
+    me = await new_identity()
+    await link(me, "youtube", "creator")
+    await connect(deps, me, api)
+    answer = await api.post(
+        "/uploads", files={"file": ("clip.mp4", b"v" * 5000, "video/mp4")}, headers=auth()
+    )
+    assert answer.status_code == 202, answer.text
+    [kept] = list(upload_dir.iterdir())
+    orphan, fresh = upload_dir / "orphan.upload", upload_dir / "fresh.upload"
+    orphan.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    hours_ago = time.time() - 7200
+    for path in (kept, orphan):
+        os.utime(path, (hours_ago, hours_ago))
+    store = UploadStore(directory=upload_dir, max_bytes=UPLOAD_CAP)
+
+    async def sweep() -> int:
+        in_use = await upload_files.paths_in_use(pool, under=str(upload_dir))
+        return await store.sweep(in_use, older_than=3600)
+
+    assert await sweep() == 1  # the old orphan; the awaited approval's file and a new one stay
+    assert sorted(p.name for p in upload_dir.iterdir()) == sorted([kept.name, fresh.name])
+    rejected = await api.post(
+        f"/approvals/{answer.json()['approval_id']}", json={"approve": False}, headers=auth()
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert await sweep() == 1 and [p.name for p in upload_dir.iterdir()] == [fresh.name]
+
+
+async def test_uploads_are_documented_as_json_or_a_form_and_json_is_capped(api, deps, new_identity):
+    doc = (await api.get("/openapi.json")).json()
+    body = doc["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]
+    assert body["application/json"]["schema"]["required"] == ["url"]
+    form = body["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+    assert "413" in doc["paths"]["/api/v1/uploads"]["post"]["responses"]
+    me = await new_identity()
+    await connect(deps, me, api)
+    huge = {"url": "https://example.com/clip.mp4", "description": "x" * 70_000}
+    assert_problem(await api.post("/uploads", json=huge, headers=auth()), 413)
+    assert_problem(
+        await api.post(
+            "/uploads", content=b"{nope", headers={**auth(), "Content-Type": "application/json"}
+        ),
+        422,
+    )

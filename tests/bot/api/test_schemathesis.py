@@ -30,6 +30,7 @@ from agent.actions import app_link
 from agent.ports import MetricsReport
 from bot.api.auth import SupabaseVerifier
 from bot.api.routes import build_router
+from bot.api.uploads import UploadStore
 from tests.bot.api.conftest import PROJECT, SECRET, sign_hs
 from tests.chat_fixtures import action_ctx
 from tests.fakes.chatops import FakeOps
@@ -70,7 +71,9 @@ def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.timeout(600)
-async def test_published_openapi_holds_under_generated_requests(make_deps, new_identity, link):
+async def test_published_openapi_holds_under_generated_requests(
+    make_deps, new_identity, link, tmp_path
+):
     ops = FakeOps(allow={"unlink", "metrics"})
     ops.report = MetricsReport(as_of=datetime(2026, 11, 30, tzinfo=UTC))
     deps = make_deps(ops=ops)
@@ -78,7 +81,8 @@ async def test_published_openapi_holds_under_generated_requests(make_deps, new_i
     await link(me, "youtube", "creator")
     app = FastAPI()
     verifier = SupabaseVerifier(supabase_url=PROJECT, jwt_secret=SECRET, jwks=None)
-    app.include_router(build_router(deps=lambda: deps, verifier=verifier))
+    store = UploadStore(directory=tmp_path / "uploads", max_bytes=1024 * 1024)
+    app.include_router(build_router(deps=lambda: deps, verifier=verifier, upload_store=store))
     headers = {"Authorization": f"Bearer {sign_hs(sub=f'fuzz-{secrets.token_hex(4)}')}"}
     async with serve_asgi(app) as base_url:
         async with httpx.AsyncClient(base_url=base_url + "/api/v1") as api:
