@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.actions import accounts, app_link, captions, digest, jobs, metrics, quota, upload
 from agent.actions.base import ActionError, Outcome
+from agent.observe import counted_command
 from agent.session import AttachmentInfo, ChatContext
 from integrations.capabilities import PRIVACY_WORDS
 from integrations.registry import Platforms
@@ -273,6 +274,7 @@ def usage_for_unknown(text: str) -> str:
     return help_text()
 
 
+@counted_command(lambda command, chat: command.name)
 async def execute(command: Command, chat: ChatContext) -> Outcome:
     """Run a parsed command through the same actions the tools use."""
     ctx = chat.action

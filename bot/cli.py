@@ -135,7 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rotate-keys":
         return asyncio.run(_rotate(settings, args.batch_size, args.pause))
 
-    return asyncio.run(_run(settings, names))
+    from bot import telemetry
+
+    tracing = telemetry.configure(settings, role=args.command)
+    try:
+        return asyncio.run(_run(settings, names))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # flushes the spans still queued for export
 
 
 if __name__ == "__main__":

@@ -66,6 +66,15 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     # Bearer token for GET /metrics (Prometheus); the route is off without it.
     metrics_token: SecretStr | None = None
 
+    # --- tracing (OpenTelemetry; off unless an OTLP endpoint is set) -------------------
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    # `key=value,...` request headers for the collector (often an API key: a secret).
+    otel_exporter_otlp_headers: SecretStr | None = None
+    otel_service_name: str = "socialops"
+    otel_sdk_disabled: bool = False
+
     # --- secrets at rest --------------------------------------------------------------
     token_encryption_keys: SecretStr | None = None
 

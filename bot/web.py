@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.services import Services
+from bot.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def create_app(services: Services, *, routers: list[APIRouter] | None = None) ->
 
     for router in routers or []:
         app.include_router(router)
+    instrument_app(app)
     return app
 
 
