@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from agent.actions.accounts import link_hint
 from agent.actions.metrics import render
 from agent.context import Deps
+from agent.observe import counted_delivery
 from integrations.errors import IntegrationError
 from storage import digests as store
 from storage import queue
@@ -89,6 +90,7 @@ async def enqueue_due_digests(deps: Deps, now: datetime) -> int:
     return queued
 
 
+@counted_delivery
 async def deliver_digest(
     deps: Deps, post: Post, *, subscription_id: int, local_date: date, now: datetime
 ) -> bool:

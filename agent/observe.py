@@ -47,6 +47,22 @@ LLM_CALLS = Counter(
     ["model", "outcome"],
 )
 
+UPLOAD_BYTES = Counter(
+    "socialops_upload_bytes",
+    "Bytes of videos uploaded and published, by platform.",
+    ["platform"],
+)
+UPLOAD_RESUMES = Counter(
+    "socialops_upload_resumes",
+    "Uploads picked up again from the platform's offset (an earlier attempt's session).",
+    ["platform"],
+)
+DIGEST_DELIVERIES = Counter(
+    "socialops_digest_deliveries",
+    "Digest delivery jobs, by outcome (posted, skipped: not this job's to post, failed).",
+    ["outcome"],
+)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -126,6 +142,22 @@ def counted_command(
         return run
 
     return wrap
+
+
+def counted_delivery(func: Callable[P, Awaitable[bool]]) -> Callable[P, Awaitable[bool]]:
+    """Count a digest delivery by outcome: True posted, False skipped, raised failed."""
+
+    @functools.wraps(func)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> bool:
+        outcome = "failed"
+        try:
+            posted = await func(*args, **kwargs)
+            outcome = "posted" if posted else "skipped"
+            return posted
+        finally:
+            DIGEST_DELIVERIES.labels(outcome).inc()
+
+    return run
 
 
 class _NoSpan:

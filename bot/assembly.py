@@ -188,12 +188,12 @@ class Assembly:
             routers.append(self.slack.router())
         routers.append(self._media_router())
         if self.settings.metrics_token is not None:
-            from bot.metrics_web import build_metrics_router
+            from bot.metrics_web import build_metrics_router, refresher
 
             routers.append(
                 build_metrics_router(
                     token=self.settings.metrics_token.get_secret_value(),
-                    redis_down=lambda: services.budgets.redis_down,
+                    refresh=refresher(services.budgets),
                 )
             )
         if self.settings.supabase_url is not None:
@@ -250,6 +250,8 @@ class Assembly:
             return web
         if name == "worker":
             return self._worker()
+        if name == "metrics":
+            return self._metrics()
         if name == "shell":
             from bot.shell import ShellPart
 
@@ -277,6 +279,22 @@ class Assembly:
                 adapter=self.slack, app_token=settings.slack_app_token.get_secret_value()
             )
         raise PartUnavailable(f"the '{name}' part is not available in this build")
+
+    def _metrics(self) -> Part:
+        """`/metrics` on METRICS_PORT, for a process with no web server (bot.metrics_web)."""
+        from bot.metrics_web import metrics_app, refresher
+        from bot.web import WebPart
+
+        settings = self.settings
+        if settings.metrics_port is None:
+            raise PartUnavailable("the 'metrics' part needs METRICS_PORT")
+        token = settings.metrics_token
+        app = metrics_app(
+            host=settings.metrics_host,
+            token=token.get_secret_value() if token is not None else None,
+            refresh=refresher(self.services.budgets),
+        )
+        return WebPart(app, host=settings.metrics_host, port=settings.metrics_port, name="metrics")
 
     def _worker(self) -> Part:
         from bot.worker import JobKind, Trigger, WorkerPart

@@ -63,8 +63,12 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     # and of the noisy ones; unset keeps them at INFO/WARNING even when LOG_LEVEL=DEBUG.
     log_level_libraries: str | None = None
 
-    # Bearer token for GET /metrics (Prometheus); the route is off without it.
+    # Bearer token for GET /metrics (Prometheus); the web role's route is off without it.
     metrics_token: SecretStr | None = None
+    # Roles with no web server (worker, discord, slack-socket) serve /metrics on this port,
+    # bound to METRICS_HOST; off a loopback address METRICS_TOKEN is required.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # --- tracing (OpenTelemetry; off unless an OTLP endpoint is set) -------------------
     otel_exporter_otlp_endpoint: str | None = None

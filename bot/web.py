@@ -151,9 +151,8 @@ class _Server(uvicorn.Server):
 class WebPart:
     """Serves the ASGI app with uvicorn until stopped."""
 
-    name = "web"
-
-    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, *, host: str, port: int, name: str = "web") -> None:
+        self.name = name
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
