@@ -12,9 +12,20 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from agent.actions import accounts, app_link, captions, digest, jobs, metrics, quota, upload
+from agent.actions import (
+    accounts,
+    app_link,
+    audit,
+    captions,
+    digest,
+    jobs,
+    metrics,
+    quota,
+    upload,
+)
 from agent.actions.base import ActionError, Outcome
 from agent.observe import counted_command
 from agent.session import AttachmentInfo, ChatContext
@@ -38,6 +49,8 @@ USAGE: dict[str, str] = {
     "cancel": "cancel <job>: stop a job that has not published yet",
     "connect": "connect app: a one-time code (sent privately) to use the companion app as you",
     "disconnect": "disconnect app: the companion app stops acting as you",
+    "audit": "audit [user @someone] [action <name>] [since YYYY-MM-DD]: who asked for what"
+    " (workspace admins; sent privately)",
 }
 COMMANDS = tuple(USAGE)
 _PATHLIKE = re.compile(r"^(~|/|\./|\.\./)|\.(mp4|mov|m4v|webm|mkv|avi)$", re.IGNORECASE)
@@ -243,6 +256,31 @@ def _disconnect(rest: list[str], platforms: Platforms) -> Command | Usage:
     return _usage("disconnect")
 
 
+_ACTION_WORD = re.compile(r"^[a-z_]{1,40}$")
+
+
+def _audit(rest: list[str], platforms: Platforms) -> Command | Usage:
+    args: dict[str, Any] = {"user": None, "action": None, "since": None}
+    if len(rest) % 2:
+        return _usage("audit")
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
+        key = key.lower()
+        if key not in args or args[key] is not None:
+            return _usage("audit")
+        if key == "action":
+            if not _ACTION_WORD.match(value.lower()):
+                return _usage("audit", "An action is one word, like upload or link.")
+            args["action"] = value.lower()
+        elif key == "since":
+            try:
+                args["since"] = date.fromisoformat(value)
+            except ValueError:
+                return _usage("audit", f"{value} is not a date like 2026-11-01.")
+        else:
+            args["user"] = value
+    return Command("audit", args)
+
+
 _PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
@@ -257,6 +295,7 @@ _PARSERS: dict[str, Parser] = {
     "cancel": _cancel,
     "connect": _connect,
     "disconnect": _disconnect,
+    "audit": _audit,
 }
 
 
@@ -347,6 +386,8 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         return await app_link.connect_app(ctx)
     if name == "disconnect_app":
         return await app_link.disconnect_app(ctx)
+    if name == "audit":
+        return await audit.show(ctx, is_admin=chat.is_admin, **args)
     raise AssertionError(f"unhandled command {name}")
 
 

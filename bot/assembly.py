@@ -396,13 +396,14 @@ class Assembly:
             await queue.enqueue(conn, queue.PURGE, {}, dedupe_key="purge")
 
     async def _purge_job(self, payload: dict[str, Any]) -> None:
-        from storage import app_identities, job_runs, oauth_states, pending_links
+        from storage import app_identities, audit, job_runs, oauth_states, pending_links
 
         pool = self.services.db.pool
         await oauth_states.purge_expired(pool)
         await pending_links.purge_expired(pool)
         await app_identities.purge_expired(pool)
         await job_runs.purge_ended(pool)
+        await audit.purge_older_than(pool, days=self.settings.audit_retention_days)
 
 
 class CorePart:

@@ -57,6 +57,8 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     worker_concurrency: int = Field(default=20, ge=2)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     digest_concurrency: int = Field(default=16, ge=1)
+    # Audit log entries older than this are purged by the job engine's purge job.
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
     # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
     media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
     # Level of the libraries that log whole payloads (slack_sdk, slack_bolt, discord, openai)

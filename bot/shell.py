@@ -196,6 +196,7 @@ class ShellPart:
             text=text,
             is_dm=True,
             user_name=self._user,
+            admin_check=operator,  # the person at this machine runs the bot
         )
         try:
             await self._chatops.handle(message, self.sink)
@@ -220,3 +221,8 @@ class ShellPart:
             except asyncio.CancelledError:
                 pass
         await self._chatops.drain(grace)
+
+
+async def operator() -> bool:
+    """The local shell's person is the operator: an admin of its one workspace."""
+    return True

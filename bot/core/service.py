@@ -147,6 +147,7 @@ class ChatOpsService:
                 for a in message.attachments
             ),
             allow_local_files=message.frontend == "local",
+            is_admin=message.admin_check,
         )
         if (
             runner is not None

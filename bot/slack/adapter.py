@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -44,6 +44,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.messages import ConversationHandler, Reply
+from bot.slack.admin import admin_check
 from bot.slack.convert import (
     APPROVAL_ACTION,
     approval_requester,
@@ -330,6 +331,7 @@ class SlackAdapter:
             log.warning("command from a workspace without an installation")
             return
         message = command_to_message(form)
+        message = replace(message, admin_check=admin_check(client, message.user_id))
         sink = SlackReplySink(
             client=client,
             channel=message.channel_id,
@@ -376,6 +378,7 @@ class SlackAdapter:
         message = event_to_message(
             event, team_id=team, bot_user_id=context.bot_user_id, attachments=attachments
         )
+        message = replace(message, admin_check=admin_check(client, message.user_id))
         sink = SlackReplySink(
             client=client,
             channel=message.channel_id,

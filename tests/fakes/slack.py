@@ -111,6 +111,8 @@ class FakeSlack:
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     rate_limited: dict[str, list[int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # user id -> the `user` object users.info answers with (is_admin, is_owner, ...)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
     # (channel, thread_ts) -> the thread's messages, oldest first (conversations.replies)
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # OAuth: code -> team the install is for; rotation on if expires_in is set
@@ -311,6 +313,11 @@ class FakeSlack:
             if thread is None:
                 return {"ok": False, "error": "thread_not_found"}
             return {"ok": True, "messages": thread, "has_more": False}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": args.get("user"), "team_id": team.team_id, **user}}
         if method == "files.info":
             entry = self.files.get(str(args.get("file")))
             if entry is None:
