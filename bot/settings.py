@@ -80,6 +80,15 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     otel_exporter_otlp_headers: SecretStr | None = None
     otel_service_name: str = "socialops"
     otel_sdk_disabled: bool = False
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    otel_traces_sampler_arg: float = Field(default=1.0, ge=0.0, le=1.0)
 
     # --- secrets at rest --------------------------------------------------------------
     token_encryption_keys: SecretStr | None = None

@@ -33,6 +33,7 @@ from prometheus_client import Counter
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Span, Tracer
 
     from bot.core.messages import IncomingMessage, ReplySink
@@ -90,8 +91,25 @@ def configure(settings: Settings, *, role: str) -> Tracing | None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     return install(
-        BatchSpanProcessor(_exporter(settings)), service=settings.otel_service_name, role=role
+        BatchSpanProcessor(_exporter(settings)),
+        service=settings.otel_service_name,
+        role=role,
+        sampler=_sampler(settings.otel_traces_sampler, settings.otel_traces_sampler_arg),
     )
+
+
+def _sampler(name: str, arg: float) -> Sampler:
+    """The standard OTEL_TRACES_SAMPLER names, read by Settings."""
+    from opentelemetry.sdk.trace import sampling
+
+    root: Sampler
+    if name.endswith("traceidratio"):
+        root = sampling.TraceIdRatioBased(arg)
+    elif name.endswith("always_off"):
+        root = sampling.ALWAYS_OFF
+    else:
+        root = sampling.ALWAYS_ON
+    return sampling.ParentBased(root) if name.startswith("parentbased_") else root
 
 
 def _exporter(settings: Settings) -> Any:
@@ -116,10 +134,18 @@ def _exporter(settings: Settings) -> Any:
     return HttpExporter(endpoint=traces or base.rstrip("/") + "/v1/traces", headers=headers)
 
 
-def install(processor: SpanProcessor, *, service: str = "socialops", role: str = "") -> Tracing:
+def install(
+    processor: SpanProcessor,
+    *,
+    service: str = "socialops",
+    role: str = "",
+    sampler: Sampler | None = None,
+) -> Tracing:
     """Set the global tracer provider with `processor` and instrument the libraries.
 
-    The global provider can be set once per process; `Tracing.shutdown` removes the
+    `sampler` (default: every trace) decides for the roots we start; a client span
+    with no parent (the job engine's polls and heartbeats, a pool's pings) starts no
+    trace at all (`_WithinWork`). The global provider can be set once per process; `Tracing.shutdown` removes the
     instrumentation and our spans, and a later `install` (tests, the bench) builds a
     new provider that our spans and the instrumentation use.
     """
@@ -137,7 +163,7 @@ def install(processor: SpanProcessor, *, service: str = "socialops", role: str =
     if _active is not None:
         _active.shutdown()
     resource = Resource.create({"service.name": service, "socialops.role": role})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=_within_work(sampler))
     provider.add_span_processor(processor)
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         # Only the first provider becomes the global one (libraries' own spans); ours
@@ -176,6 +202,37 @@ def instrument_app(app: FastAPI) -> None:
         excluded_urls=_UNTRACED_ROUTES,
         exclude_spans=["receive", "send"],
     )
+
+
+def _within_work(inner: Sampler | None) -> Sampler:
+    """Wrap `inner` so that a client span (SQL, Redis, HTTP) never starts a trace."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import sampling
+
+    chosen = inner if inner is not None else sampling.ParentBased(sampling.ALWAYS_ON)
+
+    class WithinWork(sampling.Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> sampling.SamplingResult:
+            orphan = not trace.get_current_span(parent_context).get_span_context().is_valid
+            if orphan and kind == trace.SpanKind.CLIENT:
+                return sampling.SamplingResult(sampling.Decision.DROP)
+            return chosen.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"WithinWork{{{chosen.get_description()}}}"
+
+    return WithinWork()
 
 
 # -- the conversation core ----------------------------------------------------------------

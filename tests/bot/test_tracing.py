@@ -164,10 +164,14 @@ async def test_query_strings_never_reach_a_span(spans, google):
             await client.get(f"/oauth/callback?code={marker}&state={marker}")
         ).status_code == 200
     async with httpx.AsyncClient() as client:  # the real transport: instrumented
-        await client.get(f"{google.base}/nowhere?access_token={marker}")
+        with trace.get_tracer("test").start_as_current_span("work"):
+            await client.get(f"{google.base}/nowhere?access_token={marker}")
+        await client.get(f"{google.base}/orphan")  # a client call outside any work
     found = spans.get_finished_spans()
     kinds = {s.kind for s in found}
     assert trace.SpanKind.SERVER in kinds and trace.SpanKind.CLIENT in kinds
+    # A client span with no parent (job engine polls, pool pings) starts no trace.
+    assert not [s for s in found if "orphan" in str((s.attributes or {}).get("http.url"))]
     assert marker not in _everything(found)
 
 
