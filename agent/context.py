@@ -32,6 +32,14 @@ async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
     return False
 
 
+AdminDirectory = Callable[[Identity], Awaitable[bool]]
+
+
+async def no_admins(identity: Identity) -> bool:
+    """Nobody is an admin where no front-end says who is."""
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The settings actions need, copied from bot.settings at assembly."""
@@ -70,6 +78,9 @@ class Deps:
     executors: Mapping[str, Executor] = field(default_factory=dict)
     # Tells people outside their conversation (bot.notify.Notifiers.notify in a process).
     notify: Notify = no_notify
+    # Whether a chat user administers their workspace, asked of its front-end (bot.admins),
+    # for callers that bring no front-end of their own (the companion API).
+    is_admin: AdminDirectory = no_admins
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from bot.admins import Admins, local_operator
 from bot.services import Part, Services
 
 if TYPE_CHECKING:
@@ -82,6 +83,13 @@ class Assembly:
         )
 
     @cached_property
+    def admins(self) -> Admins:
+        """Who administers a workspace, by front-end (the companion API's audit)."""
+        admins = Admins()
+        admins.register("local", local_operator)
+        return admins
+
+    @cached_property
     def deps(self) -> Deps:
         """Actions' dependencies; first used after initialize() (the pool must be open)."""
         from agent.actions import EXECUTORS
@@ -98,6 +106,7 @@ class Assembly:
             ops=self.ops,
             executors=EXECUTORS,
             notify=services.notifiers.notify,
+            is_admin=self.admins.is_admin,
         )
 
     @cached_property
@@ -134,6 +143,7 @@ class Assembly:
 
         adapter = build_slack_adapter(self.services, handler=self.chatops)
         self.services.notifiers.register("slack", adapter.notify)
+        self.admins.register("slack", adapter.is_admin)
         self.sources.register("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
         return adapter
 

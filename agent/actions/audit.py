@@ -49,6 +49,39 @@ def render(entry: AuditEntry) -> str:
     return line
 
 
+class NotAdmin(ActionError):
+    """The caller does not administer the workspace (the API answers 403)."""
+
+
+async def entries(
+    ctx: ActionContext,
+    *,
+    is_admin: AdminCheck | None,
+    user: str | None = None,
+    action: str | None = None,
+    since: date | None = None,
+    limit: int = MAX_ROWS,
+) -> list[AuditEntry]:
+    """The newest entries (at most `limit`) matching the filters, for an admin only."""
+    if is_admin is None or not await is_admin():
+        raise NotAdmin(NOT_ADMIN)
+    pool = ctx.deps.pool
+    workspace_id = ctx.identity.workspace_id
+    member = None
+    if user is not None:
+        member = await audit.find_member(pool, workspace_id=workspace_id, who=member_key(user))
+        if member is None:
+            raise ActionError(f"No member {user} has used the bot in this workspace.")
+    return await audit.query(
+        pool,
+        workspace_id=workspace_id,
+        chat_user_id=member,
+        action=action,
+        since=datetime.combine(since, time(), UTC) if since is not None else None,
+        limit=limit,
+    )
+
+
 async def show(
     ctx: ActionContext,
     *,
@@ -57,23 +90,9 @@ async def show(
     action: str | None = None,
     since: date | None = None,
 ) -> Outcome:
-    """The newest entries (at most MAX_ROWS) matching the filters, for an admin."""
-    if is_admin is None or not await is_admin():
-        raise ActionError(NOT_ADMIN)
-    pool = ctx.deps.pool
-    workspace_id = ctx.identity.workspace_id
-    member = None
-    if user is not None:
-        member = await audit.find_member(pool, workspace_id=workspace_id, who=member_key(user))
-        if member is None:
-            raise ActionError(f"No member {user} has used the bot in this workspace.")
-    rows = await audit.query(
-        pool,
-        workspace_id=workspace_id,
-        chat_user_id=member,
-        action=action,
-        since=datetime.combine(since, time(), UTC) if since is not None else None,
-        limit=MAX_ROWS + 1,
+    """The `audit` command: the listing, sent privately."""
+    rows = await entries(
+        ctx, is_admin=is_admin, user=user, action=action, since=since, limit=MAX_ROWS + 1
     )
     if not rows:
         return Outcome("No audit entries match.")

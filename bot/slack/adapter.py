@@ -59,6 +59,7 @@ from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
 from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
 from bot.slack.sink import PendingDecision, SlackReplySink
+from storage.identity import Identity
 from storage.redis import RedisHandle
 from storage.slack_installations import SlackInstallations
 
@@ -610,6 +611,13 @@ class SlackAdapter:
             context=context, enterprise_id=enterprise_id, team_id=team_id, user_id=None
         )
         return result.bot_token if result is not None else None
+
+    async def is_admin(self, identity: Identity) -> bool:
+        """Whether a Slack member administers their workspace (`users.info`)."""
+        client = await self._client_for(team_id=identity.workspace_external_id, enterprise_id=None)
+        if client is None:
+            return False
+        return await admin_check(client, identity.user_external_id)()
 
     async def _token_for_team(self, team_id: str) -> str | None:
         return await self._token_for(team_id or None, None, False)

@@ -3,21 +3,30 @@ Slack's admin check over the fake Slack Web API."""
 
 from __future__ import annotations
 
+import re
 import secrets
+from dataclasses import replace
 from datetime import date
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent import commands
-from agent.actions import approvals
+from agent.actions import app_link, approvals
 from agent.actions.audit import NOT_ADMIN
 from agent.context import ActionContext
+from bot.admins import Admins, local_operator
+from bot.api.auth import SupabaseVerifier
+from bot.api.routes import build_router
 from bot.core.messages import IncomingMessage
 from bot.core.service import ChatOpsService
 from bot.discord.convert import admin_check as discord_admin
 from bot.slack.admin import admin_check as slack_admin
 from storage import audit
+from storage.identity import Identity
+from tests.bot.api.conftest import PROJECT, SECRET, sign_hs
 from tests.bot.slack.conftest import BOT_TOKEN
 from tests.fakes.chatops import FakeOps, RecordingSink
 from tests.fakes.platforms import directory
@@ -182,3 +191,86 @@ async def test_slack_admins_and_owners_come_from_users_info(fake_slack) -> None:
         "UGONE",
     ]
     assert await discord_admin(True)() and not await discord_admin(False)()
+
+
+async def _connected_api(deps, ident, subject: str) -> httpx.AsyncClient:
+    """The API over `deps`, with `subject` connected (as `connect app` does) to `ident`."""
+    app = FastAPI()
+    verifier = SupabaseVerifier(supabase_url=PROJECT, jwt_secret=SECRET, jwks=None)
+    app.include_router(build_router(deps=lambda: deps, verifier=verifier))
+    api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v1"
+    )
+    outcome = await app_link.connect_app(ActionContext(identity=ident, deps=deps))
+    code = re.search(r"code for the app: ([A-Z0-9-]+)", outcome.private or "")
+    assert code is not None
+    claimed = await api.post(
+        "/identity/claim",
+        json={"code": code[1]},
+        headers={"Authorization": f"Bearer {sign_hs(sub=subject)}"},
+    )
+    assert claimed.status_code == 200, claimed.text
+    return api
+
+
+async def test_the_api_audit_is_for_admins_and_their_workspace(
+    make_deps, new_identity, pool
+) -> None:
+    admin = await new_identity()
+    member = await new_identity(workspace=admin.workspace_external_id)
+    stranger = await new_identity()
+    mine, theirs = "mine-" + secrets.token_hex(4), "theirs-" + secrets.token_hex(4)
+    for ident, target in ((member, mine), (stranger, theirs)):
+        await audit.record(
+            pool,
+            action="upload",
+            outcome="ok",
+            workspace_id=ident.workspace_id,
+            chat_user_id=ident.chat_user_id,
+            target=target,
+        )
+
+    async def only_the_admin(identity) -> bool:
+        return identity.chat_user_id == admin.chat_user_id
+
+    deps = replace(make_deps(ops=FakeOps()), is_admin=only_the_admin)
+    subject = "audit-app-" + secrets.token_hex(4)
+    headers = {"Authorization": f"Bearer {sign_hs(sub=subject)}"}
+    api = await _connected_api(deps, admin, subject)
+    try:
+        page = await api.get("/audit", params={"action": "upload"}, headers=headers)
+    finally:
+        await api.aclose()
+    assert page.status_code == 200, page.text
+    [entry] = page.json()["entries"]
+    assert entry["target"] == mine and entry["actor"] == member.user_external_id
+    assert theirs not in page.text
+
+    other = "audit-app-" + secrets.token_hex(4)
+    api = await _connected_api(deps, member, other)
+    try:
+        refused = await api.get("/audit", headers={"Authorization": f"Bearer {sign_hs(sub=other)}"})
+    finally:
+        await api.aclose()
+    assert refused.status_code == 403
+    assert mine not in refused.text
+
+
+async def test_admin_checks_by_front_end() -> None:
+    admins = Admins()
+    ident = Identity(
+        workspace_id=1,
+        chat_user_id=2,
+        frontend="slack",
+        workspace_external_id="T1",
+        user_external_id="U1",
+    )
+    assert not await admins.is_admin(ident)  # no check registered: no
+
+    async def broken(identity: Identity) -> bool:
+        raise RuntimeError("slack down")
+
+    admins.register("slack", broken)
+    assert not await admins.is_admin(ident)  # a failing check: no, never an exception
+    admins.register("local", local_operator)
+    assert await admins.is_admin(replace(ident, frontend="local"))
