@@ -6,6 +6,7 @@ fake OpenAI and Google servers over loopback, the production HTTP client).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -14,8 +15,12 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -216,3 +221,40 @@ def test_tracing_off_costs_no_ids_and_strips_carried_context():
     with telemetry.job_span("upload", payload):
         assert telemetry.current_ids() is None
     assert payload == {"a": 1}
+
+
+async def test_an_otlp_endpoint_receives_the_spans_with_the_collector_key(make_settings):
+    """`configure` from settings alone: OTLP over http/protobuf to a fake collector."""
+    received: list[tuple[dict[str, str], bytes]] = []
+    collector = FastAPI()
+
+    @collector.post("/v1/traces")
+    async def traces(request: Request) -> Response:
+        received.append((dict(request.headers), await request.body()))
+        return Response(ExportTraceServiceResponse().SerializeToString())
+
+    assert telemetry.configure(make_settings(), role="test") is None  # unset: off
+    async with serve_asgi(collector) as base:
+        settings = make_settings(
+            otel_exporter_otlp_endpoint=base,
+            otel_exporter_otlp_headers="x-collector-key=key-" + secrets.token_hex(4),
+            otel_service_name="socialops-test",
+        )
+        tracing = telemetry.configure(settings, role="worker")
+        assert tracing is not None
+        try:
+            with tracing.tracer.start_as_current_span("exported"):
+                pass
+        finally:
+            # The exporter posts from its own thread; the loop must keep serving meanwhile.
+            await asyncio.to_thread(tracing.shutdown)
+    [(headers, body)] = received
+    assert headers["x-collector-key"].startswith("key-")
+    assert headers["content-type"] == "application/x-protobuf"
+    request = ExportTraceServiceRequest.FromString(body)
+    [resource_spans] = request.resource_spans
+    resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert resource["service.name"] == "socialops-test" and resource["socialops.role"] == "worker"
+    names = [s.name for scope in resource_spans.scope_spans for s in scope.spans]
+    assert names == ["exported"]
+    assert telemetry.current_ids() is None  # shut down: off again
