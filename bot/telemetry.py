@@ -204,8 +204,26 @@ def instrument_app(app: FastAPI) -> None:
     )
 
 
+# The statements asyncpg's pool runs on every connection it takes back (its reset
+# query is made of some of these, by the server's capabilities): one per release,
+# as many as the real queries, and nothing anyone asked for.
+_POOL_RESET = frozenset(
+    {"SELECT pg_advisory_unlock_all();", "CLOSE ALL;", "UNLISTEN *;", "RESET ALL;"}
+)
+_STATEMENT_KEYS = ("db.statement", "db.query.text")
+
+
+def _pool_reset(attributes: Any) -> bool:
+    for key in _STATEMENT_KEYS:
+        statement = attributes.get(key) if attributes else None
+        if isinstance(statement, str) and statement:
+            return set(statement.split("\n")) <= _POOL_RESET
+    return False
+
+
 def _within_work(inner: Sampler | None) -> Sampler:
-    """Wrap `inner` so that a client span (SQL, Redis, HTTP) never starts a trace."""
+    """Wrap `inner` so that a client span (SQL, Redis, HTTP) never starts a trace, and
+    the pool's connection resets are never recorded."""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import sampling
 
@@ -222,8 +240,10 @@ def _within_work(inner: Sampler | None) -> Sampler:
             links: Any = None,
             trace_state: Any = None,
         ) -> sampling.SamplingResult:
-            orphan = not trace.get_current_span(parent_context).get_span_context().is_valid
-            if orphan and kind == trace.SpanKind.CLIENT:
+            if kind == trace.SpanKind.CLIENT and (
+                not trace.get_current_span(parent_context).get_span_context().is_valid
+                or _pool_reset(attributes)
+            ):
                 return sampling.SamplingResult(sampling.Decision.DROP)
             return chosen.should_sample(
                 parent_context, trace_id, name, kind, attributes, links, trace_state

@@ -140,6 +140,9 @@ async def test_a_metrics_request_is_one_trace_from_chat_to_database(
     queries = [s for s in found if (s.attributes or {}).get("db.system") == "postgresql"]
     under_tool = [q for q in queries if "tool get_metrics" in _ancestors(q, index)]
     assert under_tool, "the tool's snapshot writes are spans under it"
+    # The pool's own reset on each connection it takes back is not one of them.
+    statements = [str((q.attributes or {}).get("db.statement")) for q in queries]
+    assert not [q for q in statements if "RESET ALL" in q]
     # Nothing people wrote or platforms hold reaches the exporter.
     exported = _everything(found)
     for secret in (
