@@ -13,10 +13,12 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
+import grpc
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -261,3 +263,37 @@ async def test_an_otlp_endpoint_receives_the_spans_with_the_collector_key(make_s
     names = [s.name for scope in resource_spans.scope_spans for s in scope.spans]
     assert names == ["exported"]
     assert telemetry.current_ids() is None  # shut down: off again
+
+
+async def test_grpc_is_the_other_otlp_protocol(make_settings):
+    received: list[ExportTraceServiceRequest] = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+        async def Export(self, request, context):
+            received.append(request)
+            return ExportTraceServiceResponse()
+
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        settings = make_settings(
+            otel_exporter_otlp_endpoint=f"http://127.0.0.1:{port}",
+            otel_exporter_otlp_protocol="grpc",
+        )
+        tracing = telemetry.configure(settings, role="discord")
+        assert tracing is not None
+        with tracing.tracer.start_as_current_span("over-grpc"):
+            pass
+        await asyncio.to_thread(tracing.shutdown)
+    finally:
+        await server.stop(None)
+    names = [
+        s.name
+        for request in received
+        for rs in request.resource_spans
+        for scope in rs.scope_spans
+        for s in scope.spans
+    ]
+    assert names == ["over-grpc"]
