@@ -33,6 +33,7 @@ from prometheus_client import Counter
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Span, Tracer
 
@@ -112,7 +113,7 @@ def _sampler(name: str, arg: float) -> Sampler:
     return sampling.ParentBased(root) if name.startswith("parentbased_") else root
 
 
-def _exporter(settings: Settings) -> Any:
+def _exporter(settings: Settings) -> SpanExporter:
     headers = None
     if settings.otel_exporter_otlp_headers is not None:
         from opentelemetry.util.re import parse_env_headers
