@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bot.admins import Admins, local_operator
+from bot.admins import Admins, DiscordAdmins, local_operator
 from bot.services import Part, Services
 
 if TYPE_CHECKING:
@@ -87,6 +87,16 @@ class Assembly:
         """Who administers a workspace, by front-end (the companion API's audit)."""
         admins = Admins()
         admins.register("local", local_operator)
+        token = self.settings.discord_token
+        if token is not None:
+            import httpx
+
+            http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+            self.services.http_clients["discord-admins"] = http  # closed with the others
+            discord = DiscordAdmins(
+                http=http, api_base=self.settings.discord_api_base, token=token.get_secret_value()
+            )
+            admins.register("discord", discord.is_admin)
         return admins
 
     @cached_property

@@ -17,7 +17,9 @@ from agent import commands
 from agent.actions import app_link, approvals
 from agent.actions.audit import NOT_ADMIN
 from agent.context import ActionContext
-from bot.admins import Admins, local_operator
+from bot.admins import ADMINISTRATOR as DISCORD_ADMINISTRATOR
+from bot.admins import MANAGE_GUILD as DISCORD_MANAGE_GUILD
+from bot.admins import Admins, DiscordAdmins, local_operator
 from bot.api.auth import SupabaseVerifier
 from bot.api.routes import build_router
 from bot.core.messages import IncomingMessage
@@ -29,7 +31,9 @@ from storage.identity import Identity
 from tests.bot.api.conftest import PROJECT, SECRET, sign_hs
 from tests.bot.slack.conftest import BOT_TOKEN
 from tests.fakes.chatops import FakeOps, RecordingSink
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.platforms import directory
+from tests.fakes.server import serve_asgi
 
 
 async def _yes() -> bool:
@@ -274,3 +278,31 @@ async def test_admin_checks_by_front_end() -> None:
     assert not await admins.is_admin(ident)  # a failing check: no, never an exception
     admins.register("local", local_operator)
     assert await admins.is_admin(replace(ident, frontend="local"))
+
+
+async def test_discord_admins_are_the_owner_and_manage_server_members() -> None:
+    fake = FakeDiscord()
+    guild = fake.add_guild()
+    fake.add_member(guild, "1001", permissions=DISCORD_MANAGE_GUILD)
+    fake.add_member(guild, "1002", permissions=DISCORD_ADMINISTRATOR)
+    fake.add_member(guild, "1003", permissions=1 << 11)  # send messages only
+    async with serve_asgi(fake.app) as base, httpx.AsyncClient() as http:
+        admins = DiscordAdmins(http=http, api_base=base + "/api/v10", token=fake.token)
+
+        def who(user: str, workspace: str = guild["id"]) -> Identity:
+            return Identity(
+                workspace_id=1,
+                chat_user_id=1,
+                frontend="discord",
+                workspace_external_id=workspace,
+                user_external_id=user,
+            )
+
+        assert await admins.is_admin(who(fake.owner["id"]))
+        assert await admins.is_admin(who("1001"))
+        assert await admins.is_admin(who("1002"))
+        assert not await admins.is_admin(who("1003"))
+        assert not await admins.is_admin(who("999999"))  # not a member
+        assert not await admins.is_admin(who("1001", workspace="dm:1001"))
+        wrong = DiscordAdmins(http=http, api_base=base + "/api/v10", token="not-the-token")
+        assert not await wrong.is_admin(who(fake.owner["id"]))
