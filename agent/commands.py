@@ -13,11 +13,13 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from agent.actions import (
     accounts,
     app_link,
+    audit,
     best_time,
     captions,
     digest,
@@ -29,6 +31,7 @@ from agent.actions import (
     upload,
 )
 from agent.actions.base import ActionError, Outcome
+from agent.observe import counted_command
 from agent.session import AttachmentInfo, ChatContext
 from integrations.capabilities import PRIVACY_WORDS
 from integrations.registry import Platforms
@@ -56,6 +59,8 @@ USAGE: dict[str, str] = {
     "queue": "queue [workspace]: your scheduled posts (workspace: everyone's, for admins)",
     "reschedule": "reschedule <post> <when>: move a scheduled post (e.g. reschedule 12 in 2h)",
     "best": "best time <platform>: the next three slots your account's history favours",
+    "audit": "audit [user @someone] [action <name>] [since YYYY-MM-DD]: who asked for what"
+    " (workspace admins; sent privately)",
 }
 COMMANDS = tuple(USAGE)
 # Commands whose answer is for the asker alone unless they add `share` at the end
@@ -313,6 +318,31 @@ def _best(rest: list[str], platforms: Platforms) -> Command | Usage:
     return _usage("best")
 
 
+_ACTION_WORD = re.compile(r"^[a-z_]{1,40}$")
+
+
+def _audit(rest: list[str], platforms: Platforms) -> Command | Usage:
+    args: dict[str, Any] = {"user": None, "action": None, "since": None}
+    if len(rest) % 2:
+        return _usage("audit")
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
+        key = key.lower()
+        if key not in args or args[key] is not None:
+            return _usage("audit")
+        if key == "action":
+            if not _ACTION_WORD.match(value.lower()):
+                return _usage("audit", "An action is one word, like upload or link.")
+            args["action"] = value.lower()
+        elif key == "since":
+            try:
+                args["since"] = date.fromisoformat(value)
+            except ValueError:
+                return _usage("audit", f"{value} is not a date like 2026-11-01.")
+        else:
+            args["user"] = value
+    return Command("audit", args)
+
+
 _PARSERS: dict[str, Parser] = {
     "help": _help,
     "link": _link,
@@ -331,6 +361,7 @@ _PARSERS: dict[str, Parser] = {
     "queue": _queue,
     "reschedule": _reschedule,
     "best": _best,
+    "audit": _audit,
 }
 
 
@@ -348,6 +379,7 @@ def usage_for_unknown(text: str) -> str:
     return help_text()
 
 
+@counted_command(lambda command, chat: command.name)
 async def execute(command: Command, chat: ChatContext) -> Outcome:
     """Run a parsed command through the same actions the tools use."""
     ctx = chat.action
@@ -433,6 +465,8 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
         return await app_link.connect_app(ctx)
     if name == "disconnect_app":
         return await app_link.disconnect_app(ctx)
+    if name == "audit":
+        return await audit.show(ctx, is_admin=chat.is_admin, **args)
     raise AssertionError(f"unhandled command {name}")
 
 

@@ -49,6 +49,14 @@ async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
     return False
 
 
+AdminDirectory = Callable[[Identity], Awaitable[bool]]
+
+
+async def no_admins(identity: Identity) -> bool:
+    """Nobody is an admin where no front-end says who is."""
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The settings actions need, copied from bot.settings at assembly."""
@@ -93,6 +101,9 @@ class Deps:
     commentary: Callable[[str], Awaitable[str]] | None = None
     # The requester's zone and role from their chat platform (bot.chat_profiles).
     chat_profile: ProfileLookup = no_profile
+    # Whether a chat user administers their workspace, asked of its front-end (bot.admins),
+    # for callers that bring no front-end of their own (the companion API).
+    is_admin: AdminDirectory = no_admins
 
 
 @dataclass(frozen=True, slots=True)

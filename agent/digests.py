@@ -24,6 +24,7 @@ from agent.actions.accounts import link_hint
 from agent.context import Deps
 from agent.digest_build import gather
 from agent.digest_content import Digest
+from agent.observe import counted_delivery
 from storage import digests as store
 from storage import queue
 from storage.digests import Subscription, Workspace
@@ -108,6 +109,7 @@ async def requeue_digest(pool: asyncpg.Pool, payload: dict[str, Any], *, delay: 
         )
 
 
+@counted_delivery
 async def deliver_digest(
     deps: Deps, post: Post, *, subscription_id: int, local_date: date, now: datetime
 ) -> bool:

@@ -16,6 +16,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import GraphRecursionError
 
+from agent.observe import agent_middleware
 from agent.prompts import SYSTEM_PROMPT
 from agent.session import ChatContext
 from agent.tokens import RunFailed, estimate_tokens
@@ -139,7 +140,12 @@ class AgentRunner:
         self.config = config
         chosen = list(tools) if tools is not None else build_tools()
         self.graph = create_agent(
-            model, tools=chosen, system_prompt=SYSTEM_PROMPT, context_schema=ChatContext
+            model,
+            tools=chosen,
+            system_prompt=SYSTEM_PROMPT,
+            context_schema=ChatContext,
+            # Counters (and spans, when tracing is on) for each model and tool call.
+            middleware=[agent_middleware(model=config.model)],
         )
         schemas = "".join(json.dumps(convert_to_openai_tool(t)) for t in chosen)
         self._overhead = estimate_tokens(SYSTEM_PROMPT + schemas) + 64

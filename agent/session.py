@@ -9,12 +9,16 @@ must reach the person (private links, approval prompts) are collected in
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from agent.actions.base import ActionError, Outcome
 from agent.context import ActionContext
+
+# Asks the person's front-end whether they administer their workspace.
+AdminCheck: TypeAlias = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class ChatContext:
     # Per-run tool-call budget, counted by the tools (set by the runner).
     max_tool_calls: int = 8
     tool_calls: int = 0
+    # Whether the person is a workspace admin, asked of their front-end when it matters.
+    is_admin: AdminCheck | None = None
 
     def find_attachment(self, name: str | None) -> AttachmentInfo | None:
         """The named attachment, or the only video one when no name is given."""

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from bot.admins import Admins, DiscordAdmins, local_operator
 from bot.services import Part, Services
 
 if TYPE_CHECKING:
@@ -91,6 +92,23 @@ class Assembly:
         )
 
     @cached_property
+    def admins(self) -> Admins:
+        """Who administers a workspace, by front-end (the companion API's audit)."""
+        admins = Admins()
+        admins.register("local", local_operator)
+        token = self.settings.discord_token
+        if token is not None:
+            import httpx
+
+            http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+            self.services.http_clients["discord-admins"] = http  # closed with the others
+            discord = DiscordAdmins(
+                http=http, api_base=self.settings.discord_api_base, token=token.get_secret_value()
+            )
+            admins.register("discord", discord.is_admin)
+        return admins
+
+    @cached_property
     def deps(self) -> Deps:
         """Actions' dependencies; first used after initialize() (the pool must be open)."""
         from agent.actions import EXECUTORS
@@ -109,6 +127,7 @@ class Assembly:
             notify=services.notifiers.notify,
             commentary=self._digest_commentary(),
             chat_profile=self.chat_profiles.lookup,
+            is_admin=self.admins.is_admin,
         )
 
     def _digest_commentary(self) -> Callable[[str], Awaitable[str]] | None:
@@ -172,6 +191,7 @@ class Assembly:
         adapter = build_slack_adapter(self.services, handler=self.chatops)
         self.services.notifiers.register("slack", adapter.notify)
         self.chat_profiles.register("slack", adapter.chat_profile)
+        self.admins.register("slack", adapter.is_admin)
         self.sources.register("slack", lambda loc: StreamedSource(adapter.files.stream, loc))
         return adapter
 
@@ -226,12 +246,12 @@ class Assembly:
             routers.append(self.slack.router())
         routers.append(self._media_router())
         if self.settings.metrics_token is not None:
-            from bot.metrics_web import build_metrics_router
+            from bot.metrics_web import build_metrics_router, refresher
 
             routers.append(
                 build_metrics_router(
                     token=self.settings.metrics_token.get_secret_value(),
-                    redis_down=lambda: services.budgets.redis_down,
+                    refresh=refresher(services.budgets),
                 )
             )
         if self.settings.supabase_url is not None:
@@ -299,6 +319,8 @@ class Assembly:
             return web
         if name == "worker":
             return self._worker()
+        if name == "metrics":
+            return self._metrics()
         if name == "shell":
             from bot.shell import ShellPart
 
@@ -336,6 +358,22 @@ class Assembly:
                 adapter=self.slack, app_token=settings.slack_app_token.get_secret_value()
             )
         raise PartUnavailable(f"the '{name}' part is not available in this build")
+
+    def _metrics(self) -> Part:
+        """`/metrics` on METRICS_PORT, for a process with no web server (bot.metrics_web)."""
+        from bot.metrics_web import metrics_app, refresher
+        from bot.web import WebPart
+
+        settings = self.settings
+        if settings.metrics_port is None:
+            raise PartUnavailable("the 'metrics' part needs METRICS_PORT")
+        token = settings.metrics_token
+        app = metrics_app(
+            host=settings.metrics_host,
+            token=token.get_secret_value() if token is not None else None,
+            refresh=refresher(self.services.budgets),
+        )
+        return WebPart(app, host=settings.metrics_host, port=settings.metrics_port, name="metrics")
 
     def _worker(self) -> Part:
         from bot.worker import JobKind, Trigger, WorkerPart
@@ -472,13 +510,14 @@ class Assembly:
             await queue.enqueue(conn, queue.PURGE, {}, dedupe_key="purge")
 
     async def _purge_job(self, payload: dict[str, Any]) -> None:
-        from storage import app_identities, job_runs, oauth_states, pending_links
+        from storage import app_identities, audit, job_runs, oauth_states, pending_links
 
         pool = self.services.db.pool
         await oauth_states.purge_expired(pool)
         await pending_links.purge_expired(pool)
         await app_identities.purge_expired(pool)
         await job_runs.purge_ended(pool)
+        await audit.purge_older_than(pool, days=self.settings.audit_retention_days)
         await self._sweep_uploads()
 
     async def _sweep_uploads(self) -> None:

@@ -48,6 +48,14 @@ def parts_for_run(settings: Settings, *, interactive: bool) -> list[str]:
     return names
 
 
+def with_metrics(settings: Settings, names: list[str]) -> list[str]:
+    """A process with no web server serves /metrics on METRICS_PORT when it is set
+    (the local shell alone excepted: nobody scrapes it)."""
+    if settings.metrics_port is None or "web" in names or names in ([], ["shell"]):
+        return names
+    return [*names, "metrics"]
+
+
 async def _run(settings: Settings, names: list[str]) -> int:
     services = Services(settings=settings)
     parts = build_parts(services, names)
@@ -128,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": ["worker"],
         "discord": ["discord"],
     }.get(args.command, [])
+    names = with_metrics(settings, names)
     interactive_shell = "shell" in names and sys.stdin.isatty()
     logs.configure(
         level=settings.log_level,
@@ -146,7 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rotate-keys":
         return asyncio.run(_rotate(settings, args.batch_size, args.pause))
 
-    return asyncio.run(_run(settings, names))
+    from bot import telemetry
+
+    tracing = telemetry.configure(settings, role=args.command)
+    try:
+        return asyncio.run(_run(settings, names))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # flushes the spans still queued for export
 
 
 if __name__ == "__main__":

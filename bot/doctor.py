@@ -31,6 +31,12 @@ FEATURES: dict[str, list[list[str]]] = {
     "LLM (free-form chat)": [["llm_api_key"], ["llm_base_url"]],
     # Tokens are checked against the project's JWKS; add SUPABASE_JWT_SECRET for HS256 ones.
     "Companion app API (/api/v1)": [["supabase_url"]],
+    "Prometheus /metrics on the web role": [["metrics_token"]],
+    "/metrics on METRICS_PORT (worker, discord)": [["metrics_port"]],
+    "Tracing (OpenTelemetry over OTLP)": [
+        ["otel_exporter_otlp_endpoint"],
+        ["otel_exporter_otlp_traces_endpoint"],
+    ],
 }
 
 

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.telemetry import current_ids
+
 REDACTED = "[redacted]"
 
 # Token shapes worth hiding even when they are not one of our configured secrets:
@@ -101,6 +103,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ids = current_ids()
+        if ids is not None:
+            payload["trace_id"], payload["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _STANDARD:
                 payload[key] = value if isinstance(value, int | float | bool | None) else str(value)

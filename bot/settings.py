@@ -63,14 +63,38 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     schedule_max_days: int = Field(default=90, ge=1, le=3650)
     schedule_grace_seconds: int = Field(default=900, ge=0)
     digest_per_workspace: int = Field(default=4, ge=1)
+    # Audit log entries older than this are purged by the job engine's purge job.
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
     # Lifetime of signed PUBLIC_BASE_URL/media/{token} links (videos Instagram fetches).
     media_url_ttl_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
     # Level of the libraries that log whole payloads (slack_sdk, slack_bolt, discord, openai)
     # and of the noisy ones; unset keeps them at INFO/WARNING even when LOG_LEVEL=DEBUG.
     log_level_libraries: str | None = None
 
-    # Bearer token for GET /metrics (Prometheus); the route is off without it.
+    # Bearer token for GET /metrics (Prometheus); the web role's route is off without it.
     metrics_token: SecretStr | None = None
+    # Roles with no web server (worker, discord, slack-socket) serve /metrics on this port,
+    # bound to METRICS_HOST; off a loopback address METRICS_TOKEN is required.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
+    # --- tracing (OpenTelemetry; off unless an OTLP endpoint is set) -------------------
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    # `key=value,...` request headers for the collector (often an API key: a secret).
+    otel_exporter_otlp_headers: SecretStr | None = None
+    otel_service_name: str = "socialops"
+    otel_sdk_disabled: bool = False
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    otel_traces_sampler_arg: float = Field(default=1.0, ge=0.0, le=1.0)
 
     # --- secrets at rest --------------------------------------------------------------
     token_encryption_keys: SecretStr | None = None

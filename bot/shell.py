@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
+from bot.admins import local_operator
 from bot.core.messages import (
     ApprovalRequest,
     ConversationHandler,
@@ -196,6 +197,7 @@ class ShellPart:
             text=text,
             is_dm=True,
             user_name=self._user,
+            admin_check=local_operator,  # the person at this machine runs the bot
         )
         try:
             await self._chatops.handle(message, self.sink)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.services import Services
+from bot.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def create_app(services: Services, *, routers: list[APIRouter] | None = None) ->
 
     for router in routers or []:
         app.include_router(router)
+    instrument_app(app)
     return app
 
 
@@ -149,9 +151,8 @@ class _Server(uvicorn.Server):
 class WebPart:
     """Serves the ASGI app with uvicorn until stopped."""
 
-    name = "web"
-
-    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, *, host: str, port: int, name: str = "web") -> None:
+        self.name = name
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )

@@ -29,6 +29,7 @@ from pgqueuer.models import Job, Schedule
 from prometheus_client import Counter, Gauge, Histogram
 
 from agent.jobs import RetryLater, backoff
+from bot.telemetry import job_span
 from storage.queue import decode
 from storage.queue_listen import describe_wakeups, engine_queries
 
@@ -181,7 +182,9 @@ def _entrypoint(kind: str, handler: Handler) -> Callable[[Job], Awaitable[None]]
         JOB_WAIT.labels(kind).observe(max((datetime.now(UTC) - due).total_seconds(), 0.0))
         JOBS_RUNNING.labels(kind).inc()
         try:
-            await handler(decode(job.payload))
+            payload = decode(job.payload)
+            with job_span(kind, payload):
+                await handler(payload)
         except RetryLater as exc:
             JOBS.labels(kind, "retry").inc()
             raise RetryRequested(delay=timedelta(seconds=exc.delay), reason=exc.reason) from exc

@@ -10,7 +10,7 @@ one running job per post, per digest run and per account refresh.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,34 @@ DIGEST = "digest"
 REFRESH = "refresh"
 PURGE = "purge"
 KINDS = (UPLOAD, DIGEST, REFRESH, PURGE)
+
+# The trace context of the request that queues a job rides in its payload under this
+# key (W3C traceparent headers), so the job's trace links back to it. The process's
+# tracing setup installs the function that reads it; without tracing there is none.
+TRACE_KEY = "_trace"
+_trace_carrier: Callable[[], dict[str, str]] | None = None
+
+
+def set_trace_carrier(carrier: Callable[[], dict[str, str]] | None) -> None:
+    """Install (or remove, with None) the function that captures the trace context."""
+    global _trace_carrier
+    _trace_carrier = carrier
+
+
+def take_trace_carrier(payload: MutableMapping[str, Any]) -> dict[str, str]:
+    """Remove the carried trace context from a job's payload and return it ({} if none)."""
+    carried = payload.pop(TRACE_KEY, None)
+    if not isinstance(carried, dict):
+        return {}
+    return {str(k): str(v) for k, v in carried.items()}
+
+
+def _with_trace(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    carrier = _trace_carrier
+    if carrier is None:
+        return payload
+    headers = carrier()
+    return {**payload, TRACE_KEY: headers} if headers else payload
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
@@ -52,7 +80,7 @@ async def enqueue(
         raise ValueError(f"unknown job kind {kind!r}")
     queries = Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
     [job_id] = await queries.enqueue(
-        kind, encode(payload), 0, delay, dedupe_key, None, on_conflict="skip"
+        kind, encode(_with_trace(payload)), 0, delay, dedupe_key, None, on_conflict="skip"
     )
     return None if job_id is None else int(job_id)
 
@@ -70,7 +98,7 @@ async def enqueue_many(
     queries = Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
     ids = await queries.enqueue(
         [kind] * len(jobs),
-        [encode(payload) for payload, _ in jobs],
+        [encode(_with_trace(payload)) for payload, _ in jobs],
         [0] * len(jobs),
         None,
         [key for _, key in jobs],

@@ -62,6 +62,15 @@ async def propose(ctx: ActionContext, action: str, args: dict[str, Any], summary
         summary=summary,
         ttl_seconds=ttl,
     )
+    await audit.record(
+        ctx.deps.pool,
+        action=f"request:{action}",
+        outcome="pending",
+        workspace_id=ctx.identity.workspace_id,
+        chat_user_id=ctx.identity.chat_user_id,
+        target=pending.id,
+        detail={"origin": ctx.origin},
+    )
     minutes = max(ttl // 60, 1)
     return Outcome(
         text=f"{summary}: waiting for your approval (expires in {minutes} minutes).",
@@ -105,7 +114,18 @@ async def resolve(
         )
         return REFUSALS[decided]
     pending = decided
+    # Who asked, for the audit: the person deciding may be someone else (an owner).
+    asked = {"requested_by": pending.chat_user_id}
     if not approved:
+        await audit.record(
+            ctx.deps.pool,
+            action=f"approval:{pending.action}",
+            outcome="rejected",
+            workspace_id=ident.workspace_id,
+            chat_user_id=ident.chat_user_id,
+            target=pending.id,
+            detail=asked,
+        )
         return f"Cancelled: {pending.summary}."
     if not pending.hash_matches or pending.action not in ctx.deps.executors:
         await store.finish(
@@ -118,6 +138,7 @@ async def resolve(
             workspace_id=ident.workspace_id,
             chat_user_id=ident.chat_user_id,
             target=pending.id,
+            detail=asked,
         )
         return "That request's details changed after it was made; nothing was done. Ask again."
     try:
@@ -138,5 +159,6 @@ async def resolve(
         workspace_id=ident.workspace_id,
         chat_user_id=ident.chat_user_id,
         target=pending.id,
+        detail=asked,
     )
     return result

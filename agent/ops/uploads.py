@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from agent.media_links import HostedSource, MediaLinks, needs_public_url_message
+from agent.observe import UPLOAD_BYTES, UPLOAD_RESUMES
 from agent.ops.base import OpsBase
 from agent.ports import Progress, UploadOutcome
 from integrations.base import (
@@ -221,6 +222,8 @@ class Uploads(OpsBase):
                 raise
             if amounts:
                 await posts.set_metadata(self._pool, post_id, quota_charged=True)
+        if post.has_session:
+            UPLOAD_RESUMES.labels(account.platform).inc()
         checkpoint = PostCheckpoint(self, post_id=post_id)
         if platform.capabilities.media == "public_url":
             source = self._hosted(post, source)
@@ -259,6 +262,7 @@ class Uploads(OpsBase):
                 "privacy_forced": result.privacy_forced,
             },
         )
+        UPLOAD_BYTES.labels(account.platform).inc(source.size or 0)
         await audit.record(
             self._pool,
             action="upload",

@@ -168,3 +168,20 @@ class Caption(BaseModel):
 class Captions(BaseModel):
     platform: str
     captions: list[Caption]
+
+
+class AuditEntry(BaseModel):
+    """Who asked the bot to do what, when, and how it ended (people by their chat ids)."""
+
+    at: datetime
+    action: str = Field(description="e.g. upload, link, request:upload, approval:upload")
+    target: str | None
+    outcome: str
+    actor: str | None = Field(description="Who acted (for an approval: who decided).")
+    actor_name: str | None
+    requested_by: str | None = Field(description="For an approval: who asked for it.")
+    requested_by_name: str | None
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]

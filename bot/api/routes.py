@@ -7,6 +7,7 @@ actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the
 # definition time, and they name dependencies local to build_router.
 import json
 from collections.abc import Callable
+from datetime import date
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
@@ -18,7 +19,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from agent.actions import accounts, app_link, approvals, captions, digest, metrics, posts, quota
+from agent.actions import (
+    accounts,
+    app_link,
+    approvals,
+    audit,
+    captions,
+    digest,
+    metrics,
+    posts,
+    quota,
+)
 from agent.actions import upload as uploads
 from agent.actions.base import Outcome
 from agent.context import ActionContext, Deps
@@ -373,6 +384,40 @@ def build_router(
                     reset_at=s.reset_at,
                 )
                 for label, s in found
+            ]
+        )
+
+    @router.get(
+        "/audit", response_model=models.AuditLog, summary="Who asked for what (workspace admins)"
+    )
+    async def get_audit(
+        ctx: Caller,
+        user: Annotated[str | None, Query(max_length=80, description="A member's chat id")] = None,
+        action: Annotated[str | None, Query(pattern="^[a-z_]{1,40}$")] = None,
+        since: Annotated[date | None, Query(description="From this day (UTC)")] = None,
+    ) -> models.AuditLog:
+        async def is_admin() -> bool:
+            return await ctx.deps.is_admin(ctx.identity)
+
+        try:
+            found = await audit.entries(
+                ctx, is_admin=is_admin, user=user, action=action, since=since, limit=200
+            )
+        except audit.NotAdmin as exc:
+            raise ApiProblem(403, str(exc)) from None
+        return models.AuditLog(
+            entries=[
+                models.AuditEntry(
+                    at=e.at,
+                    action=e.action,
+                    target=e.target,
+                    outcome=e.outcome,
+                    actor=e.actor_external_id,
+                    actor_name=e.actor_name,
+                    requested_by=e.requester_external_id,
+                    requested_by_name=e.requester_name,
+                )
+                for e in found
             ]
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from agent.layout import Layout
+from agent.session import AdminCheck
 
 Frontend = Literal["slack", "discord", "local"]
 
@@ -45,6 +46,9 @@ class IncomingMessage:
     is_dm: bool = False
     is_mention: bool = False
     is_command: bool = False  # a slash command: parsed by the grammar, never the model
+    # Asks the front-end whether this person administers the workspace (the `audit`
+    # command); None: nobody here is (front-ends with no notion of admins).
+    admin_check: AdminCheck | None = None
 
     @property
     def thread_key(self) -> str:

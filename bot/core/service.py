@@ -27,6 +27,7 @@ from agent.session import AttachmentInfo, ChatContext
 from agent.tokens import RunFailed, estimate_tokens
 from bot.core import shares
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
+from bot.telemetry import traced_message
 from integrations.errors import format_wait
 from storage import approvals as approval_store
 from storage import conversations, identity
@@ -117,6 +118,7 @@ class ChatOpsService:
             log.exception("message handling failed", extra={"frontend": message.frontend})
             await _send_quietly(sink, Reply(INTERNAL), private=_private(message))
 
+    @traced_message
     async def _handle(self, message: IncomingMessage, sink: ReplySink) -> None:
         if "\x00" in message.text:
             # Postgres text cannot hold U+0000, and it never means anything in chat.
@@ -148,6 +150,7 @@ class ChatOpsService:
                 for a in message.attachments
             ),
             allow_local_files=message.frontend == "local",
+            is_admin=message.admin_check,
         )
         if (
             runner is not None

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import discord
 import httpx
 
+from agent.session import AdminCheck
 from bot.core.messages import Attachment, IncomingMessage
 
 DM_WORKSPACE_PREFIX = "dm:"
@@ -155,6 +156,10 @@ def message_to_incoming(
         attachments=tuple(convert_attachment(a, transport=transport) for a in message.attachments),
         is_dm=is_dm,
         is_mention=not is_dm and mentions_bot(message, bot_id),
+        admin_check=admin_check(
+            isinstance(message.author, discord.Member)
+            and message.author.guild_permissions.manage_guild
+        ),
     )
 
 
@@ -190,4 +195,15 @@ def interaction_to_incoming(
         attachments=tuple(convert_attachment(a, transport=transport) for a in attachments or []),
         is_dm=is_dm,
         is_command=True,
+        # The member's permissions come with the interaction (no lookup).
+        admin_check=admin_check(not is_dm and interaction.permissions.manage_guild),
     )
+
+
+def admin_check(manages_server: bool) -> AdminCheck:
+    """Discord's workspace admins: members with the Manage Server permission."""
+
+    async def check() -> bool:
+        return manages_server
+
+    return check

@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -46,6 +46,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.context import ChatProfile
 from bot.core.messages import ConversationHandler, Reply
+from bot.slack.admin import admin_check
 from bot.slack.blocks import SHARE_ACTION
 from bot.slack.convert import (
     APPROVAL_ACTION,
@@ -61,6 +62,7 @@ from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
 from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
 from bot.slack.sink import PendingDecision, SlackReplySink
+from storage.identity import Identity
 from storage.redis import RedisHandle
 from storage.slack_installations import SlackInstallations
 
@@ -336,6 +338,7 @@ class SlackAdapter:
             log.warning("command from a workspace without an installation")
             return
         message = command_to_message(form)
+        message = replace(message, admin_check=admin_check(client, message.user_id))
         sink = SlackReplySink(
             client=client,
             channel=message.channel_id,
@@ -382,6 +385,7 @@ class SlackAdapter:
         message = event_to_message(
             event, team_id=team, bot_user_id=context.bot_user_id, attachments=attachments
         )
+        message = replace(message, admin_check=admin_check(client, message.user_id))
         sink = SlackReplySink(
             client=client,
             channel=message.channel_id,
@@ -658,6 +662,13 @@ class SlackAdapter:
             context=context, enterprise_id=enterprise_id, team_id=team_id, user_id=None
         )
         return result.bot_token if result is not None else None
+
+    async def is_admin(self, identity: Identity) -> bool:
+        """Whether a Slack member administers their workspace (`users.info`)."""
+        client = await self._client_for(team_id=identity.workspace_external_id, enterprise_id=None)
+        if client is None:
+            return False
+        return await admin_check(client, identity.user_external_id)()
 
     async def _token_for_team(self, team_id: str) -> str | None:
         return await self._token_for(team_id or None, None, False)

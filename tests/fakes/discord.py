@@ -253,6 +253,16 @@ class FakeDiscord:
         self.guilds[guild_id] = guild
         return guild
 
+    def add_member(
+        self, guild: dict[str, Any], user_id: str, *, permissions: int = 0
+    ) -> dict[str, Any]:
+        """A guild member with one role of its own carrying `permissions` (a bit set)."""
+        role = {"id": snowflake(), "name": f"role-{user_id}", "permissions": str(permissions)}
+        guild["roles"].append(role)
+        member = {"user": {"id": user_id, "username": f"u{user_id}"}, "roles": [role["id"]]}
+        guild["members"].append(member)
+        return member
+
     def add_file(self, name: str, data: bytes, content_type: str = "video/mp4") -> dict[str, Any]:
         """Host bytes on the fake CDN; returns a Discord attachment object for them."""
         self.files[name] = (data, content_type)
@@ -503,6 +513,19 @@ class FakeDiscord:
             }
             self.dm_channels[dm["id"]] = dm
             return JSONResponse(dm)
+        if method == "GET" and (m := re.fullmatch(r"/guilds/(\d+)", path)):
+            guild = self.guilds.get(m[1])
+            if guild is None:
+                return self._error(404, 10004, "Unknown Guild")
+            return JSONResponse({k: guild[k] for k in ("id", "name", "owner_id", "roles")})
+        if method == "GET" and (m := re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path)):
+            guild = self.guilds.get(m[1])
+            member = next(
+                (x for x in (guild or {}).get("members", []) if x["user"]["id"] == m[2]), None
+            )
+            if member is None:
+                return self._error(404, 10007, "Unknown Member")
+            return JSONResponse(member)
         if method == "GET" and (m := re.fullmatch(r"/channels/(\d+)", path)):
             found = self.dm_channels.get(m[1]) or next(
                 (c for g in self.guilds.values() for c in g["channels"] if c["id"] == m[1]), None

@@ -123,6 +123,8 @@ class FakeSlack:
     rate_limited: dict[str, list[int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0  # seconds each Web API call takes to answer
+    # user id -> the `user` object users.info answers with (is_admin, is_owner, ...)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
     # (channel, thread_ts) -> the thread's messages, oldest first (conversations.replies)
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # OAuth: code -> team the install is for; rotation on if expires_in is set
@@ -353,9 +355,9 @@ class FakeSlack:
             return self._complete_upload(args)
         if method == "users.info":
             user = str(args.get("user"))
-            if user not in self.user_zones:
+            if user not in self.user_zones and user not in self.users:
                 return {"ok": False, "error": "user_not_found"}
-            zone = self.user_zones[user]
+            zone = self.user_zones.get(user)
             # Slack's shape: tz (IANA), its label and offset; a user without one gets none.
             profile: dict[str, Any] = {
                 "id": user,
@@ -366,6 +368,7 @@ class FakeSlack:
             }
             if zone is not None:
                 profile.update({"tz": zone, "tz_label": zone, "tz_offset": 0})
+            profile.update(self.users.get(user, {}))
             return {"ok": True, "user": profile}
         if method == "files.info":
             entry = self.files.get(str(args.get("file")))

@@ -1,0 +1,28 @@
+"""Who administers a Slack workspace: its admins and owners, as `users.info` says."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent.session import AdminCheck
+
+log = logging.getLogger(__name__)
+
+
+def admin_check(client: AsyncWebClient, user_id: str) -> AdminCheck:
+    """A check asked only when a command needs it (one `users.info` call then)."""
+
+    async def check() -> bool:
+        try:
+            response = await client.users_info(user=user_id)
+        except SlackApiError as exc:
+            # Not an admin as far as we can tell: refuse rather than guess.
+            log.info("users.info failed", extra={"error": exc.response.get("error")})
+            return False
+        user = response.get("user") or {}
+        return bool(user.get("is_admin") or user.get("is_owner"))
+
+    return check
