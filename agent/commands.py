@@ -456,7 +456,7 @@ async def execute(command: Command, chat: ChatContext) -> Outcome:
     if name == "timezone":
         return await schedule.set_timezone(ctx, args["zone"])
     if name == "queue":
-        return await schedule.show_queue(ctx, workspace=args["workspace"])
+        return await schedule.show_queue(ctx, workspace=args["workspace"], is_admin=chat.is_admin)
     if name == "reschedule":
         return await schedule.request_reschedule(ctx, args["post"], args["when"])
     if name == "best_time":

@@ -29,18 +29,17 @@ Notify = Callable[[str, dict[str, Any], str], Awaitable[bool]]
 
 @dataclass(frozen=True, slots=True)
 class ChatProfile:
-    """What the requester's chat platform says of them: their time zone (IANA name,
-    if it offers one) and whether they administer the workspace."""
+    """What the requester's chat platform says of them: their time zone (IANA name),
+    if it offers one. (Whether they administer the workspace is `ChatContext.is_admin`.)"""
 
     time_zone: str | None = None
-    is_admin: bool = False
 
 
 ProfileLookup = Callable[[Identity], Awaitable[ChatProfile]]
 
 
 async def no_profile(identity: Identity) -> ChatProfile:
-    """Where the front-end says nothing of its users: no zone, not an admin."""
+    """Where the front-end says nothing of its users: no zone."""
     return ChatProfile()
 
 

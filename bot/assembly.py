@@ -326,9 +326,6 @@ class Assembly:
 
             shell = ShellPart(self.chatops)
             self.services.notifiers.register("local", shell.notify)
-            from bot.chat_profiles import local_profile
-
-            self.chat_profiles.register("local", local_profile)
             return shell
         if name == "discord":
             if settings.discord_token is None:

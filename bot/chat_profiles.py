@@ -1,7 +1,6 @@
-"""What each chat platform says of a user: time zone and admin role (scheduled posts).
+"""What each chat platform says of a user's time zone (scheduled posts).
 
-Each front-end that knows something registers a lookup (Slack: `users.info`'s `tz`,
-`is_admin`, `is_owner`; the local shell: its one user administers it); the others
+Each front-end that knows it registers a lookup (Slack: `users.info`'s `tz`); the others
 say nothing, and the person sets a zone with `timezone Area/City`. A lookup that
 fails answers "nothing known" (never an error in chat: the person is asked).
 Answers are cached for ten minutes (Slack rate-limits users.info).
@@ -51,8 +50,3 @@ class ChatProfiles:
             return ChatProfile()
         self._cache[key] = profile
         return profile
-
-
-async def local_profile(workspace: str, user: str) -> ChatProfile:
-    """The local shell's one user runs the bot: they administer it."""
-    return ChatProfile(is_admin=True)

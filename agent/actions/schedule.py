@@ -19,6 +19,7 @@ from agent.actions.schedule_time import When, check_window, parse_when, show, zo
 from agent.context import ActionContext, Deps, Progress
 from agent.jobs.upload import enqueue_run
 from agent.ports import PlatformOps
+from agent.session import AdminCheck
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
 
@@ -86,10 +87,14 @@ def _line(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> str
     )
 
 
-async def show_queue(ctx: ActionContext, *, workspace: bool = False) -> Outcome:
-    """The requester's scheduled posts (or, for an admin, the workspace's), soonest first."""
+async def show_queue(
+    ctx: ActionContext, *, workspace: bool = False, is_admin: AdminCheck | None = None
+) -> Outcome:
+    """The requester's scheduled posts (or, for an admin, the workspace's), soonest first.
+
+    `is_admin` is the message's own check (the same one `audit` uses)."""
     ident = ctx.identity
-    if workspace and not (await ctx.deps.chat_profile(ident)).is_admin:
+    if workspace and (is_admin is None or not await is_admin()):
         raise ActionError("Only workspace admins can see everyone's queue; `queue` shows yours.")
     posts = await schedule.list_scheduled(
         ctx.deps.pool,

@@ -535,7 +535,7 @@ class SlackAdapter:
         await sink.send_private(Reply(text))
 
     async def chat_profile(self, team_id: str, user_id: str) -> ChatProfile:
-        """The user's time zone and role from Slack (`users.info`: tz, is_admin, is_owner)."""
+        """The user's time zone from Slack (`users.info` `tz`)."""
         self._ensure_session()
         client = await self._client_for(team_id=team_id, enterprise_id=None)
         if client is None:
@@ -543,10 +543,7 @@ class SlackAdapter:
         response = await client.users_info(user=user_id)
         user = response.get("user") or {}
         zone = user.get("tz")
-        return ChatProfile(
-            time_zone=str(zone) if zone else None,
-            is_admin=bool(user.get("is_admin") or user.get("is_owner")),
-        )
+        return ChatProfile(time_zone=str(zone) if zone else None)
 
     async def channel_sink(
         self, *, team_id: str, channel: str, thread_ts: str | None = None

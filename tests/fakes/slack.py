@@ -136,7 +136,6 @@ class FakeSlack:
     signin_as: tuple[str, str] | None = None  # (user id, team id)
     # users.info: user id -> their profile's IANA time zone (None: no tz set)
     user_zones: dict[str, str | None] = field(default_factory=dict)
-    admins: set[str] = field(default_factory=set)  # users.info is_admin
     signin_requests: list[dict[str, str]] = field(default_factory=list)
     _signin_codes: dict[str, _SignIn] = field(default_factory=dict)
     _oidc_tokens: dict[str, _SignIn] = field(default_factory=dict)
@@ -363,7 +362,7 @@ class FakeSlack:
                 "id": user,
                 "team_id": team.team_id,
                 "name": user,
-                "is_admin": user in self.admins,
+                "is_admin": False,
                 "is_owner": False,
             }
             if zone is not None:

@@ -18,20 +18,19 @@ def _who(user: str) -> Identity:
     )
 
 
-async def test_zone_and_admin_come_from_users_info_and_are_cached(slack: SlackHarness) -> None:
+async def test_zone_comes_from_users_info_and_is_cached(slack: SlackHarness) -> None:
     slack.fake.user_zones.update({"UALICE": "Europe/Paris", "UBOB": None})
-    slack.fake.admins.add("UALICE")
     profiles = ChatProfiles()
     profiles.register("slack", slack.adapter.chat_profile)
 
     alice = await profiles.lookup(_who("UALICE"))
-    assert alice == ChatProfile(time_zone="Europe/Paris", is_admin=True)
+    assert alice == ChatProfile(time_zone="Europe/Paris")
     assert await profiles.lookup(_who("UALICE")) == alice
     calls = slack.fake.calls_of("users.info")
     assert len(calls) == 1  # the second answer came from the cache
     assert calls[0].token == BOT_TOKEN and calls[0].args["user"] == "UALICE"
     # No tz in the profile: nothing is guessed.
-    assert await profiles.lookup(_who("UBOB")) == ChatProfile(time_zone=None, is_admin=False)
+    assert await profiles.lookup(_who("UBOB")) == ChatProfile(time_zone=None)
 
 
 async def test_a_failed_lookup_knows_nothing(slack: SlackHarness) -> None:
