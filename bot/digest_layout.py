@@ -1,17 +1,19 @@
 """The digest laid out for each front-end: Slack Block Kit and a Discord message of embeds.
 
-Both stay within the platforms' limits by construction (Slack: 50 blocks, 3,000
-characters per text, 10 fields per section, 150 per header; Discord: 10 embeds, 25
-fields, 256/1,024 per field name/value, 4,096 per description, 6,000 in all): long
-parts are cut with an ellipsis, and accounts past what fits are counted, not dropped
-silently. Text from platforms (post titles) is escaped, never markup of ours.
+Both stay within the platforms' limits by construction (the limits tables of
+`bot.slack.blocks` and `bot.discord.embeds`, which the answers' renderers use too): long
+parts are cut saying how much was left out, and accounts past what fits are counted,
+not dropped silently. Text from platforms (post titles) is escaped, never markup of ours.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from discord.utils import escape_markdown
+
 from agent.digest_content import (
+    SCHEDULED_HEADING,
     AccountSection,
     Digest,
     TopPost,
@@ -19,43 +21,15 @@ from agent.digest_content import (
     number,
     value_text,
 )
+from bot.core.text import fit
+from bot.discord.embeds import LIMITS as DISCORD
+from bot.discord.embeds import embed_size
+from bot.slack.blocks import LIMITS as SLACK
+from bot.slack.blocks import escape
 
 CHART_NAME = "digest-views.png"
 
-SLACK_MAX_BLOCKS = 50
-SLACK_MAX_TEXT = 3000
-SLACK_MAX_FIELDS = 10
-SLACK_MAX_FIELD = 2000
-SLACK_MAX_HEADER = 150
-SLACK_MAX_ALT = 2000
-
-DISCORD_MAX_EMBEDS = 10
-DISCORD_MAX_FIELDS = 25
-DISCORD_MAX_TITLE = 256
-DISCORD_MAX_DESCRIPTION = 4096
-DISCORD_MAX_FIELD_NAME = 256
-DISCORD_MAX_FIELD_VALUE = 1024
-DISCORD_MAX_FOOTER = 2048
-DISCORD_MAX_TOTAL = 6000
 DISCORD_COLOUR = 0x0072B2  # the chart's first colour
-
-
-def fit(text: str, limit: int) -> str:
-    """`text`, cut with an ellipsis to at most `limit` characters."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def slack_escape(text: str) -> str:
-    """Platform text shown as itself in mrkdwn (Slack's three control characters)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def discord_escape(text: str) -> str:
-    """Platform text shown as itself in Discord markdown."""
-    out = text
-    for ch in "\\*_~`|[]()>#-":
-        out = out.replace(ch, "\\" + ch)
-    return out
 
 
 def web_url(url: str | None) -> str | None:
@@ -90,7 +64,7 @@ def _post_title(post: TopPost) -> str:
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": fit(text, SLACK_MAX_TEXT)}
+    return {"type": "mrkdwn", "text": fit(text, SLACK["text"])}
 
 
 def _context(text: str) -> dict[str, Any]:
@@ -105,7 +79,7 @@ def slack_blocks(
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": fit(digest.title, SLACK_MAX_HEADER)},
+            "text": {"type": "plain_text", "text": fit(digest.title, SLACK["header_text"])},
         }
     ]
     if digest.notice:
@@ -113,16 +87,16 @@ def slack_blocks(
     if digest.first:
         blocks.append(_context("First digest: nothing to compare with yet."))
     tail = _slack_tail(digest, chart_attached=chart_attached, thumbnails=thumbnails)
-    room = SLACK_MAX_BLOCKS - len(blocks) - len(tail) - 1  # one for "and N more"
+    room = SLACK["blocks"] - len(blocks) - len(tail) - 1  # one for "and N more"
     shown = digest.accounts[: max(room, 0)]
     for section in shown:
         fields = [_mrkdwn(f"*{label}*\n{value}") for label, value in _change_lines(section)]
-        fields = [{**f, "text": fit(f["text"], SLACK_MAX_FIELD)} for f in fields]
+        fields = [{**f, "text": fit(f["text"], SLACK["field_text"])} for f in fields]
         blocks.append(
             {
                 "type": "section",
-                "text": _mrkdwn(f"*{slack_escape(section.label)}*  ·  {section.comparison()}"),
-                **({"fields": fields[:SLACK_MAX_FIELDS]} if fields else {}),
+                "text": _mrkdwn(f"*{escape(section.label)}*  ·  {section.comparison()}"),
+                **({"fields": fields[: SLACK["fields"]]} if fields else {}),
             }
         )
     if len(shown) < len(digest.accounts):
@@ -135,13 +109,13 @@ def _slack_tail(digest: Digest, *, chart_attached: bool, thumbnails: bool) -> li
     if digest.top_posts:
         tail.append({"type": "section", "text": _mrkdwn("*Top posts*")})
     for i, post in enumerate(digest.top_posts, 1):
-        name = slack_escape(_post_title(post))
+        name = escape(_post_title(post))
         url = web_url(post.url)
-        linked = f"<{slack_escape(url)}|{name}>" if url else name
+        linked = f"<{escape(url)}|{name}>" if url else name
         block: dict[str, Any] = {
             "type": "section",
             "text": _mrkdwn(
-                f"*{i}. {linked}*\n{post.platform_title} @{slack_escape(post.handle)}"
+                f"*{i}. {linked}*\n{post.platform_title} @{escape(post.handle)}"
                 f" · {number(post.views)} views"
             ),
         }
@@ -150,19 +124,22 @@ def _slack_tail(digest: Digest, *, chart_attached: bool, thumbnails: bool) -> li
             block["accessory"] = {
                 "type": "image",
                 "image_url": thumbnail,
-                "alt_text": fit(_post_title(post), SLACK_MAX_ALT),
+                "alt_text": fit(_post_title(post), SLACK["alt_text"]),
             }
         tail.append(block)
-    flags = [f"{p}: unavailable ({slack_escape(reason)})" for p, reason in digest.unavailable]
+    flags = [f"{p}: unavailable ({escape(reason)})" for p, reason in digest.unavailable]
     flags += [
-        f":warning: {r.platform_title} @{slack_escape(r.handle)} needs relinking "
+        f":warning: {r.platform_title} @{escape(r.handle)} needs relinking "
         "(its owner has been told)"
         for r in digest.relinks
     ]
     if flags:
         tail.append({"type": "section", "text": _mrkdwn("\n".join(flags))})
+    if digest.scheduled:
+        listed = "\n".join(escape(line) for line in digest.scheduled)
+        tail.append({"type": "section", "text": _mrkdwn(f"*{SCHEDULED_HEADING}*\n{listed}")})
     if digest.insights:
-        points = "\n".join(f"• {slack_escape(p)}" for p in digest.insights)
+        points = "\n".join(f"• {escape(p)}" for p in digest.insights)
         tail.append({"type": "section", "text": _mrkdwn(f"*Insights*\n{points}")})
     footer = as_of(digest) + (" · chart: views per day, last 14 days" if chart_attached else "")
     tail.append(_context(footer))
@@ -184,39 +161,42 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         description.append("**Insights**\n" + "\n".join(f"• {p}" for p in digest.insights))
     flags = [f"{p}: unavailable ({reason})" for p, reason in digest.unavailable]
     flags += [
-        f"⚠️ {r.platform_title} @{discord_escape(r.handle)} needs relinking "
+        f"⚠️ {r.platform_title} @{escape_markdown(r.handle)} needs relinking "
         "(its owner has been told)"
         for r in digest.relinks
     ]
-    tail = [{"name": "Heads-up", "value": fit("\n".join(flags), DISCORD_MAX_FIELD_VALUE)}]
+    tail = [{"name": "Heads-up", "value": fit("\n".join(flags), DISCORD["field_value"])}]
     tail = tail if flags else []
+    if digest.scheduled:
+        listed = "\n".join(escape_markdown(line) for line in digest.scheduled)
+        tail.append({"name": SCHEDULED_HEADING, "value": fit(listed, DISCORD["field_value"])})
     accounts = [
         {
-            "name": fit(f"{s.label} · {s.comparison()}", DISCORD_MAX_FIELD_NAME),
+            "name": fit(f"{s.label} · {s.comparison()}", DISCORD["field_name"]),
             "value": fit(
                 "\n".join(f"**{label}** {value}" for label, value in _change_lines(s))
                 or "no figures",
-                DISCORD_MAX_FIELD_VALUE,
+                DISCORD["field_value"],
             ),
         }
         for s in digest.accounts
     ]
     fields: list[dict[str, Any]] = []
     main: dict[str, Any] = {
-        "title": fit(digest.title, DISCORD_MAX_TITLE),
+        "title": fit(digest.title, DISCORD["title"]),
         "color": DISCORD_COLOUR,
         "fields": fields,
-        "footer": {"text": fit(as_of(digest), DISCORD_MAX_FOOTER)},
+        "footer": {"text": fit(as_of(digest), DISCORD["footer"])},
     }
     if description:
-        main["description"] = fit("\n\n".join(description), DISCORD_MAX_DESCRIPTION)
+        main["description"] = fit("\n\n".join(description), DISCORD["description"])
     if chart_attached:
         main["image"] = {"url": f"attachment://{CHART_NAME}"}
     embeds = [main]
-    for i, post in enumerate(digest.top_posts[: DISCORD_MAX_EMBEDS - 1], 1):
+    for i, post in enumerate(digest.top_posts[: DISCORD["embeds"] - 1], 1):
         embed: dict[str, Any] = {
-            "title": fit(f"Top post {i}: {_post_title(post)}", DISCORD_MAX_TITLE),
-            "description": f"{post.platform_title} @{discord_escape(post.handle)}"
+            "title": fit(f"Top post {i}: {_post_title(post)}", DISCORD["title"]),
+            "description": f"{post.platform_title} @{escape_markdown(post.handle)}"
             f" · {number(post.views)} views",
             "color": DISCORD_COLOUR,
         }
@@ -227,15 +207,15 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         embeds.append(embed)
     # As many accounts as fit in 25 fields and 6,000 characters (top posts give way
     # first); the accounts left out are counted, and the heads-up always stays.
-    shown = min(len(accounts), DISCORD_MAX_FIELDS - len(tail))
+    shown = min(len(accounts), DISCORD["fields"] - len(tail))
     while True:
         hidden = len(accounts) - shown
-        if hidden and shown + 1 + len(tail) > DISCORD_MAX_FIELDS:
+        if hidden and shown + 1 + len(tail) > DISCORD["fields"]:
             shown -= 1
             continue
         more = [{"name": "More accounts", "value": f"…and {hidden}"}] if hidden else []
         fields[:] = accounts[:shown] + more + tail
-        if _embed_chars(embeds) <= DISCORD_MAX_TOTAL:
+        if sum(embed_size(e) for e in embeds) <= DISCORD["total"]:
             break
         if len(embeds) > 1:
             embeds.pop()
@@ -244,14 +224,3 @@ def discord_message(digest: Digest, *, chart_attached: bool) -> dict[str, Any]:
         else:
             break
     return {"embeds": embeds, "allowed_mentions": {"parse": []}}
-
-
-def _embed_chars(embeds: list[dict[str, Any]]) -> int:
-    """What Discord counts toward its 6,000: titles, descriptions, field names and
-    values, footers and author names."""
-    total = 0
-    for e in embeds:
-        total += len(e.get("title", "")) + len(e.get("description", ""))
-        total += len(e.get("footer", {}).get("text", ""))
-        total += sum(len(f["name"]) + len(f["value"]) for f in e.get("fields", []))
-    return total

@@ -68,3 +68,11 @@ def split_message(
             parts[-1] = parts[-1][: limit - len(mark)] + mark
             break
     return parts
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` within `limit` characters; when cut, it says how much was left out."""
+    if len(text) <= limit:
+        return text
+    keep = limit - len(f"… ({len(text):,} more characters)")
+    return text[:keep] + f"… ({len(text) - keep:,} more characters)"

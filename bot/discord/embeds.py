@@ -22,6 +22,7 @@ from typing import Any
 from discord.utils import escape_markdown
 
 from agent.layout import Entry, Layout, Section
+from bot.core.text import fit
 
 # Discord's documented limits (discord.com/developers/docs/resources/message#embed-object).
 LIMITS: dict[str, int] = {
@@ -51,14 +52,6 @@ class EmbedMessage:
 
     content: str
     embeds: list[dict[str, Any]] = field(default_factory=list)
-
-
-def fit(text: str, limit: int) -> str:
-    """`text` within `limit` characters; when cut, it says how much was left out."""
-    if len(text) <= limit:
-        return text
-    keep = limit - len(f"… ({len(text):,} more characters)")
-    return text[:keep] + f"… ({len(text) - keep:,} more characters)"
 
 
 def embed_size(embed: dict[str, Any]) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.layout import Entry, Layout, Section
+from bot.core.text import fit
 
 # Slack's documented limits (api.slack.com/reference/block-kit).
 LIMITS: dict[str, int] = {
@@ -48,14 +49,6 @@ CONTINUED = "(continued)"
 def escape(text: str) -> str:
     """Plain text safe in mrkdwn: no markup, links or @channel pings can come from data."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def fit(text: str, limit: int) -> str:
-    """`text` within `limit` characters; when cut, it says how much was left out."""
-    if len(text) <= limit:
-        return text
-    keep = limit - len(f"… ({len(text):,} more characters)")
-    return text[:keep] + f"… ({len(text) - keep:,} more characters)"
 
 
 def _mrkdwn(text: str, limit: int = LIMITS["text"]) -> dict[str, Any]:

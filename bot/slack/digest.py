@@ -21,7 +21,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.digest_content import Digest
-from bot.digest_layout import CHART_NAME, SLACK_MAX_TEXT, fit, slack_blocks
+from bot.core.text import fit
+from bot.digest_layout import CHART_NAME, slack_blocks
+from bot.slack.blocks import LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ async def _message(
     from bot.slack.sink import message_ref
 
     blocks = slack_blocks(digest, chart_attached=False, thumbnails=thumbnails)
-    text = fit(digest.text(), SLACK_MAX_TEXT)
+    text = fit(digest.text(), LIMITS["text"])
     posted = await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
     return message_ref(channel, str(posted["ts"]))
 
