@@ -9,7 +9,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from agent.actions.schedule import coming_day
 from agent.context import Deps
 from agent.credentials import relink_message
 from agent.digest_content import (
@@ -43,17 +45,21 @@ async def gather(
     *,
     title: str,
     now: datetime,
+    zone: ZoneInfo,
 ) -> Digest:
-    """The digest of these members' accounts."""
+    """The digest of these members' accounts, and their posts scheduled for the next
+    24 hours (times in the digest's zone)."""
     display = deps.platforms.display
     sections: list[AccountSection] = []
     relinks: list[Relink] = []
     unavailable: list[tuple[str, str]] = []
     reports: list[tuple[MetricsReport, dict[str, LinkedAccount]]] = []
+    account_ids: list[int] = []
     for member in members:
         owned = await accounts.list_for_owner(
             deps.pool, workspace_id=workspace.id, owner_id=member.chat_user_id
         )
+        account_ids += [a.id for a in owned]
         by_ref = {a.ref: a for a in owned}
         to_relink = {a.platform for a in owned if a.status == "needs_relink"}
         relinks += [
@@ -107,6 +113,9 @@ async def gather(
         top_posts=top_posts(reports, display),
         unavailable=sorted(set(unavailable)),
         relinks=relinks,
+        scheduled=await coming_day(
+            deps, workspace_id=workspace.id, zone=zone, now=now, account_ids=account_ids
+        ),
     )
     digest = await _with_chart(deps, digest, reports)
     return await with_insights(deps, digest)

@@ -43,6 +43,9 @@ def figure_text(metric: Metric, value: float) -> str:
     return f"{label_of(metric)} {value_text(metric, value)}"
 
 
+SCHEDULED_HEADING = "Scheduled for the next 24 hours"
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A metric's value on the digest's day and on the day it is compared with."""
@@ -145,6 +148,8 @@ class Digest:
     relinks: list[Relink] = field(default_factory=list)
     insights: list[str] = field(default_factory=list)
     notice: str | None = None
+    # Posts scheduled for the next 24 hours, one line each (agent.actions.schedule.coming_day)
+    scheduled: list[str] = field(default_factory=list)
 
     @property
     def first(self) -> bool:
@@ -172,6 +177,9 @@ class Digest:
             lines.append(f"- {platform}: unavailable ({reason})")
         for r in self.relinks:
             lines.append(f"- {r.platform_title} @{r.handle} needs relinking by its owner")
+        if self.scheduled:
+            lines.append(f"{SCHEDULED_HEADING}:")
+            lines += [f"  {line}" for line in self.scheduled]
         if self.insights:
             lines.append("Insights:")
             lines += [f"• {line}" for line in self.insights]

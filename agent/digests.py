@@ -63,7 +63,16 @@ async def build_digest(
         )
     if deps.ops is None:
         return Digest(title, now, notice="no platform is configured on this bot.")
-    return await gather(deps, deps.ops, workspace, members, title=title, now=now)
+    return await gather(
+        deps, deps.ops, workspace, members, title=title, now=now, zone=_zone(sub.time_zone)
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
 
 
 async def enqueue_due_digests(deps: Deps, now: datetime) -> int:

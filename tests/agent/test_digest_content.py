@@ -207,3 +207,54 @@ async def test_digest_preview_shows_the_channels_next_digest_privately(fresh_poo
         assert "#C2 has no digest" in str(exc)
     else:
         raise AssertionError("a channel without a digest has nothing to preview")
+
+
+async def test_posts_scheduled_for_the_next_day_are_listed_in_the_digests_zone(
+    fresh_pool, redis, cipher
+):
+    """The members' posts due in the next 24 hours are listed with local times; a post
+    due later, and one of an account outside the digest, are not."""
+    from bot.digest_layout import discord_message, slack_blocks
+    from storage import job_runs, posts
+
+    deps, workspace, sub, yt = await _setup(fresh_pool, redis, cipher)
+    await digests.upsert(
+        fresh_pool,
+        workspace_id=workspace.id,
+        channel_id="C1",
+        local_time=datetime(2026, 1, 1, 8).time(),
+        time_zone="Asia/Tokyo",
+        created_by=yt.owner_id,
+    )
+    sub = await digests.get_subscription(fresh_pool, sub.id)
+    for title, due in (("Soon", NOW + timedelta(hours=3)), ("Later", NOW + timedelta(days=2))):
+        post, _ = await posts.create_or_get(
+            fresh_pool,
+            account_id=yt.id,
+            platform="youtube",
+            idempotency_key=f"k-{title}",
+            title=title,
+            caption=None,
+            source={},
+            metadata={},
+            bytes_total=None,
+            publish_at=due,
+        )
+        await job_runs.create(
+            fresh_pool,
+            kind="upload",
+            workspace_id=workspace.id,
+            chat_user_id=yt.owner_id,
+            label=f"upload '{title}'",
+            reply_to={},
+            post_id=post.id,
+        )
+    digest = await build_digest(deps, workspace, sub, now=NOW)
+    [line] = digest.scheduled
+    # 12:00 UTC is 21:00 in Tokyo, on Wednesday Nov 25.
+    assert "Soon" in line and line.startswith("Wed 21:00") and "YouTube" in line
+    assert "Scheduled for the next 24 hours:" in digest.text()
+    slack = str(slack_blocks(digest, chart_attached=False))
+    assert "Soon" in slack and "Later" not in slack
+    embeds = discord_message(digest, chart_attached=False)["embeds"]
+    assert any(f["name"].startswith("Scheduled") for f in embeds[0]["fields"])
