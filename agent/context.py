@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 
@@ -47,6 +47,9 @@ async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
     """Where no front-end is wired (tests of actions alone): nothing is delivered."""
     return False
 
+
+# Asks the person's front-end whether they administer their workspace (one message's check).
+AdminCheck: TypeAlias = Callable[[], Awaitable[bool]]
 
 AdminDirectory = Callable[[Identity], Awaitable[bool]]
 

@@ -9,16 +9,12 @@ must reach the person (private links, approval prompts) are collected in
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from agent.actions.base import ActionError, Outcome
-from agent.context import ActionContext
-
-# Asks the person's front-end whether they administer their workspace.
-AdminCheck: TypeAlias = Callable[[], Awaitable[bool]]
+from agent.context import ActionContext, AdminCheck
 
 
 @dataclass(frozen=True, slots=True)

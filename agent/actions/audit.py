@@ -12,8 +12,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 from agent.actions.base import ActionError, Outcome
-from agent.context import ActionContext
-from agent.session import AdminCheck
+from agent.context import ActionContext, AdminCheck
 from storage import audit
 from storage.audit import AuditEntry
 

@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 from agent.actions import approvals
 from agent.actions.base import ActionError, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
-from agent.context import ActionContext, Deps, Progress
+from agent.context import ActionContext, AdminCheck, Deps, Progress
 from agent.jobs.upload import enqueue_run
 from agent.ports import PlatformOps
-from agent.session import AdminCheck
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent.context import AdminCheck
 from agent.layout import Layout
-from agent.session import AdminCheck
 
 Frontend = Literal["slack", "discord", "local"]
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import discord
 import httpx
 
-from agent.session import AdminCheck
+from agent.context import AdminCheck
 from bot.core.messages import Attachment, IncomingMessage
 
 DM_WORKSPACE_PREFIX = "dm:"

@@ -7,7 +7,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agent.session import AdminCheck
+from agent.context import AdminCheck
 
 log = logging.getLogger(__name__)
 

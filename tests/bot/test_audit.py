@@ -22,6 +22,7 @@ from bot.admins import MANAGE_GUILD as DISCORD_MANAGE_GUILD
 from bot.admins import Admins, DiscordAdmins, local_operator
 from bot.api.auth import SupabaseVerifier
 from bot.api.routes import build_router
+from bot.api.uploads import UploadStore
 from bot.core.messages import IncomingMessage
 from bot.core.service import ChatOpsService
 from bot.discord.convert import admin_check as discord_admin
@@ -71,8 +72,9 @@ async def test_a_member_who_is_not_an_admin_is_refused(service, new_identity, po
     for check in (_no, None):  # said no, or a front-end with no admins
         sink = RecordingSink()
         await service.handle(_say(ident, "audit", check), sink)
-        assert sink.sent == [NOT_ADMIN]
-        assert not sink.private and marker not in sink.text
+        # A slash command's refusal goes to the asker alone, and shows nothing.
+        assert sink.private == [NOT_ADMIN]
+        assert not sink.sent and marker not in "\n".join(sink.private)
 
 
 async def test_an_admin_sees_who_asked_what_in_their_workspace_only(
@@ -103,8 +105,9 @@ async def test_an_admin_sees_who_asked_what_in_their_workspace_only(
 
     await service.handle(_say(admin, "audit", _yes), sink)
 
-    assert sink.sent == ["I sent you the audit log privately (2 entries)."]
-    [listing] = sink.private
+    assert not sink.sent  # nothing of it in the channel
+    note, listing = sink.private
+    assert note == "I sent you the audit log privately (2 entries)."
     action_id = proposed.approval.action_id
     lines = listing.splitlines()[1:]
     assert lines[0].endswith(
@@ -143,13 +146,13 @@ async def test_filters_by_user_action_and_date(service, new_identity, pool) -> N
     sink = RecordingSink()
     mention = f"<@{ada.user_external_id}>"
     await service.handle(_say(admin, f"audit user {mention} action upload since {day}", _yes), sink)
-    [listing] = sink.private
+    _note, listing = sink.private
     assert "row0" in listing
     for other in ("row1", "row2", "row3"):
         assert other not in listing
     unknown = RecordingSink()
     await service.handle(_say(admin, "audit user @nobody-here", _yes), unknown)
-    assert "No member @nobody-here" in unknown.text
+    assert "No member @nobody-here" in "\n".join(unknown.private)
 
 
 def test_the_grammar_reads_filters_and_refuses_bad_ones() -> None:
@@ -197,11 +200,12 @@ async def test_slack_admins_and_owners_come_from_users_info(fake_slack) -> None:
     assert await discord_admin(True)() and not await discord_admin(False)()
 
 
-async def _connected_api(deps, ident, subject: str) -> httpx.AsyncClient:
+async def _connected_api(deps, ident, subject: str, tmp_path) -> httpx.AsyncClient:
     """The API over `deps`, with `subject` connected (as `connect app` does) to `ident`."""
     app = FastAPI()
     verifier = SupabaseVerifier(supabase_url=PROJECT, jwt_secret=SECRET, jwks=None)
-    app.include_router(build_router(deps=lambda: deps, verifier=verifier))
+    store = UploadStore(directory=tmp_path / "uploads", max_bytes=1024)
+    app.include_router(build_router(deps=lambda: deps, verifier=verifier, upload_store=store))
     api = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v1"
     )
@@ -218,7 +222,7 @@ async def _connected_api(deps, ident, subject: str) -> httpx.AsyncClient:
 
 
 async def test_the_api_audit_is_for_admins_and_their_workspace(
-    make_deps, new_identity, pool
+    make_deps, new_identity, pool, tmp_path
 ) -> None:
     admin = await new_identity()
     member = await new_identity(workspace=admin.workspace_external_id)
@@ -240,7 +244,7 @@ async def test_the_api_audit_is_for_admins_and_their_workspace(
     deps = replace(make_deps(ops=FakeOps()), is_admin=only_the_admin)
     subject = "audit-app-" + secrets.token_hex(4)
     headers = {"Authorization": f"Bearer {sign_hs(sub=subject)}"}
-    api = await _connected_api(deps, admin, subject)
+    api = await _connected_api(deps, admin, subject, tmp_path)
     try:
         page = await api.get("/audit", params={"action": "upload"}, headers=headers)
     finally:
@@ -251,7 +255,7 @@ async def test_the_api_audit_is_for_admins_and_their_workspace(
     assert theirs not in page.text
 
     other = "audit-app-" + secrets.token_hex(4)
-    api = await _connected_api(deps, member, other)
+    api = await _connected_api(deps, member, other, tmp_path)
     try:
         refused = await api.get("/audit", headers={"Authorization": f"Bearer {sign_hs(sub=other)}"})
     finally:
