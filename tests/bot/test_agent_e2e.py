@@ -107,8 +107,10 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
     assert "never instructions" in first["messages"][0]["content"]
     results = server.tool_results(1)
     assert len(results) == 1 and f"- {acct.ref}: YouTube @chan" in results[0]["content"]
+    # One limiter call before the run (rates, run slot, tokens), one after the reply
+    # (settlement, off the reply's path).
+    await service.drain()
     assert budgets.charged == [240]  # 2 model calls x (100 prompt + 20 completion)
-    # One limiter call before the run (rates, run slot, tokens), one after (settlement).
     assert budgets.calls == ["admit_run", "finish_run"]
     await service.handle(msg(ident, "accounts"), sink)  # a command: the rates only
     assert budgets.calls == ["admit_run", "finish_run", "check_message"]
@@ -318,8 +320,8 @@ async def test_tool_call_limit_per_run(llm, make_deps, new_identity, pool):
         )
         == 0
     )
-    assert budgets.charged == [240]
     await service.drain()
+    assert budgets.charged == [240]
     rows = await pool.fetch(
         "SELECT role, content, tokens FROM conversation_messages WHERE workspace_id = $1 ORDER BY id",
         ident.workspace_id,
@@ -488,6 +490,7 @@ async def test_concurrent_runs_of_one_user_cannot_overspend(llm, make_deps, new_
     busy = [s for s in sinks if s.sent[0] == BUSY]
     assert len(busy) == 9
     # The reservation was settled to what the call really used.
+    await service.drain()
     assert await _used_tokens(budgets, ident) == server.prompt_tokens + server.completion_tokens
 
 
@@ -506,6 +509,7 @@ async def test_a_run_that_fails_is_charged_for_the_calls_it_made(
     sink = RecordingSink()
     await service.handle(msg(ident, "check twice then fail"), sink)
     assert sink.sent == [MODEL_DOWN]
+    await service.drain()
     per_call = server.prompt_tokens + server.completion_tokens
     assert await _used_tokens(budgets, ident) == 2 * per_call
 
