@@ -43,6 +43,9 @@ BIN = Path(sys.executable).parent
 PROMPT = b"socialops> "
 # Nothing from the caller's environment may configure a model, a chat app or servers.
 SCRUB = ("DATABASE_URL", "REDIS_URL", "DATABASE_DIRECT_URL", "OPENAI_API_KEY")
+# As deployed, the processes import cached bytecode (the image installs compiled
+# modules); a checkout run with PYTHONDONTWRITEBYTECODE would time the compiler instead.
+NOT_DEPLOYED = ("PYTHONDONTWRITEBYTECODE",)
 
 BARE_APP = """
 from fastapi import FastAPI
@@ -64,7 +67,7 @@ def environment(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in SCRUB and not k.startswith(("SLACK_", "DISCORD_", "LLM_"))
+        if k not in SCRUB + NOT_DEPLOYED and not k.startswith(("SLACK_", "DISCORD_", "LLM_"))
     }
     env.update(SOCIALOPS_DATA_DIR=str(data_dir), LOG_LEVEL="WARNING", **extra)
     return env
