@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from pgqueuer.queries import Queries
+
+if TYPE_CHECKING:
+    from pgqueuer.queries import Queries
 
 # The entrypoints (job kinds) the worker registers.
 UPLOAD = "upload"
@@ -50,7 +52,7 @@ async def enqueue(
     """Queue one job on `conn`; the engine's id, or None if the same key is already live."""
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
-    queries = Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
+    queries = _queries(conn)
     [job_id] = await queries.enqueue(
         kind, encode(payload), 0, delay, dedupe_key, None, on_conflict="skip"
     )
@@ -67,7 +69,7 @@ async def enqueue_many(
         raise ValueError(f"unknown job kind {kind!r}")
     if not jobs:
         return 0
-    queries = Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
+    queries = _queries(conn)
     ids = await queries.enqueue(
         [kind] * len(jobs),
         [encode(payload) for payload, _ in jobs],
@@ -78,3 +80,11 @@ async def enqueue_many(
         on_conflict="skip",
     )
     return sum(1 for job_id in ids if job_id is not None)
+
+
+def _queries(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> Queries:
+    """The engine's queries on `conn`; PgQueuer (about 4 MiB) loads only in processes
+    that enqueue, not in every one that imports this module."""
+    from pgqueuer.queries import Queries
+
+    return Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
