@@ -162,7 +162,8 @@ class FakeInstagram:
         self.long_lived_seconds = 60 * 24 * 3600
         self.publish_limit_reached = False
         self.multi_id_supported = True
-        # Graph names the missing ids of a multiple-id read (#803); off: a bare not-found.
+        # Graph names the missing ids of a multiple-id read (#803); off: a not-found
+        # that names none.
         self.names_missing_ids = True
         self._next_in_progress = 0
         self._next_error: str | None = None
@@ -484,7 +485,7 @@ class FakeInstagram:
                 node = self._node(user, object_id, fields)
                 if isinstance(node, JSONResponse):
                     if not self.names_missing_ids:
-                        return node
+                        return self.error(400, "Unsupported get request.", 100, 33)
                     missing.append(object_id)
                 else:
                     out[object_id] = node
