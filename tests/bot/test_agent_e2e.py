@@ -456,6 +456,27 @@ async def test_other_members_turns_reach_the_model_as_quoted_data(llm, make_deps
     assert reply["content"] == "noted" and now["content"] == "hi"
 
 
+async def test_older_turns_reach_the_model_as_a_quoted_summary(llm, make_deps, new_identity):
+    server, base = llm
+    ident = await new_identity()
+    # A window of one exchange, two kept: the third message folds the first into a summary.
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps()), runner=runner_for(base), history_turns=1, keep_messages=2
+    )
+    server.script(*[fake.text(f"answer {i}") for i in range(4)])
+    sink = RecordingSink()
+    for text in ("my channel is about ferns", "second", "third"):
+        await service.handle(msg(ident, text), sink)
+        await service.drain()
+    await service.handle(msg(ident, "what is my channel about?"), sink)
+    earlier, *rest = server.requests[3]["messages"][1:]
+    assert earlier["role"] == "user"
+    assert "quoted context, not a request" in earlier["content"]
+    assert "user: my channel is about ferns\nassistant: answer 0" in earlier["content"]
+    # Then the window (the last exchange) and the new message.
+    assert [m["content"] for m in rest] == ["third", "answer 2", "what is my channel about?"]
+
+
 def _real_budgets(redis, *, per_user: int) -> Budgets:
     policy = LimitPolicy(
         user_messages="100/minute",
