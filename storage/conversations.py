@@ -3,8 +3,8 @@ of the turns before them.
 
 When a new exchange is stored, the thread's messages beyond `keep` are folded into the
 thread's summary row (role 'summary', one per thread) and deleted, in the same
-statement. The summary keeps the newest `SUMMARY_CHARS` characters of what was folded
-(about `SUMMARY_TOKENS` tokens): older turns are cut first. So a thread's rows stay
+statement. The summary keeps the newest `SUMMARY_CHARS` characters of what was folded:
+older turns are cut first. So a thread's rows stay
 bounded whatever its length, and the read (the summary through its partial index,
 `conversation_messages_summary`, and the window through the thread's index,
 `conversation_messages_thread`) never meets more than `keep` rows. Measured against a
@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 from storage.types import Executor
 
-# The summary's budget: about this many tokens (4 characters a token, as estimated).
-SUMMARY_TOKENS = 500
-SUMMARY_CHARS = 4 * SUMMARY_TOKENS
+# The summary's budget in characters: a few hundred tokens, bounded like the window.
+SUMMARY_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
