@@ -4,14 +4,14 @@ Both sides run the same instant scripted chat model (one tool call to
 `list_accounts`, which queries Postgres, then a final answer) and the same
 tools. Ours adds everything the product does per message: identity, the
 production limiter (`storage.ratelimit.Budgets` on real Redis: one call before
-the run, one after), routing, per-thread history read, per-run call limits, reply
-delivery. Prints messages/second and p50/p99 latency for both, and the ratio,
-serially and 16 in flight.
+the run, one after), routing, per-thread history read, the pending-approval check,
+per-run call limits, reply delivery. Prints messages/second and p50/p99 latency for
+both, and the ratio, serially and 16 in flight.
 
-The history write runs after the reply (as in production); serially it is
-drained after each timed call, outside the timed region, so it never lands in
-the next call (often the anchor's); its own cost is printed separately. In
-flight, throughput includes it. Scaling rows: latency in threads that already
+The history write and the run's settlement run after the reply (as in production);
+serially they are drained after each timed call, outside the timed region, so they
+never land in the next call (often the anchor's); their cost is printed separately.
+In flight, throughput includes them. Scaling rows: latency in threads that already
 hold 0, 12 and 100 turns.
 
     python bench/conversation.py            # embedded Postgres/Redis under a temp dir
@@ -296,7 +296,7 @@ async def main() -> int:
             f"  ChatOpsService            : {o['rate']:8.1f} msg/s (serial)  p50 {o['p50']:6.2f} ms  p99 {o['p99']:6.2f} ms"
         )
         print(
-            f"  deferred history write (after the reply): p50 {statistics.median(writes):.2f} ms"
+            f"  deferred history write and settlement (after the reply): p50 {statistics.median(writes):.2f} ms"
             f"  p99 {pct(writes, 99):.2f} ms"
         )
         print(

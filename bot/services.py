@@ -128,9 +128,13 @@ class Services:
         self._initialized = True
 
     async def shutdown(self) -> None:
-        """Close everything initialize() opened, in reverse order."""
-        await self.redis.close()
-        await self.db.close()
+        """Close everything initialize() opened; embedded servers stop together."""
+
+        async def database() -> None:
+            await self.db.close()
+            await self.db.stop_embedded()
+
+        await asyncio.gather(self.redis.close(), database())
         for client in self.http_clients.values():
             await client.aclose()
         self._initialized = False

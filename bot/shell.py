@@ -145,14 +145,15 @@ class ShellPart:
                 return
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        threading.Thread(target=self._reader, args=(loop,), name="shell-stdin", daemon=True).start()
-        self._task = asyncio.create_task(self._loop(), name="shell")
+        # The banner goes first: the reader prints the prompt as soon as it runs.
         self._stdout.write(
             f"socialops shell: you are '{self._user}' in the local workspace. "
             "Type 'help' for commands, 'quit' to leave.\n"
         )
         self._stdout.flush()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._reader, args=(loop,), name="shell-stdin", daemon=True).start()
+        self._task = asyncio.create_task(self._loop(), name="shell")
 
     async def _loop(self) -> None:
         while True:

@@ -111,6 +111,22 @@ async def create(
     return PendingAction.from_row(row)
 
 
+async def has_unshown(db: Executor, *, workspace_id: int, chat_user_id: int) -> bool:
+    """Whether `claim_unshown` would find anything: a read on the partial index
+    `pending_actions_unshown`, cheap enough for every message (the claim writes)."""
+    found: bool = await db.fetchval(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM pending_actions
+             WHERE workspace_id = $1 AND chat_user_id = $2 AND shown_at IS NULL
+               AND status = 'pending' AND expires_at > now())
+        """,
+        workspace_id,
+        chat_user_id,
+    )
+    return found
+
+
 async def claim_unshown(
     db: Executor, *, workspace_id: int, chat_user_id: int
 ) -> list[PendingAction]:

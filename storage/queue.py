@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from pgqueuer.queries import Queries
+
+if TYPE_CHECKING:
+    from pgqueuer.queries import Queries
 
 # The entrypoints (job kinds) the worker registers.
 UPLOAD = "upload"
@@ -78,7 +80,7 @@ async def enqueue(
     """Queue one job on `conn`; the engine's id, or None if the same key is already live."""
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
-    queries = Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
+    queries = _queries(conn)
     [job_id] = await queries.enqueue(
         kind, encode(_with_trace(payload)), 0, delay, dedupe_key, None, on_conflict="skip"
     )
@@ -95,7 +97,7 @@ async def enqueue_many(
         raise ValueError(f"unknown job kind {kind!r}")
     if not jobs:
         return 0
-    queries = Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]
+    queries = _queries(conn)
     ids = await queries.enqueue(
         [kind] * len(jobs),
         [encode(_with_trace(payload)) for payload, _ in jobs],
@@ -133,3 +135,11 @@ async def drop(
         "DELETE FROM pgqueuer WHERE dedupe_key = $1 AND status = 'queued'", dedupe_key
     )
     return result.endswith(" 1")
+
+
+def _queries(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> Queries:
+    """The engine's queries on `conn`; PgQueuer (about 4 MiB) loads only in processes
+    that enqueue, not in every one that imports this module."""
+    from pgqueuer.queries import Queries
+
+    return Queries.from_asyncpg_connection(conn)  # type: ignore[arg-type]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +73,10 @@ class ChatOpsService:
         self._identities: LRUCache[tuple[str, str, str], Identity] = LRUCache(
             maxsize=_IDENTITY_CACHE_MAX
         )
-        # History writes run after the reply is out; one chain per thread keeps their order.
-        self._writes: dict[tuple[int, str], asyncio.Task[None]] = {}
+        # Work that runs after the reply is out, chained per key to keep its order: a
+        # thread's history writes ("thread", workspace, thread) and a run's settlement
+        # ("run", workspace, user). The next run in the thread or of the user waits for it.
+        self._writes: dict[tuple[str, int, str | int], asyncio.Task[None]] = {}
 
     @property
     def deps(self) -> Deps:
@@ -132,6 +135,15 @@ class ChatOpsService:
             workspace_name=message.workspace_name,
             user_name=message.user_name,
         )
+        # Whether approvals wait for this person: read alongside the message's own work
+        # and needed only once it is answered, so it adds no round trip to the reply.
+        waiting = asyncio.create_task(
+            approval_store.has_unshown(
+                deps.pool, workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+            ),
+            name="chatops:waiting",
+        )
+        waiting.add_done_callback(_retrieved)  # a refused message never looks at it
         limiter = self._budgets(deps)
         parsed = commands.parse(message.text, deps.platforms)
         runner = self.runner
@@ -162,7 +174,7 @@ class ChatOpsService:
             # and token reservation, and stores its own history (with token counts).
             if not await self._run_agent(runner, chat, message, sink, limiter):
                 return
-            await self._ask_waiting(ident, deps, message, sink)
+            await self._ask_waiting(waiting, ident, deps, message, sink)
             return
         decision = await limiter.check_message(
             workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
@@ -187,16 +199,25 @@ class ChatOpsService:
             await self._remember(chat, message, NO_MODEL)
         else:
             await sink.send(Reply(TOO_LONG.format(limit=runner.config.max_input_tokens)))
-        await self._ask_waiting(ident, deps, message, sink)
+        await self._ask_waiting(waiting, ident, deps, message, sink)
 
     async def _ask_waiting(
-        self, ident: Identity, deps: Deps, message: IncomingMessage, sink: ReplySink
+        self,
+        check: asyncio.Task[bool],
+        ident: Identity,
+        deps: Deps,
+        message: IncomingMessage,
+        sink: ReplySink,
     ) -> None:
         """Put approvals made for this person outside their conversation in front of them.
 
         A member asking for an account this person owns creates such an approval
-        (`agent.ops.linking`); it is asked here, once, the next time they talk.
+        (`agent.ops.linking`); it is asked here, once, the next time they talk. `check`
+        (a read on a partial index) says whether there is any; only then is the claim,
+        a write, made.
         """
+        if not await check:
+            return
         waiting = await approval_store.claim_unshown(
             deps.pool, workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
         )
@@ -242,7 +263,7 @@ class ChatOpsService:
         case reserved before it starts (one limiter call), its real use settled after,
         failures included. False when the message rates refused it."""
         ident = chat.action.identity
-        await self._settled(ident.workspace_id, message.thread_key)
+        await self._settled(("thread", ident.workspace_id, message.thread_key))
         history = (
             runner.fit_history(
                 await conversations.recent(
@@ -257,6 +278,8 @@ class ChatOpsService:
         )
         worst = runner.worst_case(history, message.text)
         who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
+        run_key = ("run", ident.workspace_id, ident.chat_user_id)
+        await self._settled(run_key)
         admission = await limiter.admit_run(**who, tokens=worst, ttl=runner.config.run_ttl_seconds)
         reservation = admission.tokens
         if not admission.message.allowed:
@@ -293,7 +316,11 @@ class ChatOpsService:
             await sink.send(Reply(MODEL_DOWN))
             return True
         finally:
-            await limiter.finish_run(**who, admission=admission, reserved=worst, used=used)
+            # Settled after the reply (one Redis call off its path), failures included.
+            settle = functools.partial(
+                limiter.finish_run, **who, admission=admission, reserved=worst, used=used
+            )
+            self._later(run_key, settle, "could not settle a model run")
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)
         self._store_later(chat, message, result.text, result.tokens)
@@ -334,27 +361,39 @@ class ChatOpsService:
         if not self._history_limit:
             return
         ident = chat.action.identity
-        key = (ident.workspace_id, message.thread_key)
+        write = functools.partial(
+            conversations.append_exchange,
+            chat.action.deps.pool,
+            workspace_id=ident.workspace_id,
+            thread_key=message.thread_key,
+            chat_user_id=ident.chat_user_id,
+            user_text=message.text,
+            reply_text=reply,
+            tokens=tokens,
+            keep=self._keep,
+        )
+        # History is a convenience: a failed write is logged, never fails the conversation.
+        key = ("thread", ident.workspace_id, message.thread_key)
+        self._later(key, write, "could not store conversation history")
+
+    def _later(
+        self,
+        key: tuple[str, int, str | int],
+        work: Callable[[], Awaitable[None]],
+        failure: str,
+    ) -> None:
+        """Run `work` after the previous work under `key`, in the background."""
         previous = self._writes.get(key)
 
-        async def write() -> None:
+        async def run() -> None:
             if previous is not None:
                 await asyncio.wait([previous])
             try:
-                await conversations.append_exchange(
-                    chat.action.deps.pool,
-                    workspace_id=ident.workspace_id,
-                    thread_key=message.thread_key,
-                    chat_user_id=ident.chat_user_id,
-                    user_text=message.text,
-                    reply_text=reply,
-                    tokens=tokens,
-                    keep=self._keep,
-                )
-            except Exception:  # history is a convenience: log, never fail the conversation
-                log.exception("could not store conversation history")
+                await work()
+            except Exception:
+                log.exception(failure)
 
-        task = asyncio.create_task(write(), name="chatops:history")
+        task = asyncio.create_task(run(), name=f"chatops:{key[0]}")
         self._writes[key] = task
 
         def forget(done: asyncio.Task[None]) -> None:
@@ -363,15 +402,16 @@ class ChatOpsService:
 
         task.add_done_callback(forget)
 
-    async def _settled(self, workspace_id: int, thread_key: str) -> None:
-        pending = self._writes.get((workspace_id, thread_key))
+    async def _settled(self, key: tuple[str, int, str | int]) -> None:
+        pending = self._writes.get(key)
         if pending is not None:
             await asyncio.wait([pending])
 
     async def drain(self, grace: float = 10.0) -> None:
-        """Wait up to `grace` seconds for pending history writes (call before closing the pool).
+        """Wait up to `grace` seconds for pending history writes and run settlements (call
+        before closing the pool and Redis).
 
-        Writes still running after that are cancelled: the pool closes next, and a
+        Work still running after that is cancelled: the pool closes next, and a
         task left pending would fail on it or be destroyed with the loop.
         """
         tasks = list(self._writes.values())
@@ -459,6 +499,12 @@ async def _answer(
             share_id = await shares.keep(shareable_in, owner, reply)
             reply = dataclasses.replace(reply, share_id=share_id)
         await sink.send_private(reply)
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark a background read's outcome as seen (its failure matters only if awaited)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _too_many(sink: ReplySink, decision: Decision, *, private: bool = False) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -42,6 +43,12 @@ PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
 TRANSIENT_CODES = frozenset({1, 2, -1, -2})
 PUBLISH_LIMIT_SUBCODE = 2207042
 OBJECT_MISSING = "100/33"  # code 100 (invalid parameter), subcode 33: the object is gone
+ALIASES_MISSING = "803"  # a multiple-id read naming ids that do not exist
+# Which ids were gone, as Graph's message names them (object reads, multiple-id reads).
+_GONE_IDS = (
+    re.compile(r"Object with ID '(\d+)' does not exist"),
+    re.compile(r"aliases you requested do not exist: ([\d,\s]+)"),
+)
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 
 _RATE_LIMITED = ReasonRule(
@@ -78,11 +85,35 @@ REASONS: Final = {
     **{str(code): _TRANSIENT for code in TRANSIENT_CODES},
     "transient": _TRANSIENT,
     OBJECT_MISSING: ReasonRule(NotFound, "That {display} post or account no longer exists."),
+    ALIASES_MISSING: ReasonRule(NotFound, "That {display} post or account no longer exists."),
 }
 
 ERRORS: Final = ErrorMapper(platform=PLATFORM, display="Instagram", reasons=REASONS)
 
 Params = Mapping[str, str | int | float]
+
+
+class GoneObjects(NotFound):
+    """NotFound naming the ids Graph said were gone (so a batch can be read without them)."""
+
+    def __init__(self, error: NotFound, ids: tuple[str, ...]) -> None:
+        super().__init__(
+            str(error),
+            platform=error.platform,
+            status=error.status,
+            reason=error.reason,
+            retry_after=error.retry_after,
+        )
+        self.ids = ids
+
+
+def gone_ids(message: str) -> tuple[str, ...]:
+    """The object ids a Graph error message says do not exist (none if it names none)."""
+    for pattern in _GONE_IDS:
+        found = pattern.search(message)
+        if found is not None:
+            return tuple(i.strip() for i in found.group(1).split(",") if i.strip())
+    return ()
 
 
 class GraphClient:
@@ -185,13 +216,18 @@ def error_from_response(response: httpx.Response) -> IntegrationError:
             "graph_message": str(envelope.get("message") or "")[:200],
         },
     )
-    return map_graph_error(
+    error = map_graph_error(
         status=status,
         code=code,
         subcode=subcode,
         transient=bool(envelope.get("is_transient")),
         retry_after=_retry_after(response),
     )
+    if isinstance(error, NotFound):
+        ids = gone_ids(str(envelope.get("message") or ""))
+        if ids:
+            return GoneObjects(error, ids)
+    return error
 
 
 def map_graph_error(

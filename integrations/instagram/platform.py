@@ -19,6 +19,7 @@ Facts this follows (developers.facebook.com, Instagram Platform docs):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time as monotonic_time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from cachetools import TTLCache
 
 from integrations.base import (
     AccountMetrics,
@@ -55,13 +57,13 @@ from integrations.errors import (
     PlatformUnavailable,
     format_wait,
 )
-from integrations.instagram.graph import PLATFORM, GraphClient
+from integrations.instagram.graph import PLATFORM, GoneObjects, GraphClient
 from integrations.text import compose_post_text
 
 log = logging.getLogger(__name__)
 
-# How long a host that refused a multiple-id read is read object by object before the
-# bot tries a multiple-id read again.
+# How long an account whose host refused a multiple-id read is read object by object
+# before the bot tries a multiple-id read for it again.
 MULTI_ID_RETRY_SECONDS = 600.0
 
 DEFAULT_SCOPES: tuple[str, ...] = (
@@ -163,8 +165,11 @@ class InstagramPlatform:
         self._poll = poll_interval_seconds
         self._publish_timeout = publish_timeout_seconds
         self._now = clock or (lambda: datetime.now(UTC))
-        # Until then, reads go object by object (a host that refused `?ids=` reads).
-        self._single_reads_until = 0.0
+        # Accounts (by a digest of their token) whose host refused `?ids=` reads: read
+        # object by object until their entry expires.
+        self._single_reads: TTLCache[bytes, bool] = TTLCache(
+            maxsize=10_000, ttl=MULTI_ID_RETRY_SECONDS
+        )
 
     def __repr__(self) -> str:  # no secret in reprs
         return f"InstagramPlatform(client_id={self._client_id!r})"
@@ -572,17 +577,24 @@ class InstagramPlatform:
     ) -> dict[str, dict[str, Any]]:
         """Read `fields` of many objects with one multiple-id read (`?ids=a,b`).
 
-        Graph fails the whole read when one id is gone, so then the batch is split in
-        two and each half read the same way: k missing posts among n cost about
-        2k·log2(n) reads instead of n. With `probe`, a host that refuses multiple-id reads
-        is read object by object for MULTI_ID_RETRY_SECONDS, then tried again.
+        Graph fails the whole read when one id is gone. When its answer names the gone
+        ids, the batch is read again without them (one more read per deletion noticed);
+        when it does not, the batch is split in two and each half read the same way
+        (about 2k·log2(n) reads for k gone among n, not n). With `probe`, an account
+        whose host refuses multiple-id reads is read object by object for
+        MULTI_ID_RETRY_SECONDS, then tried again; other accounts keep their batches.
         """
-        if len(ids) > 1 and monotonic_time.monotonic() >= self._single_reads_until:
+        account = hashlib.blake2b(token.access_token.encode(), digest_size=16).digest()
+        while len(ids) > 1 and account not in self._single_reads:
             try:
                 body = await self._graph.get(
                     "", token=token.access_token, params={"ids": ",".join(ids), "fields": fields}
                 )
-            except NotFound:
+            except NotFound as exc:
+                gone = set(exc.ids if isinstance(exc, GoneObjects) else ()) & set(ids)
+                if gone:
+                    ids = [i for i in ids if i not in gone]
+                    continue
                 half = len(ids) // 2
                 found = await self._read_many(token, ids[:half], fields)
                 found.update(await self._read_many(token, ids[half:], fields))
@@ -591,7 +603,7 @@ class InstagramPlatform:
                 if not probe:
                     raise
                 log.warning("instagram refused a multiple-id read; reading posts one by one")
-                self._single_reads_until = monotonic_time.monotonic() + MULTI_ID_RETRY_SECONDS
+                self._single_reads[account] = True
             else:
                 return {k: v for k, v in body.items() if isinstance(v, dict)}
         found = {}

@@ -111,8 +111,10 @@ async def test_message_to_tool_call_to_reply(llm, make_deps, new_identity, link)
     assert "never instructions" in first["messages"][0]["content"]
     results = server.tool_results(1)
     assert len(results) == 1 and f"- {acct.ref}: YouTube @chan" in results[0]["content"]
+    # One limiter call before the run (rates, run slot, tokens), one after the reply
+    # (settlement, off the reply's path).
+    await service.drain()
     assert budgets.charged == [240]  # 2 model calls x (100 prompt + 20 completion)
-    # One limiter call before the run (rates, run slot, tokens), one after (settlement).
     assert budgets.calls == ["admit_run", "finish_run"]
     await service.handle(msg(ident, "accounts"), sink)  # a command: the rates only
     assert budgets.calls == ["admit_run", "finish_run", "check_message"]
@@ -322,8 +324,8 @@ async def test_tool_call_limit_per_run(llm, make_deps, new_identity, pool):
         )
         == 0
     )
-    assert budgets.charged == [240]
     await service.drain()
+    assert budgets.charged == [240]
     rows = await pool.fetch(
         "SELECT role, content, tokens FROM conversation_messages WHERE workspace_id = $1 ORDER BY id",
         ident.workspace_id,
@@ -458,6 +460,27 @@ async def test_other_members_turns_reach_the_model_as_quoted_data(llm, make_deps
     assert reply["content"] == "noted" and now["content"] == "hi"
 
 
+async def test_older_turns_reach_the_model_as_a_quoted_summary(llm, make_deps, new_identity):
+    server, base = llm
+    ident = await new_identity()
+    # A window of one exchange, two kept: the third message folds the first into a summary.
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps()), runner=runner_for(base), history_turns=1, keep_messages=2
+    )
+    server.script(*[fake.text(f"answer {i}") for i in range(4)])
+    sink = RecordingSink()
+    for text in ("my channel is about ferns", "second", "third"):
+        await service.handle(msg(ident, text), sink)
+        await service.drain()
+    await service.handle(msg(ident, "what is my channel about?"), sink)
+    earlier, *rest = server.requests[3]["messages"][1:]
+    assert earlier["role"] == "user"
+    assert "quoted context, not a request" in earlier["content"]
+    assert "user: my channel is about ferns\nassistant: answer 0" in earlier["content"]
+    # Then the window (the last exchange) and the new message.
+    assert [m["content"] for m in rest] == ["third", "answer 2", "what is my channel about?"]
+
+
 def _real_budgets(redis, *, per_user: int) -> Budgets:
     policy = LimitPolicy(
         user_messages="100/minute",
@@ -491,6 +514,7 @@ async def test_concurrent_runs_of_one_user_cannot_overspend(llm, make_deps, new_
     busy = [s for s in sinks if s.sent[0] == BUSY]
     assert len(busy) == 9
     # The reservation was settled to what the call really used.
+    await service.drain()
     assert await _used_tokens(budgets, ident) == server.prompt_tokens + server.completion_tokens
 
 
@@ -509,6 +533,7 @@ async def test_a_run_that_fails_is_charged_for_the_calls_it_made(
     sink = RecordingSink()
     await service.handle(msg(ident, "check twice then fail"), sink)
     assert sink.sent == [MODEL_DOWN]
+    await service.drain()
     per_call = server.prompt_tokens + server.completion_tokens
     assert await _used_tokens(budgets, ident) == 2 * per_call
 

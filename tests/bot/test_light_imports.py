@@ -1,9 +1,28 @@
-"""Processes that run no model never load LangChain (about 0.7 s and 55 MiB at start)."""
+"""Processes that run no model never load LangChain (about 0.7 s and 55 MiB at start),
+and each role loads only the front-end libraries it runs."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+
+import pytest
+
+
+def _loaded_after(code: str, roots: tuple[str, ...]) -> list[str]:
+    probe = (
+        f"{code}\n"
+        "import json, sys\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({roots!r}))))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "SOCIALOPS_DATA_DIR": "/nonexistent-socialops-probe"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout)
+    return loaded
 
 
 def test_web_worker_and_core_import_without_langchain() -> None:
@@ -30,3 +49,42 @@ def test_only_rendering_a_digest_loads_matplotlib() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# Libraries a role loads only when it runs them (PgQueuer: the worker, or a first enqueue).
+HEAVY = (
+    "langchain",
+    "langgraph",
+    "slack_bolt",
+    "slack_sdk",
+    "aiohttp",
+    "discord",
+    "fastapi",
+    "pgqueuer",
+)
+
+
+SLACK = "slack_bot_token='xoxb-probe', slack_signing_secret='probe-signing-secret'"
+
+
+@pytest.mark.parametrize(
+    ("role", "configured", "allowed"),
+    [
+        # The shell without a model: nothing of LangChain or of any chat app or web server.
+        ("shell", "", set()),
+        # The web role with Slack configured and no model: Slack's and FastAPI's pieces only.
+        ("web", SLACK, {"slack_bolt", "slack_sdk", "aiohttp", "fastapi"}),
+    ],
+)
+def test_a_role_without_a_model_builds_without_langchain(
+    role: str, configured: str, allowed: set[str]
+) -> None:
+    code = (
+        "from bot.settings import Settings\n"
+        "from bot.services import Services\n"
+        "from bot.assembly import build_parts\n"
+        "from storage.crypto import generate_key_spec\n"
+        f"settings = Settings(_env_file=None, token_encryption_keys=generate_key_spec(), {configured})\n"
+        f"build_parts(Services(settings=settings), [{role!r}])\n"
+    )
+    assert set(_loaded_after(code, HEAVY)) == allowed

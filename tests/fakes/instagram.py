@@ -162,6 +162,9 @@ class FakeInstagram:
         self.long_lived_seconds = 60 * 24 * 3600
         self.publish_limit_reached = False
         self.multi_id_supported = True
+        # Graph names the missing ids of a multiple-id read (#803); off: a not-found
+        # that names none.
+        self.names_missing_ids = True
         self._next_in_progress = 0
         self._next_error: str | None = None
         self._faults: list[dict[str, Any]] = []
@@ -477,11 +480,20 @@ class FakeInstagram:
             if not ids:
                 return self.error(400, "(#100) The parameter ids is required", 100)
             out: dict[str, Any] = {}
+            missing: list[str] = []
             for object_id in ids:
                 node = self._node(user, object_id, fields)
                 if isinstance(node, JSONResponse):
-                    return node
-                out[object_id] = node
+                    if not self.names_missing_ids:
+                        return self.error(400, "Unsupported get request.", 100, 33)
+                    missing.append(object_id)
+                else:
+                    out[object_id] = node
+            if missing:
+                message = (
+                    f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
+                )
+                return self.error(404, message, 803, type_="OAuthException")
             return JSONResponse(out)
         if path.endswith("/insights"):
             media = self._media(user, path.removesuffix("/insights"))

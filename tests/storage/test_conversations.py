@@ -23,16 +23,50 @@ async def test_a_thread_keeps_a_bounded_window_however_long_it_runs(pool: asyncp
             reply_text=f"a{n}",
             keep=10,
         )
-    stored = await pool.fetchval(
-        "SELECT count(*) FROM conversation_messages WHERE workspace_id = $1 AND thread_key = $2",
+    stored = await pool.fetch(
+        "SELECT role = 'summary' AS summary, count(*) AS n FROM conversation_messages"
+        " WHERE workspace_id = $1 AND thread_key = $2 GROUP BY 1 ORDER BY 1",
         ident.workspace_id,
         "c:long",
     )
-    assert stored == 10  # older rows go as new ones come: the read never meets a long thread
+    # Older rows go as new ones come (the read never meets a long thread), into one summary.
+    assert [r["n"] for r in stored] == [10, 1]
     turns = await conversations.recent(pool, **who, limit=4)
-    assert [t.content for t in turns] == ["q38", "a38", "q39", "a39"]
-    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert [t.content for t in turns[1:]] == ["q38", "a38", "q39", "a39"]
+    assert [t.role for t in turns] == ["summary", "user", "assistant", "user", "assistant"]
+    # The summary holds what was folded, oldest first, up to the turn before the window.
+    summary = turns[0].content.splitlines()
+    assert summary[:2] == ["user: q0", "assistant: a0"]
+    assert summary[-2:] == ["user: q34", "assistant: a34"]
     other = await conversations.recent(
         pool, workspace_id=ident.workspace_id, thread_key="c:x", limit=4
     )
     assert other == []
+
+
+async def test_the_summary_keeps_the_newest_of_what_it_folds_within_its_budget(
+    pool: asyncpg.Pool,
+) -> None:
+    ident = await identity.resolve(
+        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
+    )
+    who = {"workspace_id": ident.workspace_id, "thread_key": "c:wordy"}
+    for n in range(12):
+        await conversations.append_exchange(
+            pool,
+            **who,
+            chat_user_id=ident.chat_user_id,
+            user_text=f"q{n} " + "x" * 600,
+            reply_text=f"a{n}",
+            keep=4,
+        )
+    [summary] = [t for t in await conversations.recent(pool, **who, limit=4) if t.role == "summary"]
+    assert len(summary.content) == conversations.SUMMARY_CHARS  # cut to its budget...
+    assert summary.content.endswith("assistant: a9")  # ...keeping the newest folded turns
+    assert "q0 " not in summary.content  # the oldest went first
+    rows = await pool.fetchval(
+        "SELECT count(*) FROM conversation_messages WHERE workspace_id = $1 AND thread_key = $2",
+        ident.workspace_id,
+        "c:wordy",
+    )
+    assert rows == 5  # the window and one summary, however long the thread runs
