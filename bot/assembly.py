@@ -585,11 +585,6 @@ def build_parts(services: Services, names: list[str]) -> list[Part]:
     return [CorePart(assembly), *(assembly.build_part(name) for name in names)]
 
 
-def build_chatops(services: Services) -> ChatOpsService:
-    """The conversation core for this process (used by tests and single-part callers)."""
-    return Assembly(services).chatops
-
-
 def build_part(services: Services, name: str) -> Part:
     """One part on its own Assembly (tests and tools that need a single part)."""
     return Assembly(services).build_part(name)

@@ -65,11 +65,6 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
-    def add_secrets(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted(
-            set(self._secrets) | {s for s in secrets if s}, key=len, reverse=True
-        )
-
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:

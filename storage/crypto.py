@@ -107,9 +107,6 @@ class TokenCipher:
         except UnicodeDecodeError:
             raise DecryptionError("plaintext is not text") from None
 
-    def needs_rotation(self, envelope: bytes) -> bool:
-        return envelope_kid(envelope) != self.primary_kid
-
     def derive_key(self, purpose: str, kid: str | None = None) -> tuple[str, bytes]:
         """A 32-byte subkey for `purpose` (HKDF-SHA256) from key `kid` (default: primary).
 
