@@ -219,6 +219,8 @@ async def request_upload_from_url(
     description: str = "",
     tags: list[str] | None = None,
     privacy: str | None = None,
+    publish_at: str | None = None,
+    time_zone: str | None = None,
 ) -> Outcome:
     """An upload of a video reachable at a public https URL (the companion app's uploads).
 
@@ -244,4 +246,6 @@ async def request_upload_from_url(
         description=description,
         tags=tags,
         privacy=privacy,
+        publish_at=publish_at,
+        time_zone=time_zone,
     )
