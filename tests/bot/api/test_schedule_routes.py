@@ -7,6 +7,7 @@ Each app user here is connected in chat first; platform work is the recording Fa
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,6 +18,8 @@ import httpx
 import pytest
 
 from agent.actions import best_time, schedule
+from agent.actions import upload as uploads
+from bot.api import models
 from storage import approvals as approval_store
 from storage import metrics
 from storage.identity import Identity
@@ -353,3 +356,11 @@ async def test_best_time_gives_the_slots_from_stored_first_day_views(
         assert (local.hour, local.minute, f"{local:%A}") == (slot["hour"], 0, slot["weekday"])
         assert slot["local_time"].startswith(f"{local:%a %d %b %Y %H:%M} Europe/Paris")
     assert_problem(await api.get("/best-time?platform=myspace", headers=auth()), 400)
+
+
+def test_every_field_of_a_json_upload_reaches_the_action() -> None:
+    # The JSON route passes the body's fields on by name (its link checks need DNS, so
+    # a scheduled JSON upload is not run here): each must be a parameter of the action.
+    accepted = set(inspect.signature(uploads.request_upload_from_url).parameters)
+    assert set(models.UploadByUrl.model_fields) <= accepted
+    assert {"publish_at", "time_zone"} <= set(models.UploadByUrl.model_fields)
