@@ -39,6 +39,15 @@ class ScheduledPost:
     failed: bool = False
     error: str | None = None
 
+    @property
+    def status(self) -> str:
+        """failed, missed, uploaded (the platform publishes it) or scheduled."""
+        if self.failed:
+            return "failed"
+        if self.phase == MISSED:
+            return MISSED
+        return "uploaded" if self.uploaded else SCHEDULED
+
 
 _SELECT = """
     SELECT r.id AS run_id, p.id AS post_id, p.publish_at, p.platform, a.ref, a.handle, p.title,

@@ -66,7 +66,28 @@ def next_start(slot: Slot, *, now: datetime, zone: ZoneInfo) -> datetime:
     raise AssertionError("a weekly slot always recurs within three weeks")
 
 
-async def suggest(ctx: ActionContext, *, platform: str | None) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A slot and its next start."""
+
+    at: datetime
+    slot: Slot
+
+
+@dataclass(frozen=True, slots=True)
+class BestTimes:
+    """What an account's history says: `suggestions` soonest first, empty when fewer than
+    MIN_POSTS of its `posts` have first-day figures."""
+
+    account: str  # as chat shows it
+    ref: str
+    platform: str
+    zone: ZoneInfo
+    posts: int
+    suggestions: list[Suggestion]
+
+
+async def best_times(ctx: ActionContext, *, platform: str | None) -> BestTimes:
     """The next three best slots for the requester's account on `platform`."""
     plat = normalize_platform(ctx, platform)
     account = await resolve_account(ctx, None, platform=plat)
@@ -80,20 +101,38 @@ async def suggest(ctx: ActionContext, *, platform: str | None) -> Outcome:
     history = await schedule.first_day_views(
         ctx.deps.pool, account_id=account.id, since=now - LOOKBACK
     )
-    name = shown(ctx, account)
-    if len(history) < MIN_POSTS:
+    found = []
+    if len(history) >= MIN_POSTS:
+        found = [
+            Suggestion(at=next_start(slot, now=now, zone=zone), slot=slot)
+            for slot in rank_slots(history, zone)[:SUGGESTIONS]
+        ]
+    return BestTimes(
+        account=shown(ctx, account),
+        ref=account.ref,
+        platform=account.platform,
+        zone=zone,
+        posts=len(history),
+        suggestions=sorted(found, key=lambda s: s.at),
+    )
+
+
+async def suggest(ctx: ActionContext, *, platform: str | None) -> Outcome:
+    """`best_times` as chat says it."""
+    best = await best_times(ctx, platform=platform)
+    name, zone = best.account, best.zone
+    if not best.suggestions:
         return Outcome(
-            f"Not enough history for {name}: {len(history)} recent post(s) with first-day"
+            f"Not enough history for {name}: {best.posts} recent post(s) with first-day"
             f" figures; I need at least {MIN_POSTS}. Ask for its `metrics` after each post"
             " and I will learn from them."
         )
-    best = rank_slots(history, zone)[:SUGGESTIONS]
     lines = [
         f"Best times to post on {name}, from the first-day views of its last"
-        f" {len(history)} posts (times in {zone.key}):"
+        f" {best.posts} posts (times in {zone.key}):"
     ]
-    for n, slot in enumerate(sorted(best, key=lambda s: next_start(s, now=now, zone=zone)), 1):
-        at = next_start(slot, now=now, zone=zone)
+    for n, found in enumerate(best.suggestions, 1):
+        at, slot = found.at, found.slot
         lines.append(
             f"{n}. {show(at, zone)}: posts at {at.astimezone(zone):%A} {slot.hour:02d}:00"
             f" averaged {slot.mean_views:,.0f} views in their first day"

@@ -39,9 +39,10 @@ async def requester_zone(ctx: ActionContext) -> tuple[ZoneInfo | None, str]:
     return None, ""
 
 
-async def when_from(ctx: ActionContext, phrase: str) -> When:
-    """A time phrase read in the requester's zone, inside the scheduling window."""
-    zone, _ = await requester_zone(ctx)
+async def when_from(ctx: ActionContext, phrase: str, zone_name: str | None = None) -> When:
+    """A time phrase read in `zone_name` (an IANA zone) if given, else the requester's
+    zone, inside the scheduling window."""
+    zone = zone_named(zone_name) if zone_name else (await requester_zone(ctx))[0]
     now = datetime.now(UTC)
     when = parse_when(phrase.split(), now=now, zone=zone)
     if when.zone is None:
@@ -86,20 +87,31 @@ def _line(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> str
     )
 
 
-async def show_queue(
+class NotAdmin(ActionError):
+    """The workspace's queue was asked for by someone who does not administer it."""
+
+
+async def scheduled_posts(
     ctx: ActionContext, *, workspace: bool = False, is_admin: AdminCheck | None = None
-) -> Outcome:
+) -> list[ScheduledPost]:
     """The requester's scheduled posts (or, for an admin, the workspace's), soonest first.
 
     `is_admin` is the message's own check (the same one `audit` uses)."""
     ident = ctx.identity
     if workspace and (is_admin is None or not await is_admin()):
-        raise ActionError("Only workspace admins can see everyone's queue; `queue` shows yours.")
-    posts = await schedule.list_scheduled(
+        raise NotAdmin("Only workspace admins can see everyone's queue; `queue` shows yours.")
+    return await schedule.list_scheduled(
         ctx.deps.pool,
         workspace_id=ident.workspace_id,
         chat_user_id=None if workspace else ident.chat_user_id,
     )
+
+
+async def show_queue(
+    ctx: ActionContext, *, workspace: bool = False, is_admin: AdminCheck | None = None
+) -> Outcome:
+    """The queue as chat shows it (`scheduled_posts`, one line each)."""
+    posts = await scheduled_posts(ctx, workspace=workspace, is_admin=is_admin)
     whose = "The workspace's" if workspace else "Your"
     if not posts:
         return Outcome(f"{whose} queue is empty: no scheduled posts.")
@@ -153,10 +165,13 @@ def _describe(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) ->
     )
 
 
-async def request_reschedule(ctx: ActionContext, post: str, when: str) -> Outcome:
-    """Check the post and the new time now, then ask for approval."""
+async def request_reschedule(
+    ctx: ActionContext, post: str, when: str, zone_name: str | None = None
+) -> Outcome:
+    """Check the post and the new time now (read in `zone_name` if given, as in
+    `when_from`), then ask for approval."""
     found = await _own(ctx, _number(post))
-    new = await when_from(ctx, when)
+    new = await when_from(ctx, when, zone_name)
     args = {"run": found.run_id, "publish_at": new.at.isoformat()}
     summary = f"Move {_describe(ctx, found, new.zone)} to {show(new.at, new.zone)}"
     return await approvals.propose(ctx, "reschedule", args, summary)

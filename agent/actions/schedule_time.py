@@ -61,7 +61,7 @@ def zone_named(name: str) -> ZoneInfo:
         if not cleaned or cleaned.startswith(("/", ".")) or ".." in cleaned:
             raise ValueError(cleaned)
         return ZoneInfo(cleaned)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, as `America`
         raise ActionError(
             f"'{cleaned[:40]}' is not a time zone; use an IANA name such as Europe/Paris."
         ) from None

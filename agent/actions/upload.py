@@ -98,12 +98,14 @@ async def request_upload(
     privacy: str | None = None,
     reply_to: dict[str, Any] | None = None,
     publish_at: str | None = None,
+    time_zone: str | None = None,
 ) -> Outcome:
     """Check everything now (account, privacy, text, the time), then ask for approval.
 
     `reply_to` (where the request was made) is where the upload job's status goes.
     `publish_at` is a time phrase (`at 18:00 tomorrow`, `in 2h`, ISO 8601) read in
-    the requester's zone (agent.actions.schedule).
+    the requester's zone, or in `time_zone` (an IANA zone) when given
+    (agent.actions.schedule.when_from).
     """
     plat = normalize_platform(ctx, platform)
     target = await resolve_account(ctx, account, platform=plat)
@@ -120,7 +122,7 @@ async def request_upload(
         # cannot reach: say so now rather than after the person approved.
         raise ActionError(needs_public_url_message(caps.display_name, base_url))
     title = " ".join((title or "").split()) or source_name.rsplit(".", 1)[0]
-    when = await schedule.when_from(ctx, publish_at) if publish_at else None
+    when = await schedule.when_from(ctx, publish_at, time_zone) if publish_at else None
     native_as = caps.scheduling.publishes_as if caps.scheduling.native else None
     chosen = choose_privacy(caps, privacy if when is None or privacy else native_as)
     if when is not None and native_as is not None and chosen != native_as:
@@ -217,6 +219,8 @@ async def request_upload_from_url(
     description: str = "",
     tags: list[str] | None = None,
     privacy: str | None = None,
+    publish_at: str | None = None,
+    time_zone: str | None = None,
 ) -> Outcome:
     """An upload of a video reachable at a public https URL (the companion app's uploads).
 
@@ -242,4 +246,6 @@ async def request_upload_from_url(
         description=description,
         tags=tags,
         privacy=privacy,
+        publish_at=publish_at,
+        time_zone=time_zone,
     )

@@ -5,7 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 
 from annotated_types import MaxLen
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+# RFC 3339 (with `T`), the offset optional: without one, the time is read in `time_zone`.
+TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+_PUBLISH_AT = (
+    "When to publish: RFC 3339 with an offset (`2026-12-04T18:00:00+01:00`), or a local"
+    " wall time (`2026-12-04T18:00`) read in `time_zone` (else in your chat time zone)."
+    " Past times and times more than SCHEDULE_MAX_DAYS ahead are refused; a local time"
+    " skipped by a clock change is refused, one that happens twice means the first."
+)
+_TIME_ZONE = "An IANA time zone (`Europe/Paris`) for a `publish_at` without an offset."
+
+
+class PublishTime(BaseModel):
+    """A time to publish at, with the zone its wall-clock reading is in."""
+
+    publish_at: str | None = Field(
+        default=None, max_length=40, pattern=TIME_PATTERN, description=_PUBLISH_AT
+    )
+    time_zone: str | None = Field(default=None, max_length=64, description=_TIME_ZONE)
+
+    @model_validator(mode="after")
+    def _zone_needs_a_time(self) -> PublishTime:
+        if self.time_zone is not None and self.publish_at is None:
+            raise ValueError("time_zone is given without publish_at")
+        return self
 
 
 class Message(BaseModel):
@@ -93,8 +118,8 @@ class Posts(BaseModel):
     posts: list[Post]
 
 
-class UploadDetails(BaseModel):
-    """Where and how to post the video (every field optional, as in chat)."""
+class UploadDetails(PublishTime):
+    """Where and how to post the video, and when (every field optional, as in chat)."""
 
     platform: str | None = Field(default=None, max_length=40)
     account: str | None = Field(default=None, max_length=100)
@@ -119,7 +144,12 @@ def upload_form_schema() -> dict[str, object]:
         if name == "tags":
             properties[name] = {"type": "string", "description": "Comma-separated."}
         else:
-            properties[name] = {"type": "string", "maxLength": limit}
+            text: dict[str, object] = {"type": "string", "maxLength": limit}
+            if spec.description:
+                text["description"] = spec.description
+            if name == "publish_at":
+                text["pattern"] = TIME_PATTERN
+            properties[name] = text
     return {"type": "object", "properties": properties, "required": ["file"]}
 
 
@@ -185,3 +215,53 @@ class AuditEntry(BaseModel):
 
 class AuditLog(BaseModel):
     entries: list[AuditEntry]
+
+
+class ScheduledPost(BaseModel):
+    """A post waiting for its time (or missed, or failed in the last week)."""
+
+    number: int = Field(description="The post's number, as chat's `queue` shows it.")
+    publish_at: datetime
+    local_time: str = Field(description="The time in your zone and in UTC, as chat shows it.")
+    platform: str
+    account: str = Field(description="The account's handle ref.")
+    handle: str
+    title: str | None
+    status: str = Field(
+        description="scheduled; uploaded (the platform publishes it at its time);"
+        " missed (no worker ran at its time: reschedule or cancel it);"
+        " failed (reschedule it to try again)"
+    )
+    error: str | None
+    yours: bool = Field(description="Whether you asked for it (only yours can be changed).")
+
+
+class Queue(BaseModel):
+    scope: str = Field(description="mine or workspace")
+    posts: list[ScheduledPost]
+
+
+class Reschedule(PublishTime):
+    """The new time (`publish_at` required)."""
+
+    publish_at: str = Field(max_length=40, pattern=TIME_PATTERN, description=_PUBLISH_AT)
+
+
+class Slot(BaseModel):
+    """A weekday-and-hour the account's history favours, and its next start."""
+
+    at: datetime
+    local_time: str
+    weekday: str
+    hour: int = Field(description="Hour of the day in `zone`")
+    mean_views: float = Field(description="Mean first-day views of the posts at this hour")
+    posts: int = Field(description="How many posts the figure rests on")
+
+
+class BestTimes(BaseModel):
+    platform: str
+    account: str
+    zone: str
+    posts: int = Field(description="Recent posts with first-day figures")
+    min_posts: int = Field(description="Below this many, no suggestion")
+    slots: list[Slot] = Field(description="Soonest first; empty without enough history")

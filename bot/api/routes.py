@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from datetime import date
 from http import HTTPStatus
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -24,19 +24,23 @@ from agent.actions import (
     app_link,
     approvals,
     audit,
+    best_time,
     captions,
     digest,
     metrics,
     posts,
     quota,
+    schedule,
 )
 from agent.actions import upload as uploads
 from agent.actions.base import Outcome
+from agent.actions.schedule_time import show
 from agent.context import ActionContext, Deps
 from bot.api import models
 from bot.api.auth import AppUser, InvalidToken, SupabaseVerifier
 from bot.api.problems import MEDIA_TYPE, ApiProblem, Problem, ProblemRoute, retry_after
 from bot.api.uploads import UploadRejected, UploadStore
+from storage.schedule import ScheduledPost
 
 PREFIX = "/api/v1"
 # A JSON request body is a few fields; a video comes as multipart (bot.api.uploads).
@@ -53,6 +57,8 @@ _UPLOAD_PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in (413, 415)
 }
 _Model = TypeVar("_Model", bound=BaseModel)
+# A scheduled post's number, as chat names it (agent.actions.schedule reads up to 18 digits).
+PostNumber = Annotated[int, Path(ge=1, le=10**18 - 1, description="The number GET /queue shows")]
 
 DepsFactory = Callable[[], Deps]
 
@@ -332,6 +338,101 @@ def build_router(
             await upload_store.discard(received)
             raise
         return _approval(outcome)
+
+    @router.get(
+        "/queue", response_model=models.Queue, summary="Scheduled posts (yours, or the workspace's)"
+    )
+    async def get_queue(
+        ctx: Caller,
+        scope: Annotated[
+            Literal["mine", "workspace"],
+            Query(description="workspace: everyone's posts, for workspace admins (403 otherwise)"),
+        ] = "mine",
+    ) -> models.Queue:
+        async def is_admin() -> bool:
+            return await ctx.deps.is_admin(ctx.identity)
+
+        try:
+            found = await schedule.scheduled_posts(
+                ctx, workspace=scope == "workspace", is_admin=is_admin
+            )
+        except schedule.NotAdmin as exc:
+            raise ApiProblem(403, str(exc)) from None
+        zone, _ = await schedule.requester_zone(ctx)
+        me = ctx.identity.chat_user_id
+        return models.Queue(
+            scope=scope,
+            posts=[
+                models.ScheduledPost(
+                    number=p.run_id,
+                    publish_at=p.publish_at,
+                    local_time=show(p.publish_at, zone),
+                    platform=p.platform,
+                    account=p.account_ref,
+                    handle=p.handle,
+                    title=p.title,
+                    status=p.status,
+                    error=p.error,
+                    yours=p.chat_user_id == me,
+                )
+                for p in found
+            ],
+        )
+
+    async def own_scheduled(ctx: ActionContext, number: int) -> ScheduledPost:
+        found = await schedule.find_scheduled(ctx, str(number))
+        if found is None:  # someone else's is as unknown as one that never was
+            raise ApiProblem(404, f"You have no scheduled post {number} (GET /queue lists yours).")
+        return found
+
+    @router.delete(
+        "/queue/{number}",
+        status_code=202,
+        response_model=models.Approval,
+        summary="Cancel a scheduled post (after approval)",
+    )
+    async def cancel_scheduled(ctx: Caller, number: PostNumber) -> models.Approval:
+        found = await own_scheduled(ctx, number)
+        return _approval(await schedule.request_cancel(ctx, found))
+
+    @router.patch(
+        "/queue/{number}",
+        status_code=202,
+        response_model=models.Approval,
+        summary="Move a scheduled post to a new time (after approval)",
+    )
+    async def reschedule(
+        ctx: Caller, number: PostNumber, body: models.Reschedule
+    ) -> models.Approval:
+        found = await own_scheduled(ctx, number)
+        outcome = await schedule.request_reschedule(
+            ctx, str(found.run_id), body.publish_at, body.time_zone
+        )
+        return _approval(outcome)
+
+    @router.get("/best-time", response_model=models.BestTimes, summary="When your posts do best")
+    async def get_best_time(
+        ctx: Caller, platform: Annotated[str | None, Query(max_length=40)] = None
+    ) -> models.BestTimes:
+        best = await best_time.best_times(ctx, platform=platform)
+        return models.BestTimes(
+            platform=best.platform,
+            account=best.ref,
+            zone=best.zone.key,
+            posts=best.posts,
+            min_posts=best_time.MIN_POSTS,
+            slots=[
+                models.Slot(
+                    at=s.at,
+                    local_time=show(s.at, best.zone),
+                    weekday=f"{s.at.astimezone(best.zone):%A}",
+                    hour=s.slot.hour,
+                    mean_views=s.slot.mean_views,
+                    posts=s.slot.posts,
+                )
+                for s in best.suggestions
+            ],
+        )
 
     @router.get("/digests", response_model=models.Digests, summary="Your workspace's digests")
     async def list_digests(ctx: Caller) -> models.Digests:

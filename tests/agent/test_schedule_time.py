@@ -23,6 +23,7 @@ from agent.actions.schedule_time import (
     looks_like_time,
     parse_when,
     show,
+    zone_named,
 )
 
 ZONES = sorted(
@@ -178,3 +179,10 @@ def test_window_and_display() -> None:
     check_window(parse_when(["in", "89d"], now=NOW, zone=paris), now=NOW, max_days=90)
     shown = show(datetime(2026, 12, 2, 17, 0, tzinfo=UTC), paris)
     assert shown == "Wed 02 Dec 2026 18:00 Europe/Paris (17:00 UTC)"
+
+
+@pytest.mark.parametrize("name", ["America", "Etc", "Europe/", "../etc/passwd", "Nowhere/City"])
+def test_a_name_that_is_no_zone_is_a_clear_refusal(name: str) -> None:
+    # A folder of the zone database (`America`) is not a zone either.
+    with pytest.raises(ActionError, match="is not a time zone"):
+        zone_named(name)

@@ -119,6 +119,7 @@ class FakeOps:
             source=source,
             metadata={"request": request_to_dict(request)},
             bytes_total=100,
+            publish_at=request.publish_at,
         )
         return post
 

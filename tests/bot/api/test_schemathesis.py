@@ -1,7 +1,8 @@
 """A property-based run over the published OpenAPI: no 5xx, every response as documented.
 
 The API is served on loopback by a real server in the test's event loop; schemathesis
-(synchronous) runs in a thread against it, as a connected app user with a linked account.
+(synchronous) runs in a thread against it, as a connected app user with a linked account,
+a time zone and a scheduled post.
 `POST /uploads` is left out: its generated https links would be looked up in DNS (the
 link checks have their own tests in test_routes).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from agent.actions import app_link
+from agent.actions import app_link, schedule
 from agent.ports import MetricsReport
 from bot.api.auth import SupabaseVerifier
 from bot.api.routes import build_router
@@ -44,14 +45,20 @@ CHECKS = [
 ]
 
 
-def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
-    """Every operation (but uploads) with generated inputs; the labels it ran."""
+# Disconnecting ends the app user's tie to chat: every operation after it would only
+# meet the 403 of an unconnected user, so it runs last.
+LAST = "DELETE /api/v1/identity"
+
+
+def fuzz(base_url: str, headers: dict[str, str]) -> dict[str, set[int]]:
+    """Every operation (but uploads) with generated inputs; the statuses each answered."""
     schema = schemathesis.openapi.from_url(base_url + "/api/v1/openapi.json")
-    ran = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    statuses: dict[str, set[int]] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in sorted(operations, key=lambda op: op.label == LAST):
         if operation.path == "/api/v1/uploads":
             continue
+        seen = statuses.setdefault(operation.label, set())
 
         @given(case=operation.as_strategy())
         @settings(
@@ -64,17 +71,17 @@ def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
         def run(case: Any) -> None:
             response = case.call(base_url=base_url, headers=headers)
             case.validate_response(response, checks=CHECKS)
+            seen.add(response.status_code)
 
         run()
-        ran.append(operation.label)
-    return ran
+    return statuses
 
 
 @pytest.mark.timeout(600)
 async def test_published_openapi_holds_under_generated_requests(
     make_deps, new_identity, link, tmp_path
 ):
-    ops = FakeOps(allow={"unlink", "metrics"})
+    ops = FakeOps(allow={"unlink", "metrics", "upload"})
     ops.report = MetricsReport(as_of=datetime(2026, 11, 30, tzinfo=UTC))
     deps = make_deps(ops=ops)
     me = await new_identity()
@@ -90,7 +97,23 @@ async def test_published_openapi_holds_under_generated_requests(
             code = re.search(r"code for the app: ([A-Z0-9-]+)", outcome.private or "")
             assert code is not None
             claimed = await api.post("/identity/claim", json={"code": code[1]}, headers=headers)
-        assert claimed.status_code == 200, claimed.text
+            assert claimed.status_code == 200, claimed.text
+            await schedule.set_timezone(action_ctx(me, deps), "Europe/Paris")
+            at = datetime.now(UTC) + timedelta(days=2)
+            asked = await api.post(
+                "/uploads",
+                files={"file": ("clip.mp4", b"video", "video/mp4")},
+                data={"publish_at": at.isoformat(timespec="seconds")},
+                headers=headers,
+            )
+            assert asked.status_code == 202, asked.text
+            approval = f"/approvals/{asked.json()['approval_id']}"
+            decided = await api.post(approval, json={"approve": True}, headers=headers)
+            assert decided.status_code == 200, decided.text
         ran = await asyncio.to_thread(fuzz, base_url, headers)
-    assert "GET /api/v1/accounts" in ran and "POST /api/v1/captions" in ran
-    assert len(ran) >= 12
+    assert len(ran) >= 12 and list(ran)[-1] == LAST
+    # The generated requests reached the routes as the connected user, not only refusals.
+    for label in ("GET /api/v1/accounts", "GET /api/v1/queue", "GET /api/v1/best-time"):
+        assert 200 in ran[label], (label, ran[label])
+    assert 404 in ran["DELETE /api/v1/queue/{number}"], ran["DELETE /api/v1/queue/{number}"]
+    assert ran["PATCH /api/v1/queue/{number}"] & {400, 404, 422}
