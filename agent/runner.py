@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,8 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import GraphRecursionError
+from langsmith import set_runtime_overrides
+from langsmith.utils import tracing_is_enabled
 
 from agent.observe import agent_middleware
 from agent.prompts import SYSTEM_PROMPT
@@ -134,6 +137,27 @@ def describe_attachments(chat: ChatContext) -> str:
     return f"\n[attached: {items}]"
 
 
+async def _inline_unless_langsmith(
+    default: Callable[..., Awaitable[Any]],
+    ctx: contextvars.Context,
+    func: Callable[..., Any],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """LangSmith's hop to a thread, taken only when LangSmith tracing is on.
+
+    `create_agent` wraps each middleware hook in LangSmith's `traceable`, which sets up
+    and closes its run in a worker thread: four thread hops per model or tool call,
+    about a third of a fast turn, to find out that LangSmith is off (it is unless
+    LANGSMITH_TRACING says otherwise; our traces are OpenTelemetry's). Off, that setup
+    and close only read settings: they run inline. LangSmith's documented override.
+    """
+    if tracing_is_enabled():
+        return await default(ctx, func, *args, **kwargs)
+    return ctx.run(func, *args, **kwargs)
+
+
 class AgentRunner:
     """Runs one request through the agent graph (compiled once, reused for every request)."""
 
@@ -145,6 +169,7 @@ class AgentRunner:
         tools: Sequence[BaseTool] | None = None,
     ) -> None:
         self.config = config
+        set_runtime_overrides(aio_to_thread=_inline_unless_langsmith)
         chosen = list(tools) if tools is not None else build_tools()
         self.graph = create_agent(
             model,

@@ -1,8 +1,8 @@
 """TikTok benchmark against the fake (run in a child process on loopback).
 
-1. Metrics for 200 posts: `post_metrics` batched 20 ids a call (ceil(200/20) = 10
-   video queries) vs one call per post (200), measured the same way; prints both and
-   the ratio.
+1. Metrics for 10, 100 and 1,000 posts: `post_metrics` batched 20 ids a call
+   (ceil(n/20) video queries) vs one call per post (n), measured the same way; prints
+   both and the ratio.
 2. Upload: a sparse temporary file (default 256 MiB; nothing is written to disk) as
    one plain streaming httpx PUT (the physical limit here) vs `TikTokPlatform.upload`
    (creator info, init, chunked PUTs, status). Targets: ours >= 80 % of the plain PUT's
@@ -37,6 +37,7 @@ from bench._harness import (  # noqa: E402
     plain_put,
     video_file,
 )
+from bench.results import figure, record  # noqa: E402
 from integrations.base import TokenSet, UploadRequest  # noqa: E402
 from integrations.tiktok.platform import TikTokPlatform  # noqa: E402
 from integrations.tiktok.plugin import PLUGIN  # noqa: E402
@@ -44,7 +45,7 @@ from tests.fakes.google import MemoryCheckpoint  # noqa: E402
 from tests.fakes.platforms import build  # noqa: E402
 from tests.fakes.tiktok import ALL_SCOPES, FakeTikTok, run_standalone, tiktok_settings  # noqa: E402
 
-POSTS = 200
+SIZES = (10, 100, 1000)
 TOKEN = TokenSet(access_token="bench-token", scopes=ALL_SCOPES)
 
 
@@ -70,41 +71,70 @@ async def best_of(rounds: int, run: Callable[[], Awaitable[Any]]) -> tuple[float
     return best, worst
 
 
-async def metrics_bench(base: str, rounds: int) -> tuple[bool, str]:
+async def metrics_bench(base: str, rounds: int) -> tuple[list[tuple[bool, str]], list[Any]]:
     calls = Calls()
+    checks: list[tuple[bool, str]] = []
+    rows: list[Any] = []
     async with httpx.AsyncClient(timeout=60, event_hooks={"request": [calls]}) as client:
         platform: TikTokPlatform = build(PLUGIN, client, **tiktok_settings(base, FakeTikTok()))
         account = await platform.profile(TOKEN)
-        ids = [p.post_id for p in await platform.recent_posts(TOKEN, account, limit=POSTS)]
-        assert len(ids) == POSTS, len(ids)
+        listed = [p.post_id for p in await platform.recent_posts(TOKEN, account, limit=SIZES[-1])]
+        assert len(listed) == SIZES[-1], len(listed)
+        print("metrics (best of rounds):")
+        for size in SIZES:
+            ids = listed[:size]
 
-        async def batched() -> None:
-            assert len(await platform.post_metrics(TOKEN, ids)) == POSTS
+            async def batched() -> None:
+                assert len(await platform.post_metrics(TOKEN, ids)) == len(ids)
 
-        async def one_by_one() -> None:
-            for post_id in ids:
-                assert len(await platform.post_metrics(TOKEN, [post_id])) == 1
+            async def one_by_one() -> None:
+                for post_id in ids:
+                    assert len(await platform.post_metrics(TOKEN, [post_id])) == 1
 
-        calls.count = 0
-        batched_s, _ = await best_of(rounds, batched)
-        batched_calls = calls.count // rounds
-        calls.count = 0
-        single_s, _ = await best_of(rounds, one_by_one)
-        single_calls = calls.count // rounds
-    print(f"metrics for {POSTS} posts:")
-    print(f"  batched (20 ids a call)      {batched_calls:4d} calls  {batched_s * 1000:8.1f} ms")
-    print(f"  one call per post            {single_calls:4d} calls  {single_s * 1000:8.1f} ms")
-    print(
-        f"  ratio                        {single_calls / batched_calls:4.0f}x calls  {single_s / batched_s:6.1f}x time"
-    )
-    expected = math.ceil(POSTS / 20)
-    return (
-        batched_calls == expected,
-        f"batched metrics use {batched_calls} calls (target {expected})",
-    )
+            calls.count = 0
+            batched_s, _ = await best_of(rounds, batched)
+            batched_calls = calls.count // rounds
+            calls.count = 0
+            single_s, _ = await best_of(rounds, one_by_one)
+            single_calls = calls.count // rounds
+            print(
+                f"  {size:5d} posts: batched {batched_calls:4d} calls {batched_s * 1000:8.1f} ms"
+                f"   one call per post {single_calls:5d} calls {single_s * 1000:8.1f} ms"
+                f"   ({single_s / batched_s:.1f}x time)"
+            )
+            expected = math.ceil(size / 20)
+            checks.append(
+                (
+                    batched_calls == expected,
+                    f"{size} posts: batched metrics use {batched_calls} calls (target {expected})",
+                )
+            )
+            rows.append(
+                figure(
+                    f"post metrics, {size} posts: HTTP calls",
+                    batched_calls,
+                    "calls",
+                    anchor="one call per post",
+                    anchor_value=single_calls,
+                    target=f"= {expected}",
+                    met=batched_calls == expected,
+                )
+            )
+            rows.append(
+                figure(
+                    f"post metrics, {size} posts: wall time",
+                    batched_s * 1000,
+                    "ms",
+                    anchor="one call per post",
+                    anchor_value=single_s * 1000,
+                )
+            )
+    return checks, rows
 
 
-async def upload_bench(base: str, size: int, chunk: int, rounds: int) -> list[tuple[bool, str]]:
+async def upload_bench(
+    base: str, size: int, chunk: int, rounds: int
+) -> tuple[list[tuple[bool, str]], list[Any]]:
     with tempfile.TemporaryDirectory(prefix="socialops-bench-") as tmp:
         source = video_file(Path(tmp), size)
         async with httpx.AsyncClient(timeout=120) as client:
@@ -132,10 +162,28 @@ async def upload_bench(base: str, size: int, chunk: int, rounds: int) -> list[tu
         f"  ours (TikTok chunked)        {ours_s:7.2f} s  {ours_rate:8.1f} MiB/s  RSS +{rss / MiB:.1f} MiB"
     )
     ratio = ours_rate / plain_rate
+    rows = [
+        figure(
+            f"upload {size / MiB:.0f} MiB: throughput",
+            ours_rate,
+            "MiB/s",
+            anchor="plain httpx PUT",
+            anchor_value=plain_rate,
+            target=">= x0.80",
+            met=ratio >= 0.8,
+        ),
+        figure(
+            f"upload {size / MiB:.0f} MiB: RSS growth",
+            rss / MiB,
+            "MiB",
+            target="< 64 MiB",
+            met=rss < 64 * MiB,
+        ),
+    ]
     return [
         (ratio >= 0.8, f"ours / plain PUT throughput = {ratio:.0%} (target >= 80 %)"),
         (rss < 64 * MiB, f"ours RSS growth = {rss / MiB:.1f} MiB (target < 64 MiB)"),
-    ]
+    ], rows
 
 
 async def main() -> int:
@@ -145,12 +193,14 @@ async def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs per measurement (best kept)")
     args = parser.parse_args()
     async with fake_in_child(run_standalone) as server:
-        checks = [await metrics_bench(server.base, max(1, args.rounds))]
-        checks += await upload_bench(server.base, args.size, args.chunk, max(1, args.rounds))
+        checks, rows = await metrics_bench(server.base, max(1, args.rounds))
+        more, upload_rows = await upload_bench(
+            server.base, args.size, args.chunk, max(1, args.rounds)
+        )
     print("targets:")
-    for ok, text in checks:
+    for ok, text in checks + more:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
-    return 0 if all(ok for ok, _ in checks) else 1
+    return 0 if record("tiktok", rows + upload_rows) else 1
 
 
 if __name__ == "__main__":

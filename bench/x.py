@@ -2,8 +2,9 @@
 
 Run from the repo root: `python bench/x.py [--size 64MiB]`. Needs no database or Redis.
 
-1. Metrics for 200 posts: `XPlatform.post_metrics` (100 ids a call, so 2 calls) vs the
-   anchor, one `GET /2/tweets?ids=<id>` per post, same server, same run.
+1. Metrics for 10, 100 and 1,000 posts: `XPlatform.post_metrics` (100 ids a call, so
+   ceil(n/100) calls) vs the anchor, one `GET /2/tweets?ids=<id>` per post, same server,
+   same run.
 2. Upload: the chunked uploader (initialize, 4 MiB appends, finalize, post) vs the
    anchor, one plain streaming httpx PUT of the same bytes to a sink on the same
    server. Target: at least 80 % of the anchor's throughput.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ from bench._harness import (
     serve,
     video_file,
 )
+from bench.results import figure, record
 from integrations.base import TokenSet, UploadRequest
 from integrations.x.plugin import PLUGIN
 from tests.fakes.google import MemoryCheckpoint
@@ -44,7 +47,7 @@ from tests.fakes.platforms import build
 from tests.fakes.server import serve_asgi
 from tests.fakes.x import FakeX, x_settings
 
-POSTS = 200
+SIZES = (10, 100, 1000)
 
 
 def with_sink(fake: FakeX) -> Any:
@@ -84,36 +87,64 @@ def _serve_in_child(port: int) -> None:
     serve(with_sink(fake), port)
 
 
-async def main(size: int) -> None:
+async def main(size: int) -> int:
     fake = FakeX()
     user = fake.add_user("bench")
-    ids = [fake.add_post(user, f"post {i}", public={"like_count": i}).id for i in range(POSTS)]
+    ids = [fake.add_post(user, f"post {i}", public={"like_count": i}).id for i in range(SIZES[-1])]
     token = TokenSet(access_token=fake.issue_tokens(user)["access_token"])
+    rows: list[Any] = []
     async with serve_asgi(fake) as base, httpx.AsyncClient(timeout=120) as http:
         platform = build(PLUGIN, http, **x_settings(base, fake))
-
-        started = time.perf_counter()
-        before = fake.requests["GET /2/tweets"]
-        found = await platform.post_metrics(token, ids)
-        ours_calls = fake.requests["GET /2/tweets"] - before
-        ours_time = time.perf_counter() - started
-        assert len(found) == POSTS
-        started = time.perf_counter()
-        before = fake.requests["GET /2/tweets"]
         headers = {"Authorization": f"Bearer {token.access_token}"}
-        for post_id in ids:
-            answer = await http.get(
-                f"{base}/2/tweets",
-                params={"ids": post_id, "tweet.fields": "public_metrics"},
-                headers=headers,
+        # Warm both sides up (connection, first-request costs) before anything is timed.
+        await platform.post_metrics(token, ids[:1])
+        warm = {"ids": ids[0], "tweet.fields": "public_metrics"}
+        (await http.get(f"{base}/2/tweets", params=warm, headers=headers)).raise_for_status()
+        print("metrics")
+        for count in SIZES:
+            posts = ids[:count]
+            started = time.perf_counter()
+            before = fake.requests["GET /2/tweets"]
+            found = await platform.post_metrics(token, posts)
+            ours_calls = fake.requests["GET /2/tweets"] - before
+            ours_time = time.perf_counter() - started
+            assert len(found) == count
+            started = time.perf_counter()
+            before = fake.requests["GET /2/tweets"]
+            for post_id in posts:
+                answer = await http.get(
+                    f"{base}/2/tweets",
+                    params={"ids": post_id, "tweet.fields": "public_metrics"},
+                    headers=headers,
+                )
+                answer.raise_for_status()
+            naive_calls = fake.requests["GET /2/tweets"] - before
+            naive_time = time.perf_counter() - started
+            print(
+                f"  {count:5d} posts: batched {ours_calls:3d} calls {ours_time * 1000:8.1f} ms"
+                f"   one-by-one {naive_calls:5d} calls {naive_time * 1000:8.1f} ms"
             )
-            answer.raise_for_status()
-        naive_calls = fake.requests["GET /2/tweets"] - before
-        naive_time = time.perf_counter() - started
-        print(f"metrics for {POSTS} posts")
-        print(f"  batched     {ours_calls:4d} calls  {ours_time * 1000:8.1f} ms")
-        print(f"  one-by-one  {naive_calls:4d} calls  {naive_time * 1000:8.1f} ms")
-        print(f"  calls ratio {naive_calls / ours_calls:.0f}x fewer")
+            expected = math.ceil(count / 100)
+            rows.append(
+                figure(
+                    f"post metrics, {count} posts: HTTP calls",
+                    ours_calls,
+                    "calls",
+                    anchor="one call per post",
+                    anchor_value=naive_calls,
+                    target=f"= {expected}",
+                    met=ours_calls == expected,
+                )
+            )
+            rows.append(
+                figure(
+                    f"post metrics, {count} posts: wall time",
+                    ours_time * 1000,
+                    "ms",
+                    anchor="one call per post",
+                    anchor_value=naive_time * 1000,
+                )
+            )
 
     # Upload: against a fake in another process, so both sides have their own CPU and memory.
     async with fake_in_child(_serve_in_child) as child, httpx.AsyncClient(timeout=120) as http:
@@ -142,6 +173,27 @@ async def main(size: int) -> None:
     print(f"  plain PUT       {plain / 2**20:8.1f} MiB/s")
     print(f"  ratio           {ours / plain:8.0%} (target >= 80 %)")
     print(f"  peak RSS growth {growth:8.1f} MiB (target < 64 MiB)")
+    rows.append(
+        figure(
+            f"upload {size / MiB:.0f} MiB: throughput",
+            ours / MiB,
+            "MiB/s",
+            anchor="plain httpx PUT",
+            anchor_value=plain / MiB,
+            target=">= x0.80",
+            met=ours >= 0.8 * plain,
+        )
+    )
+    rows.append(
+        figure(
+            f"upload {size / MiB:.0f} MiB: RSS growth",
+            growth,
+            "MiB",
+            target="< 64 MiB",
+            met=growth < 64,
+        )
+    )
+    return 0 if record("x", rows) else 1
 
 
 if __name__ == "__main__":
@@ -150,4 +202,4 @@ if __name__ == "__main__":
     size = parser.parse_args().size
     if not 0 < size <= 512 * 1024**2:
         parser.error("X takes videos up to 512 MiB")
-    asyncio.run(main(size))
+    raise SystemExit(asyncio.run(main(size)))

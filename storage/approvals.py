@@ -115,16 +115,19 @@ async def has_unshown(db: Executor, *, workspace_id: int, chat_user_id: int) -> 
     """Whether `claim_unshown` would find anything: a read on the partial index
     `pending_actions_unshown`, cheap enough for every message (the claim writes)."""
     found: bool = await db.fetchval(
-        """
-        SELECT EXISTS (
-            SELECT 1 FROM pending_actions
-             WHERE workspace_id = $1 AND chat_user_id = $2 AND shown_at IS NULL
-               AND status = 'pending' AND expires_at > now())
-        """,
-        workspace_id,
-        chat_user_id,
+        f"SELECT EXISTS ({unshown_sql(workspace='$1', chat_user='$2')})", workspace_id, chat_user_id
     )
     return found
+
+
+def unshown_sql(*, workspace: str, chat_user: str) -> str:
+    """The rows `has_unshown` looks for, for a query of its own or one that reads them
+    alongside something else (`workspace`, `chat_user`: their placeholders)."""
+    return (
+        "SELECT 1 FROM pending_actions"
+        f" WHERE workspace_id = {workspace} AND chat_user_id = {chat_user} AND shown_at IS NULL"
+        "   AND status = 'pending' AND expires_at > now()"
+    )
 
 
 async def claim_unshown(

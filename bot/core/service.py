@@ -32,6 +32,7 @@ from bot.telemetry import traced_message
 from integrations.errors import format_wait
 from storage import approvals as approval_store
 from storage import conversations, identity
+from storage.conversations import Turn
 from storage.identity import Identity
 from storage.redis import RedisHandle
 
@@ -135,18 +136,27 @@ class ChatOpsService:
             workspace_name=message.workspace_name,
             user_name=message.user_name,
         )
-        # Whether approvals wait for this person: read alongside the message's own work
-        # and needed only once it is answered, so it adds no round trip to the reply.
-        waiting = asyncio.create_task(
-            approval_store.has_unshown(
-                deps.pool, workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
-            ),
-            name="chatops:waiting",
-        )
-        waiting.add_done_callback(_retrieved)  # a refused message never looks at it
         limiter = self._budgets(deps)
         parsed = commands.parse(message.text, deps.platforms)
         runner = self.runner
+        to_agent = (
+            runner is not None
+            and not message.is_command
+            and not isinstance(parsed, commands.Command)
+            and estimate_tokens(message.text) <= runner.config.max_input_tokens
+        )
+        waiting: asyncio.Task[bool] | bool = False
+        if not (to_agent and self._history_limit):
+            # Whether approvals wait for this person: read alongside the message's own work
+            # and needed only once it is answered, so it adds no round trip to the reply.
+            # (The agent path reads it with the thread's history, in the same query.)
+            waiting = asyncio.create_task(
+                approval_store.has_unshown(
+                    deps.pool, workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
+                ),
+                name="chatops:waiting",
+            )
+            waiting.add_done_callback(_retrieved)  # a refused message never looks at it
         chat = ChatContext(
             action=ActionContext(identity=ident, deps=deps),
             channel_id=message.channel_id,
@@ -164,17 +174,15 @@ class ChatOpsService:
             allow_local_files=message.frontend == "local",
             is_admin=message.admin_check,
         )
-        if (
-            runner is not None
-            and not message.is_command
-            and not isinstance(parsed, commands.Command)
-            and estimate_tokens(message.text) <= runner.config.max_input_tokens
-        ):
+        if runner is not None and to_agent:
             # The agent path counts the message in the same Redis call as its run slot
             # and token reservation, and stores its own history (with token counts).
-            if not await self._run_agent(runner, chat, message, sink, limiter):
+            asked = await self._run_agent(runner, chat, message, sink, limiter)
+            if asked is None:
                 return
-            await self._ask_waiting(waiting, ident, deps, message, sink)
+            await self._ask_waiting(
+                waiting if isinstance(waiting, asyncio.Task) else asked, ident, deps, message, sink
+            )
             return
         decision = await limiter.check_message(
             workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
@@ -203,7 +211,7 @@ class ChatOpsService:
 
     async def _ask_waiting(
         self,
-        check: asyncio.Task[bool],
+        check: asyncio.Task[bool] | bool,
         ident: Identity,
         deps: Deps,
         message: IncomingMessage,
@@ -213,10 +221,10 @@ class ChatOpsService:
 
         A member asking for an account this person owns creates such an approval
         (`agent.ops.linking`); it is asked here, once, the next time they talk. `check`
-        (a read on a partial index) says whether there is any; only then is the claim,
-        a write, made.
+        (a read on a partial index, or its answer) says whether there is any; only then
+        is the claim, a write, made.
         """
-        if not await check:
+        if not (check if isinstance(check, bool) else await check):
             return
         waiting = await approval_store.claim_unshown(
             deps.pool, workspace_id=ident.workspace_id, chat_user_id=ident.chat_user_id
@@ -258,24 +266,24 @@ class ChatOpsService:
         message: IncomingMessage,
         sink: ReplySink,
         limiter: Budgets,
-    ) -> bool:
+    ) -> bool | None:
         """One agent run: the message counted, one run per user at a time and its worst
         case reserved before it starts (one limiter call), its real use settled after,
-        failures included. False when the message rates refused it."""
+        failures included. None when the message rates refused it; else whether approvals
+        wait for the person (read with the thread's history; False without history)."""
         ident = chat.action.identity
         await self._settled(("thread", ident.workspace_id, message.thread_key))
-        history = (
-            runner.fit_history(
-                await conversations.recent(
-                    chat.action.deps.pool,
-                    workspace_id=ident.workspace_id,
-                    thread_key=message.thread_key,
-                    limit=self._history_limit,
-                )
+        history: list[Turn] = []
+        waiting = False
+        if self._history_limit:
+            turns, waiting = await conversations.recent_and_waiting(
+                chat.action.deps.pool,
+                workspace_id=ident.workspace_id,
+                thread_key=message.thread_key,
+                limit=self._history_limit,
+                chat_user_id=ident.chat_user_id,
             )
-            if self._history_limit
-            else []
-        )
+            history = runner.fit_history(turns)
         worst = runner.worst_case(history, message.text)
         who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
         run_key = ("run", ident.workspace_id, ident.chat_user_id)
@@ -284,10 +292,10 @@ class ChatOpsService:
         reservation = admission.tokens
         if not admission.message.allowed:
             await _too_many(sink, admission.message)
-            return False
+            return None
         if reservation is None:
             await sink.send(Reply(BUSY))
-            return True
+            return waiting
         if not admission.allowed:
             when = (
                 f" It resets at {reservation.reset_at:%H:%M} UTC." if reservation.reset_at else ""
@@ -299,7 +307,7 @@ class ChatOpsService:
                     "Commands still work: try `help`."
                 )
             )
-            return True
+            return waiting
         # What the tools propose now is the assistant's suggestion, made after this message.
         chat.action = dataclasses.replace(
             chat.action, origin="assistant", request_text=message.text
@@ -314,7 +322,7 @@ class ChatOpsService:
             # Approvals the tools queued before the failure are still real requests.
             await self._flush(chat, message, sink)
             await sink.send(Reply(MODEL_DOWN))
-            return True
+            return waiting
         finally:
             # Settled after the reply (one Redis call off its path), failures included.
             settle = functools.partial(
@@ -324,7 +332,7 @@ class ChatOpsService:
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)
         self._store_later(chat, message, result.text, result.tokens)
-        return True
+        return waiting
 
     async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
         outbox, chat.outbox = chat.outbox, []

@@ -15,6 +15,7 @@ from agent.tools import TOOL_LIMIT_TEXT
 from bot.core.messages import Attachment, IncomingMessage
 from bot.core.service import BUSY, MODEL_DOWN, ChatOpsService
 from integrations.base import AccountMetrics, Figure, Metric, PostMetrics
+from storage import approvals
 from storage.conversations import Turn
 from storage.ratelimit import Budgets, LimitPolicy
 from tests.fakes import openai as fake
@@ -554,3 +555,38 @@ def test_history_is_cut_to_its_token_budget(llm):
     turns = [Turn("user", "a" * 150, 1), Turn("assistant", "b" * 150), Turn("user", "c" * 90, 1)]
     kept = runner.fit_history(turns)
     assert [t.content[0] for t in kept] == ["b", "c"]  # the newest that fit, oldest first
+
+
+@pytest.mark.parametrize("history_turns", [12, 0])
+async def test_approvals_made_elsewhere_are_asked_after_an_agent_reply(
+    llm, make_deps, new_identity, pool, history_turns
+):
+    """With history, whether approvals wait is read in the history's query; without, by
+    a read of its own: either way they are put to the person once, after the reply."""
+    server, base = llm
+    ident = await new_identity()
+    service = ChatOpsService(
+        deps=make_deps(ops=FakeOps(), budgets=RecordingBudgets()),
+        runner=runner_for(base),
+        history_turns=history_turns,
+    )
+    waiting = await approvals.create(
+        pool,
+        workspace_id=ident.workspace_id,
+        chat_user_id=ident.chat_user_id,
+        action="unlink",
+        args={"account": "yt1"},
+        summary="Unlink yt1 (asked by a member)",
+        ttl_seconds=600,
+        shown=False,
+    )
+    server.script(fake.text("Hello."), fake.text("Hello again."))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "hi"), sink)
+    assert sink.sent == ["Hello."]
+    assert [a.action_id for a in sink.approvals] == [waiting.id]
+    assert sink.approvals[0].summary == "Unlink yt1 (asked by a member)"
+    await service.drain()
+    await service.handle(msg(ident, "hi again"), sink)
+    assert sink.sent == ["Hello.", "Hello again."]
+    assert len(sink.approvals) == 1  # asked once

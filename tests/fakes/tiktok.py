@@ -1081,7 +1081,7 @@ def run_standalone(port: int, ready: Any = None) -> None:
     fake.processing_polls = 0
     fake.posts_per_day = 10**9
     creator = fake.add_creator("bench")
-    for i in range(200):
+    for i in range(1000):  # the bench's largest size
         fake.add_video(creator, f"bench {i}", views=i, likes=i // 2)
     fake.access_tokens["bench-token"] = Grant(creator.open_id, ALL_SCOPES, time.time() + DAY)
     config = uvicorn.Config(

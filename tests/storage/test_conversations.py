@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from storage import conversations, identity
+from storage import approvals, conversations, identity
 
 
 async def test_a_thread_keeps_a_bounded_window_however_long_it_runs(pool: asyncpg.Pool) -> None:
@@ -70,3 +70,38 @@ async def test_the_summary_keeps_the_newest_of_what_it_folds_within_its_budget(
         "c:wordy",
     )
     assert rows == 5  # the window and one summary, however long the thread runs
+
+
+async def test_the_history_read_also_says_whether_approvals_wait(pool: asyncpg.Pool) -> None:
+    """One query for both reads of an agent message: the same turns as `recent`, and the
+    same answer as `approvals.has_unshown`, with or without history."""
+    ident = await identity.resolve(
+        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
+    )
+    where = {"workspace_id": ident.workspace_id, "thread_key": "c:both", "limit": 4}
+    both = {**where, "chat_user_id": ident.chat_user_id}
+    assert await conversations.recent_and_waiting(pool, **both) == ([], False)
+
+    who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
+    await approvals.create(
+        pool, **who, action="unlink", args={}, summary="Unlink", ttl_seconds=600, shown=False
+    )
+    assert await conversations.recent_and_waiting(pool, **both) == ([], True)
+
+    for n in range(3):
+        await conversations.append_exchange(
+            pool,
+            workspace_id=ident.workspace_id,
+            thread_key="c:both",
+            chat_user_id=ident.chat_user_id,
+            user_text=f"q{n}",
+            reply_text=f"a{n}",
+            keep=4,
+        )
+    turns, waiting = await conversations.recent_and_waiting(pool, **both)
+    assert waiting
+    assert turns == await conversations.recent(pool, **where)
+    assert [t.role for t in turns] == ["summary", "user", "assistant", "user", "assistant"]
+
+    await approvals.claim_unshown(pool, **who)
+    assert await conversations.recent_and_waiting(pool, **both) == (turns, False)
