@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,15 @@ class EncodingExporter(SpanExporter):
     counted and dropped (keeping spans in memory would make the garbage collector, not
     the tracing, the figure)."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: Counter[str]) -> None:
         self.spans = 0
         self.bytes = 0
+        self.names = names
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.bytes += len(encode_spans(spans).SerializeToString())
         self.spans += len(spans)
+        self.names.update(span.name for span in spans)
         return SpanExportResult.SUCCESS
 
 
@@ -147,7 +150,7 @@ async def main() -> int:
             after, both outside the timed region."""
             tracing = None
             if side == "on":
-                exporter = EncodingExporter()
+                exporter = EncodingExporter(names)
                 tracing = telemetry.install(BatchSpanProcessor(exporter), role="bench")
             start, start_cpu = time.perf_counter(), time.process_time()
             await block(first)
@@ -160,6 +163,7 @@ async def main() -> int:
                 exported.append((exporter.spans, size))
             return took
 
+        names: Counter[str] = Counter()  # span names exported, over every traced block
         exported: list[tuple[int, int]] = []  # (spans, messages) of each traced block
         for r in range(4):  # warm both paths (imports, plans, pools)
             await timed("off", serial, r * BLOCK, BLOCK)
@@ -178,7 +182,9 @@ async def main() -> int:
             "off-16": ROUNDS * IN_FLIGHT / spent["off-16"],
             "on-16": ROUNDS * IN_FLIGHT / spent["on-16"],
         }
-        spans_per_message = sum(n for n, _ in exported) / sum(m for _, m in exported)
+        traced = sum(m for _, m in exported)
+        spans_per_message = sum(n for n, _ in exported) / traced
+        per_name = ", ".join(f"{name} {n / traced:.1f}" for name, n in names.most_common())
         counted = 4 * BLOCK + ROUNDS * (BLOCK + IN_FLIGHT)  # warm-up blocks included
         cpu_ms = {side: 1000 * cpu[side] / counted for side in ("off", "on")}
         waited: dict[str, float] = {"off": 0.0, "on": 0.0}
@@ -190,7 +196,8 @@ async def main() -> int:
         slower = med["off"] / med["on"]
         slower16 = med["off-16"] / med["on-16"]
         print(f"tracing benchmark: {ROUNDS} rounds of {BLOCK} serial and {IN_FLIGHT} concurrent")
-        print(f"  messages per side, instant model; {spans_per_message:.1f} spans per message")
+        print(f"  messages per side, instant model; {spans_per_message:.1f} spans per message:")
+        print(f"    {per_name}")
         print(
             f"  serial     : off {med['off']:7.1f} msg/s  on {med['on']:7.1f} msg/s  x{slower:.3f}"
         )

@@ -152,13 +152,12 @@ def install(
     """
     global _active
     from opentelemetry import trace
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
     from agent import observe
+    from bot.trace_stores import LeanAsyncPGInstrumentor, LeanRedisInstrumentor
     from storage import queue
 
     if _active is not None:
@@ -171,8 +170,8 @@ def install(
         # and the instrumentation's always use this one.
         trace.set_tracer_provider(provider)
     instrumentors = (
-        AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
-        RedisInstrumentor(),
+        LeanAsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
+        LeanRedisInstrumentor(),
         HTTPXClientInstrumentor(),
     )
     instrumentors[0].instrument(tracer_provider=provider)
@@ -205,26 +204,11 @@ def instrument_app(app: FastAPI) -> None:
     )
 
 
-# The statements asyncpg's pool runs on every connection it takes back (its reset
-# query is made of some of these, by the server's capabilities): one per release,
-# as many as the real queries, and nothing anyone asked for.
-_POOL_RESET = frozenset(
-    {"SELECT pg_advisory_unlock_all();", "CLOSE ALL;", "UNLISTEN *;", "RESET ALL;"}
-)
-_STATEMENT_KEYS = ("db.statement", "db.query.text")
-
-
-def _pool_reset(attributes: Any) -> bool:
-    for key in _STATEMENT_KEYS:
-        statement = attributes.get(key) if attributes else None
-        if isinstance(statement, str) and statement:
-            return set(statement.split("\n")) <= _POOL_RESET
-    return False
-
-
 def _within_work(inner: Sampler | None) -> Sampler:
-    """Wrap `inner` so that a client span (SQL, Redis, HTTP) never starts a trace, and
-    the pool's connection resets are never recorded."""
+    """Wrap `inner` so that a client span (Redis, HTTP) never starts a trace.
+
+    (Queries outside traced work, and the pool's resets, start no span at all: see
+    `bot.trace_sql`.)"""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import sampling
 
@@ -241,9 +225,9 @@ def _within_work(inner: Sampler | None) -> Sampler:
             links: Any = None,
             trace_state: Any = None,
         ) -> sampling.SamplingResult:
-            if kind == trace.SpanKind.CLIENT and (
-                not trace.get_current_span(parent_context).get_span_context().is_valid
-                or _pool_reset(attributes)
+            if (
+                kind == trace.SpanKind.CLIENT
+                and not trace.get_current_span(parent_context).get_span_context().is_valid
             ):
                 return sampling.SamplingResult(sampling.Decision.DROP)
             return chosen.should_sample(
@@ -370,7 +354,16 @@ def _redact(span: Span) -> None:
 
 
 async def _redact_client_span(span: Span, request: Any) -> None:
+    """Cut the query string; on a platform call, add the platform and the endpoint's
+    template the platform client put on the request (`integrations.http`)."""
+    from integrations.http import SPAN_ATTRIBUTES
+
     _redact(span)
+    extensions = request.extensions
+    described = extensions.get(SPAN_ATTRIBUTES) if extensions else None
+    if described and span.is_recording():
+        span.set_attributes(described)
+        span.update_name(f"{request.method.decode()} {described['url.template']}")
 
 
 def _redact_server_span(span: Span, scope: dict[str, Any]) -> None:
