@@ -208,7 +208,7 @@ def _within_work(inner: Sampler | None) -> Sampler:
     """Wrap `inner` so that a client span (Redis, HTTP) never starts a trace.
 
     (Queries outside traced work, and the pool's resets, start no span at all: see
-    `bot.trace_sql`.)"""
+    `bot.trace_stores`.)"""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import sampling
 

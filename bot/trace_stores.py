@@ -76,22 +76,28 @@ def _in_trace() -> bool:
 
 
 async def _traced(tracer: trace.Tracer, system: str, kind: str, call: Awaitable[Any]) -> Any:
-    """Await `call` in a client span named `kind` (a bounded name, never data)."""
-    with tracer.start_as_current_span(
+    """Await `call` in a client span named `kind` (a bounded name, never data).
+
+    A query or command has no spans under it, so its span is never made the current
+    one (no context switch in and out).
+    """
+    span = tracer.start_span(
         kind,
         kind=SpanKind.CLIENT,
         attributes={"db.system": system, "db.operation.name": kind},
         record_exception=False,
         set_status_on_exception=False,
-    ) as span:
-        try:
-            return await call
-        except StopAsyncIteration:  # a cursor's end, not a failure
-            raise
-        except Exception as exc:
-            span.set_status(Status(StatusCode.ERROR))
-            span.set_attribute("error.type", type(exc).__qualname__)
-            raise
+    )
+    try:
+        return await call
+    except StopAsyncIteration:  # a cursor's end, not a failure
+        raise
+    except Exception as exc:
+        span.set_status(Status(StatusCode.ERROR))
+        span.set_attribute("error.type", type(exc).__qualname__)
+        raise
+    finally:
+        span.end()
 
 
 class LeanAsyncPGInstrumentor(AsyncPGInstrumentor):
