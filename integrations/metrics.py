@@ -30,3 +30,32 @@ def outcome_of(status: int) -> str:
     if status == 408 or status >= 500:
         return "error"
     return "refused" if status >= 400 else "ok"
+
+
+UPLOAD_INTERRUPTIONS = Counter(
+    "socialops_upload_interruptions",
+    "Uploads interrupted within a call (a cut or unkept chunk), by platform and what "
+    "followed: resumed (from the platform's offset, in the same call) or gave_up (the "
+    "call fails; a later job resumes from the saved session).",
+    ["platform", "outcome"],
+)
+
+
+def upload_interrupted(platform: str, outcome: str, *, attempt: int, reason: str) -> None:
+    """Count an interruption, and note it on the current span when tracing is on.
+
+    `reason` is an error code or type (bounded, never a message).
+    """
+    UPLOAD_INTERRUPTIONS.labels(platform, outcome).inc()
+    # The API alone: a no-op span unless the process installed tracing.
+    from opentelemetry import trace
+
+    trace.get_current_span().add_event(
+        "upload.interrupted",
+        {
+            "socialops.platform": platform,
+            "socialops.outcome": outcome,
+            "socialops.attempt": attempt,
+            "error.type": reason,
+        },
+    )
