@@ -4,7 +4,9 @@ Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) i
 and OTEL_SDK_DISABLED is not: then `configure` installs a tracer provider exporting
 over OTLP (OTEL_EXPORTER_OTLP_PROTOCOL `http/protobuf`, the default, or `grpc`) and
 the instrumentation libraries for FastAPI (each API and Slack request), httpx (each
-platform and model HTTP call), asyncpg (each query) and Redis (each command). Our own
+platform and model HTTP call: a platform's carries its name and endpoint template),
+asyncpg (each query) and Redis (each command; both through the lean hooks of
+`bot.trace_stores`). Our own
 spans cover the conversation core (`chat.message`), each command, each model call
 (model name and token counts) and each tool call (`agent.observe`). Jobs start a
 trace of their own with a span link to the request that queued them (its trace
