@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Iterator, MutableMapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,12 +68,14 @@ class Tracing:
         """Flush pending spans, remove the instrumentation, and turn our spans off."""
         global _active
         from agent import observe
+        from integrations import metrics
         from storage import queue
 
         for instrumentor in self._instrumentors:
             instrumentor.uninstrument()
         observe.install_tracer(None)
         queue.set_trace_carrier(None)
+        metrics.set_span_events(None)
         _active = None
         self.provider.shutdown()
 
@@ -160,6 +162,7 @@ def install(
 
     from agent import observe
     from bot.trace_stores import LeanAsyncPGInstrumentor, LeanRedisInstrumentor
+    from integrations import metrics
     from storage import queue
 
     if _active is not None:
@@ -182,6 +185,7 @@ def install(
     tracer = provider.get_tracer("socialops")
     observe.install_tracer(tracer)
     queue.set_trace_carrier(_carrier)
+    metrics.set_span_events(_span_event)
     _active = Tracing(
         provider=provider,
         tracer=tracer,
@@ -277,6 +281,12 @@ def traced_message(
 
 
 # -- jobs ----------------------------------------------------------------------------------
+
+
+def _span_event(name: str, attributes: Mapping[str, str | int]) -> None:
+    from opentelemetry import trace
+
+    trace.get_current_span().add_event(name, attributes)
 
 
 def _carrier() -> dict[str, str]:

@@ -3,6 +3,8 @@ only; never a user, a workspace or a post, so the series stay few)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PLATFORM_CALLS = Counter(
@@ -41,21 +43,31 @@ UPLOAD_INTERRUPTIONS = Counter(
 )
 
 
+SpanEvent = Callable[[str, Mapping[str, str | int]], None]
+_span_event: SpanEvent | None = None
+
+
+def set_span_events(add: SpanEvent | None) -> None:
+    """Called by the process's tracing when it starts (None when it stops): how to note
+    an event on the current span. Off, nothing here touches OpenTelemetry."""
+    global _span_event
+    _span_event = add
+
+
 def upload_interrupted(platform: str, outcome: str, *, attempt: int, reason: str) -> None:
     """Count an interruption, and note it on the current span when tracing is on.
 
     `reason` is an error code or type (bounded, never a message).
     """
     UPLOAD_INTERRUPTIONS.labels(platform, outcome).inc()
-    # The API alone: a no-op span unless the process installed tracing.
-    from opentelemetry import trace
-
-    trace.get_current_span().add_event(
-        "upload.interrupted",
-        {
-            "socialops.platform": platform,
-            "socialops.outcome": outcome,
-            "socialops.attempt": attempt,
-            "error.type": reason,
-        },
-    )
+    add = _span_event
+    if add is not None:
+        add(
+            "upload.interrupted",
+            {
+                "socialops.platform": platform,
+                "socialops.outcome": outcome,
+                "socialops.attempt": attempt,
+                "error.type": reason,
+            },
+        )
