@@ -211,10 +211,10 @@ def instrument_app(app: FastAPI) -> None:
 
 
 def _within_work(inner: Sampler | None) -> Sampler:
-    """Wrap `inner` so that a client span (Redis, HTTP) never starts a trace.
+    """Wrap `inner` so that a client span (an HTTP call) never starts a trace.
 
-    (Queries outside traced work, and the pool's resets, start no span at all: see
-    `bot.trace_stores`.)"""
+    (Queries and Redis commands outside a trace, and the pool's resets, make no span
+    at all: see `bot.trace_stores`.)"""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import sampling
 
