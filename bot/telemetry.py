@@ -4,7 +4,9 @@ Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) i
 and OTEL_SDK_DISABLED is not: then `configure` installs a tracer provider exporting
 over OTLP (OTEL_EXPORTER_OTLP_PROTOCOL `http/protobuf`, the default, or `grpc`) and
 the instrumentation libraries for FastAPI (each API and Slack request), httpx (each
-platform and model HTTP call), asyncpg (each query) and Redis (each command). Our own
+platform and model HTTP call: a platform's carries its name and endpoint template),
+asyncpg (each query) and Redis (each command; both through the lean hooks of
+`bot.trace_stores`). Our own
 spans cover the conversation core (`chat.message`), each command, each model call
 (model name and token counts) and each tool call (`agent.observe`). Jobs start a
 trace of their own with a span link to the request that queued them (its trace
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Iterator, MutableMapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,12 +68,14 @@ class Tracing:
         """Flush pending spans, remove the instrumentation, and turn our spans off."""
         global _active
         from agent import observe
+        from integrations import metrics
         from storage import queue
 
         for instrumentor in self._instrumentors:
             instrumentor.uninstrument()
         observe.install_tracer(None)
         queue.set_trace_carrier(None)
+        metrics.set_span_events(None)
         _active = None
         self.provider.shutdown()
 
@@ -152,13 +156,13 @@ def install(
     """
     global _active
     from opentelemetry import trace
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
     from agent import observe
+    from bot.trace_stores import LeanAsyncPGInstrumentor, LeanRedisInstrumentor
+    from integrations import metrics
     from storage import queue
 
     if _active is not None:
@@ -171,8 +175,8 @@ def install(
         # and the instrumentation's always use this one.
         trace.set_tracer_provider(provider)
     instrumentors = (
-        AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
-        RedisInstrumentor(),
+        LeanAsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
+        LeanRedisInstrumentor(),
         HTTPXClientInstrumentor(),
     )
     instrumentors[0].instrument(tracer_provider=provider)
@@ -181,6 +185,7 @@ def install(
     tracer = provider.get_tracer("socialops")
     observe.install_tracer(tracer)
     queue.set_trace_carrier(_carrier)
+    metrics.set_span_events(_span_event)
     _active = Tracing(
         provider=provider,
         tracer=tracer,
@@ -205,26 +210,11 @@ def instrument_app(app: FastAPI) -> None:
     )
 
 
-# The statements asyncpg's pool runs on every connection it takes back (its reset
-# query is made of some of these, by the server's capabilities): one per release,
-# as many as the real queries, and nothing anyone asked for.
-_POOL_RESET = frozenset(
-    {"SELECT pg_advisory_unlock_all();", "CLOSE ALL;", "UNLISTEN *;", "RESET ALL;"}
-)
-_STATEMENT_KEYS = ("db.statement", "db.query.text")
-
-
-def _pool_reset(attributes: Any) -> bool:
-    for key in _STATEMENT_KEYS:
-        statement = attributes.get(key) if attributes else None
-        if isinstance(statement, str) and statement:
-            return set(statement.split("\n")) <= _POOL_RESET
-    return False
-
-
 def _within_work(inner: Sampler | None) -> Sampler:
-    """Wrap `inner` so that a client span (SQL, Redis, HTTP) never starts a trace, and
-    the pool's connection resets are never recorded."""
+    """Wrap `inner` so that a client span (an HTTP call) never starts a trace.
+
+    (Queries and Redis commands outside a trace, and the pool's resets, make no span
+    at all: see `bot.trace_stores`.)"""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import sampling
 
@@ -241,9 +231,9 @@ def _within_work(inner: Sampler | None) -> Sampler:
             links: Any = None,
             trace_state: Any = None,
         ) -> sampling.SamplingResult:
-            if kind == trace.SpanKind.CLIENT and (
-                not trace.get_current_span(parent_context).get_span_context().is_valid
-                or _pool_reset(attributes)
+            if (
+                kind == trace.SpanKind.CLIENT
+                and not trace.get_current_span(parent_context).get_span_context().is_valid
             ):
                 return sampling.SamplingResult(sampling.Decision.DROP)
             return chosen.should_sample(
@@ -291,6 +281,12 @@ def traced_message(
 
 
 # -- jobs ----------------------------------------------------------------------------------
+
+
+def _span_event(name: str, attributes: Mapping[str, str | int]) -> None:
+    from opentelemetry import trace
+
+    trace.get_current_span().add_event(name, attributes)
 
 
 def _carrier() -> dict[str, str]:
@@ -370,7 +366,16 @@ def _redact(span: Span) -> None:
 
 
 async def _redact_client_span(span: Span, request: Any) -> None:
+    """Cut the query string; on a platform call, add the platform and the endpoint's
+    template the platform client put on the request (`integrations.http`)."""
+    from integrations.http import SPAN_ATTRIBUTES
+
     _redact(span)
+    extensions = request.extensions
+    described = extensions.get(SPAN_ATTRIBUTES) if extensions else None
+    if described and span.is_recording():
+        span.set_attributes(described)
+        span.update_name(f"{request.method.decode()} {described['url.template']}")
 
 
 def _redact_server_span(span: Span, scope: dict[str, Any]) -> None:

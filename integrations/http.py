@@ -41,6 +41,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -304,6 +305,39 @@ class Guards:
 
 
 # --------------------------------------------------------------------------------------
+# What a trace's HTTP span says about the call
+# --------------------------------------------------------------------------------------
+
+# The request extension holding the span attributes of a platform call; the process's
+# tracing (when on) copies them onto the HTTP client span, and nothing else reads it.
+SPAN_ATTRIBUTES = "socialops.span_attributes"
+_VERSION = re.compile(r"v\d{1,2}(\.\d+)?")  # v3, v21.0
+_LEADING_VERSION = re.compile(r"\d{1,2}")  # /2/tweets
+_LONGEST_WORD = 32
+
+
+def endpoint_template(path: str) -> str:
+    """The request path with its ids replaced by `{id}` (a bounded name for the endpoint).
+
+    A segment is an id when it holds a digit or is longer than any word of an API path
+    (account, post and upload ids, opaque tokens); an API version (`v3`, `v21.0`, and
+    a leading `2`) is kept.
+    """
+    segments = path.split("/")
+    out = []
+    for i, segment in enumerate(segments):
+        version = _VERSION.fullmatch(segment) is not None or (
+            i == 1 and _LEADING_VERSION.fullmatch(segment) is not None
+        )
+        if not version and (
+            len(segment) > _LONGEST_WORD or any(char.isdigit() for char in segment)
+        ):
+            segment = "{id}"
+        out.append(segment)
+    return "/".join(out)
+
+
+# --------------------------------------------------------------------------------------
 # Transport
 # --------------------------------------------------------------------------------------
 
@@ -390,6 +424,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         counted once (failed if its last attempt got no response, a 408 or a 5xx)."""
         breaker, platform = self.guard.breaker, self.guard.platform
         can_retry = self.retryable(request)
+        # The platform as the Prometheus series name it, and the endpoint's template.
+        request.extensions[SPAN_ATTRIBUTES] = {
+            "socialops.platform": platform,
+            "url.template": endpoint_template(request.url.path),
+        }
         try:
             probe = breaker.before_call()
         except CircuitOpen:

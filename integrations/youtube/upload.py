@@ -40,6 +40,7 @@ from integrations.errors import (
     PlatformUnavailable,
 )
 from integrations.http import RETRY_STATUSES, RetryPolicy
+from integrations.metrics import upload_interrupted
 from integrations.youtube._errors import PLATFORM, error_from_response
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,9 @@ class ResumableUploader:
     async def _interrupted(self, stalls: int, error: IntegrationError) -> int:
         """One more interruption without progress: wait before resuming, or give up."""
         stalls += 1
+        reason = error.reason or type(error).__name__
         if stalls >= self._retry.max_attempts:
+            upload_interrupted(PLATFORM, "gave_up", attempt=stalls, reason=reason)
             raise PlatformUnavailable(
                 "The upload to YouTube keeps being interrupted; it will resume later from "
                 "where it stopped.",
@@ -121,8 +124,10 @@ class ResumableUploader:
         wait = self._retry.backoff(stalls)
         if error.retry_after is not None:
             if error.retry_after > self._retry.max_retry_after:
+                upload_interrupted(PLATFORM, "gave_up", attempt=stalls, reason=reason)
                 raise error  # too long to hold the upload open: the caller says when to retry
             wait = max(wait, error.retry_after)
+        upload_interrupted(PLATFORM, "resumed", attempt=stalls, reason=reason)
         log.info(
             "upload interrupted; resuming from the server's offset",
             extra={"error": type(error).__name__, "reason": error.reason, "wait": wait},

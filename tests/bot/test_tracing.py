@@ -139,12 +139,17 @@ async def test_a_metrics_request_is_one_trace_from_chat_to_database(
     assert platform_calls, [s.name for s in found]
     for call in platform_calls:
         assert "tool get_metrics" in _ancestors(call, index)
+        attrs = dict(call.attributes or {})
+        # Named like the Prometheus platform series, with the endpoint's template.
+        assert attrs["socialops.platform"] == "youtube"
+        template = str(attrs["url.template"])
+        assert template.startswith("/") and call.name.endswith(" " + template)
     queries = [s for s in found if (s.attributes or {}).get("db.system") == "postgresql"]
     under_tool = [q for q in queries if "tool get_metrics" in _ancestors(q, index)]
     assert under_tool, "the tool's snapshot writes are spans under it"
-    # The pool's own reset on each connection it takes back is not one of them.
-    statements = [str((q.attributes or {}).get("db.statement")) for q in queries]
-    assert not [q for q in statements if "RESET ALL" in q]
+    for query in queries:  # the statement's kind, never its text
+        assert query.name == (query.attributes or {})["db.operation.name"]
+        assert "db.statement" not in (query.attributes or {})
     # Nothing people wrote or platforms hold reaches the exporter.
     exported = _everything(found)
     for secret in (
@@ -156,6 +161,45 @@ async def test_a_metrics_request_is_one_trace_from_chat_to_database(
         "launch",
     ):
         assert secret not in exported
+
+
+async def test_a_query_is_one_span_and_the_pools_bookkeeping_none(spans, pool):
+    """Only queries within traced work are spans: not the pool's reset of a connection
+    it takes back, not a query outside any trace; Redis commands likewise."""
+    await pool.fetchval("SELECT 1")  # outside any trace
+    with trace.get_tracer("test").start_as_current_span("work"):
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT 2") == 2
+        failed = None
+        try:
+            await pool.execute("INSERT INTO no_such_table_x VALUES ('" + LLM_KEY + "')")
+        except Exception as exc:
+            failed = type(exc).__qualname__
+    await asyncio.sleep(0)  # the release (and its reset) has run
+    found = [s for s in spans.get_finished_spans() if s.name != "work"]
+    assert [(s.name, s.kind) for s in found] == [
+        ("SELECT", trace.SpanKind.CLIENT),
+        ("INSERT", trace.SpanKind.CLIENT),
+    ]
+    assert not found[0].status.status_code == trace.StatusCode.ERROR
+    assert found[1].status.status_code == trace.StatusCode.ERROR
+    assert (found[1].attributes or {})["error.type"] == failed
+    assert LLM_KEY not in _everything(tuple(found))  # not the text, not the error message
+
+
+async def test_redis_commands_are_spans_within_work_only(spans, redis):
+    key = redis.key("trace-" + secrets.token_hex(4))
+    await redis.client.set(key, "outside")
+    with trace.get_tracer("test").start_as_current_span("work"):
+        await redis.client.set(key, LLM_KEY)
+        async with redis.client.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.delete(key)
+            await pipe.execute()
+    found = [s for s in spans.get_finished_spans() if s.name != "work"]
+    assert [s.name for s in found] == ["SET", "PIPELINE"]
+    assert {(s.attributes or {})["db.system"] for s in found} == {"redis"}
+    assert LLM_KEY not in _everything(tuple(found))
 
 
 async def test_query_strings_never_reach_a_span(spans, google):

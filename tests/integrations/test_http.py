@@ -31,9 +31,11 @@ from integrations.errors import (
     format_wait,
 )
 from integrations.http import (
+    SPAN_ATTRIBUTES,
     CircuitBreaker,
     Guards,
     RetryPolicy,
+    endpoint_template,
     make_client,
     parse_retry_after,
 )
@@ -474,3 +476,43 @@ async def test_streamed_response_holds_its_slot_until_closed(
             await response.aread()
         assert guards.guard("youtube").in_flight == 0
         assert (await client.get("/ok")).status_code == 200
+
+
+# --- what a trace's span says about a call -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/youtube/v3/videos", "/youtube/v3/videos"),
+        ("/v21.0/17841400000000000/media_publish", "/v21.0/{id}/media_publish"),
+        ("/2/tweets/1460323737035677698", "/2/tweets/{id}"),
+        ("/2/media/upload/1880028106020515840/finalize", "/2/media/upload/{id}/finalize"),
+        ("/17841400000/media", "/{id}/media"),
+        ("/upload/" + "A" * 40 + "/", "/upload/{id}/"),
+        ("/v2/post/publish/inbox/video/init/", "/v2/post/publish/inbox/video/init/"),
+    ],
+)
+def test_an_endpoint_template_keeps_the_words_and_the_version_not_the_ids(
+    path: str, template: str
+) -> None:
+    assert endpoint_template(path) == template
+
+
+async def test_a_platform_request_carries_its_span_attributes(
+    fake: tuple[FakePlatform, str],
+) -> None:
+    _, base = fake
+    seen: list[dict[str, str]] = []
+
+    class Recording(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(request.extensions[SPAN_ATTRIBUTES])
+            return await super().handle_async_request(request)
+
+    guards = Guards(retry=FAST)
+    async with make_client(
+        platform="tube", guards=guards, base_url=base, transport=Recording()
+    ) as client:
+        assert (await client.get("/ok", params={"id": "123"})).status_code == 200
+    assert seen == [{"socialops.platform": "tube", "url.template": "/ok"}]

@@ -11,7 +11,11 @@ import hashlib
 import os
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 
+from bot import telemetry
 from integrations.base import TokenSet, UploadRequest
 from integrations.errors import (
     ConnectionLost,
@@ -78,6 +82,11 @@ async def test_upload_in_chunks_with_progress(google, make_platform, token):
     assert google.calls_to("/upload/youtube/v3/videos")[0]["notifySubscribers"] == "true"
 
 
+def _interruptions(outcome: str) -> float:
+    labels = {"platform": "youtube", "outcome": outcome}
+    return REGISTRY.get_sample_value("socialops_upload_interruptions_total", labels) or 0.0
+
+
 async def test_dropped_connection_resumes_in_process_from_server_offset(
     google, make_platform, token, guards
 ):
@@ -85,10 +94,27 @@ async def test_dropped_connection_resumes_in_process_from_server_offset(
     google.faults.drop_at_byte = 2 * CHUNK + 5000
     checkpoint = MemoryCheckpoint()
     source = MemorySource(data)
-    # One upload() call: the cut is resumed inside it, not left to a later job.
-    result = await make_platform().upload(
-        token, source, UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
-    )
+    resumed = _interruptions("resumed")
+    spans = InMemorySpanExporter()
+    tracing = telemetry.install(SimpleSpanProcessor(spans), role="test")
+    try:
+        # One upload() call: the cut is resumed inside it, not left to a later job.
+        with tracing.tracer.start_as_current_span("upload"):
+            result = await make_platform().upload(
+                token, source, UploadRequest(title="t", privacy="private"), checkpoint=checkpoint
+            )
+    finally:
+        tracing.shutdown()
+    assert _interruptions("resumed") == resumed + 1  # counted, and noted on the trace
+    [upload] = [s for s in spans.get_finished_spans() if s.name == "upload"]
+    [event] = upload.events
+    assert event.name == "upload.interrupted"
+    assert dict(event.attributes or {}) == {
+        "socialops.platform": "youtube",
+        "socialops.outcome": "resumed",
+        "socialops.attempt": 1,
+        "error.type": "ReadError",  # what cut the connection
+    }
     session = _only_session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
     assert session.status_queries == 1  # asked for the offset after the cut
@@ -133,6 +159,7 @@ async def test_repeated_cuts_without_progress_give_up_then_a_later_call_resumes(
     data = _data(3 * CHUNK)
     google.faults.drop_chunk_puts = 100
     checkpoint = MemoryCheckpoint()
+    gave_up = _interruptions("gave_up")
     with pytest.raises(PlatformUnavailable) as info:
         await make_platform().upload(
             token,
@@ -142,6 +169,7 @@ async def test_repeated_cuts_without_progress_give_up_then_a_later_call_resumes(
         )
     assert isinstance(info.value.__cause__, ConnectionLost)
     assert "resume later" in info.value.user_message
+    assert _interruptions("gave_up") == gave_up + 1
     session = _only_session(google)
     assert session.chunk_puts == TEST_RETRY.max_attempts  # bounded
     assert session.status_queries == TEST_RETRY.max_attempts - 1
