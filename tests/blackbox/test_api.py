@@ -74,4 +74,6 @@ async def test_api_uploads_a_file_through_the_web_role_and_refuses_one_over_the_
             )
             assert big.status_code == 413, big.text
             assert big.headers["content-type"].startswith("application/problem+json"), big.text
+            # The cap the detail names is the configured one (512 KiB), not "0 MB".
+            assert "524 kB" in big.json()["detail"], big.text
         assert "Traceback" not in serve.output()
