@@ -250,6 +250,8 @@ class Stack:
             for e in b["elements"]
             if e["action_id"] == action_id or e["action_id"].startswith(action_id)
         )
+        # Each message its own ts (the adapter claims an approval once per message).
+        ts = f"1800000000.{uuid.uuid4().int % 10**6:06d}"
         payload = {
             "type": "block_actions",
             "team": {"id": TEAM, "domain": "acme"},
@@ -257,12 +259,13 @@ class Stack:
             "api_app_id": "A1",
             "container": {
                 "type": "message",
-                "message_ts": "1700000000.000001",
+                "message_ts": ts,
                 "channel_id": channel,
             },
             "channel": {"id": channel},
             "message": {
-                "ts": "1700000000.000001",
+                "ts": ts,
+                **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}),
                 "text": message.get("text", ""),
                 "blocks": blocks,
             },

@@ -31,6 +31,16 @@ async def answer(
     return said(s, since, method)[0]
 
 
+async def decide(s: Stack, ask: dict[str, Any]) -> str:
+    """Approve `ask` as its requester; the text the approval message becomes."""
+    assert "Approval needed" in ask["text"], ask
+    since = len(s.slack.calls)
+    await s.click(ask, "socialops:approve")
+    await wait_for(lambda: bool(said(s, since, "chat.update")), what=s.roles[0])
+    text: str = said(s, since, "chat.update")[0]["text"]
+    return text
+
+
 def blocks_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     raw = message.get("blocks") or []
     found: list[dict[str, Any]] = json.loads(raw) if isinstance(raw, str) else raw
@@ -109,4 +119,12 @@ async def test_scheduled_upload_in_the_users_zone_then_queue_status_and_the_work
         [session] = s.google.sessions.values()
         assert session.metadata["status"]["privacyStatus"] == "private"
         assert session.metadata["status"]["publishAt"].endswith("T17:00:00Z")
+        video = s.google.videos[s.google.videos_created[0]]
+
+        # Moving it moves YouTube's publishAt; cancelling it takes the publishAt away.
+        await decide(s, await answer(s, "reschedule 1 at 20:00 tomorrow", "chat.postMessage"))
+        assert video["status"]["publishAt"].endswith("T19:00:00Z"), video
+        await decide(s, await answer(s, "cancel 1", "chat.postMessage"))
+        assert "publishAt" not in video["status"] and video["status"]["privacyStatus"] == "private"
+        assert "no scheduled posts" in (await answer(s, "queue"))["text"]
         assert "Traceback" not in serve.output() + worker.output()
