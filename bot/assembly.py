@@ -231,6 +231,14 @@ class Assembly:
             )
         return built
 
+    def streamed_paths(self) -> frozenset[str]:
+        """The web routes that read and cap their own request body (see bot.web.BodyLimit)."""
+        if self.settings.supabase_url is None:
+            return frozenset()
+        from bot.api import STREAMED_PATHS
+
+        return STREAMED_PATHS
+
     def web_routers(self) -> list[APIRouter]:
         from bot.oauth_web import build_oauth_router
 
@@ -310,7 +318,9 @@ class Assembly:
             from bot.web import WebPart, create_app
 
             web = WebPart(
-                create_app(self.services, routers=self.web_routers()),
+                create_app(
+                    self.services, routers=self.web_routers(), streamed=self.streamed_paths()
+                ),
                 host=settings.host,
                 port=settings.port,
             )

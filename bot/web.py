@@ -34,7 +34,9 @@ class BodyLimit:
     A declared `Content-Length` over the cap is refused before a byte is read; otherwise
     the body is read here, counting as it streams (chunked bodies too), and handed to the
     app only once complete and within the cap. So no route ever buffers or parses more
-    than its cap, and a huge body costs neither memory nor event-loop time.
+    than its cap, and a huge body costs neither memory nor event-loop time. The paths in
+    `streamed` are passed through untouched: their route streams its body to disk and
+    enforces its own cap (the API's file uploads).
     """
 
     def __init__(
@@ -43,13 +45,15 @@ class BodyLimit:
         *,
         limits: Mapping[str, int] = BODY_LIMITS,
         default: int = DEFAULT_BODY_LIMIT,
+        streamed: frozenset[str] = frozenset(),
     ) -> None:
         self._app = app
         self._limits = dict(limits)
         self._default = default
+        self._streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self._streamed:
             await self._app(scope, receive, send)
             return
         cap = self._limits.get(scope["path"], self._default)
@@ -108,11 +112,17 @@ async def _refuse(send: Send, status: int, text: bytes) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def create_app(services: Services, *, routers: list[APIRouter] | None = None) -> FastAPI:
-    """Build the app; lifecycle stays with the process runner, not with ASGI lifespan."""
+def create_app(
+    services: Services,
+    *,
+    routers: list[APIRouter] | None = None,
+    streamed: frozenset[str] = frozenset(),
+) -> FastAPI:
+    """Build the app; lifecycle stays with the process runner, not with ASGI lifespan.
+    `streamed`: paths whose route reads and caps its own body (see `BodyLimit`)."""
     app = FastAPI(title="socialops", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, streamed=streamed)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -61,10 +61,12 @@ class StatusMessage:
 
 
 def job_line(run: JobRun) -> str:
-    """One line for `status`: the job, what it is, where it stands."""
-    label = f" {run.label}" if run.label else ""
+    """One line for `status`: the job, what it is, where it stands.
+
+    The label says what the job does in full ("upload 'T' to ..."), as `cancel` shows it;
+    the kind stands in only for a job without one."""
     where = run.outcome if run.ended and run.outcome else describe(run)
-    return f"job {run.id} ({run.kind}{label}): {where}"
+    return f"job {run.id} ({run.label or run.kind}): {where}"
 
 
 def describe(run: JobRun) -> str:

@@ -11,10 +11,13 @@ import httpx
 from fastapi import APIRouter
 
 from bot.api.auth import JwksCache, SupabaseVerifier
-from bot.api.routes import DepsFactory, build_router
+from bot.api.routes import PREFIX, DepsFactory, build_router
 from bot.api.uploads import UploadStore
 
 JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+# Routes that stream their request body to disk under their own cap (API_UPLOAD_MAX_BYTES):
+# the web role's small default body cap (bot.web.BodyLimit) must not buffer or refuse them.
+STREAMED_PATHS = frozenset({f"{PREFIX}/uploads"})
 
 
 def build_api_router(
@@ -31,4 +34,4 @@ def build_api_router(
     return build_router(deps=deps, verifier=verifier, upload_store=upload_store)
 
 
-__all__ = ["UploadStore", "build_api_router"]
+__all__ = ["STREAMED_PATHS", "UploadStore", "build_api_router"]

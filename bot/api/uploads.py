@@ -142,7 +142,12 @@ class _Receiver:
 
 
 def too_large(max_bytes: int) -> str:
-    return f"The file is larger than the {max_bytes / 1_000_000:,.0f} MB this server accepts."
+    # Rounded down, so the size named is never more than what is accepted.
+    if max_bytes >= 1_000_000:
+        size = f"{max_bytes // 100_000 / 10:,.1f}".removesuffix(".0") + " MB"
+    else:
+        size = f"{max_bytes // 1000:,} kB" if max_bytes >= 1000 else f"{max_bytes} bytes"
+    return f"The file is larger than the {size} this server accepts."
 
 
 class UploadStore:
