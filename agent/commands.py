@@ -65,7 +65,9 @@ USAGE: dict[str, str] = {
 COMMANDS = tuple(USAGE)
 # Commands whose answer is for the asker alone unless they add `share` at the end
 # (the rest answer with a private link, an approval or a change of their own).
-SHAREABLE = frozenset({"help", "accounts", "metrics", "caption", "digest", "quota", "status"})
+SHAREABLE = frozenset(
+    {"help", "accounts", "metrics", "caption", "digest", "quota", "status", "queue"}
+)
 SHARE_WORD = "share"
 SHARE_HINT = (
     f"Slash command answers are private: add `{SHARE_WORD}` at the end (or click"

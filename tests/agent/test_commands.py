@@ -136,6 +136,7 @@ def test_trailing_share_word_asks_for_a_public_answer() -> None:
     )
     assert parse("accounts SHARE", PLATFORMS) == Command("accounts", share=True)
     assert parse("quota", PLATFORMS) == Command("quota")
+    assert parse("queue share", PLATFORMS) == Command("queue", {"workspace": False}, share=True)
     # A quoted "share" is an argument, not the word.
     parsed = parse('caption youtube "we share"', PLATFORMS)
     assert parsed == Command("caption", {"platform": "youtube", "description": "we share"})
