@@ -18,6 +18,7 @@ from agent.actions.base import ActionError, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
 from agent.context import ActionContext, AdminCheck, Deps, Progress
 from agent.jobs.upload import enqueue_run
+from agent.layout import Action, Field, Layout, Section
 from agent.ports import PlatformOps
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
@@ -69,29 +70,57 @@ async def set_timezone(ctx: ActionContext, zone: str | None) -> Outcome:
     return Outcome(f"Your time zone is now {chosen.key} (it is {now:%H:%M} there).")
 
 
-def _line(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> str:
-    title = approvals.shorten(post.title or "(untitled)", 80)
-    caps = ctx.deps.platforms.capabilities(post.platform)
-    note = ""
+def _note(ctx: ActionContext, post: ScheduledPost) -> str:
+    """What else a row says: failed (why), missed its time, or held by the platform."""
     if post.failed:
         reason = approvals.shorten(post.error or "unknown reason", 120)
-        note = f" (failed: {reason}; `reschedule` it to try again)"
-    elif post.phase == schedule.MISSED:
-        note = " (missed its time: `reschedule` or `cancel` it)"
-    elif post.uploaded:
-        note = f" (uploaded; {caps.display_name} publishes it then)"
-    return (
-        f"- {post.run_id}: {show(post.publish_at, zone)} · {caps.display_name}"
-        f" · {caps.handle(post.handle)} · “{title}”{note}"
+        return f"failed: {reason}; `reschedule` it to try again"
+    if post.phase == schedule.MISSED:
+        return "missed its time: `reschedule` or `cancel` it"
+    if post.uploaded:
+        name = ctx.deps.platforms.capabilities(post.platform).display_name
+        return f"uploaded; {name} publishes it then"
+    return ""
+
+
+def row_actions(run_id: int, *, failed: bool = False) -> tuple[Action, ...]:
+    """A queue row's buttons: the commands they stand for, run as whoever clicks.
+
+    A failed post cannot be cancelled (nothing will be published); "Retry" tries it
+    again a minute from now. "Reschedule" needs a time a button cannot know: its click
+    answers with the command to complete (`request_reschedule` without a time)."""
+    reschedule = Action("Reschedule", f"reschedule {run_id}", more="<when>")
+    if failed:
+        return (Action("Retry", f"reschedule {run_id} in 1m"), reschedule)
+    return (Action("Cancel", f"cancel {run_id}"), reschedule)
+
+
+def _row(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> Section:
+    caps = ctx.deps.platforms.capabilities(post.platform)
+    title = approvals.shorten(post.title or "(untitled)", 80)
+    note = _note(ctx, post)
+    return Section(
+        heading=f"{post.run_id}: {show(post.publish_at, zone)}",
+        fields=(
+            Field("Platform", caps.display_name),
+            Field("Account", caps.handle(post.handle)),
+            Field("Title", f"“{title}”"),
+        ),
+        body=note,
+        colour=caps.colour,
+        actions=row_actions(post.run_id, failed=post.failed),
     )
 
 
 async def show_queue(
     ctx: ActionContext, *, workspace: bool = False, is_admin: AdminCheck | None = None
 ) -> Outcome:
-    """The requester's scheduled posts (or, for an admin, the workspace's), soonest first.
+    """The requester's scheduled posts (or, for an admin, the workspace's), soonest first,
+    one section per post with its "Cancel" and "Reschedule" buttons.
 
-    `is_admin` is the message's own check (the same one `audit` uses)."""
+    `is_admin` is the message's own check (the same one `audit` uses). A button is only
+    its command: clicked on someone else's post (the workspace view), it is refused as
+    typing it would be, since `cancel` and `reschedule` act on the clicker's own posts."""
     ident = ctx.identity
     if workspace and (is_admin is None or not await is_admin()):
         raise ActionError("Only workspace admins can see everyone's queue; `queue` shows yours.")
@@ -104,10 +133,12 @@ async def show_queue(
     if not posts:
         return Outcome(f"{whose} queue is empty: no scheduled posts.")
     zone, _ = await requester_zone(ctx)
-    lines = [f"{whose} scheduled posts:"]
-    lines += [_line(ctx, post, zone) for post in posts]
-    lines.append("Change one with `reschedule <number> <time>` or `cancel <number>`.")
-    return Outcome("\n".join(lines))
+    layout = Layout(
+        title=f"{whose} scheduled posts",
+        sections=tuple(_row(ctx, post, zone) for post in posts),
+        notes=("Change one with `reschedule <number> <when>` or `cancel <number>`",),
+    )
+    return Outcome.laid_out(layout)
 
 
 def _number(post: str) -> int:
@@ -154,8 +185,18 @@ def _describe(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) ->
 
 
 async def request_reschedule(ctx: ActionContext, post: str, when: str) -> Outcome:
-    """Check the post and the new time now, then ask for approval."""
+    """Check the post and the new time now, then ask for approval.
+
+    Without a time (the "Reschedule" button), the answer is the command to complete:
+    the same words work typed in any front-end, and nothing waits on a dialog."""
     found = await _own(ctx, _number(post))
+    if not when.strip():
+        zone, _ = await requester_zone(ctx)
+        return Outcome(
+            f"To move {_describe(ctx, found, zone)}, send"
+            f" `reschedule {found.run_id} <when>`, e.g. `reschedule {found.run_id} in 2h`"
+            f" or `reschedule {found.run_id} tomorrow 18:00`."
+        )
     new = await when_from(ctx, when)
     args = {"run": found.run_id, "publish_at": new.at.isoformat()}
     summary = f"Move {_describe(ctx, found, new.zone)} to {show(new.at, new.zone)}"

@@ -31,6 +31,7 @@ from bot.discord.sink import (
     ApprovalClickSink,
     ChannelSink,
     InteractionSink,
+    RunButton,
     ShareButton,
 )
 
@@ -104,7 +105,7 @@ class SocialOpsClient(discord.AutoShardedClient):
         # alone enough to point the whole client at another server.
         _, url, _ = await self.http.get_bot_gateway()
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
-        self.add_dynamic_items(ApprovalButton, ShareButton)
+        self.add_dynamic_items(ApprovalButton, ShareButton, RunButton)
         if self._sync_commands:
             synced = await self.tree.sync()
             log.info("discord commands synced", extra={"count": len(synced)})
@@ -279,6 +280,12 @@ class SocialOpsClient(discord.AutoShardedClient):
             except Exception:
                 log.exception("discord share handling failed")
                 await _apologize(sink)
+
+    # --- command buttons ("Cancel", "Reschedule", "Retry") ---------------------------
+    async def on_command_click(self, interaction: discord.Interaction, *, command: str) -> None:
+        """Run a button's command as the person who clicked, exactly as if they had typed
+        `/social <command>`: private answer, approval where they are, the core's checks."""
+        await self.on_social(interaction, command, None)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event handler failed", extra={"event": event_method})

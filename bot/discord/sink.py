@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
+from agent.layout import Action
 from bot.core.messages import ApprovalRequest, Reply
 from bot.core.text import split_message, truncate
 from bot.discord import embeds
@@ -37,6 +38,8 @@ _APPROVAL_ID = re.compile(
     r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})"
 )
 _SHARE_ID = re.compile(r"so:sh:(?P<share>[A-Za-z0-9_-]{1,32})")
+# A button standing for a chat command (`agent.layout.Action`): the command rides in the id.
+_RUN_ID = re.compile(r"so:run:(?P<command>[A-Za-z0-9 #:._-]{1,90})")
 _DM_CLOSED_HINT = (
     "I couldn't send you a direct message. Allow direct messages from server members "
     "(Server settings > Privacy) and try again."
@@ -73,20 +76,42 @@ def approval_view(request: ApprovalRequest) -> discord.ui.View:
     return view
 
 
-def outgoing(reply: Reply) -> list[tuple[str, list[discord.Embed]]]:
-    """A reply as the (content, embeds) messages that carry it, each within Discord's limits."""
+Part = tuple[str, list[discord.Embed], list[tuple[Action, ...]]]
+
+
+def outgoing(reply: Reply) -> list[Part]:
+    """A reply as the (content, embeds, button rows) messages that carry it, each within
+    Discord's limits."""
     if reply.layout is not None:
         laid_out = embeds.messages(reply.layout, shared_by=reply.shared_by)
         refused = [p for m in laid_out for p in embeds.problems(m)]
         if not refused:
             return [
-                (m.content, [discord.Embed.from_dict(e) for e in m.embeds])  # type: ignore[arg-type]
+                (m.content, [discord.Embed.from_dict(e) for e in m.embeds], m.rows)  # type: ignore[arg-type]
                 for m in laid_out
             ]
         # A renderer bug must cost the layout, never the answer: the plain text still goes.
         log.error("embeds outside discord's limits; sending text", extra={"problems": refused})
     text = f"Shared by <@{reply.shared_by}>\n{reply.text}" if reply.shared_by else reply.text
-    return [(part, []) for part in split_message(text)]
+    return [(part, [], []) for part in split_message(text)]
+
+
+def _part_view(
+    rows: list[tuple[Action, ...]], share: discord.ui.View | None
+) -> discord.ui.View | None:
+    """One message's buttons: its command rows, and the share (or approval) view's items."""
+    if not rows:
+        return share
+    view = discord.ui.View(timeout=None)
+    for number, row in enumerate(rows):
+        for action in row:
+            if _RUN_ID.fullmatch(f"so:run:{action.command}"):
+                view.add_item(RunButton(action.command, label=action.label, row=number))
+    if share is not None:
+        for item in share.children:
+            view.add_item(item)
+    view.stop()
+    return view
 
 
 def share_view(share_id: str) -> discord.ui.View:
@@ -130,14 +155,15 @@ class ChannelSink:
         parts = outgoing(reply)
         view = view or _view_for(reply)
         first: discord.Message | None = None
-        for index, (content, shown) in enumerate(parts):
+        for index, (content, shown, rows) in enumerate(parts):
             kwargs: dict[str, Any] = {"allowed_mentions": _allowed_mentions()}
             if shown:
                 kwargs["embeds"] = shown
             if index == 0 and self._request is not None and channel is self._channel:
                 kwargs["reference"] = self._request.to_reference(fail_if_not_exists=False)
-            if view is not None and index == len(parts) - 1:
-                kwargs["view"] = view
+            part_view = _part_view(rows, view if index == len(parts) - 1 else None)
+            if part_view is not None:
+                kwargs["view"] = part_view
             sent = await channel.send(content, **kwargs)
             first = first or sent
         assert first is not None
@@ -224,7 +250,7 @@ class InteractionSink:
         parts = outgoing(reply)
         view = view or _view_for(reply)
         first: str | None = None
-        for index, (part, shown) in enumerate(parts):
+        for index, (part, shown, rows) in enumerate(parts):
             kwargs: dict[str, Any] = {
                 "ephemeral": ephemeral,
                 "wait": True,
@@ -232,8 +258,9 @@ class InteractionSink:
             }
             if shown:
                 kwargs["embeds"] = shown
-            if view is not None and index == len(parts) - 1:
-                kwargs["view"] = view
+            part_view = _part_view(rows, view if index == len(parts) - 1 else None)
+            if part_view is not None:
+                kwargs["view"] = part_view
             message_id = await self._send_one(part, kwargs, ephemeral=ephemeral)
             first = first or message_id
         self.sent_any = True
@@ -443,3 +470,45 @@ class ShareButton(
         if not isinstance(client, ShareClicks):
             raise TypeError("share buttons need a client that takes share clicks")
         await client.on_share_click(interaction, share_id=self.share_id)
+
+
+@runtime_checkable
+class CommandClicks(Protocol):
+    """The Discord client that runs a command button's command as the clicker."""
+
+    async def on_command_click(self, interaction: discord.Interaction, *, command: str) -> None: ...
+
+
+class RunButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=_RUN_ID,
+):
+    """A button standing for a chat command ("cancel 12"): its custom id is the command,
+    which the client runs as whoever clicks (the core decides what they may do)."""
+
+    def __init__(self, command: str, *, label: str = "Run", row: int | None = None) -> None:
+        self.command = command
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80],
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"so:run:{command}",
+                row=row,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RunButton:
+        return cls(match["command"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        if not isinstance(client, CommandClicks):
+            raise TypeError("command buttons need a client that runs command clicks")
+        await client.on_command_click(interaction, command=self.command)

@@ -324,7 +324,8 @@ async def test_failure_at_its_time_is_told_privately_once(deferred: World) -> No
     assert not w.google.sessions
     # Retry: rescheduling the failed post runs it again at the new time.
     listed = (await schedule.show_queue(w.ctx)).text
-    assert "Doomed" in listed and "(failed: " in listed
+    assert "Doomed" in listed and "failed: " in listed
+    assert f"Retry: `reschedule {run.id} in 1m`" in listed
     w.google.faults.insert_error = None
     at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
     outcome = await schedule.request_reschedule(w.ctx, str(run.id), at.isoformat())
