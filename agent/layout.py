@@ -10,9 +10,25 @@ Actions that answer with figures or lists (metrics, accounts, quota, captions) b
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+# A channel named in an answer's text. The token is the one both chat front-ends already
+# show as a link to the channel (`<#C123>` in Slack, `<#123>` in Discord), so their
+# renderers pass it through; plain-text front-ends (the shell) show `#id` (`plain_channels`).
+_CHANNEL_TOKEN = re.compile(r"<#([A-Za-z0-9_.-]{1,80})>")
+
+
+def channel_mention(channel_id: str) -> str:
+    """The neutral token for a channel in an answer's or an approval's text."""
+    return f"<#{channel_id}>"
+
+
+def plain_channels(text: str) -> str:
+    """`text` with channel tokens as `#id`, for front-ends that show no mentions."""
+    return _CHANNEL_TOKEN.sub(r"#\1", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,4 +184,12 @@ class Layout:
         )
 
 
-__all__ = ["Action", "Entry", "Field", "Layout", "Section"]
+__all__ = [
+    "Action",
+    "Entry",
+    "Field",
+    "Layout",
+    "Section",
+    "channel_mention",
+    "plain_channels",
+]

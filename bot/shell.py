@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
+from agent.layout import plain_channels
 from bot.admins import local_operator
 from bot.core.messages import (
     ApprovalRequest,
@@ -38,7 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _inert(text: str) -> str:
-    return _CONTROL.sub("", text)
+    return plain_channels(_CONTROL.sub("", text))
 
 
 class ChatOps(ConversationHandler, Protocol):

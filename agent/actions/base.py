@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.context import ActionContext
 from agent.layout import Layout
 from integrations.capabilities import PlatformCapabilities
 from integrations.errors import IntegrationError
 from storage.accounts import TokenUnavailable
+
+if TYPE_CHECKING:  # agent.digest_content imports agent.actions.metrics, which imports this
+    from agent.digest_content import Digest
 
 
 class ActionError(Exception):
@@ -47,6 +51,9 @@ class Outcome:
     # The same answer laid out (header, fields, top posts) for front-ends that can show it;
     # `text` stays the complete plain version.
     layout: Layout | None = None
+    # The private message is a digest (`digest preview`): `private` is its plain text,
+    # and front-ends show it as the real digest (`bot.digest_layout`).
+    private_digest: Digest | None = None
 
     @classmethod
     def laid_out(cls, layout: Layout) -> Outcome:

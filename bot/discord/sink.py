@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from agent.layout import Action
+from bot import digest_layout
 from bot.core.messages import ApprovalRequest, Reply
 from bot.core.text import split_message, truncate
 from bot.discord import embeds
@@ -82,6 +83,15 @@ Part = tuple[str, list[discord.Embed], list[tuple[Action, ...]]]
 def outgoing(reply: Reply) -> list[Part]:
     """A reply as the (content, embeds, button rows) messages that carry it, each within
     Discord's limits."""
+    if reply.digest is not None:
+        # The digest's own embeds (the chart stays with the channel's digest).
+        body = digest_layout.discord_message(reply.digest, chart_attached=False)
+        refused = embeds.problems(embeds.EmbedMessage("", body["embeds"]))
+        if not refused:
+            return [("", [discord.Embed.from_dict(e) for e in body["embeds"]], [])]
+        log.error(
+            "digest embeds outside discord's limits; sending text", extra={"problems": refused}
+        )
     if reply.layout is not None:
         laid_out = embeds.messages(reply.layout, shared_by=reply.shared_by)
         refused = [p for m in laid_out for p in embeds.problems(m)]

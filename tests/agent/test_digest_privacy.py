@@ -60,7 +60,7 @@ async def test_a_digest_shows_only_opted_in_members_and_only_its_creator_manages
         as_bob,
         await digest.request_membership(as_bob, join=True, channel=None, current_channel="C-team"),
     )
-    assert "in #C-team's daily digest" in said
+    assert "in <#C-team>'s daily digest" in said  # a mention, shown by the front-end
     ops.calls.clear()
     await build_digest(deps, workspace, sub, now=NOW)
     assert {c[1]["identity"].chat_user_id for c in ops.calls} == {
