@@ -90,3 +90,16 @@ async def test_queue_buttons_run_their_command_as_the_clicker(
     [prefill] = await fake.wait_for(lambda f: followups(f, clicked))
     assert prefill.body["flags"] & EPHEMERAL
     assert f"`reschedule {soon} <when>`" in prefill.body["content"]
+
+
+async def test_digest_approval_names_the_channel_as_a_mention(
+    fake: FakeDiscord, wired: DiscordPart, new_identity: Any
+) -> None:
+    guild = next(iter(fake.guilds.values()))
+    alice = fake.user("alice")
+    await new_identity(frontend="discord", workspace=guild["id"], user=alice["id"])
+    asked = social(fake, alice, "digest on at 08:30")
+    await fake.dispatch("INTERACTION_CREATE", asked)
+    [approval] = await fake.wait_for(lambda f: followups(f, asked))
+    channel = asked["channel_id"]
+    assert f"Post a daily digest in <#{channel}> at 08:30 UTC" in approval.body["content"]

@@ -125,3 +125,15 @@ async def test_queue_buttons_run_their_command_as_the_clicker(
     assert f"`reschedule {run_id} <when>`" in prefill.args["text"]
     assert f"`reschedule {run_id} in 2h`" in prefill.args["text"]
     assert len(wired.fake.calls_of("chat.postMessage")) == 1  # no approval for a prompt
+
+
+async def test_digest_approval_names_the_channel_as_a_mention(
+    wired: SlackHarness, new_identity: Any
+) -> None:
+    await new_identity(workspace=TEAM, user="UALICE")
+    await wired.command("digest on at 08:30")
+    await wired.settle()
+    (approval,) = wired.fake.calls_of("chat.postMessage")
+    assert "Post a daily digest in <#C1> at 08:30 UTC" in approval.args["text"]
+    section = _blocks(approval)[0]
+    assert "<#C1>" in section["text"]["text"] and "#C1 " not in section["text"]["text"]
