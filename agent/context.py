@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 import asyncpg
 
+from agent.layout import Layout
 from agent.limits import Budgets, NoLimits
 from agent.ports import PlatformOps
 from integrations.registry import Platforms
@@ -23,7 +24,17 @@ from storage.redis import RedisHandle
 Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable[str]]
 """Code that performs one kind of approved action (see agent.actions.EXECUTORS)."""
-Notify = Callable[[str, dict[str, Any], str], Awaitable[bool]]
+
+
+class Notify(Protocol):
+    """Tell a person something outside their conversation: `text` always, and `layout`
+    (with its buttons) for the front-ends that show one. True once delivered."""
+
+    def __call__(
+        self, frontend: str, reply_to: dict[str, Any], text: str, /, *, layout: Layout | None = None
+    ) -> Awaitable[bool]: ...
+
+
 """Tell a chat user something outside their conversation: (front-end, reply_to, text)."""
 
 
@@ -43,7 +54,9 @@ async def no_profile(identity: Identity) -> ChatProfile:
     return ChatProfile()
 
 
-async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
+async def no_notify(
+    frontend: str, reply_to: dict[str, Any], text: str, /, *, layout: Layout | None = None
+) -> bool:
     """Where no front-end is wired (tests of actions alone): nothing is delivered."""
     return False
 

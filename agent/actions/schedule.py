@@ -18,8 +18,9 @@ from agent.actions.base import ActionError, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
 from agent.context import ActionContext, AdminCheck, Deps, Progress
 from agent.jobs.upload import enqueue_run
-from agent.layout import Action, Field, Layout, Section
+from agent.layout import Field, Layout, Section
 from agent.ports import PlatformOps
+from agent.post_actions import post_actions
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
 
@@ -83,18 +84,6 @@ def _note(ctx: ActionContext, post: ScheduledPost) -> str:
     return ""
 
 
-def row_actions(run_id: int, *, failed: bool = False) -> tuple[Action, ...]:
-    """A queue row's buttons: the commands they stand for, run as whoever clicks.
-
-    A failed post cannot be cancelled (nothing will be published); "Retry" tries it
-    again a minute from now. "Reschedule" needs a time a button cannot know: its click
-    answers with the command to complete (`request_reschedule` without a time)."""
-    reschedule = Action("Reschedule", f"reschedule {run_id}", more="<when>")
-    if failed:
-        return (Action("Retry", f"reschedule {run_id} in 1m"), reschedule)
-    return (Action("Cancel", f"cancel {run_id}"), reschedule)
-
-
 def _row(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> Section:
     caps = ctx.deps.platforms.capabilities(post.platform)
     title = approvals.shorten(post.title or "(untitled)", 80)
@@ -108,7 +97,7 @@ def _row(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> Sect
         ),
         body=note,
         colour=caps.colour,
-        actions=row_actions(post.run_id, failed=post.failed),
+        actions=post_actions(post.run_id, failed=post.failed),
     )
 
 

@@ -45,6 +45,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.context import ChatProfile
+from agent.layout import Layout
 from bot.core.messages import ConversationHandler, Reply
 from bot.slack.admin import admin_check
 from bot.slack.blocks import RUN_ACTION_PREFIX, SHARE_ACTION
@@ -548,8 +549,11 @@ class SlackAdapter:
         """Open the shared HTTP session (Socket Mode calls this; HTTP routes open it lazily)."""
         self._ensure_session()
 
-    async def notify(self, reply_to: Mapping[str, Any], text: str) -> None:
-        """Tell a user something later (OAuth finished): ephemeral where they asked, else a DM.
+    async def notify(
+        self, reply_to: Mapping[str, Any], text: str, /, *, layout: Layout | None = None
+    ) -> None:
+        """Tell a user something later (OAuth finished, a scheduled post failed): ephemeral
+        where they asked, else a DM; `layout` as Block Kit with its buttons.
 
         `reply_to` is `{"frontend": "slack", "team": ..., "channel": ..., "user": ...}`
         (see `bot.slack.convert.reply_to_for`); the core's spelling
@@ -567,7 +571,7 @@ class SlackAdapter:
         sink = SlackReplySink(
             client=client, channel=channel or user, user=user, thread_ts=thread and str(thread)
         )
-        await sink.send_private(Reply(text))
+        await sink.send_private(Reply(text, layout=layout))
 
     async def chat_profile(self, team_id: str, user_id: str) -> ChatProfile:
         """The user's time zone from Slack (`users.info` `tz`)."""

@@ -3,8 +3,8 @@ command to type, Block Kit and Discord rows stay within each platform's limits."
 
 from __future__ import annotations
 
-from agent.actions.schedule import row_actions
 from agent.layout import Action, Field, Layout, Section
+from agent.post_actions import post_actions as row_actions
 from bot.discord import embeds
 from bot.slack import blocks
 
