@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, cast
 
 import discord
@@ -169,8 +170,15 @@ class SocialOpsClient(discord.AutoShardedClient):
         )
 
     async def on_social(
-        self, interaction: discord.Interaction, request: str, file: discord.Attachment | None
+        self,
+        interaction: discord.Interaction,
+        request: str,
+        file: discord.Attachment | None,
+        *,
+        guild: str | None = None,
     ) -> None:
+        """`/social <request>` (and command buttons). `guild`: a button in a DM about a
+        server's posts runs as the clicker in that server (their DMs are another workspace)."""
         if not self.accepting:
             await interaction.response.send_message(
                 "I'm restarting; please try again in a moment.", ephemeral=True
@@ -187,6 +195,9 @@ class SocialOpsClient(discord.AutoShardedClient):
                 transport=self._transport,
             )
             sink = InteractionSink(interaction=interaction, loading_ephemeral=True)
+            if guild and interaction.guild_id is None:
+                incoming = replace(incoming, workspace_id=guild, workspace_name=None)
+                sink.guild = guild
             try:
                 await self.handler.handle(incoming, sink)
             except Exception:
@@ -204,6 +215,7 @@ class SocialOpsClient(discord.AutoShardedClient):
         requester_user_id: str,
         action_id: str,
         approved: bool,
+        guild: str | None = None,
     ) -> None:
         """Pass the click to the core with the CLICKER's id; the core decides who may approve.
 
@@ -229,7 +241,7 @@ class SocialOpsClient(discord.AutoShardedClient):
             workspace = (
                 str(interaction.guild_id)
                 if interaction.guild_id is not None
-                else dm_workspace(clicker.id)
+                else guild or dm_workspace(clicker.id)
             )
             try:
                 await self.handler.resolve_approval(
@@ -282,10 +294,12 @@ class SocialOpsClient(discord.AutoShardedClient):
                 await _apologize(sink)
 
     # --- command buttons ("Cancel", "Reschedule", "Retry") ---------------------------
-    async def on_command_click(self, interaction: discord.Interaction, *, command: str) -> None:
+    async def on_command_click(
+        self, interaction: discord.Interaction, *, command: str, guild: str | None = None
+    ) -> None:
         """Run a button's command as the person who clicked, exactly as if they had typed
         `/social <command>`: private answer, approval where they are, the core's checks."""
-        await self.on_social(interaction, command, None)
+        await self.on_social(interaction, command, None, guild=guild)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event handler failed", extra={"event": event_method})

@@ -199,6 +199,8 @@ class DiscordPart:
             # The DM is the requester's own: a sink on it needs no requester object.
             person = cast("discord.abc.User", discord.Object(id=user_id))
             sink = ChannelSink(channel=dm, requester=person, client=client, is_dm=True)
+            server = str(reply_to.get("guild") or reply_to.get("workspace_id") or "")
+            sink.guild = server if server.isdigit() else None  # its buttons act there
             await sink.send(Reply(text, layout=layout))
             return
         except discord.Forbidden:

@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 
 CUSTOM_ID_LIMIT = 100  # Discord rejects longer component custom ids
 _APPROVAL_ID = re.compile(
-    r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})"
+    r"so:ap(?:@(?P<guild>[0-9]{1,20}))?:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20})"
+    r":(?P<action>[A-Za-z0-9_.-]{1,64})"
 )
 _SHARE_ID = re.compile(r"so:sh:(?P<share>[A-Za-z0-9_-]{1,32})")
 # A button standing for a chat command (`agent.layout.Action`): the command rides in the id.
-_RUN_ID = re.compile(r"so:run:(?P<command>[A-Za-z0-9 #:._-]{1,90})")
+# `@<guild>` names the server the command is about when the button is in a DM (a note
+# sent privately): a DM is a workspace of its own, and the post belongs to the server.
+_RUN_ID = re.compile(r"so:run(?:@(?P<guild>[0-9]{1,20}))?:(?P<command>[A-Za-z0-9 #:._-]{1,70})")
 _DM_CLOSED_HINT = (
     "I couldn't send you a direct message. Allow direct messages from server members "
     "(Server settings > Privacy) and try again."
@@ -67,12 +70,17 @@ def approval_content(request: ApprovalRequest, *, now: dt.datetime | None = None
     return truncate(f"{header}\n{request.summary}")
 
 
-def approval_view(request: ApprovalRequest) -> discord.ui.View:
+def approval_view(request: ApprovalRequest, guild: str | None = None) -> discord.ui.View:
     """Approve / Reject buttons. The view is stopped so it is never stored in memory:
-    clicks are routed by `ApprovalButton`'s custom-id template instead."""
+    clicks are routed by `ApprovalButton`'s custom-id template instead. `guild`: the
+    server the action is about, when the buttons are in a DM (see `_RUN_ID`)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(ApprovalButton(request.requester_user_id, request.action_id, approve=True))
-    view.add_item(ApprovalButton(request.requester_user_id, request.action_id, approve=False))
+    for approve in (True, False):
+        view.add_item(
+            ApprovalButton(
+                request.requester_user_id, request.action_id, approve=approve, guild=guild
+            )
+        )
     view.stop()
     return view
 
@@ -107,7 +115,7 @@ def outgoing(reply: Reply) -> list[Part]:
 
 
 def _part_view(
-    rows: list[tuple[Action, ...]], share: discord.ui.View | None
+    rows: list[tuple[Action, ...]], share: discord.ui.View | None, guild: str | None = None
 ) -> discord.ui.View | None:
     """One message's buttons: its command rows, and the share (or approval) view's items."""
     if not rows:
@@ -115,8 +123,9 @@ def _part_view(
     view = discord.ui.View(timeout=None)
     for number, row in enumerate(rows):
         for action in row:
-            if _RUN_ID.fullmatch(f"so:run:{action.command}"):
-                view.add_item(RunButton(action.command, label=action.label, row=number))
+            button = RunButton(action.command, label=action.label, row=number, guild=guild)
+            if button.fits:
+                view.add_item(button)
     if share is not None:
         for item in share.children:
             view.add_item(item)
@@ -158,6 +167,7 @@ class ChannelSink:
         self._request = request
         self._client = client
         self._is_dm = is_dm
+        self.guild: str | None = None  # set for a DM that speaks of a server's posts
 
     async def _post(
         self, channel: discord.abc.Messageable, reply: Reply, *, view: discord.ui.View | None = None
@@ -171,7 +181,8 @@ class ChannelSink:
                 kwargs["embeds"] = shown
             if index == 0 and self._request is not None and channel is self._channel:
                 kwargs["reference"] = self._request.to_reference(fail_if_not_exists=False)
-            part_view = _part_view(rows, view if index == len(parts) - 1 else None)
+            last = view if index == len(parts) - 1 else None
+            part_view = _part_view(rows, last, self.guild)
             if part_view is not None:
                 kwargs["view"] = part_view
             sent = await channel.send(content, **kwargs)
@@ -199,7 +210,9 @@ class ChannelSink:
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
         await self._post(
-            self._channel, Reply(approval_content(request)), view=approval_view(request)
+            self._channel,
+            Reply(approval_content(request)),
+            view=approval_view(request, self.guild),
         )
 
 
@@ -246,6 +259,7 @@ class InteractionSink:
         self._ephemeral = ephemeral
         self._loading = loading_ephemeral
         self.sent_any = False
+        self.guild: str | None = None  # set for a DM click about a server's posts
 
     async def _followup(
         self, reply: Reply, *, ephemeral: bool, view: discord.ui.View | None = None
@@ -268,7 +282,8 @@ class InteractionSink:
             }
             if shown:
                 kwargs["embeds"] = shown
-            part_view = _part_view(rows, view if index == len(parts) - 1 else None)
+            last = view if index == len(parts) - 1 else None
+            part_view = _part_view(rows, last, self.guild)
             if part_view is not None:
                 kwargs["view"] = part_view
             message_id = await self._send_one(part, kwargs, ephemeral=ephemeral)
@@ -318,7 +333,9 @@ class InteractionSink:
     async def ask_approval(self, request: ApprovalRequest) -> None:
         # Visible where the command was given, whoever else may see its answers.
         await self._followup(
-            Reply(approval_content(request)), ephemeral=self._ephemeral, view=approval_view(request)
+            Reply(approval_content(request)),
+            ephemeral=self._ephemeral,
+            view=approval_view(request, self.guild),
         )
 
 
@@ -398,6 +415,7 @@ class ApprovalClicks(Protocol):
         requester_user_id: str,
         action_id: str,
         approved: bool,
+        guild: str | None = None,
     ) -> None: ...
 
 
@@ -407,11 +425,15 @@ class ApprovalButton(
 ):
     """An approve or reject button; its custom id names the pending action and the requester."""
 
-    def __init__(self, requester_user_id: str, action_id: str, *, approve: bool) -> None:
+    def __init__(
+        self, requester_user_id: str, action_id: str, *, approve: bool, guild: str | None = None
+    ) -> None:
         self.requester_user_id = requester_user_id
         self.action_id = action_id
         self.approve = approve
-        custom_id = f"so:ap:{'y' if approve else 'n'}:{requester_user_id}:{action_id}"
+        self.guild = guild
+        where = f"@{guild}" if guild else ""
+        custom_id = f"so:ap{where}:{'y' if approve else 'n'}:{requester_user_id}:{action_id}"
         super().__init__(
             discord.ui.Button(
                 label="Approve" if approve else "Reject",
@@ -428,7 +450,12 @@ class ApprovalButton(
         match: re.Match[str],
         /,
     ) -> ApprovalButton:
-        return cls(match["requester"], match["action"], approve=match["verdict"] == "y")
+        return cls(
+            match["requester"],
+            match["action"],
+            approve=match["verdict"] == "y",
+            guild=match["guild"],
+        )
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
@@ -439,6 +466,7 @@ class ApprovalButton(
             requester_user_id=self.requester_user_id,
             action_id=self.action_id,
             approved=self.approve,
+            guild=self.guild,
         )
 
 
@@ -486,7 +514,9 @@ class ShareButton(
 class CommandClicks(Protocol):
     """The Discord client that runs a command button's command as the clicker."""
 
-    async def on_command_click(self, interaction: discord.Interaction, *, command: str) -> None: ...
+    async def on_command_click(
+        self, interaction: discord.Interaction, *, command: str, guild: str | None
+    ) -> None: ...
 
 
 class RunButton(
@@ -496,13 +526,19 @@ class RunButton(
     """A button standing for a chat command ("cancel 12"): its custom id is the command,
     which the client runs as whoever clicks (the core decides what they may do)."""
 
-    def __init__(self, command: str, *, label: str = "Run", row: int | None = None) -> None:
+    def __init__(
+        self, command: str, *, label: str = "Run", row: int | None = None, guild: str | None = None
+    ) -> None:
         self.command = command
+        self.guild = guild
+        custom_id = f"so:run@{guild}:{command}" if guild else f"so:run:{command}"
+        # A command too long for a custom id is left to be typed (plain text shows it).
+        self.fits = _RUN_ID.fullmatch(custom_id) is not None
         super().__init__(
             discord.ui.Button(
                 label=label[:80],
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"so:run:{command}",
+                custom_id=custom_id,
                 row=row,
             )
         )
@@ -515,10 +551,10 @@ class RunButton(
         match: re.Match[str],
         /,
     ) -> RunButton:
-        return cls(match["command"])
+        return cls(match["command"], guild=match["guild"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
         if not isinstance(client, CommandClicks):
             raise TypeError("command buttons need a client that runs command clicks")
-        await client.on_command_click(interaction, command=self.command)
+        await client.on_command_click(interaction, command=self.command, guild=self.guild)

@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from agent.layout import Layout, Section
+from agent.post_actions import post_actions
 from bot.core.service import ChatOpsService
 from bot.discord.part import DiscordPart
 from storage import job_runs
@@ -103,3 +105,60 @@ async def test_digest_approval_names_the_channel_as_a_mention(
     [approval] = await fake.wait_for(lambda f: followups(f, asked))
     channel = asked["channel_id"]
     assert f"Post a daily digest in <#{channel}> at 08:30 UTC" in approval.body["content"]
+
+
+async def test_failed_post_note_in_a_dm_retries_through_approval_in_the_server(
+    fake: FakeDiscord, wired: DiscordPart, new_identity: Any, link: Any, pool: asyncpg.Pool
+) -> None:
+    """The note goes by DM (a workspace of its own): its buttons name the server, so the
+    click and the approval it asks for act on the server's post, as its owner."""
+    guild = next(iter(fake.guilds.values()))
+    alice = fake.user("alice")
+    ident = await new_identity(frontend="discord", workspace=guild["id"], user=alice["id"])
+    acct = await link(ident, "youtube", "chan")
+    at = datetime.now(UTC) + timedelta(hours=1)
+    broke = await scheduled_post(pool, ident, acct, title="Broke", at=at, failed="quota")
+    note = Layout(
+        title=f"Scheduled post {broke} failed",
+        sections=(Section("", body="quota", actions=post_actions(broke, failed=True)),),
+    )
+    reply_to = {"user_id": alice["id"], "channel_id": "1", "workspace_id": guild["id"]}
+    await wired.notify(reply_to, "Your scheduled upload 'Broke' failed: quota", layout=note)
+
+    [sent] = await fake.wait_for(lambda f: f.find("POST", r"/channels/\d+/messages"))
+    dm_id = sent.path.split("/")[2]
+    assert dm_id in fake.dm_channels
+    [row] = sent.body["components"]
+    retry = row["components"][0]
+    assert retry["label"] == "Retry"
+    assert retry["custom_id"] == f"so:run@{guild['id']}:reschedule {broke} in 1m"
+    message = next(m for m in fake.messages.values() if m.get("components") == [row])
+
+    def in_dm(custom_id: str, shown: dict[str, Any]) -> dict[str, Any]:
+        return fake.interaction_payload(
+            user=alice,
+            guild_id=None,
+            channel=fake.dm_channels[dm_id],
+            type=3,
+            data={"custom_id": custom_id, "component_type": 2},
+            message=shown,
+        )
+
+    clicked = in_dm(retry["custom_id"], message)
+    await fake.dispatch("INTERACTION_CREATE", clicked)
+    [approval] = await fake.wait_for(lambda f: followups(f, clicked))
+    assert f"Move scheduled post {broke}" in approval.body["content"]
+    [buttons] = approval.body["components"]
+    approve = buttons["components"][0]
+    assert approve["custom_id"].startswith(f"so:ap@{guild['id']}:y:{alice['id']}:")
+    asked = next(m for m in fake.messages.values() if m.get("components") == [buttons])
+
+    clicked = in_dm(approve["custom_id"], asked)
+    await fake.dispatch("INTERACTION_CREATE", clicked)
+
+    # The requester's click writes the outcome into the approval message.
+    pattern = rf"/webhooks/{fake.app_id}/{clicked['token']}/messages/@original"
+    [outcome] = await fake.wait_for(lambda f: f.find("PATCH", pattern))
+    assert f"Post {broke} will be tried again" in outcome.body["content"]
+    run = await job_runs.get(pool, broke)
+    assert run is not None and run.state == "queued"  # approved in the DM, acted in the server
