@@ -47,3 +47,25 @@ def test_forty_rows_fit_both_platforms_with_every_button() -> None:
     assert len(commands) == 80 and "reschedule 40" in commands
     too_many = embeds.EmbedMessage("x", [{"title": "t"}], rows=[row_actions(1)] * 6)
     assert embeds.problems(too_many)
+
+
+async def test_notifiers_pass_a_layout_only_to_those_given_one() -> None:
+    from typing import Any
+
+    from bot.notify import Notifiers
+
+    seen: list[tuple[str, Layout | None]] = []
+
+    async def plain(reply_to: dict[str, Any], text: str) -> None:
+        seen.append((text, None))
+
+    async def rich(reply_to: dict[str, Any], text: str, *, layout: Layout | None = None) -> None:
+        seen.append((text, layout))
+
+    notifiers = Notifiers()
+    notifiers.register("plain", plain)
+    notifiers.register("rich", rich)
+    note = _queue(1)
+    assert await notifiers.notify("plain", {}, "linked")
+    assert await notifiers.notify("rich", {}, "failed", layout=note)
+    assert seen == [("linked", None), ("failed", note)]

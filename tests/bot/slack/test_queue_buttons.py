@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from agent.layout import Layout, Section
+from agent.post_actions import post_actions
 from bot.core.service import ChatOpsService
 from bot.slack.blocks import RUN_ACTION_PREFIX, problems
 from storage import job_runs, user_settings
@@ -137,3 +139,35 @@ async def test_digest_approval_names_the_channel_as_a_mention(
     assert "Post a daily digest in <#C1> at 08:30 UTC" in approval.args["text"]
     section = _blocks(approval)[0]
     assert "<#C1>" in section["text"]["text"] and "#C1 " not in section["text"]["text"]
+
+
+async def test_failed_post_note_has_a_retry_button_that_asks_approval(
+    wired: SlackHarness, new_identity: Any, link: Any, pool: asyncpg.Pool
+) -> None:
+    alice = await new_identity(workspace=TEAM, user="UALICE")
+    acct = await link(alice, "youtube", "chan")
+    at = datetime.now(UTC) + timedelta(hours=1)
+    broke = await scheduled_post(pool, alice, acct, title="Broke", at=at, failed="quota")
+    note = Layout(
+        title=f"Scheduled post {broke} failed",
+        sections=(Section("", body="quota", actions=post_actions(broke, failed=True)),),
+    )
+    reply_to = {"frontend": "slack", "team": TEAM, "channel": "C1", "user": "UALICE"}
+    await wired.adapter.notify(reply_to, "Your scheduled upload 'Broke' failed: quota", layout=note)
+    (eph,) = wired.fake.calls_of("chat.postEphemeral")
+    assert eph.args["user"] == "UALICE"
+    blocks = _blocks(eph)
+    assert problems({"text": eph.args["text"], "blocks": blocks}) == []
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    retry = actions["elements"][0]
+    assert retry["text"]["text"] == "Retry" and retry["value"] == f"reschedule {broke} in 1m"
+
+    await _press(wired, retry, user="UBOB")  # not his post: refused, nothing asked
+    assert wired.fake.calls_of("chat.postEphemeral")[-1].args["user"] == "UBOB"
+    assert wired.fake.calls_of("chat.postMessage") == []
+
+    await _press(wired, retry, user="UALICE")
+    (approval,) = wired.fake.calls_of("chat.postMessage")
+    assert f"Move scheduled post {broke}" in approval.args["text"]
+    run = await job_runs.get(pool, broke)
+    assert run is not None and run.state == "failed"  # nothing until approved
