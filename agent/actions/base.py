@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from agent.context import ActionContext
+from agent.digest_content import Digest
 from agent.layout import Layout
 from integrations.capabilities import PlatformCapabilities
 from integrations.errors import IntegrationError
 from storage.accounts import TokenUnavailable
-
-if TYPE_CHECKING:  # agent.digest_content imports agent.actions.metrics, which imports this
-    from agent.digest_content import Digest
 
 
 class ActionError(Exception):
