@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 
@@ -26,13 +26,11 @@ Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable
 """Code that performs one kind of approved action (see agent.actions.EXECUTORS)."""
 
 
-class Notify(Protocol):
-    """Tell a person something outside their conversation: `text` always, and `layout`
-    (with its buttons) for the front-ends that show one. True once delivered."""
-
-    def __call__(
-        self, frontend: str, reply_to: dict[str, Any], text: str, /, *, layout: Layout | None = None
-    ) -> Awaitable[bool]: ...
+# Tell a person something outside their conversation:
+# `await notify(frontend, reply_to, text, layout=None) -> delivered`, `layout` (with its
+# buttons) for the front-ends that show one. A plain Callable, not a Protocol: the agent
+# validates its context with pydantic, which can only check callables.
+Notify = Callable[..., Awaitable[bool]]
 
 
 """Tell a chat user something outside their conversation: (front-end, reply_to, text)."""
