@@ -13,9 +13,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot import digest_layout  # the module: it imports bot.slack.blocks (a cycle)
 from bot.core.messages import ApprovalRequest, Attachment, IncomingMessage, Reply
 from bot.core.text import SLACK_TEXT_LIMIT, fit, split_message
-from bot.digest_layout import slack_blocks
 from bot.slack import blocks as kit
 from bot.slack.blocks import LIMITS
 
@@ -210,7 +210,9 @@ def reply_payloads(reply: Reply) -> list[dict[str, Any]]:
         # channel's digest has), and one image Slack cannot fetch would lose the preview.
         digest = {
             "text": fit(defuse(reply.text), LIMITS["text"]),
-            "blocks": slack_blocks(reply.digest, chart_attached=False, thumbnails=False),
+            "blocks": digest_layout.slack_blocks(
+                reply.digest, chart_attached=False, thumbnails=False
+            ),
         }
         if not kit.problems(digest):
             return [digest]
