@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot import digest_layout  # the module: it imports bot.slack.blocks (a cycle)
 from bot.core.messages import ApprovalRequest, Attachment, IncomingMessage, Reply
 from bot.core.text import SLACK_TEXT_LIMIT, fit, split_message
 from bot.slack import blocks as kit
@@ -206,6 +205,10 @@ def reply_payloads(reply: Reply) -> list[dict[str, Any]]:
     a shared one's first message says who shared it.
     """
     if reply.digest is not None:
+        # Loaded here: it imports bot.slack.blocks (a cycle at import time) and discord's
+        # markdown escaping, which a Slack-only role otherwise never loads.
+        from bot import digest_layout
+
         # Without thumbnails: an ephemeral message has no second try without them (as the
         # channel's digest has), and one image Slack cannot fetch would lose the preview.
         digest = {
