@@ -310,6 +310,8 @@ def _queue(rest: list[str], platforms: Platforms) -> Command | Usage:
 def _reschedule(rest: list[str], platforms: Platforms) -> Command | Usage:
     if len(rest) >= 2 and schedule_time.looks_like_time(rest[1:]):
         return Command("reschedule", {"post": rest[0], "when": " ".join(rest[1:])})
+    if len(rest) == 1:  # the "Reschedule" button: answered with the command to complete
+        return Command("reschedule", {"post": rest[0], "when": ""})
     return _usage("reschedule")
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeAlias
 
 import asyncpg
 
+from agent.layout import Layout
 from agent.limits import Budgets, NoLimits
 from agent.ports import PlatformOps
 from integrations.registry import Platforms
@@ -23,7 +24,15 @@ from storage.redis import RedisHandle
 Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable[str]]
 """Code that performs one kind of approved action (see agent.actions.EXECUTORS)."""
-Notify = Callable[[str, dict[str, Any], str], Awaitable[bool]]
+
+
+# Tell a person something outside their conversation:
+# `await notify(frontend, reply_to, text, layout=None) -> delivered`, `layout` (with its
+# buttons) for the front-ends that show one. A plain Callable, not a Protocol: the agent
+# validates its context with pydantic, which can only check callables.
+Notify = Callable[..., Awaitable[bool]]
+
+
 """Tell a chat user something outside their conversation: (front-end, reply_to, text)."""
 
 
@@ -43,7 +52,9 @@ async def no_profile(identity: Identity) -> ChatProfile:
     return ChatProfile()
 
 
-async def no_notify(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
+async def no_notify(
+    frontend: str, reply_to: dict[str, Any], text: str, /, *, layout: Layout | None = None
+) -> bool:
     """Where no front-end is wired (tests of actions alone): nothing is delivered."""
     return False
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from agent.actions.metrics import LABELS
+from agent.metric_labels import LABELS
 from agent.ports import MetricsReport
 from integrations.base import Figure, Metric, PostMetrics
 from storage.accounts import LinkedAccount

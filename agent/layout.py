@@ -10,9 +10,25 @@ Actions that answer with figures or lists (metrics, accounts, quota, captions) b
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+# A channel named in an answer's text. The token is the one both chat front-ends already
+# show as a link to the channel (`<#C123>` in Slack, `<#123>` in Discord), so their
+# renderers pass it through; plain-text front-ends (the shell) show `#id` (`plain_channels`).
+_CHANNEL_TOKEN = re.compile(r"<#([A-Za-z0-9_.-]{1,80})>")
+
+
+def channel_mention(channel_id: str) -> str:
+    """The neutral token for a channel in an answer's or an approval's text."""
+    return f"<#{channel_id}>"
+
+
+def plain_channels(text: str) -> str:
+    """`text` with channel tokens as `#id`, for front-ends that show no mentions."""
+    return _CHANNEL_TOKEN.sub(r"#\1", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +37,26 @@ class Field:
 
     label: str
     value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button that stands for a chat command: clicking it runs `command` (e.g.
+    "cancel 12") as the person who clicked, through the conversation core, exactly as
+    if they had typed it: the same grammar, approvals and checks of whose post it is.
+    A button is a shortcut, never a permission. Plain text shows the command to type.
+
+    `more` is what a typed command adds that a button cannot know (a new time:
+    "<when>"); a click runs `command` without it, and the core answers privately with
+    the command to complete."""
+
+    label: str
+    command: str
+    more: str = ""
+
+    def typed(self) -> str:
+        """The command as a person types it ("reschedule 12 <when>")."""
+        return f"{self.command} {self.more}" if self.more else self.command
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +88,7 @@ class Section:
     entries: tuple[Entry, ...] = ()
     colour: int | None = None
     inline: bool = True
+    actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +127,9 @@ class Layout:
                 detail = f": {entry.detail}" if entry.detail else ""
                 title = json.dumps(entry.title) if entry.quoted else entry.title
                 lines.append(f"{item}{title}{detail}{link}")
+            if section.actions:
+                typed = " · ".join(f"{a.label}: `{a.typed()}`" for a in section.actions)
+                lines.append(f"{indent}{typed}")
         context = self.context_line()
         if context:
             lines.append(context)
@@ -113,6 +153,7 @@ class Layout:
                         ],
                         "colour": s.colour,
                         "inline": s.inline,
+                        "actions": [[a.label, a.command, a.more] for a in s.actions],
                     }
                     for s in self.sections
                 ],
@@ -136,10 +177,19 @@ class Layout:
                     entries=tuple(Entry(*e) for e in s.get("entries") or ()),
                     colour=s.get("colour"),
                     inline=bool(s.get("inline", True)),
+                    actions=tuple(Action(*map(str, a)) for a in s.get("actions") or ()),
                 )
                 for s in data.get("sections") or ()
             ),
         )
 
 
-__all__ = ["Entry", "Field", "Layout", "Section"]
+__all__ = [
+    "Action",
+    "Entry",
+    "Field",
+    "Layout",
+    "Section",
+    "channel_mention",
+    "plain_channels",
+]

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
+from agent.layout import Layout, plain_channels
 from bot.admins import local_operator
 from bot.core.messages import (
     ApprovalRequest,
@@ -38,7 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _inert(text: str) -> str:
-    return _CONTROL.sub("", text)
+    return plain_channels(_CONTROL.sub("", text))
 
 
 class ChatOps(ConversationHandler, Protocol):
@@ -207,8 +208,11 @@ class ShellPart:
             await self.sink.send(Reply("Something went wrong; see the log."))
         return True
 
-    async def notify(self, reply_to: Mapping[str, Any], text: str) -> None:
-        """Out-of-band news for the local user (an OAuth link completed in the browser)."""
+    async def notify(
+        self, reply_to: Mapping[str, Any], text: str, /, *, layout: Layout | None = None
+    ) -> None:
+        """Out-of-band news for the local user (an OAuth link completed in the browser);
+        the text says the commands a layout's buttons stand for."""
         await self.sink.send(Reply(text))
 
     async def wait(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.context import ActionContext
+from agent.digest_content import Digest
 from agent.layout import Layout
 from integrations.capabilities import PlatformCapabilities
 from integrations.errors import IntegrationError
@@ -47,6 +48,9 @@ class Outcome:
     # The same answer laid out (header, fields, top posts) for front-ends that can show it;
     # `text` stays the complete plain version.
     layout: Layout | None = None
+    # The private message is a digest (`digest preview`): `private` is its plain text,
+    # and front-ends show it as the real digest (`bot.digest_layout`).
+    private_digest: Digest | None = None
 
     @classmethod
     def laid_out(cls, layout: Layout) -> Outcome:

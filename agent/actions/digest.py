@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.actions import approvals
 from agent.actions.base import ActionError, Outcome
+from agent.actions.schedule import requester_zone
 from agent.context import ActionContext, Progress
+from agent.layout import channel_mention
 from storage import digests as store
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -76,9 +78,16 @@ async def _managed_by_someone_else(ctx: ActionContext, chan: str) -> bool:
 
 
 NOT_YOURS = (
-    "Only the person who set up #{chan}'s digest can change or stop it. "
+    "Only the person who set up {chan}'s digest can change or stop it. "
     "Say `digest join` to add your own accounts to it."
 )
+
+
+async def _default_zone(ctx: ActionContext) -> str:
+    """The requester's own zone (their `timezone` setting, else their chat profile's)
+    when `digest on` names none; UTC when neither is known."""
+    zone, _ = await requester_zone(ctx)
+    return zone.key if zone is not None else "UTC"
 
 
 async def request_change(
@@ -93,15 +102,15 @@ async def request_change(
     """Digest on/off for a channel: validated now, applied on approval."""
     chan = here(channel, current_channel)
     if await _managed_by_someone_else(ctx, chan):
-        raise ActionError(NOT_YOURS.format(chan=chan))
+        raise ActionError(NOT_YOURS.format(chan=channel_mention(chan)))
     if enabled:
         local = parse_time(at) if at else time(9, 0)
-        tz = parse_zone(zone) if zone else "UTC"
+        tz = parse_zone(zone) if zone else await _default_zone(ctx)
         args = {"channel": chan, "enabled": True, "time": local.strftime("%H:%M"), "zone": tz}
-        summary = f"Post a daily digest in #{chan} at {local:%H:%M} {tz}"
+        summary = f"Post a daily digest in {channel_mention(chan)} at {local:%H:%M} {tz}"
     else:
         args = {"channel": chan, "enabled": False}
-        summary = f"Stop the daily digest in #{chan}"
+        summary = f"Stop the daily digest in {channel_mention(chan)}"
     return await approvals.propose(ctx, "digest", args, summary)
 
 
@@ -111,7 +120,7 @@ async def execute_change(
     args = pending.args
     ident = ctx.identity
     if await _managed_by_someone_else(ctx, args["channel"]):
-        raise ActionError(NOT_YOURS.format(chan=args["channel"]))
+        raise ActionError(NOT_YOURS.format(chan=channel_mention(args["channel"])))
     if args["enabled"]:
         sub = await store.upsert(
             ctx.deps.pool,
@@ -121,13 +130,13 @@ async def execute_change(
             time_zone=parse_zone(args["zone"]),
             created_by=ident.chat_user_id,
         )
-        return f"Daily digest on for #{sub.channel_id} at {sub.local_time:%H:%M} {sub.time_zone}."
+        return f"Daily digest on for {channel_mention(sub.channel_id)} at {sub.local_time:%H:%M} {sub.time_zone}."
     changed = await store.disable(
         ctx.deps.pool, workspace_id=ident.workspace_id, channel_id=args["channel"]
     )
     if not changed:
-        return f"#{args['channel']} had no digest; nothing to stop."
-    return f"Daily digest off for #{args['channel']}."
+        return f"{channel_mention(args['channel'])} had no digest; nothing to stop."
+    return f"Daily digest off for {channel_mention(args['channel'])}."
 
 
 async def subscriptions(ctx: ActionContext) -> list[store.Subscription]:
@@ -149,7 +158,7 @@ async def request_change_elsewhere(
     sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
     if sub is None or not sub.enabled or sub.created_by != ctx.identity.chat_user_id:
         raise ActionError(
-            f"You have no digest in #{chan}. Turn one on in chat, from inside that channel "
+            f"You have no digest in {channel_mention(chan)}. Turn one on in chat, from inside that channel "
             "(`digest on`); then you can change or stop it here."
         )
     return await request_change(
@@ -162,7 +171,9 @@ async def show(ctx: ActionContext) -> Outcome:
     if not subs:
         return Outcome("No channel gets a daily digest. Try `digest on`.")
     lines = ["Daily digests:"]
-    lines += [f"- #{s.channel_id} at {s.local_time:%H:%M} {s.time_zone}" for s in subs]
+    lines += [
+        f"- {channel_mention(s.channel_id)} at {s.local_time:%H:%M} {s.time_zone}" for s in subs
+    ]
     return Outcome("\n".join(lines))
 
 
@@ -173,11 +184,11 @@ async def request_membership(
     chan = here(channel, current_channel)
     sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
     if sub is None or not sub.enabled:
-        raise ActionError(f"#{chan} has no digest. Try `digest on`.")
+        raise ActionError(f"{channel_mention(chan)} has no digest. Try `digest on`.")
     if join:
-        summary = f"Show your accounts' figures in #{chan}'s daily digest, to everyone there"
+        summary = f"Show your accounts' figures in {channel_mention(chan)}'s daily digest, to everyone there"
     else:
-        summary = f"Take your accounts out of #{chan}'s daily digest"
+        summary = f"Take your accounts out of {channel_mention(chan)}'s daily digest"
     return await approvals.propose(
         ctx, "digest_membership", {"channel": chan, "join": join}, summary
     )
@@ -189,13 +200,13 @@ async def execute_membership(
     chan, join = pending.args["channel"], bool(pending.args["join"])
     sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
     if sub is None or not sub.enabled:
-        return f"#{chan} has no digest any more; nothing changed."
+        return f"{channel_mention(chan)} has no digest any more; nothing changed."
     await store.set_member(
         ctx.deps.pool, subscription_id=sub.id, chat_user_id=ctx.identity.chat_user_id, member=join
     )
     if join:
-        return f"Your accounts are in #{chan}'s daily digest."
-    return f"Your accounts are out of #{chan}'s daily digest."
+        return f"Your accounts are in {channel_mention(chan)}'s daily digest."
+    return f"Your accounts are out of {channel_mention(chan)}'s daily digest."
 
 
 async def preview(ctx: ActionContext, *, current_channel: str) -> Outcome:
@@ -210,9 +221,21 @@ async def preview(ctx: ActionContext, *, current_channel: str) -> Outcome:
     sub = await store.get(ctx.deps.pool, workspace_id=ctx.identity.workspace_id, channel_id=chan)
     workspace = await store.get_workspace(ctx.deps.pool, ctx.identity.workspace_id)
     if sub is None or not sub.enabled or workspace is None:
-        raise ActionError(f"#{chan} has no digest. Try `digest on`.")
+        raise ActionError(f"{channel_mention(chan)} has no digest. Try `digest on`.")
     digest = await build_digest(ctx.deps, workspace, sub, now=datetime.now(UTC))
-    digest = replace(digest, title=f"Preview of #{chan}'s next digest ({digest.title})")
+    # The chart stays out, saying so: a private answer cannot carry a file everywhere
+    # (Slack's ephemeral messages take none), and a DM upload instead would put half the
+    # preview somewhere else than where it was asked for.
+    note = "Preview, only for you: the real digest also carries the views chart."
+    digest = replace(
+        digest,
+        title=f"Preview of this channel's next digest ({digest.title})",
+        notice=f"{digest.notice} {note}" if digest.notice else note,
+        chart=[],
+        chart_days=None,
+    )
     return Outcome(
-        f"Sent you a preview of #{chan}'s next digest, privately.", private=digest.text()
+        f"Sent you a preview of {channel_mention(chan)}'s next digest, privately.",
+        private=digest.text(),
+        private_digest=digest,
     )

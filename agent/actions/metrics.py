@@ -10,6 +10,7 @@ from agent.actions.accounts import resolve_account
 from agent.actions.base import ActionError, Outcome, normalize_platform
 from agent.context import ActionContext
 from agent.layout import Entry, Field, Layout, Section
+from agent.metric_labels import LABELS
 from agent.ports import MetricsReport
 from integrations.base import AccountMetrics, Figure, Metric, PostMetrics
 from integrations.registry import Platforms
@@ -28,21 +29,6 @@ def days_text(days: int) -> str:
 POST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-# How each figure reads: a label and, where it has one, its unit.
-LABELS: dict[Metric, tuple[str, str]] = {
-    Metric.VIEWS: ("Views", ""),
-    Metric.LIKES: ("Likes", ""),
-    Metric.COMMENTS: ("Comments", ""),
-    Metric.SHARES: ("Shares", ""),
-    Metric.SAVES: ("Saves", ""),
-    Metric.WATCH_TIME_MINUTES: ("Watch time", " min"),
-    Metric.AVG_VIEW_DURATION_SECONDS: ("Avg view", " s"),
-    Metric.FOLLOWERS_GAINED: ("New followers", ""),
-    Metric.FOLLOWERS_LOST: ("Followers lost", ""),
-    Metric.FOLLOWERS: ("Followers", ""),
-    Metric.REACH: ("Reach", ""),
-    Metric.ENGAGEMENT_RATE: ("Engagement", ""),
-}
 TOP_POSTS = 3
 
 

@@ -18,7 +18,9 @@ from agent.actions.base import ActionError, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
 from agent.context import ActionContext, AdminCheck, Deps, Progress
 from agent.jobs.upload import enqueue_run
+from agent.layout import Field, Layout, Section
 from agent.ports import PlatformOps
+from agent.post_actions import post_actions
 from storage import job_runs, queue, schedule, user_settings
 from storage.schedule import ScheduledPost
 
@@ -70,20 +72,33 @@ async def set_timezone(ctx: ActionContext, zone: str | None) -> Outcome:
     return Outcome(f"Your time zone is now {chosen.key} (it is {now:%H:%M} there).")
 
 
-def _line(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> str:
-    title = approvals.shorten(post.title or "(untitled)", 80)
-    caps = ctx.deps.platforms.capabilities(post.platform)
-    note = ""
+def _note(ctx: ActionContext, post: ScheduledPost) -> str:
+    """What else a row says: failed (why), missed its time, or held by the platform."""
     if post.failed:
         reason = approvals.shorten(post.error or "unknown reason", 120)
-        note = f" (failed: {reason}; `reschedule` it to try again)"
-    elif post.phase == schedule.MISSED:
-        note = " (missed its time: `reschedule` or `cancel` it)"
-    elif post.uploaded:
-        note = f" (uploaded; {caps.display_name} publishes it then)"
-    return (
-        f"- {post.run_id}: {show(post.publish_at, zone)} · {caps.display_name}"
-        f" · {caps.handle(post.handle)} · “{title}”{note}"
+        return f"failed: {reason}; `reschedule` it to try again"
+    if post.phase == schedule.MISSED:
+        return "missed its time: `reschedule` or `cancel` it"
+    if post.uploaded:
+        name = ctx.deps.platforms.capabilities(post.platform).display_name
+        return f"uploaded; {name} publishes it then"
+    return ""
+
+
+def _row(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> Section:
+    caps = ctx.deps.platforms.capabilities(post.platform)
+    title = approvals.shorten(post.title or "(untitled)", 80)
+    note = _note(ctx, post)
+    return Section(
+        heading=f"{post.run_id}: {show(post.publish_at, zone)}",
+        fields=(
+            Field("Platform", caps.display_name),
+            Field("Account", caps.handle(post.handle)),
+            Field("Title", f"“{title}”"),
+        ),
+        body=note,
+        colour=caps.colour,
+        actions=post_actions(post.run_id, failed=post.failed),
     )
 
 
@@ -110,16 +125,21 @@ async def scheduled_posts(
 async def show_queue(
     ctx: ActionContext, *, workspace: bool = False, is_admin: AdminCheck | None = None
 ) -> Outcome:
-    """The queue as chat shows it (`scheduled_posts`, one line each)."""
+    """The queue as chat shows it (`scheduled_posts`): one section per post with its
+    "Cancel" and "Reschedule" buttons. A button is only its command: clicked on someone
+    else's post (the workspace view), it is refused as typing it would be, since `cancel`
+    and `reschedule` act on the clicker's own posts."""
     posts = await scheduled_posts(ctx, workspace=workspace, is_admin=is_admin)
     whose = "The workspace's" if workspace else "Your"
     if not posts:
         return Outcome(f"{whose} queue is empty: no scheduled posts.")
     zone, _ = await requester_zone(ctx)
-    lines = [f"{whose} scheduled posts:"]
-    lines += [_line(ctx, post, zone) for post in posts]
-    lines.append("Change one with `reschedule <number> <time>` or `cancel <number>`.")
-    return Outcome("\n".join(lines))
+    layout = Layout(
+        title=f"{whose} scheduled posts",
+        sections=tuple(_row(ctx, post, zone) for post in posts),
+        notes=("Change one with `reschedule <number> <when>` or `cancel <number>`",),
+    )
+    return Outcome.laid_out(layout)
 
 
 def _number(post: str) -> int:
@@ -169,8 +189,18 @@ async def request_reschedule(
     ctx: ActionContext, post: str, when: str, zone_name: str | None = None
 ) -> Outcome:
     """Check the post and the new time now (read in `zone_name` if given, as in
-    `when_from`), then ask for approval."""
+    `when_from`), then ask for approval.
+
+    Without a time (the "Reschedule" button), the answer is the command to complete:
+    the same words work typed in any front-end, and nothing waits on a dialog."""
     found = await _own(ctx, _number(post))
+    if not when.strip():
+        zone, _ = await requester_zone(ctx)
+        return Outcome(
+            f"To move {_describe(ctx, found, zone)}, send"
+            f" `reschedule {found.run_id} <when>`, e.g. `reschedule {found.run_id} in 2h`"
+            f" or `reschedule {found.run_id} tomorrow 18:00`."
+        )
     new = await when_from(ctx, when, zone_name)
     args = {"run": found.run_id, "publish_at": new.at.isoformat()}
     summary = f"Move {_describe(ctx, found, new.zone)} to {show(new.at, new.zone)}"

@@ -19,7 +19,9 @@ import asyncpg
 from agent.context import Notify
 from agent.jobs import RetryLater, backoff
 from agent.jobs.status import StatusBoard, StatusMessage
+from agent.layout import Layout, Section
 from agent.ports import PlatformOps, UploadOutcome
+from agent.post_actions import post_actions
 from integrations.base import UploadRequest
 from integrations.errors import IntegrationError, InvalidRequest
 from storage import job_runs, posts, queue, schedule
@@ -160,12 +162,21 @@ async def run_upload_job(
     except IntegrationError as exc:
         if await _failed(pool, message, run, exc) and deferred and due is not None:
             # Nobody may be watching at the post's time: say it privately too, once.
-            await _tell_privately(
-                due,
-                run,
+            text = (
                 f"Your scheduled {run.label} failed: {exc.user_message} Say"
-                f" `reschedule {run.id} in 5m` (or another time) to try again.",
+                f" `reschedule {run.id} in 5m` (or another time) to try again."
             )
+            failed = Layout(
+                title=f"Scheduled post {run.id} failed",
+                sections=(
+                    Section(
+                        "",
+                        body=f"{run.label}: {exc.user_message}",
+                        actions=post_actions(run.id, failed=True),
+                    ),
+                ),
+            )
+            await _tell_privately(due, run, text, layout=failed)
         return
     except _DB_LOST as exc:
         raise RetryLater(1.0, f"database connection lost ({type(exc).__name__})") from exc
@@ -202,10 +213,12 @@ async def _due_now(pool: asyncpg.Pool, run: JobRun, due: DueRules | None) -> boo
     return False
 
 
-async def _tell_privately(due: DueRules, run: JobRun, text: str) -> None:
+async def _tell_privately(
+    due: DueRules, run: JobRun, text: str, *, layout: Layout | None = None
+) -> None:
     frontend = str(run.reply_to.get("frontend") or "")
     if frontend:
-        await due.notify(frontend, run.reply_to, text)
+        await due.notify(frontend, run.reply_to, text, layout=layout)
 
 
 async def _tell_final(

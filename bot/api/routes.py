@@ -36,6 +36,7 @@ from agent.actions import upload as uploads
 from agent.actions.base import Outcome
 from agent.actions.schedule_time import show
 from agent.context import ActionContext, Deps
+from agent.layout import plain_channels
 from bot.api import models
 from bot.api.auth import AppUser, InvalidToken, SupabaseVerifier
 from bot.api.problems import MEDIA_TYPE, ApiProblem, Problem, ProblemRoute, retry_after
@@ -69,9 +70,10 @@ def _approval(outcome: Outcome) -> models.Approval:
         raise RuntimeError("the action did not ask for an approval")
     return models.Approval(
         approval_id=ticket.action_id,
-        summary=ticket.summary,
+        # Channel tokens (`<#C1>`) are for chat clients; the app shows them as `#C1`.
+        summary=plain_channels(ticket.summary),
         expires_in_seconds=ticket.expires_in_seconds,
-        message=outcome.text,
+        message=plain_channels(outcome.text),
     )
 
 
@@ -221,7 +223,7 @@ def build_router(
         for refusal, text in approvals.REFUSALS.items():
             if said == text:
                 raise ApiProblem(_REFUSAL_STATUS[refusal], said)
-        return models.Message(message=said)
+        return models.Message(message=plain_channels(said))
 
     @router.get("/metrics", response_model=models.Metrics, summary="Engagement figures")
     async def get_metrics(

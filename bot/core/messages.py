@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from agent.context import AdminCheck
+from agent.digest_content import Digest
 from agent.layout import Layout
 
 Frontend = Literal["slack", "discord", "local"]
@@ -64,6 +65,8 @@ class Reply:
     `share_id` marks a private answer its reader may post to the channel: the sink
     adds a "Share to channel" button that hands the id back (`ConversationHandler.share`).
     `shared_by` is the user id of whoever made a private answer public.
+    `digest` is a digest to show as the real one looks (`digest preview`), `text` its
+    plain version.
     """
 
     text: str
@@ -72,6 +75,7 @@ class Reply:
     share_id: str | None = None
     # Posted to the channel at this person's request (`share`, or the button): say so.
     shared_by: str | None = None
+    digest: Digest | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -342,7 +342,7 @@ class ChatOpsService:
     async def _deliver(self, outcome: Outcome, message: IncomingMessage, sink: ReplySink) -> None:
         """What an outcome says besides its answer: a private message, an approval to ask."""
         if outcome.private is not None:
-            await sink.send_private(Reply(outcome.private))
+            await sink.send_private(Reply(outcome.private, digest=outcome.private_digest))
         if outcome.approval is not None:
             ticket = outcome.approval
             await sink.ask_approval(

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, cast
 
 import discord
@@ -31,6 +32,7 @@ from bot.discord.sink import (
     ApprovalClickSink,
     ChannelSink,
     InteractionSink,
+    RunButton,
     ShareButton,
 )
 
@@ -104,7 +106,7 @@ class SocialOpsClient(discord.AutoShardedClient):
         # alone enough to point the whole client at another server.
         _, url, _ = await self.http.get_bot_gateway()
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
-        self.add_dynamic_items(ApprovalButton, ShareButton)
+        self.add_dynamic_items(ApprovalButton, ShareButton, RunButton)
         if self._sync_commands:
             synced = await self.tree.sync()
             log.info("discord commands synced", extra={"count": len(synced)})
@@ -168,8 +170,15 @@ class SocialOpsClient(discord.AutoShardedClient):
         )
 
     async def on_social(
-        self, interaction: discord.Interaction, request: str, file: discord.Attachment | None
+        self,
+        interaction: discord.Interaction,
+        request: str,
+        file: discord.Attachment | None,
+        *,
+        guild: str | None = None,
     ) -> None:
+        """`/social <request>` (and command buttons). `guild`: a button in a DM about a
+        server's posts runs as the clicker in that server (their DMs are another workspace)."""
         if not self.accepting:
             await interaction.response.send_message(
                 "I'm restarting; please try again in a moment.", ephemeral=True
@@ -186,6 +195,9 @@ class SocialOpsClient(discord.AutoShardedClient):
                 transport=self._transport,
             )
             sink = InteractionSink(interaction=interaction, loading_ephemeral=True)
+            if guild and interaction.guild_id is None:
+                incoming = replace(incoming, workspace_id=guild, workspace_name=None)
+                sink.guild = guild
             try:
                 await self.handler.handle(incoming, sink)
             except Exception:
@@ -203,6 +215,7 @@ class SocialOpsClient(discord.AutoShardedClient):
         requester_user_id: str,
         action_id: str,
         approved: bool,
+        guild: str | None = None,
     ) -> None:
         """Pass the click to the core with the CLICKER's id; the core decides who may approve.
 
@@ -228,7 +241,7 @@ class SocialOpsClient(discord.AutoShardedClient):
             workspace = (
                 str(interaction.guild_id)
                 if interaction.guild_id is not None
-                else dm_workspace(clicker.id)
+                else guild or dm_workspace(clicker.id)
             )
             try:
                 await self.handler.resolve_approval(
@@ -279,6 +292,14 @@ class SocialOpsClient(discord.AutoShardedClient):
             except Exception:
                 log.exception("discord share handling failed")
                 await _apologize(sink)
+
+    # --- command buttons ("Cancel", "Reschedule", "Retry") ---------------------------
+    async def on_command_click(
+        self, interaction: discord.Interaction, *, command: str, guild: str | None = None
+    ) -> None:
+        """Run a button's command as the person who clicked, exactly as if they had typed
+        `/social <command>`: private answer, approval where they are, the core's checks."""
+        await self.on_social(interaction, command, None, guild=guild)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event handler failed", extra={"event": event_method})

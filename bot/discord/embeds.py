@@ -21,7 +21,7 @@ from typing import Any
 
 from discord.utils import escape_markdown
 
-from agent.layout import Entry, Layout, Section
+from agent.layout import Action, Entry, Layout, Section
 from bot.core.text import fit
 
 # Discord's documented limits (discord.com/developers/docs/resources/message#embed-object).
@@ -36,6 +36,9 @@ LIMITS: dict[str, int] = {
     "field_value": 1024,
     "footer": 2048,
     "author": 256,
+    "rows": 5,  # action rows of components per message
+    "row_buttons": 5,
+    "button_label": 80,
 }
 MAX_MESSAGES = 10
 CONTINUED = "(continued)"
@@ -52,6 +55,8 @@ class EmbedMessage:
 
     content: str
     embeds: list[dict[str, Any]] = field(default_factory=list)
+    # Rows of command buttons (`agent.layout.Action`), one per section that has some.
+    rows: list[tuple[Action, ...]] = field(default_factory=list)
 
 
 def embed_size(embed: dict[str, Any]) -> int:
@@ -132,14 +137,21 @@ def messages(layout: Layout, *, shared_by: str | None = None) -> list[EmbedMessa
     intro = f"\n{escape_markdown(layout.intro)}" if layout.intro else ""
     first = fit(f"{lead}{title}{intro}", LIMITS["content"])
     footer = fit(layout.context_line(), _FOOTER_ROOM)
-    embeds = [e for s in layout.sections for e in section_embeds(s)]
+    # Each embed, with the buttons of its section on the section's last embed.
+    embeds: list[tuple[dict[str, Any], tuple[Action, ...]]] = []
+    for section in layout.sections:
+        parts = section_embeds(section)
+        row = section.actions[: LIMITS["row_buttons"]]
+        embeds += [(e, row if i == len(parts) - 1 else ()) for i, e in enumerate(parts)]
     out: list[EmbedMessage] = []
     current = EmbedMessage(first)
     total = 0
-    for index, embed in enumerate(embeds):
+    for index, (embed, row) in enumerate(embeds):
         size = embed_size(embed)
-        full = len(current.embeds) >= LIMITS["embeds"] or total + size > LIMITS["total"] - len(
-            footer
+        full = (
+            len(current.embeds) >= LIMITS["embeds"]
+            or total + size > LIMITS["total"] - len(footer)
+            or (bool(row) and len(current.rows) >= LIMITS["rows"])
         )
         if full:
             if len(out) == MAX_MESSAGES - 1:
@@ -152,6 +164,8 @@ def messages(layout: Layout, *, shared_by: str | None = None) -> list[EmbedMessa
             out.append(current)
             current, total = EmbedMessage(f"{title} {CONTINUED}"), 0
         current.embeds.append(embed)
+        if row:
+            current.rows.append(row)
         total += size
     out.append(current)
     for message in out:
@@ -173,6 +187,13 @@ def problems(message: EmbedMessage) -> list[str]:
         found.append("an empty message")
     if len(message.embeds) > LIMITS["embeds"]:
         found.append(f"{len(message.embeds)} embeds > {LIMITS['embeds']}")
+    if len(message.rows) > LIMITS["rows"]:
+        found.append(f"{len(message.rows)} component rows > {LIMITS['rows']}")
+    for row in message.rows:
+        if not 1 <= len(row) <= LIMITS["row_buttons"]:
+            found.append(f"a component row of {len(row)} buttons")
+        if any(not 1 <= len(a.label) <= LIMITS["button_label"] for a in row):
+            found.append("a button label empty or too long")
     total = sum(embed_size(e) for e in message.embeds)
     if total > LIMITS["total"]:
         found.append(f"{total} characters across embeds > {LIMITS['total']}")

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 import discord
 import httpx
 
-from bot.core.messages import ConversationHandler
+from agent.layout import Layout
+from bot.core.messages import ConversationHandler, Reply
 from bot.core.text import split_message
 from bot.discord.client import SocialOpsClient, point_at
 from bot.discord.shards import LeaseLost, ShardLease, ShardPlan
+from bot.discord.sink import ChannelSink
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +182,11 @@ class DiscordPart:
             except Exception:
                 log.debug("gateway task ended with an error during stop", exc_info=True)
 
-    async def notify(self, reply_to: dict[str, Any], text: str) -> None:
-        """DM the person named in `reply_to` (used when an OAuth flow completes).
+    async def notify(
+        self, reply_to: dict[str, Any], text: str, /, *, layout: Layout | None = None
+    ) -> None:
+        """DM the person named in `reply_to` (an OAuth flow completed, a scheduled post
+        failed): `layout` as embeds with its buttons, else the text.
 
         If their DMs are closed, the note goes to the channel they asked from, with a mention.
         `reply_to` may use this adapter's keys (`user`, `channel`, `guild`) or the core's
@@ -191,8 +196,12 @@ class DiscordPart:
         user_id = int(reply_to.get("user") or reply_to["user_id"])
         try:
             dm = await client.create_dm(discord.Object(id=user_id))
-            for part in split_message(text):
-                await dm.send(part)
+            # The DM is the requester's own: a sink on it needs no requester object.
+            person = cast("discord.abc.User", discord.Object(id=user_id))
+            sink = ChannelSink(channel=dm, requester=person, client=client, is_dm=True)
+            server = str(reply_to.get("guild") or reply_to.get("workspace_id") or "")
+            sink.guild = server if server.isdigit() else None  # its buttons act there
+            await sink.send(Reply(text, layout=layout))
             return
         except discord.Forbidden:
             channel_id = reply_to.get("channel") or reply_to.get("channel_id")

@@ -26,6 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
+from agent.layout import Action
+from bot import digest_layout
 from bot.core.messages import ApprovalRequest, Reply
 from bot.core.text import split_message, truncate
 from bot.discord import embeds
@@ -34,9 +36,14 @@ log = logging.getLogger(__name__)
 
 CUSTOM_ID_LIMIT = 100  # Discord rejects longer component custom ids
 _APPROVAL_ID = re.compile(
-    r"so:ap:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20}):(?P<action>[A-Za-z0-9_.-]{1,64})"
+    r"so:ap(?:@(?P<guild>[0-9]{1,20}))?:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20})"
+    r":(?P<action>[A-Za-z0-9_.-]{1,64})"
 )
 _SHARE_ID = re.compile(r"so:sh:(?P<share>[A-Za-z0-9_-]{1,32})")
+# A button standing for a chat command (`agent.layout.Action`): the command rides in the id.
+# `@<guild>` names the server the command is about when the button is in a DM (a note
+# sent privately): a DM is a workspace of its own, and the post belongs to the server.
+_RUN_ID = re.compile(r"so:run(?:@(?P<guild>[0-9]{1,20}))?:(?P<command>[A-Za-z0-9 #:._-]{1,70})")
 _DM_CLOSED_HINT = (
     "I couldn't send you a direct message. Allow direct messages from server members "
     "(Server settings > Privacy) and try again."
@@ -63,30 +70,67 @@ def approval_content(request: ApprovalRequest, *, now: dt.datetime | None = None
     return truncate(f"{header}\n{request.summary}")
 
 
-def approval_view(request: ApprovalRequest) -> discord.ui.View:
+def approval_view(request: ApprovalRequest, guild: str | None = None) -> discord.ui.View:
     """Approve / Reject buttons. The view is stopped so it is never stored in memory:
-    clicks are routed by `ApprovalButton`'s custom-id template instead."""
+    clicks are routed by `ApprovalButton`'s custom-id template instead. `guild`: the
+    server the action is about, when the buttons are in a DM (see `_RUN_ID`)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(ApprovalButton(request.requester_user_id, request.action_id, approve=True))
-    view.add_item(ApprovalButton(request.requester_user_id, request.action_id, approve=False))
+    for approve in (True, False):
+        view.add_item(
+            ApprovalButton(
+                request.requester_user_id, request.action_id, approve=approve, guild=guild
+            )
+        )
     view.stop()
     return view
 
 
-def outgoing(reply: Reply) -> list[tuple[str, list[discord.Embed]]]:
-    """A reply as the (content, embeds) messages that carry it, each within Discord's limits."""
+Part = tuple[str, list[discord.Embed], list[tuple[Action, ...]]]
+
+
+def outgoing(reply: Reply) -> list[Part]:
+    """A reply as the (content, embeds, button rows) messages that carry it, each within
+    Discord's limits."""
+    if reply.digest is not None:
+        # The digest's own embeds (the chart stays with the channel's digest).
+        body = digest_layout.discord_message(reply.digest, chart_attached=False)
+        refused = embeds.problems(embeds.EmbedMessage("", body["embeds"]))
+        if not refused:
+            return [("", [discord.Embed.from_dict(e) for e in body["embeds"]], [])]
+        log.error(
+            "digest embeds outside discord's limits; sending text", extra={"problems": refused}
+        )
     if reply.layout is not None:
         laid_out = embeds.messages(reply.layout, shared_by=reply.shared_by)
         refused = [p for m in laid_out for p in embeds.problems(m)]
         if not refused:
             return [
-                (m.content, [discord.Embed.from_dict(e) for e in m.embeds])  # type: ignore[arg-type]
+                (m.content, [discord.Embed.from_dict(e) for e in m.embeds], m.rows)  # type: ignore[arg-type]
                 for m in laid_out
             ]
         # A renderer bug must cost the layout, never the answer: the plain text still goes.
         log.error("embeds outside discord's limits; sending text", extra={"problems": refused})
     text = f"Shared by <@{reply.shared_by}>\n{reply.text}" if reply.shared_by else reply.text
-    return [(part, []) for part in split_message(text)]
+    return [(part, [], []) for part in split_message(text)]
+
+
+def _part_view(
+    rows: list[tuple[Action, ...]], share: discord.ui.View | None, guild: str | None = None
+) -> discord.ui.View | None:
+    """One message's buttons: its command rows, and the share (or approval) view's items."""
+    if not rows:
+        return share
+    view = discord.ui.View(timeout=None)
+    for number, row in enumerate(rows):
+        for action in row:
+            button = RunButton(action.command, label=action.label, row=number, guild=guild)
+            if button.fits:
+                view.add_item(button)
+    if share is not None:
+        for item in share.children:
+            view.add_item(item)
+    view.stop()
+    return view
 
 
 def share_view(share_id: str) -> discord.ui.View:
@@ -123,6 +167,7 @@ class ChannelSink:
         self._request = request
         self._client = client
         self._is_dm = is_dm
+        self.guild: str | None = None  # set for a DM that speaks of a server's posts
 
     async def _post(
         self, channel: discord.abc.Messageable, reply: Reply, *, view: discord.ui.View | None = None
@@ -130,14 +175,16 @@ class ChannelSink:
         parts = outgoing(reply)
         view = view or _view_for(reply)
         first: discord.Message | None = None
-        for index, (content, shown) in enumerate(parts):
+        for index, (content, shown, rows) in enumerate(parts):
             kwargs: dict[str, Any] = {"allowed_mentions": _allowed_mentions()}
             if shown:
                 kwargs["embeds"] = shown
             if index == 0 and self._request is not None and channel is self._channel:
                 kwargs["reference"] = self._request.to_reference(fail_if_not_exists=False)
-            if view is not None and index == len(parts) - 1:
-                kwargs["view"] = view
+            last = view if index == len(parts) - 1 else None
+            part_view = _part_view(rows, last, self.guild)
+            if part_view is not None:
+                kwargs["view"] = part_view
             sent = await channel.send(content, **kwargs)
             first = first or sent
         assert first is not None
@@ -163,7 +210,9 @@ class ChannelSink:
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
         await self._post(
-            self._channel, Reply(approval_content(request)), view=approval_view(request)
+            self._channel,
+            Reply(approval_content(request)),
+            view=approval_view(request, self.guild),
         )
 
 
@@ -210,6 +259,7 @@ class InteractionSink:
         self._ephemeral = ephemeral
         self._loading = loading_ephemeral
         self.sent_any = False
+        self.guild: str | None = None  # set for a DM click about a server's posts
 
     async def _followup(
         self, reply: Reply, *, ephemeral: bool, view: discord.ui.View | None = None
@@ -224,7 +274,7 @@ class InteractionSink:
         parts = outgoing(reply)
         view = view or _view_for(reply)
         first: str | None = None
-        for index, (part, shown) in enumerate(parts):
+        for index, (part, shown, rows) in enumerate(parts):
             kwargs: dict[str, Any] = {
                 "ephemeral": ephemeral,
                 "wait": True,
@@ -232,8 +282,10 @@ class InteractionSink:
             }
             if shown:
                 kwargs["embeds"] = shown
-            if view is not None and index == len(parts) - 1:
-                kwargs["view"] = view
+            last = view if index == len(parts) - 1 else None
+            part_view = _part_view(rows, last, self.guild)
+            if part_view is not None:
+                kwargs["view"] = part_view
             message_id = await self._send_one(part, kwargs, ephemeral=ephemeral)
             first = first or message_id
         self.sent_any = True
@@ -281,7 +333,9 @@ class InteractionSink:
     async def ask_approval(self, request: ApprovalRequest) -> None:
         # Visible where the command was given, whoever else may see its answers.
         await self._followup(
-            Reply(approval_content(request)), ephemeral=self._ephemeral, view=approval_view(request)
+            Reply(approval_content(request)),
+            ephemeral=self._ephemeral,
+            view=approval_view(request, self.guild),
         )
 
 
@@ -361,6 +415,7 @@ class ApprovalClicks(Protocol):
         requester_user_id: str,
         action_id: str,
         approved: bool,
+        guild: str | None = None,
     ) -> None: ...
 
 
@@ -370,11 +425,15 @@ class ApprovalButton(
 ):
     """An approve or reject button; its custom id names the pending action and the requester."""
 
-    def __init__(self, requester_user_id: str, action_id: str, *, approve: bool) -> None:
+    def __init__(
+        self, requester_user_id: str, action_id: str, *, approve: bool, guild: str | None = None
+    ) -> None:
         self.requester_user_id = requester_user_id
         self.action_id = action_id
         self.approve = approve
-        custom_id = f"so:ap:{'y' if approve else 'n'}:{requester_user_id}:{action_id}"
+        self.guild = guild
+        where = f"@{guild}" if guild else ""
+        custom_id = f"so:ap{where}:{'y' if approve else 'n'}:{requester_user_id}:{action_id}"
         super().__init__(
             discord.ui.Button(
                 label="Approve" if approve else "Reject",
@@ -391,7 +450,12 @@ class ApprovalButton(
         match: re.Match[str],
         /,
     ) -> ApprovalButton:
-        return cls(match["requester"], match["action"], approve=match["verdict"] == "y")
+        return cls(
+            match["requester"],
+            match["action"],
+            approve=match["verdict"] == "y",
+            guild=match["guild"],
+        )
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
@@ -402,6 +466,7 @@ class ApprovalButton(
             requester_user_id=self.requester_user_id,
             action_id=self.action_id,
             approved=self.approve,
+            guild=self.guild,
         )
 
 
@@ -443,3 +508,53 @@ class ShareButton(
         if not isinstance(client, ShareClicks):
             raise TypeError("share buttons need a client that takes share clicks")
         await client.on_share_click(interaction, share_id=self.share_id)
+
+
+@runtime_checkable
+class CommandClicks(Protocol):
+    """The Discord client that runs a command button's command as the clicker."""
+
+    async def on_command_click(
+        self, interaction: discord.Interaction, *, command: str, guild: str | None
+    ) -> None: ...
+
+
+class RunButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=_RUN_ID,
+):
+    """A button standing for a chat command ("cancel 12"): its custom id is the command,
+    which the client runs as whoever clicks (the core decides what they may do)."""
+
+    def __init__(
+        self, command: str, *, label: str = "Run", row: int | None = None, guild: str | None = None
+    ) -> None:
+        self.command = command
+        self.guild = guild
+        custom_id = f"so:run@{guild}:{command}" if guild else f"so:run:{command}"
+        # A command too long for a custom id is left to be typed (plain text shows it).
+        self.fits = _RUN_ID.fullmatch(custom_id) is not None
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80],
+                style=discord.ButtonStyle.secondary,
+                custom_id=custom_id,
+                row=row,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RunButton:
+        return cls(match["command"], guild=match["guild"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        if not isinstance(client, CommandClicks):
+            raise TypeError("command buttons need a client that runs command clicks")
+        await client.on_command_click(interaction, command=self.command, guild=self.guild)

@@ -45,9 +45,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.context import ChatProfile
+from agent.layout import Layout
 from bot.core.messages import ConversationHandler, Reply
 from bot.slack.admin import admin_check
-from bot.slack.blocks import SHARE_ACTION
+from bot.slack.blocks import RUN_ACTION_PREFIX, SHARE_ACTION
 from bot.slack.convert import (
     APPROVAL_ACTION,
     approval_requester,
@@ -242,6 +243,7 @@ class SlackAdapter:
         app.command(self.config.command)(self._on_command)
         app.action(re.compile(APPROVAL_ACTION.pattern))(self._on_approval)
         app.action(SHARE_ACTION)(self._on_share)
+        app.action(re.compile(f"^{re.escape(RUN_ACTION_PREFIX)}[0-9]+$"))(self._on_run)
         if self.config.multi_workspace:
             app.enable_token_revocation_listeners()
         else:
@@ -507,14 +509,51 @@ class SlackAdapter:
             # The private copy has served its purpose: remove it with its button.
             await AsyncWebhookClient(str(response_url)).send_dict({"delete_original": True})
 
+    # --- command buttons ("Cancel", "Reschedule", "Retry") ---------------------------
+
+    async def _on_run(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """A button standing for a chat command: run it as the person who clicked.
+
+        The command is the button's value, handed to the core exactly as if that person
+        had typed it as a slash command here (private answer, approval in the channel);
+        the core decides what they may do, whoever's message the button was on."""
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        team = str((body.get("team") or {}).get("id") or context.team_id or "")
+        channel = _click_channel(body)
+        message = command_to_message(
+            {
+                "team_id": team,
+                "channel_id": channel,
+                "user_id": user,
+                "text": str(action.get("value", "")),
+            }
+        )
+        message = replace(message, admin_check=admin_check(context.client, user))
+        sink = SlackReplySink(
+            client=context.client,
+            channel=channel,
+            user=user,
+            thread_ts=(body.get("container") or {}).get("thread_ts"),
+            response_url=body.get("response_url"),
+        )
+        if not self._spawn(self._handler.handle(message, sink), name="slack:run"):
+            where = {"channel": channel, "user": user}
+            self._tell_busy(context.client, where, response_url=body.get("response_url"))
+
     # --- outside callers --------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the shared HTTP session (Socket Mode calls this; HTTP routes open it lazily)."""
         self._ensure_session()
 
-    async def notify(self, reply_to: Mapping[str, Any], text: str) -> None:
-        """Tell a user something later (OAuth finished): ephemeral where they asked, else a DM.
+    async def notify(
+        self, reply_to: Mapping[str, Any], text: str, /, *, layout: Layout | None = None
+    ) -> None:
+        """Tell a user something later (OAuth finished, a scheduled post failed): ephemeral
+        where they asked, else a DM; `layout` as Block Kit with its buttons.
 
         `reply_to` is `{"frontend": "slack", "team": ..., "channel": ..., "user": ...}`
         (see `bot.slack.convert.reply_to_for`); the core's spelling
@@ -532,7 +571,7 @@ class SlackAdapter:
         sink = SlackReplySink(
             client=client, channel=channel or user, user=user, thread_ts=thread and str(thread)
         )
-        await sink.send_private(Reply(text))
+        await sink.send_private(Reply(text, layout=layout))
 
     async def chat_profile(self, team_id: str, user_id: str) -> ChatProfile:
         """The user's time zone from Slack (`users.info` `tz`)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from agent.layout import Entry, Layout, Section
+from agent.layout import Action, Entry, Layout, Section
 from bot.core.text import fit
 
 # Slack's documented limits (api.slack.com/reference/block-kit).
@@ -43,6 +43,8 @@ MAX_MESSAGES = 10
 ENTRY_TITLE_MAX = 150
 ENTRY_DETAIL_MAX = 300
 SHARE_ACTION = "socialops:share"
+# A button standing for a chat command (`agent.layout.Action`): its value is the command.
+RUN_ACTION_PREFIX = "socialops:run:"
 CONTINUED = "(continued)"
 
 
@@ -118,7 +120,26 @@ def _section(section: Section) -> list[dict[str, Any]]:
     for piece in _chunks(escape(section.body), LIMITS["text"] - 100):
         blocks.append({"type": "section", "text": _mrkdwn(piece)})
     blocks += [_entry(e) for e in section.entries]
+    if section.actions:
+        blocks.append(actions_block(section.actions))
     return blocks
+
+
+def actions_block(actions: tuple[Action, ...]) -> dict[str, Any]:
+    """Buttons that each run a chat command as the person who clicks (the adapter hands
+    the value to the core as that person's command; the core decides what it may do)."""
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": f"{RUN_ACTION_PREFIX}{index}",
+                "text": {"type": "plain_text", "text": fit(a.label, LIMITS["button_text"])},
+                "value": a.command[: LIMITS["button_value"]],
+            }
+            for index, a in enumerate(actions[: LIMITS["actions_elements"]])
+        ],
+    }
 
 
 def layout_blocks(layout: Layout) -> list[dict[str, Any]]:

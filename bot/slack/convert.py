@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.core.messages import ApprovalRequest, Attachment, IncomingMessage, Reply
-from bot.core.text import SLACK_TEXT_LIMIT, split_message
+from bot.core.text import SLACK_TEXT_LIMIT, fit, split_message
 from bot.slack import blocks as kit
 from bot.slack.blocks import LIMITS
 
@@ -204,6 +204,23 @@ def reply_payloads(reply: Reply) -> list[dict[str, Any]]:
     reads well. A private answer's last message carries the "Share to channel" button;
     a shared one's first message says who shared it.
     """
+    if reply.digest is not None:
+        # Loaded here: it imports bot.slack.blocks (a cycle at import time) and discord's
+        # markdown escaping, which a Slack-only role otherwise never loads.
+        from bot import digest_layout
+
+        # Without thumbnails: an ephemeral message has no second try without them (as the
+        # channel's digest has), and one image Slack cannot fetch would lose the preview.
+        digest = {
+            "text": fit(defuse(reply.text), LIMITS["text"]),
+            "blocks": digest_layout.slack_blocks(
+                reply.digest, chart_attached=False, thumbnails=False
+            ),
+        }
+        if not kit.problems(digest):
+            return [digest]
+        log.error("digest blocks outside slack's limits; sending text")
+        reply = dataclasses.replace(reply, digest=None)
     if reply.layout is not None:
         laid_out = kit.messages(reply.layout, share_id=reply.share_id, shared_by=reply.shared_by)
         refused = [p for payload in laid_out for p in kit.problems(payload)]

@@ -199,12 +199,16 @@ async def test_digest_preview_shows_the_channels_next_digest_privately(fresh_poo
     outcome = await digest_action.preview(ctx, current_channel="C1")
     assert "Views" not in outcome.text  # nothing of the figures in public
     assert outcome.private is not None
-    assert outcome.private.startswith("Preview of #C1's next digest (Daily digest, ")
+    assert outcome.private.startswith("Preview of this channel's next digest (Daily digest, ")
     assert "Views 1,250" in outcome.private
+    assert "<#C1>" in outcome.text  # the channel as a mention, shown by the front-end
+    shown = outcome.private_digest  # what the front-ends lay out as the real digest
+    assert shown is not None and shown.text() == outcome.private
+    assert shown.chart == [] and shown.notice is not None and "views chart" in shown.notice
     try:
         await digest_action.preview(ctx, current_channel="C2")
     except ActionError as exc:
-        assert "#C2 has no digest" in str(exc)
+        assert "<#C2> has no digest" in str(exc)
     else:
         raise AssertionError("a channel without a digest has nothing to preview")
 

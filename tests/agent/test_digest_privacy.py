@@ -60,7 +60,7 @@ async def test_a_digest_shows_only_opted_in_members_and_only_its_creator_manages
         as_bob,
         await digest.request_membership(as_bob, join=True, channel=None, current_channel="C-team"),
     )
-    assert "in #C-team's daily digest" in said
+    assert "in <#C-team>'s daily digest" in said  # a mention, shown by the front-end
     ops.calls.clear()
     await build_digest(deps, workspace, sub, now=NOW)
     assert {c[1]["identity"].chat_user_id for c in ops.calls} == {
@@ -72,3 +72,22 @@ async def test_a_digest_shows_only_opted_in_members_and_only_its_creator_manages
         await digest.request_membership(as_bob, join=False, channel=None, current_channel="C-team"),
     )
     assert await digests.members(pool, subscription_id=sub.id) == [ada.chat_user_id]
+
+
+async def test_digest_on_without_a_zone_takes_the_requesters_own(make_deps, new_identity, pool):
+    """`digest on` names no zone: the requester's `timezone` setting, else UTC."""
+    from storage import user_settings
+
+    deps = make_deps(ops=FakeOps())
+    ada = await new_identity(workspace="T-zone", user="U-ada")
+    as_ada = ActionContext(ada, deps)
+    asked = await digest.request_change(as_ada, enabled=True, channel=None, current_channel="C1")
+    assert asked.approval is not None and "09:00 UTC" in asked.approval.summary
+    await user_settings.set_time_zone(pool, chat_user_id=ada.chat_user_id, zone="Asia/Tokyo")
+    asked = await digest.request_change(as_ada, enabled=True, channel=None, current_channel="C1")
+    assert asked.approval is not None and "09:00 Asia/Tokyo" in asked.approval.summary
+    # A zone named in the command still wins.
+    asked = await digest.request_change(
+        as_ada, enabled=True, channel=None, current_channel="C1", zone="Europe/Paris"
+    )
+    assert asked.approval is not None and "Europe/Paris" in asked.approval.summary

@@ -23,6 +23,7 @@ from agent.actions.base import ActionError
 from agent.commands import Command, execute, parse
 from agent.context import ActionContext, ChatProfile, Deps
 from agent.jobs.upload import DueRules, UploadJob, queue_upload, run_upload_job
+from agent.layout import Layout
 from agent.session import ChatContext
 from bot.worker import JobKind
 from integrations.base import UploadRequest
@@ -57,8 +58,13 @@ class Told:
     async def edit(self, reply_to: dict[str, Any], message_ref: str, text: str) -> None:
         self.board.append(text)
 
-    async def notify(self, frontend: str, reply_to: dict[str, Any], text: str) -> bool:
+    layouts: list[Layout | None] = field(default_factory=list)
+
+    async def notify(
+        self, frontend: str, reply_to: dict[str, Any], text: str, *, layout: Layout | None = None
+    ) -> bool:
         self.private.append(text)
+        self.layouts.append(layout)
         return True
 
 
@@ -321,10 +327,19 @@ async def test_failure_at_its_time_is_told_privately_once(deferred: World) -> No
     assert len(w.told.private) == 1
     assert w.told.private[0].startswith("Your scheduled upload 'Doomed' failed:")
     assert f"reschedule {run.id} in 5m" in w.told.private[0]
+    # With a "Retry" button (and "Reschedule") where the front-end shows buttons.
+    [failed] = w.told.layouts
+    assert failed is not None
+    assert [a.command for a in failed.sections[0].actions] == [
+        f"reschedule {run.id} in 1m",
+        f"reschedule {run.id}",
+    ]
+    assert failed.sections[0].actions[0].label == "Retry"
     assert not w.google.sessions
     # Retry: rescheduling the failed post runs it again at the new time.
     listed = (await schedule.show_queue(w.ctx)).text
-    assert "Doomed" in listed and "(failed: " in listed
+    assert "Doomed" in listed and "failed: " in listed
+    assert f"Retry: `reschedule {run.id} in 1m`" in listed
     w.google.faults.insert_error = None
     at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
     outcome = await schedule.request_reschedule(w.ctx, str(run.id), at.isoformat())

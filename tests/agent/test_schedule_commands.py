@@ -45,8 +45,10 @@ def test_schedule_commands() -> None:
     assert parse("reschedule 12 in 2h", PLATFORMS) == Command(
         "reschedule", {"post": "12", "when": "in 2h"}
     )
+    # The "Reschedule" button's command: answered with the command to complete.
+    assert parse("reschedule 12", PLATFORMS) == Command("reschedule", {"post": "12", "when": ""})
     assert parse("best time yt", PLATFORMS) == Command("best_time", {"platform": "youtube"})
-    for bad in ("reschedule 12", "reschedule 12 soon", "best time", "queue everyone"):
+    for bad in ("reschedule", "reschedule 12 soon", "best time", "queue everyone"):
         assert isinstance(parse(bad, PLATFORMS), Usage), bad
     text = help_text()
     assert "timezone [Area/City]" in text and "happens twice means the first" in text

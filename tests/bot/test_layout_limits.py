@@ -235,5 +235,5 @@ def test_a_layout_outside_the_limits_falls_back_to_its_text(monkeypatch) -> None
         embeds, "messages", lambda *a, **k: [embeds.EmbedMessage("x", [{"title": "t" * 300}])]
     )
     parts = sink.outgoing(Reply(layout.plain_text(), layout=layout))
-    assert all(shown == [] for _, shown in parts)
-    assert "Views 1,000" in "".join(content for content, _ in parts)
+    assert all(shown == [] and rows == [] for _, shown, rows in parts)
+    assert "Views 1,000" in "".join(content for content, _, _ in parts)

@@ -162,8 +162,8 @@ async def test_digest_on_needs_approval_then_show(make_deps, new_identity):
         sink=sink,
     )
     await service.handle(msg(ident, "digest show"), sink)
-    assert sink.sent[-2] == "Daily digest on for #general at 08:30 Europe/Paris."
-    assert "#general at 08:30 Europe/Paris" in sink.sent[-1]
+    assert sink.sent[-2] == "Daily digest on for <#general> at 08:30 Europe/Paris."
+    assert "- <#general> at 08:30 Europe/Paris" in sink.sent[-1]
     await service.handle(msg(ident, "digest on at 25:00"), sink)
     assert "HH:MM" in sink.sent[-1] or "Usage" in sink.sent[-1]
     await service.handle(msg(ident, "digest on Mars/Olympus"), sink)
