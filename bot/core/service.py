@@ -252,6 +252,10 @@ class ChatOpsService:
             outcome = await commands.execute(command, chat)
         except USER_ERRORS as exc:
             outcome, shareable = Outcome(user_message(exc)), False
+        # An answer that points to a private part ("sent you … privately") has nothing
+        # worth sharing: the private part is the answer, and it stays private.
+        if outcome.private is not None or outcome.private_digest is not None:
+            shareable = False
         if outcome.approval is None:
             reply = Reply(outcome.text, layout=outcome.layout)
             kept_in = self.deps.redis if shareable else None

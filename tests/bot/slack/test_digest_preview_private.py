@@ -53,4 +53,5 @@ async def test_preview_is_the_digests_blocks_privately(wired: SlackHarness) -> N
     shown = json.dumps(blocks)
     assert NOTE in shown and "*Top posts*" in shown and "makerlab" in shown
     assert not any("accessory" in b for b in blocks)  # no thumbnail to lose the preview over
+    assert "socialops:share" not in shown  # a preview is for the asker; nothing to share
     assert "Views" in eph.args["text"]  # the plain fallback says it all too
