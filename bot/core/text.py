@@ -8,6 +8,8 @@ the last part says how much.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 MESSAGE_LIMIT = 2000  # Discord refuses longer content
 SLACK_TEXT_LIMIT = 3900  # Slack advises at most 4,000 characters of message text
 MAX_PARTS = 10  # past this many messages a reply is a wall of text: cut it, and say so
@@ -76,3 +78,14 @@ def fit(text: str, limit: int) -> str:
         return text
     keep = limit - len(f"… ({len(text):,} more characters)")
     return text[:keep] + f"… ({len(text) - keep:,} more characters)"
+
+
+def pieces(text: str, size: int) -> Iterator[str]:
+    """`text` in pieces of at most `size`, cut at line ends where there are some."""
+    while len(text) > size:
+        at = text.rfind("\n", size // 2, size)
+        at = at if at > 0 else size
+        yield text[:at]
+        text = text[at:].lstrip("\n")
+    if text:
+        yield text

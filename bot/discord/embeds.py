@@ -15,14 +15,13 @@ checks none of these limits before sending (Discord answers 400 for the whole me
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from discord.utils import escape_markdown
 
 from agent.layout import Action, Entry, Layout, Section
-from bot.core.text import fit
+from bot.core.text import fit, pieces
 
 # Discord's documented limits (discord.com/developers/docs/resources/message#embed-object).
 LIMITS: dict[str, int] = {
@@ -76,23 +75,12 @@ def _entry_line(entry: Entry) -> str:
     return f"{title} · {detail}" if detail else title
 
 
-def _pieces(text: str, size: int) -> Iterator[str]:
-    """`text` in pieces of at most `size`, cut at line ends where there are some."""
-    while len(text) > size:
-        at = text.rfind("\n", size // 2, size)
-        at = at if at > 0 else size
-        yield text[:at]
-        text = text[at:].lstrip("\n")
-    if text:
-        yield text
-
-
 def section_embeds(section: Section) -> list[dict[str, Any]]:
     """One section as one embed, or several when its text or fields do not fit one."""
     title = fit(escape_markdown(section.heading), LIMITS["title"] - len(CONTINUED) - 1)
     lines = [escape_markdown(section.body)] if section.body else []
     lines += [_entry_line(e) for e in section.entries]
-    descriptions = list(_pieces("\n".join(lines), LIMITS["description"])) or [""]
+    descriptions = list(pieces("\n".join(lines), LIMITS["description"])) or [""]
     fields: list[dict[str, Any]] = [
         {
             "name": fit(escape_markdown(f.label), LIMITS["field_name"]),

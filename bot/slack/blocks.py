@@ -15,11 +15,10 @@ title from a platform into a failed answer instead of a shortened one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from agent.layout import Action, Entry, Layout, Section
-from bot.core.text import fit
+from bot.core.text import fit, pieces
 
 # Slack's documented limits (api.slack.com/reference/block-kit).
 LIMITS: dict[str, int] = {
@@ -90,17 +89,6 @@ def _entry(entry: Entry) -> dict[str, Any]:
     return block
 
 
-def _chunks(text: str, size: int) -> Iterator[str]:
-    """`text` in pieces of at most `size`, cut at line ends where there are some."""
-    while len(text) > size:
-        at = text.rfind("\n", size // 2, size)
-        at = at if at > 0 else size
-        yield text[:at]
-        text = text[at:].lstrip("\n")
-    if text:
-        yield text
-
-
 def _section(section: Section) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     heading = f"*{escape(section.heading)}*" if section.heading else ""
@@ -117,7 +105,7 @@ def _section(section: Section) -> list[dict[str, Any]]:
     if not fields and heading:
         blocks.append({"type": "section", "text": _mrkdwn(heading)})
     # Leave room for the continuation note `fit` might add; lines stay whole where they can.
-    for piece in _chunks(escape(section.body), LIMITS["text"] - 100):
+    for piece in pieces(escape(section.body), LIMITS["text"] - 100):
         blocks.append({"type": "section", "text": _mrkdwn(piece)})
     blocks += [_entry(e) for e in section.entries]
     if section.actions:
