@@ -65,9 +65,7 @@ USAGE: dict[str, str] = {
 COMMANDS = tuple(USAGE)
 # Commands whose answer is for the asker alone unless they add `share` at the end
 # (the rest answer with a private link, an approval or a change of their own).
-SHAREABLE = frozenset(
-    {"help", "accounts", "metrics", "caption", "digest", "quota", "status", "queue"}
-)
+SHAREABLE = frozenset({"help", "accounts", "metrics", "caption", "digest", "quota", "status"})
 SHARE_WORD = "share"
 SHARE_HINT = (
     f"Slash command answers are private: add `{SHARE_WORD}` at the end (or click"
@@ -149,6 +147,8 @@ def parse(text: str, platforms: Platforms) -> Command | Usage | None:
         and rest[-1].lower() == SHARE_WORD
         and body.lower().endswith(SHARE_WORD)
     )
+    if not share and rest and rest[-1].lower() == SHARE_WORD and body.lower().endswith(SHARE_WORD):
+        return _usage(first, f"`{first}` answers only you; it cannot be shared.")
     parsed = _PARSERS[first](rest[:-1] if share else rest, platforms)
     if share and isinstance(parsed, Command):
         return dataclasses.replace(parsed, share=True)

@@ -136,7 +136,9 @@ def test_trailing_share_word_asks_for_a_public_answer() -> None:
     )
     assert parse("accounts SHARE", PLATFORMS) == Command("accounts", share=True)
     assert parse("quota", PLATFORMS) == Command("quota")
-    assert parse("queue share", PLATFORMS) == Command("queue", {"workspace": False}, share=True)
+    # The others say they cannot be shared (not a bare usage error).
+    refused = parse("queue share", PLATFORMS)
+    assert isinstance(refused, Usage) and "cannot be shared" in refused.message
     # A quoted "share" is an argument, not the word.
     parsed = parse('caption youtube "we share"', PLATFORMS)
     assert parsed == Command("caption", {"platform": "youtube", "description": "we share"})

@@ -136,7 +136,8 @@ async def test_digest_approval_names_the_channel_as_a_mention(
     await wired.command("digest on at 08:30")
     await wired.settle()
     (approval,) = wired.fake.calls_of("chat.postMessage")
-    assert "Post a daily digest in <#C1> at 08:30 UTC" in approval.args["text"]
+    # Alice's Slack profile says Europe/Paris: `digest on` with no zone takes hers.
+    assert "Post a daily digest in <#C1> at 08:30 Europe/Paris" in approval.args["text"]
     section = _blocks(approval)[0]
     assert "<#C1>" in section["text"]["text"] and "#C1 " not in section["text"]["text"]
 
