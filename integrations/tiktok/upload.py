@@ -53,6 +53,7 @@ from integrations.errors import (
     PlatformUnavailable,
     RateLimited,
 )
+from integrations.metrics import upload_interrupted
 from integrations.text import compose_post_text
 from integrations.tiktok._errors import PLATFORM, error_from_response, failure, map_error
 from integrations.tiktok.api import TikTokApi
@@ -463,15 +464,20 @@ class Publisher:
 
     @staticmethod
     def _failed(failures: int, cause: str) -> int:
+        """One more failed chunk in a row: resume from TikTok's offset, or give up (the
+        call fails; a later job resumes from the saved session). `cause` is an error type
+        or "HTTP <status>", never a message."""
         failures += 1
         log.info("tiktok chunk failed", extra={"cause": cause, "failures": failures})
         if failures > MAX_RESUMES:
+            upload_interrupted(PLATFORM, "gave_up", attempt=failures, reason=cause)
             raise PlatformUnavailable(
                 f"The upload to TikTok kept failing ({cause}); it will resume later from "
                 "where it stopped.",
                 platform=PLATFORM,
                 reason="upload_failing",
             )
+        upload_interrupted(PLATFORM, "resumed", attempt=failures, reason=cause)
         return failures
 
     # --- waiting for the outcome ----------------------------------------------------

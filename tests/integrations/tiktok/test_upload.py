@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from integrations.base import UploadRequest
 from integrations.errors import InvalidRequest, PermissionDenied, PlatformUnavailable
@@ -240,15 +241,22 @@ async def test_a_dropped_connection_resumes_from_tiktoks_offset_in_the_same_call
     assert len(tt.fake.posts_created) == 1 and result.post_id == publish.id
 
 
+def _interruptions(outcome: str) -> float:
+    labels = {"platform": "tiktok", "outcome": outcome}
+    return REGISTRY.get_sample_value("socialops_upload_interruptions_total", labels) or 0.0
+
+
 async def test_a_5xx_on_a_chunk_is_resumed(tt: TT) -> None:
     data = os.urandom(2 * 5 * MIB + 10)
     tt.fake.fail_chunk(2, 503)
+    resumed = _interruptions("resumed")
     await tt.platform.upload(
         tt.token, MemorySource(data), _request(), checkpoint=MemoryCheckpoint()
     )
     publish = _only(tt)
     assert publish.sha256 == hashlib.sha256(data).hexdigest()
     assert publish.chunk_puts == 3 and publish.status == "PUBLISH_COMPLETE"
+    assert _interruptions("resumed") == resumed + 1  # the same series as YouTube's
 
 
 async def test_a_restart_resumes_from_the_checkpoint_and_tiktoks_offset(tt: TT) -> None:
