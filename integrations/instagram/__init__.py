@@ -1,9 +1,8 @@
 """Instagram (Instagram API with Instagram Login): OAuth, insights, Reels publishing."""
 
-from integrations.instagram.platform import DEFAULT_SCOPES, InstagramPlatform, PublishingQuota
+from integrations.instagram.platform import DEFAULT_SCOPES, InstagramPlatform
 
 __all__ = [
     "DEFAULT_SCOPES",
     "InstagramPlatform",
-    "PublishingQuota",
 ]

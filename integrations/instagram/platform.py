@@ -23,7 +23,6 @@ import hashlib
 import logging
 import time as monotonic_time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -121,15 +120,6 @@ CONTAINER_ERRORS = {
 
 _CONTAINER = "container:"
 _PUBLISHED = "published:"
-
-
-@dataclass(frozen=True, slots=True)
-class PublishingQuota:
-    """How many posts this account published through apps in the current window."""
-
-    used: int
-    limit: int | None
-    window_seconds: int | None
 
 
 class InstagramPlatform:
@@ -311,22 +301,6 @@ class InstagramPlatform:
                 for k in ("id", "account_type", "media_count", "follows_count")
                 if k in body
             },
-        )
-
-    async def publishing_quota(self, token: TokenSet) -> PublishingQuota:
-        """Posts published through apps in the rolling window, and the window's limit."""
-        body = await self._graph.get(
-            "me/content_publishing_limit",
-            token=token.access_token,
-            params={"fields": "quota_usage,config"},
-        )
-        rows = body.get("data") or [{}]
-        row = rows[0] if isinstance(rows[0], dict) else {}
-        config: dict[str, Any] = row["config"] if isinstance(row.get("config"), dict) else {}
-        return PublishingQuota(
-            used=int(row.get("quota_usage") or 0),
-            limit=_opt_int(config.get("quota_total")),
-            window_seconds=_opt_int(config.get("quota_duration")),
         )
 
     # --- publishing -------------------------------------------------------------------
@@ -720,10 +694,6 @@ def _permissions(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, list):
         return tuple(str(p) for p in raw)
     return ()
-
-
-def _opt_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) else None
 
 
 def _metrics_for(node: dict[str, Any]) -> tuple[str, ...]:

@@ -462,17 +462,6 @@ class FakeInstagram:
             return self._media_list(user, fields, params)
         if path == "me/insights":
             return self._account_insights(user, params)
-        if path == "me/content_publishing_limit":
-            return JSONResponse(
-                {
-                    "data": [
-                        {
-                            "quota_usage": user.published_count,
-                            "config": {"quota_total": 100, "quota_duration": 86400},
-                        }
-                    ]
-                }
-            )
         if path == "":
             if not self.multi_id_supported:
                 return self.error(400, "(#100) Tried accessing nonexisting field (ids)", 100)

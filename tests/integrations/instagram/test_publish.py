@@ -47,8 +47,8 @@ async def test_publish_polls_the_container_until_finished(ig: IG) -> None:
     assert result.url == f"https://www.instagram.com/reel/{result.post_id}/"
     assert result.privacy == "public" and not result.privacy_forced
     assert checkpoint.session == f"published:{result.post_id}"
+    assert ig.user.published_count == 1
     assert progress == [(0, source.size), (source.size, source.size)]
-    assert (await ig.platform.publishing_quota(ig.token)).used == 1
 
 
 async def test_resume_polls_the_saved_container_instead_of_creating_another(ig: IG) -> None:
