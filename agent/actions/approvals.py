@@ -116,30 +116,26 @@ async def resolve(
     pending = decided
     # Who asked, for the audit: the person deciding may be someone else (an owner).
     asked = {"requested_by": pending.chat_user_id}
-    if not approved:
+
+    async def record(outcome: str) -> None:
         await audit.record(
             ctx.deps.pool,
             action=f"approval:{pending.action}",
-            outcome="rejected",
+            outcome=outcome,
             workspace_id=ident.workspace_id,
             chat_user_id=ident.chat_user_id,
             target=pending.id,
             detail=asked,
         )
+
+    if not approved:
+        await record("rejected")
         return f"Cancelled: {pending.summary}."
     if not pending.hash_matches or pending.action not in ctx.deps.executors:
         await store.finish(
             ctx.deps.pool, action_id=pending.id, status="failed", result="arguments changed"
         )
-        await audit.record(
-            ctx.deps.pool,
-            action=f"approval:{pending.action}",
-            outcome="refused:args_changed",
-            workspace_id=ident.workspace_id,
-            chat_user_id=ident.chat_user_id,
-            target=pending.id,
-            detail=asked,
-        )
+        await record("refused:args_changed")
         return "That request's details changed after it was made; nothing was done. Ask again."
     try:
         result = await ctx.deps.executors[pending.action](ctx, pending, progress)
@@ -152,13 +148,5 @@ async def resolve(
         await store.finish(ctx.deps.pool, action_id=pending.id, status="failed", result="error")
         raise
     await store.finish(ctx.deps.pool, action_id=pending.id, status="done", result=result)
-    await audit.record(
-        ctx.deps.pool,
-        action=f"approval:{pending.action}",
-        outcome="done",
-        workspace_id=ident.workspace_id,
-        chat_user_id=ident.chat_user_id,
-        target=pending.id,
-        detail=asked,
-    )
+    await record("done")
     return result
