@@ -23,10 +23,17 @@ class Budgets(Protocol):
         """Count one incoming message; refuse if the user or workspace is over its rate."""
 
     async def admit_run(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        tokens: int,
+        ttl: float,
+        at_least: int | None = None,
     ) -> Admission:
         """Count a message bound for the agent, claim the user's single run slot and
-        reserve its worst case of tokens from today's budgets: one call, in that order."""
+        reserve up to `tokens` (no fewer than `at_least`, by default all) from today's
+        budgets: one call, in that order."""
 
     async def finish_run(
         self,
@@ -34,7 +41,6 @@ class Budgets(Protocol):
         workspace_id: int,
         chat_user_id: int,
         admission: Admission,
-        reserved: int,
         used: int,
     ) -> None:
         """Settle an admitted run's real use against its reservation and free its slot."""
@@ -69,10 +75,16 @@ class NoLimits:
         return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
 
     async def admit_run(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        tokens: int,
+        ttl: float,
+        at_least: int | None = None,
     ) -> Admission:
         allowed = Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
-        return Admission(allowed, "unlimited", allowed)
+        return Admission(allowed, "unlimited", allowed, tokens)
 
     async def finish_run(
         self,
@@ -80,7 +92,6 @@ class NoLimits:
         workspace_id: int,
         chat_user_id: int,
         admission: Admission,
-        reserved: int,
         used: int,
     ) -> None:
         return None

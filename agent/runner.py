@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain.agents import create_agent
 from langchain.chat_models import init_chat_model
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import GraphRecursionError
-from langsmith import set_runtime_overrides
-from langsmith.utils import tracing_is_enabled
 
-from agent.observe import agent_middleware
+from agent.observe import count_refused_tool_calls, model_telemetry
 from agent.prompts import SYSTEM_PROMPT
 from agent.session import ChatContext
 from agent.tokens import RunFailed, estimate_tokens
@@ -81,6 +79,16 @@ def build_model(config: RunnerConfig) -> BaseChatModel:
     return model
 
 
+def _with_callback(model: BaseChatModel, handler: BaseCallbackHandler) -> BaseChatModel:
+    """A copy of `model` that also reports to `handler` (its own callbacks kept)."""
+    callbacks = model.callbacks
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=False)
+        return model.model_copy(update={"callbacks": manager})
+    return model.model_copy(update={"callbacks": [*(callbacks or []), handler]})
+
+
 def _text(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
@@ -137,27 +145,6 @@ def describe_attachments(chat: ChatContext) -> str:
     return f"\n[attached: {items}]"
 
 
-async def _inline_unless_langsmith(
-    default: Callable[..., Awaitable[Any]],
-    ctx: contextvars.Context,
-    func: Callable[..., Any],
-    /,
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
-    """LangSmith's hop to a thread, taken only when LangSmith tracing is on.
-
-    `create_agent` wraps each middleware hook in LangSmith's `traceable`, which sets up
-    and closes its run in a worker thread: four thread hops per model or tool call,
-    about a third of a fast turn, to find out that LangSmith is off (it is unless
-    LANGSMITH_TRACING says otherwise; our traces are OpenTelemetry's). Off, that setup
-    and close only read settings: they run inline. LangSmith's documented override.
-    """
-    if tracing_is_enabled():
-        return await default(ctx, func, *args, **kwargs)
-    return ctx.run(func, *args, **kwargs)
-
-
 class AgentRunner:
     """Runs one request through the agent graph (compiled once, reused for every request)."""
 
@@ -169,15 +156,13 @@ class AgentRunner:
         tools: Sequence[BaseTool] | None = None,
     ) -> None:
         self.config = config
-        set_runtime_overrides(aio_to_thread=_inline_unless_langsmith)
         chosen = list(tools) if tools is not None else build_tools()
+        self._tool_names = frozenset(t.name for t in chosen)
         self.graph = create_agent(
-            model,
+            _with_callback(model, model_telemetry(model=config.model)),
             tools=chosen,
             system_prompt=SYSTEM_PROMPT,
             context_schema=ChatContext,
-            # Counters (and spans, when tracing is on) for each model and tool call.
-            middleware=[agent_middleware(model=config.model)],
         )
         schemas = "".join(json.dumps(convert_to_openai_tool(t)) for t in chosen)
         self._overhead = estimate_tokens(SYSTEM_PROMPT + schemas) + 64
@@ -193,15 +178,17 @@ class AgentRunner:
             kept.append(turn)
         return kept[::-1]
 
-    def worst_case(self, history: Sequence[Turn], text: str) -> int:
+    def worst_case(self, text: str, history: Sequence[Turn] | None = None) -> int:
         """The most tokens one run may use: every model call allowed, each prompt growing
-        by the previous call's longest output and tool result."""
+        by the previous call's longest output and tool result. Without `history`: for
+        the largest history `fit_history` keeps (a bound before the history is read)."""
         c = self.config
-        prompt = (
-            self._overhead
-            + estimate_tokens(text)
-            + sum(estimate_tokens(t.content) for t in history)
+        held = (
+            c.max_history_tokens
+            if history is None
+            else sum(estimate_tokens(t.content) for t in history)
         )
+        prompt = self._overhead + estimate_tokens(text) + held
         growth = c.max_output_tokens + estimate_tokens("x" * MAX_TOOL_OUTPUT_CHARS)
         calls = c.max_model_calls
         return calls * (prompt + c.max_output_tokens) + growth * calls * (calls - 1) // 2
@@ -238,6 +225,7 @@ class AgentRunner:
             # Each finished model call's usage is in the state streamed so far.
             raise RunFailed(_usage(last["messages"][len(messages) :])) from exc
         produced = last["messages"][len(messages) :]
+        count_refused_tool_calls(produced, self._tool_names)
         tokens = _usage(produced)
         calls: list[str] = []
         final = ""

@@ -27,6 +27,7 @@ from agent.actions import (
     upload,
 )
 from agent.actions.base import USER_ERRORS, ActionError, Outcome, user_message
+from agent.observe import counted_tool
 from agent.session import ChatContext
 from integrations.capabilities import PrivacyWord
 
@@ -301,8 +302,8 @@ async def best_time_to_post(platform: str, runtime: Runtime) -> str:
 
 
 def build_tools() -> list[BaseTool]:
-    """Every tool the agent may call."""
-    return [
+    """Every tool the agent may call, each counted and spanned (`agent.observe`)."""
+    tools: list[BaseTool] = [
         link_account,
         list_accounts,
         unlink_account,
@@ -318,3 +319,4 @@ def build_tools() -> list[BaseTool]:
         set_time_zone,
         best_time_to_post,
     ]
+    return [counted_tool(t) for t in tools]

@@ -274,25 +274,43 @@ class ChatOpsService:
         """One agent run: the message counted, one run per user at a time and its worst
         case reserved before it starts (one limiter call), its real use settled after,
         failures included. None when the message rates refused it; else whether approvals
-        wait for the person (read with the thread's history; False without history)."""
+        wait for the person (read with the thread's history; False without history).
+
+        The admission and the thread's history are asked for at once (Redis and Postgres,
+        one round trip's wait instead of two): before the history is read, the admission
+        reserves for the largest history the run may carry, or as much of that as the
+        budgets have left but no less than a run without history needs; once the history
+        is in, the run's exact worst case must fit in what was reserved. So a run is
+        admitted exactly when its worst case fits, and what it holds beyond that is
+        given back when it is settled, seconds later.
+        """
         ident = chat.action.identity
-        await self._settled(("thread", ident.workspace_id, message.thread_key))
-        history: list[Turn] = []
-        waiting = False
-        if self._history_limit:
-            turns, waiting = await conversations.recent_and_waiting(
-                chat.action.deps.pool,
-                workspace_id=ident.workspace_id,
-                thread_key=message.thread_key,
-                limit=self._history_limit,
-                chat_user_id=ident.chat_user_id,
-            )
-            history = runner.fit_history(turns)
-        worst = runner.worst_case(history, message.text)
         who = {"workspace_id": ident.workspace_id, "chat_user_id": ident.chat_user_id}
         run_key = ("run", ident.workspace_id, ident.chat_user_id)
-        await self._settled(run_key)
-        admission = await limiter.admit_run(**who, tokens=worst, ttl=runner.config.run_ttl_seconds)
+        read = asyncio.create_task(self._history(runner, chat, message), name="chatops:history")
+        try:
+            await self._settled(run_key)
+            admission = await limiter.admit_run(
+                **who,
+                tokens=runner.worst_case(message.text),
+                at_least=runner.worst_case(message.text, ()),
+                ttl=runner.config.run_ttl_seconds,
+            )
+        except BaseException:
+            read.cancel()
+            raise
+        used = 0
+
+        def settle() -> None:  # after the reply (one Redis call off its path)
+            if admission.allowed:
+                work = functools.partial(limiter.finish_run, **who, admission=admission, used=used)
+                self._later(run_key, work, "could not settle a model run")
+
+        try:
+            history, waiting = await read
+        except BaseException:
+            settle()
+            raise
         reservation = admission.tokens
         if not admission.message.allowed:
             await _too_many(sink, admission.message)
@@ -300,13 +318,16 @@ class ChatOpsService:
         if reservation is None:
             await sink.send(Reply(BUSY))
             return waiting
-        if not admission.allowed:
+        worst = runner.worst_case(message.text, history)
+        if not admission.allowed or worst > admission.reserved:
+            settle()  # what it reserved goes back
+            left = reservation.remaining + (admission.reserved if admission.allowed else 0)
             when = (
                 f" It resets at {reservation.reset_at:%H:%M} UTC." if reservation.reset_at else ""
             )
             await sink.send(
                 Reply(
-                    f"Not enough model budget left today for this request ({reservation.remaining:,} "
+                    f"Not enough model budget left today for this request ({left:,} "
                     f"tokens left; a request may use up to {worst:,}).{when} "
                     "Commands still work: try `help`."
                 )
@@ -316,7 +337,6 @@ class ChatOpsService:
         chat.action = dataclasses.replace(
             chat.action, origin="assistant", request_text=message.text
         )
-        used = 0
         try:
             result = await runner.run(history=history, text=message.text, chat=chat)
             used = result.tokens
@@ -328,15 +348,29 @@ class ChatOpsService:
             await sink.send(Reply(MODEL_DOWN))
             return waiting
         finally:
-            # Settled after the reply (one Redis call off its path), failures included.
-            settle = functools.partial(
-                limiter.finish_run, **who, admission=admission, reserved=worst, used=used
-            )
-            self._later(run_key, settle, "could not settle a model run")
+            settle()  # failures included
         await sink.send(Reply(result.text))
         await self._flush(chat, message, sink)
         self._store_later(chat, message, result.text, result.tokens)
         return waiting
+
+    async def _history(
+        self, runner: AgentRunner, chat: ChatContext, message: IncomingMessage
+    ) -> tuple[list[Turn], bool]:
+        """The thread's history that fits the model's budget, once the thread's last write
+        is in, and whether approvals wait for the person (in the same query)."""
+        if not self._history_limit:
+            return [], False
+        ident = chat.action.identity
+        await self._settled(("thread", ident.workspace_id, message.thread_key))
+        turns, waiting = await conversations.recent_and_waiting(
+            chat.action.deps.pool,
+            workspace_id=ident.workspace_id,
+            thread_key=message.thread_key,
+            limit=self._history_limit,
+            chat_user_id=ident.chat_user_id,
+        )
+        return runner.fit_history(turns), waiting
 
     async def _flush(self, chat: ChatContext, message: IncomingMessage, sink: ReplySink) -> None:
         outbox, chat.outbox = chat.outbox, []

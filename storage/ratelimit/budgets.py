@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -90,30 +91,38 @@ class Budgets:
         return decide(counters, self._local.hit(counters) if tally is None else tally)
 
     async def admit_run(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        tokens: int,
+        ttl: float,
+        at_least: int | None = None,
     ) -> Admission:
         """Admit a chat message bound for the agent in one Redis call: count it against
         the user's and workspace's rates, claim the user's one run at a time (for `ttl`
-        seconds at most), and reserve the run's worst case of `tokens` from the user's
-        and the workspace's day, both or neither, so concurrent runs cannot overspend."""
+        seconds at most), and reserve up to `tokens` (no fewer than `at_least`, by default
+        all of them) from the user's and the workspace's day, both or neither, so
+        concurrent runs cannot overspend. `Admission.reserved` says how many were."""
+        least = max(min(tokens if at_least is None else at_least, tokens), 1)
         messages = self._messages(workspace_id, chat_user_id, 1)
         llm = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
         slot_key, run = self._runs.key(workspace_id, chat_user_id), self._runs.token()
         answer = await self._ledger.admit(
-            slot_key=slot_key, slot_token=run, ttl=ttl, messages=messages, tokens=llm
+            slot_key=slot_key, slot_token=run, ttl=ttl, messages=messages, tokens=llm, least=least
         )
         if answer is None:  # fail open, to this process's own counts
-            return self._admit_locally(messages, llm, slot_key)
-        stage, rates, reservation = answer
+            return self._admit_locally(messages, llm, least, slot_key)
+        stage, granted, rates, reservation = answer
         message = decide(messages, rates)
         if stage < 2:
             return Admission(message)
         if stage == 2:
             return Admission(message, None, decide(llm, reservation))
-        return Admission(message, run, decide(llm, reservation, charged=True))
+        return Admission(message, run, decide(llm, reservation, charged=True), granted)
 
     def _admit_locally(
-        self, messages: list[Counter], llm: list[Counter], slot_key: str
+        self, messages: list[Counter], llm: list[Counter], least: int, slot_key: str
     ) -> Admission:
         message = decide(messages, self._local.hit(messages))
         if not message.allowed:
@@ -121,12 +130,15 @@ class Budgets:
         run = self._runs.claim_local(slot_key)
         if run is None:
             return Admission(message)
-        tally = self._local.days("peek", llm)
-        if not tally.allowed:
+        held = self._local.days("peek", [replace(c, amount=0) for c in llm])
+        room = min(min(c.amount, c.limit - r.used) for c, r in zip(llm, held.readings, strict=True))
+        granted = [replace(c, amount=max(room, least)) for c in llm]
+        tally = self._local.days("peek", granted)
+        if room < least:
             self._runs.release_local(slot_key, run)
-            return Admission(message, None, decide(llm, tally))
-        self._local.days("charge", llm)
-        return Admission(message, run, decide(llm, tally, charged=True))
+            return Admission(message, None, decide(granted, tally))
+        self._local.days("charge", granted)
+        return Admission(message, run, decide(granted, tally, charged=True), room)
 
     async def finish_run(
         self,
@@ -134,17 +146,16 @@ class Budgets:
         workspace_id: int,
         chat_user_id: int,
         admission: Admission,
-        reserved: int,
         used: int,
     ) -> None:
         """After an admitted run, in one Redis call: charge what it used beyond its
-        reservation, or give back the rest (only while the reservation's day lasts), and
+        reservation (`admission.reserved`), or give back the rest (only while the reservation's day lasts), and
         free the user's run slot if it is still this run's."""
         run, reservation = admission.run, admission.tokens
         if run is None or reservation is None:
             raise ValueError("finish_run needs an admitted run")
         slot_key = self._runs.key(workspace_id, chat_user_id)
-        extra = used - max(reserved, 1)
+        extra = used - max(admission.reserved, 1)
         refund = extra < 0 and reservation.charged_at is not None
         settle = extra > 0 or refund
         counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra)) if settle else []

@@ -60,24 +60,27 @@ class Ledger:
         ttl: float,
         messages: Sequence[Counter],
         tokens: Sequence[Counter],
-    ) -> tuple[int, Tally, Tally] | None:
+        least: int,
+    ) -> tuple[int, int, Tally, Tally] | None:
         """The `ADMIT` script: message rates, run slot, token reservation in one call.
 
-        The stage reached (0 messages refused, 1 slot taken, 2 tokens refused, 3 admitted)
-        and each group's tally; None when Redis is unreachable.
+        `tokens` carry the most to reserve; `least` is the fewest that will do. The stage
+        reached (0 messages refused, 1 slot taken, 2 tokens refused, 3 admitted), the
+        tokens granted, and each group's tally; None when Redis is unreachable.
         """
         msg_keys, msg_args = self._pack(messages, None)
         tok_keys, tok_args = self._pack(tokens, None)
-        args: list[str | int] = [slot_token, max(int(ttl * 1000), 1), 4 + len(msg_args)]
+        args: list[str | int] = [slot_token, max(int(ttl * 1000), 1), 5 + len(msg_args), least]
         raw = await self._call(
             ADMIT, [slot_key, *msg_keys, *tok_keys], [*args, *msg_args, *tok_args]
         )
         if raw is None:
             return None
-        stage, split = int(raw[0]), 2 + 3 * len(messages)
+        stage, split = int(raw[0]), 3 + 3 * len(messages)
         return (
             stage,
-            _tally(stage > 0, raw[1], raw[2:split]),
+            int(raw[2]),
+            _tally(stage > 0, raw[1], raw[3:split]),
             _tally(stage == 3, raw[1], raw[split:]),
         )
 

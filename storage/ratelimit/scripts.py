@@ -149,34 +149,44 @@ return table.concat(out, ' ')
 """
 
 # A chat message bound for the agent, in one call: its message rates, the user's one
-# run slot, and the run's worst-case token reservation. Each step runs only if the one
-# before passed, and the message stays counted when a later step refuses (as a message
-# to a command is). KEYS: the run slot, then the counters' keys. ARGV: slot token,
-# slot ttl_ms, index in ARGV where the token counters start, then the message counters,
-# then the token counters. Returns "stage now readings...": stage 0 messages refused,
-# 1 another run holds the slot, 2 tokens refused (slot given back), 3 admitted.
+# run slot, and the run's token reservation. Each step runs only if the one before
+# passed, and the message stays counted when a later step refuses (as a message to a
+# command is). The reservation is a range: as much of `most` (the token counters' amount)
+# as every token counter has room for, and no less than `least`; the caller reserves for
+# the largest history the run may carry before it has read the history, and checks the
+# run's exact worst case against the grant once it has. Token counters are calendar days.
+# KEYS: the run slot, then the counters' keys. ARGV: slot token, slot ttl_ms, index in
+# ARGV where the token counters start, least, then the message counters, then the token
+# counters. Returns "stage now granted readings...": stage 0 messages refused, 1 another
+# run holds the slot, 2 tokens refused (slot given back), 3 admitted with `granted`.
 _ADMIT = """
 local now = clock()
-local split = tonumber(ARGV[3])
+local split, least = tonumber(ARGV[3]), tonumber(ARGV[4])
 local msgs, toks = {}, {}
-local msgs_ok, _, k = read(msgs, 'reserve', 4, split - 1, 2, now)
-local toks_ok, found = read(toks, 'reserve', split, #ARGV, k, now)
+local msgs_ok, _, k = read(msgs, 'reserve', 5, split - 1, 2, now)
+local _, found = read(toks, 'charge', split, #ARGV, k, now)
 if not found then return '-1 ' .. now end
-local stage = 0
+local room = math.huge
+for _, c in ipairs(toks) do room = math.min(room, c.amount, c.limit - c.used) end
+local stage, granted = 0, 0
 if msgs_ok then
   write(msgs, 'reserve', '0', now)
   stage = 1
   if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    if toks_ok then
+    if room >= least then
+      for _, c in ipairs(toks) do c.amount = room end
       write(toks, 'reserve', '0', now)
-      stage = 3
+      stage, granted = 3, room
     else
+      for _, c in ipairs(toks) do
+        if c.used + least > c.limit then c.retry = math.max(c.reset - now, 1) end
+      end
       redis.call('DEL', KEYS[1])
       stage = 2
     end
   end
 end
-local out = {stage, now}
+local out = {stage, now, granted}
 encode(out, msgs)
 encode(out, toks)
 return table.concat(out, ' ')

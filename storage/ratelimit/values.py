@@ -35,12 +35,14 @@ class Admission:
     Steps run in order and stop at the first refusal: `message` (the rates; the message
     is counted when allowed), `run` (the user's run slot token; None when refused earlier
     or another run of the user's is going), `tokens` (the worst-case reservation; None
-    when not reached). Hand it back to `Budgets.finish_run` after the run.
+    when not reached), `reserved` (how many tokens it holds when admitted). Hand it back
+    to `Budgets.finish_run` after the run.
     """
 
     message: Decision
     run: str | None = None
     tokens: Decision | None = None
+    reserved: int = 0
 
     @property
     def allowed(self) -> bool:

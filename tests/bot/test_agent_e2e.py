@@ -15,7 +15,7 @@ from agent.tools import TOOL_LIMIT_TEXT
 from bot.core.messages import Attachment, IncomingMessage
 from bot.core.service import BUSY, MODEL_DOWN, ChatOpsService
 from integrations.base import AccountMetrics, Figure, Metric, PostMetrics
-from storage import approvals
+from storage import approvals, conversations
 from storage.conversations import Turn
 from storage.ratelimit import Budgets, LimitPolicy
 from tests.fakes import openai as fake
@@ -502,7 +502,7 @@ async def test_concurrent_runs_of_one_user_cannot_overspend(llm, make_deps, new_
     server, base = llm
     ident = await new_identity()
     runner = runner_for(base, max_model_calls=2)
-    budgets = _real_budgets(redis, per_user=runner.worst_case([], "go") + 500)
+    budgets = _real_budgets(redis, per_user=runner.worst_case("go", []) + 500)
     service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner)
     server.script(*[fake.text(f"answer {i}") for i in range(10)])
     server.delay = 1.0  # the first run is still thinking when the other nine arrive
@@ -517,6 +517,53 @@ async def test_concurrent_runs_of_one_user_cannot_overspend(llm, make_deps, new_
     # The reservation was settled to what the call really used.
     await service.drain()
     assert await _used_tokens(budgets, ident) == server.prompt_tokens + server.completion_tokens
+
+
+async def test_a_run_is_admitted_exactly_when_its_worst_case_fits(
+    llm, make_deps, new_identity, redis, pool
+):
+    """The admission is asked for before the history is read (for the largest history
+    the run may carry, or what is left): a run without history fits a budget too small
+    for that bound; a thread whose history makes the worst case too large is refused
+    once it is read, and what the admission held is given back."""
+    server, base = llm
+    ident = await new_identity()
+    runner = runner_for(base, max_model_calls=2, max_history_tokens=6000)
+    bare = runner.worst_case("go", [])
+    assert runner.worst_case("go") > bare + 2000  # the bound is well above a bare run
+    budgets = _real_budgets(redis, per_user=bare + 1000)
+    service = ChatOpsService(deps=make_deps(ops=FakeOps(), budgets=budgets), runner=runner)
+    server.script(fake.text("fits"))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "go", thread="fresh"), sink)
+    assert sink.sent == ["fits"]
+    await service.drain()
+    used = await _used_tokens(budgets, ident)
+    assert used == server.prompt_tokens + server.completion_tokens  # settled to real use
+
+    await conversations.append_exchange(
+        pool,
+        workspace_id=ident.workspace_id,
+        thread_key=msg(ident, "go", thread="long").thread_key,
+        chat_user_id=ident.chat_user_id,
+        user_text="x" * 8000,  # 2,000 tokens of history: the worst case grows by 4,000
+        reply_text="done",
+    )
+    sink = RecordingSink()
+    await service.handle(msg(ident, "go", thread="long"), sink)
+    [refusal] = sink.sent
+    assert refusal.startswith("Not enough model budget left today")
+    assert (
+        f"{runner.worst_case('go', [Turn('user', 'x' * 8000), Turn('assistant', 'done')]):,}"
+        in refusal
+    )
+    assert len(server.requests) == 1  # the model was not called again
+    await service.drain()
+    assert await _used_tokens(budgets, ident) == used  # nothing stays held
+    server.script(fake.text("fits again"))
+    sink = RecordingSink()
+    await service.handle(msg(ident, "go", thread="fresh2"), sink)
+    assert sink.sent == ["fits again"]  # and the run slot was freed
 
 
 async def test_a_run_that_fails_is_charged_for_the_calls_it_made(

@@ -207,7 +207,13 @@ class RecordingBudgets(NoLimits):
         )
 
     async def admit_run(
-        self, *, workspace_id: int, chat_user_id: int, tokens: int, ttl: float
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int,
+        tokens: int,
+        ttl: float,
+        at_least: int | None = None,
     ) -> Admission:
         self.calls.append("admit_run")
         message = self._message()
@@ -215,7 +221,7 @@ class RecordingBudgets(NoLimits):
             return Admission(message)
         reset = datetime(2030, 1, 1, tzinfo=UTC)
         tokens_left = Decision(self.allow_llm, 1000, 1000 - sum(self.charged), 0.0, reset)
-        return Admission(message, "run" if self.allow_llm else None, tokens_left)
+        return Admission(message, "run" if self.allow_llm else None, tokens_left, tokens)
 
     async def finish_run(
         self,
@@ -223,7 +229,6 @@ class RecordingBudgets(NoLimits):
         workspace_id: int,
         chat_user_id: int,
         admission: Admission,
-        reserved: int,
         used: int,
     ) -> None:
         self.calls.append("finish_run")

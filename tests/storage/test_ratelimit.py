@@ -475,9 +475,7 @@ async def test_llm_budget_per_user_and_workspace(redis: RedisHandle) -> None:
     budgets = Budgets(redis=redis, call_timeout=5.0, policy=policy)
     first = await budgets.admit_run(workspace_id=1, chat_user_id=1, tokens=100, ttl=30)
     assert first.tokens is not None and first.tokens.allowed and first.tokens.remaining == 0
-    await budgets.finish_run(
-        workspace_id=1, chat_user_id=1, admission=first, reserved=100, used=120
-    )
+    await budgets.finish_run(workspace_id=1, chat_user_id=1, admission=first, used=120)
     spent = (await budgets.admit_run(workspace_id=1, chat_user_id=1, tokens=1, ttl=30)).tokens
     assert spent is not None and not spent.allowed
     assert spent.limit == 100 and spent.counter == "llm_tokens"
@@ -604,12 +602,16 @@ async def test_redis_outage_fails_open_for_chat_and_closed_for_quotas(
         assert run.allowed and run.run is not None and run.run.startswith("local:")
         again = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=1, ttl=30)
         assert again.message.allowed and again.run is None and again.tokens is None
-        await budgets.finish_run(
-            workspace_id=3, chat_user_id=7, admission=run, reserved=60, used=60
-        )
+        await budgets.finish_run(workspace_id=3, chat_user_id=7, admission=run, used=60)
         over = await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=41, ttl=30)
         assert over.tokens is not None and not over.tokens.allowed and over.run is None
         assert over.tokens.retry_after >= 1
+        # A range takes what is left locally too.
+        rest = await budgets.admit_run(
+            workspace_id=3, chat_user_id=7, tokens=90, at_least=30, ttl=30
+        )
+        assert rest.allowed and rest.reserved == 40
+        await budgets.finish_run(workspace_id=3, chat_user_id=7, admission=rest, used=0)
         assert (await budgets.admit_run(workspace_id=3, chat_user_id=7, tokens=40, ttl=30)).allowed
 
         redis_process.start()
@@ -705,12 +707,33 @@ async def test_llm_reservations_hold_under_concurrency_and_settle_to_real_use(re
     assert refused.run is None and refused.tokens is not None and not refused.tokens.allowed
     assert refused.tokens.remaining == 100 and refused.tokens.retry_after > 0
     for u, a in granted:
-        await budgets.finish_run(
-            workspace_id=71, chat_user_id=u, admission=a, reserved=300, used=40
-        )
+        await budgets.finish_run(workspace_id=71, chat_user_id=u, admission=a, used=40)
     rows = _rows(await budgets.report(workspace_id=71, chat_user_id=0))
     assert rows[("workspace", None, "llm_tokens")].used == 120
     assert rows[("workspace", None, "messages")].used == 10  # refused runs' messages count
+
+
+async def test_a_reservation_is_as_much_of_the_most_as_is_left_but_no_less_than_the_least(
+    redis: RedisHandle,
+) -> None:
+    policy = replace(POLICY, user_llm_tokens_per_day=1000, workspace_llm_tokens_per_day=5000)
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=policy)
+    who = {"workspace_id": 75, "chat_user_id": 76}
+    full = await budgets.admit_run(**who, tokens=600, at_least=200, ttl=30)
+    assert full.allowed and full.reserved == 600  # all of it fits
+    await budgets.finish_run(**who, admission=full, used=600)
+    rest = await budgets.admit_run(**who, tokens=600, at_least=200, ttl=30)
+    assert rest.allowed and rest.reserved == 400  # what the user's day has left
+    assert rest.tokens is not None and rest.tokens.remaining == 0
+    await budgets.finish_run(**who, admission=rest, used=250)  # 150 given back
+    short = await budgets.admit_run(**who, tokens=600, at_least=200, ttl=30)
+    assert not short.allowed and short.run is None and short.reserved == 0
+    assert short.tokens is not None and short.tokens.remaining == 150
+    assert short.tokens.retry_after > 0
+    rows = _rows(await budgets.report(**who))
+    assert rows[("user", None, "llm_tokens")].used == 850  # the refusal charged nothing
+    assert rows[("workspace", None, "llm_tokens")].used == 850
+    assert not await redis.client.exists(redis.key("run", "{w75}", "u76"))  # slot given back
 
 
 async def test_a_run_is_settled_to_its_real_use(redis) -> None:
@@ -718,10 +741,10 @@ async def test_a_run_is_settled_to_its_real_use(redis) -> None:
     budgets = Budgets(redis=redis, call_timeout=5.0, policy=policy)
     who = {"workspace_id": 73, "chat_user_id": 74}
     small = await budgets.admit_run(**who, tokens=300, ttl=30)
-    await budgets.finish_run(**who, admission=small, reserved=300, used=40)
+    await budgets.finish_run(**who, admission=small, used=40)
     big = await budgets.admit_run(**who, tokens=100, ttl=30)
     assert big.allowed  # the first run's slot was freed by its settlement
-    await budgets.finish_run(**who, admission=big, reserved=100, used=250)
+    await budgets.finish_run(**who, admission=big, used=250)
     rows = await budgets.report(**who)
     assert next(r for r in rows if r.counter == "llm_tokens" and r.scope == "user").used == 290
 
@@ -736,12 +759,12 @@ async def test_one_agent_run_per_user_at_a_time(redis) -> None:
     assert busy.message.allowed and busy.run is None and busy.tokens is None
     assert (await budgets.admit_run(**ws, chat_user_id=3, tokens=1, ttl=30)).allowed
     stranger = replace(first, run="someone-else")
-    await budgets.finish_run(**ws, chat_user_id=2, admission=stranger, reserved=1, used=1)
+    await budgets.finish_run(**ws, chat_user_id=2, admission=stranger, used=1)
     assert (await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)).run is None
-    await budgets.finish_run(**ws, chat_user_id=2, admission=first, reserved=1, used=1)
+    await budgets.finish_run(**ws, chat_user_id=2, admission=first, used=1)
     assert (await budgets.admit_run(**ws, chat_user_id=2, tokens=1, ttl=30)).allowed
     with pytest.raises(ValueError):
-        await budgets.finish_run(**ws, chat_user_id=2, admission=busy, reserved=1, used=1)
+        await budgets.finish_run(**ws, chat_user_id=2, admission=busy, used=1)
 
 
 async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_another(
@@ -751,7 +774,7 @@ async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_anoth
     await budgets.check_message(workspace_id=9, chat_user_id=9)  # scripts loaded
     who = {"workspace_id": 1, "chat_user_id": 1}
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)  # ADMIT loaded
-    await budgets.finish_run(**who, admission=admission, reserved=10, used=10)  # FINISH too
+    await budgets.finish_run(**who, admission=admission, used=10)  # FINISH too
     sent: list[str] = []
     execute = redis.client.execute_command
 
@@ -762,7 +785,7 @@ async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_anoth
     monkeypatch.setattr(redis.client, "execute_command", counting)
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)
     assert admission.allowed and sent == ["EVALSHA"]
-    await budgets.finish_run(**who, admission=admission, reserved=10, used=4)
+    await budgets.finish_run(**who, admission=admission, used=4)
     assert sent == ["EVALSHA", "EVALSHA"]
 
 
@@ -780,7 +803,7 @@ async def test_admission_is_all_or_nothing_step_by_step(redis: RedisHandle) -> N
     assert rows[("user", None, "messages")].used == 1
     two = [await budgets.admit_run(**who, tokens=1, ttl=30) for _ in range(2)]
     assert two[0].allowed and two[1].tokens is None  # the refusal freed the slot; now busy
-    await budgets.finish_run(**who, admission=two[0], reserved=1, used=1)
+    await budgets.finish_run(**who, admission=two[0], used=1)
     limited = await budgets.admit_run(**who, tokens=1, ttl=30)
     assert not limited.message.allowed and limited.message.retry_after > 0
     assert limited.run is None and limited.tokens is None
