@@ -12,7 +12,8 @@ The history write and the run's settlement run after the reply (as in production
 serially they are drained after each timed call, outside the timed region, so they
 never land in the next call (often the anchor's); their cost is printed separately.
 In flight, throughput includes them. Scaling rows: latency in threads that already
-hold 0, 12 and 100 turns.
+hold 0, 12 and 100 turns. As in every production role, the heap built at startup is
+frozen before anything is timed (`bot.services.freeze_startup_heap`).
 
     python bench/conversation.py            # embedded Postgres/Redis under a temp dir
     DATABASE_URL=... REDIS_URL=... python bench/conversation.py
@@ -24,7 +25,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,23 +33,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langchain.agents import create_agent
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import HumanMessage
 
-from agent.context import ActionContext, AgentConfig, Deps
+from agent.context import ActionContext
 from agent.runner import AgentRunner, RunnerConfig
 from agent.session import ChatContext
 from agent.tools import build_tools
+from bench._chat import QUESTION, ChatBench, InstantModel, NullSink, chat_bench
 from bench.results import figure, record
-from bot.core.messages import ApprovalRequest, IncomingMessage, Reply
 from bot.core.service import ChatOpsService
+from bot.services import freeze_startup_heap
 from storage import identity
-from storage.crypto import TokenCipher, generate_key_spec, parse_keys
-from storage.db import Database, migrate
-from storage.ratelimit import Budgets, LimitPolicy
-from storage.redis import RedisHandle
 
 N = int(os.environ.get("BENCH_MESSAGES", "300"))
 WARMUP = 30
@@ -57,66 +51,6 @@ ROUNDS = 3
 IN_FLIGHT = 16
 DEPTHS = (0, 12, 100)
 DEPTH_MESSAGES = int(os.environ.get("BENCH_DEPTH_MESSAGES", "200"))
-# Limits high enough never to refuse: the bench measures their cost, not their refusals.
-POLICY = LimitPolicy(
-    user_messages="1000000/minute",
-    workspace_messages="1000000/minute",
-    user_llm_tokens_per_day=10**12,
-    workspace_llm_tokens_per_day=10**12,
-)
-
-
-class InstantModel(BaseChatModel):
-    """Calls `list_accounts` once, then answers; no I/O, no randomness."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "instant-scripted"
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> InstantModel:  # type: ignore[override]
-        return self
-
-    def _reply(self, messages: list[BaseMessage]) -> ChatResult:
-        usage = {"input_tokens": 50, "output_tokens": 10, "total_tokens": 60}
-        if isinstance(messages[-1], ToolMessage):
-            msg = AIMessage("You have no linked accounts yet.", usage_metadata=usage)
-        else:
-            msg = AIMessage(
-                "",
-                tool_calls=[
-                    {"name": "list_accounts", "args": {}, "id": "call_1", "type": "tool_call"}
-                ],
-                usage_metadata=usage,
-            )
-        return ChatResult(generations=[ChatGeneration(message=msg)])
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        return self._reply(messages)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: Any = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kw: Any,
-    ) -> ChatResult:
-        return self._reply(messages)
-
-
-class NullSink:
-    async def send(self, reply: Reply) -> str:
-        return "1"
-
-    async def update(self, message_ref: str, reply: Reply) -> None:
-        return None
-
-    async def send_private(self, reply: Reply) -> None:
-        return None
-
-    async def ask_approval(self, request: ApprovalRequest) -> None:
-        return None
 
 
 def pct(values: list[float], p: float) -> float:
@@ -186,202 +120,170 @@ async def prefill(pool: Any, workspace_id: int, user_id: int, prefix: str, turns
 
 
 async def main() -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="socialops-bench-"))
-    db = Database(dsn=os.environ.get("DATABASE_URL"), data_dir=tmp)
-    redis = RedisHandle(
-        url=os.environ.get("REDIS_URL"), data_dir=tmp, key_prefix=f"socialops-bench:{os.getpid()}:"
-    )
-    await db.open()
-    await migrate(db.pool)
-    await redis.open()
-    tag = os.urandom(3).hex()
-    service: ChatOpsService | None = None
-    try:
-        deps = Deps(
-            pool=db.pool,
-            redis=redis,
-            cipher=TokenCipher(parse_keys(generate_key_spec("bench"))),
-            config=AgentConfig(),
-            budgets=Budgets(redis=redis, policy=POLICY),
-        )
-        model = InstantModel()
-        ident = await identity.resolve(
-            db.pool, frontend="local", workspace_external_id=f"bench-{tag}", user_external_id="u0"
-        )
-
-        # The anchor: a bare create_agent, same model and tools, identity already in hand.
-        bare = create_agent(model, tools=build_tools(), context_schema=ChatContext)
-
-        async def anchor(i: int) -> None:
-            chat = ChatContext(action=ActionContext(identity=ident, deps=deps), channel_id="c")
-            state: Any = {"messages": [HumanMessage("what accounts do I have?")]}
-            await bare.ainvoke(state, context=chat)
-
+    async with chat_bench() as bench:
         service = ChatOpsService(
-            deps=deps,
-            runner=AgentRunner(model=model, config=RunnerConfig()),
+            deps=bench.deps,
+            runner=AgentRunner(model=InstantModel(), config=RunnerConfig()),
             history_turns=12,
         )
-        sink = NullSink()
+        try:
+            return await measure_all(bench, service)
+        finally:
+            await service.drain()  # before the pool closes and the rows go
 
-        async def say(i: int, thread: str) -> None:
-            assert service is not None
-            await service.handle(
-                IncomingMessage(
-                    frontend="local",
-                    workspace_id=f"bench-{tag}",
-                    channel_id="c",
-                    # One run per user at a time: messages in flight together come from
-                    # different people, as they would in a workspace.
-                    user_id=f"u{i % IN_FLIGHT}",
-                    text="what accounts do I have?",
-                    thread_id=thread,
-                ),
-                sink,
-            )
 
-        async def ours(i: int) -> None:
-            await say(i, f"t{i % 20}")
+async def measure_all(bench: ChatBench, service: ChatOpsService) -> int:
+    deps = bench.deps
+    ident = await identity.resolve(
+        deps.pool, frontend="local", workspace_external_id=bench.workspace, user_external_id="u0"
+    )
+    # The anchor: a bare create_agent, same model and tools, identity already in hand.
+    bare = create_agent(InstantModel(), tools=build_tools(), context_schema=ChatContext)
 
-        async def nothing() -> None:
-            return None
+    async def anchor(i: int) -> None:
+        chat = ChatContext(action=ActionContext(identity=ident, deps=deps), channel_id="c")
+        state: Any = {"messages": [HumanMessage(QUESTION)]}
+        await bare.ainvoke(state, context=chat)
 
-        writes: list[float] = []
+    sink = NullSink()
 
-        async def drain() -> None:
-            assert service is not None
+    async def say(i: int, thread: str) -> None:
+        # One run per user at a time: messages in flight together come from different
+        # people, as they would in a workspace.
+        await service.handle(bench.message(i % IN_FLIGHT, thread), sink)
+
+    async def ours(i: int) -> None:
+        await say(i, f"t{i % 20}")
+
+    async def nothing() -> None:
+        return None
+
+    writes: list[float] = []
+
+    async def drain() -> None:
+        t0 = time.perf_counter()
+        await service.drain()
+        writes.append((time.perf_counter() - t0) * 1000)
+
+    freeze_startup_heap()  # what every production role does once its parts have started
+    results: dict[str, list[dict[str, float]]] = {"anchor": [], "ours": []}
+    for _ in range(ROUNDS):
+        for name, figures in (await measure({"anchor": anchor, "ours": ours}, drain)).items():
+            results[name].append(figures)
+
+    def med(rows: list[dict[str, float]]) -> dict[str, float]:
+        """Median over rounds of each figure."""
+        return {k: statistics.median(r[k] for r in rows) for k in ("rate", "p50", "p99")}
+
+    a, o = med(results["anchor"]), med(results["ours"])
+    conc_a: list[float] = []
+    conc_o: list[float] = []
+    for _ in range(ROUNDS):  # interleaved, as the serial runs are
+        conc_a.append(await concurrent_rate(anchor, nothing))
+        conc_o.append(await concurrent_rate(ours, service.drain))
+    ca, co = statistics.median(conc_a), statistics.median(conc_o)
+
+    # History depth: each call in a thread that already holds 0, 12 or 100 turns.
+    for depth in DEPTHS:
+        await prefill(deps.pool, ident.workspace_id, ident.chat_user_id, f"d{depth}-", depth)
+    depth_lat: dict[int, list[float]] = {d: [] for d in DEPTHS}
+    depth_writes: dict[int, list[float]] = {d: [] for d in DEPTHS}
+    for i in range(WARMUP + ROUNDS * DEPTH_MESSAGES):
+        for depth in DEPTHS:
+            t0 = time.perf_counter()
+            await say(i, f"d{depth}-{i}")
+            took = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
             await service.drain()
-            writes.append((time.perf_counter() - t0) * 1000)
+            if i >= WARMUP:
+                depth_lat[depth].append(took)
+                depth_writes[depth].append((time.perf_counter() - t0) * 1000)
 
-        results: dict[str, list[dict[str, float]]] = {"anchor": [], "ours": []}
-        for _ in range(ROUNDS):
-            for name, figures in (await measure({"anchor": anchor, "ours": ours}, drain)).items():
-                results[name].append(figures)
-
-        def med(rows: list[dict[str, float]]) -> dict[str, float]:
-            """Median over rounds of each figure."""
-            return {k: statistics.median(r[k] for r in rows) for k in ("rate", "p50", "p99")}
-
-        a, o = med(results["anchor"]), med(results["ours"])
-        conc_a: list[float] = []
-        conc_o: list[float] = []
-        for _ in range(ROUNDS):  # interleaved, as the serial runs are
-            conc_a.append(await concurrent_rate(anchor, nothing))
-            conc_o.append(await concurrent_rate(ours, service.drain))
-        ca, co = statistics.median(conc_a), statistics.median(conc_o)
-
-        # History depth: each call in a thread that already holds 0, 12 or 100 turns.
-        for depth in DEPTHS:
-            await prefill(db.pool, ident.workspace_id, ident.chat_user_id, f"d{depth}-", depth)
-        depth_lat: dict[int, list[float]] = {d: [] for d in DEPTHS}
-        depth_writes: dict[int, list[float]] = {d: [] for d in DEPTHS}
-        for i in range(WARMUP + ROUNDS * DEPTH_MESSAGES):
-            for depth in DEPTHS:
-                t0 = time.perf_counter()
-                await say(i, f"d{depth}-{i}")
-                took = (time.perf_counter() - t0) * 1000
-                t0 = time.perf_counter()
-                await service.drain()
-                if i >= WARMUP:
-                    depth_lat[depth].append(took)
-                    depth_writes[depth].append((time.perf_counter() - t0) * 1000)
-
-        print(f"conversation benchmark: {N} messages x {ROUNDS} rounds, instant scripted model,")
-        print("  production limiter (Budgets on Redis) and Postgres")
+    print(f"conversation benchmark: {N} messages x {ROUNDS} rounds, instant scripted model,")
+    print("  production limiter (Budgets on Redis) and Postgres")
+    print(
+        f"  anchor (bare create_agent): {a['rate']:8.1f} msg/s (serial)  p50 {a['p50']:6.2f} ms  p99 {a['p99']:6.2f} ms"
+    )
+    print(
+        f"  ChatOpsService            : {o['rate']:8.1f} msg/s (serial)  p50 {o['p50']:6.2f} ms  p99 {o['p99']:6.2f} ms"
+    )
+    print(
+        f"  deferred history write and settlement (after the reply): p50 {statistics.median(writes):.2f} ms"
+        f"  p99 {pct(writes, 99):.2f} ms"
+    )
+    print(
+        f"  {IN_FLIGHT} in flight: anchor {ca:.1f} msg/s, ChatOpsService {co:.1f} msg/s"
+        f" (x{ca / co:.2f})"
+    )
+    print(f"  history depth ({DEPTH_MESSAGES} x {ROUNDS} messages each, one thread each):")
+    base = summary(depth_lat[0])
+    for depth in DEPTHS:
+        row = summary(depth_lat[depth])
         print(
-            f"  anchor (bare create_agent): {a['rate']:8.1f} msg/s (serial)  p50 {a['p50']:6.2f} ms  p99 {a['p99']:6.2f} ms"
+            f"    {depth:3d} turns: p50 {row['p50']:6.2f} ms (x{row['p50'] / base['p50']:.2f})"
+            f"  p99 {row['p99']:6.2f} ms (x{row['p99'] / base['p99']:.2f})"
+            f"  write p50 {statistics.median(depth_writes[depth]):.2f} ms"
         )
-        print(
-            f"  ChatOpsService            : {o['rate']:8.1f} msg/s (serial)  p50 {o['p50']:6.2f} ms  p99 {o['p99']:6.2f} ms"
-        )
-        print(
-            f"  deferred history write and settlement (after the reply): p50 {statistics.median(writes):.2f} ms"
-            f"  p99 {pct(writes, 99):.2f} ms"
-        )
-        print(
-            f"  {IN_FLIGHT} in flight: anchor {ca:.1f} msg/s, ChatOpsService {co:.1f} msg/s"
-            f" (x{ca / co:.2f})"
-        )
-        print(f"  history depth ({DEPTH_MESSAGES} x {ROUNDS} messages each, one thread each):")
-        base = summary(depth_lat[0])
-        for depth in DEPTHS:
-            row = summary(depth_lat[depth])
-            print(
-                f"    {depth:3d} turns: p50 {row['p50']:6.2f} ms (x{row['p50'] / base['p50']:.2f})"
-                f"  p99 {row['p99']:6.2f} ms (x{row['p99'] / base['p99']:.2f})"
-                f"  write p50 {statistics.median(depth_writes[depth]):.2f} ms"
-            )
-        deep = summary(depth_lat[100])
-        limit = 1.3
-        rows = [
+    deep = summary(depth_lat[100])
+    limit = 1.3
+    rows = [
+        figure(
+            "serial p50 latency",
+            o["p50"],
+            "ms",
+            anchor="bare create_agent",
+            anchor_value=a["p50"],
+            target="<= x1.30",
+            met=o["p50"] <= limit * a["p50"],
+        ),
+        figure(
+            "serial p99 latency",
+            o["p99"],
+            "ms",
+            anchor="bare create_agent",
+            anchor_value=a["p99"],
+            target="<= x1.30",
+            met=o["p99"] <= limit * a["p99"],
+        ),
+        figure(
+            f"{IN_FLIGHT} in flight, time per message",
+            1000 / co,
+            "ms",
+            anchor="bare create_agent",
+            anchor_value=1000 / ca,
+            target="<= x1.30",
+            met=ca <= limit * co,
+        ),
+        *(
             figure(
-                "serial p50 latency",
-                o["p50"],
-                "ms",
-                anchor="bare create_agent",
-                anchor_value=a["p50"],
-                target="<= x1.30",
-                met=o["p50"] <= limit * a["p50"],
-            ),
-            figure(
-                "serial p99 latency",
-                o["p99"],
-                "ms",
-                anchor="bare create_agent",
-                anchor_value=a["p99"],
-                target="<= x1.30",
-                met=o["p99"] <= limit * a["p99"],
-            ),
-            figure(
-                f"{IN_FLIGHT} in flight, time per message",
-                1000 / co,
-                "ms",
-                anchor="bare create_agent",
-                anchor_value=1000 / ca,
-                target="<= x1.30",
-                met=ca <= limit * co,
-            ),
-            *(
-                figure(
-                    f"p50 latency at {depth} history turns",
-                    summary(depth_lat[depth])["p50"],
-                    "ms",
-                    anchor="0 turns",
-                    anchor_value=base["p50"],
-                )
-                for depth in DEPTHS[1:]
-            ),
-            figure(
-                "p50 at 100 turns vs 0",
-                deep["p50"],
+                f"p50 latency at {depth} history turns",
+                summary(depth_lat[depth])["p50"],
                 "ms",
                 anchor="0 turns",
                 anchor_value=base["p50"],
-                target="<= x1.20",
-                met=deep["p50"] <= 1.2 * base["p50"],
-            ),
-            figure(
-                "p99 at 100 turns vs 0",
-                deep["p99"],
-                "ms",
-                anchor="0 turns",
-                anchor_value=base["p99"],
-                target="<= x1.20",
-                met=deep["p99"] <= 1.2 * base["p99"],
-            ),
-        ]
-        return 0 if record("conversation", rows) else 1
-    finally:
-        if service is not None:
-            await service.drain()  # before the pool closes and the rows go
-        await db.pool.execute(
-            "DELETE FROM workspaces WHERE frontend = 'local' AND external_id = $1", f"bench-{tag}"
-        )
-        async for key in redis.client.scan_iter(match=redis.key("") + "*"):
-            await redis.client.delete(key)
-        await redis.close()
-        await db.close()
+            )
+            for depth in DEPTHS[1:]
+        ),
+        figure(
+            "p50 at 100 turns vs 0",
+            deep["p50"],
+            "ms",
+            anchor="0 turns",
+            anchor_value=base["p50"],
+            target="<= x1.20",
+            met=deep["p50"] <= 1.2 * base["p50"],
+        ),
+        figure(
+            "p99 at 100 turns vs 0",
+            deep["p99"],
+            "ms",
+            anchor="0 turns",
+            anchor_value=base["p99"],
+            target="<= x1.20",
+            met=deep["p99"] <= 1.2 * base["p99"],
+        ),
+    ]
+    return 0 if record("conversation", rows) else 1
 
 
 if __name__ == "__main__":
