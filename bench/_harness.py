@@ -16,9 +16,10 @@ import multiprocessing
 import os
 import re
 import socket
+import statistics
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,34 @@ def video_file(directory: Path, size: int, *, random: bool = False) -> FileByteS
                 fh.write(os.urandom(MiB))
         fh.truncate(size)
     return FileByteSource(path, mime_type="video/mp4")
+
+
+async def interleaved(
+    size: int, runs: dict[str, Callable[[], Awaitable[Any]]], rounds: int
+) -> dict[str, dict[str, Any]]:
+    """One run of each per round, in turn, so drift on a shared machine hits all alike;
+    each reports its median time (RSS growth: the worst seen)."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    rss: dict[str, int] = dict.fromkeys(runs, 0)
+    for _ in range(rounds):
+        for label, run in runs.items():
+            with RssPeak() as peak:
+                started = time.perf_counter()
+                await run()
+                elapsed = time.perf_counter() - started
+            times[label].append(elapsed)
+            rss[label] = max(rss[label], peak.growth)
+    out: dict[str, dict[str, Any]] = {}
+    for label, values in times.items():
+        seconds = statistics.median(values)
+        out[label] = {"seconds": seconds, "mib_s": size / MiB / seconds, "rss": rss[label]}
+        print(
+            f"  {label:<28} {seconds:7.2f} s  {size / MiB / seconds:8.1f} MiB/s"
+            f"  (median of {len(values)}; runs {', '.join(f'{v:.2f}' for v in values)} s)"
+            f"  RSS +{rss[label] / MiB:6.1f} MiB",
+            flush=True,
+        )
+    return out
 
 
 async def plain_put(client: httpx.AsyncClient, base: str, source: FileByteSource) -> None:

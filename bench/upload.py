@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -45,8 +43,8 @@ from agent.ops.uploads import PostCheckpoint  # noqa: E402
 from agent.sources import FileByteSource  # noqa: E402
 from bench._harness import (  # noqa: E402
     MiB,
-    RssPeak,
     fake_in_child,
+    interleaved,
     parse_size,
     plain_put,
     video_file,
@@ -66,34 +64,6 @@ TOKEN = "bench-token"
 
 
 ROUNDS = 5
-
-
-async def interleaved(
-    size: int, runs: dict[str, Callable[[], Awaitable[Any]]], rounds: int
-) -> dict[str, dict[str, Any]]:
-    """One run of each per round, in turn, so drift on a shared machine hits all alike;
-    each reports its median time (RSS growth: the worst seen)."""
-    times: dict[str, list[float]] = {label: [] for label in runs}
-    rss: dict[str, int] = dict.fromkeys(runs, 0)
-    for _ in range(rounds):
-        for label, run in runs.items():
-            with RssPeak() as peak:
-                started = time.perf_counter()
-                await run()
-                elapsed = time.perf_counter() - started
-            times[label].append(elapsed)
-            rss[label] = max(rss[label], peak.growth)
-    out: dict[str, dict[str, Any]] = {}
-    for label, values in times.items():
-        seconds = statistics.median(values)
-        out[label] = {"seconds": seconds, "mib_s": size / MiB / seconds, "rss": rss[label]}
-        print(
-            f"  {label:<28} {seconds:7.2f} s  {size / MiB / seconds:8.1f} MiB/s"
-            f"  (median of {len(values)}; runs {', '.join(f'{v:.2f}' for v in values)} s)"
-            f"  RSS +{rss[label] / MiB:6.1f} MiB",
-            flush=True,
-        )
-    return out
 
 
 class Checkpoints:

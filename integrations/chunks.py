@@ -19,7 +19,8 @@ class ChunkReader:
     The iterator stays open across chunks; after a failure the server's offset rarely
     equals what we pulled, so the source is reopened there (files seek, HTTP uses Range).
     `body` streams a chunk piece by piece (never a whole chunk in memory); `read`
-    returns one whole, for protocols that send a chunk inside a larger body.
+    returns one whole (the source's pieces), for protocols that send a chunk inside a
+    larger body.
     """
 
     def __init__(self, source: ByteSource, *, platform: str) -> None:
@@ -64,9 +65,7 @@ class ChunkReader:
             remaining -= len(piece)
             yield piece
 
-    async def read(self, offset: int, length: int) -> bytes:
-        """Bytes [offset, offset + length) as one value."""
-        out = bytearray()
-        async for piece in self.body(offset, length):
-            out += piece
-        return bytes(out)
+    async def read(self, offset: int, length: int) -> list[bytes]:
+        """Bytes [offset, offset + length) as the source's pieces, for protocols that send
+        a chunk inside a larger body: the caller joins them once, with its framing."""
+        return [piece async for piece in self.body(offset, length)]

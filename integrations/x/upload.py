@@ -18,11 +18,14 @@ the media id lives, and never finalizes or posts twice.
 
 Each segment is read into memory (at most 5 MB) and sent as one replayable body, so
 the shared transport may send it again after a dropped connection: X documents a
-failed segment as retryable on its own, which makes the append idempotent.
+failed segment as retryable on its own, which makes the append idempotent. The next
+segment is read and framed while one is on the wire (so two are in memory at most):
+appends must go one after another, and this keeps the reads off the wait between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -79,8 +82,9 @@ class UploadState:
         return min(self.next_segment * self.segment_bytes, total)
 
 
-def multipart_segment(boundary: str, index: int, data: bytes) -> bytes:
-    """The multipart/form-data body of one append: `segment_index`, then `media`."""
+def multipart_segment(boundary: str, index: int, pieces: list[bytes]) -> bytes:
+    """The multipart/form-data body of one append: `segment_index`, then `media` (the
+    segment's bytes, in the pieces the source read them: joined once, here)."""
     head = (
         f"--{boundary}\r\n"
         'Content-Disposition: form-data; name="segment_index"\r\n\r\n'
@@ -89,7 +93,7 @@ def multipart_segment(boundary: str, index: int, data: bytes) -> bytes:
         'Content-Disposition: form-data; name="media"; filename="segment"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
-    return b"".join((head, data, f"\r\n--{boundary}--\r\n".encode()))
+    return b"".join((head, *pieces, f"\r\n--{boundary}--\r\n".encode()))
 
 
 class _Deciles:
@@ -249,16 +253,31 @@ class MediaUploader:
         report = _Deciles(progress, total)
         reader = ChunkReader(source, platform=PLATFORM)
         boundary = secrets.token_hex(16)
+        size = state.segment_bytes
+
+        async def segment(index: int) -> bytes:
+            offset = index * size
+            pieces = await reader.read(offset, min(size, total - offset))
+            return multipart_segment(boundary, index, pieces)
+
+        def read_ahead(index: int) -> asyncio.Task[bytes] | None:
+            """Start reading segment `index` and framing its body (None past the end), so
+            that this work (the source's reads, a copy) happens while the append before
+            it is on the wire, not between two appends."""
+            return asyncio.create_task(segment(index)) if index * size < total else None
+
+        ahead = read_ahead(state.next_segment)
         try:
-            while (offset := state.confirmed(total)) < total:
-                data = await reader.read(offset, min(state.segment_bytes, total - offset))
+            while ahead is not None:
+                content = await ahead
+                ahead = read_ahead(state.next_segment + 1)
                 body = await self._api.call(
                     "POST",
                     f"2/media/upload/{state.media_id}/append",
                     token=token.access_token,
                     endpoint="POST /2/media/upload/append",
                     doing="uploading the video",
-                    content=multipart_segment(boundary, state.next_segment, data),
+                    content=content,
                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
                     idempotent=True,
                 )
@@ -273,6 +292,11 @@ class MediaUploader:
                 await checkpoint.save(state.encode(), state.confirmed(total))
                 await report(state.confirmed(total))
         finally:
+            if ahead is not None:  # an append failed: the read ahead is not wanted
+                ahead.cancel()
+                await asyncio.wait([ahead])  # unwound before the reader closes the source
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: the append's failure is the one to raise
             await reader.aclose()
         return state
 

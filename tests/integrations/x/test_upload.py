@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -112,6 +113,32 @@ async def test_the_shared_transport_resends_a_dropped_segment_in_the_same_call(x
     assert x.fake.requests["POST /2/media/upload/:id/append"] == 5  # segment 1 twice
     assert x.fake.media_bytes == len(data)
     assert [p.id for p in x.fake.posts_by(x.user)] == [result.post_id]
+
+
+class ClosingSource(MemorySource):
+    """A MemorySource that counts the bytes it hands out and whether it was closed."""
+
+    pulled: int = 0
+    closed: bool = False
+
+    async def open(self, offset: int = 0) -> AsyncIterator[bytes]:
+        try:
+            async for piece in super().open(offset):
+                self.pulled += len(piece)
+                yield piece
+        finally:
+            self.closed = True
+
+
+async def test_the_next_segment_is_read_ahead_and_dropped_when_an_append_fails(x: XEnv) -> None:
+    data = os.urandom(8 * SEGMENT)
+    x.fake.drop_during_append(segment=2, after_bytes=1000)
+    source = ClosingSource(data)
+    with pytest.raises(PlatformUnavailable):
+        await x.make().upload(x.token, source, REQUEST, checkpoint=MemoryCheckpoint())
+    # Segments 0-2 were sent; at most segment 3 was read ahead, then the source closed.
+    assert 3 * SEGMENT < source.pulled <= 4 * SEGMENT
+    assert source.closed and x.fake.media_bytes == 2 * SEGMENT
 
 
 async def test_a_restarted_worker_continues_the_same_media(x: XEnv) -> None:
