@@ -15,13 +15,13 @@ import asyncpg
 from agent.layout import Layout
 from agent.limits import Budgets, NoLimits
 from agent.ports import PlatformOps
+from agent.ports import Progress as Progress  # the actions name it from here
 from integrations.registry import Platforms
 from storage.approvals import PendingAction
 from storage.crypto import TokenCipher
 from storage.identity import Identity
 from storage.redis import RedisHandle
 
-Progress = Callable[[int, int], Awaitable[None]]  # (bytes confirmed, total)
 Executor = Callable[["ActionContext", PendingAction, Progress | None], Awaitable[str]]
 """Code that performs one kind of approved action (see agent.actions.EXECUTORS)."""
 

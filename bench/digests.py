@@ -56,11 +56,12 @@ from bot.worker import JobKind, WorkerPart  # noqa: E402
 from integrations.base import AccountProfile, TokenSet  # noqa: E402
 from integrations.http import Guards, make_client  # noqa: E402
 from integrations.youtube.plugin import PLUGIN as YOUTUBE  # noqa: E402
-from storage import accounts, digests, identity, queue  # noqa: E402
+from storage import digests, identity, queue  # noqa: E402
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys  # noqa: E402
 from storage.db import Database, migrate  # noqa: E402
 from storage.redis import RedisHandle  # noqa: E402
 from tests.fakes.google import FakeGoogle, youtube_settings  # noqa: E402
+from tests.fakes.google_env import link_channel  # noqa: E402
 from tests.fakes.platforms import build, directory  # noqa: E402
 from tests.fakes.server import serve_asgi  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
@@ -105,22 +106,7 @@ async def seed(
         channel = google.add_channel(f"Creator {i}")
         for v in range(VIDEOS):
             google.add_video(channel, title=f"video {v}", views=100 + v)
-        raw = google.issue_tokens(channel.id, expires_in=24 * 3600)
-        expires_at = datetime.now(UTC) + timedelta(days=1)
-        token = {**raw, "expires_at": expires_at.isoformat(), "scopes": [], "extra": {}}
-        async with pool.acquire() as conn:
-            await accounts.upsert_linked(
-                conn,
-                cipher=cipher,
-                workspace_id=who.workspace_id,
-                owner_id=who.chat_user_id,
-                platform="youtube",
-                external_id=channel.id,
-                handle=channel.custom_url,
-                scopes=[],
-                token=token,
-                expires_at=expires_at,
-            )
+        _, _, raw = await link_channel(pool, cipher, google, who, channel, expires_in=24 * 3600)
         await digests.upsert(
             pool,
             workspace_id=who.workspace_id,

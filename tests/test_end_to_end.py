@@ -21,10 +21,9 @@ import httpx
 import pytest
 
 from bot.assembly import Assembly
-from bot.core.messages import IncomingMessage
-from bot.services import Services
 from bot.web import create_app
 from storage import queue
+from tests import wiring
 from tests.fakes.chatops import RecordingSink
 from tests.fakes.google import FakeGoogle
 from tests.fakes.google_env import google  # noqa: F401
@@ -32,36 +31,8 @@ from tests.fakes.google_env import google  # noqa: F401
 
 @pytest.fixture
 async def wired(make_settings: Any, google: FakeGoogle) -> AsyncIterator[Assembly]:
-    base = google.base
-    settings = make_settings(
-        google_client_id=google.client_id,
-        google_client_secret=google.client_secret,
-        google_auth_url=f"{base}/o/oauth2/v2/auth",
-        google_token_url=f"{base}/token",
-        google_revoke_url=f"{base}/revoke",
-        youtube_api_base=f"{base}/youtube/v3",
-        youtube_upload_base=f"{base}/upload",
-        youtube_analytics_base=f"{base}/v2",
-        youtube_upload_chunk_bytes=256 * 1024,
-        public_base_url="http://testserver",
-    )
-    services = Services(settings=settings)
-    await services.initialize()
-    try:
-        yield Assembly(services)
-    finally:
-        await services.shutdown()
-
-
-def message(workspace: str, user: str, text: str) -> IncomingMessage:
-    return IncomingMessage(
-        frontend="local",
-        workspace_id=workspace,
-        channel_id="shell",
-        user_id=user,
-        text=text,
-        is_dm=True,
-    )
+    async with wiring.wired(make_settings, **wiring.google_settings(google)) as assembly:
+        yield assembly
 
 
 async def test_link_list_upload_metrics_quota_through_the_composition_root(
@@ -74,7 +45,7 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
 
     # 1. link: the URL goes to the requester privately.
     sink = RecordingSink()
-    await chat.handle(message(workspace, user, "link youtube"), sink)
+    await chat.handle(wiring.chat_message(workspace, user, "link youtube"), sink)
     links = re.findall(r"http://testserver/oauth/youtube/start\?s=[\w-]+", "\n".join(sink.private))
     assert len(links) == 1, (sink.private, sink.sent)
 
@@ -100,7 +71,7 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
 
     # 3. accounts lists the channel under an opaque handle, never a token.
     sink = RecordingSink()
-    await chat.handle(message(workspace, user, "accounts"), sink)
+    await chat.handle(wiring.chat_message(workspace, user, "accounts"), sink)
     assert "@adacooks" in sink.text or "Cooking With Ada" in sink.text
     assert "access_token" not in sink.text and "ya29" not in sink.text
 
@@ -109,7 +80,9 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
     data = os.urandom(700 * 1024)
     video.write_bytes(data)
     sink = RecordingSink()
-    await chat.handle(message(workspace, user, f'upload youtube {video} "My first clip"'), sink)
+    await chat.handle(
+        wiring.chat_message(workspace, user, f'upload youtube {video} "My first clip"'), sink
+    )
     assert len(sink.approvals) == 1, sink.sent
     assert google.videos_created == []  # nothing happens before the person says yes
     told: list[str] = []
@@ -143,13 +116,13 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
 
     # 5. metrics come back normalized, with an "as of" time.
     sink = RecordingSink()
-    await chat.handle(message(workspace, user, "metrics youtube 7d"), sink)
+    await chat.handle(wiring.chat_message(workspace, user, "metrics youtube 7d"), sink)
     assert "as of" in sink.text.lower(), sink.text
     assert "views" in sink.text.lower()
 
     # 6. quota shows the real limiter's figures, including the upload's units.
     sink = RecordingSink()
-    await chat.handle(message(workspace, user, "quota"), sink)
+    await chat.handle(wiring.chat_message(workspace, user, "quota"), sink)
     assert re.search(r"Your messages \(per minute\): \d+ of 20 used", sink.text), sink.text
     assert "YouTube" in sink.text, sink.text
     used = re.search(r"YouTube quota units today \(America/Los_Angeles\): ([\d,]+) of", sink.text)

@@ -18,10 +18,9 @@ import httpx
 import pytest
 
 from bot.assembly import Assembly
-from bot.core.messages import IncomingMessage
-from bot.services import Services
 from bot.web import create_app
 from integrations.registry import PLUGINS, Registry
+from tests import wiring
 from tests.fakes import pebble
 from tests.fakes.chatops import RecordingSink
 
@@ -30,29 +29,17 @@ from tests.fakes.chatops import RecordingSink
 async def wired(make_settings: Any) -> AsyncIterator[Assembly]:
     pebble.WORLD.posts.clear()
     pebble.WORLD.calls.clear()
-    settings = make_settings(public_base_url="http://testserver")
-    services = Services(settings=settings, registry=Registry([*PLUGINS, pebble.PLUGIN]))
-    await services.initialize()
-    try:
-        yield Assembly(services)
-    finally:
-        await services.shutdown()
-
-
-def _message(workspace: str, user: str, text: str) -> IncomingMessage:
-    return IncomingMessage(
-        frontend="local",
-        workspace_id=workspace,
-        channel_id="shell",
-        user_id=user,
-        text=text,
-        is_dm=True,
-    )
+    async with wiring.wired(
+        make_settings,
+        registry=Registry([*PLUGINS, pebble.PLUGIN]),
+        public_base_url="http://testserver",
+    ) as assembly:
+        yield assembly
 
 
 async def _say(wired: Assembly, who: tuple[str, str], text: str) -> RecordingSink:
     sink = RecordingSink()
-    await wired.chatops.handle(_message(*who, text), sink)
+    await wired.chatops.handle(wiring.chat_message(*who, text), sink)
     return sink
 
 

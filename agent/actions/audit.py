@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time
 
-from agent.actions.base import ActionError, Outcome
+from agent.actions.base import ActionError, NotAdmin, Outcome
 from agent.context import ActionContext, AdminCheck
 from storage import audit
 from storage.audit import AuditEntry
@@ -46,10 +46,6 @@ def render(entry: AuditEntry) -> str:
         asker = _who(entry.requester_external_id, entry.requester_name)
         line += f" (asked by {asker})"
     return line
-
-
-class NotAdmin(ActionError):
-    """The caller does not administer the workspace (the API answers 403)."""
 
 
 async def entries(

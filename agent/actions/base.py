@@ -16,6 +16,11 @@ class ActionError(Exception):
     """A refusal or bad input; `str(err)` is written for the person in the chat."""
 
 
+class NotAdmin(ActionError):
+    """An admin-only action asked for by someone who does not administer the workspace
+    (the API answers 403)."""
+
+
 # Errors whose message is safe and useful to show in chat (everything else is a bug).
 USER_ERRORS: tuple[type[Exception], ...] = (ActionError, IntegrationError, TokenUnavailable)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.actions import approvals
-from agent.actions.base import ActionError, Outcome, platform_title
+from agent.actions.base import ActionError, NotAdmin, Outcome, platform_title
 from agent.actions.schedule_time import When, check_window, parse_when, show, zone_named
 from agent.context import ActionContext, AdminCheck, Deps, Progress
 from agent.jobs.upload import enqueue_run
@@ -100,10 +100,6 @@ def _row(ctx: ActionContext, post: ScheduledPost, zone: ZoneInfo | None) -> Sect
         colour=caps.colour,
         actions=post_actions(post.run_id, failed=post.failed),
     )
-
-
-class NotAdmin(ActionError):
-    """The workspace's queue was asked for by someone who does not administer it."""
 
 
 async def scheduled_posts(

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from agent.actions.app_link import TooManyAttempts
-from agent.actions.base import USER_ERRORS, user_message
+from agent.actions.base import USER_ERRORS, NotAdmin, user_message
 from bot.api.auth import InvalidToken, KeysUnavailable
 from integrations import errors
 from storage.accounts import TokenUnavailable
@@ -108,6 +108,8 @@ def from_exception(exc: Exception) -> JSONResponse | None:
         return problem(status, user_message(exc), headers)
     if isinstance(exc, TokenUnavailable):
         return problem(409, user_message(exc))
+    if isinstance(exc, NotAdmin):
+        return problem(403, str(exc))
     if isinstance(exc, USER_ERRORS):
         return problem(400, user_message(exc))
     return None

@@ -5,8 +5,9 @@ actions' answers back to JSON; every rule (tenancy, approvals, limits) is in the
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at
 # definition time, and they name dependencies local to build_router.
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 from http import HTTPStatus
 from typing import Annotated, Any, Literal, TypeVar
@@ -35,12 +36,13 @@ from agent.actions import (
 from agent.actions import upload as uploads
 from agent.actions.base import Outcome
 from agent.actions.schedule_time import show
-from agent.context import ActionContext, Deps
+from agent.context import ActionContext, AdminCheck, Deps
 from agent.layout import plain_channels
 from bot.api import models
 from bot.api.auth import AppUser, InvalidToken, SupabaseVerifier
 from bot.api.problems import MEDIA_TYPE, ApiProblem, Problem, ProblemRoute, retry_after
 from bot.api.uploads import UploadRejected, UploadStore
+from storage.app_identities import AppLink
 from storage.schedule import ScheduledPost
 
 PREFIX = "/api/v1"
@@ -62,6 +64,8 @@ _Model = TypeVar("_Model", bound=BaseModel)
 PostNumber = Annotated[int, Path(ge=1, le=10**18 - 1, description="The number GET /queue shows")]
 
 DepsFactory = Callable[[], Deps]
+# A route handler that proposes an action: the action's outcome carries the approval.
+Proposer = Callable[..., Awaitable[Outcome]]
 
 
 def _approval(outcome: Outcome) -> models.Approval:
@@ -74,6 +78,14 @@ def _approval(outcome: Outcome) -> models.Approval:
         summary=plain_channels(ticket.summary),
         expires_in_seconds=ticket.expires_in_seconds,
         message=plain_channels(outcome.text),
+    )
+
+
+def _workspace(link: AppLink) -> models.Workspace:
+    return models.Workspace(
+        workspace=link.identity.workspace_id,
+        frontend=link.identity.frontend,
+        name=link.workspace_name,
     )
 
 
@@ -163,36 +175,55 @@ def build_router(
 
     Caller = Annotated[ActionContext, Depends(caller)]
 
-    @router.get("/identity", response_model=models.Workspaces, summary="Where you can act")
+    def admin_check(ctx: Caller) -> AdminCheck:
+        """Whether the caller administers the workspace, asked only if an action needs it."""
+        return functools.partial(ctx.deps.is_admin, ctx.identity)
+
+    Admin = Annotated[AdminCheck, Depends(admin_check)]
+
+    def proposes(
+        method: str, path: str, summary: str, **route: Any
+    ) -> Callable[[Proposer], Proposer]:
+        """Declares a route whose action asks for an approval: it answers 202 with the
+        pending action (nothing happens until the person approves it)."""
+
+        def declare(propose: Proposer) -> Proposer:
+            @functools.wraps(propose)
+            async def endpoint(*args: Any, **kwargs: Any) -> models.Approval:
+                return _approval(await propose(*args, **kwargs))
+
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                status_code=202,
+                response_model=models.Approval,
+                summary=f"{summary} (after approval)",
+                **route,
+            )
+            return propose
+
+        return declare
+
+    # Each route: the caller resolved by `Caller` (or `app_user`), one action called, its
+    # answer converted to the response model; refusals leave through ProblemRoute.
+
+    @router.get("/identity", summary="Where you can act")
     async def identity(user: Annotated[AppUser, Depends(app_user)]) -> models.Workspaces:
         links = await app_link.links(deps(), user.subject)
-        return models.Workspaces(
-            workspaces=[
-                models.Workspace(
-                    workspace=link.identity.workspace_id,
-                    frontend=link.identity.frontend,
-                    name=link.workspace_name,
-                )
-                for link in links
-            ]
-        )
+        return models.Workspaces(workspaces=[_workspace(link) for link in links])
 
-    @router.post("/identity/claim", response_model=models.Workspace, summary="Connect to chat")
+    @router.post("/identity/claim", summary="Connect to chat")
     async def claim(
         body: models.Claim, user: Annotated[AppUser, Depends(app_user)]
     ) -> models.Workspace:
-        link = await app_link.claim(deps(), subject=user.subject, code=body.code)
-        return models.Workspace(
-            workspace=link.identity.workspace_id,
-            frontend=link.identity.frontend,
-            name=link.workspace_name,
-        )
+        return _workspace(await app_link.claim(deps(), subject=user.subject, code=body.code))
 
-    @router.delete("/identity", response_model=models.Message, summary="Disconnect the app")
+    @router.delete("/identity", summary="Disconnect the app")
     async def disconnect(ctx: Caller) -> models.Message:
         return models.Message(message=(await app_link.disconnect_app(ctx)).text)
 
-    @router.get("/accounts", response_model=models.Accounts, summary="Your linked accounts")
+    @router.get("/accounts", summary="Your linked accounts")
     async def list_accounts(ctx: Caller) -> models.Accounts:
         own = await accounts.own_accounts(ctx)
         return models.Accounts(
@@ -202,20 +233,11 @@ def build_router(
             ]
         )
 
-    @router.delete(
-        "/accounts/{account_id}",
-        status_code=202,
-        response_model=models.Approval,
-        summary="Unlink an account (after approval)",
-    )
-    async def unlink(
-        ctx: Caller, account_id: Annotated[str, Path(max_length=100)]
-    ) -> models.Approval:
-        return _approval(await accounts.request_unlink(ctx, platform=None, account=account_id))
+    @proposes("DELETE", "/accounts/{account_id}", "Unlink an account")
+    async def unlink(ctx: Caller, account_id: Annotated[str, Path(max_length=100)]) -> Outcome:
+        return await accounts.request_unlink(ctx, platform=None, account=account_id)
 
-    @router.post(
-        "/approvals/{approval_id}", response_model=models.Message, summary="Approve or reject"
-    )
+    @router.post("/approvals/{approval_id}", summary="Approve or reject")
     async def decide(
         ctx: Caller, approval_id: Annotated[str, Path(max_length=64)], body: models.Decision
     ) -> models.Message:
@@ -225,7 +247,7 @@ def build_router(
                 raise ApiProblem(_REFUSAL_STATUS[refusal], said)
         return models.Message(message=plain_channels(said))
 
-    @router.get("/metrics", response_model=models.Metrics, summary="Engagement figures")
+    @router.get("/metrics", summary="Engagement figures")
     async def get_metrics(
         ctx: Caller,
         platform: Annotated[str | None, Query(max_length=40)] = None,
@@ -266,7 +288,7 @@ def build_router(
             unavailable=report.unavailable,
         )
 
-    @router.get("/posts", response_model=models.Posts, summary="Your posts and upload status")
+    @router.get("/posts", summary="Your posts and upload status")
     async def list_posts(
         ctx: Caller, limit: Annotated[int, Query(ge=1, le=200)] = 50
     ) -> models.Posts:
@@ -289,11 +311,10 @@ def build_router(
             ]
         )
 
-    @router.post(
+    @proposes(
+        "POST",
         "/uploads",
-        status_code=202,
-        response_model=models.Approval,
-        summary="Upload a video by https link or in the request (after approval)",
+        "Upload a video by https link or in the request",
         responses=_UPLOAD_PROBLEMS,
         openapi_extra={
             "requestBody": {
@@ -305,15 +326,14 @@ def build_router(
             }
         },
     )
-    async def upload(ctx: Caller, request: Request) -> models.Approval:
+    async def upload(ctx: Caller, request: Request) -> Outcome:
         # The body is read here, after the caller was authenticated and counted: a
         # stranger's request never reaches the disk.
         if request.headers.get("content-type", "").startswith("application/json"):
             body = await _json_body(request, models.UploadByUrl)
-            outcome = await uploads.request_upload_from_url(
+            return await uploads.request_upload_from_url(
                 ctx, url=body.url, **body.model_dump(exclude={"url"})
             )
-            return _approval(outcome)
         try:
             boundary = upload_store.precheck(
                 request.headers.get("content-type"), request.headers.get("content-length")
@@ -339,27 +359,20 @@ def build_router(
         except BaseException:
             await upload_store.discard(received)
             raise
-        return _approval(outcome)
+        return outcome
 
-    @router.get(
-        "/queue", response_model=models.Queue, summary="Scheduled posts (yours, or the workspace's)"
-    )
+    @router.get("/queue", summary="Scheduled posts (yours, or the workspace's)")
     async def get_queue(
         ctx: Caller,
+        is_admin: Admin,
         scope: Annotated[
             Literal["mine", "workspace"],
             Query(description="workspace: everyone's posts, for workspace admins (403 otherwise)"),
         ] = "mine",
     ) -> models.Queue:
-        async def is_admin() -> bool:
-            return await ctx.deps.is_admin(ctx.identity)
-
-        try:
-            found = await schedule.scheduled_posts(
-                ctx, workspace=scope == "workspace", is_admin=is_admin
-            )
-        except schedule.NotAdmin as exc:
-            raise ApiProblem(403, str(exc)) from None
+        found = await schedule.scheduled_posts(
+            ctx, workspace=scope == "workspace", is_admin=is_admin
+        )
         zone, _ = await schedule.requester_zone(ctx)
         me = ctx.identity.chat_user_id
         return models.Queue(
@@ -387,32 +400,18 @@ def build_router(
             raise ApiProblem(404, f"You have no scheduled post {number} (GET /queue lists yours).")
         return found
 
-    @router.delete(
-        "/queue/{number}",
-        status_code=202,
-        response_model=models.Approval,
-        summary="Cancel a scheduled post (after approval)",
-    )
-    async def cancel_scheduled(ctx: Caller, number: PostNumber) -> models.Approval:
-        found = await own_scheduled(ctx, number)
-        return _approval(await schedule.request_cancel(ctx, found))
+    @proposes("DELETE", "/queue/{number}", "Cancel a scheduled post")
+    async def cancel_scheduled(ctx: Caller, number: PostNumber) -> Outcome:
+        return await schedule.request_cancel(ctx, await own_scheduled(ctx, number))
 
-    @router.patch(
-        "/queue/{number}",
-        status_code=202,
-        response_model=models.Approval,
-        summary="Move a scheduled post to a new time (after approval)",
-    )
-    async def reschedule(
-        ctx: Caller, number: PostNumber, body: models.Reschedule
-    ) -> models.Approval:
+    @proposes("PATCH", "/queue/{number}", "Move a scheduled post to a new time")
+    async def reschedule(ctx: Caller, number: PostNumber, body: models.Reschedule) -> Outcome:
         found = await own_scheduled(ctx, number)
-        outcome = await schedule.request_reschedule(
+        return await schedule.request_reschedule(
             ctx, str(found.run_id), body.publish_at, body.time_zone
         )
-        return _approval(outcome)
 
-    @router.get("/best-time", response_model=models.BestTimes, summary="When your posts do best")
+    @router.get("/best-time", summary="When your posts do best")
     async def get_best_time(
         ctx: Caller, platform: Annotated[str | None, Query(max_length=40)] = None
     ) -> models.BestTimes:
@@ -436,7 +435,7 @@ def build_router(
             ],
         )
 
-    @router.get("/digests", response_model=models.Digests, summary="Your workspace's digests")
+    @router.get("/digests", summary="Your workspace's digests")
     async def list_digests(ctx: Caller) -> models.Digests:
         subs = await digest.subscriptions(ctx)
         return models.Digests(
@@ -446,33 +445,19 @@ def build_router(
             ]
         )
 
-    @router.put(
-        "/digests/{channel}",
-        status_code=202,
-        response_model=models.Approval,
-        summary="Re-time a digest you set up (after approval)",
-    )
+    @proposes("PUT", "/digests/{channel}", "Re-time a digest you set up")
     async def retime_digest(
         ctx: Caller, channel: Annotated[str, Path(max_length=80)], body: models.DigestTime
-    ) -> models.Approval:
-        outcome = await digest.request_change_elsewhere(
+    ) -> Outcome:
+        return await digest.request_change_elsewhere(
             ctx, enabled=True, channel=channel, at=body.time, zone=body.zone
         )
-        return _approval(outcome)
 
-    @router.delete(
-        "/digests/{channel}",
-        status_code=202,
-        response_model=models.Approval,
-        summary="Stop a digest you set up (after approval)",
-    )
-    async def stop_digest(
-        ctx: Caller, channel: Annotated[str, Path(max_length=80)]
-    ) -> models.Approval:
-        outcome = await digest.request_change_elsewhere(ctx, enabled=False, channel=channel)
-        return _approval(outcome)
+    @proposes("DELETE", "/digests/{channel}", "Stop a digest you set up")
+    async def stop_digest(ctx: Caller, channel: Annotated[str, Path(max_length=80)]) -> Outcome:
+        return await digest.request_change_elsewhere(ctx, enabled=False, channel=channel)
 
-    @router.get("/quota", response_model=models.Quota, summary="What you have left")
+    @router.get("/quota", summary="What you have left")
     async def get_quota(ctx: Caller) -> models.Quota:
         found = await quota.budgets(ctx)
         return models.Quota(
@@ -490,24 +475,17 @@ def build_router(
             ]
         )
 
-    @router.get(
-        "/audit", response_model=models.AuditLog, summary="Who asked for what (workspace admins)"
-    )
+    @router.get("/audit", summary="Who asked for what (workspace admins)")
     async def get_audit(
         ctx: Caller,
+        is_admin: Admin,
         user: Annotated[str | None, Query(max_length=80, description="A member's chat id")] = None,
         action: Annotated[str | None, Query(pattern="^[a-z_]{1,40}$")] = None,
         since: Annotated[date | None, Query(description="From this day (UTC)")] = None,
     ) -> models.AuditLog:
-        async def is_admin() -> bool:
-            return await ctx.deps.is_admin(ctx.identity)
-
-        try:
-            found = await audit.entries(
-                ctx, is_admin=is_admin, user=user, action=action, since=since, limit=200
-            )
-        except audit.NotAdmin as exc:
-            raise ApiProblem(403, str(exc)) from None
+        found = await audit.entries(
+            ctx, is_admin=is_admin, user=user, action=action, since=since, limit=200
+        )
         return models.AuditLog(
             entries=[
                 models.AuditEntry(
@@ -524,7 +502,7 @@ def build_router(
             ]
         )
 
-    @router.post("/captions", response_model=models.Captions, summary="Caption ideas")
+    @router.post("/captions", summary="Caption ideas")
     async def get_captions(ctx: Caller, body: models.CaptionRequest) -> models.Captions:
         display, found = await captions.options(
             ctx,

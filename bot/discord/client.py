@@ -21,20 +21,14 @@ import yarl
 from discord import app_commands
 
 from bot.core.messages import ConversationHandler, Reply
+from bot.discord.buttons import ApprovalButton, RunButton, ShareButton
 from bot.discord.convert import (
     dm_workspace,
     interaction_to_incoming,
     message_to_incoming,
     should_handle,
 )
-from bot.discord.sink import (
-    ApprovalButton,
-    ApprovalClickSink,
-    ChannelSink,
-    InteractionSink,
-    RunButton,
-    ShareButton,
-)
+from bot.discord.sink import ApprovalClickSink, ChannelSink, InteractionSink
 
 log = logging.getLogger(__name__)
 

@@ -11,18 +11,16 @@
 
 A reply's `layout` is shown as embeds (`bot.discord.embeds`), else its text, split
 where it reads well; `Reply.blocks` are Slack's own and ignored here. Approval and
-"Share to channel" buttons carry everything in their custom_id (`ApprovalButton`,
-`ShareButton`), so a click is handled by whichever replica receives it, even after
-a restart.
+"Share to channel" buttons carry everything in their custom_id (`bot.discord.buttons`),
+so a click is handled by whichever replica receives it, even after a restart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import discord
 
@@ -31,31 +29,14 @@ from bot import digest_layout
 from bot.core.messages import ApprovalRequest, Reply
 from bot.core.text import split_message, truncate
 from bot.discord import embeds
+from bot.discord.buttons import ApprovalButton, RunButton, ShareButton
 
 log = logging.getLogger(__name__)
 
-CUSTOM_ID_LIMIT = 100  # Discord rejects longer component custom ids
-_APPROVAL_ID = re.compile(
-    r"so:ap(?:@(?P<guild>[0-9]{1,20}))?:(?P<verdict>[yn]):(?P<requester>[0-9]{1,20})"
-    r":(?P<action>[A-Za-z0-9_.-]{1,64})"
-)
-_SHARE_ID = re.compile(r"so:sh:(?P<share>[A-Za-z0-9_-]{1,32})")
-# A button standing for a chat command (`agent.layout.Action`): the command rides in the id.
-# `@<guild>` names the server the command is about when the button is in a DM (a note
-# sent privately): a DM is a workspace of its own, and the post belongs to the server.
-_RUN_ID = re.compile(r"so:run(?:@(?P<guild>[0-9]{1,20}))?:(?P<command>[A-Za-z0-9 #:._-]{1,70})")
 _DM_CLOSED_HINT = (
     "I couldn't send you a direct message. Allow direct messages from server members "
     "(Server settings > Privacy) and try again."
 )
-
-
-def approval_custom_id(request: ApprovalRequest, *, approve: bool) -> str:
-    """The custom id of an approve/reject button; fails loudly if it cannot fit."""
-    custom_id = f"so:ap:{'y' if approve else 'n'}:{request.requester_user_id}:{request.action_id}"
-    if len(custom_id) > CUSTOM_ID_LIMIT or not _APPROVAL_ID.fullmatch(custom_id):
-        raise ValueError("approval ids must be short tokens and requesters Discord user ids")
-    return custom_id
 
 
 def _approval_header(requester_user_id: str) -> str:
@@ -73,7 +54,7 @@ def approval_content(request: ApprovalRequest, *, now: dt.datetime | None = None
 def approval_view(request: ApprovalRequest, guild: str | None = None) -> discord.ui.View:
     """Approve / Reject buttons. The view is stopped so it is never stored in memory:
     clicks are routed by `ApprovalButton`'s custom-id template instead. `guild`: the
-    server the action is about, when the buttons are in a DM (see `_RUN_ID`)."""
+    server the action is about, when the buttons are in a DM (see `RunButton`)."""
     view = discord.ui.View(timeout=None)
     for approve in (True, False):
         view.add_item(
@@ -402,159 +383,3 @@ class ApprovalClickSink(InteractionSink):
             await self._edit_approval(reply.text)
             return
         await super().update(message_ref, reply)
-
-
-@runtime_checkable
-class ApprovalClicks(Protocol):
-    """The Discord client that receives approval clicks (bot.discord.client implements it)."""
-
-    async def on_approval_click(
-        self,
-        interaction: discord.Interaction,
-        *,
-        requester_user_id: str,
-        action_id: str,
-        approved: bool,
-        guild: str | None = None,
-    ) -> None: ...
-
-
-class ApprovalButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=_APPROVAL_ID,
-):
-    """An approve or reject button; its custom id names the pending action and the requester."""
-
-    def __init__(
-        self, requester_user_id: str, action_id: str, *, approve: bool, guild: str | None = None
-    ) -> None:
-        self.requester_user_id = requester_user_id
-        self.action_id = action_id
-        self.approve = approve
-        self.guild = guild
-        where = f"@{guild}" if guild else ""
-        custom_id = f"so:ap{where}:{'y' if approve else 'n'}:{requester_user_id}:{action_id}"
-        super().__init__(
-            discord.ui.Button(
-                label="Approve" if approve else "Reject",
-                style=discord.ButtonStyle.success if approve else discord.ButtonStyle.secondary,
-                custom_id=custom_id,
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ApprovalButton:
-        return cls(
-            match["requester"],
-            match["action"],
-            approve=match["verdict"] == "y",
-            guild=match["guild"],
-        )
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        if not isinstance(client, ApprovalClicks):
-            raise TypeError("approval buttons need a client that takes approval clicks")
-        await client.on_approval_click(
-            interaction,
-            requester_user_id=self.requester_user_id,
-            action_id=self.action_id,
-            approved=self.approve,
-            guild=self.guild,
-        )
-
-
-@runtime_checkable
-class ShareClicks(Protocol):
-    """The Discord client that receives "Share to channel" clicks."""
-
-    async def on_share_click(self, interaction: discord.Interaction, *, share_id: str) -> None: ...
-
-
-class ShareButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=_SHARE_ID,
-):
-    """ "Share to channel" on a private answer; its custom id names the kept answer."""
-
-    def __init__(self, share_id: str) -> None:
-        self.share_id = share_id
-        super().__init__(
-            discord.ui.Button(
-                label="Share to channel",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"so:sh:{share_id}",
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ShareButton:
-        return cls(match["share"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        if not isinstance(client, ShareClicks):
-            raise TypeError("share buttons need a client that takes share clicks")
-        await client.on_share_click(interaction, share_id=self.share_id)
-
-
-@runtime_checkable
-class CommandClicks(Protocol):
-    """The Discord client that runs a command button's command as the clicker."""
-
-    async def on_command_click(
-        self, interaction: discord.Interaction, *, command: str, guild: str | None
-    ) -> None: ...
-
-
-class RunButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=_RUN_ID,
-):
-    """A button standing for a chat command ("cancel 12"): its custom id is the command,
-    which the client runs as whoever clicks (the core decides what they may do)."""
-
-    def __init__(
-        self, command: str, *, label: str = "Run", row: int | None = None, guild: str | None = None
-    ) -> None:
-        self.command = command
-        self.guild = guild
-        custom_id = f"so:run@{guild}:{command}" if guild else f"so:run:{command}"
-        # A command too long for a custom id is left to be typed (plain text shows it).
-        self.fits = _RUN_ID.fullmatch(custom_id) is not None
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                style=discord.ButtonStyle.secondary,
-                custom_id=custom_id,
-                row=row,
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> RunButton:
-        return cls(match["command"], guild=match["guild"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        if not isinstance(client, CommandClicks):
-            raise TypeError("command buttons need a client that runs command clicks")
-        await client.on_command_click(interaction, command=self.command, guild=self.guild)

@@ -54,6 +54,7 @@ from integrations.errors import (
     RateLimited,
 )
 from integrations.metrics import upload_interrupted
+from integrations.progress import Deciles
 from integrations.text import compose_post_text
 from integrations.tiktok._errors import PLATFORM, error_from_response, failure, map_error
 from integrations.tiktok.api import TikTokApi
@@ -183,24 +184,6 @@ class PublishConfig:
     allow_stitches: bool
 
 
-class _Deciles:
-    """Calls the progress callback when confirmed bytes cross each further 10 %."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self._callback = callback
-        self._total = total
-        self._next = 1
-
-    async def __call__(self, confirmed: int) -> None:
-        if self._callback is None or confirmed * 10 // self._total < self._next:
-            return
-        self._next = confirmed * 10 // self._total + 1
-        try:
-            await self._callback(confirmed, self._total)
-        except Exception:  # progress is cosmetic; it never breaks an upload
-            log.warning("progress callback failed", exc_info=True)
-
-
 class Publisher:
     """Posts one video (or draft) to TikTok, resuming from an UploadCheckpoint."""
 
@@ -244,7 +227,7 @@ class Publisher:
             session = await self._start(token, source, request, caption)
             confirmed = 0
             await checkpoint.save(encode_session(session), 0)
-        report = _Deciles(progress, source.size)
+        report = Deciles(progress, source.size)
         if session.upload_url is not None and confirmed < source.size:
             await self._send(token, session, source, checkpoint, report, confirmed, resumed)
         await report(source.size)
@@ -409,7 +392,7 @@ class Publisher:
         session: Session,
         source: ByteSource,
         checkpoint: UploadCheckpoint,
-        report: _Deciles,
+        report: Deciles,
         confirmed: int,
         resync: bool,
     ) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from integrations.base import ByteSource, ProgressCallback, TokenSet, UploadCheckpoint
 from integrations.chunks import ChunkReader
 from integrations.errors import InvalidRequest, NotFound, PlatformUnavailable
+from integrations.progress import Deciles
 from integrations.x._errors import PLATFORM
 from integrations.x.api import XApi
 from integrations.x.pacing import Clock
@@ -94,27 +95,6 @@ def multipart_segment(boundary: str, index: int, pieces: list[bytes]) -> bytes:
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     return b"".join((head, *pieces, f"\r\n--{boundary}--\r\n".encode()))
-
-
-class _Deciles:
-    """Calls the progress callback when confirmed bytes cross each further 10 %."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self._callback = callback
-        self._total = total
-        self._next = 1
-
-    async def __call__(self, confirmed: int) -> None:
-        if self._callback is None or self._total <= 0:
-            return
-        decile = confirmed * 10 // self._total
-        if decile < self._next:
-            return
-        self._next = decile + 1
-        try:
-            await self._callback(confirmed, self._total)
-        except Exception:  # progress is cosmetic; it never breaks an upload
-            log.warning("progress callback failed", exc_info=True)
 
 
 def _data(body: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +230,7 @@ class MediaUploader:
         progress: ProgressCallback | None,
     ) -> UploadState:
         total = source.size
-        report = _Deciles(progress, total)
+        report = Deciles(progress, total)
         reader = ChunkReader(source, platform=PLATFORM)
         boundary = secrets.token_hex(16)
         size = state.segment_bytes

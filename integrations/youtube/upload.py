@@ -41,32 +41,12 @@ from integrations.errors import (
 )
 from integrations.http import RETRY_STATUSES, RetryPolicy
 from integrations.metrics import upload_interrupted
+from integrations.progress import Deciles
 from integrations.youtube._errors import PLATFORM, error_from_response
 
 log = logging.getLogger(__name__)
 
 CHUNK_GRANULARITY = 256 * 1024
-
-
-class _Deciles:
-    """Calls the progress callback when confirmed bytes cross each further 10 %."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self._callback = callback
-        self._total = total
-        self._next = 1
-
-    async def __call__(self, confirmed: int) -> None:
-        if self._callback is None or self._total <= 0:
-            return
-        decile = confirmed * 10 // self._total
-        if decile < self._next:
-            return
-        self._next = decile + 1
-        try:
-            await self._callback(confirmed, self._total)
-        except Exception:  # progress is cosmetic; it never breaks an upload
-            log.warning("progress callback failed", exc_info=True)
 
 
 def _range_end(response: httpx.Response) -> int:
@@ -195,7 +175,7 @@ class ResumableUploader:
             )
             confirmed = 0
             await checkpoint.save(session, 0)
-        report = _Deciles(progress, total)
+        report = Deciles(progress, total)
         reader = ChunkReader(source, platform=PLATFORM)
         stalls = 0  # interruptions since the server last gained bytes
         try:

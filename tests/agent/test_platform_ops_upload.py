@@ -8,11 +8,13 @@ import os
 import secrets
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.limits import NoLimits
 from agent.ops import PlatformOps
+from agent.ports import Progress, UploadOutcome
 from integrations.base import UploadRequest
 from integrations.errors import (
     NeedsRelink,
@@ -22,6 +24,8 @@ from integrations.errors import (
     RateLimited,
 )
 from storage import accounts, posts
+from storage.accounts import LinkedAccount
+from storage.identity import Identity
 from tests.chat_fixtures import ops_for, real_budgets, upload_now, used
 from tests.fakes.platforms import directory
 
@@ -33,6 +37,30 @@ def _file(tmp_path: Path, size: int) -> tuple[dict, bytes]:
     path = tmp_path / f"clip-{secrets.token_hex(3)}.mp4"
     path.write_bytes(data)
     return {"kind": "file", "path": str(path)}, data
+
+
+async def _upload(
+    ops: PlatformOps,
+    who: Identity,
+    account: LinkedAccount,
+    source: dict,
+    *,
+    key: str | None = None,
+    request: UploadRequest | None = None,
+    progress: Progress | None = None,
+    **fields: Any,
+) -> UploadOutcome:
+    """`source` uploaded to `account` as `who` (title "t", private, a fresh idempotency
+    key, unless said otherwise)."""
+    return await upload_now(
+        ops,
+        who,
+        account_ref=account.ref,
+        source=source,
+        request=request or UploadRequest(**{"title": "t", "privacy": "private", **fields}),
+        idempotency_key=key or "k-" + secrets.token_hex(4),
+        progress=progress,
+    )
 
 
 def _session(google):
@@ -53,15 +81,7 @@ async def test_upload_publishes_and_is_idempotent(
         seen.append((done, total))
 
     request = UploadRequest(title="Launch", privacy="unlisted")
-    outcome = await upload_now(
-        ops,
-        identity,
-        account_ref=account.ref,
-        source=source,
-        request=request,
-        idempotency_key="k-" + secrets.token_hex(4),
-        progress=progress,
-    )
+    outcome = await _upload(ops, identity, account, source, request=request, progress=progress)
     session = _session(google)
     assert session.sha256 == hashlib.sha256(data).hexdigest()
     assert outcome.result.post_id == session.video_id
@@ -71,14 +91,7 @@ async def test_upload_publishes_and_is_idempotent(
     assert not post.has_session  # the secret session URI is dropped once done
     assert await used(deps.budgets, "youtube") == {"units": 1600, "uploads": 1}
     # Same key again: same video, no new session, no new charge.
-    again = await upload_now(
-        ops,
-        identity,
-        account_ref=account.ref,
-        source=source,
-        request=request,
-        idempotency_key=post.idempotency_key,
-    )
+    again = await _upload(ops, identity, account, source, key=post.idempotency_key, request=request)
     assert again.result.post_id == outcome.result.post_id
     assert again.post_row_id == outcome.post_row_id
     assert len(google.sessions) == 1
@@ -93,16 +106,7 @@ async def test_session_uri_is_stored_encrypted(
     ops = ops_for(deps)
     source, _ = _file(tmp_path, 3 * CHUNK)
     key = "k-" + secrets.token_hex(4)
-    task = asyncio.create_task(
-        upload_now(
-            ops,
-            identity,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="t", privacy="private"),
-            idempotency_key=key,
-        )
-    )
+    task = asyncio.create_task(_upload(ops, identity, account, source, key=key))
     await asyncio.wait_for(google.held.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -126,14 +130,7 @@ async def test_quota_refused_before_any_byte(
     ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
-        await upload_now(
-            ops,
-            identity,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="t", privacy="private"),
-            idempotency_key="q-" + secrets.token_hex(4),
-        )
+        await _upload(ops, identity, account, source)
     message = str(info.value)
     assert "needs 1,600" in message and "1,000 of 2,000 remain" in message, message
     assert 0 < info.value.retry_after <= 25 * 3600  # until midnight Pacific
@@ -153,14 +150,7 @@ async def test_daily_upload_bucket_refuses_too(
     assert (await deps.budgets.reserve("youtube", None, {"uploads": 1})).allowed
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(QuotaExceeded) as info:
-        await upload_now(
-            ops_for(deps),
-            identity,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="t", privacy="private"),
-            idempotency_key="u-" + secrets.token_hex(4),
-        )
+        await _upload(ops_for(deps), identity, account, source)
     assert "uploads left today" in str(info.value), str(info.value)
     assert not google.sessions
 
@@ -173,14 +163,7 @@ async def test_refused_session_refunds_quota_and_fails_post(
     google.faults.insert_error = (403, "forbidden")
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(PermissionDenied):
-        await upload_now(
-            ops_for(deps),
-            identity,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="t", privacy="private"),
-            idempotency_key="f-" + secrets.token_hex(4),
-        )
+        await _upload(ops_for(deps), identity, account, source)
     assert await used(deps.budgets, "youtube") == {"units": 0, "uploads": 0}
     row = await pool.fetchrow("SELECT status, error FROM posts WHERE account_id = $1", account.id)
     assert row["status"] == "failed" and "forbidden" in row["error"]
@@ -190,14 +173,7 @@ async def test_401_refreshes_once_and_retries(deps, google, identity, link_accou
     account, _, _ = await link_account(identity)
     google.expire_access_tokens()  # Google says 401 though our copy looks valid
     source, _data = _file(tmp_path, CHUNK + 5)
-    outcome = await upload_now(
-        ops_for(deps),
-        identity,
-        account_ref=account.ref,
-        source=source,
-        request=UploadRequest(title="t", privacy="private"),
-        idempotency_key="r-" + secrets.token_hex(4),
-    )
+    outcome = await _upload(ops_for(deps), identity, account, source)
     assert google.refresh_count == 1
     assert outcome.result.post_id == _session(google).video_id
 
@@ -210,14 +186,7 @@ async def test_401_and_refused_refresh_asks_for_relink(
     google.refresh_tokens.pop(raw["refresh_token"])  # revoked at Google
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(NeedsRelink) as info:
-        await upload_now(
-            ops_for(deps),
-            identity,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="t", privacy="private"),
-            idempotency_key="n-" + secrets.token_hex(4),
-        )
+        await _upload(ops_for(deps), identity, account, source)
     assert "link youtube" in str(info.value)
     assert (await accounts.get_by_id(pool, account.id)).status == "needs_relink"
 
@@ -228,14 +197,7 @@ async def test_private_forced_by_unverified_project_is_reported(
     account, _, _ = await link_account(identity)
     google.faults.force_private = True
     source, _ = _file(tmp_path, CHUNK)
-    outcome = await upload_now(
-        ops_for(deps),
-        identity,
-        account_ref=account.ref,
-        source=source,
-        request=UploadRequest(title="t", privacy="public"),
-        idempotency_key="p-" + secrets.token_hex(4),
-    )
+    outcome = await _upload(ops_for(deps), identity, account, source, privacy="public")
     assert outcome.result.privacy == "private" and outcome.result.privacy_forced
 
 
@@ -247,14 +209,7 @@ async def test_other_workspace_account_is_not_found(
     ops = ops_for(deps)
     source, _ = _file(tmp_path, CHUNK)
     with pytest.raises(NotFound):
-        await upload_now(
-            ops,
-            stranger,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="t", privacy="private"),
-            idempotency_key="t-" + secrets.token_hex(4),
-        )
+        await _upload(ops, stranger, account, source)
     with pytest.raises(NotFound):
         await ops.unlink(stranger, account.ref)
     with pytest.raises(NotFound):
@@ -275,14 +230,7 @@ async def test_kill_mid_upload_then_resume_after_restart(
     key = "kill-" + secrets.token_hex(4)
     first = ops_for(deps)
     task = asyncio.create_task(
-        upload_now(
-            first,
-            identity,
-            account_ref=account.ref,
-            source=source,
-            request=UploadRequest(title="Resumed", privacy="private", tags=("x",)),
-            idempotency_key=key,
-        )
+        _upload(first, identity, account, source, key=key, title="Resumed", tags=("x",))
     )
     await asyncio.wait_for(google.held.wait(), 10)
     task.cancel()  # the worker dies mid-chunk
@@ -333,14 +281,7 @@ async def test_redis_down_refuses_an_upload_as_unavailable_not_as_spent_quota(
         deps = replace(deps, budgets=real_budgets(dead, deps.platforms))
         source, _ = _file(tmp_path, CHUNK)
         with pytest.raises(RateLimited) as info:
-            await upload_now(
-                ops_for(deps),
-                identity,
-                account_ref=account.ref,
-                source=source,
-                request=UploadRequest(title="t", privacy="private"),
-                idempotency_key="r-" + secrets.token_hex(4),
-            )
+            await _upload(ops_for(deps), identity, account, source)
     finally:
         await dead.close()
     assert str(info.value) == "Rate limits are unavailable right now; try again shortly."

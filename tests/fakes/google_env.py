@@ -130,37 +130,50 @@ async def identity(make_identity: Any) -> Identity:
     return await make_identity()
 
 
+async def link_channel(
+    pool: asyncpg.Pool,
+    cipher: TokenCipher,
+    google: FakeGoogle,
+    who: Identity,
+    channel: Channel | None = None,
+    *,
+    expires_in: int = 3600,
+) -> tuple[LinkedAccount, Channel, dict[str, Any]]:
+    """Link a fake channel to an identity directly (as the OAuth callback would)."""
+    channel = channel or google.add_channel("Linked " + secrets.token_hex(2))
+    raw = google.issue_tokens(channel.id, expires_in=expires_in)
+    expires_at = datetime.now(tz=UTC) + timedelta(seconds=expires_in)
+    token = {
+        "access_token": raw["access_token"],
+        "refresh_token": raw["refresh_token"],
+        "expires_at": expires_at.isoformat(),
+        "scopes": [],
+        "token_type": "Bearer",
+        "extra": {},
+    }
+    async with pool.acquire() as conn:
+        account = await accounts.upsert_linked(
+            conn,
+            cipher=cipher,
+            workspace_id=who.workspace_id,
+            owner_id=who.chat_user_id,
+            platform="youtube",
+            external_id=channel.id,
+            handle=channel.custom_url,
+            scopes=[],
+            token=token,
+            expires_at=expires_at,
+        )
+    return account, channel, raw
+
+
 @pytest.fixture
 def link_account(pool: asyncpg.Pool, cipher: TokenCipher, google: FakeGoogle) -> Any:
-    """Link a fake channel to an identity directly (as the OAuth callback would)."""
+    """`link_channel` on the test's pool and cipher."""
 
     async def build(
         who: Identity, channel: Channel | None = None, *, expires_in: int = 3600
     ) -> tuple[LinkedAccount, Channel, dict[str, Any]]:
-        channel = channel or google.add_channel("Linked " + secrets.token_hex(2))
-        raw = google.issue_tokens(channel.id, expires_in=expires_in)
-        expires_at = datetime.now(tz=UTC) + timedelta(seconds=expires_in)
-        token = {
-            "access_token": raw["access_token"],
-            "refresh_token": raw["refresh_token"],
-            "expires_at": expires_at.isoformat(),
-            "scopes": [],
-            "token_type": "Bearer",
-            "extra": {},
-        }
-        async with pool.acquire() as conn:
-            account = await accounts.upsert_linked(
-                conn,
-                cipher=cipher,
-                workspace_id=who.workspace_id,
-                owner_id=who.chat_user_id,
-                platform="youtube",
-                external_id=channel.id,
-                handle=channel.custom_url,
-                scopes=[],
-                token=token,
-                expires_at=expires_at,
-            )
-        return account, channel, raw
+        return await link_channel(pool, cipher, google, who, channel, expires_in=expires_in)
 
     return build

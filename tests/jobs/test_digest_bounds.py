@@ -22,7 +22,7 @@ from tests.bot.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM
 from tests.fakes.server import serve_asgi
 from tests.fakes.slack import Call, FakeSlack
 from tests.jobs.digest_setup import enqueue_now, posts_per_channel, subscribe_channels
-from tests.jobs.wiring import wait_until, wired
+from tests.wiring import wait_until, wired
 
 PER_WORKSPACE = 2
 

@@ -21,7 +21,7 @@ from tests.bot.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM
 from tests.fakes.server import serve_asgi
 from tests.fakes.slack import FakeSlack
 from tests.jobs.digest_setup import enqueue_now, posts_per_channel, subscribe_channels
-from tests.jobs.wiring import wait_until, wired
+from tests.wiring import wait_until, wired
 
 SUBSCRIPTIONS = 500
 REPLICAS = 3

@@ -23,7 +23,7 @@ from bot.assembly import Assembly
 from storage import job_runs
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.google import FakeGoogle
-from tests.jobs.wiring import google_settings, link_youtube, wait_until, wired
+from tests.wiring import google_settings, link_youtube, wait_until, wired
 
 CHUNK = 256 * 1024
 TTL = 2.0

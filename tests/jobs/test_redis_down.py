@@ -17,7 +17,7 @@ from typing import Any
 from storage import job_runs
 from tests.fakes.chatops import RecordingSink
 from tests.fakes.google import FakeGoogle
-from tests.jobs.wiring import chat_message, google_settings, link_youtube, wait_until, wired
+from tests.wiring import chat_message, google_settings, link_youtube, wait_until, wired
 
 REFUSED = "Rate limits are unavailable right now; try again shortly."
 

@@ -14,7 +14,6 @@ import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,11 @@ from agent.ops import PlatformOps
 from bot.worker import JobKind
 from integrations.base import UploadRequest
 from integrations.youtube import YouTubePlatform
-from storage import accounts, identity, job_runs, posts, queue
+from storage import identity, job_runs, posts, queue
 from storage.crypto import TokenCipher
 from storage.db import migrate
 from tests.fakes.google import FakeGoogle
+from tests.fakes.google_env import link_channel
 from tests.fakes.platforms import directory
 from tests.jobs_fixtures import run_worker_until
 
@@ -65,22 +65,7 @@ async def test_connections_terminated_mid_upload_the_user_is_told_success_once(
     who = await identity.resolve(
         mine, frontend="local", workspace_external_id="W1", user_external_id="U1"
     )
-    channel = google.add_channel("Cut")
-    raw = google.issue_tokens(channel.id)
-    expires_at = datetime.now(UTC) + timedelta(hours=1)
-    async with mine.acquire() as conn:
-        account = await accounts.upsert_linked(
-            conn,
-            cipher=cipher,
-            workspace_id=who.workspace_id,
-            owner_id=who.chat_user_id,
-            platform="youtube",
-            external_id=channel.id,
-            handle=channel.custom_url,
-            scopes=[],
-            token={**raw, "expires_at": expires_at.isoformat(), "scopes": [], "extra": {}},
-            expires_at=expires_at,
-        )
+    account, _, _ = await link_channel(mine, cipher, google, who, google.add_channel("Cut"))
 
     def ops_on(pool: asyncpg.Pool) -> PlatformOps:
         return PlatformOps(

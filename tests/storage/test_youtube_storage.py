@@ -98,7 +98,7 @@ async def test_state_consumed_once_and_rotates(fresh_pool):
     assert await posts.list_unfinished(pool) == []
 
 
-async def test_snapshots_link_to_our_post_and_find_the_previous_day(fresh_pool):
+async def test_snapshots_link_to_our_post(fresh_pool):
     pool = fresh_pool
     _, account = await _owner(pool)
     post, _ = await posts.create_or_get(
@@ -114,17 +114,20 @@ async def test_snapshots_link_to_our_post_and_find_the_previous_day(fresh_pool):
     )
     await posts.mark_published(pool, post_id=post.id, platform_post_id="vidX", metadata={})
     now = datetime.now(tz=UTC)
-    for days_ago, views in ((2, 10), (1, 25), (0, 40)):
+    for platform_post_id in ("vidX", "not-ours", None):
         await metrics.record(
             pool,
             account_id=account.id,
-            platform_post_id="vidX",
-            captured_at=now - timedelta(days=days_ago),
-            metrics={"views": {"value": views, "source": "statistics.viewCount"}},
+            platform_post_id=platform_post_id,
+            captured_at=now,
+            metrics={"views": {"value": 25, "source": "statistics.viewCount"}},
         )
-    previous = await metrics.latest_before(
-        pool, account_id=account.id, platform_post_id="vidX", before=now - timedelta(hours=12)
+    linked = await pool.fetch(
+        "SELECT platform_post_id, post_id FROM metric_snapshots WHERE account_id = $1 ORDER BY id",
+        account.id,
     )
-    assert previous is not None and previous.metrics["views"]["value"] == 25
-    assert previous.post_id == post.id
-    assert await metrics.latest_before(pool, account_id=account.id, before=now) is None
+    assert [(r["platform_post_id"], r["post_id"]) for r in linked] == [
+        ("vidX", post.id),
+        ("not-ours", None),
+        (None, None),
+    ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import discord
+import pytest
 
 from bot.core.messages import ApprovalRequest
+from bot.discord.buttons import CUSTOM_ID_LIMIT, ApprovalButton
 from bot.discord.convert import mentions_bot, message_to_incoming, should_handle, strip_mentions
-from bot.discord.sink import approval_content, approval_custom_id
+from bot.discord.sink import approval_content
 from tests.fakes.discord import FakeDiscord
 
 BOT_ID = 4242
@@ -79,14 +81,10 @@ def test_approval_ids_fit_discord_and_refuse_what_does_not() -> None:
         requester_user_id="123456789012345678",
         expires_in_seconds=900,
     )
-    assert len(approval_custom_id(request, approve=True)) <= 100
-    long_request = ApprovalRequest(
-        action_id="x" * 90, summary="s", requester_user_id="1", expires_in_seconds=1
+    button = ApprovalButton(
+        request.requester_user_id, request.action_id, approve=True, guild="9" * 20
     )
-    try:
-        approval_custom_id(long_request, approve=False)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("an id that cannot fit must be refused")
+    assert len(button.custom_id) <= CUSTOM_ID_LIMIT and request.action_id in button.custom_id
+    with pytest.raises(ValueError, match="approval ids"):
+        ApprovalButton("1", "x" * 90, approve=False)
     assert "<t:" in approval_content(request) and "Publish" in approval_content(request)

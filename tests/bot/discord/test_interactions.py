@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
-from bot.discord.sink import CUSTOM_ID_LIMIT
+from bot.discord.buttons import CUSTOM_ID_LIMIT
 from tests.bot.discord.helpers import channel_posts, guild_and_channel, mention
 from tests.fakes.discord import FakeDiscord
 
