@@ -29,7 +29,6 @@ import asyncpg
 from storage.approvals import unshown_sql
 from storage.types import Executor
 
-
 # The thread's summary row (part 0), then its last $3 messages (part 1); $1 workspace,
 # $2 thread.
 _WINDOW = """

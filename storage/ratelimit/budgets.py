@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from storage.ratelimit.counters import Counter, Reading, Tally, decide
+from storage.ratelimit.counters import Counter, Mode, Reading, Tally, decide
 from storage.ratelimit.fallback import LocalLimits, Outage
 from storage.ratelimit.ledger import Ledger
 from storage.ratelimit.quotas import CounterSpec, Quota, QuotaBook
@@ -73,13 +74,17 @@ class Budgets:
             Counter("messages", tag, workspace.capacity, amount, workspace.window),
         ]
 
-    def _llm_tokens(self, workspace_id: int, chat_user_id: int, amount: int) -> list[Counter]:
+    def _llm_tokens(
+        self, workspace_id: int, chat_user_id: int | None, amount: int
+    ) -> list[Counter]:
+        """The user's (when there is one) and the workspace's daily token ledgers."""
         tag = f"llm:{{w{workspace_id}}}"
         policy = self.policy
-        return [
-            Counter("llm_tokens", f"{tag}:u{chat_user_id}", policy.user_llm_tokens_per_day, amount),
-            Counter("llm_tokens", tag, policy.workspace_llm_tokens_per_day, amount),
-        ]
+        workspace = Counter("llm_tokens", tag, policy.workspace_llm_tokens_per_day, amount)
+        if chat_user_id is None:
+            return [workspace]
+        user_limit = policy.user_llm_tokens_per_day
+        return [Counter("llm_tokens", f"{tag}:u{chat_user_id}", user_limit, amount), workspace]
 
     # -- chat (fail open) ----------------------------------------------------------------
 
@@ -121,12 +126,19 @@ class Budgets:
         run = self._runs.claim_local(slot_key)
         if run is None:
             return Admission(message)
+        tokens = self._reserve_locally(llm)
+        if not tokens.allowed:
+            self._runs.release_local(slot_key, run)
+            return Admission(message, None, tokens)
+        return Admission(message, run, tokens)
+
+    def _reserve_locally(self, llm: list[Counter]) -> Decision:
+        """Reserve tokens from this process's own days (Redis down: fail open, still capped)."""
         tally = self._local.days("peek", llm)
         if not tally.allowed:
-            self._runs.release_local(slot_key, run)
-            return Admission(message, None, decide(llm, tally))
+            return decide(llm, tally)
         self._local.days("charge", llm)
-        return Admission(message, run, decide(llm, tally, charged=True))
+        return decide(llm, tally, charged=True)
 
     async def finish_run(
         self,
@@ -144,8 +156,7 @@ class Budgets:
         if run is None or reservation is None:
             raise ValueError("finish_run needs an admitted run")
         slot_key = self._runs.key(workspace_id, chat_user_id)
-        extra = used - max(reserved, 1)
-        refund = extra < 0 and reservation.charged_at is not None
+        extra, refund = _settlement(reservation, reserved, used)
         settle = extra > 0 or refund
         counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra)) if settle else []
         if not self._runs.release_local(slot_key, run) and await self._ledger.finish(
@@ -158,6 +169,46 @@ class Budgets:
             return
         if settle:  # to this process's own ledger (a negative charge refunds)
             self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
+
+    # -- model calls outside a run (fail open) ---------------------------------------
+
+    async def reserve_tokens(
+        self, *, workspace_id: int, chat_user_id: int | None, tokens: int
+    ) -> Decision:
+        """Reserve `tokens` from the user's (None: no user's) and the workspace's day, both
+        or neither, in one Redis call: for model calls outside an agent run (a thread's
+        summary, a digest's commentary), which neither count as a message nor take the
+        user's run slot. Settle it with `settle_tokens`."""
+        llm = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
+        tally = await self._ledger.run("reserve", llm)
+        if tally is None:  # reserved from this process's days; settled there too
+            return replace(self._reserve_locally(llm), unavailable=True)
+        return decide(llm, tally, charged=True)
+
+    async def settle_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int | None,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        """Charge what a `reserve_tokens` call's work used beyond its reservation, or give
+        back the rest (only while the reservation's day lasts): one Redis call."""
+        if not reservation.allowed:
+            return
+        extra, refund = _settlement(reservation, reserved, used)
+        if not (extra > 0 or refund):
+            return
+        if not reservation.unavailable:
+            counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra))
+            stamp = reservation.charged_at if refund else None
+            mode: Mode = "refund" if refund else "charge"
+            if await self._ledger.run(mode, counters, stamp=stamp) is not None:
+                return
+        # To this process's own ledger (a negative charge refunds).
+        self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
 
     # -- shared paces and bounds (fail open) --------------------------------------------
 
@@ -285,6 +336,13 @@ class Budgets:
         if tally is None:
             raise LimiterUnavailable("redis unreachable")
         return tally
+
+
+def _settlement(reservation: Decision, reserved: int, used: int) -> tuple[int, bool]:
+    """What settling a token reservation does: (tokens used beyond it, or minus the unused
+    rest; whether that rest is refunded, which only a reservation Redis charged can be)."""
+    extra = used - max(reserved, 1)
+    return extra, extra < 0 and reservation.charged_at is not None
 
 
 def _status(
