@@ -126,19 +126,12 @@ class Budgets:
         run = self._runs.claim_local(slot_key)
         if run is None:
             return Admission(message)
-        tokens = self._reserve_locally(llm)
-        if not tokens.allowed:
-            self._runs.release_local(slot_key, run)
-            return Admission(message, None, tokens)
-        return Admission(message, run, tokens)
-
-    def _reserve_locally(self, llm: list[Counter]) -> Decision:
-        """Reserve tokens from this process's own days (Redis down: fail open, still capped)."""
         tally = self._local.days("peek", llm)
         if not tally.allowed:
-            return decide(llm, tally)
+            self._runs.release_local(slot_key, run)
+            return Admission(message, None, decide(llm, tally))
         self._local.days("charge", llm)
-        return decide(llm, tally, charged=True)
+        return Admission(message, run, decide(llm, tally, charged=True))
 
     async def finish_run(
         self,
@@ -156,7 +149,8 @@ class Budgets:
         if run is None or reservation is None:
             raise ValueError("finish_run needs an admitted run")
         slot_key = self._runs.key(workspace_id, chat_user_id)
-        extra, refund = _settlement(reservation, reserved, used)
+        extra = used - max(reserved, 1)
+        refund = extra < 0 and reservation.charged_at is not None
         settle = extra > 0 or refund
         counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra)) if settle else []
         if not self._runs.release_local(slot_key, run) and await self._ledger.finish(
@@ -181,9 +175,13 @@ class Budgets:
         user's run slot. Settle it with `settle_tokens`."""
         llm = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
         tally = await self._ledger.run("reserve", llm)
-        if tally is None:  # reserved from this process's days; settled there too
-            return replace(self._reserve_locally(llm), unavailable=True)
-        return decide(llm, tally, charged=True)
+        if tally is not None:
+            return decide(llm, tally, charged=True)
+        # Redis down: reserved from this process's own day, and settled there too.
+        tally = self._local.days("peek", llm)
+        if tally.allowed:
+            self._local.days("charge", llm)
+        return replace(decide(llm, tally, charged=tally.allowed), unavailable=True)
 
     async def settle_tokens(
         self,
