@@ -53,7 +53,8 @@ INSTRUCTIONS = (
 class SummaryConfig:
     """The summary's budget, and when and how the model writes it (from bot.settings)."""
 
-    tokens: int = 700  # the summary's size: the cut's budget and the model's output cap
+    # The summary's size: the cut's budget and the model's output cap.
+    tokens: int = conversations.SUMMARY_BYTES // BYTES_PER_TOKEN
     batch: int = 8  # messages past the read window that make a written summary due
     max_input_tokens: int = 4000  # the messages given to the model, cut to fit
     timeout_seconds: float = 30.0

@@ -29,6 +29,9 @@ import asyncpg
 from storage.approvals import unshown_sql
 from storage.types import Executor
 
+# The summary's default budget in UTF-8 bytes: about 700 estimated tokens.
+SUMMARY_BYTES = 2100
+
 # The thread's summary row (part 0), then its last $3 messages (part 1); $1 workspace,
 # $2 thread.
 _WINDOW = """
@@ -96,9 +99,9 @@ async def append_exchange(
     chat_user_id: int | None,
     user_text: str,
     reply_text: str,
-    keep: int,
-    summary_bytes: int,
     tokens: int = 0,
+    keep: int = 50,
+    summary_bytes: int = SUMMARY_BYTES,
 ) -> int:
     """Store one user message and the reply; fold the thread's messages beyond `keep`
     into its summary, keeping its newest `summary_bytes` bytes (UTF-8). Returns how many
