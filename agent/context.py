@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeAlias
 
 import asyncpg
 
+from agent.digest_insights import Commentary
 from agent.layout import Layout
 from agent.limits import Budgets, NoLimits
 from agent.ports import PlatformOps
@@ -111,7 +112,7 @@ class Deps:
     # Tells people outside their conversation (bot.notify.Notifiers.notify in a process).
     notify: Notify = no_notify
     # A model's words on a digest's numbers (agent.digest_insights); None: no model.
-    commentary: Callable[[str], Awaitable[str]] | None = None
+    commentary: Commentary | None = None
     # The requester's zone and role from their chat platform (bot.chat_profiles).
     chat_profile: ProfileLookup = no_profile
     # Whether a chat user administers their workspace, asked of its front-end (bot.admins),

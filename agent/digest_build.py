@@ -118,7 +118,7 @@ async def gather(
         ),
     )
     digest = await _with_chart(deps, digest, reports)
-    return await with_insights(deps, digest)
+    return await with_insights(deps, digest, workspace_id=workspace.id)
 
 
 async def _with_chart(
@@ -147,15 +147,20 @@ async def _with_chart(
     return replace(digest, chart=lines, chart_days=(first, last) if lines else None)
 
 
-async def with_insights(deps: Deps, digest: Digest) -> Digest:
-    """The model's three points, kept only if every number in them is the digest's."""
+async def with_insights(deps: Deps, digest: Digest, *, workspace_id: int) -> Digest:
+    """The model's three points, kept only if every number in them is the digest's; paid
+    from the workspace's model budget (none when it is spent)."""
     if deps.commentary is None or not digest.accounts:
         return digest
     facts = digest.facts()
+    call = deps.commentary(facts, budgets=deps.budgets, workspace_id=workspace_id)
     try:
-        answer = await asyncio.wait_for(deps.commentary(facts), timeout=COMMENTARY_SECONDS)
+        answer = await asyncio.wait_for(call, timeout=COMMENTARY_SECONDS)
     except Exception as exc:  # commentary is optional: the digest posts without it
         log.warning("digest commentary failed", extra={"error": type(exc).__name__})
+        return digest
+    if answer is None:
+        log.info("digest commentary skipped: the workspace's model budget is spent")
         return digest
     kept = guard(answer, facts)
     return replace(digest, insights=kept) if kept else digest

@@ -2,7 +2,9 @@
 
 The model is given the digest's facts (`Digest.facts`) and nothing else. Its answer is
 kept only if every number in it appears among those facts: a model that invents or
-miscalculates a figure loses its commentary, and the digest posts without it.
+miscalculates a figure loses its commentary, and the digest posts without it. Its
+tokens are paid from the workspace's daily model budget; with that spent, the digest
+posts without commentary.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from agent.limits import Budgets
+from agent.metered import metered_call
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -19,6 +24,8 @@ log = logging.getLogger(__name__)
 
 POINTS = 3
 MAX_POINT_CHARS = 200
+# The longest answer asked for: three short points, with room to spare.
+MAX_OUTPUT_TOKENS = 400
 
 PROMPT = (
     "You write the commentary of a daily social-media engagement digest. Below are the "
@@ -74,8 +81,17 @@ def guard(commentary: str, facts: str) -> list[str] | None:
     return kept
 
 
+@runtime_checkable  # Deps is validated where it travels in a run's context
+class Commentary(Protocol):
+    """`Deps.commentary`: a model's words on a digest's facts, paid from the workspace's
+    model budget; None when that budget cannot cover the call."""
+
+    async def __call__(self, facts: str, *, budgets: Budgets, workspace_id: int) -> str | None:
+        """One model call on `facts`."""
+
+
 class ModelCommentary:
-    """`Deps.commentary`: (the digest's facts) -> the model's answer, one call.
+    """`Commentary` from a chat model, one call per digest.
 
     The model is built on first use, so a process that never posts a digest never
     loads the model's client.
@@ -85,15 +101,16 @@ class ModelCommentary:
         self._build = build
         self._model: BaseChatModel | None = None
 
-    async def __call__(self, facts: str) -> str:
+    async def __call__(self, facts: str, *, budgets: Budgets, workspace_id: int) -> str | None:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         if self._model is None:
             self._model = self._build()
-        answer = await self._model.ainvoke(
-            [SystemMessage(PROMPT), HumanMessage(f"<<<\n{facts}\n>>>")]
+        return await metered_call(
+            budgets,
+            workspace_id=workspace_id,
+            chat_user_id=None,
+            model=self._model,
+            messages=[SystemMessage(PROMPT), HumanMessage(f"<<<\n{facts}\n>>>")],
+            max_output=MAX_OUTPUT_TOKENS,
         )
-        content = answer.content
-        if isinstance(content, str):
-            return content
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)

@@ -45,6 +45,23 @@ class Budgets(Protocol):
     ) -> None:
         """Settle an admitted run's real use against its reservation and free its slot."""
 
+    async def reserve_tokens(
+        self, *, workspace_id: int, chat_user_id: int | None, tokens: int
+    ) -> Decision:
+        """Reserve `tokens` from the user's (None: no user's) and the workspace's day, both
+        or neither, for a model call outside a run: no message counted, no run slot taken."""
+
+    async def settle_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int | None,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        """Settle a `reserve_tokens` reservation to the real use."""
+
     async def reserve(
         self, platform: str, account: int | None, amounts: Mapping[str, int]
     ) -> Decision:
@@ -92,6 +109,22 @@ class NoLimits:
         workspace_id: int,
         chat_user_id: int,
         admission: Admission,
+        used: int,
+    ) -> None:
+        return None
+
+    async def reserve_tokens(
+        self, *, workspace_id: int, chat_user_id: int | None, tokens: int
+    ) -> Decision:
+        return Decision(True, _UNLIMITED, _UNLIMITED, 0.0, None)
+
+    async def settle_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int | None,
+        reservation: Decision,
+        reserved: int,
         used: int,
     ) -> None:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from agent.context import AgentConfig, Deps
+    from agent.digest_insights import Commentary
     from agent.ops import PlatformOps
     from agent.runner import RunnerConfig
     from agent.sources import SourceOpeners
@@ -130,7 +131,7 @@ class Assembly:
             is_admin=self.admins.is_admin,
         )
 
-    def _digest_commentary(self) -> Callable[[str], Awaitable[str]] | None:
+    def _digest_commentary(self) -> Commentary | None:
         """A model's words on each digest's numbers, where a model is configured."""
         if not self.settings.llm_enabled:
             return None
@@ -170,17 +171,29 @@ class Assembly:
     def chatops(self) -> ChatOpsService:
         """The conversation core: grammar always, the agent when a model is configured
         (LangChain is imported only then: about 0.7 s and 55 MiB)."""
+        from agent.summaries import SummaryConfig
         from bot.core.service import ChatOpsService
 
         settings = self.settings
         runner = None
+        model = None
         if settings.llm_enabled:
             from agent.runner import AgentRunner, build_model
 
             config = self._runner_config()
-            runner = AgentRunner(model=build_model(config), config=config)
+            model = build_model(config)
+            runner = AgentRunner(model=model, config=config)
+        summary = SummaryConfig(
+            tokens=settings.llm_summary_tokens,
+            batch=settings.llm_summary_batch,
+            timeout_seconds=settings.llm_summary_timeout_seconds,
+        )
         return ChatOpsService(
-            deps=lambda: self.deps, runner=runner, history_turns=settings.llm_history_turns
+            deps=lambda: self.deps,
+            runner=runner,
+            history_turns=settings.llm_history_turns,
+            summary=summary,
+            summary_model=model,
         )
 
     @cached_property

@@ -111,6 +111,12 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     llm_history_turns: int = 12
     llm_max_input_tokens: int = 4000
     llm_max_history_tokens: int = 6000
+    # A thread's turns older than its history window: a summary of this many tokens,
+    # rewritten by the model (with a model) each time this many messages have left the
+    # window, within this many seconds; else, and as the fallback, the oldest turns cut.
+    llm_summary_tokens: int = Field(default=700, ge=1)
+    llm_summary_batch: int = Field(default=8, ge=1)
+    llm_summary_timeout_seconds: float = Field(default=30.0, gt=0)
     llm_request_timeout_seconds: float = 60.0
 
     # --- Slack ------------------------------------------------------------------------

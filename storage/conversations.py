@@ -1,12 +1,19 @@
 """Per-thread conversation history: the last turns the model sees, and a rolling summary
 of the turns before them.
 
-When a new exchange is stored, the thread's messages beyond `keep` are folded into the
-thread's summary row (role 'summary', one per thread) and deleted, in the same
-statement. The summary keeps the newest `SUMMARY_CHARS` characters of what was folded:
-older turns are cut first. So a thread's rows stay
-bounded whatever its length, and the read (the summary through its partial index,
-`conversation_messages_summary`, and the window through the thread's index,
+A thread holds its newest messages (at most `keep`) and one summary row (role 'summary',
+unique per thread: `conversation_messages_summary`). Two writers keep the summary:
+
+* the history write (`append_exchange`) folds the messages beyond `keep` into it, in
+  the same statement, cut to a budget of UTF-8 bytes from its oldest end (the caller
+  turns its token budget into bytes: tokens are estimated from bytes);
+* where a model is configured, the conversation core has it rewrite the summary from
+  the previous one and the messages older than the read window (`overflow`), in batches
+  and in the background, and swaps it in with `replace_summary`, only if nobody
+  changed the summary or those messages meanwhile.
+
+So a thread's rows stay bounded whatever its length, and the read (the summary through
+its partial index and the window through the thread's index,
 `conversation_messages_thread`) never meets more than `keep` rows. Measured against a
 plain append (1,500 writes to one thread): the trim costs nothing measurable (p50
 0.41 ms with it, 0.55 ms without) and does not grow with the thread's age; an
@@ -17,12 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
+
 from storage.approvals import unshown_sql
 from storage.types import Executor
 
-# The summary's budget in characters: a few hundred tokens, bounded like the window.
-SUMMARY_CHARS = 2000
-
+# The summary's default budget in UTF-8 bytes: about 700 estimated tokens.
+SUMMARY_BYTES = 2100
 
 # The thread's summary row (part 0), then its last $3 messages (part 1); $1 workspace,
 # $2 thread.
@@ -93,16 +101,18 @@ async def append_exchange(
     reply_text: str,
     tokens: int = 0,
     keep: int = 50,
-) -> None:
+    summary_bytes: int = SUMMARY_BYTES,
+) -> int:
     """Store one user message and the reply; fold the thread's messages beyond `keep`
-    into its summary.
+    into its summary, keeping its newest `summary_bytes` bytes (UTF-8). Returns how many
+    messages the thread holds now (at most `keep`), summary aside.
 
     One statement: both rows, the fold and the trim land together or not at all. History
     is a convenience, not a record, so this commit does not wait for the WAL
     flush (`synchronous_commit` off for this transaction only): a crash may lose
     the last turn, never corrupt anything, and the reply is not held up by fsync.
     """
-    await db.execute(
+    held: int = await db.fetchval(
         """
         WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
         added AS (
@@ -114,7 +124,7 @@ async def append_exchange(
             RETURNING id
         ),
         cut AS (
-            SELECT min(id) AS id FROM (
+            SELECT min(id) AS id, count(*) AS n FROM (
                 SELECT id FROM conversation_messages
                  WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
                  ORDER BY id DESC LIMIT $7) keep_rows
@@ -125,18 +135,16 @@ async def append_exchange(
                AND m.id < cut.id
             RETURNING m.id, m.role, m.content
         ),
-        earlier AS (
-            DELETE FROM conversation_messages
-             WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary'
-               AND EXISTS (SELECT 1 FROM dropped)
-            RETURNING content
+        folded AS (
+            INSERT INTO conversation_messages (workspace_id, thread_key, role, content)
+            SELECT $1, $2, 'summary',
+                   utf8_tail(string_agg(role || ': ' || content, E'\n' ORDER BY id), $8)
+              FROM dropped HAVING count(*) > 0
+            ON CONFLICT (workspace_id, thread_key) WHERE role = 'summary'
+            DO UPDATE SET content = utf8_tail(
+                conversation_messages.content || E'\n' || EXCLUDED.content, $8)
         )
-        INSERT INTO conversation_messages (workspace_id, thread_key, role, content)
-        SELECT $1, $2, 'summary', right(concat_ws(E'\n',
-                   (SELECT string_agg(content, E'\n') FROM earlier),
-                   (SELECT string_agg(role || ': ' || content, E'\n' ORDER BY id) FROM dropped)),
-               $8)
-         WHERE EXISTS (SELECT 1 FROM dropped)
+        SELECT n + (SELECT count(*) FROM added) FROM cut
         """,
         workspace_id,
         thread_key,
@@ -145,5 +153,112 @@ async def append_exchange(
         reply_text,
         tokens,
         max(keep - 2, 1),
-        SUMMARY_CHARS,
+        summary_bytes,
     )
+    return held
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """A thread's summary and the messages older than its read window, as read together:
+    what a new summary is written from, and what `replace_summary` checks is unchanged."""
+
+    summary: str | None  # None: the thread has no summary yet
+    turns: list[Turn]  # oldest first
+    first_id: int = 0
+    last_id: int = 0
+
+
+async def overflow(
+    db: Executor, *, workspace_id: int, thread_key: str, window: int, limit: int
+) -> Overflow:
+    """The thread's summary and its oldest `limit` messages older than the last `window`
+    (the ones no read shows), in one query over the thread's indexes."""
+    rows = await db.fetch(
+        """
+        (SELECT 0 AS part, id, role, content, chat_user_id FROM conversation_messages
+          WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary')
+        UNION ALL
+        (SELECT 1, id, role, content, chat_user_id FROM conversation_messages
+          WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
+            AND id < (SELECT id FROM conversation_messages
+                       WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
+                       ORDER BY id DESC OFFSET $3 - 1 LIMIT 1)
+          ORDER BY id LIMIT $4)
+        ORDER BY part, id
+        """,
+        workspace_id,
+        thread_key,
+        max(window, 1),
+        limit,
+    )
+    summary = next((r["content"] for r in rows if r["part"] == 0), None)
+    older = [r for r in rows if r["part"] == 1]
+    if not older:
+        return Overflow(summary, [])
+    turns = [Turn(r["role"], r["content"], r["chat_user_id"]) for r in older]
+    return Overflow(summary, turns, older[0]["id"], older[-1]["id"])
+
+
+class _Changed(Exception):
+    """Someone changed the summary or its messages since they were read."""
+
+
+async def replace_summary(
+    pool: asyncpg.Pool, *, workspace_id: int, thread_key: str, read: Overflow, text: str
+) -> bool:
+    """Swap in `text` as the thread's summary and delete the messages it covers (`read`),
+    in one transaction; only if the summary is still as read and those messages are all
+    still there (else nothing changes: another writer folded them first). True if done.
+
+    The messages are locked (deleted) before the summary, the same order as the history
+    write's fold, so the two never deadlock; a fold waiting on them then finds them gone
+    and appends its own turns to the new summary.
+    """
+    if not read.turns:
+        return False
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                """
+                DELETE FROM conversation_messages
+                 WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
+                   AND id BETWEEN $3 AND $4
+                """,
+                workspace_id,
+                thread_key,
+                read.first_id,
+                read.last_id,
+            )
+            if int(status.split()[-1]) != len(read.turns):
+                raise _Changed
+            if read.summary is None:
+                done = await conn.fetchval(
+                    """
+                    INSERT INTO conversation_messages (workspace_id, thread_key, role, content)
+                    VALUES ($1, $2, 'summary', $3)
+                    ON CONFLICT (workspace_id, thread_key) WHERE role = 'summary' DO NOTHING
+                    RETURNING id
+                    """,
+                    workspace_id,
+                    thread_key,
+                    text,
+                )
+            else:
+                done = await conn.fetchval(
+                    """
+                    UPDATE conversation_messages SET content = $3
+                     WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary'
+                       AND content = $4
+                    RETURNING id
+                    """,
+                    workspace_id,
+                    thread_key,
+                    text,
+                    read.summary,
+                )
+            if done is None:
+                raise _Changed
+    except _Changed:
+        return False
+    return True

@@ -25,6 +25,7 @@ from agent.actions.base import USER_ERRORS, Outcome, user_message
 from agent.context import ActionContext, Deps
 from agent.limits import Budgets, Decision
 from agent.session import AttachmentInfo, ChatContext
+from agent.summaries import SummaryConfig, ThreadSummaries
 from agent.tokens import RunFailed, estimate_tokens
 from bot.core import shares
 from bot.core.messages import ApprovalRequest, IncomingMessage, Reply, ReplySink
@@ -37,6 +38,8 @@ from storage.identity import Identity
 from storage.redis import RedisHandle
 
 if TYPE_CHECKING:  # LangChain loads only in processes that run a model
+    from langchain_core.language_models import BaseChatModel
+
     from agent.runner import AgentRunner
 
 log = logging.getLogger(__name__)
@@ -63,12 +66,24 @@ class ChatOpsService:
         runner: AgentRunner | None = None,
         history_turns: int = 12,
         keep_messages: int = 50,
+        summary: SummaryConfig | None = None,
+        summary_model: BaseChatModel | None = None,
     ) -> None:
         # Deps may be built lazily: the pool exists only once the process has initialized.
         self._deps_source = deps
         self.runner = runner
         self._history_limit = max(history_turns, 0) * 2
         self._keep = max(keep_messages, self._history_limit + 2)
+        # Older turns: a summary cut to its budget, rewritten by `summary_model` if any,
+        # in batches that come due before the cut folds them (past `keep`).
+        summary = summary or SummaryConfig()
+        room = self._keep - self._history_limit
+        self._summary = dataclasses.replace(summary, batch=min(summary.batch, room))
+        self._summaries = (
+            None
+            if summary_model is None
+            else ThreadSummaries(model=summary_model, config=self._summary)
+        )
         # Least recently used identities are forgotten first (a busy workspace's members
         # stay cached however many one-off users pass through).
         self._identities: LRUCache[tuple[str, str, str], Identity] = LRUCache(
@@ -76,7 +91,9 @@ class ChatOpsService:
         )
         # Work that runs after the reply is out, chained per key to keep its order: a
         # thread's history writes ("thread", workspace, thread) and a run's settlement
-        # ("run", workspace, user). The next run in the thread or of the user waits for it.
+        # ("run", workspace, user), which the next run in the thread or of the user waits
+        # for; and a thread's written summary ("summary", workspace, thread), which
+        # nothing waits for.
         self._writes: dict[tuple[str, int, str | int], asyncio.Task[None]] = {}
 
     @property
@@ -407,20 +424,51 @@ class ChatOpsService:
         if not self._history_limit:
             return
         ident = chat.action.identity
-        write = functools.partial(
-            conversations.append_exchange,
-            chat.action.deps.pool,
-            workspace_id=ident.workspace_id,
-            thread_key=message.thread_key,
-            chat_user_id=ident.chat_user_id,
-            user_text=message.text,
-            reply_text=reply,
-            tokens=tokens,
-            keep=self._keep,
-        )
+        pool = chat.action.deps.pool
+
+        async def write() -> None:
+            held = await conversations.append_exchange(
+                pool,
+                workspace_id=ident.workspace_id,
+                thread_key=message.thread_key,
+                chat_user_id=ident.chat_user_id,
+                user_text=message.text,
+                reply_text=reply,
+                tokens=tokens,
+                keep=self._keep,
+                summary_bytes=self._summary.summary_bytes,
+            )
+            self._summarise_later(chat, message.thread_key, held)
+
         # History is a convenience: a failed write is logged, never fails the conversation.
         key = ("thread", ident.workspace_id, message.thread_key)
         self._later(key, write, "could not store conversation history")
+
+    def _summarise_later(self, chat: ChatContext, thread_key: str, held: int) -> None:
+        """Have the model rewrite the thread's summary once a batch of its `held` messages
+        is past the read window: in the background, one at a time per thread, and off
+        the thread's chain, so the next message neither waits for it nor is told BUSY."""
+        summaries = self._summaries
+        ident = chat.action.identity
+        key = ("summary", ident.workspace_id, thread_key)
+        if summaries is None or key in self._writes:
+            return
+        if not summaries.due(held - self._history_limit):
+            return
+        deps = chat.action.deps
+
+        async def summarise() -> None:
+            await summaries.refresh(
+                deps.pool,
+                self._budgets(deps),
+                workspace_id=ident.workspace_id,
+                chat_user_id=ident.chat_user_id,
+                thread_key=thread_key,
+                window=self._history_limit,
+                limit=self._keep,
+            )
+
+        self._later(key, summarise, "could not summarise a thread")
 
     def _later(
         self,
@@ -460,9 +508,11 @@ class ChatOpsService:
         Work still running after that is cancelled: the pool closes next, and a
         task left pending would fail on it or be destroyed with the loop.
         """
-        tasks = list(self._writes.values())
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace)
+        deadline = asyncio.get_running_loop().time() + grace
+        # A finished history write may start its thread's summary: wait for that too.
+        while tasks := list(self._writes.values()):
+            left = deadline - asyncio.get_running_loop().time()
+            _, late = await asyncio.wait(tasks, timeout=max(left, 0))
             for task in late:
                 task.cancel()
             if late:

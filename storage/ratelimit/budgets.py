@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from storage.ratelimit.counters import Counter, Reading, Tally, decide
+from storage.ratelimit.counters import Counter, Mode, Reading, Tally, decide
 from storage.ratelimit.fallback import LocalLimits, Outage
 from storage.ratelimit.ledger import Ledger
 from storage.ratelimit.quotas import CounterSpec, Quota, QuotaBook
@@ -74,13 +74,17 @@ class Budgets:
             Counter("messages", tag, workspace.capacity, amount, workspace.window),
         ]
 
-    def _llm_tokens(self, workspace_id: int, chat_user_id: int, amount: int) -> list[Counter]:
+    def _llm_tokens(
+        self, workspace_id: int, chat_user_id: int | None, amount: int
+    ) -> list[Counter]:
+        """The user's (when there is one) and the workspace's daily token ledgers."""
         tag = f"llm:{{w{workspace_id}}}"
         policy = self.policy
-        return [
-            Counter("llm_tokens", f"{tag}:u{chat_user_id}", policy.user_llm_tokens_per_day, amount),
-            Counter("llm_tokens", tag, policy.workspace_llm_tokens_per_day, amount),
-        ]
+        workspace = Counter("llm_tokens", tag, policy.workspace_llm_tokens_per_day, amount)
+        if chat_user_id is None:
+            return [workspace]
+        user_limit = policy.user_llm_tokens_per_day
+        return [Counter("llm_tokens", f"{tag}:u{chat_user_id}", user_limit, amount), workspace]
 
     # -- chat (fail open) ----------------------------------------------------------------
 
@@ -169,6 +173,50 @@ class Budgets:
             return
         if settle:  # to this process's own ledger (a negative charge refunds)
             self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
+
+    # -- model calls outside a run (fail open) ---------------------------------------
+
+    async def reserve_tokens(
+        self, *, workspace_id: int, chat_user_id: int | None, tokens: int
+    ) -> Decision:
+        """Reserve `tokens` from the user's (None: no user's) and the workspace's day, both
+        or neither, in one Redis call: for model calls outside an agent run (a thread's
+        summary, a digest's commentary), which neither count as a message nor take the
+        user's run slot. Settle it with `settle_tokens`."""
+        llm = self._llm_tokens(workspace_id, chat_user_id, max(tokens, 1))
+        tally = await self._ledger.run("reserve", llm)
+        if tally is not None:
+            return decide(llm, tally, charged=True)
+        # Redis down: reserved from this process's own day, and settled there too.
+        tally = self._local.days("peek", llm)
+        if tally.allowed:
+            self._local.days("charge", llm)
+        return replace(decide(llm, tally, charged=tally.allowed), unavailable=True)
+
+    async def settle_tokens(
+        self,
+        *,
+        workspace_id: int,
+        chat_user_id: int | None,
+        reservation: Decision,
+        reserved: int,
+        used: int,
+    ) -> None:
+        """Charge what a `reserve_tokens` call's work used beyond its reservation, or give
+        back the rest (only while the reservation's day lasts): one Redis call."""
+        if not reservation.allowed:
+            return
+        extra, refund = _settlement(reservation, reserved, used)
+        if not (extra > 0 or refund):
+            return
+        if not reservation.unavailable:
+            counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra))
+            stamp = reservation.charged_at if refund else None
+            mode: Mode = "refund" if refund else "charge"
+            if await self._ledger.run(mode, counters, stamp=stamp) is not None:
+                return
+        # To this process's own ledger (a negative charge refunds).
+        self._local.days("charge", self._llm_tokens(workspace_id, chat_user_id, extra))
 
     # -- shared paces and bounds (fail open) --------------------------------------------
 
@@ -296,6 +344,13 @@ class Budgets:
         if tally is None:
             raise LimiterUnavailable("redis unreachable")
         return tally
+
+
+def _settlement(reservation: Decision, reserved: int, used: int) -> tuple[int, bool]:
+    """What settling a token reservation does: (tokens used beyond it, or minus the unused
+    rest; whether that rest is refunded, which only a reservation Redis charged can be)."""
+    extra = used - max(reserved, 1)
+    return extra, extra < 0 and reservation.charged_at is not None
 
 
 def _status(

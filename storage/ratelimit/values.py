@@ -14,7 +14,8 @@ class Decision:
     """The answer to "may this happen now?", with what is left and when to retry.
 
     `counter` names the counter that refused, or when allowed the one with the smallest
-    share left. `unavailable`: Redis could not be asked, so nothing was charged.
+    share left. `unavailable`: Redis could not be asked, so nothing was charged there (a
+    limit that fails open answered from this process's own counts instead).
     `charged_at` (Redis' clock at a granted reservation) lets `refund` find what it charged.
     """
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from agent.context import AgentConfig, Deps
-from agent.digest_insights import ModelCommentary, guard, numbers
+from agent.digest_insights import MAX_OUTPUT_TOKENS, ModelCommentary, guard, numbers
 from agent.digests import build_digest
 from agent.ports import MetricsReport
 from agent.runner import RunnerConfig, build_model
 from integrations.base import AccountMetrics, Figure, Metric, PostMetrics
 from storage import accounts, digests, identity, metrics
+from storage.ratelimit import Budgets, LimitPolicy
 from tests.fakes import openai as fake_llm
 from tests.fakes.chatops import FakeOps
 from tests.fakes.platforms import directory
@@ -21,7 +22,7 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 DAY = date(2026, 11, 24)
 
 
-async def _setup(pool, redis, cipher, *, commentary=None, relink=False):
+async def _setup(pool, redis, cipher, *, commentary=None, relink=False, budgets=None):
     ident = await identity.resolve(
         pool, frontend="slack", workspace_external_id="T1", user_external_id="U1"
     )
@@ -68,6 +69,7 @@ async def _setup(pool, redis, cipher, *, commentary=None, relink=False):
         platforms=directory(configured=ops.platforms),
         ops=ops,
         commentary=commentary,
+        **({} if budgets is None else {"budgets": budgets}),
     )
     sub = await digests.upsert(
         pool,
@@ -176,6 +178,36 @@ async def test_model_insights_are_posted_and_an_invented_number_drops_them(
     assert "Views: 1,250 (previous 1,000, change +25.0 %)" in prompt
     assert "sk-t" not in str(server.requests[0])
     assert dropped.insights == [] and "Insights" not in dropped.text()
+
+
+async def test_insights_are_paid_from_the_workspace_budget_and_skipped_when_it_is_spent(
+    fresh_pool, redis, cipher
+):
+    server = fake_llm.ScriptedOpenAI(
+        [fake_llm.text("- Views reached 1,250.\n- Likes reached 80.\n- Clip 1 led.")]
+    )
+    policy = LimitPolicy("9/minute", "9/minute", 100, 1000)  # the user's day is not asked
+    budgets = Budgets(redis=redis, policy=policy, call_timeout=5.0)
+    async with serve_asgi(server.app) as base:
+        config = RunnerConfig(model="openai:fake-model", base_url=base + "/v1", api_key="sk-t")
+        commentary = ModelCommentary(lambda: build_model(config))
+        deps, workspace, sub, _yt = await _setup(
+            fresh_pool, redis, cipher, commentary=commentary, budgets=budgets
+        )
+        paid = await build_digest(deps, workspace, sub, now=NOW)
+        assert len(paid.insights) == 3
+        assert server.requests[0]["max_completion_tokens"] == MAX_OUTPUT_TOKENS
+        rows = await budgets.report(workspace_id=workspace.id, chat_user_id=0)
+        used = {r.scope: r.used for r in rows if r.counter == "llm_tokens"}
+        assert used == {"user": 0, "workspace": 120}  # what the model reported
+        # Spend the rest of the workspace's day: the next digest asks no model at all.
+        left = await budgets.reserve_tokens(
+            workspace_id=workspace.id, chat_user_id=None, tokens=880
+        )
+        assert left.allowed
+        spent = await build_digest(deps, workspace, sub, now=NOW)
+    assert spent.insights == [] and len(server.requests) == 1
+    assert spent.accounts == paid.accounts  # the digest itself still posts
 
 
 async def test_without_a_model_the_digest_says_nothing_about_insights(fresh_pool, redis, cipher):

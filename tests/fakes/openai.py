@@ -39,6 +39,11 @@ def http_error(status: int, message: str = "scripted failure") -> Step:
     return {"error": status, "message": message}
 
 
+def slow(step: Step, seconds: float) -> Step:
+    """`step`, answered after `seconds` (one slow call; `delay` slows them all)."""
+    return {**step, "delay": seconds}
+
+
 class ScriptedOpenAI:
     """Holds the script and every request received (parsed JSON bodies)."""
 
@@ -83,6 +88,8 @@ class ScriptedOpenAI:
         step = self.steps.pop(0)
         if callable(step):
             step = step(body)
+        if step.get("delay"):
+            await asyncio.sleep(step["delay"])
         if "error" in step:
             return JSONResponse(
                 {"error": {"message": step["message"], "type": "server_error"}},

@@ -811,3 +811,62 @@ async def test_admission_is_all_or_nothing_step_by_step(redis: RedisHandle) -> N
     assert rows[("user", None, "llm_tokens")].used == 1
     assert rows[("user", None, "messages")].used == 3
     assert not await redis.client.exists(redis.key("run", "{w5}", "u6"))
+
+
+async def test_a_tokens_only_reservation_takes_no_run_slot_and_counts_no_message(
+    redis: RedisHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Model work outside a run (a thread's summary, a digest's commentary): one Redis call
+    reserves from the user's and the workspace's day, both or neither, while the user's
+    own run goes on; its settlement is one more call, to the real use."""
+    budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY)  # 100/user, 150/workspace
+    who = {"workspace_id": 81, "chat_user_id": 82}
+    run = await budgets.admit_run(**who, tokens=10, ttl=30)
+    assert run.allowed
+    await budgets.reserve_tokens(**who, tokens=1)  # the script is loaded
+    sent: list[str] = []
+    execute = redis.client.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await execute(*args, **options)
+
+    monkeypatch.setattr(redis.client, "execute_command", counting)
+    side = await budgets.reserve_tokens(**who, tokens=60)
+    assert side.allowed and side.charged_at is not None and sent == ["EVALSHA"]
+    await budgets.settle_tokens(**who, reservation=side, reserved=60, used=25)
+    assert sent == ["EVALSHA", "EVALSHA"]
+    monkeypatch.undo()
+    # Still one run at a time (the user's run kept its slot), and no message was counted.
+    assert (await budgets.admit_run(**who, tokens=1, ttl=30)).run is None
+    rows = _rows(await budgets.report(**who))
+    assert rows[("user", None, "messages")].used == 2  # the two admit_run calls
+    assert rows[("user", None, "llm_tokens")].used == 10 + 1 + 25  # the refused run: none
+    # Over the user's day: refused and nothing charged, the workspace's neither.
+    refused = await budgets.reserve_tokens(**who, tokens=70)
+    assert not refused.allowed and refused.counter == "llm_tokens" and refused.retry_after > 0
+    await budgets.settle_tokens(**who, reservation=refused, reserved=70, used=0)
+    assert _rows(await budgets.report(**who))[("workspace", None, "llm_tokens")].used == 36
+    # Without a user, only the workspace's day: 150 - 36 left.
+    ws = {"workspace_id": 81, "chat_user_id": None}
+    assert not (await budgets.reserve_tokens(**ws, tokens=115)).allowed
+    spent = await budgets.reserve_tokens(**ws, tokens=114)
+    assert spent.allowed and spent.remaining == 0
+    await budgets.settle_tokens(**ws, reservation=spent, reserved=114, used=130)
+    rows = _rows(await budgets.report(**who))
+    assert rows[("workspace", None, "llm_tokens")].used == 166  # over-use is charged
+    assert rows[("user", None, "llm_tokens")].used == 36  # the user's day untouched
+
+
+async def test_a_tokens_only_reservation_fails_open_to_this_process(tmp_path: Path) -> None:
+    """Redis unreachable: reserved and settled on this process's own day, still capped."""
+    dead = RedisHandle(url=f"unix://{tmp_path}/nothing.sock", data_dir=tmp_path)
+    await dead.open()
+    budgets = Budgets(redis=dead, call_timeout=0.2, policy=POLICY)
+    who = {"workspace_id": 1, "chat_user_id": 2}
+    first = await budgets.reserve_tokens(**who, tokens=80)
+    assert first.allowed and first.unavailable
+    await budgets.settle_tokens(**who, reservation=first, reserved=80, used=30)
+    assert (await budgets.reserve_tokens(**who, tokens=70)).allowed  # 30 + 70 = 100
+    assert not (await budgets.reserve_tokens(**who, tokens=1)).allowed
+    await dead.close()
