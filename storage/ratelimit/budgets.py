@@ -153,14 +153,13 @@ class Budgets:
         used: int,
     ) -> None:
         """After an admitted run, in one Redis call: charge what it used beyond its
-        reservation (`admission.reserved`), or give back the rest (only while the reservation's day lasts), and
-        free the user's run slot if it is still this run's."""
+        reservation (`admission.reserved`), or give back the rest (only while the
+        reservation's day lasts), and free the user's run slot if it is still this run's."""
         run, reservation = admission.run, admission.tokens
         if run is None or reservation is None:
             raise ValueError("finish_run needs an admitted run")
         slot_key = self._runs.key(workspace_id, chat_user_id)
-        extra = used - max(admission.reserved, 1)
-        refund = extra < 0 and reservation.charged_at is not None
+        extra, refund = _settlement(reservation, admission.reserved, used)
         settle = extra > 0 or refund
         counters = self._llm_tokens(workspace_id, chat_user_id, abs(extra)) if settle else []
         if not self._runs.release_local(slot_key, run) and await self._ledger.finish(
