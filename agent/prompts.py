@@ -20,3 +20,9 @@ Rules:
   tools exactly; never add numbers of your own.
 - Be brief: a few short lines, plain text.
 """
+
+
+def quoted(text: str) -> str:
+    """`text` between <<< and >>>, with any such marks inside it defused (so quoted text
+    cannot close its quote and pass for instructions)."""
+    return "<<<\n" + text.replace("<<<", "‹‹‹").replace(">>>", "›››") + "\n>>>"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from agent.limits import Budgets
 from agent.metered import metered_call
+from agent.prompts import quoted
 from agent.tokens import BYTES_PER_TOKEN
 from storage import conversations
 from storage.conversations import Overflow
@@ -63,11 +64,6 @@ class SummaryConfig:
     def summary_bytes(self) -> int:
         """The summary's budget in UTF-8 bytes (tokens are estimated from bytes)."""
         return self.tokens * BYTES_PER_TOKEN
-
-
-def quoted(text: str) -> str:
-    """`text` between <<< and >>>, with any such marks inside it defused."""
-    return "<<<\n" + text.replace("<<<", "‹‹‹").replace(">>>", "›››") + "\n>>>"
 
 
 def head(text: str, limit: int) -> str:
