@@ -124,7 +124,7 @@ def serve_ours(port: int, api_base: str, data_dir: str) -> None:
     )
     services = Services(settings=settings)
     adapter = build_slack_adapter(services, handler=BenchCore())
-    app = create_app(services, routers=[adapter.router()])
+    app = create_app(services, routers=[adapter.router()], endpoints=adapter.endpoints())
 
     async def main() -> None:
         import uvicorn
