@@ -92,7 +92,7 @@ def serve_fake(port: int) -> None:
 
 def serve_ours(port: int, api_base: str, data_dir: str) -> None:
     from bot.core.messages import IncomingMessage, Reply, ReplySink
-    from bot.services import Services
+    from bot.services import Services, freeze_startup_heap
     from bot.settings import Settings
     from bot.slack import build_slack_adapter
     from bot.web import create_app
@@ -130,6 +130,7 @@ def serve_ours(port: int, api_base: str, data_dir: str) -> None:
         import uvicorn
 
         await services.redis.open()
+        freeze_startup_heap()  # as `run_parts` does once a process's parts have started
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
