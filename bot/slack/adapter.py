@@ -51,7 +51,6 @@ from agent.context import ChatProfile
 from agent.layout import Layout
 from bot.asgi import read_capped_body, replaying, respond
 from bot.core.messages import ConversationHandler, Reply
-from bot.lowpriority import LowPriority
 from bot.slack.admin import admin_check
 from bot.slack.blocks import RUN_ACTION_PREFIX, SHARE_ACTION
 from bot.slack.convert import (
@@ -181,8 +180,6 @@ class SlackAdapter:
         # and the "busy" notices sent instead past that, bounded the same way.
         self._tasks: set[asyncio.Task[None]] = set()
         self._notices: set[asyncio.Task[None]] = set()
-        # Both run in a lane that gives way to requests, so acks never queue behind them.
-        self._lane = LowPriority()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
         # One aiohttp session for every Web API call (bolt's per-request clients
@@ -295,7 +292,6 @@ class SlackAdapter:
         """POST /slack/events: body capped, signature checked on the raw bytes, then a
         slash command is acked here at once and anything else (events, clicks, URL
         verification, retries) goes through bolt."""
-        self._lane.arrived()
         if scope["method"] != "POST":
             await respond(send, 405, b"Method Not Allowed", headers=[(b"allow", b"POST")])
             return
@@ -672,7 +668,7 @@ class SlackAdapter:
         if len(into) >= self.config.max_in_flight:
             work.close()  # never started: nothing to clean up, no "never awaited" warning
             return False
-        task = asyncio.create_task(self._lane.run(self._guard(work, name)), name=name)
+        task = asyncio.create_task(self._guard(work, name), name=name)
         into.add(task)
         task.add_done_callback(into.discard)
         return True
