@@ -92,7 +92,7 @@ def serve_fake(port: int) -> None:
 
 def serve_ours(port: int, api_base: str, data_dir: str) -> None:
     from bot.core.messages import IncomingMessage, Reply, ReplySink
-    from bot.services import Services
+    from bot.services import Services, freeze_startup_heap
     from bot.settings import Settings
     from bot.slack import build_slack_adapter
     from bot.web import create_app
@@ -124,12 +124,13 @@ def serve_ours(port: int, api_base: str, data_dir: str) -> None:
     )
     services = Services(settings=settings)
     adapter = build_slack_adapter(services, handler=BenchCore())
-    app = create_app(services, routers=[adapter.router()])
+    app = create_app(services, routers=[adapter.router()], endpoints=adapter.endpoints())
 
     async def main() -> None:
         import uvicorn
 
         await services.redis.open()
+        freeze_startup_heap()  # as `run_parts` does once a process's parts have started
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -262,7 +263,17 @@ async def _sequential(urls: dict[str, str]) -> dict[str, list[float]]:
     return times
 
 
-async def _bursts(urls: dict[str, str], size: int) -> dict[str, list[float]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CPU: dict[str, list[float]] = {}  # server -> its CPU seconds per request, per burst
+
+
+async def _bursts(urls: dict[str, str], size: int, pids: dict[str, int]) -> dict[str, list[float]]:
     """BURSTS bursts of `size` concurrent requests per server, servers interleaved."""
     out: dict[str, list[float]] = {k: [] for k in urls}
     # One client per target, its connections opened by an uncounted burst first.
@@ -273,7 +284,10 @@ async def _bursts(urls: dict[str, str], size: int) -> dict[str, list[float]]:
         await asyncio.sleep(SETTLE_SECONDS)
         for _ in range(BURSTS):
             for name, url in urls.items():
+                before = _cpu_seconds(pids[name])
                 got = await asyncio.gather(*(_one(sessions[name], url, n) for n in range(size)))
+                # Ours includes its follow-up work's first steps, started within the burst.
+                CPU.setdefault(name, []).append((_cpu_seconds(pids[name]) - before) / size)
                 out[name] += got
                 # Let the burst's follow-up work finish before measuring the next server.
                 await asyncio.sleep(SETTLE_SECONDS)
@@ -332,7 +346,13 @@ async def bench() -> int:
 
         urls = {OURS: url("ours"), FLOOR: url("floor"), FAIR: url("fair"), DEFAULT: url("default")}
         seq = await _sequential(urls)
-        bursts = {size: await _bursts(urls, size) for size in CONCURRENCY}
+        pids = {
+            OURS: procs["ours"].pid,
+            FLOOR: procs["floor"].pid,
+            FAIR: procs["fair"].pid,
+            DEFAULT: procs["default"].pid,
+        }
+        bursts = {size: await _bursts(urls, size, pids) for size in CONCURRENCY}
         await asyncio.sleep(SETTLE_SECONDS)
         async with httpx.AsyncClient() as http:
             stats = (await http.get(f"http://127.0.0.1:{ports['fake']}/stats")).json()
@@ -355,6 +375,9 @@ async def bench() -> int:
                     f"  {name:32s} p50 {_pct(values, 0.5):7.2f} ms"
                     f"   p99 {_pct(values, 0.99):7.2f} ms   max {max(values) * 1000:7.2f} ms"
                 )
+        print("server CPU per request in the bursts (median; what one event loop must spend):")
+        for name, values in CPU.items():
+            print(f"  {name:32s} {statistics.median(values) * 1e6:7.0f} us")
         sent = WARMUP + SEQUENTIAL + sum((BURSTS + 1) * size for size in CONCURRENCY)
         print(
             f"socialops: {sent - BUSY_ACKS} commands taken, {BUSY_ACKS} answered busy"
@@ -411,6 +434,25 @@ async def bench() -> int:
                     anchor_value=floor,
                 )
             )
+        cpu = {name: statistics.median(values) * 1e6 for name, values in CPU.items()}
+        rows.append(
+            figure(
+                "server CPU per ack in bursts",
+                cpu[OURS],
+                "us",
+                anchor=FAIR,
+                anchor_value=cpu[FAIR],
+            )
+        )
+        rows.append(
+            figure(
+                "server CPU per ack in bursts vs floor",
+                cpu[OURS],
+                "us",
+                anchor=FLOOR,
+                anchor_value=cpu[FLOOR],
+            )
+        )
         return 0 if record("slack_ack", rows) else 1
     finally:
         for proc in procs.values():

@@ -21,6 +21,7 @@ from bot.services import Part, Services
 if TYPE_CHECKING:
     from fastapi import APIRouter
     from langchain_core.language_models import BaseChatModel
+    from starlette.types import ASGIApp
 
     from agent.context import AgentConfig, Deps
     from agent.digest_insights import Commentary
@@ -265,8 +266,8 @@ class Assembly:
                 signins=self.signins,
             )
         ]
-        if self.slack is not None and self.settings.slack_signing_secret is not None:
-            routers.append(self.slack.router())
+        if (slack := self._slack_over_http()) is not None:
+            routers.append(slack.router())
         routers.append(self._media_router())
         if self.settings.metrics_token is not None:
             from bot.metrics_web import build_metrics_router, refresher
@@ -280,6 +281,15 @@ class Assembly:
         if self.settings.supabase_url is not None:
             routers.append(self._api_router(self.settings.supabase_url))
         return routers
+
+    def web_endpoints(self) -> dict[str, ASGIApp]:
+        """Exact paths served ahead of the app (bot.web.ExactPaths): Slack's events."""
+        slack = self._slack_over_http()
+        return slack.endpoints() if slack is not None else {}
+
+    def _slack_over_http(self) -> SlackAdapter | None:
+        """The Slack adapter when it takes HTTP requests (a signing secret is set)."""
+        return self.slack if self.settings.slack_signing_secret is not None else None
 
     def _api_router(self, supabase_url: str) -> APIRouter:
         """/api/v1: the companion app, as the chat user each Supabase user connected."""
@@ -332,7 +342,10 @@ class Assembly:
 
             web = WebPart(
                 create_app(
-                    self.services, routers=self.web_routers(), streamed=self.streamed_paths()
+                    self.services,
+                    routers=self.web_routers(),
+                    endpoints=self.web_endpoints(),
+                    streamed=self.streamed_paths(),
                 ),
                 host=settings.host,
                 port=settings.port,

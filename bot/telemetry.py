@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Span, Tracer
+    from starlette.types import ASGIApp
 
     from bot.core.messages import IncomingMessage, ReplySink
     from bot.settings import Settings
@@ -206,6 +207,26 @@ def instrument_app(app: FastAPI) -> None:
         tracer_provider=tracing.provider,
         server_request_hook=_redact_server_span,
         excluded_urls=_UNTRACED_ROUTES,
+        exclude_spans=["receive", "send"],
+    )
+
+
+def instrument_endpoint(path: str, endpoint: ASGIApp) -> ASGIApp:
+    """`endpoint` (pure ASGI, served at exactly `path` ahead of the app: `bot.web.ExactPaths`)
+    traced like the app's routes when on: the same middleware, span name and hook."""
+    tracing = _active
+    if tracing is None:
+        return endpoint
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    def details(scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+        return f"{scope.get('method', 'HTTP')} {path}", {"http.route": path}
+
+    return OpenTelemetryMiddleware(  # type: ignore[no-any-return]
+        endpoint,
+        default_span_details=details,
+        server_request_hook=_redact_server_span,
+        tracer_provider=tracing.provider,
         exclude_spans=["receive", "send"],
     )
 

@@ -1,8 +1,9 @@
 """The ASGI app (FastAPI) and the part that serves it.
 
 Routes: health and readiness here; OAuth start/callback and Slack endpoints are
-mounted by their own modules through `create_app`'s routers. Every request body
-is capped (`BodyLimit`) before any route sees it.
+mounted by their own modules through `create_app`'s routers and endpoints. Every
+request body is capped (`BodyLimit`, or the endpoint's own `read_capped_body`)
+before anything parses it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from collections.abc import Iterator, Mapping
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.asgi import read_capped_body, replaying
 from bot.services import Services
-from bot.telemetry import instrument_app
+from bot.telemetry import instrument_app, instrument_endpoint
 
 log = logging.getLogger(__name__)
 
-# Slack's event and interaction payloads stay well under 1 MiB; every other route
-# (OAuth pages, health, media) takes at most a small form or nothing at all.
-BODY_LIMITS: Mapping[str, int] = {"/slack/events": 1024 * 1024}
+# The app's routes (OAuth pages, health, media) take at most a small form or nothing at
+# all; an endpoint served ahead of the app (see `ExactPaths`) caps its own body.
 DEFAULT_BODY_LIMIT = 64 * 1024
 
 
@@ -43,12 +44,12 @@ class BodyLimit:
         self,
         app: ASGIApp,
         *,
-        limits: Mapping[str, int] = BODY_LIMITS,
+        limits: Mapping[str, int] | None = None,
         default: int = DEFAULT_BODY_LIMIT,
         streamed: frozenset[str] = frozenset(),
     ) -> None:
         self._app = app
-        self._limits = dict(limits)
+        self._limits = dict(limits or {})
         self._default = default
         self._streamed = streamed
 
@@ -56,69 +57,43 @@ class BodyLimit:
         if scope["type"] != "http" or scope["path"] in self._streamed:
             await self._app(scope, receive, send)
             return
-        cap = self._limits.get(scope["path"], self._default)
-        declared = [v for k, v in scope["headers"] if k == b"content-length"]
-        if declared:
-            if len(declared) > 1 or not declared[0].isdigit() or len(declared[0]) > 18:
-                await _refuse(send, 400, b"Bad Request")
-                return
-            if int(declared[0]) > cap:
-                await _refuse(send, 413, b"Request body too large")
-                return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before the body was complete
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                await _refuse(send, 413, b"Request body too large")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body: Message | None = {
-            "type": "http.request",
-            "body": b"".join(chunks),
-            "more_body": False,
-        }
-
-        async def replay() -> Message:
-            # The whole body once, then the client's own messages (a disconnect).
-            nonlocal body
-            if body is not None:
-                message, body = body, None
-                return message
-            return await receive()
-
-        await self._app(scope, replay, send)
+        body = await read_capped_body(
+            scope, receive, send, cap=self._limits.get(scope["path"], self._default)
+        )
+        if body is not None:
+            await self._app(scope, replaying(body, receive), send)
 
 
-async def _refuse(send: Send, status: int, text: bytes) -> None:
-    # Connection: close, since the rest of the body is left unread on the socket.
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(text)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": text})
+class ExactPaths:
+    """Pure ASGI: requests to a few exact paths go straight to their own ASGI endpoint,
+    everything else to `app`.
+
+    Hand-written routing for endpoints on a latency budget (Slack's 3 s ack,
+    bench/slack_ack.py): a signed slash command cost 57 us of CPU in the app as a route
+    (FastAPI's middleware stack, routing, request objects, parsing the form on the ack's
+    path) and costs 13.5 us as an endpoint here. Such an endpoint does itself what the
+    stack did: cap its body (`read_capped_body`), answer 405 to other methods; it is
+    traced like the app's routes (`bot.telemetry.instrument_endpoint`).
+    """
+
+    def __init__(self, app: ASGIApp, endpoints: Mapping[str, ASGIApp]) -> None:
+        self._app = app
+        self._endpoints = dict(endpoints)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self._endpoints.get(scope["path"]) if scope["type"] == "http" else None
+        await (endpoint or self._app)(scope, receive, send)
 
 
 def create_app(
     services: Services,
     *,
     routers: list[APIRouter] | None = None,
+    endpoints: Mapping[str, ASGIApp] | None = None,
     streamed: frozenset[str] = frozenset(),
-) -> FastAPI:
+) -> ASGIApp:
     """Build the app; lifecycle stays with the process runner, not with ASGI lifespan.
+    `endpoints`: exact paths served ahead of the app (see `ExactPaths`);
     `streamed`: paths whose route reads and caps its own body (see `BodyLimit`)."""
     app = FastAPI(title="socialops", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
@@ -147,7 +122,11 @@ def create_app(
     for router in routers or []:
         app.include_router(router)
     instrument_app(app)
-    return app
+    if not endpoints:
+        return app
+    return ExactPaths(
+        app, {path: instrument_endpoint(path, endpoint) for path, endpoint in endpoints.items()}
+    )
 
 
 class _Server(uvicorn.Server):
@@ -161,7 +140,7 @@ class _Server(uvicorn.Server):
 class WebPart:
     """Serves the ASGI app with uvicorn until stopped."""
 
-    def __init__(self, app: FastAPI, *, host: str, port: int, name: str = "web") -> None:
+    def __init__(self, app: ASGIApp, *, host: str, port: int, name: str = "web") -> None:
         self.name = name
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"

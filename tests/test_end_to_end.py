@@ -50,7 +50,7 @@ async def test_link_list_upload_metrics_quota_through_the_composition_root(
     assert len(links) == 1, (sink.private, sink.sent)
 
     # 2. the browser: our start page -> Google consent -> our callback.
-    app = create_app(wired.services, routers=wired.web_routers())
+    app = create_app(wired.services, routers=wired.web_routers(), endpoints=wired.web_endpoints())
     async with (
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"

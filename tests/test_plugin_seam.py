@@ -54,7 +54,7 @@ async def test_an_extra_platform_links_uploads_reports_and_counts(
     [link] = re.findall(r"http://testserver/oauth/pebble/start\?s=[\w-]+", "\n".join(sink.private))
 
     # The browser: our start page -> Pebble's consent -> our callback.
-    app = create_app(wired.services, routers=wired.web_routers())
+    app = create_app(wired.services, routers=wired.web_routers(), endpoints=wired.web_endpoints())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
         page = await web.get(link.removeprefix("http://testserver"))

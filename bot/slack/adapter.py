@@ -18,18 +18,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 import aiohttp
 import httpx
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -43,9 +43,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.context import ChatProfile
 from agent.layout import Layout
+from bot.asgi import read_capped_body, replaying, respond
 from bot.core.messages import ConversationHandler, Reply
 from bot.slack.admin import admin_check
 from bot.slack.blocks import RUN_ACTION_PREFIX, SHARE_ACTION
@@ -101,11 +105,18 @@ BOT_SCOPES = (
     "users:read",  # users.info: the requester's time zone for scheduled posts
 )
 ACK_TEXT = "Working on it…"
+EVENTS_PATH = "/slack/events"
+# Slack's event and interaction payloads stay well under 1 MiB.
+EVENTS_BODY_LIMIT = 1024 * 1024
 # Slack's replay window: a signed request older (or newer) than this is refused.
 SIGNATURE_MAX_AGE_SECONDS = 5 * 60
-_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_TIMESTAMP = re.compile(rb"[0-9]{1,12}")
 _FAILED_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
 BUSY_TEXT = "I'm busy right now, try again in a minute."
+_ACK_JSON = json.dumps({"response_type": "ephemeral", "text": ACK_TEXT}).encode()
+_BUSY_JSON = json.dumps({"response_type": "ephemeral", "text": BUSY_TEXT}).encode()
+_PAYLOAD_FIELD = re.compile(rb"(?:^|&)payload=")
+_COMMAND_FIELD = re.compile(rb"(?:^|&)command=([^&]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,53 +269,64 @@ class SlackAdapter:
     # --- routes -----------------------------------------------------------------------
 
     def router(self) -> APIRouter:
-        """The HTTP endpoints: `/slack/events`, and the OAuth pages in multi-workspace mode."""
-        if self._signing_key is None:
-            raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
+        """The OAuth pages (multi-workspace mode); `/slack/events` is in `endpoints()`."""
         router = APIRouter()
-        # Plain Starlette routes: Slack's payloads are verified and parsed here, so
-        # FastAPI's per-request dependency solving would be pure overhead on the ack path.
-        router.add_route("/slack/events", self._events_route, methods=["POST"])
         if self.config.multi_workspace:
             router.add_route("/slack/install", self._oauth_route, methods=["GET"])
             router.add_route("/slack/oauth_redirect", self._oauth_route, methods=["GET"])
         return router
+
+    def endpoints(self) -> dict[str, ASGIApp]:
+        """`/slack/events` as a pure ASGI endpoint, served ahead of the app
+        (`bot.web.create_app(endpoints=...)`): the ack is on Slack's 3 s budget."""
+        if self._signing_key is None:
+            raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
+        return {EVENTS_PATH: self._events}
 
     def _ensure_session(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
             self.web_client.session = self._session
 
-    async def _events_route(self, request: Request) -> Response:
+    async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /slack/events: body capped, signature checked on the raw bytes, then a
+        slash command is acked here at once and anything else (events, clicks, URL
+        verification, retries) goes through bolt."""
+        if scope["method"] != "POST":
+            await respond(send, 405, b"Method Not Allowed", headers=[(b"allow", b"POST")])
+            return
+        body = await read_capped_body(scope, receive, send, cap=EVENTS_BODY_LIMIT)
+        if body is None:
+            return  # refused (400/413), or the client went away
         self._ensure_session()
-        body = await request.body()  # at most 1 MiB: bot.web.BodyLimit caps it
-        if not self._signed_by_slack(body, request):
-            return Response(status_code=401, content="invalid request")
-        form = _slash_command_form(request.headers.get("content-type", ""), body)
-        if form is None or form.get("command") != self.config.command:
-            return await self._request_handler.handle(request)
-        return JSONResponse(self.accept_command(form))
+        content_type, timestamp, signature = _slack_headers(scope["headers"])
+        if not self._signed_by_slack(body, timestamp, signature):
+            await respond(send, 401, b"invalid request")
+            return
+        if _command_name(content_type, body) == self.config.command:
+            await respond(
+                send, 200, self._accept_command_body(body), content_type=b"application/json"
+            )
+            return
+        request = Request(scope, replaying(body, receive))
+        response = await self._request_handler.handle(request)
+        await response(scope, receive, send)
 
-    def _signed_by_slack(self, body: bytes, request: Request) -> bool:
+    def _signed_by_slack(self, body: bytes, timestamp: bytes, signature: bytes) -> bool:
         """Slack's v0 signature over the raw body, timestamp within 5 minutes.
 
         Computed on bytes rather than with slack_sdk's `SignatureVerifier`, which
         decodes the body as UTF-8 and parses the timestamp with `int()`, and so
         raises (a 500) on bodies and headers that only an attacker would send.
         """
-        if self._signing_key is None:
-            return False
-        timestamp = request.headers.get("x-slack-request-timestamp", "")
-        signature = request.headers.get("x-slack-signature", "")
-        if not _TIMESTAMP.fullmatch(timestamp):
+        if self._signing_key is None or not _TIMESTAMP.fullmatch(timestamp):
             return False
         if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
             return False
         digest = hmac.new(
-            self._signing_key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256
+            self._signing_key, b"v0:" + timestamp + b":" + body, hashlib.sha256
         ).hexdigest()
-        # Headers arrive as latin-1 text; compare bytes, which takes any character.
-        return hmac.compare_digest(f"v0={digest}".encode(), signature.encode("latin-1"))
+        return hmac.compare_digest(b"v0=" + digest.encode(), signature)
 
     async def _oauth_route(self, request: Request) -> Response:
         self._ensure_session()
@@ -315,13 +337,21 @@ class SlackAdapter:
     def accept_command(self, form: Mapping[str, str]) -> dict[str, str]:
         """Schedule a verified slash command; returns the immediate (ephemeral) ack body,
         which says "busy" instead when this process already runs all it may."""
-        if not self._spawn(self._run_command(dict(form)), name="slack:command"):
-            return {"response_type": "ephemeral", "text": BUSY_TEXT}
-        return {"response_type": "ephemeral", "text": ACK_TEXT}
+        taken = self._spawn(self._run_command(dict(form)), name="slack:command")
+        return {"response_type": "ephemeral", "text": ACK_TEXT if taken else BUSY_TEXT}
+
+    def _accept_command_body(self, body: bytes) -> bytes:
+        """`accept_command` for a form still in its bytes (the HTTP fast path): parsed in
+        the background, off the ack's path; the ack's JSON is made once."""
+        taken = self._spawn(self._run_command_body(body), name="slack:command")
+        return _ACK_JSON if taken else _BUSY_JSON
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         """Socket Mode (and any bolt-routed command): same path as the HTTP fast path."""
         await ack(self.accept_command(body))
+
+    async def _run_command_body(self, body: bytes) -> None:
+        await self._run_command(_form(body))
 
     async def _run_command(self, form: dict[str, str]) -> None:
         # A trigger_id seen before is a replayed signed request (Slack itself never
@@ -717,11 +747,34 @@ def _click_channel(body: Mapping[str, Any]) -> str:
     )
 
 
-def _slash_command_form(content_type: str, body: bytes) -> dict[str, str] | None:
-    """The form fields if this POST is a slash command, else None (events, clicks)."""
-    if not content_type.startswith("application/x-www-form-urlencoded"):
+def _slack_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bytes, bytes]:
+    """Content type, signature timestamp and signature, from the ASGI scope's headers."""
+    content_type = timestamp = signature = b""
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"x-slack-request-timestamp":
+            timestamp = value
+        elif name == b"x-slack-signature":
+            signature = value
+    return content_type, timestamp, signature
+
+
+def _command_name(content_type: bytes, body: bytes) -> str | None:
+    """The command if this POST is a slash command (a form with `command` and no
+    `payload`), else None: events are JSON, clicks a form with `payload`.
+
+    Only the field names are looked at, on the bytes; the form is parsed in the
+    background. Anything this does not recognise (say, a percent-encoded field name)
+    goes through bolt, which parses the form itself and routes a command to
+    `_on_command`: the same ack, just slower."""
+    if not content_type.startswith(b"application/x-www-form-urlencoded"):
         return None
-    fields = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    if "command" not in fields or "payload" in fields:
+    if _PAYLOAD_FIELD.search(body):
         return None
-    return fields
+    found = _COMMAND_FIELD.findall(body)
+    return unquote_plus(found[-1].decode("utf-8", errors="replace")) if found else None
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))

@@ -240,7 +240,7 @@ async def _harness(
     services = Services(settings=settings)
     await services.initialize()
     adapter = build_slack_adapter(services, handler=core)
-    app = create_app(services, routers=[adapter.router()])
+    app = create_app(services, routers=[adapter.router()], endpoints=adapter.endpoints())
     transport = httpx.ASGITransport(app=app)
     # https: bolt's OAuth state cookie is Secure, and httpx honours that.
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
