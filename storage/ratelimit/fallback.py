@@ -10,18 +10,17 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+import limits
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import ClusterDownError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage.ratelimit.counters import Counter, Reading, Tally
 from storage.ratelimit.windows import day_period
-
-if TYPE_CHECKING:
-    from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +71,15 @@ class LocalLimits:
     """The script's semantics on this process' own counts and clock (fail open, still capped).
 
     `limits`' in-memory moving window does the moving windows; calendar days are a dict.
-    `limits` is imported at the first outage, not before: most processes never see one,
-    and it costs 1.6 MiB resident (bench/idle.py).
     """
 
     def __init__(self) -> None:
+        self._windows = MovingWindowRateLimiter(MemoryStorage())
         self._days: dict[tuple[str, str], tuple[datetime, int]] = {}
-
-    @cached_property
-    def _windows(self) -> MovingWindowRateLimiter:
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
-
-        return MovingWindowRateLimiter(MemoryStorage())
 
     def hit(self, counters: Sequence[Counter]) -> Tally:
         """Reserve on moving windows: every counter or none."""
-        from limits import RateLimitItemPerSecond
-
-        items = [(RateLimitItemPerSecond(c.limit, c.window or 1), c) for c in counters]
+        items = [(limits.RateLimitItemPerSecond(c.limit, c.window or 1), c) for c in counters]
         # Test every counter before charging any, so a refusal charges none (no await in
         # between, so this is atomic within the event loop).
         allowed = all(self._windows.test(i, c.key, cost=c.amount) for i, c in items)
