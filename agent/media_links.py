@@ -30,14 +30,14 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, hmac
 
 from integrations.base import ByteSource
 from storage.crypto import TokenCipher
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hmac
 
 _VERSION = 1
 _HEAD = struct.Struct(">BQQB")  # version, post id, expires, len(kid)
@@ -129,6 +129,9 @@ class MediaLinks:
         return self._base
 
     def _mac(self, kid: str, signed: bytes, locator: Mapping[str, Any]) -> hmac.HMAC:
+        # Imported on first use, like storage.crypto's AES-GCM (8 MiB resident).
+        from cryptography.hazmat.primitives import hashes, hmac
+
         try:
             _, key = self._cipher.derive_key(_PURPOSE, kid)
         except KeyError:
@@ -177,6 +180,8 @@ class MediaLinks:
     def verify(self, claim: MediaClaim, locator: Mapping[str, Any]) -> None:
         """Raise MediaTokenError unless the claim was signed by us for this locator, and
         MediaTokenExpired if it was but has expired (the MAC is checked first)."""
+        from cryptography.exceptions import InvalidSignature
+
         try:
             self._mac(claim.kid, claim.signed, locator).verify(claim.mac)  # constant time
         except InvalidSignature:

@@ -142,8 +142,16 @@ class WebPart:
 
     def __init__(self, app: ASGIApp, *, host: str, port: int, name: str = "web") -> None:
         self.name = name
+        # ws="none": the app has no WebSocket route, and uvicorn's default ("auto") imports
+        # the websockets library whenever it is installed (0.8 MiB resident; bench/idle.py).
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="none",
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -16,11 +16,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -54,47 +53,60 @@ class Location:
 
 
 class TokenCipher:
-    """Encrypts with the first (primary) key; decrypts with any configured key."""
+    """Encrypts with the first (primary) key; decrypts with any configured key.
+
+    Keys are checked when the cipher is built; `cryptography` is loaded at the first
+    encryption, decryption or derivation: its OpenSSL binding is 8 MiB resident, which
+    a process that never touches a secret (an idle web process, bench/idle.py) never pays.
+    """
 
     def __init__(self, keys: list[tuple[str, bytes]]) -> None:
         if not keys:
             raise KeyConfigError("at least one key is required")
-        self._keys: dict[str, AESGCM] = {}
-        self._raw: dict[str, bytes] = {}  # only for derive_key; never logged or returned
+        self._raw: dict[str, bytes] = {}  # never logged or returned
         for kid, key in keys:
             if not kid or len(kid.encode()) > 255 or ":" in kid or "," in kid:
                 raise KeyConfigError(f"invalid key id {kid!r}")
             if len(key) != 32:
                 raise KeyConfigError(f"key {kid!r} must be 32 bytes (AES-256)")
-            if kid in self._keys:
+            if kid in self._raw:
                 raise KeyConfigError(f"duplicate key id {kid!r}")
-            self._keys[kid] = AESGCM(key)
             self._raw[kid] = key
+        self._aeads: dict[str, AESGCM] = {}
         self.primary_kid = keys[0][0]
 
     def __repr__(self) -> str:
-        return f"TokenCipher(kids={list(self._keys)}, primary={self.primary_kid!r})"
+        return f"TokenCipher(kids={list(self._raw)}, primary={self.primary_kid!r})"
 
     @property
     def key_ids(self) -> list[str]:
-        return list(self._keys)
+        return list(self._raw)
+
+    def _aead(self, kid: str) -> AESGCM:
+        aead = self._aeads.get(kid)
+        if aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            aead = self._aeads[kid] = AESGCM(self._raw[kid])
+        return aead
 
     def encrypt(self, plaintext: bytes, where: Location) -> bytes:
         kid = self.primary_kid
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._keys[kid].encrypt(nonce, plaintext, where.aad(kid))
+        sealed = self._aead(kid).encrypt(nonce, plaintext, where.aad(kid))
         kid_bytes = kid.encode()
         return bytes([_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
 
     def decrypt(self, envelope: bytes, where: Location) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         kid = envelope_kid(envelope)
-        aead = self._keys.get(kid)
-        if aead is None:
+        if kid not in self._raw:
             raise DecryptionError(f"no key with id {kid!r} is configured")
         start = 2 + len(kid.encode())
         nonce = envelope[start : start + _NONCE_BYTES]
         try:
-            return aead.decrypt(nonce, envelope[start + _NONCE_BYTES :], where.aad(kid))
+            return self._aead(kid).decrypt(nonce, envelope[start + _NONCE_BYTES :], where.aad(kid))
         except InvalidTag:
             raise DecryptionError("ciphertext failed authentication") from None
 
@@ -114,6 +126,9 @@ class TokenCipher:
         rotation without ever using an encryption key for a second job directly.
         KeyError if `kid` is not configured.
         """
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         kid = kid or self.primary_kid
         hkdf = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=f"socialops/{purpose}".encode()
@@ -156,6 +171,8 @@ def parse_keys(spec: str) -> list[tuple[str, bytes]]:
 
 def generate_key_spec(kid: str | None = None) -> str:
     """A fresh `kid:base64key` entry for TOKEN_ENCRYPTION_KEYS."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     kid = kid or f"k{secrets.token_hex(4)}"
     return f"{kid}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
 

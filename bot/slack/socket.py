@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
 from bot.services import Part
 from bot.slack.adapter import SlackAdapter
 
@@ -19,6 +17,9 @@ class SlackSocketPart:
     name = "slack-socket"
 
     def __init__(self, *, adapter: SlackAdapter, app_token: str) -> None:
+        # Imported here: the web role (DrainingWebPart below) never opens Socket Mode.
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
         self._adapter = adapter
         self._handler = AsyncSocketModeHandler(
             adapter.app, app_token, web_client=adapter.web_client

@@ -88,3 +88,44 @@ def test_a_role_without_a_model_builds_without_langchain(
         f"build_parts(Services(settings=settings), [{role!r}])\n"
     )
     assert set(_loaded_after(code, HEAVY)) == allowed
+
+
+# What the web role with Slack and no model must not load at start (bench/idle.py's RSS):
+# httpx's CLI (rich, pygments) and redis's OpenTelemetry metrics SDK, used by nothing of
+# ours (bot.lean_imports); cryptography's OpenSSL binding until a secret is touched;
+# psutil (the embedded Redis's stop); Socket Mode (its own part).
+IDLE_WEB_UNUSED = (
+    "rich",
+    "pygments",
+    "opentelemetry.sdk",
+    "cryptography.hazmat",
+    "psutil",
+    "slack_bolt.adapter.socket_mode",
+)
+
+
+def test_the_idle_web_role_leaves_unused_modules_unloaded() -> None:
+    code = (
+        "import sys\n"
+        "from bot.settings import Settings\n"
+        "from bot.services import Services\n"
+        "from bot.assembly import build_parts\n"
+        "settings = Settings(_env_file=None, token_encryption_keys="
+        f"'k1:' + 'A' * 43 + '=', {SLACK})\n"
+        "build_parts(Services(settings=settings), ['web'])\n"
+        f"unused = {IDLE_WEB_UNUSED!r}\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(unused))\n"
+        "assert not loaded, loaded\n"
+        # The libraries still work, and the extras stay importable by whoever wants them.
+        "import httpx, redis, opentelemetry.sdk.metrics, httpx._main\n"
+        "assert httpx.Client is not None and redis.Redis is not None\n"
+        "from storage.crypto import Location\n"
+        "services = Services(settings=settings)\n"
+        "where = Location('t', '1', 'c')\n"
+        "assert services.cipher.decrypt(services.cipher.encrypt(b'x', where), where) == b'x'\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "SOCIALOPS_DATA_DIR": "/nonexistent-socialops-probe"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
