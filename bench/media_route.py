@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from agent.media_links import MediaLinks  # noqa: E402
-from bench._harness import MiB, parse_size  # noqa: E402
+from bench._harness import MiB, parse_size, warm_page_cache  # noqa: E402
 from bench.results import figure, record  # noqa: E402
 from storage import accounts, identity, posts  # noqa: E402
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys  # noqa: E402
@@ -135,12 +135,6 @@ async def ranged(client: httpx.AsyncClient, url: str, offset: int) -> float:
     return time.perf_counter() - started
 
 
-def read_through(path: Path) -> None:
-    with open(path, "rb") as fh:
-        while fh.read(8 * MiB):
-            pass
-
-
 def p95(values: list[float]) -> float:
     return sorted(values)[int(0.95 * (len(values) - 1))]
 
@@ -215,12 +209,10 @@ async def main() -> int:
                         except httpx.TransportError:
                             await asyncio.sleep(0.1)
                     routes = {"/media/{token}": f"/media/{token}", "anchor FileResponse": "/anchor"}
-                    # Warm both routes (DB connection, imports) and the page cache: the
-                    # first read of the sparse file fills it, which once cost whichever
-                    # route went first (ours: it read as 0.57x the anchor).
+                    # Warm both routes (DB connection, imports) and the page cache.
                     for url in routes.values():
                         await client.get(url, headers={"Range": "bytes=0-1023"})
-                    await asyncio.to_thread(read_through, video)
+                    await asyncio.to_thread(warm_page_cache, video)
                     rng = random.Random(7)
                     offsets = [rng.randrange(0, args.size - MiB) for _ in range(args.ranges)]
                     print(
