@@ -47,10 +47,10 @@ log = logging.getLogger(__name__)
 
 CHUNK_GRANULARITY = 256 * 1024  # YouTube takes chunks in multiples of this (but the last)
 # Each chunk is a request and a wait for its answer (a round trip to Google, and about
-# 2.5 ms of our CPU here): bench/upload.py spent 0.84 s of client CPU a GiB in 8 MiB
+# 2.5 ms of our CPU here): bench/upload.py's uploader spent 0.84 s of CPU a GiB in 8 MiB
 # chunks, 0.59 s in 32 MiB ones, no less in 64 MiB. Chunks stream from the source and a
-# resume starts at the server's offset, so a bigger chunk costs neither memory nor
-# re-sent bytes after a cut; Google's guide asks for chunks as large as practical.
+# resume starts at the server's offset, so a bigger chunk costs no memory, and a cut
+# re-sends what was in flight, not the chunk; Google's guide asks for large chunks.
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
 
 
