@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import re
+import resource
 import socket
 import statistics
 import threading
@@ -150,28 +151,48 @@ async def interleaved(
     size: int, runs: dict[str, Callable[[], Awaitable[Any]]], rounds: int
 ) -> dict[str, dict[str, Any]]:
     """One run of each per round, in turn, so drift on a shared machine hits all alike;
-    each reports its median time (RSS growth: the worst seen)."""
+    each reports its median time and CPU per GiB (RSS growth: the worst seen)."""
     times: dict[str, list[float]] = {label: [] for label in runs}
+    cpu: dict[str, list[float]] = {label: [] for label in runs}
     rss: dict[str, int] = dict.fromkeys(runs, 0)
     for _ in range(rounds):
         for label, run in runs.items():
             with RssPeak() as peak:
+                cpu_before = cpu_seconds()
                 started = time.perf_counter()
                 await run()
                 elapsed = time.perf_counter() - started
+                cpu[label].append(cpu_seconds() - cpu_before)
             times[label].append(elapsed)
             rss[label] = max(rss[label], peak.growth)
     out: dict[str, dict[str, Any]] = {}
+    gib = size / (1024 * MiB)
     for label, values in times.items():
         seconds = statistics.median(values)
         out[label] = {"seconds": seconds, "mib_s": size / MiB / seconds, "rss": rss[label]}
         print(
             f"  {label:<28} {seconds:7.2f} s  {size / MiB / seconds:8.1f} MiB/s"
+            f"  CPU {statistics.median(cpu[label]) / gib:5.2f} s/GiB"
             f"  (median of {len(values)}; runs {', '.join(f'{v:.2f}' for v in values)} s)"
             f"  RSS +{rss[label] / MiB:6.1f} MiB",
             flush=True,
         )
     return out
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time so far (every thread: the google client runs in one)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def warm_page_cache(path: Path) -> None:
+    """Read a file through once. The first read of a sparse file fills the page cache,
+    which otherwise costs whichever run reads it first (bench/media_route once measured
+    its first route at 0.57x the second for that alone)."""
+    with open(path, "rb") as fh:
+        while fh.read(8 * MiB):
+            pass
 
 
 async def plain_put(client: httpx.AsyncClient, base: str, source: FileByteSource) -> None:

@@ -4,12 +4,18 @@ Starlette's FileResponse of the same file (the anchor: what a plain static route
 A sparse temporary file (default 512 MiB) is served by one uvicorn server in a child
 process with both routes; the parent downloads it:
 
-1. whole file: throughput of one GET, ours vs the anchor;
-2. ranges: N GETs of 1 MiB at random offsets (what a ranged fetcher does), mean and p95;
-3. the server's RSS growth (sampled every 10 ms) over each phase: streaming must not
-   hold the file in memory.
+1. whole file: throughput of one GET, ours and the anchor in turn (`--rounds` rounds,
+   medians), with the server's CPU seconds per GiB;
+2. ranges: N GETs of 1 MiB at random offsets (what a ranged fetcher does), each offset
+   asked of ours then of the anchor; mean and p95;
+3. the server's RSS growth (sampled every 10 ms) over each route's whole-file GETs:
+   streaming must not hold the file in memory.
 
-    python bench/media_route.py [--size 512MiB] [--ranges 200]
+Targets: whole-file throughput >= 80 % of the anchor's, range p95 <= 1.5x the anchor's,
+server RSS growth < 64 MiB for a 512 MiB file (1 MiB pieces, some waiting in the
+transport's write buffer; the anchor reads 64 KiB at a time, at ~4x our CPU a GiB).
+
+    python bench/media_route.py [--size 512MiB] [--ranges 200] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import random
 import secrets
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -34,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from agent.media_links import MediaLinks  # noqa: E402
-from bench._harness import MiB, parse_size  # noqa: E402
+from bench._harness import MiB, parse_size, warm_page_cache  # noqa: E402
+from bench.results import figure, record  # noqa: E402
 from storage import accounts, identity, posts  # noqa: E402
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys  # noqa: E402
 from storage.db import Database, migrate  # noqa: E402
@@ -67,6 +75,13 @@ def _serve(dsn: str, key_spec: str, path: str, port: int) -> None:
         await uvicorn.Server(config).serve()
 
     asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss(pid: int) -> int:
@@ -114,22 +129,25 @@ async def whole(client: httpx.AsyncClient, url: str, size: int) -> float:
     return size / (time.perf_counter() - started) / MiB
 
 
-async def ranges(client: httpx.AsyncClient, url: str, offsets: list[int]) -> tuple[float, float]:
-    times = []
-    for offset in offsets:
-        started = time.perf_counter()
-        response = await client.get(url, headers={"Range": f"bytes={offset}-{offset + MiB - 1}"})
-        assert response.status_code == 206 and len(response.content) == MiB
-        times.append(time.perf_counter() - started)
-    times.sort()
-    return 1000 * sum(times) / len(times), 1000 * times[int(0.95 * (len(times) - 1))]
+async def ranged(client: httpx.AsyncClient, url: str, offset: int) -> float:
+    """Seconds for one GET of the MiB at `offset`."""
+    started = time.perf_counter()
+    response = await client.get(url, headers={"Range": f"bytes={offset}-{offset + MiB - 1}"})
+    assert response.status_code == 206 and len(response.content) == MiB
+    return time.perf_counter() - started
 
 
-async def main() -> None:
+def p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
+
+
+async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=parse_size, default=parse_size("512MiB"))
     parser.add_argument("--ranges", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5, help="whole-file rounds (median)")
     args = parser.parse_args()
+    rounds = max(1, args.rounds)
 
     with tempfile.TemporaryDirectory(prefix="socialops-bench-") as tmp:
         video = Path(tmp) / "clip.mp4"
@@ -193,38 +211,96 @@ async def main() -> None:
                         except httpx.TransportError:
                             await asyncio.sleep(0.1)
                     routes = {"/media/{token}": f"/media/{token}", "anchor FileResponse": "/anchor"}
-                    # Warm both (page cache, DB connection) before measuring.
+                    # Warm both routes (DB connection, imports) and the page cache.
                     for url in routes.values():
                         await client.get(url, headers={"Range": "bytes=0-1023"})
+                    await asyncio.to_thread(warm_page_cache, video)
                     rng = random.Random(7)
                     offsets = [rng.randrange(0, args.size - MiB) for _ in range(args.ranges)]
                     print(
-                        f"file {args.size / MiB:.0f} MiB, {args.ranges} ranged GETs of 1 MiB, "
-                        f"server pid {child.pid}"
+                        f"file {args.size / MiB:.0f} MiB, {rounds} whole-file rounds,"
+                        f" {args.ranges} ranged GETs of 1 MiB, server pid {child.pid}"
                     )
-                    print(
-                        f"{'route':22} {'whole MiB/s':>12} {'range mean ms':>14} "
-                        f"{'range p95 ms':>13} {'RSS growth MiB':>15}"
-                    )
-                    results = {}
-                    for name, url in routes.items():
-                        assert child.pid is not None
-                        with RssPeak(child.pid) as peak:
-                            speed = await whole(client, url, args.size)
-                            mean, p95 = await ranges(client, url, offsets)
-                        results[name] = speed
-                        print(
-                            f"{name:22} {speed:12.0f} {mean:14.2f} {p95:13.2f} "
-                            f"{peak.growth / MiB:15.1f}"
-                        )
-                    ratio = results["/media/{token}"] / results["anchor FileResponse"]
-                    print(f"ours / anchor whole-file throughput: {ratio:.2f}")
+                    assert child.pid is not None
+                    speeds: dict[str, list[float]] = {name: [] for name in routes}
+                    cpu: dict[str, list[float]] = {name: [] for name in routes}
+                    times: dict[str, list[float]] = {name: [] for name in routes}
+                    growth = dict.fromkeys(routes, 0)
+                    for _ in range(rounds):
+                        for name, url in routes.items():
+                            with RssPeak(child.pid) as peak:
+                                before = cpu_seconds(child.pid)
+                                speeds[name].append(await whole(client, url, args.size))
+                                cpu[name].append(cpu_seconds(child.pid) - before)
+                            growth[name] = max(growth[name], peak.growth)
+                    for offset in offsets:
+                        for name, url in routes.items():
+                            times[name].append(await ranged(client, url, offset))
             finally:
                 child.terminate()
                 child.join(10)
         finally:
             await db.close()
 
+    print(
+        f"{'route':22} {'whole MiB/s':>12} {'CPU s/GiB':>10} {'range mean ms':>14}"
+        f" {'range p95 ms':>13} {'RSS growth MiB':>15}"
+    )
+    gib = args.size / (1024 * MiB)
+    result: dict[str, dict[str, float]] = {}
+    for name in routes:
+        result[name] = {
+            "speed": statistics.median(speeds[name]),
+            "mean": 1000 * statistics.fmean(times[name]),
+            "p95": 1000 * p95(times[name]),
+        }
+        print(
+            f"{name:22} {result[name]['speed']:12.0f} {statistics.median(cpu[name]) / gib:10.2f}"
+            f" {result[name]['mean']:14.2f} {result[name]['p95']:13.2f}"
+            f" {growth[name] / MiB:15.1f}"
+            f"   (whole: {', '.join(f'{v:.0f}' for v in speeds[name])} MiB/s)"
+        )
+    ours, anchor = result["/media/{token}"], result["anchor FileResponse"]
+    speed_ratio = ours["speed"] / anchor["speed"]
+    p95_ratio = ours["p95"] / anchor["p95"]
+    rows = [
+        figure(
+            "media whole-file throughput",
+            ours["speed"],
+            "MiB/s",
+            anchor="Starlette FileResponse",
+            anchor_value=anchor["speed"],
+            ratio=speed_ratio,
+            target=">= 80 %",
+            met=speed_ratio >= 0.8,
+        ),
+        figure(
+            "media 1 MiB range p95",
+            ours["p95"],
+            "ms",
+            anchor="Starlette FileResponse",
+            anchor_value=anchor["p95"],
+            ratio=p95_ratio,
+            target="<= x1.5",
+            met=p95_ratio <= 1.5,
+        ),
+        figure(
+            "media 1 MiB range mean",
+            ours["mean"],
+            "ms",
+            anchor="Starlette FileResponse",
+            anchor_value=anchor["mean"],
+        ),
+        figure(
+            "media server RSS growth, whole-file GETs",
+            growth["/media/{token}"] / MiB,
+            "MiB",
+            target="< 64 MiB (not the file)",
+            met=growth["/media/{token}"] < 64 * MiB,
+        ),
+    ]
+    return 0 if record("media_route", rows) else 1
+
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(asyncio.run(main()))

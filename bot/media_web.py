@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -119,9 +119,8 @@ async def _body(
     finally:
         # Stop the source now (a range ends early; the client may go away): this closes
         # its file handle or HTTP download instead of leaving it to the garbage collector.
-        close = getattr(pieces, "aclose", None)
-        if close is not None:
-            await close()
+        if isinstance(pieces, AsyncGenerator):  # a plain iterator holds nothing to release
+            await pieces.aclose()
 
 
 def build_media_router(

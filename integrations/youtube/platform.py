@@ -48,7 +48,7 @@ from integrations.youtube.analytics import (
     report_rows,
     series_from_table,
 )
-from integrations.youtube.upload import ResumableUploader
+from integrations.youtube.upload import DEFAULT_CHUNK_BYTES, ResumableUploader
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class YouTubeConfig:
     api_base: str = "https://www.googleapis.com/youtube/v3"
     upload_base: str = "https://www.googleapis.com/upload"
     analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
-    chunk_bytes: int = 8 * 1024 * 1024
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
     oauth_timeout_seconds: float = 20.0
 
     def __repr__(self) -> str:  # the client secret stays out of reprs

@@ -25,6 +25,7 @@ from integrations.capabilities import (
     Scheduling,
 )
 from integrations.plugin import PlatformPlugin, configured, configured_secret
+from integrations.youtube.upload import CHUNK_GRANULARITY, DEFAULT_CHUNK_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -45,7 +46,7 @@ class YouTubeSettings(BaseModel):
     youtube_api_base: str = "https://www.googleapis.com/youtube/v3"
     youtube_upload_base: str = "https://www.googleapis.com/upload"
     youtube_analytics_base: str = "https://youtubeanalytics.googleapis.com/v2"
-    youtube_upload_chunk_bytes: int = 8 * 1024 * 1024
+    youtube_upload_chunk_bytes: int = DEFAULT_CHUNK_BYTES
     youtube_default_privacy: str = "private"
     youtube_daily_quota_units: int = Field(default=10_000, ge=1)
     youtube_upload_cost_units: int = Field(default=1_600, ge=0)
@@ -54,9 +55,8 @@ class YouTubeSettings(BaseModel):
     @field_validator("youtube_upload_chunk_bytes")
     @classmethod
     def _chunk_granularity(cls, value: int) -> int:
-        # YouTube's resumable protocol takes chunks in multiples of 256 KiB.
-        if value <= 0 or value % (256 * 1024):
-            raise ValueError("must be a positive multiple of 262144 (256 KiB)")
+        if value <= 0 or value % CHUNK_GRANULARITY:
+            raise ValueError(f"must be a positive multiple of {CHUNK_GRANULARITY} (256 KiB)")
         return value
 
 

@@ -3,6 +3,7 @@ downloads go only to the chat platforms' file hosts (or a configured API base)."
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
@@ -19,6 +20,7 @@ from agent.sources import (
     SourceOpeners,
     http_opener,
 )
+from integrations.chunks import ChunkReader
 from integrations.errors import InvalidRequest, PlatformUnavailable
 from tests.fakes.server import serve_asgi
 
@@ -303,3 +305,28 @@ def test_the_default_http_opener_refuses_loopback():
     """Without process wiring, `http` locators reach Discord's CDN only."""
     with pytest.raises(InvalidRequest):
         SourceOpeners().open({"kind": "http", "url": "http://127.0.0.1:9/v.mp4", "size": 1})
+
+
+async def test_http_source_under_a_reader_that_reads_ahead():
+    # The uploaders' ChunkReader reads the next piece in a task of its own: a download
+    # must survive being advanced, reopened and closed from tasks other than its first.
+    seen: list = []
+    async with serve_asgi(_download_app(seen)) as base:
+        hosts = DownloadHosts(DISCORD_FILE_HOSTS, api_bases=[base])
+        source = http_opener(hosts)(
+            {"kind": "http", "url": f"{base}/v.mp4", "size": len(DATA), "mime_type": "video/mp4"}
+        )
+        reader = ChunkReader(source, platform="test", read_ahead=True)
+        try:
+            assert await reader.read(0, 1_500_000) == DATA[:1_500_000]
+            assert await reader.read(1_500_000, 1_000_000) == DATA[1_500_000:2_500_000]
+            assert await reader.read(1_000_000, 600_000) == DATA[1_000_000:1_600_000]  # reopened
+            await asyncio.sleep(0.05)  # the next piece's download under way
+        finally:
+            await reader.aclose()
+        rest = ChunkReader(source, platform="test", read_ahead=True)
+        try:
+            assert await rest.read(3_000_000, len(DATA) - 3_000_000) == DATA[3_000_000:]
+        finally:
+            await rest.aclose()
+    assert [h.get("range") for h in seen] == [None, "bytes=1000000-", "bytes=3000000-"]

@@ -302,3 +302,81 @@ async def test_unverified_project_forces_private(google, make_platform, token):
         checkpoint=MemoryCheckpoint(),
     )
     assert result.privacy == "private" and result.privacy_forced
+
+
+class GatedCheckpoint(MemoryCheckpoint):
+    """Its save of one offset waits for `gate` (a slow database), or fails (a lost one)."""
+
+    def __init__(self, offset: int, *, fail: bool = False) -> None:
+        super().__init__()
+        self.offset = offset
+        self.fail = fail
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def save(self, session_uri: str | None, confirmed: int) -> None:
+        if confirmed == self.offset:
+            if self.fail:
+                raise RuntimeError("the database went away")
+            self.waiting.set()
+            await self.gate.wait()
+        await super().save(session_uri, confirmed)
+
+
+async def test_an_offset_save_does_not_hold_the_next_chunk_back(google, make_platform, token):
+    data = _data(4 * CHUNK)
+    checkpoint = GatedCheckpoint(CHUNK)
+
+    async def open_gate_once_the_next_chunk_arrives() -> None:
+        await checkpoint.waiting.wait()
+        while not google.sessions or _only_session(google).received <= CHUNK:
+            await asyncio.sleep(0.005)
+        checkpoint.gate.set()
+
+    opener = asyncio.create_task(open_gate_once_the_next_chunk_arrives())
+    async with asyncio.timeout(10):  # a save on the chunks' path would never open the gate
+        result = await make_platform().upload(
+            token,
+            MemorySource(data),
+            UploadRequest(title="t", privacy="private"),
+            checkpoint=checkpoint,
+        )
+    await opener
+    assert result.post_id == _only_session(google).video_id
+    assert checkpoint.saves == [0, CHUNK, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK]  # in order
+
+
+async def test_a_failed_offset_save_stops_the_upload(google, make_platform, token):
+    data = _data(6 * CHUNK)
+    with pytest.raises(RuntimeError, match="database went away"):
+        await make_platform().upload(
+            token,
+            MemorySource(data),
+            UploadRequest(title="t", privacy="private"),
+            checkpoint=GatedCheckpoint(2 * CHUNK, fail=True),
+        )
+    session = _only_session(google)
+    assert session.chunk_puts == 3  # it surfaced at the next save, one chunk later
+    assert not google.videos_created
+
+
+async def test_a_stopped_upload_waits_for_its_last_save(google, make_platform, token):
+    google.faults.hold_at_byte = CHUNK + 100
+    checkpoint = GatedCheckpoint(CHUNK)
+    task = asyncio.create_task(
+        make_platform().upload(
+            token,
+            MemorySource(_data(4 * CHUNK)),
+            UploadRequest(title="t", privacy="private"),
+            checkpoint=checkpoint,
+        )
+    )
+    await asyncio.wait_for(google.held.wait(), 10)
+    await asyncio.wait_for(checkpoint.waiting.wait(), 10)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still writing the checkpoint
+    checkpoint.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checkpoint.confirmed == CHUNK
