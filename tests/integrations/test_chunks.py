@@ -51,11 +51,11 @@ async def test_exact_ranges_across_pieces_and_reopens(read_ahead):
     source = StrictSource(data)
     reader = ChunkReader(source, platform="test", read_ahead=read_ahead)
     try:
-        assert await reader.read(0, 2500) == data[:2500]
-        assert await reader.read(2500, 3000) == data[2500:5500]  # continues, no reopen
+        assert b"".join(await reader.read(0, 2500)) == data[:2500]
+        assert b"".join(await reader.read(2500, 3000)) == data[2500:5500]  # continues, no reopen
         assert source.opens == [0]
-        assert await reader.read(4200, 1800) == data[4200:6000]  # behind: reopened there
-        assert await reader.read(6000, len(data) - 6000) == data[6000:]  # to the very end
+        assert b"".join(await reader.read(4200, 1800)) == data[4200:6000]  # behind: reopened there
+        assert b"".join(await reader.read(6000, len(data) - 6000)) == data[6000:]  # to the very end
         await _settle()
         assert not source.overread  # nothing asked for past the end, even ahead
     finally:
@@ -76,7 +76,7 @@ async def test_read_ahead_has_the_next_chunk_started_while_the_server_answers():
         assert [p async for p in pieces] == [data[PIECE : 2 * PIECE]]
         await _settle()
         assert source.bytes_read == 3 * PIECE  # the next chunk's first piece, in hand
-        assert await reader.read(2 * PIECE, PIECE) == data[2 * PIECE : 3 * PIECE]
+        assert b"".join(await reader.read(2 * PIECE, PIECE)) == data[2 * PIECE : 3 * PIECE]
     finally:
         await reader.aclose()
 
@@ -86,7 +86,7 @@ async def test_without_read_ahead_nothing_is_read_before_it_is_asked_for():
     source = StrictSource(data)
     reader = ChunkReader(source, platform="test")
     try:
-        assert await reader.read(0, PIECE) == data[:PIECE]
+        assert b"".join(await reader.read(0, PIECE)) == data[:PIECE]
         await _settle()
         assert source.bytes_read == PIECE
     finally:
@@ -96,7 +96,9 @@ async def test_without_read_ahead_nothing_is_read_before_it_is_asked_for():
 async def test_closing_during_a_read_ahead_stops_and_closes_the_source():
     source = StrictSource(os.urandom(6 * PIECE))
     reader = ChunkReader(source, platform="test", read_ahead=True)
-    assert len(await reader.read(0, PIECE)) == PIECE  # a read of the next piece is under way
+    assert (
+        len(b"".join(await reader.read(0, PIECE))) == PIECE
+    )  # a read of the next piece is under way
     await reader.aclose()
     assert source.closed == [0]
     assert source.bytes_read <= 2 * PIECE
@@ -108,6 +110,6 @@ async def test_a_source_shorter_than_announced_is_refused(read_ahead):
     reader = ChunkReader(source, platform="test", read_ahead=read_ahead)
     try:
         with pytest.raises(InvalidRequest, match="ended before its announced size"):
-            await reader.read(0, 4 * PIECE)
+            b"".join(await reader.read(0, 4 * PIECE))
     finally:
         await reader.aclose()
