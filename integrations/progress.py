@@ -1,11 +1,18 @@
 """Upload progress as people see it: a report at each further tenth of the bytes, for
-every platform's uploader."""
+every platform's uploader.
+
+The callback belongs to whoever asked for the upload. A failure of its own (a chat
+message that could not be edited) is cosmetic and never breaks the upload; an
+`IntegrationError` it raises is its way of stopping the upload (the job was cancelled:
+`agent.jobs.upload.UploadCancelled`) and goes through to the caller.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from integrations.base import ProgressCallback
+from integrations.errors import IntegrationError
 
 log = logging.getLogger(__name__)
 
@@ -27,5 +34,7 @@ class Deciles:
         self._next = decile + 1
         try:
             await self._callback(confirmed, self._total)
+        except IntegrationError:  # the owner stops the upload
+            raise
         except Exception:  # progress is cosmetic; it never breaks an upload
             log.warning("progress callback failed", exc_info=True)

@@ -501,7 +501,7 @@ class XPlatform:
         if progress is not None:
             try:
                 await progress(source.size, source.size)
-            except Exception:  # progress is cosmetic
+            except Exception:  # cosmetic, and a cancel now comes too late: the post is up
                 log.warning("progress callback failed", exc_info=True)
         log.info("x post created", extra={"post_id": post_id})
         return UploadResult(post_id, post_url(post_id), "public")

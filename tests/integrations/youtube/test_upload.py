@@ -19,6 +19,7 @@ from bot import telemetry
 from integrations.base import TokenSet, UploadRequest
 from integrations.errors import (
     ConnectionLost,
+    InvalidRequest,
     PermissionDenied,
     PlatformUnavailable,
     QuotaExceeded,
@@ -80,6 +81,34 @@ async def test_upload_in_chunks_with_progress(google, make_platform, token):
     assert progress[-1] == (len(data), len(data))
     assert all(t == len(data) for _, t in progress)
     assert google.calls_to("/upload/youtube/v3/videos")[0]["notifySubscribers"] == "true"
+
+
+async def test_a_progress_callback_stops_the_upload_by_raising_an_integration_error(
+    google, make_platform, token
+):
+    """A cancelled job says so from its progress callback: the upload stops there and the
+    video is never finished. Any other failure of the callback is cosmetic."""
+    data = _data(10 * CHUNK + 1234)
+    calls: list[int] = []
+
+    async def cancel_at_30_percent(done: int, total: int) -> None:
+        calls.append(done)
+        if done * 10 >= 3 * total:
+            raise InvalidRequest("Cancelled.", platform="jobs", reason="cancelled")
+        raise RuntimeError("the chat message could not be edited")  # cosmetic: logged
+
+    request = UploadRequest(title="Hello", description="d", tags=(), privacy="private")
+    with pytest.raises(InvalidRequest, match="Cancelled"):
+        await make_platform().upload(
+            token,
+            MemorySource(data),
+            request,
+            checkpoint=MemoryCheckpoint(),
+            progress=cancel_at_30_percent,
+        )
+    session = _only_session(google)
+    assert len(calls) == 3  # 10 %, 20 % (their failures shrugged off), then 30 %: stopped
+    assert session.video_id is None and session.wire_bytes < len(data)
 
 
 def _interruptions(outcome: str) -> float:
