@@ -7,8 +7,9 @@
    one plain streaming httpx PUT (the physical limit here) vs `TikTokPlatform.upload`
    (creator info, init, chunked PUTs, status). Targets: ours >= 80 % of the plain PUT's
    throughput, RSS growth < 64 MiB (the uploader streams; 1 GiB with --size 1GiB).
+   The two run interleaved, `--rounds` times each; each figure is the median.
 
-    python bench/tiktok.py [--size 256MiB] [--chunk 16MiB] [--rounds 2]
+    python bench/tiktok.py [--size 256MiB] [--chunk 16MiB] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -31,8 +33,8 @@ import httpx  # noqa: E402
 
 from bench._harness import (  # noqa: E402
     MiB,
-    RssPeak,
     fake_in_child,
+    interleaved,
     parse_size,
     plain_put,
     video_file,
@@ -59,16 +61,14 @@ class Calls:
         self.count += 1
 
 
-async def best_of(rounds: int, run: Callable[[], Awaitable[Any]]) -> tuple[float, int]:
-    """Best wall time of `rounds` runs, and the worst RSS growth seen."""
-    best, worst = math.inf, 0
+async def median_of(rounds: int, run: Callable[[], Awaitable[Any]]) -> float:
+    """Median wall time of `rounds` runs."""
+    times = []
     for _ in range(rounds):
-        with RssPeak() as rss:
-            started = time.perf_counter()
-            await run()
-            best = min(best, time.perf_counter() - started)
-        worst = max(worst, rss.growth)
-    return best, worst
+        started = time.perf_counter()
+        await run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 async def metrics_bench(base: str, rounds: int) -> tuple[list[tuple[bool, str]], list[Any]]:
@@ -80,7 +80,7 @@ async def metrics_bench(base: str, rounds: int) -> tuple[list[tuple[bool, str]],
         account = await platform.profile(TOKEN)
         listed = [p.post_id for p in await platform.recent_posts(TOKEN, account, limit=SIZES[-1])]
         assert len(listed) == SIZES[-1], len(listed)
-        print("metrics (best of rounds):")
+        print("metrics (median of rounds):")
         for size in SIZES:
             ids = listed[:size]
 
@@ -92,10 +92,10 @@ async def metrics_bench(base: str, rounds: int) -> tuple[list[tuple[bool, str]],
                     assert len(await platform.post_metrics(TOKEN, [post_id])) == 1
 
             calls.count = 0
-            batched_s, _ = await best_of(rounds, batched)
+            batched_s = await median_of(rounds, batched)
             batched_calls = calls.count // rounds
             calls.count = 0
-            single_s, _ = await best_of(rounds, one_by_one)
+            single_s = await median_of(rounds, one_by_one)
             single_calls = calls.count // rounds
             print(
                 f"  {size:5d} posts: batched {batched_calls:4d} calls {batched_s * 1000:8.1f} ms"
@@ -153,14 +153,11 @@ async def upload_bench(
                     checkpoint=MemoryCheckpoint(),
                 )
 
-            plain_s, _ = await best_of(rounds, plain)
-            ours_s, rss = await best_of(rounds, ours)
-    plain_rate, ours_rate = size / MiB / plain_s, size / MiB / ours_s
-    print(f"upload of {size / MiB:.0f} MiB, chunk {chunk / MiB:g} MiB:")
-    print(f"  plain httpx PUT (limit)      {plain_s:7.2f} s  {plain_rate:8.1f} MiB/s")
-    print(
-        f"  ours (TikTok chunked)        {ours_s:7.2f} s  {ours_rate:8.1f} MiB/s  RSS +{rss / MiB:.1f} MiB"
-    )
+            print(f"upload of {size / MiB:.0f} MiB, chunk {chunk / MiB:g} MiB:")
+            runs = {"plain httpx PUT (limit)": plain, "ours (TikTok chunked)": ours}
+            done = await interleaved(size, runs, rounds)
+    plain_rate, ours_rate = (done[label]["mib_s"] for label in runs)
+    rss = done["ours (TikTok chunked)"]["rss"]
     ratio = ours_rate / plain_rate
     rows = [
         figure(
@@ -190,7 +187,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=parse_size, default=256 * MiB)
     parser.add_argument("--chunk", type=parse_size, default=16 * MiB)
-    parser.add_argument("--rounds", type=int, default=2, help="runs per measurement (best kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per measurement (median)")
     args = parser.parse_args()
     async with fake_in_child(run_standalone) as server:
         checks, rows = await metrics_bench(server.base, max(1, args.rounds))
