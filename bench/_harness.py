@@ -1,5 +1,5 @@
-"""What the upload benches share: a fake platform in a child process, the plain-PUT
-anchor, a video file, RSS sampling and the size argument.
+"""What the platform benches share: a fake platform in a child process, the plain-PUT
+anchor, a video file, RSS sampling, the size argument, and medians of repeated runs.
 
 The fake runs in its own process so that the CPU time and memory measured are the
 client's own; the anchor is the same bytes in one streaming httpx PUT to a sink on
@@ -23,13 +23,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from agent.sources import FileByteSource
 
 MiB = 1024 * 1024
+T = TypeVar("T")
 SINK = "/bench/sink"
 START_SECONDS = 60  # a spawned child imports the fakes first: slow on a loaded machine
 
@@ -184,6 +185,18 @@ def cpu_seconds() -> float:
     """This process's CPU time so far (every thread: the google client runs in one)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+async def median_run(rounds: int, run: Callable[[], Awaitable[T]]) -> tuple[T, float]:
+    """`run` `rounds` (at least 1) times in a row: what its last run returned, and the
+    median seconds."""
+    results: list[T] = []
+    times: list[float] = []
+    for _ in range(max(rounds, 1)):
+        started = time.perf_counter()
+        results.append(await run())
+        times.append(time.perf_counter() - started)
+    return results[-1], statistics.median(times)
 
 
 def warm_page_cache(path: Path) -> None:

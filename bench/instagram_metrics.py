@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+from bench._harness import median_run
 from bench.results import figure, record
 from integrations.base import TokenSet
 from integrations.http import Guards, make_client
@@ -93,20 +91,12 @@ async def main() -> int:
                 r.raise_for_status()
             return len(fake.calls) - before
 
-        async def timed(run: Any, posts: list[str], rounds: int) -> tuple[int, float]:
-            times, calls = [], 0
-            for _ in range(rounds):
-                start = time.perf_counter()
-                calls = await run(posts)
-                times.append(time.perf_counter() - start)
-            return calls, statistics.median(times)
-
         print("Instagram post metrics against the loopback fake (median wall time)")
         for size in SIZES:
             posts = ids[:size]
-            o_calls, o_time = await timed(ours, posts, ROUNDS)
+            o_calls, o_time = await median_run(ROUNDS, lambda: ours(posts))
             # The anchor runs once: at 2 calls per post it is slow, and its figure is stable.
-            a_calls, a_time = await timed(anchor, posts, 1)
+            a_calls, a_time = await median_run(1, lambda: anchor(posts))
             print(
                 f"  {size:5d} posts: batched {o_calls:4d} calls {o_time * 1000:8.1f} ms"
                 f"   per-post reads {a_calls:5d} calls {a_time * 1000:8.1f} ms"

@@ -18,11 +18,8 @@ import argparse
 import asyncio
 import math
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ from bench._harness import (  # noqa: E402
     MiB,
     fake_in_child,
     interleaved,
+    median_run,
     parse_size,
     plain_put,
     video_file,
@@ -61,16 +59,6 @@ class Calls:
         self.count += 1
 
 
-async def median_of(rounds: int, run: Callable[[], Awaitable[Any]]) -> float:
-    """Median wall time of `rounds` runs."""
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        await run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 async def metrics_bench(base: str, rounds: int) -> tuple[list[tuple[bool, str]], list[Any]]:
     calls = Calls()
     checks: list[tuple[bool, str]] = []
@@ -92,10 +80,10 @@ async def metrics_bench(base: str, rounds: int) -> tuple[list[tuple[bool, str]],
                     assert len(await platform.post_metrics(TOKEN, [post_id])) == 1
 
             calls.count = 0
-            batched_s = await median_of(rounds, batched)
+            _, batched_s = await median_run(rounds, batched)
             batched_calls = calls.count // rounds
             calls.count = 0
-            single_s = await median_of(rounds, one_by_one)
+            _, single_s = await median_run(rounds, one_by_one)
             single_calls = calls.count // rounds
             print(
                 f"  {size:5d} posts: batched {batched_calls:4d} calls {batched_s * 1000:8.1f} ms"

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import statistics
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._harness import median_run
 from bench.results import figure, record
 from integrations.base import TokenSet
 from integrations.http import Guards, make_client
@@ -63,21 +61,13 @@ async def main() -> int:
                 r.raise_for_status()
             return len(google.calls) - before
 
-        async def timed(
-            run: Callable[[list[str]], Awaitable[int]], videos: list[str], rounds: int
-        ) -> tuple[int, float]:
-            times, calls = [], 0
-            for _ in range(rounds):
-                start = time.perf_counter()
-                calls = await run(videos)
-                times.append(time.perf_counter() - start)
-            return calls, statistics.median(times)
-
         print("YouTube post metrics against the loopback fake (median wall time)")
         for size in SIZES:
             videos = ids[:size]
-            o_calls, o_time = await timed(ours, videos, ROUNDS)
-            a_calls, a_time = await timed(anchor, videos, 1)  # one call a video: slow, stable
+            o_calls, o_time = await median_run(ROUNDS, lambda: ours(videos))
+            a_calls, a_time = await median_run(
+                1, lambda: anchor(videos)
+            )  # one call a video: slow, stable
             print(
                 f"  {size:5d} videos: batched {o_calls:3d} calls {o_time * 1000:8.1f} ms"
                 f"   one call per video {a_calls:5d} calls {a_time * 1000:8.1f} ms"
