@@ -81,6 +81,7 @@ class Services:
             redis=self.redis,
             policy=build_limit_policy(settings),
             quotas={cap.name: cap.quota.counters for cap in self.platforms},
+            call_timeout=settings.limit_call_timeout_seconds,
         )
         # Front-ends register how to tell a chat user something out of band.
         self.notifiers = Notifiers()
