@@ -21,17 +21,16 @@ async def post_digest(
     """The posted message's id."""
     url = f"{api}/channels/{channel_id}/messages"
     if digest.chart and digest.chart_days is not None:
-        from bot.digest_chart import ALT_TEXT, render_png
+        from bot.digest_chart import ALT_TEXT, chart_png
 
         body = discord_message(digest, chart_attached=True)
         body["attachments"] = [{"id": 0, "filename": CHART_NAME, "description": ALT_TEXT}]
+        png = await chart_png(digest.chart, digest.chart_days)
         response = await client.post(
             url,
             headers=headers,
             data={"payload_json": json.dumps(body)},
-            files={
-                "files[0]": (CHART_NAME, render_png(digest.chart, digest.chart_days), "image/png")
-            },
+            files={"files[0]": (CHART_NAME, png, "image/png")},
         )
     else:
         response = await client.post(

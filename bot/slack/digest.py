@@ -69,13 +69,13 @@ async def _with_thumbnails_if_possible(
 
 
 async def _upload(client: AsyncWebClient, channel: str, digest: Digest, *, thumbnails: bool) -> str:
-    from bot.digest_chart import ALT_TEXT, render_png
+    from bot.digest_chart import ALT_TEXT, chart_png
 
     assert digest.chart_days is not None
     blocks = slack_blocks(digest, chart_attached=True, thumbnails=thumbnails)
     done = await client.files_upload_v2(
         channel=channel,
-        file=render_png(digest.chart, digest.chart_days),
+        file=await chart_png(digest.chart, digest.chart_days),
         filename=CHART_NAME,
         title="Views per day, last 14 days",
         alt_txt=ALT_TEXT,

@@ -55,6 +55,35 @@ def test_chart_is_the_same_png_for_the_same_data() -> None:
     assert other != first
 
 
+async def test_deliveries_render_the_chart_off_the_event_loop(monkeypatch) -> None:
+    """A chart is ~70 ms of CPU: rendered on the loop it would stall every other delivery
+    (and time out the limiter's calls). Several at once run on the renderer's one thread,
+    never overlapping (matplotlib's rc settings are global), and give the same bytes."""
+    import asyncio
+    import threading
+
+    from bot import digest_chart
+
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    running = 0
+
+    def render(lines: list[ChartLine], days: tuple[date, date]) -> bytes:
+        nonlocal running
+        running += 1
+        try:
+            assert running == 1  # one at a time
+            seen.append(threading.get_ident())
+            return render_png(lines, days)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(digest_chart, "render_png", render)
+    pngs = await asyncio.gather(*(digest_chart.chart_png(LINES, DAYS) for _ in range(3)))
+    assert set(pngs) == {render_png(LINES, DAYS)}
+    assert len(seen) == 3 and loop_thread not in seen
+
+
 def test_slack_blocks_stay_within_limits_for_many_accounts() -> None:
     day = date(2026, 11, 24)
     metrics = list(Metric)
