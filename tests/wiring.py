@@ -46,11 +46,16 @@ async def wired(
     database of its own numbers workspaces and users from 1 again, and their limits
     must not meet other tests' on the shared Redis. Replicas of one deployment pass
     the same scope.
+
+    Limiter calls may take 5 s, not production's 0.5 s: on a loaded machine a call can
+    outlast 0.5 s, Redis then counts as down and every bound fails open, which is not
+    what these tests look at (a Redis that is really down refuses at once).
     """
     session_prefix = make_settings().redis_key_prefix
     scope = redis_scope or secrets.token_hex(4)
     if database_url is not None:
         overrides["database_url"] = database_url
+    overrides.setdefault("limit_call_timeout_seconds", 5.0)
     settings = make_settings(redis_key_prefix=f"{session_prefix}{scope}:", **overrides)
     services = Services(settings=settings, registry=registry)
     await services.initialize()

@@ -55,9 +55,6 @@ async def test_deliveries_run_in_parallel_but_at_most_the_bound_per_workspace(
         "slack_api_base": slack.api_base,
         "digest_per_workspace": PER_WORKSPACE,
         "digest_concurrency": 16,
-        # The bound is what is tested, not the outage path (tests/jobs/test_redis_down.py):
-        # on a loaded machine a 0.5 s limiter call can time out, and the bound fails open.
-        "limit_call_timeout_seconds": 5.0,
     }
     async with wired(make_settings, empty_db, **settings) as assembly:
         pool = assembly.services.db.pool
@@ -112,7 +109,6 @@ async def test_messages_into_one_channel_keep_slacks_pace_across_workers(
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_base": slack.api_base,
-        "limit_call_timeout_seconds": 5.0,  # the pace is tested, not the outage path
     }
     async with wired(make_settings, empty_db, **settings) as assembly:
         adapter = assembly.slack

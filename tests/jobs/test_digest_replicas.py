@@ -44,7 +44,6 @@ async def test_three_workers_deliver_500_digests_exactly_once(
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_base": slack.api_base,
         "job_heartbeat_seconds": 2.0,
-        "limit_call_timeout_seconds": 5.0,  # replicas are tested, not the outage path
     }
     async with contextlib.AsyncExitStack() as stack:
         scope = secrets.token_hex(4)  # one deployment: the replicas share their limits
