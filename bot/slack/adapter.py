@@ -65,6 +65,7 @@ from bot.slack.convert import (
 )
 from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
+from bot.slack.followups import FollowUps, Requests
 from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
 from bot.slack.sink import PendingDecision, SlackReplySink
 from storage.identity import Identity
@@ -177,9 +178,15 @@ class SlackAdapter:
         # Socket Mode needs no signing secret (nothing arrives over HTTP); HTTP mode does.
         self._signing_key = config.signing_secret.encode() if config.signing_secret else None
         # Follow-up work, at most `config.max_in_flight` at once (admission control),
-        # and the "busy" notices sent instead past that, bounded the same way.
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._notices: set[asyncio.Task[None]] = set()
+        # and the "busy" notices sent instead past that, bounded the same way; both
+        # start behind the acks of the requests on `/slack/events`.
+        self._requests = Requests()
+        self._work = FollowUps(
+            limit=config.max_in_flight, requests=self._requests, guard=self._guard
+        )
+        self._notices = FollowUps(
+            limit=config.max_in_flight, requests=self._requests, guard=self._guard
+        )
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
         # One aiohttp session for every Web API call (bolt's per-request clients
@@ -295,6 +302,13 @@ class SlackAdapter:
         if scope["method"] != "POST":
             await respond(send, 405, b"Method Not Allowed", headers=[(b"allow", b"POST")])
             return
+        self._requests.arrived()
+        try:
+            await self._answer_event(scope, receive, send)
+        finally:
+            self._requests.answered()
+
+    async def _answer_event(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_capped_body(scope, receive, send, cap=EVENTS_BODY_LIMIT)
         if body is None:
             return  # refused (400/413), or the client went away
@@ -638,12 +652,7 @@ class SlackAdapter:
 
     async def drain(self, grace: float) -> None:
         """Let in-flight work finish (up to `grace` seconds), then cancel the rest."""
-        tasks = [*self._tasks, *self._notices]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(self._work.drain(grace), self._notices.drain(grace))
 
     async def aclose(self, grace: float = 10.0) -> None:
         """Drain background work and close the download client."""
@@ -658,20 +667,10 @@ class SlackAdapter:
     # --- internals --------------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> bool:
-        """Run `work` in the background, unless `max_in_flight` tasks already run: then
-        it is dropped unstarted and the answer is False (the caller says "busy")."""
-        return self._start(work, name, self._tasks)
-
-    def _start(
-        self, work: Coroutine[Any, Any, None], name: str, into: set[asyncio.Task[None]]
-    ) -> bool:
-        if len(into) >= self.config.max_in_flight:
-            work.close()  # never started: nothing to clean up, no "never awaited" warning
-            return False
-        task = asyncio.create_task(self._guard(work, name), name=name)
-        into.add(task)
-        task.add_done_callback(into.discard)
-        return True
+        """Run `work` in the background, unless `max_in_flight` tasks already wait or
+        run: then it is dropped unstarted and the answer is False (the caller says
+        "busy")."""
+        return self._work.start(work, name)
 
     def _tell_busy(
         self, client: AsyncWebClient, where: Mapping[str, Any], response_url: str | None = None
@@ -685,7 +684,7 @@ class SlackAdapter:
             thread_ts=where.get("thread_ts"),
             response_url=response_url,
         )
-        if not self._start(sink.send_private(Reply(BUSY_TEXT)), "slack:busy", self._notices):
+        if not self._notices.start(sink.send_private(Reply(BUSY_TEXT)), "slack:busy"):
             log.warning("too busy to say so: slack request dropped")
 
     async def _guard(self, work: Coroutine[Any, Any, None], name: str) -> None:
