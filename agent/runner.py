@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain.agents import create_agent
 from langchain.chat_models import init_chat_model
-from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
@@ -80,13 +80,10 @@ def build_model(config: RunnerConfig) -> BaseChatModel:
 
 
 def _with_callback(model: BaseChatModel, handler: BaseCallbackHandler) -> BaseChatModel:
-    """A copy of `model` that also reports to `handler` (its own callbacks kept)."""
-    callbacks = model.callbacks
-    if isinstance(callbacks, BaseCallbackManager):
-        manager = callbacks.copy()
-        manager.add_handler(handler, inherit=False)
-        return model.model_copy(update={"callbacks": manager})
-    return model.model_copy(update={"callbacks": [*(callbacks or []), handler]})
+    """A copy of `model` that reports to `handler`, its only callback: the models the
+    product builds (`build_model`) carry none of their own (LangSmith, when on, joins
+    each call from the environment, not from the model)."""
+    return model.model_copy(update={"callbacks": [handler]})
 
 
 def _text(message: BaseMessage) -> str:
