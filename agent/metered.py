@@ -6,6 +6,9 @@ user's (if any) and the workspace's day first, without counting a message or tak
 the user's run slot (so the user's next message is never told to wait for it), and
 settled after to the tokens the model reported; a failed call is refunded, like a
 failed run that reported nothing.
+
+The model comes counted and spanned like the agent's: `bot.assembly` hands each caller
+a model wrapped by `agent.observe.observed` under its purpose (summary, digest).
 """
 
 from __future__ import annotations

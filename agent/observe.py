@@ -1,10 +1,13 @@
 """What the agent does, counted for Prometheus and (when tracing is on) traced.
 
-The agent's model carries `model_telemetry`, a callback handler on the model itself,
-and each tool is wrapped by `counted_tool` (`agent.tools.build_tools`), so no tool or
-action carries instrumentation of its own. A model call's span holds the model's name
-and its token counts; a tool call's span holds the tool's name and its outcome, and is
-the current span while the tool runs (platform and database spans nest under it).
+Every model the product calls carries `model_telemetry`, a callback handler on the
+model itself, put there by `observed` with the call's purpose: the agent's runs
+(`agent.runner`), a thread's rolling summary and a digest's commentary (`bot.assembly`,
+through `agent.metered`). Each tool is wrapped by `counted_tool`
+(`agent.tools.build_tools`), so no tool or action carries instrumentation of its own.
+A model call's span holds the model's name, the purpose and its token counts; a tool
+call's span holds the tool's name and its outcome, and is the current span while the
+tool runs (platform and database spans nest under it).
 Never the prompt, the arguments or the result: those hold what people wrote and what
 platforms returned.
 
@@ -16,15 +19,15 @@ about 15 µs a call, the tool wrapper one function call.
 
 `counted_command` does the same for the deterministic command grammar.
 
-Labels are bounded: model names come from configuration, tool and command names
-from our own code; never a user, a workspace or a post.
+Labels are bounded: model names come from configuration, purposes, tool and command
+names from our own code; never a user, a workspace or a post.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from uuid import UUID
 
 from prometheus_client import Counter
@@ -33,6 +36,7 @@ from agent.actions.base import USER_ERRORS
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
     from langchain_core.tools import BaseTool
     from opentelemetry.trace import Tracer
@@ -47,15 +51,19 @@ COMMAND_CALLS = Counter(
     "Command grammar runs, by command and outcome (ok, refused, error).",
     ["command", "outcome"],
 )
+# What a model call is for: an agent run's step, a thread's summary, a digest's commentary.
+Purpose = Literal["agent", "summary", "digest"]
+
 LLM_TOKENS = Counter(
     "socialops_llm_tokens",
-    "Model tokens reported used, by model and direction (input, output).",
-    ["model", "direction"],
+    "Model tokens reported used, by model, purpose (agent, summary, digest) and direction"
+    " (input, output).",
+    ["model", "purpose", "direction"],
 )
 LLM_CALLS = Counter(
     "socialops_llm_calls",
-    "Model calls, by model and outcome (ok, error).",
-    ["model", "outcome"],
+    "Model calls, by model, purpose (agent, summary, digest) and outcome (ok, error).",
+    ["model", "purpose", "outcome"],
 )
 
 UPLOAD_BYTES = Counter(
@@ -78,9 +86,22 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def model_telemetry(*, model: str) -> BaseCallbackHandler:
-    """A callback handler for the agent's model (`model`: the configured name, the label):
-    counts each call and its tokens, and spans it when tracing is on.
+def observed(model: BaseChatModel, *, name: str, purpose: Purpose) -> BaseChatModel:
+    """A copy of `model` that counts and spans each of its calls (`model_telemetry`)
+    under `name` (the configured model, the label) and `purpose`.
+
+    The handler is the copy's only callback: the models the product builds
+    (`agent.runner.build_model`) carry none of their own (LangSmith, when on, joins
+    each call from the environment, not from the model).
+    """
+    handler = model_telemetry(model=name, purpose=purpose)
+    return model.model_copy(update={"callbacks": [handler]})
+
+
+def model_telemetry(*, model: str, purpose: Purpose) -> BaseCallbackHandler:
+    """A callback handler for a model (`model`: the configured name, the label; `purpose`:
+    what its calls are for): counts each call and its tokens, and spans it when tracing
+    is on.
 
     Built here (LangChain imported on call) so that modules importing this one for
     `counted_command` stay free of LangChain.
@@ -99,7 +120,7 @@ def model_telemetry(*, model: str) -> BaseCallbackHandler:
         ) -> None:
             tracer = _tracer
             if tracer is not None:  # a child of the current span; not current itself
-                attributes = {"gen_ai.request.model": model}
+                attributes = {"gen_ai.request.model": model, "socialops.purpose": purpose}
                 self._spans[run_id] = tracer.start_span("llm.call", attributes=attributes)
 
         def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -111,9 +132,9 @@ def model_telemetry(*, model: str) -> BaseCallbackHandler:
                     if metadata:
                         sent += int(metadata.get("input_tokens", 0))
                         received += int(metadata.get("output_tokens", 0))
-            LLM_CALLS.labels(model, "ok").inc()
-            LLM_TOKENS.labels(model, "input").inc(sent)
-            LLM_TOKENS.labels(model, "output").inc(received)
+            LLM_CALLS.labels(model, purpose, "ok").inc()
+            LLM_TOKENS.labels(model, purpose, "input").inc(sent)
+            LLM_TOKENS.labels(model, purpose, "output").inc(received)
             span = self._spans.pop(run_id, None)
             if span is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", sent)
@@ -121,7 +142,7 @@ def model_telemetry(*, model: str) -> BaseCallbackHandler:
                 span.end()
 
         def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-            LLM_CALLS.labels(model, "error").inc()
+            LLM_CALLS.labels(model, purpose, "error").inc()
             span = self._spans.pop(run_id, None)
             if span is not None:
                 from opentelemetry.trace import Status, StatusCode

@@ -10,14 +10,13 @@ from typing import Any
 
 from langchain.agents import create_agent
 from langchain.chat_models import init_chat_model
-from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import GraphRecursionError
 
-from agent.observe import count_refused_tool_calls, model_telemetry
+from agent.observe import count_refused_tool_calls, observed
 from agent.prompts import SYSTEM_PROMPT, quoted
 from agent.session import ChatContext
 from agent.tokens import RunFailed, estimate_tokens
@@ -77,16 +76,6 @@ def build_model(config: RunnerConfig) -> BaseChatModel:
         kwargs["api_key"] = "unused"
     model: BaseChatModel = init_chat_model(config.model, **kwargs)
     return model
-
-
-def _with_callback(model: BaseChatModel, handler: BaseCallbackHandler) -> BaseChatModel:
-    """A copy of `model` that also reports to `handler` (its own callbacks kept)."""
-    callbacks = model.callbacks
-    if isinstance(callbacks, BaseCallbackManager):
-        manager = callbacks.copy()
-        manager.add_handler(handler, inherit=False)
-        return model.model_copy(update={"callbacks": manager})
-    return model.model_copy(update={"callbacks": [*(callbacks or []), handler]})
 
 
 def _text(message: BaseMessage) -> str:
@@ -159,7 +148,7 @@ class AgentRunner:
         chosen = list(tools) if tools is not None else build_tools()
         self._tool_names = frozenset(t.name for t in chosen)
         self.graph = create_agent(
-            _with_callback(model, model_telemetry(model=config.model)),
+            observed(model, name=config.model, purpose="agent"),
             tools=chosen,
             system_prompt=SYSTEM_PROMPT,
             context_schema=ChatContext,

@@ -139,9 +139,11 @@ class Assembly:
         from agent.digest_insights import ModelCommentary
 
         def build() -> BaseChatModel:
+            from agent.observe import observed
             from agent.runner import build_model
 
-            return build_model(self._runner_config())
+            config = self._runner_config()
+            return observed(build_model(config), name=config.model, purpose="digest")
 
         return ModelCommentary(build)
 
@@ -177,13 +179,15 @@ class Assembly:
 
         settings = self.settings
         runner = None
-        model = None
+        summary_model = None
         if settings.llm_enabled:
+            from agent.observe import observed
             from agent.runner import AgentRunner, build_model
 
             config = self._runner_config()
-            model = build_model(config)
+            model = build_model(config)  # one client: the runner counts its own copy
             runner = AgentRunner(model=model, config=config)
+            summary_model = observed(model, name=config.model, purpose="summary")
         summary = SummaryConfig(
             tokens=settings.llm_summary_tokens,
             batch=settings.llm_summary_batch,
@@ -194,7 +198,7 @@ class Assembly:
             runner=runner,
             history_turns=settings.llm_history_turns,
             summary=summary,
-            summary_model=model,
+            summary_model=summary_model,
         )
 
     @cached_property

@@ -27,7 +27,7 @@ from tests.fakes.server import serve_asgi
 
 # Every label any socialops_ series may carry: none names a user, a workspace or a post.
 BOUNDED = {"platform", "outcome", "kind", "frontend", "command", "tool", "model", "direction"}
-BOUNDED |= {"counter", "le"}
+BOUNDED |= {"counter", "le", "purpose"}
 
 
 def _families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -118,8 +118,10 @@ async def test_tool_calls_and_tokens_are_counted_by_name_and_model(
     )
     server.script(fake.tool_call("list_accounts", {}), fake.text("None yet."))
     tools = _value("socialops_tool_calls_total", tool="list_accounts", outcome="ok")
-    sent = _value("socialops_llm_tokens_total", model="openai:counted-model", direction="input")
-    got = _value("socialops_llm_tokens_total", model="openai:counted-model", direction="output")
+    model = {"model": "openai:counted-model", "purpose": "agent"}
+    sent = _value("socialops_llm_tokens_total", **model, direction="input")
+    got = _value("socialops_llm_tokens_total", **model, direction="output")
+    calls = _value("socialops_llm_calls_total", **model, outcome="ok")
 
     await service.handle(
         IncomingMessage(
@@ -134,10 +136,83 @@ async def test_tool_calls_and_tokens_are_counted_by_name_and_model(
 
     assert _value("socialops_tool_calls_total", tool="list_accounts", outcome="ok") == tools + 1
     # Two model calls; the fake reports 100 prompt and 20 completion tokens each.
-    model = "openai:counted-model"
-    assert _value("socialops_llm_tokens_total", model=model, direction="input") == sent + 200
-    assert _value("socialops_llm_tokens_total", model=model, direction="output") == got + 40
-    assert _value("socialops_llm_calls_total", model=model, outcome="ok") >= 2
+    assert _value("socialops_llm_tokens_total", **model, direction="input") == sent + 200
+    assert _value("socialops_llm_tokens_total", **model, direction="output") == got + 40
+    assert _value("socialops_llm_calls_total", **model, outcome="ok") == calls + 2
+
+
+def _llm_counts(model: str, purpose: str) -> tuple[float, float, float]:
+    """(ok calls, input tokens, output tokens) counted for `model` and `purpose`."""
+    labels = {"model": model, "purpose": purpose}
+    return (
+        _value("socialops_llm_calls_total", **labels, outcome="ok"),
+        _value("socialops_llm_tokens_total", **labels, direction="input"),
+        _value("socialops_llm_tokens_total", **labels, direction="output"),
+    )
+
+
+async def test_a_summary_fold_and_a_digest_insight_are_counted_by_purpose(
+    llm, make_settings, new_identity
+) -> None:
+    """The models the assembly hands the thread summaries and the digest commentary are
+    counted like the agent's, each under its own purpose; the agent's count holds only
+    the agent's calls."""
+    server, base = llm
+    name = "openai:purpose-model"
+    settings = make_settings(
+        llm_model=name,
+        llm_base_url=base,
+        llm_api_key="sk-test",
+        llm_history_turns=1,  # a window of 2 messages
+        llm_summary_batch=2,  # a summary due once 2 messages are past it
+    )
+    services = Services(settings=settings)
+    await services.initialize()
+    try:
+        assembly = Assembly(services)
+        ident = await new_identity(frontend="local")
+        before = {p: _llm_counts(name, p) for p in ("agent", "summary", "digest")}
+        sink = RecordingSink()
+        server.script(
+            fake.text("reply 1"),
+            fake.text("reply 2"),
+            fake.text("The members asked twice."),  # the summary fold
+            fake.text("- Views reached 1,250.\n- Likes reached 80.\n- A steady day."),
+        )
+        for text in ("q1", "q2"):
+            await assembly.chatops.handle(
+                IncomingMessage(
+                    frontend="local",
+                    workspace_id=ident.workspace_external_id,
+                    channel_id="c",
+                    user_id=ident.user_external_id,
+                    text=text,
+                    thread_id="t-purpose",
+                ),
+                sink,
+            )
+            await assembly.chatops.drain()
+        assert sink.sent == ["reply 1", "reply 2"]
+        assert len(server.requests) == 3  # two replies, then the summary
+        commentary = assembly.deps.commentary
+        assert commentary is not None
+        said = await commentary(
+            "Views: 1,250. Likes: 80.", budgets=services.budgets, workspace_id=ident.workspace_id
+        )
+        assert said is not None and said.startswith("- Views reached 1,250.")
+    finally:
+        await services.shutdown()
+
+    # Each call: the fake's 100 prompt and 20 completion tokens.
+    grew = {
+        p: tuple(a - b for a, b in zip(_llm_counts(name, p), before[p], strict=True))
+        for p in before
+    }
+    assert grew == {
+        "agent": (2, 200, 40),
+        "summary": (1, 100, 20),
+        "digest": (1, 100, 20),
+    }
 
 
 async def test_digest_deliveries_are_counted_by_outcome() -> None:

@@ -29,9 +29,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from agent.runner import AgentRunner, RunnerConfig, build_model
 from bot import telemetry
+from bot.assembly import Assembly
 from bot.core.messages import IncomingMessage
 from bot.core.service import ChatOpsService
 from bot.logs import JsonFormatter
+from bot.services import Services
 from storage import queue
 from tests.chat_fixtures import ops_for
 from tests.fakes import openai as fake
@@ -127,6 +129,7 @@ async def test_a_metrics_request_is_one_trace_from_chat_to_database(
     for call in model_calls:
         attrs = dict(call.attributes or {})
         assert attrs["gen_ai.request.model"] == "openai:fake-model"
+        assert attrs["socialops.purpose"] == "agent"
         assert attrs["gen_ai.usage.input_tokens"] == 100  # the fake's reported usage
         assert attrs["gen_ai.usage.output_tokens"] == 20
     google_host = httpx.URL(google.base).netloc.decode()
@@ -161,6 +164,76 @@ async def test_a_metrics_request_is_one_trace_from_chat_to_database(
         "launch",
     ):
         assert secret not in exported
+
+
+async def test_summary_and_digest_model_calls_are_spans_like_the_agents(
+    spans, llm, make_settings, new_identity
+):
+    """The thread summary's and the digest commentary's model calls, as the assembly
+    wires them, are `llm.call` spans with the model, their purpose and the tokens; the
+    summary's sits in the trace of the message whose history write made it due, the
+    digest's under its job's span."""
+    server, base = llm
+    settings = make_settings(
+        llm_model="openai:fake-model",
+        llm_base_url=base,
+        llm_api_key=LLM_KEY,
+        llm_history_turns=1,  # a window of 2 messages
+        llm_summary_batch=2,  # a summary due once 2 messages are past it
+    )
+    services = Services(settings=settings)
+    await services.initialize()
+    try:
+        assembly = Assembly(services)
+        ident = await new_identity(frontend="local")
+        server.script(
+            fake.text("reply 1"),
+            fake.text("reply 2"),
+            fake.text("The member asked twice."),
+            fake.text("- Views reached 1,250.\n- Likes reached 80.\n- A steady day."),
+        )
+        spans.clear()
+        for text in ("q1", "q2"):
+            await assembly.chatops.handle(
+                IncomingMessage(
+                    frontend="local",
+                    workspace_id=ident.workspace_external_id,
+                    channel_id="C1",
+                    user_id=ident.user_external_id,
+                    text=text,
+                    thread_id="t-traced",
+                ),
+                RecordingSink(),
+            )
+            await assembly.chatops.drain()
+        commentary = assembly.deps.commentary
+        assert commentary is not None
+        with telemetry.job_span(queue.DIGEST, {}):  # as the worker runs a digest job
+            said = await commentary(
+                "Views: 1,250.", budgets=services.budgets, workspace_id=ident.workspace_id
+            )
+        assert said is not None
+    finally:
+        await services.shutdown()
+    found = spans.get_finished_spans()
+    index = _by_id(found)
+    calls = {}
+    for span in found:
+        if span.name == "llm.call":
+            attrs = dict(span.attributes or {})
+            assert attrs["gen_ai.request.model"] == "openai:fake-model"
+            assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (
+                100,
+                20,
+            )
+            calls.setdefault(attrs["socialops.purpose"], []).append(span)
+    assert {p: len(c) for p, c in calls.items()} == {"agent": 2, "summary": 1, "digest": 1}
+    [summary], [digest] = calls["summary"], calls["digest"]
+    assert _ancestors(summary, index)[-1] == "chat.message"
+    second = [s for s in found if s.name == "chat.message"][-1]
+    assert summary.context.trace_id == second.context.trace_id
+    assert _ancestors(digest, index) == [f"job {queue.DIGEST}"]
+    assert LLM_KEY not in _everything(found)
 
 
 async def test_a_query_is_one_span_and_the_pools_bookkeeping_none(spans, pool):
