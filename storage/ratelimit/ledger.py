@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -11,6 +10,7 @@ from datetime import datetime
 from redis.exceptions import NoScriptError
 
 from storage.ratelimit.counters import Counter, Mode, Reading, Tally, from_ms, to_ms
+from storage.ratelimit.deadline import stall_aware_timeout
 from storage.ratelimit.fallback import OUTAGE_ERRORS, Outage
 from storage.ratelimit.scripts import ADMIT, COUNTERS, FINISH, SLOTS, Script
 from storage.ratelimit.windows import Period, candidate_periods, day_period
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class Ledger:
-    """Runs the counters script against Redis, bounded in time, recording outages."""
+    """Runs the counters script against Redis, bounded in time (stall-aware), recording
+    outages."""
 
     def __init__(
         self,
@@ -117,11 +118,12 @@ class Ledger:
         its clock over a day from ours)."""
         if self._outage.skip():
             return None
-        client = self._redis.client
+        client = self._redis.untimed
         try:
-            # What bounds a call: this timeout, over all that redis-py does inside it
-            # (connecting, its socket timeouts, its retries with backoff).
-            async with asyncio.timeout(self._call_timeout):
+            # What bounds a call: this alone, over all that redis-py does inside it
+            # (connecting, sending, reading): the client has no socket timeouts, and no
+            # retries. Stall-aware: a stall of this process is not an outage of Redis.
+            async with stall_aware_timeout(self._call_timeout):
                 try:
                     reply = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
                 except NoScriptError:
