@@ -176,6 +176,21 @@ async def save_checkpoint(
     )
 
 
+async def save_offset(db: Executor, *, post_id: int, confirmed: int) -> None:
+    """Move a checkpoint's offset, its session URI as stored (`save_checkpoint`)."""
+    await db.execute(
+        """
+        UPDATE posts
+           SET bytes_confirmed = $2,
+               status = CASE WHEN status = 'pending' THEN 'uploading' ELSE status END,
+               updated_at = now()
+         WHERE id = $1
+        """,
+        post_id,
+        confirmed,
+    )
+
+
 async def set_metadata(db: Executor, post_id: int, **values: Any) -> None:
     """Merge keys into the post's metadata (e.g. that its quota was charged)."""
     await db.execute(

@@ -44,22 +44,31 @@ log = logging.getLogger(__name__)
 
 
 class PostCheckpoint:
-    """UploadCheckpoint on a post row: the session URI encrypted, the offset beside it."""
+    """UploadCheckpoint on a post row: the session URI encrypted, the offset beside it.
+
+    The URI is written (encrypted) when it changes; a save that only moves the offset
+    writes the offset alone, so a chunk's save neither re-encrypts nor rewrites the
+    secret."""
 
     def __init__(self, ops: OpsBase, *, post_id: int) -> None:
         self._pool = ops._pool
         self._cipher = ops._cipher
         self.post_id = post_id
-        self.session_saved = False
+        self.session_saved = False  # whether a session was ever stored (then kept True)
+        self._stored: str | None = None  # the session URI the row holds now
 
     async def load(self) -> tuple[str | None, int]:
         uri, confirmed = await posts.load_checkpoint(
             self._pool, cipher=self._cipher, post_id=self.post_id
         )
+        self._stored = uri
         self.session_saved = uri is not None
         return uri, confirmed
 
     async def save(self, session_uri: str | None, confirmed: int) -> None:
+        if session_uri is not None and session_uri == self._stored:
+            await posts.save_offset(self._pool, post_id=self.post_id, confirmed=confirmed)
+            return
         await posts.save_checkpoint(
             self._pool,
             cipher=self._cipher,
@@ -67,6 +76,7 @@ class PostCheckpoint:
             session_uri=session_uri,
             confirmed=confirmed,
         )
+        self._stored = session_uri
         self.session_saved = self.session_saved or session_uri is not None
 
 

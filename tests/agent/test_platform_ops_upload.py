@@ -14,6 +14,7 @@ import pytest
 
 from agent.limits import NoLimits
 from agent.ops import PlatformOps
+from agent.ops.uploads import PostCheckpoint
 from agent.ports import Progress, UploadOutcome
 from integrations.base import UploadRequest
 from integrations.errors import (
@@ -119,6 +120,49 @@ async def test_session_uri_is_stored_encrypted(
     assert session_id.encode() not in bytes(row["upload_session"])
     assert row["bytes_confirmed"] == CHUNK and row["status"] == "uploading"
     await pool.execute("UPDATE posts SET status = 'failed' WHERE idempotency_key = $1", key)
+
+
+async def test_checkpoint_rewrites_the_session_only_when_it_changes(
+    deps, identity, link_account, pool
+):
+    account, _, _ = await link_account(identity)
+    post, _ = await posts.create_or_get(
+        pool,
+        account_id=account.id,
+        platform=account.platform,
+        idempotency_key="k-" + secrets.token_hex(4),
+        title="t",
+        caption=None,
+        source={},
+        metadata={},
+        bytes_total=100,
+    )
+    checkpoint = PostCheckpoint(ops_for(deps), post_id=post.id)
+
+    async def stored() -> tuple[bytes | None, int]:
+        row = await pool.fetchrow(
+            "SELECT upload_session, bytes_confirmed FROM posts WHERE id = $1", post.id
+        )
+        session = row["upload_session"]
+        return (bytes(session) if session is not None else None), row["bytes_confirmed"]
+
+    await checkpoint.save("https://up/s?id=1", 0)
+    first, _ = await stored()
+    await checkpoint.save("https://up/s?id=1", 40)
+    # The offset moved; the secret was neither encrypted again nor rewritten (a fresh
+    # encryption would differ: every envelope has its own nonce).
+    assert await stored() == (first, 40)
+    await checkpoint.save("https://up/s?id=2", 50)
+    second, confirmed = await stored()
+    assert second not in (None, first) and confirmed == 50
+    assert await PostCheckpoint(ops_for(deps), post_id=post.id).load() == (
+        "https://up/s?id=2",
+        50,
+    )
+    await checkpoint.save(None, 0)  # a retry must start again: the session goes
+    assert await stored() == (None, 0)
+    assert checkpoint.session_saved  # one was stored: its quota was spent
+    await pool.execute("UPDATE posts SET status = 'failed' WHERE id = $1", post.id)
 
 
 async def test_quota_refused_before_any_byte(
