@@ -524,11 +524,6 @@ class SlackAdapter:
 
     # --- outside callers --------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Build bolt and open the shared HTTP session now (Socket Mode calls this; HTTP
-        requests do it on first use)."""
-        await self.bolt()
-
     async def notify(
         self, reply_to: Mapping[str, Any], text: str, /, *, layout: Layout | None = None
     ) -> None:

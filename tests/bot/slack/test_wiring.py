@@ -147,7 +147,7 @@ async def test_no_unused_token_warning_when_bolt_is_built(
     services = Services(settings=settings)
     adapter = build_slack_adapter(services, handler=core)
     with caplog.at_level(logging.WARNING, logger="slack_bolt"):
-        await adapter.start()  # builds the bolt app (built on first use otherwise)
+        await adapter.bolt()  # built on first use
     try:
         assert not [r for r in caplog.records if "will be unused" in r.getMessage()]
     finally:
