@@ -10,6 +10,11 @@ measured in the same run:
 - `quit` to the process's exit, both ways (the embedded Postgres stops in fast mode).
 - `serve` with Slack configured and no model, once it answers /healthz: resident
   memory (VmRSS); anchor: a bare FastAPI app under uvicorn with one route.
+- the first Slack request such an idle `serve` acknowledges: a signed slash command,
+  and (each in a fresh process) a signed `app_mention` event_callback, which goes
+  through bolt and so waits for the Slack libraries to load (bot.slack.bolt_app);
+  anchor: the next event to the same process. Then the process's resident memory.
+  Slack's Web API is a fake on loopback (tests/fakes/slack.py).
 
 The embedded servers' data directory is made (initdb) before the timed runs.
 
@@ -19,6 +24,7 @@ The embedded servers' data directory is made (initdb) before the timed runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pty
 import select
@@ -30,6 +36,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,7 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import figure, record
 from storage.db import Database
 from storage.redis import RedisHandle
+from tests.fakes.slack import form_body, sign
 
+ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_IDLE_RUNS", "5"))
 BIN = Path(sys.executable).parent
 PROMPT = b"socialops> "
@@ -60,6 +71,19 @@ async def healthz() -> dict[str, str]:
 
 
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+SLACK_TEAM = "TBENCH"
+SLACK_BOT_USER = "UBENCHBOT"
+SLACK_TOKEN = "xoxb-bench-not-a-real-token"
+SLACK_SECRET = "bench-signing-secret"
+FAKE_SLACK = f"""
+import uvicorn
+from tests.fakes.slack import FakeSlack
+
+fake = FakeSlack(base_url="http://127.0.0.1:{{port}}")
+fake.add_team({SLACK_TEAM!r}, token={SLACK_TOKEN!r}, bot_user_id={SLACK_BOT_USER!r})
+uvicorn.run(fake.app, host="127.0.0.1", port={{port}}, log_level="warning")
 """
 
 
@@ -132,25 +156,41 @@ def free_port() -> int:
         return port
 
 
-def rss_when_healthy(argv: list[str], env: dict[str, str], port: int) -> float:
-    """MiB resident once the process answers /healthz on `port` (then it is stopped)."""
+def wait_healthy(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextmanager
+def serving(argv: list[str], env: dict[str, str], port: int) -> Iterator[int]:
+    """The process's pid once it answers /healthz on `port` and has settled (then it is
+    stopped)."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{argv} exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_healthy(proc, port)
         time.sleep(0.5)  # settled: nothing left loading
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-        return kib / 1024
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -158,6 +198,86 @@ def rss_when_healthy(argv: list[str], env: dict[str, str], port: int) -> float:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    return kib / 1024
+
+
+def rss_when_healthy(argv: list[str], env: dict[str, str], port: int) -> float:
+    """MiB resident once the process answers /healthz on `port` (then it is stopped)."""
+    with serving(argv, env, port) as pid:
+        return rss_mib(pid)
+
+
+def slash_command() -> tuple[bytes, str]:
+    body = form_body(
+        {
+            "team_id": SLACK_TEAM,
+            "channel_id": "C1",
+            "user_id": "UBENCH",
+            "command": "/social",
+            "text": "help",
+            "response_url": "http://127.0.0.1:9/response",
+            "trigger_id": f"t.{uuid.uuid4().hex}",
+        }
+    )
+    return body, "application/x-www-form-urlencoded"
+
+
+def mention() -> tuple[bytes, str]:
+    event = {
+        "type": "app_mention",
+        "user": "UBENCH",
+        "channel": "C1",
+        "ts": f"{time.time():.6f}",
+        "text": f"<@{SLACK_BOT_USER}> help",
+    }
+    body = {
+        "type": "event_callback",
+        "team_id": SLACK_TEAM,
+        "api_app_id": "A1",
+        "event": event,
+        "event_id": f"Ev{uuid.uuid4().hex}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": SLACK_TEAM, "user_id": SLACK_BOT_USER, "is_bot": True}],
+    }
+    return json.dumps(body).encode(), "application/json"
+
+
+def ack_seconds(port: int, request: tuple[bytes, str]) -> float:
+    """Seconds for `serve` on `port` to answer one signed Slack request (it must be a 200)."""
+    body, content_type = request
+    post = urllib.request.Request(
+        f"http://127.0.0.1:{port}/slack/events",
+        data=body,
+        headers={"Content-Type": content_type, **sign(SLACK_SECRET, body)},
+        method="POST",
+    )
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(post, timeout=30) as response:
+        response.read()
+        elapsed = time.perf_counter() - t0
+        if response.status != 200:
+            raise RuntimeError(f"slack request answered {response.status}")
+    return elapsed
+
+
+def first_acks(
+    argv: list[str], env: dict[str, str], port: int
+) -> tuple[float, float, float, float]:
+    """(first slash command's ack, first event's ack, the next event's ack, MiB resident
+    after them), each first request to a fresh idle `serve`."""
+    with serving(argv, env, port):
+        command = ack_seconds(port, slash_command())
+    with serving(argv, env, port) as pid:
+        event = ack_seconds(port, mention())
+        time.sleep(0.5)  # its answer posted: settled again
+        after = rss_mib(pid)
+        warm = ack_seconds(port, mention())
+    return command, event, warm, after
 
 
 async def servers(data_dir: Path) -> tuple[Database, RedisHandle]:
@@ -190,19 +310,34 @@ def main() -> int:
         emb_quit = statistics.median(q for _, q in emb)
 
         port = free_port()
+        fake_port = free_port()
         slack = {
-            "SLACK_BOT_TOKEN": "xoxb-bench-not-a-real-token",
-            "SLACK_SIGNING_SECRET": "bench-signing-secret",
+            "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            "SLACK_SIGNING_SECRET": SLACK_SECRET,
+            "SLACK_API_BASE": f"http://127.0.0.1:{fake_port}/api/",
             "PORT": str(port),
         }
         serve_env = environment(tmp / "ext", DATABASE_URL=db.dsn, REDIS_URL=redis.url, **slack)
+        serve = [str(BIN / "socialops"), "serve"]
         bare_port = free_port()
-        ours_rss, bare_rss = [], []
-        for _ in range(max(RUNS // 2, 2)):
-            ours_rss.append(rss_when_healthy([str(BIN / "socialops"), "serve"], serve_env, port))
-            bare = [sys.executable, "-c", BARE_APP.replace("{port}", str(bare_port))]
-            bare_rss.append(rss_when_healthy(bare, environment(tmp / "bare"), bare_port))
+        fake = [sys.executable, "-c", FAKE_SLACK.replace("{port}", str(fake_port))]
+        fake_slack = subprocess.Popen(fake, cwd=ROOT, env=environment(tmp / "fake"))
+        ours_rss, bare_rss, acks = [], [], []
+        try:
+            wait_listening(fake_port)
+            for _ in range(max(RUNS // 2, 2)):
+                ours_rss.append(rss_when_healthy(serve, serve_env, port))
+                bare = [sys.executable, "-c", BARE_APP.replace("{port}", str(bare_port))]
+                bare_rss.append(rss_when_healthy(bare, environment(tmp / "bare"), bare_port))
+                acks.append(first_acks(serve, serve_env, port))
+        finally:
+            fake_slack.terminate()
+            fake_slack.wait()
         rss, bare_mib = statistics.median(ours_rss), statistics.median(bare_rss)
+        first_command = statistics.median(a[0] for a in acks)
+        first_event = statistics.median(a[1] for a in acks)
+        warm_event = statistics.median(a[2] for a in acks)
+        rss_after = statistics.median(a[3] for a in acks)
 
         print(f"idle cost: median of {RUNS} fresh processes each")
         print(f"  python -c pass           : {anchor * 1000:7.0f} ms")
@@ -214,6 +349,11 @@ def main() -> int:
         )
         print(
             f"  serve RSS (Slack, no model): {rss:6.1f} MiB   bare FastAPI+uvicorn {bare_mib:6.1f} MiB"
+        )
+        print(
+            f"  first Slack ack: command {first_command * 1000:5.0f} ms   "
+            f"event {first_event * 1000:5.0f} ms (next event {warm_event * 1000:4.0f} ms)   "
+            f"then RSS {rss_after:5.1f} MiB"
         )
         rows = [
             figure(
@@ -257,6 +397,23 @@ def main() -> int:
                 target="< 80 MiB",
                 met=rss < 80,
             ),
+            figure(
+                "first Slack ack after idle start: slash command",
+                first_command,
+                "s",
+                target="< 1.0 s",
+                met=first_command < 1.0,
+            ),
+            figure(
+                "first Slack ack after idle start: event",
+                first_event,
+                "s",
+                anchor="next event, same process",
+                anchor_value=warm_event,
+                target="< 1.0 s",
+                met=first_event < 1.0,
+            ),
+            figure("serve RSS after its first Slack event", rss_after, "MiB"),
         ]
         return 0 if record("idle", rows) else 1
     finally:

@@ -11,6 +11,10 @@ Slash commands then take a shorter road in HTTP mode: bolt acknowledges a
 listener by polling every 10 ms, so the route schedules the work and answers
 straight away. Events, button clicks and the OAuth pages go through bolt
 unchanged (its request verification again, authorization, self-event filter).
+
+bolt, the Web API client and their aiohttp session (`bot.slack.bolt_app`) are built
+by the first request or call that needs them, not with the adapter: a web process
+that has served no Slack request yet does not hold them (~16 MiB; bench/idle.py).
 """
 
 from __future__ import annotations
@@ -27,22 +31,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
-import aiohttp
 import httpx
 from fastapi import APIRouter
-from slack_bolt import BoltResponse
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
-from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -66,31 +56,20 @@ from bot.slack.convert import (
 from bot.slack.dedupe import EventDeduper
 from bot.slack.files import SlackFiles
 from bot.slack.followups import FollowUps, Requests
-from bot.slack.installation import PostgresInstallationStore, PostgresOAuthStateStore
 from bot.slack.sink import PendingDecision, SlackReplySink
 from storage.identity import Identity
 from storage.redis import RedisHandle
 from storage.slack_installations import SlackInstallations
 
 if TYPE_CHECKING:
+    from slack_bolt import BoltResponse
+    from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+    from slack_sdk.web.async_client import AsyncWebClient
+
     from bot.settings import Settings
+    from bot.slack.bolt_app import SlackBolt
 
 log = logging.getLogger(__name__)
-
-
-class _UnusedTokenNote(logging.Filter):
-    """Drops bolt's "`token` will be unused" warning: bolt reads SLACK_BOT_TOKEN from the
-    environment even when given a client, and our client already carries that token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != warning_client_prioritized_and_token_skipped()
-
-
-def _bolt_logger() -> logging.Logger:
-    logger = logging.getLogger("slack_bolt")
-    if not any(isinstance(f, _UnusedTokenNote) for f in logger.filters):
-        logger.addFilter(_UnusedTokenNote())
-    return logger
 
 
 # Exactly the bot scopes the handlers below use (manifest.yaml lists the same).
@@ -189,72 +168,41 @@ class SlackAdapter:
         )
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
-        # One aiohttp session for every Web API call (bolt's per-request clients
-        # copy it from `web_client`); opened on first use inside the event loop.
-        self._session: aiohttp.ClientSession | None = None
-        self.web_client = self._client(config.bot_token)
         self.files = SlackFiles(
             http=self._http, token_for_team=self._token_for_team, api_base=config.api_base
         )
-
-        self._authorize: AsyncInstallationStoreAuthorize | None = None
-        oauth_settings: AsyncOAuthSettings | None = None
-        if config.multi_workspace:
-            assert installations is not None
-            store = PostgresInstallationStore(installations=installations)
-            self._authorize = AsyncInstallationStoreAuthorize(
-                logger=log,
-                installation_store=store,
-                client_id=config.client_id,
-                client_secret=config.client_secret,
-                bot_only=True,
-                cache_enabled=True,
-                client=self.web_client,  # token rotation talks to the configured API base
-            )
-            oauth_settings = AsyncOAuthSettings(
-                client_id=config.client_id,
-                client_secret=config.client_secret,
-                scopes=list(BOT_SCOPES),
-                redirect_uri=config.public_base_url.rstrip("/") + "/slack/oauth_redirect",
-                install_page_rendering_enabled=False,
-                installation_store=store,
-                installation_store_bot_only=True,
-                state_store=PostgresOAuthStateStore(installations=installations),
-            )
-        self.app = AsyncApp(
-            client=self.web_client,
-            signing_secret=config.signing_secret,
-            request_verification_enabled=self._signing_key is not None,
-            # bolt accepts an AsyncAuthorize instance here; its annotation says only callables.
-            authorize=self._authorize,  # type: ignore[arg-type]
-            oauth_settings=oauth_settings,
-            installation_store_bot_only=True if config.multi_workspace else None,
-            # Listeners here only schedule work (tracked by `_spawn`) and return, so
-            # running them before the response costs nothing, and it spares bolt's
-            # 10 ms ack polling; it also means a request's work is registered (and
-            # drained on shutdown) by the time Slack has its 200.
-            process_before_response=True,
-            logger=_bolt_logger(),
-        )
-        self._register()
-        self._request_handler = AsyncSlackRequestHandler(self.app)
+        # bolt, the Web API client and their aiohttp session: built by the first Slack
+        # work that needs them (`bolt()`), so an idle process never loads them.
+        self._installations = installations
+        self._bolt: asyncio.Future[SlackBolt] | None = None
 
     # --- construction helpers ---------------------------------------------------------
 
-    def _client(self, token: str | None) -> AsyncWebClient:
-        """A Web API client on the configured base URL that waits out 429s (Retry-After)."""
-        return AsyncWebClient(
-            token=token,
-            base_url=self.config.api_base,
-            session=self._session,
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=self.config.rate_limit_retries),
-            ],
-        )
+    async def bolt(self) -> SlackBolt:
+        """The bolt app and Web API client, with their session open; built once, by the
+        first caller (concurrent first callers wait for that one build)."""
+        if self._bolt is None:
+            self._bolt = asyncio.ensure_future(self._build_bolt())
+        # Shielded: a caller that goes away (a client disconnect) does not cancel the
+        # build the others are waiting for.
+        bolt = await asyncio.shield(self._bolt)
+        bolt.open_session()
+        return bolt
 
-    def _register(self) -> None:
-        app = self.app
+    async def _build_bolt(self) -> SlackBolt:
+        # Imported on a worker thread: ~0.25 s of module code (bolt, slack_sdk, aiohttp)
+        # that on the event loop would hold up every other request meanwhile.
+        slack_bolt_class = await asyncio.to_thread(_import_slack_bolt)
+        bolt = slack_bolt_class(
+            config=self.config,
+            scopes=BOT_SCOPES,
+            installations=self._installations,
+            verify_requests=self._signing_key is not None,
+        )
+        self._register(bolt.app)
+        return bolt
+
+    def _register(self, app: AsyncApp) -> None:
         app.middleware(self._dedupe_events)
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
@@ -290,11 +238,6 @@ class SlackAdapter:
             raise ValueError("Slack over HTTP needs SLACK_SIGNING_SECRET")
         return {EVENTS_PATH: self._events}
 
-    def _ensure_session(self) -> None:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-            self.web_client.session = self._session
-
     async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /slack/events: body capped, signature checked on the raw bytes, then a
         slash command is acked here at once and anything else (events, clicks, URL
@@ -312,7 +255,6 @@ class SlackAdapter:
         body = await read_capped_body(scope, receive, send, cap=EVENTS_BODY_LIMIT)
         if body is None:
             return  # refused (400/413), or the client went away
-        self._ensure_session()
         content_type, timestamp, signature = _slack_headers(scope["headers"])
         if not self._signed_by_slack(body, timestamp, signature):
             await respond(send, 401, b"invalid request")
@@ -322,8 +264,9 @@ class SlackAdapter:
                 send, 200, self._accept_command_body(body), content_type=b"application/json"
             )
             return
+        bolt = await self.bolt()
         request = Request(scope, replaying(body, receive))
-        response = await self._request_handler.handle(request)
+        response = await bolt.requests.handle(request)
         await response(scope, receive, send)
 
     def _signed_by_slack(self, body: bytes, timestamp: bytes, signature: bytes) -> bool:
@@ -343,8 +286,8 @@ class SlackAdapter:
         return hmac.compare_digest(b"v0=" + digest.encode(), signature)
 
     async def _oauth_route(self, request: Request) -> Response:
-        self._ensure_session()
-        return await self._request_handler.handle(request)
+        bolt = await self.bolt()
+        return await bolt.requests.handle(request)
 
     # --- slash commands ---------------------------------------------------------------
 
@@ -397,6 +340,8 @@ class SlackAdapter:
 
     async def _dedupe_events(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
         """Global middleware: an event id seen before gets a 200 and reaches no listener."""
+        from slack_bolt import BoltResponse  # loaded: bolt is running this
+
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not await self._dedupe.claim(str(event_id)):
             log.info("duplicate slack event ignored", extra={"event_id": event_id})
@@ -444,6 +389,8 @@ class SlackAdapter:
         self, client: AsyncWebClient, event: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """Files of the latest earlier message in the thread ("upload the video above")."""
+        from slack_sdk.errors import SlackApiError  # loaded: `client` is slack_sdk's
+
         try:
             response = await client.conversations_replies(
                 channel=str(event.get("channel", "")), ts=str(event["thread_ts"]), limit=100
@@ -550,6 +497,8 @@ class SlackAdapter:
         )
         response_url = body.get("response_url")
         if shared and response_url:
+            from slack_sdk.webhook.async_client import AsyncWebhookClient  # loaded: bolt runs
+
             # The private copy has served its purpose: remove it with its button.
             await AsyncWebhookClient(str(response_url)).send_dict({"delete_original": True})
 
@@ -589,10 +538,6 @@ class SlackAdapter:
 
     # --- outside callers --------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open the shared HTTP session (Socket Mode calls this; HTTP routes open it lazily)."""
-        self._ensure_session()
-
     async def notify(
         self, reply_to: Mapping[str, Any], text: str, /, *, layout: Layout | None = None
     ) -> None:
@@ -603,7 +548,6 @@ class SlackAdapter:
         (see `bot.slack.convert.reply_to_for`); the core's spelling
         (`workspace_id`, `channel_id`, `user_id`, `thread_id`) is accepted too.
         """
-        self._ensure_session()
         team = str(reply_to.get("team") or reply_to.get("workspace_id") or "")
         user = str(reply_to.get("user") or reply_to.get("user_id") or "")
         channel = str(reply_to.get("channel") or reply_to.get("channel_id") or "")
@@ -619,7 +563,6 @@ class SlackAdapter:
 
     async def chat_profile(self, team_id: str, user_id: str) -> ChatProfile:
         """The user's time zone from Slack (`users.info` `tz`)."""
-        self._ensure_session()
         client = await self._client_for(team_id=team_id, enterprise_id=None)
         if client is None:
             return ChatProfile()
@@ -644,7 +587,6 @@ class SlackAdapter:
 
         LookupError when the workspace has no bot installed.
         """
-        self._ensure_session()
         client = await self._client_for(team_id=team_id or None, enterprise_id=None)
         if client is None:
             raise LookupError(f"no Slack installation for workspace {team_id}")
@@ -659,10 +601,9 @@ class SlackAdapter:
         await self.drain(grace)
         if self._own_http:
             await self._http.aclose()
-        session, self._session = self._session, None
-        if session is not None:
-            self.web_client.session = None
-            await session.close()
+        built = self._bolt
+        if built is not None and built.done() and not built.cancelled() and not built.exception():
+            await built.result().close_session()
 
     # --- internals --------------------------------------------------------------------
 
@@ -694,12 +635,17 @@ class SlackAdapter:
             await work
         except asyncio.CancelledError:
             raise
-        except SlackApiError as exc:
-            log.error(
-                "slack api call failed", extra={"work": name, "error": exc.response.get("error")}
-            )
-        except Exception:
-            log.exception("slack handler failed", extra={"work": name})
+        except Exception as exc:
+            # Imported here: slack_sdk loads with the first Slack work (see `bolt`).
+            from slack_sdk.errors import SlackApiError
+
+            if isinstance(exc, SlackApiError):
+                log.error(
+                    "slack api call failed",
+                    extra={"work": name, "error": exc.response.get("error")},
+                )
+            else:
+                log.exception("slack handler failed", extra={"work": name})
 
     async def _client_for(
         self,
@@ -709,24 +655,19 @@ class SlackAdapter:
         is_enterprise_install: bool = False,
     ) -> AsyncWebClient | None:
         """A client with the right bot token for a workspace (None if not installed)."""
+        bolt = await self.bolt()
         if not self.config.multi_workspace:
-            return self.web_client
+            return bolt.web_client
         token = await self._token_for(team_id, enterprise_id, is_enterprise_install)
-        return self._client(token) if token is not None else None
+        return bolt.client(token) if token is not None else None
 
     async def _token_for(
         self, team_id: str | None, enterprise_id: str | None, is_enterprise_install: bool
     ) -> str | None:
         if not self.config.multi_workspace:
             return self.config.bot_token
-        assert self._authorize is not None
-        context = AsyncBoltContext(
-            {"client": self.web_client, "is_enterprise_install": is_enterprise_install}
-        )
-        result = await self._authorize(
-            context=context, enterprise_id=enterprise_id, team_id=team_id, user_id=None
-        )
-        return result.bot_token if result is not None else None
+        bolt = await self.bolt()
+        return await bolt.bot_token(team_id, enterprise_id, is_enterprise_install)
 
     async def is_admin(self, identity: Identity) -> bool:
         """Whether a Slack member administers their workspace (`users.info`)."""
@@ -777,3 +718,9 @@ def _command_name(content_type: bytes, body: bytes) -> str | None:
 
 def _form(body: bytes) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def _import_slack_bolt() -> type[SlackBolt]:
+    from bot.slack.bolt_app import SlackBolt
+
+    return SlackBolt

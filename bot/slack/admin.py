@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+from typing import TYPE_CHECKING
 
 from agent.context import AdminCheck
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +17,8 @@ def admin_check(client: AsyncWebClient, user_id: str) -> AdminCheck:
     """A check asked only when a command needs it (one `users.info` call then)."""
 
     async def check() -> bool:
+        from slack_sdk.errors import SlackApiError  # loaded: `client` is slack_sdk's
+
         try:
             response = await client.users_info(user=user_id)
         except SlackApiError as exc:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.sources import SLACK_FILE_HOSTS, DownloadHosts
 from bot.core.messages import Attachment
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 

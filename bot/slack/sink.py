@@ -7,20 +7,24 @@ requester's click on an approval, the core's first public reply replaces the
 approval message, so the buttons disappear and the outcome (or the progress
 that `update` then edits) shows where the question was. Replies to anyone
 else's click are private to them.
+
+slack_sdk is imported where it is used: a sink only ever works through a slack_sdk
+client, so it is loaded by then, and a web process that imports this module at start
+loads it only with its first Slack work (bot.slack.bolt_app).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+from typing import TYPE_CHECKING, Any
 
 from bot.core.messages import ApprovalRequest, Reply
 from bot.slack.convert import approval_payload, decided_payload, reply_payloads
+
+if TYPE_CHECKING:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,8 @@ class SlackReplySink:
         return ref
 
     async def _post(self, payload: dict[str, Any]) -> str:
+        from slack_sdk.errors import SlackApiError
+
         try:
             response = await self._client.chat_postMessage(
                 channel=self._channel,
@@ -126,6 +132,8 @@ class SlackReplySink:
         await self._client.chat_update(channel=channel, ts=ts, **payload)
 
     async def _show_decision(self, decision: PendingDecision, reply: Reply) -> str:
+        from slack_sdk.errors import SlackApiError
+
         payload = decided_payload(
             decision.blocks, reply, decided_by=decision.decided_by, approved=decision.approved
         )
@@ -150,6 +158,8 @@ class SlackReplySink:
         return await self._webhook(payload, replace=replace)
 
     async def _webhook(self, payload: dict[str, Any], *, replace: bool) -> bool:
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
         assert self._response_url is not None
         result = await AsyncWebhookClient(self._response_url).send(
             response_type="in_channel", replace_original=replace, **payload
@@ -161,6 +171,9 @@ class SlackReplySink:
             await self._ephemeral(payload)
 
     async def _ephemeral(self, payload: dict[str, Any]) -> None:
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
         try:
             await self._client.chat_postEphemeral(
                 channel=self._channel, user=self._user, thread_ts=self._thread_ts, **payload
@@ -178,6 +191,8 @@ class SlackReplySink:
         await self._client.chat_postMessage(channel=self._user, **payload)
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
+        from slack_sdk.errors import SlackApiError
+
         payload = approval_payload(request)
         try:
             await self._client.chat_postMessage(

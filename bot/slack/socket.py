@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from bot.services import Part
 from bot.slack.adapter import SlackAdapter
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +21,19 @@ class SlackSocketPart:
     name = "slack-socket"
 
     def __init__(self, *, adapter: SlackAdapter, app_token: str) -> None:
-        # Imported here: the web role (DrainingWebPart below) never opens Socket Mode.
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
         self._adapter = adapter
-        self._handler = AsyncSocketModeHandler(
-            adapter.app, app_token, web_client=adapter.web_client
-        )
+        self._app_token = app_token
+        self._handler: AsyncSocketModeHandler | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
-        await self._adapter.start()
+        # Imported here: the web role (DrainingWebPart below) never opens Socket Mode.
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        bolt = await self._adapter.bolt()
+        self._handler = AsyncSocketModeHandler(
+            bolt.app, self._app_token, web_client=bolt.web_client
+        )
         await self._handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("slack socket mode connected")
 
@@ -36,7 +42,8 @@ class SlackSocketPart:
 
     async def stop(self, grace: float) -> None:
         try:
-            await self._handler.close_async()  # type: ignore[no-untyped-call]
+            if self._handler is not None:
+                await self._handler.close_async()  # type: ignore[no-untyped-call]
         finally:
             await self._adapter.aclose(grace)
             self._stopped.set()

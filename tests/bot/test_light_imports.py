@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,8 +73,9 @@ SLACK = "slack_bot_token='xoxb-probe', slack_signing_secret='probe-signing-secre
     [
         # The shell without a model: nothing of LangChain or of any chat app or web server.
         ("shell", "", set()),
-        # The web role with Slack configured and no model: Slack's and FastAPI's pieces only.
-        ("web", SLACK, {"slack_bolt", "slack_sdk", "aiohttp", "fastapi"}),
+        # The web role with Slack configured and no model: FastAPI only; Slack's libraries
+        # load with its first Slack request (test below).
+        ("web", SLACK, {"fastapi"}),
     ],
 )
 def test_a_role_without_a_model_builds_without_langchain(
@@ -127,5 +129,44 @@ def test_the_idle_web_role_leaves_unused_modules_unloaded() -> None:
     env = {"PATH": "/usr/bin:/bin", "SOCIALOPS_DATA_DIR": "/nonexistent-socialops-probe"}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_web_role_loads_slack_libraries_with_its_first_slack_request() -> None:
+    """bolt, slack_sdk's async client and aiohttp (~16 MiB) stay unloaded while the web
+    role with Slack configured has served no Slack request, and serve the first one."""
+    code = (
+        "import asyncio, json, sys\n"
+        "import httpx\n"
+        "from bot.settings import Settings\n"
+        "from bot.services import Services\n"
+        "from bot.assembly import build_parts\n"
+        "settings = Settings(_env_file=None, token_encryption_keys="
+        f"'k1:' + 'A' * 43 + '=', {SLACK})\n"
+        "core, web = build_parts(Services(settings=settings), ['web'])\n"
+        "heavy = ('slack_bolt', 'slack_sdk', 'aiohttp')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
+        "assert not loaded, loaded\n"
+        "from tests.fakes.slack import sign\n"
+        "body = json.dumps({'type': 'url_verification', 'challenge': 'c-1'}).encode()\n"
+        "headers = {'content-type': 'application/json', **sign('probe-signing-secret', body)}\n"
+        "async def first() -> httpx.Response:\n"
+        "    transport = httpx.ASGITransport(app=web._web._server.config.app)\n"
+        "    async with httpx.AsyncClient(transport=transport, base_url='http://t') as http:\n"
+        "        return await http.post('/slack/events', content=body, headers=headers)\n"
+        "response = asyncio.run(first())\n"
+        "assert response.status_code == 200 and response.json() == {'challenge': 'c-1'}\n"
+        "for name in ('slack_bolt', 'slack_sdk.web.async_client', 'aiohttp'):\n"
+        "    assert name in sys.modules, name\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "SOCIALOPS_DATA_DIR": "/nonexistent-socialops-probe"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr

@@ -42,7 +42,7 @@ async def test_worker_reads_slack_sources_and_closes_slack_clients(
         assert adapter is not None
         client = await adapter.team_client(team_id=TEAM)  # how the worker posts digests
         await client.chat_postMessage(channel="C1", text="digest")
-        session = adapter._session
+        session = (await adapter.bolt()).session
         assert session is not None and not session.closed
         await worker.stop(1)
         await core.stop(1)
