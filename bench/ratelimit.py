@@ -13,7 +13,11 @@ p50/p99 latency (one caller at a time) for:
   atomic script) vs two `limits` hits (two round trips, not atomic);
 * a message to the agent: `Budgets.admit_run` (message rates, the user's run slot and
   the run's token reservation in one script) vs the three round trips it replaced
-  (the rate check, `SET NX PX` on the slot, a script call on the two token days).
+  (the rate check, `SET NX PX` on the slot, a script call on the two token days);
+* the same admission through the limiter's script client (`storage.redis_wire`) vs
+  through redis-py (the client it replaced: no socket timeouts, no retries): this
+  process's CPU per call, one caller at a time (Redis runs in another process, so
+  this is the client's and the limiter's own cost), and admissions per second.
 
 Workload: 1,000 keys at 20/minute (users; 50 workspaces at 300/minute), picked at random,
 so decisions mix admits and refusals.
@@ -36,8 +40,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import limits
+import redis.asyncio as aioredis
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from bench.results import figure, record
 from storage.ratelimit import Budgets, LimitPolicy, Rate
@@ -45,6 +52,7 @@ from storage.ratelimit.counters import Counter
 from storage.ratelimit.fallback import Outage
 from storage.ratelimit.ledger import Ledger
 from storage.redis import RedisHandle
+from storage.redis_wire import Arg, Reply
 
 ROUNDS = 5  # ours and limits alternate, so background load hits both alike
 SEQUENTIAL = 1000  # per round, for latency
@@ -55,13 +63,15 @@ KEYS = 1000
 Op = Callable[[int], Awaitable[object]]
 
 
-async def latency(op: Op, n: int) -> list[float]:
+async def latency(op: Op, n: int) -> tuple[list[float], float]:
+    """Each call's wall time, and this process's CPU time over them all."""
     samples = []
+    cpu = time.process_time()
     for _ in range(n):
         start = time.perf_counter()
         await op(random.randrange(KEYS))
         samples.append(time.perf_counter() - start)
-    return samples
+    return samples, time.process_time() - cpu
 
 
 async def throughput(op: Op, total: int, concurrency: int) -> float:
@@ -77,17 +87,21 @@ async def throughput(op: Op, total: int, concurrency: int) -> float:
 
 
 async def compare(ours: Op, theirs: Op) -> tuple[dict[str, float], dict[str, float]]:
-    """Alternate rounds of both; median throughput, p50/p99 over all latency samples."""
+    """Alternate rounds of both; median throughput and serial CPU per call, p50/p99 over
+    all latency samples."""
     ops = {"ours": ours, "theirs": theirs}
     for op in ops.values():
         for i in range(300):  # warm up: scripts loaded, connections open
             await op(i % KEYS)
     samples: dict[str, list[float]] = {name: [] for name in ops}
+    cpus: dict[str, list[float]] = {name: [] for name in ops}
     rates: dict[str, list[float]] = {name: [] for name in ops}
     for r in range(ROUNDS):
         order = list(ops) if r % 2 == 0 else list(reversed(ops))
         for name in order:
-            samples[name] += await latency(ops[name], SEQUENTIAL)
+            walls, cpu = await latency(ops[name], SEQUENTIAL)
+            samples[name] += walls
+            cpus[name].append(cpu / SEQUENTIAL)
             rates[name].append(await throughput(ops[name], CONCURRENT_TOTAL, CONCURRENCY))
     out = []
     for name in ops:
@@ -97,6 +111,7 @@ async def compare(ours: Op, theirs: Op) -> tuple[dict[str, float], dict[str, flo
                 "p50_ms": statistics.median(s) * 1000,
                 "p99_ms": s[int(len(s) * 0.99)] * 1000,
                 "per_s": statistics.median(rates[name]),
+                "cpu_us": statistics.median(cpus[name]) * 1e6,
             }
         )
     return out[0], out[1]
@@ -135,6 +150,74 @@ def show(
             met=ours["p99_ms"] < 2,
         ),
     ]
+
+
+class RedisPyScripts:
+    """The limiter's script calls through redis-py, as before `storage.redis_wire`: one
+    pooled client with no socket timeouts and no retries (the anchor)."""
+
+    def __init__(self, url: str) -> None:
+        self._client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=None,
+            socket_connect_timeout=None,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
+
+    async def call(self, *args: Arg) -> Reply:
+        reply: Reply = await self._client.execute_command(*args)
+        return reply
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class RedisPyHandle(RedisHandle):
+    """A handle whose script client is redis-py's (same server, same key prefix)."""
+
+    def __init__(self, handle: RedisHandle) -> None:
+        super().__init__(url=handle.url, data_dir=Path(), key_prefix=handle.key_prefix)
+        self._via_redis_py = RedisPyScripts(handle.url)
+
+    @property
+    def scripts(self) -> RedisPyScripts:  # type: ignore[override]
+        return self._via_redis_py
+
+
+async def script_client(handle: RedisHandle, roomy: LimitPolicy) -> list[dict[str, object]]:
+    """The agent message's admission through our script client vs through redis-py."""
+    anchor = RedisPyHandle(handle)
+    ours = Budgets(redis=handle, policy=roomy)
+    theirs = Budgets(redis=anchor, policy=roomy)
+
+    async def via_wire(k: int) -> object:
+        return await ours.admit_run(workspace_id=k % 50, chat_user_id=k, tokens=100, ttl=1)
+
+    async def via_redis_py(k: int) -> object:
+        return await theirs.admit_run(workspace_id=k % 50, chat_user_id=k, tokens=100, ttl=1)
+
+    try:
+        wire, redis_py = await compare(via_wire, via_redis_py)
+    finally:
+        await anchor.scripts.close()
+    title = "agent message admission, script client"
+    labels = ("storage.redis_wire", "redis-py (before)")
+    rows = show(title, wire, redis_py, labels=labels)
+    print(
+        f"  client CPU per call, one at a time: {wire['cpu_us']:.0f} us vs "
+        f"{redis_py['cpu_us']:.0f} us ({wire['cpu_us'] / redis_py['cpu_us']:.2f}x)"
+    )
+    rows.append(
+        figure(
+            f"{title}: CPU per call, serial",
+            wire["cpu_us"],
+            "us",
+            anchor=labels[1],
+            anchor_value=redis_py["cpu_us"],
+        )
+    )
+    return rows
 
 
 async def main() -> int:
@@ -182,15 +265,13 @@ async def main() -> int:
             return False
 
         # Admitting a message to the agent: limits that admit, so the whole script runs.
-        roomy = Budgets(
-            redis=handle,
-            policy=LimitPolicy(
-                user_messages="1000000/minute",
-                workspace_messages="1000000/minute",
-                user_llm_tokens_per_day=10**12,
-                workspace_llm_tokens_per_day=10**12,
-            ),
+        roomy_policy = LimitPolicy(
+            user_messages="1000000/minute",
+            workspace_messages="1000000/minute",
+            user_llm_tokens_per_day=10**12,
+            workspace_llm_tokens_per_day=10**12,
         )
+        roomy = Budgets(redis=handle, policy=roomy_policy)
 
         # The third round trip: the script call that charged the two token days.
         tokens = Ledger(
@@ -240,6 +321,7 @@ async def main() -> int:
                 anchor_value=before["p50_ms"],
             )
         )
+        rows += await script_client(handle, roomy_policy)
         return 0 if record("ratelimit", rows) else 1
     finally:
         async for key in handle.client.scan_iter(match=prefix + "*", count=1000):

@@ -4,8 +4,9 @@ Postgres: `opentelemetry-instrumentation-asyncpg` stays in charge of what it wra
 and unwraps (the connection's `execute`/`fetch*`, cursors, prepared statements); only
 the per-query hooks are ours. Redis: `opentelemetry-instrumentation-redis` is kept for
 instrument/uninstrument and its dependency check; its `_instrument` wraps the asyncio
-client's `execute_command` and pipeline `execute` (the only client this code uses)
-with the same lean hook.
+client's `execute_command` and pipeline `execute`, and the rate limiter's script
+client's `call` (`storage.redis_wire`, the only other client this code uses), with
+the same lean hook.
 
 Why not the libraries' hooks as they are (measured on bench/tracing.py): per query
 the asyncpg one runs a regex over the SQL, reads the connection's address and
@@ -32,6 +33,8 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.asyncio.client import Pipeline, Redis
+
+from storage.redis_wire import RedisWire
 
 # Statement kinds a span may name; anything else is OTHER (the set stays bounded).
 KINDS = frozenset(
@@ -205,7 +208,9 @@ class LeanRedisInstrumentor(RedisInstrumentor):
 
         wrapt.wrap_function_wrapper(Redis, "execute_command", command)
         wrapt.wrap_function_wrapper(Pipeline, "execute", pipeline)
+        wrapt.wrap_function_wrapper(RedisWire, "call", command)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         unwrap(Redis, "execute_command")
         unwrap(Pipeline, "execute")
+        unwrap(RedisWire, "call")

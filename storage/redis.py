@@ -16,9 +16,10 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from storage.redis_wire import RedisWire
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ HEALTH_CHECK_SECONDS = 30  # a connection idle this long is pinged before its ne
 class RedisHandle:
     """Owns the clients (and the embedded server, if any) with open/close.
 
-    `client` bounds each socket read, write and connect by `socket_timeout`; `untimed`
+    `client` bounds each socket read, write and connect by `socket_timeout`; `scripts`
     is the same server without those bounds, nor retries, for a caller that bounds each
     call itself.
     """
@@ -46,7 +47,7 @@ class RedisHandle:
         self.key_prefix = key_prefix
         self._socket_timeout = socket_timeout
         self._client: aioredis.Redis | None = None
-        self._untimed: aioredis.Redis | None = None
+        self._scripts: RedisWire | None = None
         self._embedded: Any = None
 
     @property
@@ -56,17 +57,18 @@ class RedisHandle:
         return self._client
 
     @property
-    def untimed(self) -> aioredis.Redis:
-        """A client with no socket timeouts and no retries, for calls bounded by their
-        caller (the rate limiter's scripts, see `storage.ratelimit.deadline`).
+    def scripts(self) -> RedisWire:
+        """The rate limiter's script client (`storage.redis_wire`: one pipelined
+        connection, opened by its first call), with no socket timeouts and no retries:
+        each call is bounded by its caller (see `storage.ratelimit.deadline`).
 
-        redis-py's socket timeouts are wall time: a stall of this process past one cuts
-        a call whose reply had come. And a retry would run a script that already ran
-        (a charge counted twice), so there is none.
+        Socket timeouts are wall time: a stall of this process past one cuts a call whose
+        reply had come. And a retry would run a script that already ran (a charge
+        counted twice), so there is none.
         """
-        if self._untimed is None:
+        if self._scripts is None:
             raise RuntimeError("RedisHandle.open() has not been awaited")
-        return self._untimed
+        return self._scripts
 
     @property
     def url(self) -> str:
@@ -82,17 +84,11 @@ class RedisHandle:
             return
         if self._url is None:
             self._url = await asyncio.to_thread(self._start_embedded)
+        self._scripts = RedisWire(self._url)  # no socket yet: its first call opens one
         self._client = aioredis.Redis.from_url(
             self._url,
             socket_timeout=self._socket_timeout,
             socket_connect_timeout=self._socket_timeout,
-            health_check_interval=HEALTH_CHECK_SECONDS,
-        )
-        self._untimed = aioredis.Redis.from_url(
-            self._url,
-            socket_timeout=None,  # redis-py's default would be 5 s
-            socket_connect_timeout=None,
-            retry=AsyncRetry(NoBackoff(), 0),
             health_check_interval=HEALTH_CHECK_SECONDS,
         )
 
@@ -125,9 +121,11 @@ class RedisHandle:
         return f"unix://{self._embedded.socket_file}"
 
     async def close(self) -> None:
-        clients = [c for c in (self._client, self._untimed) if c is not None]
-        self._client = self._untimed = None
-        for client in clients:
+        client, scripts = self._client, self._scripts
+        self._client = self._scripts = None
+        if scripts is not None:
+            await scripts.close()
+        if client is not None:
             await client.aclose()
         embedded, self._embedded = self._embedded, None
         if embedded is not None:

@@ -118,21 +118,23 @@ class Ledger:
         its clock over a day from ours)."""
         if self._outage.skip():
             return None
-        client = self._redis.untimed
+        client = self._redis.scripts
         try:
-            # What bounds a call: this alone, over all that redis-py does inside it
-            # (connecting, sending, reading): the client has no socket timeouts, and no
-            # retries. Stall-aware: a stall of this process is not an outage of Redis.
+            # What bounds a call: this alone, over all that the client does inside it
+            # (connecting, sending, reading): it has no socket timeouts, and no retries.
+            # Stall-aware: a stall of this process is not an outage of Redis.
             async with stall_aware_timeout(self._call_timeout):
                 try:
-                    reply = await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+                    reply = await client.call("EVALSHA", script.sha, len(keys), *keys, *args)
                 except NoScriptError:
-                    reply = await client.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
+                    reply = await client.call("EVAL", script.source, len(keys), *keys, *args)
         except OUTAGE_ERRORS as exc:
             self._outage.failed(exc)
             return None
         self._outage.recovered()
-        raw: list[bytes] = reply.split()
+        if not isinstance(reply, bytes):  # every script replies with one string
+            raise TypeError(f"{script.sha} replied {type(reply).__name__}, not a string")
+        raw = reply.split()
         if raw[0] == b"-1":
             log.error("redis clock is over a day from this host's clock; ledger refused")
             return None

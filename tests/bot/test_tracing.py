@@ -269,8 +269,11 @@ async def test_redis_commands_are_spans_within_work_only(spans, redis):
             pipe.get(key)
             pipe.delete(key)
             await pipe.execute()
+        # The rate limiter's script client too.
+        assert await redis.scripts.call("EVAL", "return ARGV[1]", 0, LLM_KEY) == LLM_KEY.encode()
+    await redis.scripts.call("EVAL", "return 1", 0)  # outside any trace
     found = [s for s in spans.get_finished_spans() if s.name != "work"]
-    assert [s.name for s in found] == ["SET", "PIPELINE"]
+    assert [s.name for s in found] == ["SET", "PIPELINE", "EVAL"]
     assert {(s.attributes or {})["db.system"] for s in found} == {"redis"}
     assert LLM_KEY not in _everything(tuple(found))
 

@@ -776,13 +776,13 @@ async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_anoth
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)  # ADMIT loaded
     await budgets.finish_run(**who, admission=admission, used=10)  # FINISH too
     sent: list[str] = []
-    execute = redis.untimed.execute_command
+    call = redis.scripts.call
 
-    async def counting(*args: Any, **options: Any) -> Any:
+    async def counting(*args: Any) -> Any:
         sent.append(str(args[0]))
-        return await execute(*args, **options)
+        return await call(*args)
 
-    monkeypatch.setattr(redis.untimed, "execute_command", counting)
+    monkeypatch.setattr(redis.scripts, "call", counting)
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)
     assert admission.allowed and sent == ["EVALSHA"]
     await budgets.finish_run(**who, admission=admission, used=4)
@@ -825,13 +825,13 @@ async def test_a_tokens_only_reservation_takes_no_run_slot_and_counts_no_message
     assert run.allowed
     await budgets.reserve_tokens(**who, tokens=1)  # the script is loaded
     sent: list[str] = []
-    execute = redis.untimed.execute_command
+    call = redis.scripts.call
 
-    async def counting(*args: Any, **options: Any) -> Any:
+    async def counting(*args: Any) -> Any:
         sent.append(str(args[0]))
-        return await execute(*args, **options)
+        return await call(*args)
 
-    monkeypatch.setattr(redis.untimed, "execute_command", counting)
+    monkeypatch.setattr(redis.scripts, "call", counting)
     side = await budgets.reserve_tokens(**who, tokens=60)
     assert side.allowed and side.charged_at is not None and sent == ["EVALSHA"]
     await budgets.settle_tokens(**who, reservation=side, reserved=60, used=25)
