@@ -10,7 +10,9 @@ follow-ups are held back while requests are arriving:
   says no and the caller answers "busy", so a burst never queues unbounded work.
 - **Acks first.** A follow-up is started once no request is in flight and none has
   arrived for `quiet` seconds, or at the latest `max_wait` after it was taken, so a
-  steady stream of requests delays work by at most that, never starves it.
+  steady stream of requests delays work by at most that, never starves it. After a
+  burst, what waits is started a few at a time, one loop pass each, so a request that
+  arrives then is not held up by a hundred follow-ups' first steps at once.
 
 One timer serves all waiting work of a `FollowUps`: arrivals only stamp a time, and
 the timer, when it fires, starts what may start and re-arms itself for the rest.
@@ -32,6 +34,10 @@ QUIET_SECONDS = 0.005
 # The longest a follow-up is held while requests keep arriving (a person waits this
 # much longer for the first words of the answer, against Slack's 3 s for the ack).
 MAX_WAIT_SECONDS = 1.0
+# Follow-ups started in one loop pass once the acks pause. Each one's first step (the
+# command parsed, its replay check sent) is a fraction of a millisecond of CPU; a
+# request arriving meanwhile waits for at most this many of them.
+PER_PASS = 4
 
 Work = Coroutine[Any, Any, None]
 
@@ -72,7 +78,7 @@ class FollowUps:
         self._max_wait = max_wait
         self._waiting: deque[tuple[float, Work, str]] = deque()
         self._running: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
 
     def __len__(self) -> int:
         return len(self._waiting) + len(self._running)
@@ -108,9 +114,17 @@ class FollowUps:
             self._timer = None
         now = loop.time()
         quiet_at = self._requests.last_arrival + self._quiet
-        if force or (self._requests.in_flight == 0 and now >= quiet_at):
+        if force:
             while self._waiting:
                 self._run(*self._waiting.popleft()[1:])
+            return
+        if self._requests.in_flight == 0 and now >= quiet_at:
+            # A few a loop pass: a request that arrives meanwhile is read in the next
+            # pass and waits behind these first steps, not behind all of them.
+            for _ in range(min(PER_PASS, len(self._waiting))):
+                self._run(*self._waiting.popleft()[1:])
+            if self._waiting:
+                self._timer = loop.call_soon(self._release)
             return
         while self._waiting and now >= self._waiting[0][0] + self._max_wait:
             self._run(*self._waiting.popleft()[1:])  # held long enough: runs regardless

@@ -107,3 +107,20 @@ async def test_drain_cancels_what_outlives_the_grace() -> None:
     await follow.drain(0.01)
     assert cancelled.is_set()
     assert len(follow) == 0
+
+
+async def test_a_backlog_starts_in_order_and_pauses_when_a_request_arrives() -> None:
+    requests = Requests()
+    follow = FollowUps(limit=50, requests=requests, guard=guarded, quiet=0.005, max_wait=LONG)
+    started, work, seen = recorder()
+    labels = [f"w{i}" for i in range(20)]
+    for label in labels:
+        assert follow.start(work(label), "t")
+
+    await asyncio.wait_for(seen.wait(), 5)
+    requests.arrived()  # the backlog is being started a few a loop pass: the rest waits
+    await asyncio.sleep(0.05)
+    assert 0 < len(started) < len(labels)
+    requests.answered()
+    await follow.drain(5)
+    assert started == labels
