@@ -44,6 +44,7 @@ from agent.session import ChatContext
 from agent.tools import build_tools
 from bench._chat import QUESTION, ChatBench, InstantModel, NullSink, chat_bench
 from bench.results import figure, record
+from bot import event_loop
 from bot.core.service import ChatOpsService
 from bot.services import freeze_startup_heap
 from storage import conversations, identity
@@ -336,4 +337,4 @@ async def measure_all(bench: ChatBench, service: ChatOpsService) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

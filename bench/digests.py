@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from agent.context import AgentConfig, Deps  # noqa: E402
 from agent.digests import enqueue_due_digests  # noqa: E402
 from bench.results import figure, record  # noqa: E402
+from bot import event_loop  # noqa: E402
 from bot.worker import JobKind, WorkerPart  # noqa: E402
 from integrations.base import AccountProfile, TokenSet  # noqa: E402
 from integrations.http import Guards, make_client  # noqa: E402
@@ -398,4 +399,4 @@ if __name__ == "__main__":
         help="comma-separated counts, each run in turn (default 100,1000)",
     )
     args = parser.parse_args()
-    raise SystemExit(0 if asyncio.run(main(args.subscriptions)) else 1)
+    raise SystemExit(0 if event_loop.run(main(args.subscriptions)) else 1)

@@ -11,7 +11,6 @@ of falling back to single reads.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import median_run
 from bench.results import figure, record
+from bot import event_loop
 from integrations.base import TokenSet
 from integrations.http import Guards, make_client
 from integrations.instagram.platform import MEDIA_FIELDS, REELS_METRICS
@@ -171,4 +171,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

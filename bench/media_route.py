@@ -43,6 +43,7 @@ import httpx  # noqa: E402
 from agent.media_links import MediaLinks  # noqa: E402
 from bench._harness import MiB, parse_size, warm_page_cache  # noqa: E402
 from bench.results import figure, record  # noqa: E402
+from bot import event_loop  # noqa: E402
 from storage import accounts, identity, posts  # noqa: E402
 from storage.crypto import TokenCipher, generate_key_spec, parse_keys  # noqa: E402
 from storage.db import Database, migrate  # noqa: E402
@@ -74,7 +75,7 @@ def _serve(dsn: str, key_spec: str, path: str, port: int) -> None:
         config = uvicorn.Config(app, port=port, log_level="warning", access_log=False)
         await uvicorn.Server(config).serve()
 
-    asyncio.run(main())
+    event_loop.run(main())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -303,4 +304,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

@@ -47,6 +47,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from bench.results import figure, record
+from bot import event_loop
 from storage.ratelimit import Budgets, LimitPolicy, Rate
 from storage.ratelimit.counters import Counter
 from storage.ratelimit.fallback import Outage
@@ -331,4 +332,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

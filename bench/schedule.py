@@ -41,6 +41,7 @@ import asyncpg  # noqa: E402
 from agent.jobs.upload import DueRules, enqueue_run, run_upload_job  # noqa: E402
 from agent.ops.uploads import request_to_dict  # noqa: E402
 from bench.results import figure, record  # noqa: E402
+from bot import event_loop  # noqa: E402
 from bot.worker import JobKind, WorkerPart  # noqa: E402
 from integrations.base import UploadRequest  # noqa: E402
 from storage import accounts, identity, job_runs, posts, queue  # noqa: E402
@@ -63,7 +64,7 @@ async def _nobody(frontend: str, reply_to: dict[str, Any], text: str) -> bool:
 
 def worker_main(dsn: str, out: str, expected: int) -> None:
     """One worker process: run upload jobs until `expected` posts have ended."""
-    asyncio.run(_worker(dsn, out, expected))
+    event_loop.run(_worker(dsn, out, expected))
 
 
 async def _worker(dsn: str, out: str, expected: int) -> None:
@@ -269,4 +270,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(event_loop.run(main()))

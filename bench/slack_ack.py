@@ -12,6 +12,9 @@ answer through the API); and the anchors, each acking only:
 - bolt's default (`process_before_response=False`): it polls for the ack every 10 ms,
   so it cannot answer under 10 ms; kept to show what that costs.
 
+Every server runs on uvloop: the anchors under `uvicorn.run` (uvicorn's own choice when
+uvloop is installed), ours under `bot.event_loop.run`, as every socialops process does.
+
 The load generator (this process) measures request -> response times, sequentially
 (p50/p99) and in bursts of 50, 200 and 800 concurrent requests (p50/p99), the servers
 interleaved. Targets: sequential p50 within 1.2x the floor; at 200 and 800 concurrent,
@@ -46,6 +49,7 @@ import httpx  # noqa: E402
 from fastapi import FastAPI, Request, Response  # noqa: E402
 
 from bench.results import figure, record  # noqa: E402
+from bot import event_loop  # noqa: E402
 from tests.fakes.slack import form_body, sign  # noqa: E402
 
 SECRET = "bench-signing-secret-0123456789"
@@ -147,7 +151,7 @@ def serve_ours(port: int, api_base: str, data_dir: str) -> None:
             await adapter.aclose(5)
             await services.redis.close()
 
-    asyncio.run(main())
+    event_loop.run(main())
 
 
 def serve_floor(port: int) -> None:
@@ -481,7 +485,7 @@ def main() -> int:
     elif args.serve in ("fair", "default"):
         serve_bare(args.port, args.api_base, process_before_response=args.serve == "fair")
     else:
-        return asyncio.run(bench())
+        return event_loop.run(bench())
     return 0
 
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import sys
@@ -38,6 +37,7 @@ from bench._harness import (  # noqa: E402
     video_file,
 )
 from bench.results import figure, record  # noqa: E402
+from bot import event_loop  # noqa: E402
 from integrations.base import TokenSet, UploadRequest  # noqa: E402
 from integrations.tiktok.platform import TikTokPlatform  # noqa: E402
 from integrations.tiktok.plugin import PLUGIN  # noqa: E402
@@ -190,4 +190,4 @@ async def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from agent.runner import AgentRunner, RunnerConfig
 from bench._chat import ChatBench, InstantModel, NullSink, chat_bench
 from bench.results import figure, record
-from bot import telemetry
+from bot import event_loop, telemetry
 from bot.core.service import ChatOpsService
 from bot.services import freeze_startup_heap
 
@@ -248,4 +248,4 @@ async def measure_all(
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

@@ -58,6 +58,7 @@ from bench._harness import (  # noqa: E402
     warm_page_cache,
 )
 from bench.results import figure, record  # noqa: E402
+from bot import event_loop  # noqa: E402
 from integrations.base import TokenSet, UploadRequest  # noqa: E402
 from integrations.http import Guards, make_client  # noqa: E402
 from integrations.registry import Platforms  # noqa: E402
@@ -350,4 +351,4 @@ async def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

@@ -20,7 +20,6 @@ database or Redis.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -45,6 +44,7 @@ from bench._harness import (
     video_file,
 )
 from bench.results import figure, record
+from bot import event_loop
 from integrations.base import TokenSet, UploadRequest
 from integrations.x.plugin import PLUGIN
 from tests.fakes.google import MemoryCheckpoint
@@ -231,4 +231,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if not 0 < args.size <= 512 * 1024**2:
         parser.error("X takes videos up to 512 MiB")
-    raise SystemExit(asyncio.run(main(args.size, max(1, args.rounds))))
+    raise SystemExit(event_loop.run(main(args.size, max(1, args.rounds))))

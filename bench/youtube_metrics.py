@@ -9,7 +9,6 @@ run against the same server.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import median_run
 from bench.results import figure, record
+from bot import event_loop
 from integrations.base import TokenSet
 from integrations.http import Guards, make_client
 from integrations.youtube.plugin import PLUGIN as YOUTUBE
@@ -97,4 +97,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot import logs
+from bot import event_loop, logs
 from bot.services import Part, Services, run_parts
 from bot.settings import Settings
 
@@ -150,17 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         from bot.doctor import doctor
 
-        return asyncio.run(doctor(settings, web=args.web, workers=args.workers))
+        return event_loop.run(doctor(settings, web=args.web, workers=args.workers))
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+        return event_loop.run(_migrate(settings))
     if args.command == "rotate-keys":
-        return asyncio.run(_rotate(settings, args.batch_size, args.pause))
+        return event_loop.run(_rotate(settings, args.batch_size, args.pause))
 
     from bot import telemetry
 
     tracing = telemetry.configure(settings, role=args.command)
     try:
-        code = asyncio.run(_run(settings, names))
+        code = event_loop.run(_run(settings, names))
     finally:
         if tracing is not None:
             tracing.shutdown()  # flushes the spans still queued for export

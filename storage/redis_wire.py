@@ -66,7 +66,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from redis._parsers import BaseParser
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
@@ -333,10 +333,10 @@ class _Connection(asyncio.Protocol):
         await self._closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport (TCP, unix, TLS); uvloop's do not subclass asyncio.Transport.
+        self._transport = cast(asyncio.Transport, transport)
         if self._handshake:
-            transport.write(self._handshake)
+            self._transport.write(self._handshake)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
