@@ -78,6 +78,19 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def script_commands(redis: RedisHandle, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The commands the limiter sends from now on (EVALSHA, EVAL), in order."""
+    sent: list[str] = []
+    call = redis.scripts.call
+
+    async def counting(*args: Any) -> Any:
+        sent.append(str(args[0]))
+        return await call(*args)
+
+    monkeypatch.setattr(redis.scripts, "call", counting)
+    return sent
+
+
 def _rows(statuses: list[BudgetStatus]) -> dict[tuple[str | None, int | None, str], BudgetStatus]:
     """Report rows by (platform or scope, account id, counter)."""
     return {(s.platform or s.scope, s.account_id, s.counter): s for s in statuses}
@@ -775,14 +788,7 @@ async def test_a_message_to_the_agent_is_one_redis_call_and_its_settlement_anoth
     who = {"workspace_id": 1, "chat_user_id": 1}
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)  # ADMIT loaded
     await budgets.finish_run(**who, admission=admission, used=10)  # FINISH too
-    sent: list[str] = []
-    call = redis.scripts.call
-
-    async def counting(*args: Any) -> Any:
-        sent.append(str(args[0]))
-        return await call(*args)
-
-    monkeypatch.setattr(redis.scripts, "call", counting)
+    sent = script_commands(redis, monkeypatch)
     admission = await budgets.admit_run(**who, tokens=10, ttl=30)
     assert admission.allowed and sent == ["EVALSHA"]
     await budgets.finish_run(**who, admission=admission, used=4)
@@ -824,14 +830,7 @@ async def test_a_tokens_only_reservation_takes_no_run_slot_and_counts_no_message
     run = await budgets.admit_run(**who, tokens=10, ttl=30)
     assert run.allowed
     await budgets.reserve_tokens(**who, tokens=1)  # the script is loaded
-    sent: list[str] = []
-    call = redis.scripts.call
-
-    async def counting(*args: Any) -> Any:
-        sent.append(str(args[0]))
-        return await call(*args)
-
-    monkeypatch.setattr(redis.scripts, "call", counting)
+    sent = script_commands(redis, monkeypatch)
     side = await budgets.reserve_tokens(**who, tokens=60)
     assert side.allowed and side.charged_at is not None and sent == ["EVALSHA"]
     await budgets.settle_tokens(**who, reservation=side, reserved=60, used=25)

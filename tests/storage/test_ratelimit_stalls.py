@@ -14,40 +14,20 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from storage.ratelimit import Budgets, LimitPolicy
+from storage.ratelimit import Budgets
 from storage.ratelimit.deadline import MAX_EXTENSIONS
 from storage.redis import RedisHandle
+from tests.storage.test_ratelimit import POLICY, Spec
 
 BOUND = 0.2  # the limiter's call bound here
 STALL = 0.5  # how long the loop is frozen: past the bound
-
-POLICY = LimitPolicy(
-    user_messages="3/minute",
-    workspace_messages="4/minute",
-    user_llm_tokens_per_day=100,
-    workspace_llm_tokens_per_day=150,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """Shaped like integrations' QuotaCounter: what a platform declares."""
-
-    name: str
-    label: str
-    limit: int
-    per_account: bool = False
-    rolling_seconds: int | None = None
-    reset_zone: str = "UTC"
-
-
 QUOTAS = {"alpha": (Spec("units", "units", 100),)}
+
 
 # What the relay does with the next request: "answered": Redis gets it at once and
 # answers while the loop is frozen; "held": the loop is frozen first, and Redis gets the

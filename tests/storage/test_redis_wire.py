@@ -34,19 +34,13 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from storage.ratelimit import Budgets, LimitPolicy
+from storage.ratelimit import Budgets
 from storage.ratelimit.deadline import stall_aware_timeout
 from storage.ratelimit.fallback import OUTAGE_ERRORS
 from storage.redis import RedisHandle
 from storage.redis_wire import RedisWire, _Connection
 from tests.fakes.resp import OK, Answer, FakeRedis, bulk
-
-POLICY = LimitPolicy(
-    user_messages="3/minute",
-    workspace_messages="4/minute",
-    user_llm_tokens_per_day=100,
-    workspace_llm_tokens_per_day=150,
-)
+from tests.storage.test_ratelimit import POLICY, script_commands
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -316,14 +310,7 @@ async def test_noscript_falls_back_to_eval_through_the_ledger(
     who = {"workspace_id": 31, "chat_user_id": 32}
     await budgets.check_message(**who)
     assert await redis.scripts.call("SCRIPT", "FLUSH") == b"OK"
-    sent: list[str] = []
-    call = redis.scripts.call
-
-    async def counting(*args: Any) -> Any:
-        sent.append(str(args[0]))
-        return await call(*args)
-
-    monkeypatch.setattr(redis.scripts, "call", counting)
+    sent = script_commands(redis, monkeypatch)
     assert (await budgets.check_message(**who)).allowed
     assert sent == ["EVALSHA", "EVAL"]
     assert (await budgets.check_message(**who)).allowed
