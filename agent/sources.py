@@ -223,7 +223,8 @@ class SourceOpeners:
 
 
 class FileByteSource:
-    """A local file, read in 1 MiB pieces off the event loop."""
+    """A local file, read off the event loop: streamed in 1 MiB pieces, or a byte range
+    in one read (`RangeByteSource`)."""
 
     def __init__(self, path: Path, *, mime_type: str | None = None) -> None:
         try:
@@ -246,6 +247,26 @@ class FileByteSource:
                 yield piece
         finally:
             await asyncio.to_thread(handle.close)
+
+    async def read_range(self, offset: int, length: int) -> bytes:
+        return await asyncio.to_thread(_pread, self.path, offset, length)
+
+
+def _pread(path: Path, offset: int, length: int) -> bytes:
+    """Bytes [offset, offset + length) of the file at `path`, fewer only at its end."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, length, offset)
+        if len(data) == length or not data:
+            return data
+        pieces = [data]  # a regular file reads short only at its end; keep asking anyway
+        got = len(data)
+        while got < length and (more := os.pread(fd, length - got, offset + got)):
+            pieces.append(more)
+            got += len(more)
+        return b"".join(pieces)
+    finally:
+        os.close(fd)
 
 
 class HttpByteSource:

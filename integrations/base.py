@@ -208,6 +208,19 @@ class ByteSource(Protocol):
 
 
 @runtime_checkable
+class RangeByteSource(ByteSource, Protocol):
+    """A ByteSource that reads any byte range in one call (a local file: one `pread`).
+
+    For uploaders that frame each chunk inside a larger body (X's multipart appends):
+    a chunk in one read and one hop off the event loop, instead of one per piece
+    (`integrations.chunks.ChunkReader.read`; bench/x.py).
+    """
+
+    async def read_range(self, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset + length), fewer only where the source ends."""
+
+
+@runtime_checkable
 class HostedByteSource(ByteSource, Protocol):
     """A ByteSource whose bytes are also reachable at a public HTTPS URL.
 

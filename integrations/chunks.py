@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from integrations.base import ByteSource
+from integrations.base import ByteSource, RangeByteSource
 from integrations.errors import InvalidRequest
 
 
@@ -59,6 +59,11 @@ class ChunkReader:
         self._pos = self._pulled = offset
         self._pending = b""
 
+    def _ended(self) -> InvalidRequest:
+        return InvalidRequest(
+            "The video source ended before its announced size.", platform=self._platform
+        )
+
     async def _pull(self) -> bytes:
         """The source's next piece (the one read ahead, if any); starts reading the one
         after it when reading ahead and the source has more."""
@@ -67,9 +72,7 @@ class ChunkReader:
         try:
             piece = await (ahead if ahead is not None else anext(self._it))
         except StopAsyncIteration:
-            raise InvalidRequest(
-                "The video source ended before its announced size.", platform=self._platform
-            ) from None
+            raise self._ended() from None
         self._pulled += len(piece)
         if self._read_ahead and self._pulled < self._source.size:
             self._next = asyncio.ensure_future(anext(self._it))
@@ -92,5 +95,11 @@ class ChunkReader:
 
     async def read(self, offset: int, length: int) -> list[bytes]:
         """Bytes [offset, offset + length) as the source's pieces, for protocols that send
-        a chunk inside a larger body: the caller joins them once, with its framing."""
+        a chunk inside a larger body, with their framing. One piece, in one read, from a
+        source that reads ranges (`RangeByteSource`: a file)."""
+        if isinstance(self._source, RangeByteSource):
+            data = await self._source.read_range(offset, length)
+            if len(data) < length:
+                raise self._ended()
+            return [data]
         return [piece async for piece in self.body(offset, length)]

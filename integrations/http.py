@@ -9,7 +9,7 @@ on their own:
 * **Retries** (at most `RetryPolicy.max_attempts` requests per call) only for idempotent
   requests (GET, HEAD, OPTIONS, PUT, DELETE, or any request sent with
   `extensions={"idempotent": True}`, e.g. a resumable upload's session start) whose body
-  can be replayed, on connection errors, timeouts, 408, 429 and 5xx; jittered exponential
+  can be replayed (bytes, JSON, a form, `BodyParts`), on connection errors, timeouts, 408, 429 and 5xx; jittered exponential
   backoff, honouring `Retry-After`. A 400 (or any other 4xx) is never retried.
 * **A circuit breaker per platform**, counting *calls* (a request and all its retries),
   not attempts: after `failure_threshold` consecutive failed calls (no response, 408,
@@ -43,7 +43,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -344,6 +344,26 @@ def endpoint_template(path: str) -> str:
 NetworkError = Callable[[httpx.TransportError], PlatformUnavailable]
 
 
+class BodyParts(httpx.ByteStream):
+    """A request body given as consecutive parts, sent one after another, never joined:
+    a chunk of media inside its framing (X's multipart appends), where joining would copy
+    megabytes once more for every request (bench/x.py). Replayable, like bytes, so the
+    transport may send it again (`ResilientTransport.retryable`). Its sender sets
+    Content-Length to `size`."""
+
+    def __init__(self, parts: Sequence[bytes]) -> None:
+        super().__init__(b"")
+        self._parts = tuple(parts)
+        self.size = sum(len(part) for part in self._parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._parts
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for part in self._parts:
+            yield part
+
+
 class _ReleasingStream(httpx.AsyncByteStream):
     """The response body; closing it gives the platform's concurrency slot back, and a
     connection cut while reading it is reported like one cut before the response."""
@@ -396,7 +416,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         idempotent = request.extensions.get("idempotent")
         if idempotent is None:
             idempotent = request.method.upper() in IDEMPOTENT_METHODS
-        # A streamed body (async iterator) cannot be sent twice; bytes/json/form can.
+        # A streamed body (async iterator) cannot be sent twice; bytes/json/form/BodyParts can.
         return bool(idempotent) and isinstance(request.stream, httpx.ByteStream)
 
     def _network_error(self, can_retry: bool) -> NetworkError:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from integrations.errors import PlatformUnavailable
+from integrations.http import BodyParts
 from integrations.x._errors import PLATFORM, error_from_response, unavailable
 from integrations.x.pacing import RatePacer, pacing_key
 
@@ -39,7 +40,7 @@ class XApi:
         doing: str,
         params: Params | None = None,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | BodyParts | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
@@ -47,16 +48,22 @@ class XApi:
         key = pacing_key(endpoint, token)
         await self.pacer.before(key)
         extensions = {} if idempotent is None else {"idempotent": idempotent}
+        sent = {"Authorization": f"Bearer {token}", **(headers or {})}
+        if isinstance(content, BodyParts):
+            sent["Content-Length"] = str(content.size)
+        request = self._http.build_request(
+            method,
+            self.url(path),
+            params=dict(params) if params else None,
+            json=json,
+            content=content if isinstance(content, bytes) else None,
+            headers=sent,
+            extensions=extensions,
+        )
+        if isinstance(content, BodyParts):
+            request.stream = content
         try:
-            response = await self._http.request(
-                method,
-                self.url(path),
-                params=dict(params) if params else None,
-                json=json,
-                content=content,
-                headers={"Authorization": f"Bearer {token}", **(headers or {})},
-                extensions=extensions,
-            )
+            response = await self._http.send(request)
         except httpx.TransportError as exc:
             raise unavailable(exc, doing=doing) from None
         if content is not None:

@@ -16,11 +16,12 @@ The checkpoint holds the media id, its expiry, the segment size and the next seg
 posting, posted with the post's id. A restart continues from the next segment while
 the media id lives, and never finalizes or posts twice.
 
-Each segment is read into memory (at most 5 MB) and sent as one replayable body, so
-the shared transport may send it again after a dropped connection: X documents a
-failed segment as retryable on its own, which makes the append idempotent. The next
-segment is read and framed while one is on the wire (so two are in memory at most):
-appends must go one after another, and this keeps the reads off the wait between them.
+Each segment is read into memory (at most 5 MB; from a file, in one read) and sent with
+its multipart framing as one replayable body, its parts never joined, so the shared
+transport may send it again after a dropped connection: X documents a failed segment as
+retryable on its own, which makes the append idempotent. The next segment is read and
+framed while one is on the wire (so two are in memory at most): appends must go one
+after another, and this keeps the reads off the wait between them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any, Literal
 from integrations.base import ByteSource, ProgressCallback, TokenSet, UploadCheckpoint
 from integrations.chunks import ChunkReader
 from integrations.errors import InvalidRequest, NotFound, PlatformUnavailable
+from integrations.http import BodyParts
 from integrations.progress import Deciles
 from integrations.x._errors import PLATFORM
 from integrations.x.api import XApi
@@ -83,9 +85,9 @@ class UploadState:
         return min(self.next_segment * self.segment_bytes, total)
 
 
-def multipart_segment(boundary: str, index: int, pieces: list[bytes]) -> bytes:
+def multipart_segment(boundary: str, index: int, pieces: list[bytes]) -> BodyParts:
     """The multipart/form-data body of one append: `segment_index`, then `media` (the
-    segment's bytes, in the pieces the source read them: joined once, here)."""
+    segment's bytes, in the pieces the source read them, sent as they are: never joined)."""
     head = (
         f"--{boundary}\r\n"
         'Content-Disposition: form-data; name="segment_index"\r\n\r\n'
@@ -94,7 +96,7 @@ def multipart_segment(boundary: str, index: int, pieces: list[bytes]) -> bytes:
         'Content-Disposition: form-data; name="media"; filename="segment"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
-    return b"".join((head, *pieces, f"\r\n--{boundary}--\r\n".encode()))
+    return BodyParts((head, *pieces, f"\r\n--{boundary}--\r\n".encode()))
 
 
 def _data(body: dict[str, Any]) -> dict[str, Any]:
@@ -235,12 +237,12 @@ class MediaUploader:
         boundary = secrets.token_hex(16)
         size = state.segment_bytes
 
-        async def segment(index: int) -> bytes:
+        async def segment(index: int) -> BodyParts:
             offset = index * size
             pieces = await reader.read(offset, min(size, total - offset))
             return multipart_segment(boundary, index, pieces)
 
-        def read_ahead(index: int) -> asyncio.Task[bytes] | None:
+        def read_ahead(index: int) -> asyncio.Task[BodyParts] | None:
             """Start reading segment `index` and framing its body (None past the end), so
             that this work (the source's reads, a copy) happens while the append before
             it is on the wire, not between two appends."""

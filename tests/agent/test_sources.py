@@ -20,6 +20,7 @@ from agent.sources import (
     SourceOpeners,
     http_opener,
 )
+from integrations.base import RangeByteSource
 from integrations.chunks import ChunkReader
 from integrations.errors import InvalidRequest, PlatformUnavailable
 from tests.fakes.server import serve_asgi
@@ -39,6 +40,19 @@ async def test_file_source_streams_from_an_offset(tmp_path):
     pieces = [p async for p in source.open(0)]
     assert max(len(p) for p in pieces) <= 1024 * 1024
     assert await _read(source, 1_000_001) == DATA[1_000_001:]
+
+
+async def test_file_source_reads_a_range_in_one_read(tmp_path):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(DATA)
+    source = SourceOpeners().open({"kind": "file", "path": str(path)})
+    assert isinstance(source, RangeByteSource)
+    assert (
+        await source.read_range(1_000_001, 2 * 1024 * 1024)
+        == DATA[1_000_001 : 1_000_001 + 2 * 1024 * 1024]
+    )
+    assert await source.read_range(len(DATA) - 5, 100) == DATA[-5:]  # short only at the end
+    assert await source.read_range(len(DATA), 10) == b""
 
 
 async def test_missing_file_and_unknown_kind(tmp_path):

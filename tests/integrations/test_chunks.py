@@ -113,3 +113,38 @@ async def test_a_source_shorter_than_announced_is_refused(read_ahead):
             b"".join(await reader.read(0, 4 * PIECE))
     finally:
         await reader.aclose()
+
+
+class RangeSource(StrictSource):
+    """A StrictSource that also reads ranges in one call (as a file does): it counts them."""
+
+    def __init__(self, data: bytes, *, announced: int | None = None) -> None:
+        super().__init__(data, announced=announced)
+        self.ranges: list[tuple[int, int]] = []
+
+    async def read_range(self, offset: int, length: int) -> bytes:
+        self.ranges.append((offset, length))
+        return self.data[offset : offset + length]
+
+
+async def test_a_source_that_reads_ranges_gives_each_chunk_in_one_read():
+    data = os.urandom(10 * PIECE)
+    source = RangeSource(data)
+    reader = ChunkReader(source, platform="test")
+    try:
+        assert await reader.read(0, 4 * PIECE) == [data[: 4 * PIECE]]
+        assert await reader.read(4 * PIECE, 6 * PIECE) == [data[4 * PIECE :]]
+    finally:
+        await reader.aclose()
+    assert source.ranges == [(0, 4 * PIECE), (4 * PIECE, 6 * PIECE)]
+    assert source.opens == []  # never streamed piece by piece
+
+
+async def test_a_range_shorter_than_announced_is_refused():
+    source = RangeSource(os.urandom(3 * PIECE), announced=5 * PIECE)
+    reader = ChunkReader(source, platform="test")
+    try:
+        with pytest.raises(InvalidRequest, match="ended before its announced size"):
+            await reader.read(2 * PIECE, 2 * PIECE)
+    finally:
+        await reader.aclose()

@@ -31,7 +31,7 @@ def test_a_body_fed_a_byte_at_a_time_counts_the_media_without_keeping_it() -> No
     # Media that holds a near-boundary (a delimiter's start, cut short) and CR LFs.
     media = b"\r\n--b0undar" + os.urandom(5000) + b"\r\n--\r\n"
     body = AppendBody(BOUNDARY.encode())
-    for i in range(len(whole := multipart_segment(BOUNDARY, 7, [media]))):
+    for i in range(len(whole := b"".join(multipart_segment(BOUNDARY, 7, [media])))):
         body.feed(whole[i : i + 1])
     body.close()
     assert body.segment_index == 7 and body.media_bytes == len(media)
@@ -83,7 +83,7 @@ async def _append(x: XEnv, media_id: str, body: bytes, *, piece: int = 1000) -> 
 async def test_streamed_appends_in_order_are_taken(x: XEnv) -> None:
     media_id = await _initialize(x, 3000)
     for index in range(3):
-        body = multipart_segment(BOUNDARY, index, [os.urandom(1000)])
+        body = b"".join(multipart_segment(BOUNDARY, index, [os.urandom(1000)]))
         assert await _append(x, media_id, body, piece=333) == 200
     assert x.fake.media[media_id].segments == {0: 1000, 1: 1000, 2: 1000}
 

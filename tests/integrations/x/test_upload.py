@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from agent.sources import SourceOpeners
 from integrations.base import TokenSet, UploadRequest
 from integrations.errors import (
     InvalidRequest,
@@ -113,6 +114,18 @@ async def test_the_shared_transport_resends_a_dropped_segment_in_the_same_call(x
     assert x.fake.requests["POST /2/media/upload/:id/append"] == 5  # segment 1 twice
     assert x.fake.media_bytes == len(data)
     assert [p.id for p in x.fake.posts_by(x.user)] == [result.post_id]
+
+
+async def test_a_file_is_read_one_segment_at_a_time_and_arrives_whole(x: XEnv, tmp_path) -> None:
+    data = os.urandom(3 * SEGMENT + 1234)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    source = SourceOpeners().open({"kind": "file", "path": str(path)})
+    result = await x.make().upload(x.token, source, REQUEST, checkpoint=MemoryCheckpoint())
+    assert x.fake.requests["POST /2/media/upload/:id/append"] == 4
+    assert x.fake.media_bytes == len(data)
+    [post] = x.fake.posts_by(x.user)
+    assert result.post_id == post.id
 
 
 class ClosingSource(MemorySource):
