@@ -42,6 +42,7 @@ from agent.layout import Layout
 from bot.asgi import read_capped_body, replaying, respond
 from bot.core.messages import ConversationHandler, Reply
 from bot.slack.admin import admin_check
+from bot.slack.api_error import api_error
 from bot.slack.blocks import RUN_ACTION_PREFIX, SHARE_ACTION
 from bot.slack.convert import (
     APPROVAL_ACTION,
@@ -389,13 +390,11 @@ class SlackAdapter:
         self, client: AsyncWebClient, event: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """Files of the latest earlier message in the thread ("upload the video above")."""
-        from slack_sdk.errors import SlackApiError  # loaded: `client` is slack_sdk's
-
         try:
             response = await client.conversations_replies(
                 channel=str(event.get("channel", "")), ts=str(event["thread_ts"]), limit=100
             )
-        except SlackApiError as exc:
+        except api_error() as exc:
             # e.g. missing_scope on an older install: go on without the thread's files.
             log.info("thread history unavailable", extra={"error": exc.response.get("error")})
             return []
@@ -636,10 +635,7 @@ class SlackAdapter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # Imported here: slack_sdk loads with the first Slack work (see `bolt`).
-            from slack_sdk.errors import SlackApiError
-
-            if isinstance(exc, SlackApiError):
+            if isinstance(exc, api_error()):
                 log.error(
                     "slack api call failed",
                     extra={"work": name, "error": exc.response.get("error")},

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.context import AdminCheck
+from bot.slack.api_error import api_error
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -17,11 +18,9 @@ def admin_check(client: AsyncWebClient, user_id: str) -> AdminCheck:
     """A check asked only when a command needs it (one `users.info` call then)."""
 
     async def check() -> bool:
-        from slack_sdk.errors import SlackApiError  # loaded: `client` is slack_sdk's
-
         try:
             response = await client.users_info(user=user_id)
-        except SlackApiError as exc:
+        except api_error() as exc:
             # Not an admin as far as we can tell: refuse rather than guess.
             log.info("users.info failed", extra={"error": exc.response.get("error")})
             return False

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.core.messages import ApprovalRequest, Reply
+from bot.slack.api_error import api_error
 from bot.slack.convert import approval_payload, decided_payload, reply_payloads
 
 if TYPE_CHECKING:
@@ -96,8 +97,6 @@ class SlackReplySink:
         return ref
 
     async def _post(self, payload: dict[str, Any]) -> str:
-        from slack_sdk.errors import SlackApiError
-
         try:
             response = await self._client.chat_postMessage(
                 channel=self._channel,
@@ -106,7 +105,7 @@ class SlackReplySink:
                 unfurl_media=False,
                 **payload,
             )
-        except SlackApiError as exc:
+        except api_error() as exc:
             if not await self._via_response_url(exc, payload, replace=False):
                 raise
             return RESPONSE_URL_REF
@@ -132,14 +131,12 @@ class SlackReplySink:
         await self._client.chat_update(channel=channel, ts=ts, **payload)
 
     async def _show_decision(self, decision: PendingDecision, reply: Reply) -> str:
-        from slack_sdk.errors import SlackApiError
-
         payload = decided_payload(
             decision.blocks, reply, decided_by=decision.decided_by, approved=decision.approved
         )
         try:
             await self._client.chat_update(channel=decision.channel, ts=decision.ts, **payload)
-        except SlackApiError as exc:
+        except api_error() as exc:
             if not await self._via_response_url(exc, payload, replace=True):
                 raise
             return RESPONSE_URL_REF
@@ -171,7 +168,6 @@ class SlackReplySink:
             await self._ephemeral(payload)
 
     async def _ephemeral(self, payload: dict[str, Any]) -> None:
-        from slack_sdk.errors import SlackApiError
         from slack_sdk.webhook.async_client import AsyncWebhookClient
 
         try:
@@ -179,7 +175,7 @@ class SlackReplySink:
                 channel=self._channel, user=self._user, thread_ts=self._thread_ts, **payload
             )
             return
-        except SlackApiError as exc:
+        except api_error() as exc:
             # e.g. not_in_channel: a slash command in a channel the bot is not in.
             log.info("ephemeral refused", extra={"error": exc.response.get("error")})
         if self._response_url:
@@ -191,13 +187,11 @@ class SlackReplySink:
         await self._client.chat_postMessage(channel=self._user, **payload)
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
-        from slack_sdk.errors import SlackApiError
-
         payload = approval_payload(request)
         try:
             await self._client.chat_postMessage(
                 channel=self._channel, thread_ts=self._thread_ts, **payload
             )
-        except SlackApiError as exc:
+        except api_error() as exc:
             if not await self._via_response_url(exc, payload, replace=False):
                 raise

@@ -606,6 +606,27 @@ async def test_thread_history_unavailable_means_no_attachment(slack: SlackHarnes
     assert slack.fake.calls_of("chat.postMessage")[0].args["text"] == "you said: echo no files"
 
 
+async def test_a_slack_api_error_with_no_way_around_is_logged_with_its_code(
+    slack: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mention has no response_url: the refused post is Slack's error, logged by name."""
+    slack.fake.errors["chat.postMessage"] = "channel_not_found"
+    event = {
+        "type": "app_mention",
+        "user": "UALICE",
+        "channel": "C1",
+        "ts": "1700.0700",
+        "text": f"<@{BOT_USER}> echo nowhere",
+    }
+    with caplog.at_level(logging.ERROR, logger="bot.slack.adapter"):
+        await slack.event(event, event_id="EvNowhere")
+        await slack.settle()
+
+    (failed,) = [r for r in caplog.records if r.getMessage() == "slack api call failed"]
+    assert failed.__dict__["error"] == "channel_not_found"
+    assert not [r for r in caplog.records if r.getMessage() == "slack handler failed"]
+
+
 async def test_uninstall_event_in_single_workspace_mode_is_acknowledged(
     slack: SlackHarness,
 ) -> None:
