@@ -154,11 +154,12 @@ def _json(response: httpx.Response, who: str) -> dict[str, Any]:
     return body
 
 
-class SlackSignIn:
-    """Sign in with Slack (OpenID Connect), with the app's SLACK_CLIENT_ID / SECRET."""
+class _ChatOAuthClient:
+    """What both sign-ins are: the app's OAuth client at one chat (its credentials,
+    authorize page, API base and our callback). They differ only in what they ask for
+    and in how the answer says who signed in."""
 
-    frontend = "slack"
-    label = "Sign in with Slack"
+    frontend: str  # declared by each sign-in; names its callback
 
     def __init__(
         self,
@@ -173,9 +174,16 @@ class SlackSignIn:
         self._client_id = client_id
         self._client_secret = client_secret
         self._authorize_url = authorize_url
-        self._token_url = api_base.rstrip("/") + "/openid.connect.token"
+        self._api_base = api_base.rstrip("/")
         self._redirect_uri = identity_redirect_uri(public_base_url, self.frontend)
         self._http = http
+
+
+class SlackSignIn(_ChatOAuthClient):
+    """Sign in with Slack (OpenID Connect), with the app's SLACK_CLIENT_ID / SECRET."""
+
+    frontend = "slack"
+    label = "Sign in with Slack"
 
     def authorize_url(self, *, state: str, nonce: str, workspace_external_id: str) -> str:
         return slack_authorize_url(
@@ -190,7 +198,7 @@ class SlackSignIn:
     async def identify(self, code: str) -> SignedIn:
         try:
             response = await self._http.post(
-                self._token_url,
+                f"{self._api_base}/openid.connect.token",
                 data={
                     "grant_type": "authorization_code",
                     "code": code,
@@ -209,28 +217,11 @@ class SlackSignIn:
         return slack_identity(jwt_claims(token), client_id=self._client_id, now=time.time())
 
 
-class DiscordSignIn:
+class DiscordSignIn(_ChatOAuthClient):
     """Discord OAuth2 with the `identify` scope, with DISCORD_CLIENT_ID / SECRET."""
 
     frontend = "discord"
     label = "Sign in with Discord"
-
-    def __init__(
-        self,
-        *,
-        client_id: str,
-        client_secret: str,
-        authorize_url: str,
-        api_base: str,
-        public_base_url: str,
-        http: httpx.AsyncClient,
-    ) -> None:
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._authorize_url = authorize_url
-        self._api_base = api_base.rstrip("/")
-        self._redirect_uri = identity_redirect_uri(public_base_url, self.frontend)
-        self._http = http
 
     def authorize_url(self, *, state: str, nonce: str, workspace_external_id: str) -> str:
         # Discord's OAuth2 has no nonce; the state and the browser cookie bind the answer.
