@@ -15,12 +15,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.assembly import Assembly
-from bot.core.messages import IncomingMessage
+from bot.core.messages import IncomingMessage, ReplySink
 from bot.services import Services
 from integrations.registry import Registry
 from storage import identity
 from storage.accounts import LinkedAccount
 from storage.identity import Identity
+from tests.fakes import openai as fake
 from tests.fakes.google import FakeGoogle, youtube_settings
 from tests.fakes.google_env import link_channel
 
@@ -65,15 +66,55 @@ async def wired(
         await services.shutdown()
 
 
-def chat_message(workspace: str, user: str, text: str) -> IncomingMessage:
+def chat_message(
+    workspace: str,
+    user: str,
+    text: str,
+    *,
+    channel: str = "shell",
+    thread: str | None = None,
+    is_dm: bool = True,
+) -> IncomingMessage:
+    """A message on the local front-end: a DM on the shell's channel unless told otherwise."""
     return IncomingMessage(
         frontend="local",
         workspace_id=workspace,
-        channel_id="shell",
+        channel_id=channel,
         user_id=user,
         text=text,
-        is_dm=True,
+        thread_id=thread,
+        is_dm=is_dm,
     )
+
+
+def script_replies_summary_and_digest(server: fake.ScriptedOpenAI) -> None:
+    """The model's answers to `ask_twice_in_a_thread` under a window of 2 messages and a
+    summary batch of 2 (two replies, then the summary fold they make due), and to one
+    digest commentary after that."""
+    server.script(
+        fake.text("reply 1"),
+        fake.text("reply 2"),
+        fake.text("The member asked twice."),  # the summary fold
+        fake.text("- Views reached 1,250.\n- Likes reached 80.\n- A steady day."),
+    )
+
+
+async def ask_twice_in_a_thread(
+    assembly: Assembly, who: Identity, sink: ReplySink, *, channel: str, thread: str
+) -> None:
+    """Send "q1" then "q2" in one channel thread, draining after each (its history
+    written, and any summary it made due folded) before the next is sent."""
+    for text in ("q1", "q2"):
+        message = chat_message(
+            who.workspace_external_id,
+            who.user_external_id,
+            text,
+            channel=channel,
+            thread=thread,
+            is_dm=False,
+        )
+        await assembly.chatops.handle(message, sink)
+        await assembly.chatops.drain()
 
 
 async def link_youtube(

@@ -24,6 +24,7 @@ from bot.web import create_app
 from tests.fakes import openai as fake
 from tests.fakes.chatops import FakeOps, RecordingSink
 from tests.fakes.server import serve_asgi
+from tests.wiring import ask_twice_in_a_thread, script_replies_summary_and_digest
 
 # Every label any socialops_ series may carry: none names a user, a workspace or a post.
 BOUNDED = {"platform", "outcome", "kind", "frontend", "command", "tool", "model", "direction"}
@@ -173,25 +174,8 @@ async def test_a_summary_fold_and_a_digest_insight_are_counted_by_purpose(
         ident = await new_identity(frontend="local")
         before = {p: _llm_counts(name, p) for p in ("agent", "summary", "digest")}
         sink = RecordingSink()
-        server.script(
-            fake.text("reply 1"),
-            fake.text("reply 2"),
-            fake.text("The members asked twice."),  # the summary fold
-            fake.text("- Views reached 1,250.\n- Likes reached 80.\n- A steady day."),
-        )
-        for text in ("q1", "q2"):
-            await assembly.chatops.handle(
-                IncomingMessage(
-                    frontend="local",
-                    workspace_id=ident.workspace_external_id,
-                    channel_id="c",
-                    user_id=ident.user_external_id,
-                    text=text,
-                    thread_id="t-purpose",
-                ),
-                sink,
-            )
-            await assembly.chatops.drain()
+        script_replies_summary_and_digest(server)
+        await ask_twice_in_a_thread(assembly, ident, sink, channel="c", thread="t-purpose")
         assert sink.sent == ["reply 1", "reply 2"]
         assert len(server.requests) == 3  # two replies, then the summary
         commentary = assembly.deps.commentary

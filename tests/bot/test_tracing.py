@@ -39,6 +39,7 @@ from tests.chat_fixtures import ops_for
 from tests.fakes import openai as fake
 from tests.fakes.chatops import RecordingSink
 from tests.fakes.server import serve_asgi
+from tests.wiring import ask_twice_in_a_thread, script_replies_summary_and_digest
 
 LLM_KEY = "sk-test-" + secrets.token_hex(8)
 
@@ -186,26 +187,11 @@ async def test_summary_and_digest_model_calls_are_spans_like_the_agents(
     try:
         assembly = Assembly(services)
         ident = await new_identity(frontend="local")
-        server.script(
-            fake.text("reply 1"),
-            fake.text("reply 2"),
-            fake.text("The member asked twice."),
-            fake.text("- Views reached 1,250.\n- Likes reached 80.\n- A steady day."),
-        )
+        script_replies_summary_and_digest(server)
         spans.clear()
-        for text in ("q1", "q2"):
-            await assembly.chatops.handle(
-                IncomingMessage(
-                    frontend="local",
-                    workspace_id=ident.workspace_external_id,
-                    channel_id="C1",
-                    user_id=ident.user_external_id,
-                    text=text,
-                    thread_id="t-traced",
-                ),
-                RecordingSink(),
-            )
-            await assembly.chatops.drain()
+        await ask_twice_in_a_thread(
+            assembly, ident, RecordingSink(), channel="C1", thread="t-traced"
+        )
         commentary = assembly.deps.commentary
         assert commentary is not None
         with telemetry.job_span(queue.DIGEST, {}):  # as the worker runs a digest job
