@@ -8,7 +8,7 @@ Measured there (2-core machine, 800 signed slash commands at once, our follow-up
 the same loop): ack p99 189-222 ms on the standard loop, 172 ms on uvloop, against
 345 ms for bolt alone and 114 ms for a bare FastAPI route. uvloop is already installed
 (PgQueuer, the job engine, depends on it); it is not built for Windows, where the
-standard loop runs.
+standard loop runs. The test suite runs on `new_loop` too (`tests/conftest.py`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,14 @@ T = TypeVar("T")
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` to completion on a new event loop (`asyncio.run`'s contract)."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(main)
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind every process runs on (the test suite's too)."""
     if sys.platform == "win32":
-        return asyncio.run(main)
+        return asyncio.new_event_loop()
     import uvloop
 
-    return uvloop.run(main)
+    return uvloop.new_event_loop()

@@ -301,9 +301,17 @@ class _Connection(asyncio.Protocol):
         self._retired = False
         self._closed = loop.create_future()
         self.lost = False
+        self._failure: Exception | None = None  # what ended the connection, once it ended
 
     def send(self, request: bytes) -> asyncio.Future[Reply]:
         waiter: asyncio.Future[Reply] = self._loop.create_future()
+        if self.lost:
+            # Ended between the caller's check and now: a refused AUTH read, or the peer
+            # gone, in the loop pass that finished the connect (uvloop reads before the
+            # caller resumes). The caller hears why, as the calls then waiting did.
+            failure = self._failure or RedisConnectionError("connection to redis lost")
+            waiter.set_exception(type(failure)(*failure.args))
+            return waiter
         if not self._waiting and self._transport is not None:
             # Nothing in flight (one caller at a time): no one to share a write with.
             self._waiting.append(waiter)
@@ -385,6 +393,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, error: Exception, cause: BaseException | None) -> None:
         error.__cause__ = cause
+        self._failure = self._failure or error
         waiting, self._waiting = self._waiting, deque()
         for waiter in waiting:
             if waiter is not None and not waiter.done():

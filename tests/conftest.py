@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from bot import event_loop
 from bot.settings import Settings
 from storage.crypto import generate_key_spec
 from storage.db import Database, migrate
@@ -37,6 +38,11 @@ from tests.pgbouncer import PgBouncer, forget_pooled, remember_pooled
 from tests.pgwire_spy import SessionStateSpy
 
 SESSION_TAG = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Every test runs on the event loop every socialops process runs on (uvloop)."""
+    return {"uvloop": event_loop.new_loop}
 
 
 def _with_database(dsn: str, name: str) -> str:

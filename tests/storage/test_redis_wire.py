@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import ssl
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -570,30 +568,3 @@ async def test_rediss_verifies_the_server_as_the_url_says(certificate: tuple[Pat
         finally:
             for wire in (unverified, trusted, unchecked):
                 await wire.close()
-
-
-def test_calls_work_on_the_event_loop_every_process_runs(redis_url: str) -> None:
-    """uvloop's transports are not `asyncio.Transport` subclasses: the client must take
-    them as they are (run in a process of its own, as `bot.event_loop.run` runs roles)."""
-    code = """
-import asyncio, sys
-from bot import event_loop
-from storage.redis_wire import RedisWire
-
-async def main():
-    wire = RedisWire(sys.argv[1])
-    try:
-        replies = await asyncio.gather(*(wire.call("ECHO", str(i)) for i in range(20)))
-    finally:
-        await wire.close()
-    return type(asyncio.get_running_loop()).__module__, replies
-
-module, replies = event_loop.run(main())
-assert module.startswith("uvloop"), module
-assert replies == [str(i).encode() for i in range(20)], replies
-print("ok")
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", code, redis_url], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
