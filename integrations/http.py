@@ -9,8 +9,9 @@ on their own:
 * **Retries** (at most `RetryPolicy.max_attempts` requests per call) only for idempotent
   requests (GET, HEAD, OPTIONS, PUT, DELETE, or any request sent with
   `extensions={"idempotent": True}`, e.g. a resumable upload's session start) whose body
-  can be replayed (bytes, JSON, a form, `BodyParts`), on connection errors, timeouts, 408, 429 and 5xx; jittered exponential
-  backoff, honouring `Retry-After`. A 400 (or any other 4xx) is never retried.
+  can be replayed (bytes, JSON, a form, `BodyParts`), on connection errors, timeouts,
+  408, 429 and 5xx; jittered exponential backoff, honouring `Retry-After`. A 400 (or
+  any other 4xx) is never retried.
 * **A circuit breaker per platform**, counting *calls* (a request and all its retries),
   not attempts: after `failure_threshold` consecutive failed calls (no response, 408,
   5xx) calls fail fast with `CircuitOpen` for `cooldown` seconds; then one probe call

@@ -244,8 +244,8 @@ class MediaUploader:
 
         def read_ahead(index: int) -> asyncio.Task[BodyParts] | None:
             """Start reading segment `index` and framing its body (None past the end), so
-            that this work (the source's reads, a copy) happens while the append before
-            it is on the wire, not between two appends."""
+            that this work (the source's reads) happens while the append before it is
+            on the wire, not between two appends."""
             return asyncio.create_task(segment(index)) if index * size < total else None
 
         ahead = read_ahead(state.next_segment)
