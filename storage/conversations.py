@@ -33,11 +33,12 @@ from storage.types import Executor
 SUMMARY_BYTES = 2100
 
 # The thread's summary row (part 0), then its last $3 messages (part 1); $1 workspace,
-# $2 thread.
+# $2 thread. The summary is found by equality on its unique partial index (one per
+# thread): asked for "the newest" (ORDER BY id DESC LIMIT 1), the planner walked the
+# thread's index backwards instead, reading every row of the thread to find it.
 _WINDOW = """
     (SELECT role, content, chat_user_id, 0 AS part, id FROM conversation_messages
-      WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary'
-      ORDER BY id DESC LIMIT 1)
+      WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary')
     UNION ALL
     (SELECT role, content, chat_user_id, 1 AS part, id FROM conversation_messages
       WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'

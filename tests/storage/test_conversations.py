@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -45,6 +46,41 @@ async def test_a_thread_keeps_a_bounded_window_however_long_it_runs(pool: asyncp
         pool, workspace_id=ident.workspace_id, thread_key="c:x", limit=4
     )
     assert other == []
+
+
+async def test_the_read_meets_the_summary_and_the_window_not_the_whole_thread(
+    pool: asyncpg.Pool,
+) -> None:
+    ident = await identity.resolve(
+        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
+    )
+    who = {"workspace_id": ident.workspace_id, "thread_key": "c:plan"}
+    for n in range(30):  # a summary and a full thread of 50 messages
+        await conversations.append_exchange(
+            pool, **who, chat_user_id=ident.chat_user_id, user_text=f"q{n}", reply_text=f"a{n}"
+        )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # a test table is tiny
+        plan = await conn.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + conversations._WINDOW + " ORDER BY part, id",
+            ident.workspace_id,
+            "c:plan",
+            4,
+        )
+    scans = list(_scans(json.loads(plan)[0]["Plan"]))
+    # The summary by its own index (one row), the window by the thread's (4 rows): no
+    # scan reads or filters out the rest of the thread.
+    assert ("conversation_messages_summary", 1) in [(i, n) for i, n, _ in scans]
+    assert all(removed == 0 for _, _, removed in scans), scans
+    assert sum(n for _, n, _ in scans) == 5
+
+
+def _scans(node: dict[str, Any]) -> Any:
+    """(index, rows, rows removed by its filter) of every index scan in a JSON plan."""
+    if "Index Name" in node:
+        yield node["Index Name"], node["Actual Rows"], node.get("Rows Removed by Filter", 0)
+    for child in node.get("Plans", []):
+        yield from _scans(child)
 
 
 async def test_the_summary_keeps_the_newest_of_what_it_folds_within_its_budget(
