@@ -14,7 +14,9 @@ unique per thread: `conversation_messages_summary`). Two writers keep the summar
 
 So a thread's rows stay bounded whatever its length, and the read (the summary through
 its partial index and the window through the thread's index,
-`conversation_messages_thread`) never meets more than `keep` rows. Measured against a
+`conversation_messages_thread`) meets the summary and the window's rows only, and the
+write's trim only the rows it deletes (tests/storage/test_conversations.py reads the
+plans). Measured against a
 plain append (1,500 writes to one thread): the trim costs nothing measurable (p50
 0.41 ms with it, 0.55 ms without) and does not grow with the thread's age; an
 append-only thread of 3,000 rows made the read scan all of them.
@@ -54,6 +56,45 @@ _WINDOW_AND_WAITING = (
     ORDER BY part, id
 """
 )
+
+# One exchange in: both rows, the fold of what falls out of `keep` into the summary and
+# the trim, in one statement ($1 workspace, $2 thread, $3 chat user, $4 and $5 the texts,
+# $6 the reply's tokens, $7 how many messages stay, $8 the summary's budget in bytes).
+_APPEND = """
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+    added AS (
+        INSERT INTO conversation_messages
+            (workspace_id, thread_key, chat_user_id, role, content, tokens)
+        SELECT $1, $2, $3, t.role, t.content, t.tokens
+          FROM (VALUES ('user', $4::text, 0), ('assistant', $5::text, $6::int))
+               AS t (role, content, tokens), relaxed
+        RETURNING id
+    ),
+    cut AS (
+        SELECT min(id) AS id, count(*) AS n FROM (
+            SELECT id FROM conversation_messages
+             WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
+             ORDER BY id DESC LIMIT $7) keep_rows
+    ),
+    dropped AS (
+        -- `cut` as a value, not a join: the scan starts and stops on the thread's
+        -- index at it (the join read all of the thread's rows to compare each).
+        DELETE FROM conversation_messages m
+         WHERE m.workspace_id = $1 AND m.thread_key = $2 AND m.role <> 'summary'
+           AND m.id < (SELECT id FROM cut)
+        RETURNING m.id, m.role, m.content
+    ),
+    folded AS (
+        INSERT INTO conversation_messages (workspace_id, thread_key, role, content)
+        SELECT $1, $2, 'summary',
+               utf8_tail(string_agg(role || ': ' || content, E'\n' ORDER BY id), $8)
+          FROM dropped HAVING count(*) > 0
+        ON CONFLICT (workspace_id, thread_key) WHERE role = 'summary'
+        DO UPDATE SET content = utf8_tail(
+            conversation_messages.content || E'\n' || EXCLUDED.content, $8)
+    )
+    SELECT n + (SELECT count(*) FROM added) FROM cut
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,39 +155,7 @@ async def append_exchange(
     the last turn, never corrupt anything, and the reply is not held up by fsync.
     """
     held: int = await db.fetchval(
-        """
-        WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
-        added AS (
-            INSERT INTO conversation_messages
-                (workspace_id, thread_key, chat_user_id, role, content, tokens)
-            SELECT $1, $2, $3, t.role, t.content, t.tokens
-              FROM (VALUES ('user', $4::text, 0), ('assistant', $5::text, $6::int))
-                   AS t (role, content, tokens), relaxed
-            RETURNING id
-        ),
-        cut AS (
-            SELECT min(id) AS id, count(*) AS n FROM (
-                SELECT id FROM conversation_messages
-                 WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
-                 ORDER BY id DESC LIMIT $7) keep_rows
-        ),
-        dropped AS (
-            DELETE FROM conversation_messages m USING cut
-             WHERE m.workspace_id = $1 AND m.thread_key = $2 AND m.role <> 'summary'
-               AND m.id < cut.id
-            RETURNING m.id, m.role, m.content
-        ),
-        folded AS (
-            INSERT INTO conversation_messages (workspace_id, thread_key, role, content)
-            SELECT $1, $2, 'summary',
-                   utf8_tail(string_agg(role || ': ' || content, E'\n' ORDER BY id), $8)
-              FROM dropped HAVING count(*) > 0
-            ON CONFLICT (workspace_id, thread_key) WHERE role = 'summary'
-            DO UPDATE SET content = utf8_tail(
-                conversation_messages.content || E'\n' || EXCLUDED.content, $8)
-        )
-        SELECT n + (SELECT count(*) FROM added) FROM cut
-        """,
+        _APPEND,
         workspace_id,
         thread_key,
         chat_user_id,

@@ -73,12 +73,37 @@ async def test_the_read_meets_the_summary_and_the_window_not_the_whole_thread(
     assert ("conversation_messages_summary", 1) in [(i, n) for i, n, _ in scans]
     assert all(removed == 0 for _, _, removed in scans), scans
     assert sum(n for _, n, _ in scans) == 5
+    # The write's trim reads only what it deletes (two messages) and the summary's row,
+    # not the messages it keeps. (Run and rolled back: EXPLAIN ANALYZE executes.)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            args = (ident.workspace_id, "c:plan", ident.chat_user_id, "q", "a", 0, 48, 2100)
+            plan = await conn.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + conversations._APPEND, *args
+            )
+        finally:
+            await tx.rollback()
+    [delete] = _nodes(json.loads(plan)[0]["Plan"], "Delete")
+    read = [(n + removed) for _, n, removed in _scans(delete)]
+    assert read and sum(read) <= 3, read
+
+
+def _nodes(node: dict[str, Any], operation: str) -> Any:
+    """The plan nodes that run `operation` (Insert, Delete...), anywhere in a JSON plan."""
+    if node.get("Operation") == operation:
+        yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child, operation)
 
 
 def _scans(node: dict[str, Any]) -> Any:
-    """(index, rows, rows removed by its filter) of every index scan in a JSON plan."""
+    """(index, rows, rows its conditions removed) of every index scan under `node`."""
     if "Index Name" in node:
-        yield node["Index Name"], node["Actual Rows"], node.get("Rows Removed by Filter", 0)
+        removed = node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Join Filter", 0)
+        yield node["Index Name"], node["Actual Rows"], removed
     for child in node.get("Plans", []):
         yield from _scans(child)
 
