@@ -16,10 +16,9 @@ So a thread's rows stay bounded whatever its length, and the read (the summary t
 its partial index and the window through the thread's index,
 `conversation_messages_thread`) meets the summary and the window's rows only, and the
 write's trim only the rows it deletes (tests/storage/test_conversations.py reads the
-plans). Measured against a
-plain append (1,500 writes to one thread): the trim costs nothing measurable (p50
-0.41 ms with it, 0.55 ms without) and does not grow with the thread's age; an
-append-only thread of 3,000 rows made the read scan all of them.
+plans). Measured against a plain append (1,500 writes to one thread): the trim costs
+nothing measurable (p50 0.41 ms with it, 0.55 ms without) and does not grow with the
+thread's age; an append-only thread of 3,000 rows made the read scan all of them.
 """
 
 from __future__ import annotations
