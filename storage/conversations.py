@@ -15,10 +15,12 @@ unique per thread: `conversation_messages_summary`). Two writers keep the summar
 So a thread's rows stay bounded whatever its length, and the read (the summary through
 its partial index and the window through the thread's index,
 `conversation_messages_thread`) meets the summary and the window's rows only, and the
-write's trim only the rows it deletes (tests/storage/test_conversations.py reads the
-plans). Measured against a plain append (1,500 writes to one thread): the trim costs
-nothing measurable (p50 0.41 ms with it, 0.55 ms without) and does not grow with the
-thread's age; an append-only thread of 3,000 rows made the read scan all of them.
+write's trim deletes by a range on the thread's index (tests/storage/test_conversations.py
+reads both plans on a table of realistic size; on a table of a few pages the planner may
+choose otherwise, at no cost there). Measured against a plain append (1,500 writes to one
+thread): the trim costs nothing measurable (p50 0.41 ms with it, 0.55 ms without) and
+does not grow with the thread's age; an append-only thread of 3,000 rows made the read
+scan all of them.
 """
 
 from __future__ import annotations
@@ -34,12 +36,11 @@ from storage.types import Executor
 SUMMARY_BYTES = 2100
 
 # The thread's summary row (part 0), then its last $3 messages (part 1); $1 workspace,
-# $2 thread. The summary is found by equality on its unique partial index (one per
-# thread): asked for "the newest" (ORDER BY id DESC LIMIT 1), the planner walked the
-# thread's index backwards instead, reading every row of the thread to find it.
+# $2 thread.
 _WINDOW = """
     (SELECT role, content, chat_user_id, 0 AS part, id FROM conversation_messages
-      WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary')
+      WHERE workspace_id = $1 AND thread_key = $2 AND role = 'summary'
+      ORDER BY id DESC LIMIT 1)
     UNION ALL
     (SELECT role, content, chat_user_id, 1 AS part, id FROM conversation_messages
       WHERE workspace_id = $1 AND thread_key = $2 AND role <> 'summary'
@@ -76,11 +77,9 @@ _APPEND = """
              ORDER BY id DESC LIMIT $7) keep_rows
     ),
     dropped AS (
-        -- `cut` as a value, not a join: the scan starts and stops on the thread's
-        -- index at it (the join read all of the thread's rows to compare each).
-        DELETE FROM conversation_messages m
+        DELETE FROM conversation_messages m USING cut
          WHERE m.workspace_id = $1 AND m.thread_key = $2 AND m.role <> 'summary'
-           AND m.id < (SELECT id FROM cut)
+           AND m.id < cut.id
         RETURNING m.id, m.role, m.content
     ),
     folded AS (
