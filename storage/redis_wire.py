@@ -300,17 +300,20 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._retired = False
         self._closed = loop.create_future()
-        self.lost = False
         self._failure: Exception | None = None  # what ended the connection, once it ended
+
+    @property
+    def lost(self) -> bool:
+        """Ended (or ending): it takes no new request."""
+        return self._failure is not None
 
     def send(self, request: bytes) -> asyncio.Future[Reply]:
         waiter: asyncio.Future[Reply] = self._loop.create_future()
-        if self.lost:
+        if self._failure is not None:
             # Ended between the caller's check and now: a refused AUTH read, or the peer
             # gone, in the loop pass that finished the connect (uvloop reads before the
             # caller resumes). The caller hears why, as the calls then waiting did.
-            failure = self._failure or RedisConnectionError("connection to redis lost")
-            waiter.set_exception(type(failure)(*failure.args))
+            waiter.set_exception(self._failure)
             return waiter
         if not self._waiting and self._transport is not None:
             # Nothing in flight (one caller at a time): no one to share a write with.
@@ -347,7 +350,6 @@ class _Connection(asyncio.Protocol):
             self._transport.write(self._handshake)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
         self._forget(self)
         self._fail(RedisConnectionError("connection to redis lost"), exc)
         if not self._closed.done():
@@ -386,8 +388,7 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
     def _abort(self, error: Exception, cause: BaseException | None = None) -> None:
-        self.lost = True  # no new request on it while it closes
-        self._fail(error, cause)
+        self._fail(error, cause)  # lost from now on: no new request while it closes
         if self._transport is not None:
             self._transport.close()
 
