@@ -256,15 +256,9 @@ def _pread(path: Path, offset: int, length: int) -> bytes:
     """Bytes [offset, offset + length) of the file at `path`, fewer only at its end."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = os.pread(fd, length, offset)
-        if len(data) == length or not data:
-            return data
-        pieces = [data]  # a regular file reads short only at its end; keep asking anyway
-        got = len(data)
-        while got < length and (more := os.pread(fd, length - got, offset + got)):
-            pieces.append(more)
-            got += len(more)
-        return b"".join(pieces)
+        # A regular file reads short only at its end (chunks are megabytes, far under
+        # the 2 GiB one read can return on Linux).
+        return os.pread(fd, length, offset)
     finally:
         os.close(fd)
 

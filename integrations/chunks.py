@@ -32,6 +32,8 @@ class ChunkReader:
 
     def __init__(self, source: ByteSource, *, platform: str, read_ahead: bool = False) -> None:
         self._source = source
+        # A source that reads ranges in one call (a file) gives `read` its chunks whole.
+        self._ranges = source if isinstance(source, RangeByteSource) else None
         self._platform = platform  # named by the error when the source runs short
         self._read_ahead = read_ahead
         self._it: AsyncIterator[bytes] | None = None
@@ -97,8 +99,8 @@ class ChunkReader:
         """Bytes [offset, offset + length) as the source's pieces, for protocols that send
         a chunk inside a larger body, with their framing. One piece, in one read, from a
         source that reads ranges (`RangeByteSource`: a file)."""
-        if isinstance(self._source, RangeByteSource):
-            data = await self._source.read_range(offset, length)
+        if self._ranges is not None:
+            data = await self._ranges.read_range(offset, length)
             if len(data) < length:
                 raise self._ended()
             return [data]

@@ -48,20 +48,18 @@ class XApi:
         key = pacing_key(endpoint, token)
         await self.pacer.before(key)
         extensions = {} if idempotent is None else {"idempotent": idempotent}
-        sent = {"Authorization": f"Bearer {token}", **(headers or {})}
-        if isinstance(content, BodyParts):
-            sent["Content-Length"] = str(content.size)
         request = self._http.build_request(
             method,
             self.url(path),
             params=dict(params) if params else None,
             json=json,
             content=content if isinstance(content, bytes) else None,
-            headers=sent,
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
             extensions=extensions,
         )
         if isinstance(content, BodyParts):
             request.stream = content
+            request.headers["Content-Length"] = str(content.size)
         try:
             response = await self._http.send(request)
         except httpx.TransportError as exc:
