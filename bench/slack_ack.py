@@ -20,8 +20,9 @@ The load generator (this process) measures request -> response times, sequential
 interleaved. It is a minimal HTTP/1.1 client of its own (`_Connection`): each request
 is signed and framed before the clock starts and written in one call, one connection
 each, so that at 800 the figure is the server's, not the generator's (with aiohttp,
-its own CPU per request made the last requests of a burst leave late). Targets: sequential p50 within 1.2x the floor; at 200 and 800 concurrent,
-p99 at most half the equal-footing bolt anchor's and under Slack's 3 s.
+its own CPU per request made the last requests of a burst leave late). Targets:
+sequential p50 within 1.2x the floor; at 200 and 800 concurrent, p99 at most half the
+equal-footing bolt anchor's and under Slack's 3 s.
 
 REDIS_URL is used if set, else an embedded Redis under a temporary directory.
 """
@@ -264,6 +265,10 @@ class _Connection(asyncio.Protocol):
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(ConnectionError(f"connection lost: {exc}"))
 
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
     def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes, float]]:
         """Send `request`; the future gives the answer's status, body and seconds taken."""
         assert self._transport is not None and self._answer is None
@@ -284,8 +289,8 @@ class _Connection(asyncio.Protocol):
                 return
             lines = bytes(self._buffer[:head_end]).decode("latin-1").split("\r\n")
             self._status = int(lines[0].split(" ", 2)[1])
-            fields = dict(line.split(":", 1) for line in lines[1:])
-            length = {k.strip().lower(): v.strip() for k, v in fields.items()}.get("content-length")
+            fields = (line.split(":", 1) for line in lines[1:])
+            length = next((v for k, v in fields if k.strip().lower() == "content-length"), None)
             if length is None:
                 raise RuntimeError(f"an answer without Content-Length: {lines[:6]}")
             self._body = head_end + 4
@@ -303,12 +308,6 @@ async def _connect(port: int, count: int) -> list[_Connection]:
         *(loop.create_connection(_Connection, "127.0.0.1", port) for _ in range(count))
     )
     return [protocol for _, protocol in made]
-
-
-def _close(connections: list[_Connection]) -> None:
-    for connection in connections:
-        if connection._transport is not None:
-            connection._transport.close()
 
 
 BUSY_ACKS = 0  # acks of ours that said "busy" (admission control) instead of taking work
@@ -346,8 +345,8 @@ async def _sequential(ports: dict[str, int]) -> dict[str, list[float]]:
                 for n in range(block, block + 50):
                     times[name] += await _send_all(connections[name], [_command(n, port)], name)
     finally:
-        for opened in connections.values():
-            _close(opened)
+        for connection in (c for opened in connections.values() for c in opened):
+            connection.close()
     return times
 
 
@@ -381,8 +380,8 @@ async def _bursts(ports: dict[str, int], size: int, pids: dict[str, int]) -> dic
                 # Let the burst's follow-up work finish before measuring the next server.
                 await asyncio.sleep(SETTLE_SECONDS)
     finally:
-        for opened in connections.values():
-            _close(opened)
+        for connection in (c for opened in connections.values() for c in opened):
+            connection.close()
     return out
 
 
