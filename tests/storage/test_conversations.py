@@ -10,13 +10,11 @@ from typing import Any
 import asyncpg
 
 from storage import approvals, conversations, identity
+from storage.identity import Identity
 
 
 async def test_a_thread_keeps_a_bounded_window_however_long_it_runs(pool: asyncpg.Pool) -> None:
-    ident = await identity.resolve(
-        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
-    )
-    who = {"workspace_id": ident.workspace_id, "thread_key": "c:long"}
+    ident, who = await _person_thread(pool, "c:long")
     for n in range(40):
         await conversations.append_exchange(
             pool,
@@ -51,10 +49,7 @@ async def test_a_thread_keeps_a_bounded_window_however_long_it_runs(pool: asyncp
 async def test_the_read_meets_the_summary_and_the_window_not_the_whole_thread(
     pool: asyncpg.Pool,
 ) -> None:
-    ident = await identity.resolve(
-        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
-    )
-    who = {"workspace_id": ident.workspace_id, "thread_key": "c:plan"}
+    ident, who = await _person_thread(pool, "c:plan")
     for n in range(30):  # a summary and a full thread of 50 messages
         await conversations.append_exchange(
             pool, **who, chat_user_id=ident.chat_user_id, user_text=f"q{n}", reply_text=f"a{n}"
@@ -132,10 +127,7 @@ def _removed(node: dict[str, Any]) -> float:
 async def test_the_summary_keeps_the_newest_of_what_it_folds_within_its_budget(
     pool: asyncpg.Pool,
 ) -> None:
-    ident = await identity.resolve(
-        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
-    )
-    who = {"workspace_id": ident.workspace_id, "thread_key": "c:wordy"}
+    ident, who = await _person_thread(pool, "c:wordy")
     for n in range(12):
         await conversations.append_exchange(
             pool,
@@ -161,10 +153,8 @@ async def test_the_summary_keeps_the_newest_of_what_it_folds_within_its_budget(
 async def test_the_history_read_also_says_whether_approvals_wait(pool: asyncpg.Pool) -> None:
     """One query for both reads of an agent message: the same turns as `recent`, and the
     same answer as `approvals.has_unshown`, with or without history."""
-    ident = await identity.resolve(
-        pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
-    )
-    where = {"workspace_id": ident.workspace_id, "thread_key": "c:both", "limit": 4}
+    ident, thread = await _person_thread(pool, "c:both")
+    where = {**thread, "limit": 4}
     both = {**where, "chat_user_id": ident.chat_user_id}
     assert await conversations.recent_and_waiting(pool, **both) == ([], False)
 
@@ -177,8 +167,7 @@ async def test_the_history_read_also_says_whether_approvals_wait(pool: asyncpg.P
     for n in range(3):
         await conversations.append_exchange(
             pool,
-            workspace_id=ident.workspace_id,
-            thread_key="c:both",
+            **thread,
             chat_user_id=ident.chat_user_id,
             user_text=f"q{n}",
             reply_text=f"a{n}",
@@ -194,12 +183,17 @@ async def test_the_history_read_also_says_whether_approvals_wait(pool: asyncpg.P
     assert await conversations.recent_and_waiting(pool, **both) == (turns, False)
 
 
-async def _thread(pool: asyncpg.Pool, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(a writer's arguments, a reader's) for a new thread in a new workspace."""
+async def _person_thread(pool: asyncpg.Pool, key: str) -> tuple[Identity, dict[str, Any]]:
+    """A person in a new workspace, and their thread `key` there (workspace and key)."""
     ident = await identity.resolve(
         pool, frontend="local", workspace_external_id=uuid.uuid4().hex, user_external_id="u"
     )
-    where = {"workspace_id": ident.workspace_id, "thread_key": key}
+    return ident, {"workspace_id": ident.workspace_id, "thread_key": key}
+
+
+async def _thread(pool: asyncpg.Pool, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(a writer's arguments, a reader's) for a new thread in a new workspace."""
+    _, where = await _person_thread(pool, key)
     return {**where, "chat_user_id": None}, where
 
 
