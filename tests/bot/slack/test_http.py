@@ -29,6 +29,13 @@ from tests.fakes.server import serve_asgi
 from tests.fakes.slack import FakeSlack, form_body, sign
 
 
+def mention(
+    text: str, ts: str, *, user: str = "UALICE", channel: str = "C1", **more: Any
+) -> dict[str, Any]:
+    """An `app_mention` event as Slack sends it (thread_ts, files, team... in `more`)."""
+    return {"type": "app_mention", "user": user, "channel": channel, "ts": ts, "text": text, **more}
+
+
 async def test_slash_command_is_acked_then_answered_through_the_api(slack: SlackHarness) -> None:
     response = await slack.command("echo hello there")
 
@@ -60,14 +67,8 @@ async def test_past_the_in_flight_bound_people_are_asked_to_try_again(
         busy = await slack.command("echo one too many")
         assert busy.status_code == 200
         assert busy.json() == {"response_type": "ephemeral", "text": BUSY_TEXT}
-        mention = {
-            "type": "app_mention",
-            "user": "UBOB",
-            "channel": "C2",
-            "ts": "1700.0100",
-            "text": f"<@{BOT_USER}> echo me too",
-        }
-        assert (await slack.event(mention, event_id="EvBusy")).status_code == 200
+        bob = mention(f"<@{BOT_USER}> echo me too", "1700.0100", user="UBOB", channel="C2")
+        assert (await slack.event(bob, event_id="EvBusy")).status_code == 200
 
         core.gate.set()
         await slack.settle()
@@ -105,15 +106,9 @@ async def test_private_reply_falls_back_to_response_url_when_bot_is_not_in_chann
 
 
 async def test_mention_in_a_thread_is_answered_in_that_thread(slack: SlackHarness) -> None:
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0002",
-        "thread_ts": "1700.0001",
-        "text": f"<@{BOT_USER}> echo stats please",
-        "team": TEAM,
-    }
+    event = mention(
+        f"<@{BOT_USER}> echo stats please", "1700.0002", thread_ts="1700.0001", team=TEAM
+    )
     assert (await slack.event(event)).status_code == 200
     await slack.settle()
 
@@ -127,13 +122,7 @@ async def test_mention_in_a_thread_is_answered_in_that_thread(slack: SlackHarnes
 
 
 async def test_top_level_mention_starts_a_thread_on_itself(slack: SlackHarness) -> None:
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0005",
-        "text": f"<@{BOT_USER}> echo hi",
-    }
+    event = mention(f"<@{BOT_USER}> echo hi", "1700.0005")
     await slack.event(event, event_id="EvTop")
     await slack.settle()
 
@@ -183,13 +172,7 @@ async def test_own_and_other_bots_messages_and_edits_are_ignored(slack: SlackHar
 
 
 async def test_retried_event_runs_once(slack: SlackHarness) -> None:
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0100",
-        "text": f"<@{BOT_USER}> echo once",
-    }
+    event = mention(f"<@{BOT_USER}> echo once", "1700.0100")
     first = await slack.event(event, event_id="EvRetry")
     second = await slack.event(event, event_id="EvRetry", retry=1)
     third = await slack.event(event, event_id="EvRetry", retry=2)
@@ -201,13 +184,7 @@ async def test_retried_event_runs_once(slack: SlackHarness) -> None:
 
 
 async def _approval_message(slack: SlackHarness, action_id: str) -> dict:
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0200",
-        "text": f"<@{BOT_USER}> approve-me {action_id}",
-    }
+    event = mention(f"<@{BOT_USER}> approve-me {action_id}", "1700.0200")
     await slack.event(event, event_id=f"Ev-{action_id}")
     await slack.settle()
     (post,) = slack.fake.calls_of("chat.postMessage")
@@ -355,14 +332,9 @@ async def test_shared_file_reaches_the_core_as_a_streaming_attachment(slack: Sla
 async def test_partial_file_object_is_completed_with_files_info(slack: SlackHarness) -> None:
     data = b"\x00\x01video" * 1000
     slack.fake.add_file("F2", data, name="short.mov", mimetype="video/quicktime")
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0400",
-        "text": f"<@{BOT_USER}> upload",
-        "files": [{"id": "F2", "file_access": "check_file_info"}],
-    }
+    event = mention(
+        f"<@{BOT_USER}> upload", "1700.0400", files=[{"id": "F2", "file_access": "check_file_info"}]
+    )
     await slack.event(event, event_id="EvFile2")
     await slack.settle()
 
@@ -570,14 +542,7 @@ async def test_a_video_shared_earlier_in_the_thread_becomes_the_attachment(
         {"ts": "1700.0501", "user": "UBOB", "text": "final cut", "files": [video]},
         {"ts": "1700.0502", "user": "UALICE", "text": f"<@{BOT_USER}> upload"},
     ]
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0502",
-        "thread_ts": "1700.0500",
-        "text": f"<@{BOT_USER}> upload",
-    }
+    event = mention(f"<@{BOT_USER}> upload", "1700.0502", thread_ts="1700.0500")
     await slack.event(event, event_id="EvThreadFile")
     await slack.settle()
 
@@ -590,14 +555,7 @@ async def test_a_video_shared_earlier_in_the_thread_becomes_the_attachment(
 
 async def test_thread_history_unavailable_means_no_attachment(slack: SlackHarness) -> None:
     slack.fake.errors["conversations.replies"] = "missing_scope"
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0602",
-        "thread_ts": "1700.0600",
-        "text": f"<@{BOT_USER}> echo no files",
-    }
+    event = mention(f"<@{BOT_USER}> echo no files", "1700.0602", thread_ts="1700.0600")
     await slack.event(event, event_id="EvThreadNoScope")
     await slack.settle()
 
@@ -611,13 +569,7 @@ async def test_a_slack_api_error_with_no_way_around_is_logged_with_its_code(
 ) -> None:
     """A mention has no response_url: the refused post is Slack's error, logged by name."""
     slack.fake.errors["chat.postMessage"] = "channel_not_found"
-    event = {
-        "type": "app_mention",
-        "user": "UALICE",
-        "channel": "C1",
-        "ts": "1700.0700",
-        "text": f"<@{BOT_USER}> echo nowhere",
-    }
+    event = mention(f"<@{BOT_USER}> echo nowhere", "1700.0700")
     with caplog.at_level(logging.ERROR, logger="bot.slack.adapter"):
         await slack.event(event, event_id="EvNowhere")
         await slack.settle()
