@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,35 +26,14 @@ from storage.ratelimit import (
     BudgetStatus,
     Decision,
     LimiterUnavailable,
-    LimitPolicy,
     Rate,
     candidate_periods,
     day_period,
 )
 from storage.redis import RedisHandle
+from tests.storage.limiter import POLICY, Spec, script_commands
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
-
-POLICY = LimitPolicy(
-    user_messages="3/minute",
-    workspace_messages="4/minute",
-    user_llm_tokens_per_day=100,
-    workspace_llm_tokens_per_day=150,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """Shaped like integrations' QuotaCounter: what a platform declares."""
-
-    name: str
-    label: str
-    limit: int
-    per_account: bool = False
-    rolling_seconds: int | None = None
-    reset_zone: str = "UTC"
-    source: str = ""
-
 
 # alpha: per-app calendar days in Pacific time; beta: per-account moving windows;
 # gamma: one of each kind, so one reservation spans both.
@@ -76,19 +55,6 @@ QUOTAS = {
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def script_commands(redis: RedisHandle, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The commands the limiter sends from now on (EVALSHA, EVAL), in order."""
-    sent: list[str] = []
-    call = redis.scripts.call
-
-    async def counting(*args: Any) -> Any:
-        sent.append(str(args[0]))
-        return await call(*args)
-
-    monkeypatch.setattr(redis.scripts, "call", counting)
-    return sent
 
 
 def _rows(statuses: list[BudgetStatus]) -> dict[tuple[str | None, int | None, str], BudgetStatus]:

@@ -22,7 +22,7 @@ import pytest
 from storage.ratelimit import Budgets
 from storage.ratelimit.deadline import MAX_EXTENSIONS
 from storage.redis import RedisHandle
-from tests.storage.test_ratelimit import POLICY, Spec
+from tests.storage.limiter import POLICY, Spec
 
 BOUND = 0.2  # the limiter's call bound here
 STALL = 0.5  # how long the loop is frozen: past the bound

@@ -38,7 +38,7 @@ from storage.ratelimit.fallback import OUTAGE_ERRORS
 from storage.redis import RedisHandle
 from storage.redis_wire import RedisWire, _Connection
 from tests.fakes.resp import OK, Answer, FakeRedis, bulk
-from tests.storage.test_ratelimit import POLICY, script_commands
+from tests.storage.limiter import POLICY, script_commands
 
 
 async def _until(condition: Callable[[], bool]) -> None:

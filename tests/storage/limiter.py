@@ -1,0 +1,45 @@
+"""What the limiter's tests share: the policy they run under, a platform's declared quota
+counter as `Budgets` reads it, and a count of the script commands sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from storage.ratelimit import LimitPolicy
+from storage.redis import RedisHandle
+
+POLICY = LimitPolicy(
+    user_messages="3/minute",
+    workspace_messages="4/minute",
+    user_llm_tokens_per_day=100,
+    workspace_llm_tokens_per_day=150,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Shaped like integrations' QuotaCounter: what a platform declares."""
+
+    name: str
+    label: str
+    limit: int
+    per_account: bool = False
+    rolling_seconds: int | None = None
+    reset_zone: str = "UTC"
+    source: str = ""
+
+
+def script_commands(redis: RedisHandle, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The commands the limiter sends from now on (EVALSHA, EVAL), in order."""
+    sent: list[str] = []
+    call = redis.scripts.call
+
+    async def counting(*args: Any) -> Any:
+        sent.append(str(args[0]))
+        return await call(*args)
+
+    monkeypatch.setattr(redis.scripts, "call", counting)
+    return sent
