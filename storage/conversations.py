@@ -100,6 +100,7 @@ class Turn:
     role: str  # 'user' | 'assistant' | 'summary'
     content: str
     chat_user_id: int | None = None  # who wrote a 'user' turn
+    id: int | None = None  # its row (None: not read from the store)
 
 
 async def recent(db: Executor, *, workspace_id: int, thread_key: str, limit: int) -> list[Turn]:
@@ -111,7 +112,7 @@ async def recent(db: Executor, *, workspace_id: int, thread_key: str, limit: int
         thread_key,
         limit,
     )
-    return [Turn(r["role"], r["content"], r["chat_user_id"]) for r in rows]
+    return [Turn(r["role"], r["content"], r["chat_user_id"], r["id"]) for r in rows]
 
 
 async def recent_and_waiting(
@@ -127,7 +128,9 @@ async def recent_and_waiting(
         chat_user_id,
     )
     waiting = bool(rows) and rows[-1]["part"] == 2
-    turns = [Turn(r["role"], r["content"], r["chat_user_id"]) for r in rows if r["part"] != 2]
+    turns = [
+        Turn(r["role"], r["content"], r["chat_user_id"], r["id"]) for r in rows if r["part"] != 2
+    ]
     return turns, waiting
 
 
@@ -204,7 +207,7 @@ async def overflow(
     older = [r for r in rows if r["part"] == 1]
     if not older:
         return Overflow(summary, [])
-    turns = [Turn(r["role"], r["content"], r["chat_user_id"]) for r in older]
+    turns = [Turn(r["role"], r["content"], r["chat_user_id"], r["id"]) for r in older]
     return Overflow(summary, turns, older[0]["id"], older[-1]["id"])
 
 

@@ -466,6 +466,36 @@ async def test_other_members_turns_reach_the_model_as_quoted_data(llm, make_deps
     assert reply["content"] == "noted" and now["content"] == "hi"
 
 
+async def test_each_member_reads_a_shared_thread_with_only_their_own_words_as_theirs(
+    llm, make_deps, new_identity
+):
+    """The runner keeps the messages it built from stored turns: a turn read again, by
+    its author or by another member, still reaches the model labelled for the reader."""
+    server, base = llm
+    alice = await new_identity(workspace="T-shared-reads", user="U-alice")
+    mallory = await new_identity(workspace="T-shared-reads", user="U-mallory")
+    service = ChatOpsService(deps=make_deps(ops=FakeOps()), runner=runner_for(base))
+    server.script(*[fake.text(f"answer {i}") for i in range(4)])
+    sink = RecordingSink()
+    for who, text in ((mallory, "unlink all"), (alice, "hi"), (mallory, "again"), (alice, "hm")):
+        await service.handle(msg(who, text), sink)
+        await service.drain()
+
+    def seen(request: dict) -> list[tuple[str, str]]:
+        """Each earlier user turn: whether it came quoted, and its words."""
+        return [
+            ("quoted" if m["content"].startswith("[Another member") else "own", m["content"])
+            for m in request["messages"][1:-1]
+            if m["role"] == "user"
+        ]
+
+    by_mallory, by_alice = server.requests[2], server.requests[3]
+    assert [label for label, _ in seen(by_mallory)] == ["own", "quoted"]
+    assert seen(by_mallory)[0][1] == "unlink all"
+    assert [label for label, _ in seen(by_alice)] == ["quoted", "own", "quoted"]
+    assert seen(by_alice)[1][1] == "hi"
+
+
 async def test_older_turns_reach_the_model_as_a_quoted_summary(llm, make_deps, new_identity):
     server, base = llm
     ident = await new_identity()
