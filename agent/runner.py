@@ -114,13 +114,15 @@ class HistoryMessages:
     A stored row never changes, so its message is kept under the row's id, role, label
     and text (a row read with another text, or a rewritten summary, is built afresh).
     It carries the row's id, so LangGraph assigns none: nothing writes to a kept
-    message that runs in flight share. Bounded by the kept texts' length (`max_chars`,
-    about 4 MiB: some 170 full windows of short messages), least recently used out first.
+    message that runs in flight share. Bounded in memory (`max_bytes`): each message
+    weighs its text plus `_OBJECT_BYTES` for the object and its key (a 50-character
+    message's object measured ~0.9 KiB), so 8 MiB keeps some 300 windows of short
+    messages; least recently used out first.
     """
 
-    def __init__(self, max_chars: int = 4 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 8 * 2**20) -> None:
         self._kept: LRUCache[tuple[int, str, bool, str], AnyMessage] = LRUCache(
-            maxsize=max_chars, getsizeof=_chars
+            maxsize=max_bytes, getsizeof=_weight
         )
 
     def build(self, history: Sequence[Turn], requester: int | None = None) -> list[AnyMessage]:
@@ -154,8 +156,12 @@ def _message(turn: Turn, other: bool) -> AnyMessage:
     return HumanMessage(turn.content, id=ident)
 
 
-def _chars(message: AnyMessage) -> int:
-    return len(message.content) + 1
+_OBJECT_BYTES = 1024
+
+
+def _weight(message: AnyMessage) -> int:
+    """About what a kept message holds: its text (twice: in the key too) and its object."""
+    return 2 * len(message.content) + _OBJECT_BYTES
 
 
 def _usage(messages: Sequence[AnyMessage]) -> int:

@@ -53,10 +53,10 @@ def test_turns_not_from_the_store_are_built_each_time_without_an_id():
     assert first is not second and first.id is None
 
 
-def test_what_is_kept_is_bounded_by_the_length_of_its_texts():
-    history = HistoryMessages(max_chars=100)
-    old = Turn("assistant", "a" * 60, None, 1)
+def test_what_is_kept_is_bounded_by_what_its_messages_weigh():
+    history = HistoryMessages(max_bytes=3000)  # a message of 500 characters weighs 2,024
+    old = Turn("assistant", "a" * 500, None, 1)
     kept = history.build([old], ALICE)[0]
     assert history.build([old], ALICE)[0] is kept
-    history.build([Turn("assistant", "b" * 60, None, 2)], ALICE)  # 120 chars: the oldest goes
+    history.build([Turn("assistant", "b" * 500, None, 2)], ALICE)  # both over 3000: one goes
     assert history.build([old], ALICE)[0] is not kept
