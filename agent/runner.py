@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachetools import LRUCache
 from langchain.agents import create_agent
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
@@ -114,16 +114,15 @@ class HistoryMessages:
     A stored row never changes, so its message is kept under the row's id, role, label
     and text (a row read with another text, or a rewritten summary, is built afresh).
     It carries the row's id, so LangGraph assigns none: nothing writes to a kept
-    message that runs in flight share. Bounded in memory (`max_bytes`): each message
-    weighs its text plus `_OBJECT_BYTES` for the object and its key (a 50-character
-    message's object measured ~0.9 KiB), so 8 MiB keeps some 300 windows of short
-    messages; least recently used out first.
+    message that runs in flight share. Kept by `functools.lru_cache` (a hit costs
+    well under a microsecond in C; cachetools' Python LRU cost ~3 us a turn, 25 a
+    message): at most `size` messages of at most `MAX_KEPT_CHARS` each (longer ones are
+    built each time), so what it holds stays under ~20 MB (a message object measured
+    ~0.9 KiB, plus its text twice: in the key and the message), a few MB in practice.
     """
 
-    def __init__(self, max_bytes: int = 8 * 2**20) -> None:
-        self._kept: LRUCache[tuple[int, str, bool, str], AnyMessage] = LRUCache(
-            maxsize=max_bytes, getsizeof=_weight
-        )
+    def __init__(self, size: int = 2048) -> None:
+        self._kept = functools.lru_cache(maxsize=size)(_message)
 
     def build(self, history: Sequence[Turn], requester: int | None = None) -> list[AnyMessage]:
         out: list[AnyMessage] = []
@@ -133,35 +132,30 @@ class HistoryMessages:
                 and turn.chat_user_id is not None
                 and turn.chat_user_id != requester
             )
-            if turn.id is None or turn.role == "summary":
-                out.append(_message(turn, other))
-                continue
-            key = (turn.id, turn.role, other, turn.content)
-            message = self._kept.get(key)
-            if message is None:
-                message = self._kept[key] = _message(turn, other)
-            out.append(message)
+            keep = (
+                turn.id is not None
+                and turn.role != "summary"
+                and len(turn.content) <= MAX_KEPT_CHARS
+            )
+            build = self._kept if keep else _message
+            out.append(build(turn.id, turn.role, other, turn.content))
         return out
 
 
-def _message(turn: Turn, other: bool) -> AnyMessage:
+# The longest text whose message is kept (a long reply is built each time it is read).
+MAX_KEPT_CHARS = 4000
+
+
+def _message(row: int | None, role: str, other: bool, text: str) -> AnyMessage:
     """One turn as the model sees it (`other`: another member's words, quoted)."""
-    ident = None if turn.id is None else f"turn-{turn.id}"
-    if turn.role == "summary":  # every member's older words: quoted data as a whole
-        return HumanMessage(EARLIER + quoted(turn.content), id=ident)
-    if turn.role == "assistant":
-        return AIMessage(turn.content, id=ident)
+    ident = None if row is None else f"turn-{row}"
+    if role == "summary":  # every member's older words: quoted data as a whole
+        return HumanMessage(EARLIER + quoted(text), id=ident)
+    if role == "assistant":
+        return AIMessage(text, id=ident)
     if other:
-        return HumanMessage(OTHER_MEMBER + quoted(turn.content), id=ident)
-    return HumanMessage(turn.content, id=ident)
-
-
-_OBJECT_BYTES = 1024
-
-
-def _weight(message: AnyMessage) -> int:
-    """About what a kept message holds: its text (twice: in the key too) and its object."""
-    return 2 * len(message.content) + _OBJECT_BYTES
+        return HumanMessage(OTHER_MEMBER + quoted(text), id=ident)
+    return HumanMessage(text, id=ident)
 
 
 def _usage(messages: Sequence[AnyMessage]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from agent.runner import EARLIER, OTHER_MEMBER, HistoryMessages
+from agent.runner import EARLIER, MAX_KEPT_CHARS, OTHER_MEMBER, HistoryMessages
 from storage.conversations import Turn
 
 ALICE, MALLORY = 1, 2
@@ -53,10 +53,12 @@ def test_turns_not_from_the_store_are_built_each_time_without_an_id():
     assert first is not second and first.id is None
 
 
-def test_what_is_kept_is_bounded_by_what_its_messages_weigh():
-    history = HistoryMessages(max_bytes=3000)  # a message of 500 characters weighs 2,024
-    old = Turn("assistant", "a" * 500, None, 1)
+def test_what_is_kept_is_bounded_in_count_and_in_length():
+    history = HistoryMessages(size=1)
+    old = Turn("assistant", "a", None, 1)
     kept = history.build([old], ALICE)[0]
     assert history.build([old], ALICE)[0] is kept
-    history.build([Turn("assistant", "b" * 500, None, 2)], ALICE)  # both over 3000: one goes
+    history.build([Turn("assistant", "b", None, 2)], ALICE)  # the oldest goes
     assert history.build([old], ALICE)[0] is not kept
+    long = Turn("assistant", "x" * (MAX_KEPT_CHARS + 1), None, 3)
+    assert history.build([long], ALICE)[0] is not history.build([long], ALICE)[0]
