@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from storage import approvals, pending_links
 from storage.crypto import DecryptionError, Location, TokenCipher
 from storage.types import Executor
 
@@ -233,6 +234,46 @@ async def list_for_owner(
         platform,
     )
     return [LinkedAccount.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What `accounts` shows a person: their accounts, and whether links of theirs
+    (`pending_links`) or requests of one kind for their approval (`approvals`) wait."""
+
+    accounts: list[LinkedAccount]
+    links_waiting: bool
+    approvals_waiting: bool
+
+
+async def overview(
+    db: Executor, *, workspace_id: int, chat_user_id: int, approval_action: str
+) -> Overview:
+    """The person's accounts (as `list_for_owner`) and whether anything else waits, in one
+    round trip: the lists of what waits are read only when something does, which is
+    rare, so the usual `accounts` answer costs one query, not three."""
+    links = pending_links.live_for_requester_sql(workspace="$1", requester="$2")
+    asked = approvals.waiting_sql(workspace="$1", chat_user="$2", action="$3")
+    rows = await db.fetch(
+        f"""
+        SELECT EXISTS (SELECT 1 FROM pending_links WHERE {links}) AS links_waiting,
+               EXISTS (SELECT 1 FROM pending_actions WHERE {asked}) AS approvals_waiting,
+               owned.*
+          FROM (SELECT 1) AS one
+          LEFT JOIN LATERAL (
+              SELECT {_COLUMNS} FROM linked_accounts
+               WHERE workspace_id = $1 AND owner_id = $2) AS owned ON true
+         ORDER BY owned.platform, owned.handle
+        """,
+        workspace_id,
+        chat_user_id,
+        approval_action,
+    )
+    return Overview(
+        [LinkedAccount.from_row(r) for r in rows if r["id"] is not None],
+        rows[0]["links_waiting"],
+        rows[0]["approvals_waiting"],
+    )
 
 
 async def list_for_workspace(db: Executor, *, workspace_id: int) -> list[LinkedAccount]:

@@ -147,17 +147,23 @@ async def claim_unshown(
     return sorted((PendingAction.from_row(r) for r in rows), key=lambda p: p.created_at)
 
 
+def waiting_sql(*, workspace: str, chat_user: str, action: str) -> str:
+    """The condition on `pending_actions` rows `list_waiting` returns, for its own query
+    or one that asks alongside something else (`workspace`, `chat_user`, `action`: their
+    placeholders)."""
+    return (
+        f"workspace_id = {workspace} AND chat_user_id = {chat_user} AND action = {action}"
+        " AND status = 'pending' AND expires_at > now()"
+    )
+
+
 async def list_waiting(
     db: Executor, *, workspace_id: int, chat_user_id: int, action: str
 ) -> list[PendingAction]:
     """This person's live, undecided approvals of one kind, oldest first."""
+    waiting = waiting_sql(workspace="$1", chat_user="$2", action="$3")
     rows = await db.fetch(
-        f"""
-        SELECT {_COLUMNS} FROM pending_actions
-         WHERE workspace_id = $1 AND chat_user_id = $2 AND action = $3
-           AND status = 'pending' AND expires_at > now()
-         ORDER BY created_at
-        """,
+        f"SELECT {_COLUMNS} FROM pending_actions WHERE {waiting} ORDER BY created_at",
         workspace_id,
         chat_user_id,
         action,

@@ -243,17 +243,23 @@ async def take_for_approval(
     return PendingLink.from_row(row) if row else None
 
 
+def live_for_requester_sql(*, workspace: str, requester: str) -> str:
+    """The condition on `pending_links` rows `list_for_requester` returns, for its own
+    query or one that asks alongside something else (`workspace`, `requester`: their
+    placeholders)."""
+    return (
+        f"workspace_id = {workspace} AND requester_id = {requester} AND expires_at > now()"
+        f" AND (approval_id IS NULL OR {_LIVE_APPROVAL})"
+    )
+
+
 async def list_for_requester(
     db: Executor, *, workspace_id: int, requester_id: int
 ) -> list[PendingLink]:
     """The requester's live pending links (for `accounts`); refused or lapsed requests drop out."""
+    live = live_for_requester_sql(workspace="$1", requester="$2")
     rows = await db.fetch(
-        f"""
-        SELECT {_COLUMNS} FROM pending_links
-         WHERE workspace_id = $1 AND requester_id = $2 AND expires_at > now()
-           AND (approval_id IS NULL OR {_LIVE_APPROVAL})
-         ORDER BY id
-        """,
+        f"SELECT {_COLUMNS} FROM pending_links WHERE {live} ORDER BY id",
         workspace_id,
         requester_id,
     )

@@ -120,16 +120,23 @@ async def own_accounts(ctx: ActionContext) -> list[LinkedAccount]:
 
 async def list_accounts(ctx: ActionContext) -> Outcome:
     """The requester's accounts, their links still waiting, and requests waiting for them."""
-    ident = ctx.identity
-    own = await own_accounts(ctx)
-    waiting = await pending_links.list_for_requester(
-        ctx.deps.pool, workspace_id=ident.workspace_id, requester_id=ident.chat_user_id
+    pool, workspace, person = ctx.deps.pool, ctx.identity.workspace_id, ctx.identity.chat_user_id
+    # One query when nothing waits (the usual answer); the waiting lists only when some do.
+    found = await account_store.overview(
+        pool, workspace_id=workspace, chat_user_id=person, approval_action=TRANSFER_ACTION
     )
-    asked = await approval_store.list_waiting(
-        ctx.deps.pool,
-        workspace_id=ident.workspace_id,
-        chat_user_id=ident.chat_user_id,
-        action=TRANSFER_ACTION,
+    own = found.accounts
+    waiting = (
+        await pending_links.list_for_requester(pool, workspace_id=workspace, requester_id=person)
+        if found.links_waiting
+        else []
+    )
+    asked = (
+        await approval_store.list_waiting(
+            pool, workspace_id=workspace, chat_user_id=person, action=TRANSFER_ACTION
+        )
+        if found.approvals_waiting
+        else []
     )
     if not (own or waiting or asked):
         return Outcome(f"You have no linked accounts yet. {link_hint(ctx.deps.platforms)}")
