@@ -59,6 +59,7 @@ from integrations.tiktok.convert import (
     token_set_from,
     user_fields,
 )
+from integrations.tiktok.plugin import CHUNK_BYTES
 from integrations.tiktok.upload import Mode, PublishConfig, Publisher
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class TikTokConfig:
     post_mode: Mode = "direct"
     inbox_fallback: bool = False
     pull_from_url: bool = False
-    chunk_bytes: int = 16 * 1024 * 1024
+    chunk_bytes: int = CHUNK_BYTES
     poll_seconds: float = 5.0
     publish_timeout_seconds: float = 600.0
     allow_comments: bool = False
