@@ -115,8 +115,8 @@ class HistoryMessages:
     and text (a row read with another text, or a rewritten summary, is built afresh).
     It carries the row's id, so LangGraph assigns none: nothing writes to a kept
     message that runs in flight share. Kept by `functools.lru_cache` (a hit costs
-    well under a microsecond in C; cachetools' Python LRU cost ~3 us a turn, 25 a
-    message): at most `size` messages of at most `MAX_KEPT_CHARS` each (longer ones are
+    well under a microsecond, in C; cachetools' LRU, in Python, cost ~3 us a turn
+    here): at most `size` messages of at most `MAX_KEPT_CHARS` each (longer ones are
     built each time), so what it holds stays under ~20 MB (a message object measured
     ~0.9 KiB, plus its text twice: in the key and the message), a few MB in practice.
     """
