@@ -3,7 +3,9 @@
 Every side runs the same instant scripted chat model (one tool call to
 `list_accounts`, which queries Postgres, then a final answer) and the same
 tools. Two anchors: the bare agent given the question alone, and given the same
-history ours carries (the thread's last 12 turns, built into messages on every call):
+history ours carries (the thread's last 12 turns, built into messages on every call, as a
+plain caller would; ours keeps the messages it built from stored rows,
+`agent.runner.HistoryMessages`):
 the targets hold against the second, the equal footing (what ours adds, not what a
 longer LangGraph state costs any agent); the first is printed and recorded beside it. Ours adds everything the product does per message: identity, the
 production limiter (`storage.ratelimit.Budgets` on real Redis: one call before
@@ -184,7 +186,7 @@ async def measure_all(bench: ChatBench, service: ChatOpsService) -> int:
 
     freeze_startup_heap()  # what every production role does once its parts have started
     # Every thread filled to ours' full window (12 turns); the history anchor then carries
-    # the same window, turned into messages on every call as ours does.
+    # the same window, turned into messages on every call (ours keeps the ones it built).
     for i in range(20 * 13):
         await ours(i)
         await service.drain()
