@@ -1,9 +1,8 @@
-"""What the limiter's tests share: the policy they run under, a platform's declared quota
-counter as `Budgets` reads it, and a count of the script commands sent."""
+"""What the limiter's tests share: the policy they run under and a count of the script
+commands sent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,19 +16,6 @@ POLICY = LimitPolicy(
     user_llm_tokens_per_day=100,
     workspace_llm_tokens_per_day=150,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """Shaped like integrations' QuotaCounter: what a platform declares."""
-
-    name: str
-    label: str
-    limit: int
-    per_account: bool = False
-    rolling_seconds: int | None = None
-    reset_zone: str = "UTC"
-    source: str = ""
 
 
 def script_commands(redis: RedisHandle, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from integrations.capabilities import QuotaCounter
 from storage.ratelimit import (
     Budgets,
     BudgetStatus,
@@ -31,7 +32,7 @@ from storage.ratelimit import (
     day_period,
 )
 from storage.redis import RedisHandle
-from tests.storage.limiter import POLICY, Spec, script_commands
+from tests.storage.limiter import POLICY, script_commands
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -39,16 +40,16 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 # gamma: one of each kind, so one reservation spans both.
 QUOTAS = {
     "alpha": (
-        Spec("units", "quota units", 10_000, reset_zone="America/Los_Angeles"),
-        Spec("uploads", "uploads", 2, reset_zone="America/Los_Angeles"),
+        QuotaCounter("units", "quota units", 10_000, reset_zone="America/Los_Angeles"),
+        QuotaCounter("uploads", "uploads", 2, reset_zone="America/Los_Angeles"),
     ),
     "beta": (
-        Spec("publishes", "publishes", 3, per_account=True, rolling_seconds=86_400),
-        Spec("calls", "calls", 10, per_account=True, rolling_seconds=3_600),
+        QuotaCounter("publishes", "publishes", 3, per_account=True, rolling_seconds=86_400),
+        QuotaCounter("calls", "calls", 10, per_account=True, rolling_seconds=3_600),
     ),
     "gamma": (
-        Spec("units", "units", 100, reset_zone="Asia/Tokyo"),
-        Spec("posts", "posts", 2, per_account=True, rolling_seconds=600),
+        QuotaCounter("units", "units", 100, reset_zone="Asia/Tokyo"),
+        QuotaCounter("posts", "posts", 2, per_account=True, rolling_seconds=600),
     ),
 }
 
@@ -306,7 +307,9 @@ async def test_calendar_days_follow_each_counters_own_zone(redis: RedisHandle) -
     """Every zone's day ends at its own midnight, not UTC's (between them they cover all
     hours of the UTC day: one of the two always differs from the UTC date)."""
     zones = ("Pacific/Kiritimati", "Etc/GMT+12")  # UTC+14 and UTC-12
-    quotas = {f"z{i}": [Spec("units", "units", 10, reset_zone=z)] for i, z in enumerate(zones)}
+    quotas = {
+        f"z{i}": [QuotaCounter("units", "units", 10, reset_zone=z)] for i, z in enumerate(zones)
+    }
     budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=quotas)
     now = datetime.now(UTC)
     for i, zone in enumerate(zones):
@@ -320,7 +323,7 @@ async def test_calendar_days_follow_each_counters_own_zone(redis: RedisHandle) -
 
 
 async def test_a_moving_window_takes_amounts_above_one(redis: RedisHandle) -> None:
-    quotas = {"beta": [Spec("calls", "calls", 5, per_account=True, rolling_seconds=1)]}
+    quotas = {"beta": [QuotaCounter("calls", "calls", 5, per_account=True, rolling_seconds=1)]}
     budgets = Budgets(redis=redis, call_timeout=5.0, policy=POLICY, quotas=quotas)
     first = await budgets.reserve("beta", 1, {"calls": 3})
     assert first.allowed and first.remaining == 2
@@ -403,14 +406,14 @@ async def test_reservations_are_checked_against_the_declarations(redis: RedisHan
 @pytest.mark.parametrize(
     ("specs", "error"),
     [
-        ([Spec("units", "u", 1), Spec("units", "u", 2)], "declared twice"),
-        ([Spec("units", "u", 0)], "positive"),
-        ([Spec("calls", "c", 5, rolling_seconds=0)], "positive"),
-        ([Spec("units", "u", 5, reset_zone="Mars/Olympus")], "Mars"),
+        ([QuotaCounter("units", "u", 1), QuotaCounter("units", "u", 2)], "declared twice"),
+        ([QuotaCounter("units", "u", 0)], "positive"),
+        ([QuotaCounter("calls", "c", 5, rolling_seconds=0)], "positive"),
+        ([QuotaCounter("units", "u", 5, reset_zone="Mars/Olympus")], "Mars"),
     ],
 )
 def test_bad_declarations_fail_at_construction(
-    redis_url: str, tmp_path: Path, specs: list[Spec], error: str
+    redis_url: str, tmp_path: Path, specs: list[QuotaCounter], error: str
 ) -> None:
     handle = RedisHandle(url=redis_url, data_dir=tmp_path)
     with pytest.raises(ValueError, match=error):

@@ -19,14 +19,15 @@ from typing import Literal
 
 import pytest
 
+from integrations.capabilities import QuotaCounter
 from storage.ratelimit import Budgets
 from storage.ratelimit.deadline import MAX_EXTENSIONS
 from storage.redis import RedisHandle
-from tests.storage.limiter import POLICY, Spec
+from tests.storage.limiter import POLICY
 
 BOUND = 0.2  # the limiter's call bound here
 STALL = 0.5  # how long the loop is frozen: past the bound
-QUOTAS = {"alpha": (Spec("units", "units", 100),)}
+QUOTAS = {"alpha": (QuotaCounter("units", "units", 100),)}
 
 
 # What the relay does with the next request: "answered": Redis gets it at once and
