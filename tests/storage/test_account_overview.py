@@ -3,14 +3,14 @@ one query, agreeing with the lists it stands in for."""
 
 from __future__ import annotations
 
-import uuid
+import secrets
 
 import asyncpg
 
-from storage import accounts, approvals, identity, pending_links
-from storage.crypto import TokenCipher, generate_key_spec, parse_keys
+from storage import accounts, approvals, pending_links
+from storage.crypto import TokenCipher
+from tests.chat_fixtures import cipher, link, new_identity  # noqa: F401
 
-CIPHER = TokenCipher(parse_keys(generate_key_spec("overview")))
 TRANSFER = "link_transfer"
 CODE = bytes(32)  # a link waiting for its code (not for an owner)
 
@@ -30,32 +30,17 @@ async def _agrees(pool: asyncpg.Pool, ws: int, person: int) -> accounts.Overview
     return found
 
 
-async def test_the_overview_agrees_with_the_lists_it_stands_in_for(pool: asyncpg.Pool) -> None:
-    space = uuid.uuid4().hex
-    me = await identity.resolve(
-        pool, frontend="local", workspace_external_id=space, user_external_id="me"
-    )
-    other = await identity.resolve(
-        pool, frontend="local", workspace_external_id=space, user_external_id="other"
-    )
+async def test_the_overview_agrees_with_the_lists_it_stands_in_for(
+    pool: asyncpg.Pool, cipher: TokenCipher, new_identity, link
+) -> None:
+    space = secrets.token_hex(4)
+    me, other = await new_identity(workspace=space), await new_identity(workspace=space)
     ws, person = me.workspace_id, me.chat_user_id
     found = await _agrees(pool, ws, person)
     assert found == accounts.Overview([], False, False)
 
     for platform, handle in (("youtube", "b"), ("youtube", "a"), ("instagram", "c")):
-        async with pool.acquire() as conn:
-            await accounts.upsert_linked(
-                conn,
-                cipher=CIPHER,
-                workspace_id=ws,
-                owner_id=person,
-                platform=platform,
-                external_id=f"{platform}-{handle}",
-                handle=handle,
-                scopes=[],
-                token={"access_token": "t"},
-                expires_at=None,
-            )
+        await link(me, platform, handle)
     found = await _agrees(pool, ws, person)
     assert [(a.platform, a.handle) for a in found.accounts] == [
         ("instagram", "c"),
@@ -70,7 +55,7 @@ async def test_the_overview_agrees_with_the_lists_it_stands_in_for(pool: asyncpg
     await approvals.create(
         pool, workspace_id=ws, chat_user_id=other.chat_user_id, action=TRANSFER, **made
     )
-    link = pending_links.NewPendingLink(
+    waiting = pending_links.NewPendingLink(
         workspace_id=ws,
         requester_id=person,
         platform="youtube",
@@ -83,7 +68,7 @@ async def test_the_overview_agrees_with_the_lists_it_stands_in_for(pool: asyncpg
         reply_to={},
     )
     lapsed = await pending_links.create(
-        pool, cipher=CIPHER, link=link, ttl_seconds=600, code_hash=CODE
+        pool, cipher=cipher, link=waiting, ttl_seconds=600, code_hash=CODE
     )
     await pool.execute(
         "UPDATE pending_links SET expires_at = now() - interval '1 second' WHERE id = $1",
@@ -91,7 +76,7 @@ async def test_the_overview_agrees_with_the_lists_it_stands_in_for(pool: asyncpg
     )
     assert not (await _agrees(pool, ws, person)).links_waiting
 
-    await pending_links.create(pool, cipher=CIPHER, link=link, ttl_seconds=600, code_hash=CODE)
+    await pending_links.create(pool, cipher=cipher, link=waiting, ttl_seconds=600, code_hash=CODE)
     await approvals.create(pool, workspace_id=ws, chat_user_id=person, action=TRANSFER, **made)
     found = await _agrees(pool, ws, person)
     assert found.links_waiting and found.approvals_waiting and len(found.accounts) == 3
