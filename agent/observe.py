@@ -109,10 +109,8 @@ def model_telemetry(*, model: str, purpose: Purpose) -> BaseCallbackHandler:
     from langchain_core.callbacks import BaseCallbackHandler
 
     # Labelled once: a label lookup costs a few microseconds, on every call.
-    calls_ok, calls_failed = (
-        LLM_CALLS.labels(model, purpose, "ok"),
-        LLM_CALLS.labels(model, purpose, "error"),
-    )
+    calls_ok = LLM_CALLS.labels(model, purpose, "ok")
+    calls_failed = LLM_CALLS.labels(model, purpose, "error")
     tokens_in = LLM_TOKENS.labels(model, purpose, "input")
     tokens_out = LLM_TOKENS.labels(model, purpose, "output")
 

@@ -104,8 +104,10 @@ def test_compose_caption_folds_title_text_and_missing_tags() -> None:
 def test_chunk_size_setting_stays_within_tiktoks_bounds(value: int) -> None:
     with pytest.raises(ValidationError):
         TikTokSettings(tiktok_chunk_bytes=value)
-    # The default passes the same rule (defaults are not validated by themselves).
-    default = TikTokSettings().tiktok_chunk_bytes
+
+
+def test_the_default_chunk_size_passes_the_settings_own_bounds() -> None:
+    default = TikTokSettings().tiktok_chunk_bytes  # (a default is not validated by itself)
     assert TikTokSettings(tiktok_chunk_bytes=default).tiktok_chunk_bytes == default
 
 
